@@ -1,0 +1,64 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "DNSStore",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "DNSWire", targets: ["DNSWire"]),
+        .library(name: "DNSClient", targets: ["DNSClient"]),
+        .executable(name: "dnsstore", targets: ["dnsstore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // Layer 1: the DNS wire protocol. Values and ByteBuffer code only, no I/O.
+        .target(
+            name: "DNSWire",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // Layer 2: the async client transport (UDP, TCP, retries, TSIG verification).
+        .target(
+            name: "DNSClient",
+            dependencies: [
+                "DNSWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Layer 5: the command line.
+        .executableTarget(
+            name: "dnsstore",
+            dependencies: [
+                "DNSWire",
+                "DNSClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DNSWireTests",
+            dependencies: ["DNSWire"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DNSClientTests",
+            dependencies: ["DNSClient", "DNSWire"],
+            swiftSettings: strict
+        ),
+    ]
+)

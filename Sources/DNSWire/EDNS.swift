@@ -1,0 +1,79 @@
+/// An EDNS0 option (RFC 6891 section 6.1.2), kept as code and opaque data.
+public struct EDNSOption: Sendable, Hashable {
+    public var code: UInt16
+    public var data: [UInt8]
+
+    public init(code: UInt16, data: [UInt8]) {
+        self.code = code
+        self.data = data
+    }
+
+    public static let cookieCode: UInt16 = 10
+    public static let paddingCode: UInt16 = 12
+}
+
+/// The OPT pseudo-record's contents (RFC 6891). The upper eight bits of the extended RCODE
+/// live in `Message.rcode`, not here, so the two cannot disagree.
+public struct EDNS: Sendable, Hashable {
+    /// Largest UDP payload the sender can take. 1232 avoids fragmentation on any common path.
+    public var udpPayloadSize: UInt16
+    public var version: UInt8
+    /// The DO bit.
+    public var dnssecOK: Bool
+    /// The other flag bits of the OPT TTL, kept so they round-trip.
+    public var otherFlags: UInt16
+    public var options: [EDNSOption]
+
+    public static let defaultPayloadSize: UInt16 = 1232
+
+    public init(
+        udpPayloadSize: UInt16 = EDNS.defaultPayloadSize, version: UInt8 = 0, dnssecOK: Bool = false,
+        otherFlags: UInt16 = 0, options: [EDNSOption] = []
+    ) {
+        self.udpPayloadSize = udpPayloadSize
+        self.version = version
+        self.dnssecOK = dnssecOK
+        self.otherFlags = otherFlags & 0x7FFF
+        self.options = options
+    }
+
+    func encode(rcode: ResponseCode, into writer: inout WireWriter) {
+        writer.writeUInt8(0)  // root owner
+        writer.writeUInt16(RRType.opt.rawValue)
+        writer.writeUInt16(udpPayloadSize)
+        writer.writeUInt8(UInt8(truncatingIfNeeded: rcode.rawValue >> 4))
+        writer.writeUInt8(version)
+        writer.writeUInt16((dnssecOK ? 0x8000 : 0) | otherFlags)
+        let length = options.reduce(0) { $0 + 4 + $1.data.count }
+        writer.writeUInt16(UInt16(length))
+        for option in options {
+            writer.writeUInt16(option.code)
+            writer.writeUInt16(UInt16(option.data.count))
+            writer.writeBytes(option.data)
+        }
+    }
+
+    /// Decodes the OPT record's fields after its owner name and type; returns the upper RCODE bits.
+    static func decode(from reader: inout WireReader) throws -> (EDNS, UInt8) {
+        let payload = try reader.readUInt16("OPT UDP payload size")
+        let extendedRCode = try reader.readUInt8("OPT extended RCODE")
+        let version = try reader.readUInt8("OPT version")
+        let flags = try reader.readUInt16("OPT flags")
+        let length = Int(try reader.readUInt16("OPT RDLENGTH"))
+        guard reader.remaining >= length else { throw DNSWireError.truncated("OPT RDATA") }
+        let end = reader.offset + length
+        var options: [EDNSOption] = []
+        while reader.offset < end {
+            let code = try reader.readUInt16("EDNS option code")
+            let optionLength = Int(try reader.readUInt16("EDNS option length"))
+            guard reader.offset + optionLength <= end else { throw DNSWireError.badOPT("option \(code) overruns RDATA") }
+            options.append(EDNSOption(code: code, data: try reader.readBytes(optionLength, "EDNS option data")))
+        }
+        let edns = EDNS(
+            udpPayloadSize: payload, version: version, dnssecOK: flags & 0x8000 != 0, otherFlags: flags & 0x7FFF,
+            options: options)
+        return (edns, extendedRCode)
+    }
+
+    var wireLength: Int { 11 + options.reduce(0) { $0 + 4 + $1.data.count } }
+}
