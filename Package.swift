@@ -50,6 +50,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Starts the real servers and tools the tests run against (named, knotd, dig, nsupdate).
+        .target(
+            name: "DNSTestSupport",
+            dependencies: ["DNSWire"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "DNSWireTests",
             dependencies: ["DNSWire"],
@@ -57,7 +63,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DNSClientTests",
-            dependencies: ["DNSClient", "DNSWire"],
+            dependencies: ["DNSClient", "DNSWire", "DNSTestSupport"],
             swiftSettings: strict
         ),
     ]

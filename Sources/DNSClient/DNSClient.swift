@@ -1,0 +1,176 @@
+import DNSWire
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// An async DNS client: queries over UDP with EDNS0 and a retry over TCP when the answer is
+/// truncated, pipelined TCP, timeouts, retries with backoff and failover across servers,
+/// TSIG on every request and a verified TSIG on every answer when a key is set.
+public final class DNSClient: Sendable {
+    public let configuration: DNSClientConfiguration
+    let group: any EventLoopGroup
+    let logger: Logger
+    private let connections = Mutex<[SocketAddress: TCPConnection]>([:])
+
+    public init(
+        configuration: DNSClientConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "dnsstore.client")
+    ) {
+        precondition(!configuration.servers.isEmpty, "a DNSClient needs at least one server")
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+    }
+
+    /// Closes the pooled TCP connections.
+    public func shutdown() async {
+        let all = connections.withLock { current in
+            defer { current = [:] }
+            return Array(current.values)
+        }
+        for connection in all {
+            try? await connection.channel.close()
+        }
+    }
+
+    // MARK: Public API
+
+    /// Asks for the RRset of `name` and `type`. NOERROR answers come back, with or without records;
+    /// every other RCODE is thrown as its `DNSError`.
+    public func query(_ name: DNSName, type: RRType, class: DNSClass = .in) async throws -> Message {
+        let request = Message.query(name, type: type, class: `class`, payloadSize: configuration.payloadSize)
+        let response = try await send(request)
+        if let error = DNSError(rcode: response.rcode) { throw error }
+        return response
+    }
+
+    /// The records of type `type` in the answer for `name` (following no CNAMEs).
+    public func records(_ name: DNSName, type: RRType) async throws -> [ResourceRecord] {
+        try await query(name, type: type).answers.filter { $0.type == type && $0.name == name }
+    }
+
+    /// Sends an UPDATE. Succeeds on NOERROR; a failed prerequisite is thrown as NXRRSET,
+    /// YXRRSET, NXDOMAIN or YXDOMAIN, and nothing changed.
+    @discardableResult
+    public func update(_ update: UpdateBuilder) async throws -> Message {
+        let response = try await send(update.message())
+        if let error = DNSError(rcode: response.rcode) { throw error }
+        return response
+    }
+
+    /// Sends any message and returns the matching answer, whatever its RCODE. The ID is replaced
+    /// by a random one and the message signed when a key is configured.
+    public func send(_ message: Message) async throws -> Message {
+        var lastError: any Error = DNSError.timeout
+        var pause = configuration.backoff
+        for attempt in 0..<max(1, configuration.attempts) {
+            if attempt > 0 {
+                try await Task.sleep(for: pause)
+                pause *= 2
+            }
+            let server = configuration.servers[attempt % configuration.servers.count]
+            do {
+                return try await exchange(message, with: server)
+            } catch DNSError.timeout {
+                lastError = DNSError.timeout
+                logger.debug("timeout", metadata: ["server": "\(server)", "attempt": "\(attempt + 1)"])
+            } catch DNSError.connection(let why) {
+                lastError = DNSError.connection(why)
+                logger.debug("connection failed", metadata: ["server": "\(server)", "error": "\(why)"])
+            }
+        }
+        throw lastError
+    }
+
+    // MARK: Exchange
+
+    /// One attempt against one server: UDP first unless configured otherwise or the message is too
+    /// large for it, TCP when the UDP answer comes back truncated.
+    func exchange(_ message: Message, with server: SocketAddress) async throws -> Message {
+        if !configuration.alwaysTCP {
+            let (octets, matcher, verifier) = try prepare(message)
+            if octets.readableBytes <= Int(configuration.payloadSize) {
+                let (answer, response) = try await UDPExchange.send(
+                    octets, matcher: matcher, to: server, timeout: configuration.timeout, group: group)
+                if !response.truncated {
+                    return try verified(answer, response, verifier)
+                }
+                logger.trace("truncated answer, retrying over TCP", metadata: ["server": "\(server)"])
+            }
+        }
+        return try await exchangeTCP(message, with: server)
+    }
+
+    private func exchangeTCP(_ message: Message, with server: SocketAddress) async throws -> Message {
+        while true {
+            let (octets, matcher, verifier) = try prepare(message)
+            let connection = try await connection(to: server)
+            do {
+                let (answer, response) = try await connection.send(
+                    octets, matcher: matcher, timeout: configuration.timeout)
+                return try verified(answer, response, verifier)
+            } catch ClientInternalError.idInUse {
+                continue
+            } catch DNSError.connection(let why) {
+                forget(connection)
+                throw DNSError.connection(why)
+            }
+        }
+    }
+
+    /// Gives the message a random ID and signs it; returns what to send, how to recognize the
+    /// answer, and how to check the answer's signature.
+    func prepare(_ message: Message) throws -> (ByteBuffer, ResponseMatcher, TSIGVerifier?) {
+        var request = message
+        request.id = UInt16.random(in: .min ... .max)
+        request.tsig = nil
+        var octets = try request.encode()
+        var verifier: TSIGVerifier?
+        if let key = configuration.key {
+            let signed = try TSIGSigner.sign(octets, key: key, timeSigned: now(), fudge: configuration.fudge)
+            octets = signed.message
+            verifier = TSIGVerifier(key: key, requestMAC: signed.mac)
+        }
+        return (octets, ResponseMatcher(request: request), verifier)
+    }
+
+    /// Checks the answer's TSIG. A server that refused an unsigned request answers without one;
+    /// its RCODE then says more than "not signed" would.
+    func verified(_ octets: ByteBuffer, _ response: Message, _ verifier: TSIGVerifier?) throws -> Message {
+        guard var verifier else { return response }
+        do {
+            try verifier.verify(octets, message: response, now: now())
+        } catch TSIGError.responseNotSigned where response.rcode != .noError {
+            throw DNSError(rcode: response.rcode) ?? DNSError.tsig(.responseNotSigned)
+        } catch let error as TSIGError {
+            throw DNSError.tsig(error)
+        }
+        return response
+    }
+
+    func now() -> UInt64 { configuration.clock() }
+
+    // MARK: TCP pool
+
+    private func connection(to server: SocketAddress) async throws -> TCPConnection {
+        if let existing = connections.withLock({ $0[server] }), existing.isActive {
+            return existing
+        }
+        let fresh = try await TCPConnection.connect(to: server, group: group, timeout: configuration.timeout)
+        let (winner, loser) = connections.withLock { pool -> (TCPConnection, TCPConnection?) in
+            if let other = pool[server], other.isActive { return (other, fresh) }
+            pool[server] = fresh
+            return (fresh, nil)
+        }
+        loser?.close()
+        return winner
+    }
+
+    private func forget(_ connection: TCPConnection) {
+        connections.withLock { pool in
+            if pool[connection.server] === connection { pool[connection.server] = nil }
+        }
+        connection.close()
+    }
+}

@@ -1,0 +1,56 @@
+import DNSWire
+import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// How a `DNSClient` reaches its servers.
+public struct DNSClientConfiguration: Sendable {
+    /// Servers in order of preference; a request that times out moves on to the next.
+    public var servers: [SocketAddress]
+    /// Time allowed for one attempt.
+    public var timeout: Duration = .seconds(2)
+    /// Attempts per request, across servers.
+    public var attempts: Int = 3
+    /// Pause before the second attempt, doubled for each one after.
+    public var backoff: Duration = .milliseconds(50)
+    /// Key that signs every request and must sign every response.
+    public var key: TSIGKey?
+    /// UDP payload size advertised with EDNS0; 1232 avoids IP fragmentation.
+    public var payloadSize: UInt16 = EDNS.defaultPayloadSize
+    /// Send everything over TCP instead of UDP first.
+    public var alwaysTCP = false
+    /// TSIG fudge in seconds.
+    public var fudge: UInt16 = TSIGSigner.defaultFudge
+    /// Seconds since the epoch for TSIG's time signed and its checks; the system clock unless replaced.
+    public var clock: @Sendable () -> UInt64 = { WallClock.seconds() }
+
+    public init(servers: [SocketAddress], key: TSIGKey? = nil) {
+        self.servers = servers
+        self.key = key
+    }
+
+    /// One server at `host` (an IP address) and `port`.
+    public init(host: String, port: Int, key: TSIGKey? = nil) throws {
+        self.init(servers: [try SocketAddress(ipAddress: host, port: port)], key: key)
+    }
+}
+
+extension Duration {
+    var timeAmount: TimeAmount {
+        let (seconds, attoseconds) = components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+/// The system's real-time clock, which TSIG compares between peers.
+public enum WallClock {
+    public static func seconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(max(0, ts.tv_sec))
+    }
+}

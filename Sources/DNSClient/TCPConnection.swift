@@ -1,0 +1,170 @@
+import DNSWire
+import NIOCore
+import NIOPosix
+
+/// A request handed to a TCP connection: the framed octets, and where its answers go.
+struct TCPRequest: Sendable {
+    enum Reply: Sendable {
+        /// One answer completes the request.
+        case single(EventLoopPromise<(ByteBuffer, Message)>)
+        /// Every answer with this ID is yielded until the receiver finishes (zone transfers).
+        case stream(AsyncThrowingStream<(ByteBuffer, Message), any Error>.Continuation)
+    }
+
+    var octets: ByteBuffer
+    var matcher: ResponseMatcher
+    var reply: Reply
+    var timeout: Duration?
+
+    func fail(_ error: any Error) {
+        switch reply {
+        case .single(let promise): promise.fail(error)
+        case .stream(let continuation): continuation.finish(throwing: error)
+        }
+    }
+}
+
+/// A TCP connection to one server that carries many requests at once (RFC 7766 pipelining):
+/// answers may come in any order and are matched to requests by message ID.
+final class TCPConnection: Sendable {
+    let channel: any Channel
+    let server: SocketAddress
+
+    private init(channel: any Channel, server: SocketAddress) {
+        self.channel = channel
+        self.server = server
+    }
+
+    static func connect(to server: SocketAddress, group: any EventLoopGroup, timeout: Duration) async throws
+        -> TCPConnection
+    {
+        do {
+            let channel = try await ClientBootstrap(group: group)
+                .connectTimeout(timeout.timeAmount)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(DNSFrameDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(TCPMultiplexer(server: server))
+                    }
+                }
+                .connect(to: server)
+                .get()
+            return TCPConnection(channel: channel, server: server)
+        } catch let error as DNSError {
+            throw error
+        } catch {
+            throw DNSError.connection("TCP to \(server): \(error)")
+        }
+    }
+
+    var isActive: Bool { channel.isActive }
+
+    /// Sends one request and waits for its single answer.
+    func send(_ octets: ByteBuffer, matcher: ResponseMatcher, timeout: Duration) async throws -> (ByteBuffer, Message)
+    {
+        let promise = channel.eventLoop.makePromise(of: (ByteBuffer, Message).self)
+        let request = TCPRequest(octets: octets, matcher: matcher, reply: .single(promise), timeout: timeout)
+        channel.writeAndFlush(request).whenFailure { request.fail(DNSError.connection("TCP to \(self.server): \($0)")) }
+        return try await promise.futureResult.get()
+    }
+
+    /// Sends one request whose answer spans several messages; the caller finishes the stream.
+    func stream(_ octets: ByteBuffer, matcher: ResponseMatcher) -> AsyncThrowingStream<(ByteBuffer, Message), any Error>
+    {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: (ByteBuffer, Message).self)
+        let request = TCPRequest(octets: octets, matcher: matcher, reply: .stream(continuation), timeout: nil)
+        channel.writeAndFlush(request).whenFailure { request.fail(DNSError.connection("TCP to \(self.server): \($0)")) }
+        return stream
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}
+
+/// Keeps the requests in flight on one connection and hands each answer to its request.
+final class TCPMultiplexer: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = TCPRequest
+    typealias OutboundOut = ByteBuffer
+
+    private struct Pending {
+        var request: TCPRequest
+        var timer: Scheduled<Void>?
+    }
+
+    private let server: SocketAddress
+    private var pending: [UInt16: Pending] = [:]
+
+    init(server: SocketAddress) { self.server = server }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let request = unwrapOutboundIn(data)
+        let id = request.matcher.id
+        guard pending[id] == nil else {
+            request.fail(ClientInternalError.idInUse)
+            promise?.succeed()
+            return
+        }
+        var timer: Scheduled<Void>?
+        if let timeout = request.timeout {
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            timer = context.eventLoop.scheduleTask(in: timeout.timeAmount) {
+                bound.value.finish(id: id, with: DNSError.timeout)
+            }
+        }
+        pending[id] = Pending(request: request, timer: timer)
+        context.write(wrapOutboundOut(request.octets.framedForTCP()), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard let id = Message.peekID(frame), let entry = pending[id] else { return }
+        switch entry.request.matcher.check(frame) {
+        case .unrelated:
+            return
+        case .malformed(let error):
+            finish(id: id, with: DNSError.malformedResponse(error))
+        case .matches(let message):
+            switch entry.request.reply {
+            case .single(let promise):
+                entry.timer?.cancel()
+                pending[id] = nil
+                promise.succeed((frame, message))
+            case .stream(let continuation):
+                if case .terminated = continuation.yield((frame, message)) { pending[id] = nil }
+            }
+        }
+    }
+
+    private func finish(id: UInt16, with error: any Error) {
+        guard let entry = pending.removeValue(forKey: id) else { return }
+        entry.timer?.cancel()
+        entry.request.fail(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(DNSError.connection("TCP connection to \(server) closed"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failAll(DNSError.connection("TCP to \(server): \(error)"))
+        context.close(promise: nil)
+    }
+
+    private func failAll(_ error: any Error) {
+        let all = pending
+        pending = [:]
+        for entry in all.values {
+            entry.timer?.cancel()
+            entry.request.fail(error)
+        }
+    }
+}
+
+enum ClientInternalError: Error {
+    /// Another request on the connection already uses this ID; pick another.
+    case idInUse
+}

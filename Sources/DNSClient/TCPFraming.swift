@@ -1,0 +1,27 @@
+import NIOCore
+
+/// RFC 7766 framing: each message preceded by its length in two octets.
+struct DNSFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
+            buffer.readableBytes >= 2 + Int(length)
+        else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 2)
+        let frame = buffer.readSlice(length: Int(length))!
+        context.fireChannelRead(Self.wrapInboundOut(frame))
+        return .continue
+    }
+}
+
+extension ByteBuffer {
+    /// The message with its two-octet length in front.
+    func framedForTCP() -> ByteBuffer {
+        var framed = ByteBuffer()
+        framed.reserveCapacity(readableBytes + 2)
+        framed.writeInteger(UInt16(readableBytes))
+        framed.writeImmutableBuffer(self)
+        return framed
+    }
+}

@@ -1,0 +1,83 @@
+import DNSWire
+import NIOCore
+
+/// The records of a zone transfer in the order the server sent them.
+public struct ZoneTransfer: Sendable {
+    /// Every answer record, opening and closing SOA included.
+    public var records: [ResourceRecord]
+    /// Messages the answer took.
+    public var messageCount: Int
+    /// True for an IXFR answered with differences, false for a full zone (AXFR, or IXFR fallen back to it).
+    public var isIncremental: Bool
+
+    /// The zone's serial after the transfer.
+    public var serial: UInt32? {
+        if case .soa(let soa) = records.first?.rdata { return soa.serial }
+        return nil
+    }
+}
+
+extension DNSClient {
+    /// Transfers `zone` over a connection of its own: AXFR, or IXFR (RFC 1995) from `serial`
+    /// when one is given. With a key, every signed message's MAC is checked in sequence and the
+    /// last message must be signed.
+    public func transfer(zone: DNSName, fromSerial serial: UInt32? = nil) async throws -> ZoneTransfer {
+        var request = Message.query(zone, type: serial == nil ? .axfr : .ixfr, payloadSize: nil)
+        if let serial {
+            let soa = SOA(mname: .root, rname: .root, serial: serial, refresh: 0, retry: 0, expire: 0, minimum: 0)
+            request.authority = [ResourceRecord(name: zone, type: .soa, ttl: 0, rdata: .soa(soa))]
+        }
+        let server = configuration.servers[0]
+        let (octets, matcher, verifier) = try prepare(request)
+        let connection = try await TCPConnection.connect(to: server, group: group, timeout: configuration.timeout)
+        defer { connection.close() }
+        let deadline = group.next().scheduleTask(in: (configuration.timeout * 10).timeAmount) { connection.close() }
+        defer { deadline.cancel() }
+
+        var transfer = ZoneTransfer(records: [], messageCount: 0, isIncremental: false)
+        var tsig = verifier
+        var closingSerial: UInt32?
+        var soaCount = 0
+        for try await (answer, message) in connection.stream(octets, matcher: matcher) {
+            if let error = DNSError(rcode: message.rcode) {
+                if message.tsig == nil, tsig != nil, transfer.messageCount == 0 { throw error }
+                _ = try verified(answer, message, tsig)
+                throw error
+            }
+            if tsig != nil {
+                do { try tsig!.verify(answer, message: message, now: now()) } catch let e as TSIGError {
+                    throw DNSError.tsig(e)
+                }
+            }
+            transfer.messageCount += 1
+            for record in message.answers {
+                transfer.records.append(record)
+                guard record.type == .soa, case .soa(let soa) = record.rdata else { continue }
+                if closingSerial == nil { closingSerial = soa.serial }
+                if soa.serial == closingSerial { soaCount += 1 }
+            }
+            if isComplete(transfer, soaCount: soaCount, requestedSerial: serial) {
+                if let tsig, !tsig.endsSigned { throw DNSError.tsig(.responseNotSigned) }
+                transfer.isIncremental = transfer.records.count > 1 && transfer.records[1].type == .soa
+                return transfer
+            }
+        }
+        throw DNSError.incompleteTransfer("the connection closed after \(transfer.records.count) records")
+    }
+
+    /// AXFR ends with the second SOA of the zone's serial; an IXFR of differences with the third
+    /// (opening, last difference, closing); an IXFR that is a lone SOA means the zone is unchanged.
+    private func isComplete(_ transfer: ZoneTransfer, soaCount: Int, requestedSerial: UInt32?) -> Bool {
+        let records = transfer.records
+        let incremental = requestedSerial != nil
+        if incremental, records.count == 1, transfer.serial == requestedSerial {
+            return true
+        }
+        guard records.count >= 2 else { return false }
+        let secondIsSOA = records[1].type == .soa
+        if incremental && secondIsSOA {
+            return soaCount >= 3
+        }
+        return soaCount >= 2
+    }
+}

@@ -1,0 +1,118 @@
+import DNSWire
+import Foundation
+
+/// A real BIND 9 `named`, primary for one zone, started in a temp folder on a free loopback port
+/// with a fresh key, and stopped by its PID.
+public final class BindServer: @unchecked Sendable {
+    public let directory: URL
+    public let port: Int
+    public let zone: DNSName
+    public let key: TSIGKey
+    public let keyFile: String
+    private let process: Process
+
+    public static let keyName = "dnsstore-key"
+
+    private init(directory: URL, port: Int, zone: DNSName, key: TSIGKey, keyFile: String, process: Process) {
+        self.directory = directory
+        self.port = port
+        self.zone = zone
+        self.key = key
+        self.keyFile = keyFile
+        self.process = process
+    }
+
+    /// Starts `named` serving `zone` (SOA, NS and a glue A record), writable with the key.
+    public static func start(zone: DNSName = "example.test.", algorithm: String = "hmac-sha256") async throws
+        -> BindServer
+    {
+        let dir = try TempDirectory.make("bind")
+        let port = Ports.free()
+        let keygen = try Subprocess.run("tsig-keygen", ["-a", algorithm, keyName])
+        guard keygen.status == 0 else { throw SubprocessError.failed("tsig-keygen", keygen) }
+        let keyFile = dir.appendingPathComponent("tsig.key").path
+        try keygen.stdout.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let key = try TSIGKey.parseBINDKeyFile(keygen.stdout)[0]
+        let origin = zone.description
+        let zoneText = """
+            $TTL 300
+            \(origin) IN SOA ns1.\(origin) hostmaster.\(origin) 1 3600 600 86400 60
+            \(origin) IN NS ns1.\(origin)
+            ns1.\(origin) IN A 127.0.0.1
+
+            """
+        try zoneText.write(to: dir.appendingPathComponent("zone.db"), atomically: true, encoding: .utf8)
+        let conf = """
+            include "\(keyFile)";
+            options {
+                directory "\(dir.path)";
+                pid-file "\(dir.path)/named.pid";
+                listen-on port \(port) { 127.0.0.1; };
+                listen-on-v6 { none; };
+                recursion no;
+                dnssec-validation no;
+                max-records-per-type 0;
+                max-types-per-name 0;
+                notify no;
+            };
+            controls { };
+            zone "\(origin)" {
+                type primary;
+                file "\(dir.path)/zone.db";
+                journal "\(dir.path)/zone.db.jnl";
+                allow-update { key "\(keyName)"; };
+                allow-transfer { key "\(keyName)"; };
+            };
+
+            """
+        let confPath = dir.appendingPathComponent("named.conf").path
+        try conf.write(toFile: confPath, atomically: true, encoding: .utf8)
+        let process = try Subprocess.start(
+            "named", ["-g", "-c", confPath, "-u", "root", "-n", "1"], logFile: dir.appendingPathComponent("named.log").path)
+        let server = BindServer(directory: dir, port: port, zone: zone, key: key, keyFile: keyFile, process: process)
+        do {
+            try await Ports.waitForTCP(port)
+        } catch {
+            server.stop()
+            throw SubprocessError.notReady("named: \(server.log)")
+        }
+        return server
+    }
+
+    public var log: String {
+        (try? String(contentsOf: directory.appendingPathComponent("named.log"), encoding: .utf8)) ?? ""
+    }
+
+    /// Sends SIGTERM to the `named` this object started, waits for it, and removes its folder.
+    public func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Runs `body` with a fresh server and stops the server afterwards, whatever happens.
+    public static func with<T>(
+        zone: DNSName = "example.test.", _ body: (BindServer) async throws -> T
+    ) async throws -> T {
+        let server = try await start(zone: zone)
+        do {
+            let result = try await body(server)
+            server.stop()
+            return result
+        } catch {
+            server.stop()
+            throw error
+        }
+    }
+}
+
+public enum TempDirectory {
+    public static func make(_ prefix: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "dnsstore-\(prefix)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+}

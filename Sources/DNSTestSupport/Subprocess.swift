@@ -1,0 +1,86 @@
+import Foundation
+
+/// Runs programs for tests: the real servers and tools (named, dig, nsupdate, python3) that the
+/// suite checks our code against.
+public enum Subprocess {
+    public struct Result: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+    }
+
+    /// Runs `executable` (a path, or a name looked up in PATH) to completion.
+    public static func run(_ executable: String, _ arguments: [String], input: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try locate(executable))
+        process.arguments = arguments
+        // Files, not pipes: a chatty child can never block on a full pipe.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dnsstore-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let outURL = dir.appendingPathComponent("out")
+        let errURL = dir.appendingPathComponent("err")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL)
+        let err = try FileHandle(forWritingTo: errURL)
+        defer {
+            try? out.close()
+            try? err.close()
+        }
+        process.standardOutput = out
+        process.standardError = err
+        let inp = Pipe()
+        process.standardInput = inp
+        try process.run()
+        if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
+        try inp.fileHandleForWriting.close()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+            stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+    }
+
+    /// Starts `executable` in the background with output to `logFile`; the caller stops it by PID.
+    public static func start(_ executable: String, _ arguments: [String], logFile: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try locate(executable))
+        process.arguments = arguments
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    public static func locate(_ executable: String) throws -> String {
+        if executable.contains("/") { return executable }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for dir in path.split(separator: ":").map(String.init) + ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
+            let candidate = "\(dir)/\(executable)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw SubprocessError.notFound(executable)
+    }
+
+    public static func isAvailable(_ executable: String) -> Bool {
+        (try? locate(executable)) != nil
+    }
+}
+
+public enum SubprocessError: Error, CustomStringConvertible {
+    case notFound(String)
+    case failed(String, Subprocess.Result)
+    case notReady(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let name): return "\(name) is not installed (run .ci/run or see README.md for the packages)"
+        case .failed(let what, let result): return "\(what) exited \(result.status): \(result.stderr)\(result.stdout)"
+        case .notReady(let what): return "\(what) did not start listening"
+        }
+    }
+}
