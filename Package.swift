@@ -58,7 +58,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DNSWireTests",
-            dependencies: ["DNSWire"],
+            dependencies: ["DNSWire", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(
