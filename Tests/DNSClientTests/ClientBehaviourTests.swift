@@ -1,0 +1,121 @@
+import DNSClient
+import DNSWire
+import NIOCore
+import NIOPosix
+import Testing
+
+/// A UDP peer on loopback that answers each query with a scripted list of replies, to check
+/// what the client accepts. Not a DNS server: it echoes the question in whatever form the script says.
+final class ScriptedResponder: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    /// Turns the query into the replies to send, in order.
+    let script: @Sendable (Message) -> [Message]
+
+    init(script: @escaping @Sendable (Message) -> [Message]) { self.script = script }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        guard let query = try? Message(decoding: envelope.data) else { return }
+        for reply in script(query) {
+            let bytes = try! reply.encode()
+            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: bytes)), promise: nil)
+        }
+        context.flush()
+    }
+
+    static func start(_ script: @escaping @Sendable (Message) -> [Message]) async throws -> any Channel {
+        try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { $0.pipeline.addHandler(ScriptedResponder(script: script)) }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+    }
+}
+
+@Suite("Client behaviour")
+struct ClientBehaviourTests {
+    static func answer(_ query: Message, id: UInt16? = nil, name: DNSName? = nil, text: String) -> Message {
+        var reply = query
+        reply.id = id ?? query.id
+        reply.isResponse = true
+        reply.tsig = nil
+        if let name { reply.questions[0].name = name }
+        reply.answers = [.txt(reply.questions[0].name, TXT(text))]
+        return reply
+    }
+
+    @Test func dropsRepliesWithWrongIDOrQuestion() async throws {
+        let peer = try await ScriptedResponder.start { query in
+            [
+                Self.answer(query, id: query.id &+ 1, text: "wrong id"),
+                Self.answer(query, name: "other.example.", text: "wrong question"),
+                Self.answer(query, text: "right"),
+            ]
+        }
+        let client = DNSClient(configuration: DNSClientConfiguration(servers: [peer.localAddress!]))
+        let answer = try await client.query("q.example.", type: .txt)
+        #expect(answer.answers.map(\.rdata) == [.txt(TXT("right"))])
+        try await peer.close()
+    }
+
+    @Test func questionMatchIsCaseInsensitive() async throws {
+        let peer = try await ScriptedResponder.start { [Self.answer($0, name: "Q.EXAMPLE.", text: "ok")] }
+        let client = DNSClient(configuration: DNSClientConfiguration(servers: [peer.localAddress!]))
+        #expect(try await client.query("q.example.", type: .txt).answers.count == 1)
+        try await peer.close()
+    }
+
+    @Test func timesOutAfterEveryAttempt() async throws {
+        let silent = try await ScriptedResponder.start { _ in [] }
+        var config = DNSClientConfiguration(servers: [silent.localAddress!])
+        config.timeout = .milliseconds(200)
+        config.attempts = 3
+        config.backoff = .milliseconds(10)
+        let client = DNSClient(configuration: config)
+        let start = ContinuousClock.now
+        await #expect(throws: DNSError.timeout) { try await client.query("q.example.", type: .txt) }
+        #expect(ContinuousClock.now - start >= .milliseconds(600))
+        try await silent.close()
+    }
+
+    @Test func unsignedAnswerToSignedRequestIsRejected() async throws {
+        let peer = try await ScriptedResponder.start { [Self.answer($0, text: "forged")] }
+        var config = DNSClientConfiguration(servers: [peer.localAddress!])
+        config.key = TSIGKey.generate(name: "k.")
+        let client = DNSClient(configuration: config)
+        await #expect(throws: DNSError.tsig(.responseNotSigned)) { try await client.query("q.example.", type: .txt) }
+        try await peer.close()
+
+        // Copying the request's TSIG into the answer does not make it signed.
+        let echo = try await ScriptedResponder.start { query in
+            var reply = Self.answer(query, text: "forged")
+            reply.tsig = query.tsig
+            return [reply]
+        }
+        config.servers = [echo.localAddress!]
+        await #expect(throws: DNSError.tsig(.responseSignatureInvalid)) {
+            try await DNSClient(configuration: config).query("q.example.", type: .txt)
+        }
+        try await echo.close()
+    }
+
+    @Test func mapsEveryRCodeToItsError() async throws {
+        let codes: [(ResponseCode, DNSError)] = [
+            (.formErr, .formatError), (.servFail, .serverFailure), (.nxDomain, .nxDomain), (.notImp, .notImplemented),
+            (.refused, .refused), (.yxDomain, .yxDomain), (.yxRRSet, .yxRRSet), (.nxRRSet, .nxRRSet),
+            (.notAuth, .notAuth), (.notZone, .notZone),
+        ]
+        for (code, error) in codes {
+            let peer = try await ScriptedResponder.start { query in
+                var reply = query
+                reply.isResponse = true
+                reply.rcode = code
+                return [reply]
+            }
+            let client = DNSClient(configuration: DNSClientConfiguration(servers: [peer.localAddress!]))
+            await #expect(throws: error) { try await client.query("q.example.", type: .txt) }
+            try await peer.close()
+        }
+    }
+}
