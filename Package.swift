@@ -50,6 +50,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Benchmarks against baselines (dnspython, dnsperf) measured in the same run.
+        .executableTarget(
+            name: "dnsstore-bench",
+            dependencies: ["DNSWire", "DNSClient", "DNSTestSupport"],
+            swiftSettings: strict
+        ),
         // Starts the real servers and tools the tests run against (named, knotd, dig, nsupdate).
         .target(
             name: "DNSTestSupport",

@@ -12,6 +12,7 @@ public final class DNSClient: Sendable {
     let group: any EventLoopGroup
     let logger: Logger
     private let connections = Mutex<[SocketAddress: TCPConnection]>([:])
+    private let udpPools = Mutex<[SocketAddress: UDPSocketPool]>([:])
 
     public init(
         configuration: DNSClientConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -32,6 +33,11 @@ public final class DNSClient: Sendable {
         for connection in all {
             try? await connection.channel.close()
         }
+        let pools = udpPools.withLock { current in
+            defer { current = [:] }
+            return Array(current.values)
+        }
+        for pool in pools { await pool.shutdown() }
     }
 
     // MARK: Public API
@@ -89,14 +95,24 @@ public final class DNSClient: Sendable {
     /// large for it, TCP when the UDP answer comes back truncated.
     func exchange(_ message: Message, with server: SocketAddress) async throws -> Message {
         if !configuration.alwaysTCP {
-            let (octets, matcher, verifier) = try prepare(message)
-            if octets.readableBytes <= Int(configuration.payloadSize) {
-                let (answer, response) = try await UDPExchange.send(
-                    octets, matcher: matcher, to: server, timeout: configuration.timeout, group: group)
+            while true {
+                let (octets, matcher, verifier) = try prepare(message)
+                guard octets.readableBytes <= Int(configuration.payloadSize) else { break }
+                let promise = group.next().makePromise(of: (ByteBuffer, Message).self)
+                let request = UDPRequest(
+                    octets: octets, server: server, matcher: matcher, promise: promise, timeout: configuration.timeout)
+                let answer: ByteBuffer
+                let response: Message
+                do {
+                    (answer, response) = try await udpPool(for: server).send(request)
+                } catch ClientInternalError.idInUse {
+                    continue
+                }
                 if !response.truncated {
                     return try verified(answer, response, verifier)
                 }
                 logger.trace("truncated answer, retrying over TCP", metadata: ["server": "\(server)"])
+                break
             }
         }
         return try await exchangeTCP(message, with: server)
@@ -151,7 +167,17 @@ public final class DNSClient: Sendable {
 
     func now() -> UInt64 { configuration.clock() }
 
-    // MARK: TCP pool
+    // MARK: Socket pools
+
+    private func udpPool(for server: SocketAddress) -> UDPSocketPool {
+        udpPools.withLock { pools in
+            if let pool = pools[server] { return pool }
+            let pool = UDPSocketPool(
+                server: server, group: group, size: System.coreCount, drainTime: configuration.timeout)
+            pools[server] = pool
+            return pool
+        }
+    }
 
     private func connection(to server: SocketAddress) async throws -> TCPConnection {
         if let existing = connections.withLock({ $0[server] }), existing.isActive {

@@ -1,0 +1,135 @@
+import DNSClient
+import DNSTestSupport
+import DNSWire
+import Foundation
+
+/// Measures our client against its baselines on the same BIND 9, in one run, and prints ratios.
+/// Usage: dnsstore-bench [--seconds N] [--smoke]
+
+let arguments = CommandLine.arguments
+let smoke = arguments.contains("--smoke")
+let seconds: Double = smoke ? 0.3 : (arguments.firstIndex(of: "--seconds").flatMap { Double(arguments[$0 + 1]) } ?? 5)
+let concurrency = 64
+
+struct Row {
+    var name: String
+    var rate: Double
+}
+
+func measureSequential(_ duration: Double, _ body: () async throws -> Void) async throws -> Double {
+    let start = ContinuousClock.now
+    let end = start + .milliseconds(Int(duration * 1000))
+    var count = 0
+    while ContinuousClock.now < end {
+        try await body()
+        count += 1
+    }
+    let elapsed = ContinuousClock.now - start
+    return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+}
+
+func measureConcurrent(_ duration: Double, tasks: Int, _ body: @escaping @Sendable () async throws -> Void) async throws
+    -> Double
+{
+    let start = ContinuousClock.now
+    let end = start + .milliseconds(Int(duration * 1000))
+    let total = try await withThrowingTaskGroup(of: Int.self) { group in
+        for _ in 0..<tasks {
+            group.addTask {
+                var count = 0
+                while ContinuousClock.now < end {
+                    try await body()
+                    count += 1
+                }
+                return count
+            }
+        }
+        return try await group.reduce(0, +)
+    }
+    let elapsed = ContinuousClock.now - start
+    return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+}
+
+let dnspythonScript = """
+    import sys, time, dns.message, dns.query
+    port, name, seconds = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+    end = time.monotonic() + seconds
+    n = 0
+    start = time.monotonic()
+    while time.monotonic() < end:
+        q = dns.message.make_query(name, "TXT", use_edns=0, payload=1232)
+        r = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+        assert r.answer
+        n += 1
+    print(n / (time.monotonic() - start))
+    """
+
+func dnspython(port: Int, name: DNSName, seconds: Double) throws -> Double {
+    let result = try Subprocess.run("python3", ["-c", dnspythonScript, "\(port)", name.description, "\(seconds)"])
+    guard result.status == 0, let rate = Double(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        throw SubprocessError.failed("dnspython", result)
+    }
+    return rate
+}
+
+func dnsperf(port: Int, name: DNSName, seconds: Double, tcp: Bool) throws -> Double {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("dnsperf-\(UUID().uuidString)")
+    try "\(name) TXT\n".write(to: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: file) }
+    var args = ["-s", "127.0.0.1", "-p", "\(port)", "-d", file.path, "-c", "1", "-T", "1", "-q", "\(concurrency)",
+                "-l", "\(max(1, Int(seconds.rounded())))"]
+    if tcp { args += ["-m", "tcp"] }
+    let result = try Subprocess.run("dnsperf", args)
+    guard let line = result.stdout.split(separator: "\n").first(where: { $0.contains("Queries per second") }),
+        let rate = Double(line.split(separator: " ").last ?? "")
+    else { throw SubprocessError.failed("dnsperf", result) }
+    return rate
+}
+
+func run() async throws {
+    let bind = try await BindServer.start()
+    defer { bind.stop() }
+    let name = try DNSName("bench.\(bind.zone)")
+    let writer = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: bind.port, key: bind.key))
+    var add = UpdateBuilder(zone: bind.zone)
+    add.add(.txt(name, TXT(String(repeating: "x", count: 100))))
+    try await writer.update(add)
+    await writer.shutdown()
+
+    let udp = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: bind.port))
+    var tcpConfig = try DNSClientConfiguration(host: "127.0.0.1", port: bind.port)
+    tcpConfig.alwaysTCP = true
+    let tcp = DNSClient(configuration: tcpConfig)
+    let query: @Sendable (DNSClient) async throws -> Void = { client in
+        let answer = try await client.query(name, type: .txt)
+        precondition(answer.answers.count == 1)
+    }
+    // Warm up each path once.
+    try await query(udp)
+    try await query(tcp)
+
+    let pySeq = try dnspython(port: bind.port, name: name, seconds: seconds)
+    let oursSeq = try await measureSequential(seconds) { try await query(udp) }
+    let perfUDP = try dnsperf(port: bind.port, name: name, seconds: seconds, tcp: false)
+    let oursUDP = try await measureConcurrent(seconds, tasks: concurrency) { try await query(udp) }
+    let perfTCP = try dnsperf(port: bind.port, name: name, seconds: seconds, tcp: true)
+    let oursTCP = try await measureConcurrent(seconds, tasks: concurrency) { try await query(tcp) }
+    await udp.shutdown()
+    await tcp.shutdown()
+
+    func fmt(_ v: Double) -> String { String(format: "%.0f", v) }
+    func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f", a / b) }
+    print("Queries of one TXT name on BIND 9 (\(bind.port)), \(seconds) s per case, \(concurrency) in flight where concurrent")
+    print("| case | DNSStore q/s | baseline | baseline q/s | ratio |")
+    print("|---|---|---|---|---|")
+    print("| sequential, UDP | \(fmt(oursSeq)) | dnspython | \(fmt(pySeq)) | \(ratio(oursSeq, pySeq)) |")
+    print("| concurrent, UDP | \(fmt(oursUDP)) | dnsperf | \(fmt(perfUDP)) | \(ratio(oursUDP, perfUDP)) |")
+    print("| concurrent, TCP | \(fmt(oursTCP)) | dnsperf -m tcp | \(fmt(perfTCP)) | \(ratio(oursTCP, perfTCP)) |")
+}
+
+do {
+    try await run()
+} catch {
+    FileHandle.standardError.write(Data("dnsstore-bench: \(error)\n".utf8))
+    exit(1)
+}
