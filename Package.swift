@@ -53,7 +53,11 @@ let package = Package(
         // Benchmarks against baselines (dnspython, dnsperf) measured in the same run.
         .executableTarget(
             name: "dnsstore-bench",
-            dependencies: ["DNSWire", "DNSClient", "DNSTestSupport"],
+            dependencies: [
+                "DNSWire", "DNSClient", "DNSTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         // Starts the real servers and tools the tests run against (named, knotd, dig, nsupdate).

@@ -13,6 +13,7 @@ public final class DNSClient: Sendable {
     let logger: Logger
     private let connections = Mutex<[SocketAddress: TCPConnection]>([:])
     private let udpPools = Mutex<[SocketAddress: UDPSocketPool]>([:])
+    private let ids = RandomIDs()
 
     public init(
         configuration: DNSClientConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -139,7 +140,7 @@ public final class DNSClient: Sendable {
     /// answer, and how to check the answer's signature.
     func prepare(_ message: Message) throws -> (ByteBuffer, ResponseMatcher, TSIGVerifier?) {
         var request = message
-        request.id = UInt16.random(in: .min ... .max)
+        request.id = ids.next()
         request.tsig = nil
         var octets = try request.encode()
         var verifier: TSIGVerifier?
@@ -173,7 +174,8 @@ public final class DNSClient: Sendable {
         udpPools.withLock { pools in
             if let pool = pools[server] { return pool }
             let pool = UDPSocketPool(
-                server: server, group: group, size: System.coreCount, drainTime: configuration.timeout)
+                server: server, group: group, size: System.coreCount, maxUses: configuration.udpSocketReuseLimit,
+                drainTime: configuration.timeout)
             pools[server] = pool
             return pool
         }

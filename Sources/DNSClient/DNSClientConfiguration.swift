@@ -21,6 +21,8 @@ public struct DNSClientConfiguration: Sendable {
     public var key: TSIGKey?
     /// UDP payload size advertised with EDNS0; 1232 avoids IP fragmentation.
     public var payloadSize: UInt16 = EDNS.defaultPayloadSize
+    /// Requests a UDP socket carries before it is replaced by one on a new random port.
+    public var udpSocketReuseLimit = 1024
     /// Send everything over TCP instead of UDP first.
     public var alwaysTCP = false
     /// TSIG fudge in seconds.

@@ -19,13 +19,14 @@ struct UDPRequest: Sendable {
 /// without paying for a socket per request.
 final class UDPSocketPool: Sendable {
     private struct Slot {
-        var channel: any Channel
+        /// The socket, or its opening in progress, which concurrent requests share.
+        var channel: EventLoopFuture<any Channel>
         var uses: Int
     }
 
     let server: SocketAddress
     private let group: any EventLoopGroup
-    private let slots: Mutex<[Slot?]>
+    private let slots: Mutex<(slots: [Slot?], next: Int)>
     private let maxUses: Int
     /// How long a retired socket stays open for the answers still owed to it.
     private let drainTime: TimeAmount
@@ -33,62 +34,94 @@ final class UDPSocketPool: Sendable {
     init(server: SocketAddress, group: any EventLoopGroup, size: Int, maxUses: Int = 1024, drainTime: Duration) {
         self.server = server
         self.group = group
-        self.slots = Mutex(Array(repeating: nil, count: max(1, size)))
+        self.slots = Mutex((Array(repeating: nil, count: max(1, size)), 0))
         self.maxUses = maxUses
         self.drainTime = drainTime.timeAmount + .seconds(1)
     }
 
     func send(_ request: UDPRequest) async throws -> (ByteBuffer, Message) {
-        let channel = try await channel()
-        channel.writeAndFlush(request).whenFailure { error in
+        var channel: any Channel
+        var attempts = 0
+        while true {
+            let future = self.channel()
+            do {
+                channel = try await future.get()
+            } catch {
+                forget(future)
+                throw DNSError.connection("cannot open a UDP socket to \(server): \(error)")
+            }
+            if channel.isActive { break }
+            // Closed under us (an ICMP error ends a connected socket's requests): open another.
+            forget(future)
+            attempts += 1
+            guard attempts < 3 else { throw DNSError.connection("UDP socket to \(server) keeps closing") }
+        }
+        // No flush here: the handler flushes once per event-loop turn, so requests sent together
+        // leave in one sendmmsg call.
+        channel.write(request).whenFailure { error in
             request.promise.fail(DNSError.connection("UDP send to \(request.server): \(error)"))
         }
         return try await request.promise.futureResult.get()
     }
 
-    /// A socket for the next request: a random slot, opened or replaced when needed.
-    private func channel() async throws -> any Channel {
-        let index = Int.random(in: 0..<slots.withLock { $0.count })
-        let reuse: (any Channel)? = slots.withLock { slots in
-            guard var slot = slots[index], slot.channel.isActive, slot.uses < maxUses else { return nil }
-            slot.uses += 1
-            slots[index] = slot
-            return slot.channel
+    /// The socket for the next request, slots taken in turn. A slot is opened on first use and
+    /// replaced once worn out or closed; only one request does that, the others share the result.
+    private func channel() -> EventLoopFuture<any Channel> {
+        let (future, retired) = slots.withLock { state -> (EventLoopFuture<any Channel>, EventLoopFuture<any Channel>?) in
+            let index = state.next
+            state.next = (state.next + 1) % state.slots.count
+            if var slot = state.slots[index] {
+                if slot.uses < maxUses {
+                    slot.uses += 1
+                    state.slots[index] = slot
+                    return (slot.channel, nil)
+                }
+                let fresh = open()
+                state.slots[index] = Slot(channel: fresh, uses: 1)
+                return (fresh, slot.channel)
+            }
+            let fresh = open()
+            state.slots[index] = Slot(channel: fresh, uses: 1)
+            return (fresh, nil)
         }
-        if let reuse { return reuse }
-        let fresh = try await open()
-        let retired: (any Channel)? = slots.withLock { slots in
-            let old = slots[index]?.channel
-            slots[index] = Slot(channel: fresh, uses: 1)
-            return old
+        retired?.whenSuccess { old in
+            old.eventLoop.scheduleTask(in: self.drainTime) { old.close(promise: nil) }
         }
-        if let retired {
-            retired.eventLoop.scheduleTask(in: drainTime) { retired.close(promise: nil) }
-        }
-        return fresh
+        return future
     }
 
-    private func open() async throws -> any Channel {
-        do {
-            return try await DatagramBootstrap(group: group.next())
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(UDPMultiplexer())
-                    }
-                }
-                .connect(to: server)
-                .get()
-        } catch {
-            throw DNSError.connection("cannot open a UDP socket to \(server): \(error)")
+    /// Empties the slot holding `future`, if it still does, so the next request opens a new socket.
+    private func forget(_ future: EventLoopFuture<any Channel>) {
+        slots.withLock { state in
+            for i in state.slots.indices where state.slots[i]?.channel === future {
+                state.slots[i] = nil
+            }
         }
     }
+
+    private func open() -> EventLoopFuture<any Channel> {
+        DatagramBootstrap(group: group.next())
+            // Read up to 32 datagrams per system call (recvmmsg).
+            .channelOption(.datagramVectorReadMessageCount, value: Self.readBatch)
+            .channelOption(.maxMessagesPerRead, value: 4)
+            .channelOption(
+                .recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.readBatch * 65_536 / 8))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UDPMultiplexer())
+                }
+            }
+            .connect(to: server)
+    }
+
+    static let readBatch = 32
 
     func shutdown() async {
-        let all = slots.withLock { slots in
-            defer { slots = slots.map { _ in nil } }
-            return slots.compactMap { $0?.channel }
+        let all = slots.withLock { state in
+            defer { state.slots = state.slots.map { _ in nil } }
+            return state.slots.compactMap { $0?.channel }
         }
-        for channel in all { try? await channel.close() }
+        for future in all { try? await future.get().close() }
     }
 }
 
@@ -104,6 +137,7 @@ final class UDPMultiplexer: ChannelDuplexHandler {
     }
 
     private var pending: [UInt16: Pending] = [:]
+    private var flushScheduled = false
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
@@ -120,6 +154,15 @@ final class UDPMultiplexer: ChannelDuplexHandler {
         pending[id] = Pending(request: request, timer: timer)
         let envelope = AddressedEnvelope(remoteAddress: request.server, data: request.octets)
         context.write(wrapOutboundOut(envelope), promise: promise)
+        if !flushScheduled {
+            flushScheduled = true
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.flushScheduled = false
+                context.flush()
+            }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -2,14 +2,21 @@ import DNSClient
 import DNSTestSupport
 import DNSWire
 import Foundation
+import NIOCore
+import NIOPosix
 
 /// Measures our client against its baselines on the same BIND 9, in one run, and prints ratios.
 /// Usage: dnsstore-bench [--seconds N] [--smoke]
 
 let arguments = CommandLine.arguments
+if arguments.contains("--nio-executor") {
+    print("NIO executor installed:", NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor())
+}
 let smoke = arguments.contains("--smoke")
 let seconds: Double = smoke ? 0.3 : (arguments.firstIndex(of: "--seconds").flatMap { Double(arguments[$0 + 1]) } ?? 5)
 let concurrency = 64
+/// `--profile udp|tcp` runs only our concurrent client for that transport, for a profiler to watch.
+let profile = arguments.firstIndex(of: "--profile").map { arguments[$0 + 1] }
 
 struct Row {
     var name: String
@@ -108,6 +115,12 @@ func run() async throws {
     try await query(udp)
     try await query(tcp)
 
+    if let profile {
+        let client = profile == "tcp" ? tcp : udp
+        let rate = try await measureConcurrent(seconds, tasks: concurrency) { try await query(client) }
+        print("profile \(profile): \(Int(rate)) q/s")
+        return
+    }
     let pySeq = try dnspython(port: bind.port, name: name, seconds: seconds)
     let oursSeq = try await measureSequential(seconds) { try await query(udp) }
     let perfUDP = try dnsperf(port: bind.port, name: name, seconds: seconds, tcp: false)

@@ -2,6 +2,7 @@ import DNSClient
 import DNSWire
 import NIOCore
 import NIOPosix
+import Synchronization
 import Testing
 
 /// A UDP peer on loopback that answers each query with a scripted list of replies, to check
@@ -11,14 +12,14 @@ final class ScriptedResponder: ChannelInboundHandler, Sendable {
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     /// Turns the query into the replies to send, in order.
-    let script: @Sendable (Message) -> [Message]
+    let script: @Sendable (Message, SocketAddress) -> [Message]
 
-    init(script: @escaping @Sendable (Message) -> [Message]) { self.script = script }
+    init(script: @escaping @Sendable (Message, SocketAddress) -> [Message]) { self.script = script }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         guard let query = try? Message(decoding: envelope.data) else { return }
-        for reply in script(query) {
+        for reply in script(query, envelope.remoteAddress) {
             let bytes = try! reply.encode()
             context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: bytes)), promise: nil)
         }
@@ -26,6 +27,10 @@ final class ScriptedResponder: ChannelInboundHandler, Sendable {
     }
 
     static func start(_ script: @escaping @Sendable (Message) -> [Message]) async throws -> any Channel {
+        try await start { query, _ in script(query) }
+    }
+
+    static func start(_ script: @escaping @Sendable (Message, SocketAddress) -> [Message]) async throws -> any Channel {
         try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { $0.pipeline.addHandler(ScriptedResponder(script: script)) }
             .bind(host: "127.0.0.1", port: 0)
@@ -56,6 +61,24 @@ struct ClientBehaviourTests {
         let client = DNSClient(configuration: DNSClientConfiguration(servers: [peer.localAddress!]))
         let answer = try await client.query("q.example.", type: .txt)
         #expect(answer.answers.map(\.rdata) == [.txt(TXT("right"))])
+        try await peer.close()
+    }
+
+    @Test func sourcePortsAndIDsChange() async throws {
+        let seen = Mutex<[(port: Int, id: UInt16)]>([])
+        let peer = try await ScriptedResponder.start { query, from in
+            seen.withLock { $0.append((from.port ?? 0, query.id)) }
+            return [Self.answer(query, text: "ok")]
+        }
+        var config = DNSClientConfiguration(servers: [peer.localAddress!])
+        config.udpSocketReuseLimit = 10
+        let client = DNSClient(configuration: config)
+        for _ in 0..<100 { _ = try await client.query("q.example.", type: .txt) }
+        let all = seen.withLock { $0 }
+        #expect(all.count == 100)
+        #expect(Set(all.map(\.port)).count >= 9)
+        #expect(Set(all.map(\.id)).count >= 95)
+        await client.shutdown()
         try await peer.close()
     }
 
