@@ -19,8 +19,10 @@ struct UDPRequest: Sendable {
 /// without paying for a socket per request.
 final class UDPSocketPool: Sendable {
     private struct Slot {
-        /// The socket, or its opening in progress, which concurrent requests share.
+        /// The socket's opening, which concurrent requests share while it is in progress.
         var channel: EventLoopFuture<any Channel>
+        /// The socket once open: taken without a suspension.
+        var ready: (any Channel)?
         var uses: Int
     }
 
@@ -43,9 +45,14 @@ final class UDPSocketPool: Sendable {
         var channel: any Channel
         var attempts = 0
         while true {
-            let future = self.channel()
+            let (future, ready) = self.channel()
             do {
-                channel = try await future.get()
+                if let ready {
+                    channel = ready
+                } else {
+                    channel = try await future.get()
+                    markReady(future, channel)
+                }
             } catch {
                 forget(future)
                 throw DNSError.connection("cannot open a UDP socket to \(server): \(error)")
@@ -66,28 +73,37 @@ final class UDPSocketPool: Sendable {
 
     /// The socket for the next request, slots taken in turn. A slot is opened on first use and
     /// replaced once worn out or closed; only one request does that, the others share the result.
-    private func channel() -> EventLoopFuture<any Channel> {
-        let (future, retired) = slots.withLock { state -> (EventLoopFuture<any Channel>, EventLoopFuture<any Channel>?) in
+    private func channel() -> (EventLoopFuture<any Channel>, (any Channel)?) {
+        let (future, ready, retired) = slots.withLock {
+            state -> (EventLoopFuture<any Channel>, (any Channel)?, EventLoopFuture<any Channel>?) in
             let index = state.next
             state.next = (state.next + 1) % state.slots.count
             if var slot = state.slots[index] {
                 if slot.uses < maxUses {
                     slot.uses += 1
                     state.slots[index] = slot
-                    return (slot.channel, nil)
+                    return (slot.channel, slot.ready, nil)
                 }
                 let fresh = open()
-                state.slots[index] = Slot(channel: fresh, uses: 1)
-                return (fresh, slot.channel)
+                state.slots[index] = Slot(channel: fresh, ready: nil, uses: 1)
+                return (fresh, nil, slot.channel)
             }
             let fresh = open()
-            state.slots[index] = Slot(channel: fresh, uses: 1)
-            return (fresh, nil)
+            state.slots[index] = Slot(channel: fresh, ready: nil, uses: 1)
+            return (fresh, nil, nil)
         }
         retired?.whenSuccess { old in
             old.eventLoop.scheduleTask(in: self.drainTime) { old.close(promise: nil) }
         }
-        return future
+        return (future, ready)
+    }
+
+    private func markReady(_ future: EventLoopFuture<any Channel>, _ channel: any Channel) {
+        slots.withLock { state in
+            for i in state.slots.indices where state.slots[i]?.channel === future {
+                state.slots[i]?.ready = channel
+            }
+        }
     }
 
     /// Empties the slot holding `future`, if it still does, so the next request opens a new socket.
