@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "DNSWire", targets: ["DNSWire"]),
         .library(name: "DNSClient", targets: ["DNSClient"]),
+        .library(name: "DNSStore", targets: ["DNSStore"]),
         .executable(name: "dnsstore", targets: ["dnsstore"]),
     ],
     dependencies: [
@@ -37,6 +38,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Layer 4: the document store (docs/FORMAT.md).
+        .target(
+            name: "DNSStore",
+            dependencies: [
+                "DNSWire",
+                "DNSClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

@@ -45,9 +45,12 @@ public final class DNSClient: Sendable {
 
     /// Asks for the RRset of `name` and `type`. NOERROR answers come back, with or without records;
     /// every other RCODE is thrown as its `DNSError`.
-    public func query(_ name: DNSName, type: RRType, class: DNSClass = .in) async throws -> Message {
+    /// `overTCP` skips the UDP attempt, for answers known to be large.
+    public func query(_ name: DNSName, type: RRType, class: DNSClass = .in, overTCP: Bool = false) async throws
+        -> Message
+    {
         let request = Message.query(name, type: type, class: `class`, payloadSize: configuration.payloadSize)
-        let response = try await send(request)
+        let response = try await send(request, overTCP: overTCP)
         if let error = DNSError(rcode: response.rcode) { throw error }
         return response
     }
@@ -68,7 +71,7 @@ public final class DNSClient: Sendable {
 
     /// Sends any message and returns the matching answer, whatever its RCODE. The ID is replaced
     /// by a random one and the message signed when a key is configured.
-    public func send(_ message: Message) async throws -> Message {
+    public func send(_ message: Message, overTCP: Bool = false) async throws -> Message {
         var lastError: any Error = DNSError.timeout
         var pause = configuration.backoff
         for attempt in 0..<max(1, configuration.attempts) {
@@ -78,7 +81,7 @@ public final class DNSClient: Sendable {
             }
             let server = configuration.servers[attempt % configuration.servers.count]
             do {
-                return try await exchange(message, with: server)
+                return try await exchange(message, with: server, overTCP: overTCP)
             } catch DNSError.timeout {
                 lastError = DNSError.timeout
                 logger.debug("timeout", metadata: ["server": "\(server)", "attempt": "\(attempt + 1)"])
@@ -94,8 +97,8 @@ public final class DNSClient: Sendable {
 
     /// One attempt against one server: UDP first unless configured otherwise or the message is too
     /// large for it, TCP when the UDP answer comes back truncated.
-    func exchange(_ message: Message, with server: SocketAddress) async throws -> Message {
-        if !configuration.alwaysTCP {
+    func exchange(_ message: Message, with server: SocketAddress, overTCP: Bool) async throws -> Message {
+        if !configuration.alwaysTCP && !overTCP {
             while true {
                 let (octets, matcher, verifier) = try prepare(message)
                 guard octets.readableBytes <= Int(configuration.payloadSize) else { break }

@@ -1,0 +1,40 @@
+/// Writes to several documents of one store that succeed or fail together, as one UPDATE.
+public struct Batch: Sendable {
+    var ops: [WriteOp] = []
+
+    public mutating func put<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T) throws {
+        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .put, body: try DocumentJSON.encode(value)))
+    }
+
+    public mutating func putJSON(_ collection: DocumentCollection, _ id: String, _ json: [UInt8]) {
+        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .put, body: json))
+    }
+
+    public mutating func insert<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T) throws {
+        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .insert, body: try DocumentJSON.encode(value)))
+    }
+
+    public mutating func update<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T, ifVersion version: Int) throws {
+        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .update(expected: version), body: try DocumentJSON.encode(value)))
+    }
+
+    public mutating func delete(_ collection: DocumentCollection, _ id: String, ifVersion version: Int? = nil) {
+        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .delete(expected: version)))
+    }
+}
+
+extension DNSStore {
+    /// Applies the batch's writes atomically: all or none. Returns each write's new version
+    /// (for deletes, the version deleted). Documents in a batch are limited to 16,000 octets, and the
+    /// whole batch to what one UPDATE message carries.
+    @discardableResult
+    public func batch(_ build: (inout Batch) throws -> Void) async throws -> [Int] {
+        var batch = Batch()
+        try build(&batch)
+        guard !batch.ops.isEmpty else { return [] }
+        for op in batch.ops where op.collection.isEmpty || op.database.isEmpty {
+            throw StoreError.invalidName("a batch write names no collection")
+        }
+        return try await execute(batch.ops, "batch of \(batch.ops.count) writes")
+    }
+}

@@ -1,0 +1,117 @@
+import DNSWire
+import Foundation
+
+/// A collection of JSON documents, each under a string id.
+public struct DocumentCollection: Sendable {
+    public let store: DNSStore
+    public let database: String
+    public let name: String
+
+    private func op(_ id: String, _ mode: WriteOp.Mode, _ body: [UInt8] = []) -> WriteOp {
+        WriteOp(database: database, collection: name, id: id, mode: mode, body: body)
+    }
+
+    private func path(_ id: String) -> String { "\(database)/\(name)/\(id)" }
+
+    // MARK: Writes
+
+    /// Creates or replaces a document; returns its new version.
+    @discardableResult
+    public func put<T: Encodable>(_ id: String, _ value: T) async throws -> Int {
+        try await putJSON(id, try DocumentJSON.encode(value))
+    }
+
+    @discardableResult
+    public func putJSON(_ id: String, _ json: [UInt8]) async throws -> Int {
+        try await store.execute([op(id, .put, json)], "put \(path(id))")[0]
+    }
+
+    /// Creates a document; throws `.alreadyExists` if it is there.
+    @discardableResult
+    public func insert<T: Encodable>(_ id: String, _ value: T) async throws -> Int {
+        try await insertJSON(id, try DocumentJSON.encode(value))
+    }
+
+    @discardableResult
+    public func insertJSON(_ id: String, _ json: [UInt8]) async throws -> Int {
+        try await store.execute([op(id, .insert, json)], "insert \(path(id))")[0]
+    }
+
+    /// Replaces a document only if it is still at `version` (compare-and-swap); throws `.conflict` if not.
+    @discardableResult
+    public func update<T: Encodable>(_ id: String, _ value: T, ifVersion version: Int) async throws -> Int {
+        try await updateJSON(id, try DocumentJSON.encode(value), ifVersion: version)
+    }
+
+    @discardableResult
+    public func updateJSON(_ id: String, _ json: [UInt8], ifVersion version: Int) async throws -> Int {
+        try await store.execute([op(id, .update(expected: version), json)], "update \(path(id))")[0]
+    }
+
+    /// Reads, changes and writes back a document with compare-and-swap, retrying when another
+    /// writer got there first; returns the value written and its version.
+    @discardableResult
+    public func modify<T: Codable & Sendable>(
+        _ id: String, as type: T.Type = T.self, maxAttempts: Int = 1000, _ change: (inout T) throws -> Void
+    ) async throws -> Versioned<T> {
+        for attempt in 0..<maxAttempts {
+            guard let current = try await get(id, as: type) else { throw StoreError.notFound("document '\(path(id))'") }
+            var value = current.value
+            try change(&value)
+            do {
+                let version = try await update(id, value, ifVersion: current.version)
+                return Versioned(value: value, version: version)
+            } catch StoreError.conflict {
+                try await store.backoff(attempt)
+            }
+        }
+        throw StoreError.conflict("\(path(id)) kept changing for \(maxAttempts) attempts")
+    }
+
+    /// Deletes a document, only at `version` when given; returns the version deleted.
+    @discardableResult
+    public func delete(_ id: String, ifVersion version: Int? = nil) async throws -> Int {
+        try await store.execute([op(id, .delete(expected: version))], "delete \(path(id))")[0]
+    }
+
+    // MARK: Reads
+
+    /// The document, or nil if there is none.
+    public func get(_ id: String) async throws -> Document? {
+        let address = try await store.address(of: id, in: name, of: database)
+        return try await store.readDocument(at: address.name, id: id)
+    }
+
+    /// The document decoded as `type` with its version, or nil.
+    public func get<T: Decodable & Sendable>(_ id: String, as type: T.Type) async throws -> Versioned<T>? {
+        guard let document = try await get(id) else { return nil }
+        return Versioned(value: try document.decode(type), version: document.version)
+    }
+
+    /// Document ids in UTF-8 order: up to `limit` of them after `after` (a page cursor).
+    public func ids(after: String? = nil, limit: Int = Int.max) async throws -> [String] {
+        let node = try await store.collection(named: name, in: database)
+        let all = try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record).keys
+        let sorted = all.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        let start = after.map { cursor in
+            sorted.firstIndex { !Array($0.utf8).lexicographicallyPrecedes(Array(cursor.utf8)) && $0 != cursor } ?? sorted.count
+        } ?? 0
+        return Array(sorted[start...].prefix(limit))
+    }
+
+    /// Every document, read concurrently, in id order.
+    public func documents() async throws -> [Document] {
+        let node = try await store.collection(named: name, in: database)
+        let ids = try await self.ids()
+        let documents = try await store.concurrently(ids) { id -> Document? in
+            let (recordName, _) = try store.layout.child(id, total: node.metadata.chunks.total, of: node.name)
+            return try await store.readDocument(at: recordName, id: id)
+        }
+        return documents.compactMap { $0 }
+    }
+
+    /// The documents that match `filter`.
+    public func find(_ filter: Filter) async throws -> [Document] {
+        try await documents().filter { filter.matches($0) }
+    }
+}

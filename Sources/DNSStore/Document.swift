@@ -1,0 +1,57 @@
+import Foundation
+
+/// A document as stored: its id, version and JSON octets.
+public struct Document: Sendable, Hashable {
+    public var id: String
+    /// 1 when created, one more for every write.
+    public var version: Int
+    /// The document's JSON text, exactly as written.
+    public var json: [UInt8]
+
+    public init(id: String, version: Int, json: [UInt8]) {
+        self.id = id
+        self.version = version
+        self.json = json
+    }
+
+    /// The document decoded as `type`.
+    public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(json))
+        } catch {
+            throw StoreError.invalidDocument("document '\(id)' does not decode as \(type): \(error)")
+        }
+    }
+
+    /// The document as Foundation JSON objects (dictionaries, arrays, strings, numbers).
+    public var jsonObject: Any? { try? JSONSerialization.jsonObject(with: Data(json), options: [.fragmentsAllowed]) }
+}
+
+/// A decoded document and its version.
+public struct Versioned<Value: Sendable>: Sendable {
+    public var value: Value
+    public var version: Int
+}
+
+enum DocumentJSON {
+    /// Encodes a Codable value the same way every time (sorted keys).
+    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            return Array(try encoder.encode(value))
+        } catch {
+            throw StoreError.invalidDocument("cannot encode \(T.self) as JSON: \(error)")
+        }
+    }
+
+    /// Checks that raw octets are one JSON value.
+    static func validate(_ json: [UInt8]) throws {
+        guard !json.isEmpty else { throw StoreError.invalidDocument("the document is empty; JSON text is needed") }
+        do {
+            _ = try JSONSerialization.jsonObject(with: Data(json), options: [.fragmentsAllowed])
+        } catch {
+            throw StoreError.invalidDocument("the document is not valid JSON (\(error.localizedDescription))")
+        }
+    }
+}

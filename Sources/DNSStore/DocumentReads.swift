@@ -1,0 +1,57 @@
+import DNSWire
+import Foundation
+
+extension DNSStore {
+    /// Where a document lives.
+    struct RecordAddress: Sendable {
+        var name: DNSName
+        var chunk: Int
+        var collection: Node
+    }
+
+    func address(of id: String, in collection: String, of database: String) async throws -> RecordAddress {
+        let node = try await self.collection(named: collection, in: database)
+        let (name, chunk) = try layout.child(id, total: node.metadata.chunks.total, of: node.name)
+        return RecordAddress(name: name, chunk: chunk, collection: node)
+    }
+
+    /// The record at `name` (header, inline body, exact RDATA), or nil.
+    func readStoredRecord(_ name: DNSName, id: String) async throws -> StoredRecord? {
+        guard let rdata = try await readRecord(name) else { return nil }
+        let record = try RecordText.parse(rdata, name: name)
+        guard record.header.id == id else {
+            throw StoreError.corrupted("\(name) holds document '\(record.header.id)', not '\(id)'")
+        }
+        return record
+    }
+
+    /// Reads a whole document; for chunked ones, its data chunks too, starting again when the
+    /// document is replaced while being read, so the result is never torn.
+    func readDocument(at name: DNSName, id: String) async throws -> Document? {
+        for _ in 0..<8 {
+            guard let record = try await readStoredRecord(name, id: id) else { return nil }
+            let header = record.header
+            guard let count = header.c, let generation = header.g else {
+                try verify(record.body, header, name)
+                return Document(id: id, version: header.v, json: record.body)
+            }
+            let chunkNames = try (0..<count).map { try layout.dataChunk($0, generation: generation, of: name) }
+            let pieces = try await concurrently(chunkNames, limit: 8) { chunkName -> [UInt8]? in
+                guard let rdata = try await self.readRecord(chunkName, overTCP: true) else { return nil }
+                return try self.text(of: rdata, at: chunkName)
+            }
+            guard !pieces.contains(where: { $0 == nil }) else { continue }
+            let body = pieces.flatMap { $0! }
+            guard body.count == header.n, RecordText.digest(body) == header.h else { continue }
+            return Document(id: id, version: header.v, json: body)
+        }
+        throw StoreError.conflict("document '\(id)' kept changing while it was read")
+    }
+
+    func verify(_ body: [UInt8], _ header: RecordHeader, _ name: DNSName) throws {
+        guard body.count == header.n else {
+            throw StoreError.corrupted("\(name) says \(header.n) octets but holds \(body.count)")
+        }
+        guard RecordText.digest(body) == header.h else { throw StoreError.corrupted("\(name) fails its digest") }
+    }
+}

@@ -1,0 +1,169 @@
+import DNSWire
+import Foundation
+
+/// One document write, alone or in a batch.
+struct WriteOp: Sendable {
+    enum Mode: Sendable {
+        /// Create or replace.
+        case put
+        /// Create; fails if present.
+        case insert
+        /// Replace only at this version (compare-and-swap).
+        case update(expected: Int)
+        /// Delete, optionally only at this version.
+        case delete(expected: Int?)
+    }
+
+    var database: String
+    var collection: String
+    var id: String
+    var mode: Mode
+    var body: [UInt8] = []
+}
+
+extension DNSStore {
+    /// Runs writes as one UPDATE (section 8.1 of docs/FORMAT.md), reading the current records first
+    /// and retrying when only an index page moved under it. Returns each document's new version
+    /// (for a delete, the version deleted).
+    func execute(_ ops: [WriteOp], _ context: String) async throws -> [Int] {
+        try validate(ops)
+        let addresses = try await concurrently(ops) { op in
+            try await self.address(of: op.id, in: op.collection, of: op.database)
+        }
+        for attempt in 0..<configuration.maxAttempts {
+            if attempt > 0 { try await backoff(attempt) }
+            let currents = try await concurrently(Array(zip(ops, addresses))) { op, address in
+                try await self.readStoredRecord(address.name, id: op.id)
+            }
+            var update = UpdateBuilder(zone: configuration.zone)
+            var edits = IndexEdits()
+            var versions: [Int] = []
+            var written: [DNSName] = []
+            do {
+                for (i, op) in ops.enumerated() {
+                    let version = try await plan(
+                        op, at: addresses[i], current: currents[i], into: &update, edits: &edits, written: &written)
+                    versions.append(version)
+                }
+                try await apply(edits, to: &update)
+                try await send(update, context)
+                return versions
+            } catch StoreError.conflict {
+                // Lost a race. The next attempt reads again: a compare-and-swap whose document
+                // changed reports the conflict there; a write that only raced on an index page retries.
+                await deleteNames(written)
+            } catch {
+                await deleteNames(written)
+                throw error
+            }
+        }
+        throw StoreError.conflict("\(context): still racing with other writers after \(configuration.maxAttempts) attempts")
+    }
+
+    private func validate(_ ops: [WriteOp]) throws {
+        var seen = Set<[String]>()
+        for op in ops {
+            guard seen.insert([op.database, op.collection, op.id]).inserted else {
+                throw StoreError.invalidDocument("the batch writes '\(op.collection)/\(op.id)' twice")
+            }
+            if case .delete = op.mode { continue }
+            try DocumentJSON.validate(op.body)
+            guard op.body.count <= RecordText.maxDocument else {
+                throw StoreError.tooLarge("document '\(op.id)' is \(op.body.count) octets; the limit is \(RecordText.maxDocument)")
+            }
+            guard ops.count == 1 || op.body.count <= RecordText.inlineLimit else {
+                throw StoreError.tooLarge(
+                    "document '\(op.id)' is \(op.body.count) octets; documents in a batch are limited to \(RecordText.inlineLimit)")
+            }
+        }
+    }
+
+    /// Throws the error a write's condition earns against the current record.
+    private func check(_ op: WriteOp, current: StoredRecord?) throws {
+        let path = "\(op.collection)/\(op.id)"
+        switch op.mode {
+        case .put: break
+        case .insert:
+            if current != nil { throw StoreError.alreadyExists("document '\(path)'") }
+        case .update(let expected):
+            guard let current else { throw StoreError.notFound("document '\(path)'") }
+            guard current.header.v == expected else {
+                throw StoreError.conflict("document '\(path)' is at version \(current.header.v), not \(expected)")
+            }
+        case .delete(let expected):
+            guard let current else { throw StoreError.notFound("document '\(path)'") }
+            if let expected, current.header.v != expected {
+                throw StoreError.conflict("document '\(path)' is at version \(current.header.v), not \(expected)")
+            }
+        }
+    }
+
+    /// Adds one write's prerequisites and changes; writes a chunked document's data chunks first.
+    private func plan(
+        _ op: WriteOp, at address: RecordAddress, current: StoredRecord?, into update: inout UpdateBuilder,
+        edits: inout IndexEdits, written: inout [DNSName]
+    ) async throws -> Int {
+        try check(op, current: current)
+        if let current {
+            update.require(.rrsetEquals(address.name, .txt, [current.rdata]))
+        } else {
+            update.require(.rrsetDoesNotExist(address.name, .txt))
+        }
+        let oldChunks = try current.map { try dataChunkNames(of: $0, at: address.name) } ?? []
+        for name in oldChunks { update.apply(.deleteName(name)) }
+        if case .delete = op.mode {
+            update.apply(.deleteName(address.name))
+            edits.remove(op.id, chunk: address.chunk, of: address.collection.name, level: .record)
+            return current!.header.v
+        }
+        let version = (current?.header.v ?? 0) + 1
+        var header = RecordHeader(v: version, id: op.id, n: op.body.count, h: RecordText.digest(op.body))
+        var body = op.body
+        if op.body.count > RecordText.inlineLimit {
+            let generation = String(format: "%08x", UInt32.random(in: .min ... .max))
+            let names = try await writeDataChunks(op.body, generation: generation, of: address.name)
+            written += names
+            header.c = names.count
+            header.g = generation
+            body = []
+        }
+        update.replace(address.name, .txt, with: [try RecordText.rdata(header: header, body: body)], ttl: configuration.recordTTL)
+        if current == nil {
+            edits.add(op.id, nil, chunk: address.chunk, of: address.collection.name, level: .record)
+        }
+        return version
+    }
+
+    func dataChunkNames(of record: StoredRecord, at name: DNSName) throws -> [DNSName] {
+        guard let count = record.header.c, let generation = record.header.g else { return [] }
+        return try (0..<count).map { try layout.dataChunk($0, generation: generation, of: name) }
+    }
+
+    /// Writes a large document's pieces under fresh names, one UPDATE each (section 8.2).
+    private func writeDataChunks(_ body: [UInt8], generation: String, of record: DNSName) async throws -> [DNSName] {
+        let pieces = stride(from: 0, to: body.count, by: RecordText.dataChunkSize).map {
+            Array(body[$0..<min($0 + RecordText.dataChunkSize, body.count)])
+        }
+        let names = try pieces.indices.map { try layout.dataChunk($0, generation: generation, of: record) }
+        do {
+            _ = try await concurrently(Array(zip(names, pieces)), limit: 4) { name, piece in
+                var update = UpdateBuilder(zone: self.configuration.zone)
+                update.replace(name, .txt, with: [.txt(TXT(splitting: piece))], ttl: self.configuration.recordTTL)
+                try await self.send(update, "writing data chunk \(name)")
+            }
+        } catch {
+            await deleteNames(names)
+            throw error
+        }
+        return names
+    }
+
+    /// Deletes names, many per UPDATE; best effort (what is left, fsck finds).
+    func deleteNames(_ names: [DNSName]) async {
+        for start in stride(from: 0, to: names.count, by: 200) {
+            var update = UpdateBuilder(zone: configuration.zone)
+            for name in names[start..<min(start + 200, names.count)] { update.apply(.deleteName(name)) }
+            try? await send(update, "cleaning up")
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import DNSWire
+
+extension DNSStore {
+    /// Creates a database or collection node and its index entry in one UPDATE.
+    func createNode(
+        _ name: String, level: IndexLevel, under parent: DNSName, parentTotal: Int, chunks: Int
+    ) async throws {
+        guard (1...4096).contains(chunks) else {
+            throw StoreError.invalidName("\(level.rawValue) '\(name)' needs 1 to 4096 chunks, not \(chunks)")
+        }
+        let (nodeName, chunk) = try layout.child(name, total: parentTotal, of: parent)
+        let metadata = NodeMetadata(name: name, chunks: ChunkCount(total: chunks))
+        let text = try MetadataJSON.encode(metadata)
+        for attempt in 0..<configuration.maxAttempts {
+            if attempt > 0 { try await backoff(attempt) }
+            if try await readRecord(nodeName) != nil {
+                throw StoreError.alreadyExists("\(level.rawValue) '\(name)'")
+            }
+            var update = UpdateBuilder(zone: configuration.zone)
+            update.require(.rrsetDoesNotExist(nodeName, .txt))
+            update.add(.txt(nodeName, TXT(splitting: text), ttl: configuration.metadataTTL))
+            var edits = IndexEdits()
+            edits.add(name, metadata, chunk: chunk, of: parent, level: level)
+            try await apply(edits, to: &update)
+            do {
+                try await send(update, "creating \(level.rawValue) '\(name)'")
+                return
+            } catch StoreError.conflict {
+                continue
+            }
+        }
+        throw StoreError.conflict("creating \(level.rawValue) '\(name)': still racing after \(configuration.maxAttempts) attempts")
+    }
+
+    /// Removes a node and its index entry in one UPDATE, so it disappears at once; returns what it was.
+    func unlinkNode(_ name: String, level: IndexLevel, under parent: DNSName, parentTotal: Int) async throws -> NodeMetadata {
+        let (nodeName, chunk) = try layout.child(name, total: parentTotal, of: parent)
+        for attempt in 0..<configuration.maxAttempts {
+            if attempt > 0 { try await backoff(attempt) }
+            guard let rdata = try await readRecord(nodeName) else {
+                throw StoreError.notFound("\(level.rawValue) '\(name)' does not exist")
+            }
+            let metadata = try MetadataJSON.decode(NodeMetadata.self, try text(of: rdata, at: nodeName), name: nodeName)
+            var update = UpdateBuilder(zone: configuration.zone)
+            update.require(.rrsetEquals(nodeName, .txt, [rdata]))
+            update.apply(.deleteName(nodeName))
+            var edits = IndexEdits()
+            edits.remove(name, chunk: chunk, of: parent, level: level)
+            try await apply(edits, to: &update)
+            do {
+                try await send(update, "dropping \(level.rawValue) '\(name)'")
+                return metadata
+            } catch StoreError.conflict {
+                continue
+            }
+        }
+        throw StoreError.conflict("dropping \(level.rawValue) '\(name)': still racing after \(configuration.maxAttempts) attempts")
+    }
+
+    /// Deletes everything under an unlinked collection node: records, data chunks, index pages.
+    func purgeCollection(at node: DNSName, total: Int) async throws {
+        var names: [DNSName] = []
+        let chunks = try await concurrently(Array(0..<total)) { chunk in
+            try await self.loadIndexChunk(chunk, of: node, level: .record)
+        }
+        var ids: [String] = []
+        for pages in chunks {
+            for page in pages {
+                if page.rdata != nil { names.append(page.name) }
+                ids += page.page.entries.keys
+            }
+        }
+        let recordNames = try await concurrently(ids) { id -> [DNSName] in
+            let (name, _) = try self.layout.child(id, total: total, of: node)
+            guard let rdata = try await self.readRecord(name) else { return [] }
+            guard let record = try? RecordText.parse(rdata, name: name) else { return [name] }
+            return [name] + (try self.dataChunkNames(of: record, at: name))
+        }
+        names += recordNames.flatMap { $0 }
+        await deleteNames(names)
+    }
+
+    /// Deletes everything under an unlinked database node.
+    func purgeDatabase(at node: DNSName, total: Int) async throws {
+        let collections = try await readIndex(of: node, total: total, level: .collection)
+        for (name, metadata) in collections {
+            let (collectionNode, _) = try layout.child(name, total: total, of: node)
+            await deleteNames([collectionNode])
+            try await purgeCollection(at: collectionNode, total: metadata?.chunks.total ?? configuration.collectionChunks)
+        }
+        var pageNames: [DNSName] = []
+        for chunk in 0..<total {
+            for page in try await loadIndexChunk(chunk, of: node, level: .collection) where page.rdata != nil {
+                pageNames.append(page.name)
+            }
+        }
+        await deleteNames(pageNames)
+    }
+}

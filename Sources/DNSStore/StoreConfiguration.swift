@@ -1,0 +1,26 @@
+import DNSWire
+
+/// Where a store lives and how it writes.
+public struct StoreConfiguration: Sendable {
+    /// The domain the store lives under (`_dnsstore.<domain>`).
+    public var domain: DNSName
+    /// The zone UPDATEs go to; the domain unless the store sits in a zone of its own.
+    public var zone: DNSName
+    /// TTL of records and index pages.
+    public var recordTTL: UInt32 = 30
+    /// TTL of the root, database and collection records.
+    public var metadataTTL: UInt32 = 300
+    /// Index chunks of a new store, database and collection.
+    public var rootChunks = 8
+    public var databaseChunks = 8
+    public var collectionChunks = 16
+    /// Attempts for writes that lose a race on an index page (never for a compare-and-swap).
+    public var maxAttempts = 100
+    /// Reads in flight during listings and scans.
+    public var readConcurrency = 32
+
+    public init(domain: DNSName, zone: DNSName? = nil) {
+        self.domain = domain
+        self.zone = zone ?? domain
+    }
+}
