@@ -88,5 +88,10 @@ let package = Package(
             dependencies: ["DNSClient", "DNSWire", "DNSTestSupport"],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "DNSStoreTests",
+            dependencies: ["DNSStore", "DNSClient", "DNSWire", "DNSTestSupport"],
+            swiftSettings: strict
+        ),
     ]
 )

@@ -51,7 +51,8 @@ enum DocumentJSON {
         do {
             _ = try JSONSerialization.jsonObject(with: Data(json), options: [.fragmentsAllowed])
         } catch {
-            throw StoreError.invalidDocument("the document is not valid JSON (\(error.localizedDescription))")
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+            throw StoreError.invalidDocument("the document is not valid JSON" + (detail.map { " (\($0))" } ?? ""))
         }
     }
 }

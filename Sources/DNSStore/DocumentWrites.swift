@@ -35,6 +35,8 @@ extension DNSStore {
             let currents = try await concurrently(Array(zip(ops, addresses))) { op, address in
                 try await self.readStoredRecord(address.name, id: op.id)
             }
+            // A write whose condition fails against what is there now reports it, without retrying.
+            for (op, current) in zip(ops, currents) { try check(op, current: current) }
             var update = UpdateBuilder(zone: configuration.zone)
             var edits = IndexEdits()
             var versions: [Int] = []
@@ -50,7 +52,7 @@ extension DNSStore {
                 return versions
             } catch StoreError.conflict {
                 // Lost a race. The next attempt reads again: a compare-and-swap whose document
-                // changed reports the conflict there; a write that only raced on an index page retries.
+                // changed reports the conflict then; a write that raced only on an index page retries.
                 await deleteNames(written)
             } catch {
                 await deleteNames(written)
@@ -103,7 +105,6 @@ extension DNSStore {
         _ op: WriteOp, at address: RecordAddress, current: StoredRecord?, into update: inout UpdateBuilder,
         edits: inout IndexEdits, written: inout [DNSName]
     ) async throws -> Int {
-        try check(op, current: current)
         if let current {
             update.require(.rrsetEquals(address.name, .txt, [current.rdata]))
         } else {

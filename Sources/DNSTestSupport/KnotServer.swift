@@ -1,0 +1,134 @@
+import DNSWire
+import Foundation
+
+/// A real Knot DNS `knotd`, primary for one zone, in a temp folder on a free loopback port with a
+/// fresh key, stopped by its PID. Journal settings follow what keeps updates across restarts.
+public final class KnotServer: @unchecked Sendable {
+    public let directory: URL
+    public let port: Int
+    public let zone: DNSName
+    public let key: TSIGKey
+    private let process: Process
+
+    private init(directory: URL, port: Int, zone: DNSName, key: TSIGKey, process: Process) {
+        self.directory = directory
+        self.port = port
+        self.zone = zone
+        self.key = key
+        self.process = process
+    }
+
+    public static func start(zone: DNSName = "example.test.") async throws -> KnotServer {
+        let dir = try TempDirectory.make("knot")
+        // knotd keeps its journal and timers here and fails every update when it is missing.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("db"), withIntermediateDirectories: true)
+        let port = Ports.free()
+        let key = TSIGKey.generate(name: "dnsstore-key.")
+        let origin = zone.description
+        let zoneText = """
+            $TTL 300
+            \(origin) IN SOA ns1.\(origin) hostmaster.\(origin) 1 3600 600 86400 60
+            \(origin) IN NS ns1.\(origin)
+            ns1.\(origin) IN A 127.0.0.1
+
+            """
+        try zoneText.write(to: dir.appendingPathComponent("zone.db"), atomically: true, encoding: .utf8)
+        let conf = """
+            server:
+                rundir: "\(dir.path)"
+                user: root:root
+                listen: 127.0.0.1@\(port)
+                pidfile: "\(dir.path)/knot.pid"
+            control:
+                listen: "\(dir.path)/knot.sock"
+            log:
+              - target: stderr
+                any: info
+            database:
+                storage: "\(dir.path)/db"
+            key:
+              - id: dnsstore-key
+                algorithm: hmac-sha256
+                secret: \(key.secretBase64)
+            acl:
+              - id: writers
+                address: 127.0.0.0/8
+                key: dnsstore-key
+                action: [update, transfer]
+            zone:
+              - domain: \(origin)
+                storage: "\(dir.path)"
+                file: zone.db
+                acl: writers
+                journal-content: changes
+                zonefile-load: whole
+                zonefile-sync: 30
+                journal-max-depth: 100000
+
+            """
+        let confPath = dir.appendingPathComponent("knot.conf").path
+        try conf.write(toFile: confPath, atomically: true, encoding: .utf8)
+        let process = try Subprocess.start("knotd", ["-c", confPath], logFile: dir.appendingPathComponent("knot.log").path)
+        let server = KnotServer(directory: dir, port: port, zone: zone, key: key, process: process)
+        do {
+            try await Ports.waitForTCP(port)
+        } catch {
+            server.stop()
+            throw SubprocessError.notReady("knotd: \(server.log)")
+        }
+        return server
+    }
+
+    public var log: String {
+        (try? String(contentsOf: directory.appendingPathComponent("knot.log"), encoding: .utf8)) ?? ""
+    }
+
+    public func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// A standard authoritative server started for a test: BIND 9 or Knot.
+public enum ServerKind: String, Sendable, CaseIterable, CustomStringConvertible {
+    case bind, knot
+    public var description: String { rawValue }
+}
+
+/// Whichever server a test asked for, behind one face.
+public struct RunningServer: Sendable {
+    public let kind: ServerKind
+    public let port: Int
+    public let zone: DNSName
+    public let key: TSIGKey
+    public let stop: @Sendable () -> Void
+
+    public static func start(_ kind: ServerKind, zone: DNSName = "example.test.") async throws -> RunningServer {
+        switch kind {
+        case .bind:
+            let s = try await BindServer.start(zone: zone)
+            return RunningServer(kind: kind, port: s.port, zone: zone, key: s.key, stop: { s.stop() })
+        case .knot:
+            let s = try await KnotServer.start(zone: zone)
+            return RunningServer(kind: kind, port: s.port, zone: zone, key: s.key, stop: { s.stop() })
+        }
+    }
+
+    /// Runs `body` with a fresh server, stopping it afterwards whatever happens.
+    public static func with<T>(_ kind: ServerKind, zone: DNSName = "example.test.", _ body: (RunningServer) async throws -> T)
+        async throws -> T
+    {
+        let server = try await start(kind, zone: zone)
+        do {
+            let result = try await body(server)
+            server.stop()
+            return result
+        } catch {
+            server.stop()
+            throw error
+        }
+    }
+}

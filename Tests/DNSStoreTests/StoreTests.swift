@@ -1,0 +1,311 @@
+import DNSClient
+import DNSStore
+import DNSTestSupport
+import DNSWire
+import Foundation
+import Testing
+
+/// The store's API against real BIND 9 and Knot servers on loopback.
+@Suite("Store on real servers")
+struct StoreTests {
+    @Test(arguments: ServerKind.allCases)
+    func databasesAndCollections(_ kind: ServerKind) async throws {
+        try await StoreFixture.with(kind) { f in
+            #expect(try await f.store.databases() == [])
+            let db = try await f.store.createDatabase("warehouse")
+            try await f.store.createDatabase("Other DB")
+            await #expect(throws: StoreError.alreadyExists("database 'warehouse'")) { try await f.store.createDatabase("warehouse") }
+            #expect(try await f.store.databases() == ["Other DB", "warehouse"])
+
+            try await db.createCollection("users")
+            try await db.createCollection("Users")
+            try await db.createCollection("orders")
+            #expect(try await db.collections() == ["Users", "orders", "users"])
+            try await db.collection("users").put("a", Counter(count: 1))
+            try await db.collection("Users").put("a", Counter(count: 2))
+            // Names that differ only in case are different collections.
+            #expect(try await db.collection("users").get("a", as: Counter.self)?.value == Counter(count: 1))
+            #expect(try await db.collection("Users").get("a", as: Counter.self)?.value == Counter(count: 2))
+
+            try await db.dropCollection("users")
+            #expect(try await db.collections() == ["Users", "orders"])
+            await #expect(throws: StoreError.notFound("collection 'users' does not exist")) {
+                try await db.collection("users").get("a")
+            }
+            await #expect(throws: StoreError.notFound("collection 'users' does not exist")) { try await db.dropCollection("users") }
+
+            try await f.store.dropDatabase("warehouse")
+            #expect(try await f.store.databases() == ["Other DB"])
+            await #expect(throws: StoreError.notFound("database 'warehouse' does not exist")) { try await db.collections() }
+            // Dropping removed every name under the database: recreating starts empty.
+            let again = try await f.store.createDatabase("warehouse")
+            try await again.createCollection("Users")
+            #expect(try await again.collection("Users").ids() == [])
+        }
+    }
+
+    @Test(arguments: ServerKind.allCases)
+    func documentOperations(_ kind: ServerKind) async throws {
+        try await StoreFixture.with(kind) { f in
+            let users = try await f.store.createDatabase("app").createCollection("users")
+            let alice = Person(name: "Alice", age: 30, city: "Oslo")
+            #expect(try await users.insert("alice", alice) == 1)
+            await #expect(throws: StoreError.alreadyExists("document 'users/alice'")) { try await users.insert("alice", alice) }
+            #expect(try await users.get("alice", as: Person.self)?.value == alice)
+            #expect(try await users.get("nobody") == nil)
+
+            #expect(try await users.put("alice", Person(name: "Alice", age: 31, city: "Oslo")) == 2)
+            #expect(try await users.update("alice", Person(name: "Alice", age: 32, city: "Oslo"), ifVersion: 2) == 3)
+            await #expect(throws: StoreError.conflict("document 'users/alice' is at version 3, not 2")) {
+                try await users.update("alice", alice, ifVersion: 2)
+            }
+            await #expect(throws: StoreError.notFound("document 'users/bob'")) { try await users.update("bob", alice, ifVersion: 1) }
+            #expect(try await users.get("alice", as: Person.self)?.value.age == 32)
+
+            try await users.put("bob", Person(name: "Bob", age: 25, city: "Rome"))
+            try await users.put("carol", Person(name: "Carol", age: 41, city: "Oslo"))
+            #expect(try await users.ids() == ["alice", "bob", "carol"])
+            #expect(try await users.ids(limit: 2) == ["alice", "bob"])
+            #expect(try await users.ids(after: "bob", limit: 2) == ["carol"])
+            #expect(try await users.documents().map(\.id) == ["alice", "bob", "carol"])
+            #expect(try await users.find(.equals("city", .string("Oslo"))).map(\.id) == ["alice", "carol"])
+            #expect(try await users.find(try Filter(parsing: "age=25")).map(\.id) == ["bob"])
+
+            await #expect(throws: StoreError.conflict("document 'users/bob' is at version 1, not 7")) {
+                try await users.delete("bob", ifVersion: 7)
+            }
+            #expect(try await users.delete("bob", ifVersion: 1) == 1)
+            #expect(try await users.delete("carol") == 1)
+            await #expect(throws: StoreError.notFound("document 'users/carol'")) { try await users.delete("carol") }
+            #expect(try await users.ids() == ["alice"])
+            #expect(try await users.get("bob") == nil)
+
+            // A batch lands whole or not at all.
+            let orders = try await f.store.database("app").createCollection("orders")
+            try await f.store.batch { b in
+                try b.put(orders, "o1", Counter(count: 1))
+                try b.put(orders, "o2", Counter(count: 2))
+                try b.put(users, "dave", Person(name: "Dave", age: 50, city: "Lima"))
+                b.delete(users, "alice")
+            }
+            #expect(try await orders.ids() == ["o1", "o2"])
+            #expect(try await users.ids() == ["dave"])
+            await #expect(throws: StoreError.alreadyExists("document 'orders/o1'")) {
+                try await f.store.batch { b in
+                    try b.put(orders, "o3", Counter(count: 3))
+                    try b.insert(orders, "o1", Counter(count: 9))
+                }
+            }
+            #expect(try await orders.ids() == ["o1", "o2"])
+            #expect(try await orders.get("o1", as: Counter.self)?.value == Counter(count: 1))
+        }
+    }
+
+    @Test(arguments: ServerKind.allCases)
+    func namesThatNeedEncoding(_ kind: ServerKind) async throws {
+        try await StoreFixture.with(kind) { f in
+            let db = try await f.store.createDatabase("Ünïcode DB.with.dots")
+            let names = ["Users", "users", "", "a.b", "with space", "日本語", String(repeating: "x", count: 64),
+                         String(repeating: "Long Name ", count: 20), "-leading", "trailing-", "a--b", "x--kvzwk4tt", "_p1"]
+            for name in names {
+                let collection = try await db.createCollection(name)
+                try await collection.put(name, ["name": name])
+            }
+            #expect(Set(try await db.collections()) == Set(names))
+            for name in names {
+                #expect(try await db.collection(name).get(name, as: [String: String].self)?.value == ["name": name])
+                #expect(try await db.collection(name).ids() == [name])
+            }
+        }
+    }
+
+    @Test(arguments: ServerKind.allCases)
+    func documentSizes(_ kind: ServerKind) async throws {
+        try await StoreFixture.with(kind) { f in
+            let docs = try await f.store.createDatabase("sizes").createCollection("docs")
+            // JSON texts of exactly these lengths: a number, then strings padded to size.
+            func json(_ size: Int) -> [UInt8] {
+                if size == 1 { return Array("7".utf8) }
+                return Array(("\"" + String(repeating: "a", count: size - 2) + "\"").utf8)
+            }
+            for size in [1, 255, 256, 1000, 16_000, 16_001, 65_536, 1_048_576] {
+                let body = json(size)
+                try await docs.putJSON("doc-\(size)", body)
+                let read = try await docs.get("doc-\(size)")
+                #expect(read?.json == body, "size \(size)")
+            }
+            await #expect(throws: StoreError.invalidDocument("the document is empty; JSON text is needed")) {
+                try await docs.putJSON("empty", [])
+            }
+            await #expect(throws: StoreError.tooLarge("document 'big' is 1048577 octets; the limit is 1048576")) {
+                try await docs.putJSON("big", json(1_048_577))
+            }
+            // Replacing a chunked document with a smaller one leaves no data chunks behind, and back.
+            try await docs.putJSON("doc-65536", json(10))
+            #expect(try await docs.get("doc-65536")?.json == json(10))
+            try await docs.putJSON("doc-1", json(200_000))
+            #expect(try await docs.get("doc-1")?.json == json(200_000))
+            try await docs.delete("doc-1048576")
+            #expect(try await docs.get("doc-1048576") == nil)
+        }
+    }
+
+    @Test(arguments: ServerKind.allCases)
+    func concurrentCompareAndSwapIncrementsAllLand(_ kind: ServerKind) async throws {
+        try await StoreFixture.with(kind) { f in
+            let counters = try await f.store.createDatabase("race").createCollection("counters")
+            try await counters.insert("c", Counter(count: 0))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    let (store, _) = try StoreFixture.store(f.server, key: f.server.key)
+                    let mine = store.database("race").collection("counters")
+                    group.addTask {
+                        for _ in 0..<50 {
+                            try await mine.modify("c", as: Counter.self) { $0.count += 1 }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let final = try await counters.get("c", as: Counter.self)
+            #expect(final?.value == Counter(count: 400))
+            #expect(final?.version == 401)
+        }
+    }
+
+    @Test(arguments: ServerKind.allCases)
+    func concurrentWritersToDifferentDocumentsAllLand(_ kind: ServerKind) async throws {
+        try await StoreFixture.with(kind) { f in
+            let db = try await f.store.createDatabase("many")
+            try await db.createCollection("items", chunks: 2)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<8 {
+                    let (store, _) = try StoreFixture.store(f.server, key: f.server.key)
+                    let items = store.database("many").collection("items")
+                    group.addTask {
+                        for i in 0..<10 { try await items.insert("w\(writer)-\(i)", Counter(count: i)) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let ids = try await db.collection("items").ids()
+            #expect(ids.count == 80)
+            #expect(Set(ids) == Set((0..<8).flatMap { w in (0..<10).map { "w\(w)-\($0)" } }))
+        }
+    }
+
+    @Test(arguments: ServerKind.allCases)
+    func readersNeverSeeATornDocument(_ kind: ServerKind) async throws {
+        try await StoreFixture.with(kind) { f in
+            let docs = try await f.store.createDatabase("torn").createCollection("docs")
+            func body(_ round: Int) -> [UInt8] {
+                let letter = Character(Unicode.Scalar(UInt8(97 + round % 26)))
+                return Array(("\"" + String(repeating: letter, count: 150_000) + "\"").utf8)
+            }
+            try await docs.putJSON("big", body(0))
+            let (readerStore, _) = try StoreFixture.store(f.server, key: nil)
+            let reader = readerStore.database("torn").collection("docs")
+            let reads = try await withThrowingTaskGroup(of: Int.self) { group in
+                group.addTask {
+                    for round in 1...6 { try await docs.putJSON("big", body(round)) }
+                    return 0
+                }
+                group.addTask {
+                    var count = 0
+                    for _ in 0..<40 {
+                        guard let document = try await reader.get("big") else {
+                            Issue.record("the document vanished while being rewritten")
+                            continue
+                        }
+                        let text = document.json.dropFirst().dropLast()
+                        #expect(text.count == 150_000 && Set(text).count == 1, "torn read at version \(document.version)")
+                        count += 1
+                    }
+                    return count
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(reads == 40)
+            #expect(try await docs.get("big")?.json == body(6))
+        }
+    }
+
+    @Test(arguments: ServerKind.allCases)
+    func badInputGetsAClearErrorAndStoresNothing(_ kind: ServerKind) async throws {
+        try await StoreFixture.with(kind) { f in
+            let db = try await f.store.createDatabase("safe")
+            let docs = try await db.createCollection("docs")
+            try await docs.put("keep", Counter(count: 1))
+            let before = try await docs.documents()
+
+            do {
+                try await docs.putJSON("bad", Array("{not json".utf8))
+                Issue.record("invalid JSON was stored")
+            } catch StoreError.invalidDocument(let why) {
+                #expect(why.hasPrefix("the document is not valid JSON"))
+            }
+            await #expect(throws: StoreError.self) { try await docs.putJSON("keep", Array("[1,".utf8)) }
+            await #expect(throws: StoreError.invalidName("'a\u{0}b' contains a NUL character")) { try await docs.put("a\u{0}b", Counter(count: 1)) }
+            let long = String(repeating: "n", count: 256)
+            await #expect(throws: StoreError.invalidName("'\(long.prefix(40))...' is 256 octets; the limit is 255")) {
+                try await docs.put(long, Counter(count: 1))
+            }
+            await #expect(throws: StoreError.invalidName("'x' needs 1 to 4096 chunks, not 0".replacingOccurrences(of: "'x'", with: "collection 'x'"))) {
+                try await db.createCollection("x", chunks: 0)
+            }
+            await #expect(throws: StoreError.notFound("database 'nope' does not exist")) {
+                try await f.store.database("nope").collection("c").put("a", Counter(count: 1))
+            }
+            await #expect(throws: StoreError.tooLarge("document 'o' is 20002 octets; documents in a batch are limited to 16000")) {
+                try await f.store.batch { b in
+                    b.putJSON(docs, "o", Array(("\"" + String(repeating: "b", count: 20_000) + "\"").utf8))
+                    b.putJSON(docs, "p", Array("1".utf8))
+                }
+            }
+            // A writer with the wrong secret is refused and changes nothing.
+            var wrong = f.server.key
+            wrong.secret = wrong.secret.map { $0 ^ 0xFF }
+            let intruder = try f.freshStore(key: wrong).database("safe").collection("docs")
+            await #expect(throws: StoreError.self) { try await intruder.put("keep", Counter(count: 666)) }
+            do {
+                try await intruder.put("keep", Counter(count: 666))
+            } catch let error as StoreError {
+                guard case .unauthorized = error else { Issue.record("expected unauthorized, got \(error)"); return }
+            }
+            #expect(try await docs.documents() == before)
+            #expect(try await docs.ids() == ["keep"])
+        }
+    }
+
+    @Test(arguments: ServerKind.allCases)
+    func aFreshClientReadsWhatAnotherWrote(_ kind: ServerKind) async throws {
+        try await StoreFixture.with(kind) { f in
+            let users = try await f.store.createDatabase("shared").createCollection("users")
+            try await users.put("u1", Person(name: "Ann", age: 1, city: "X"))
+            // Knows only the domain and the server: no key, no cache.
+            let reader = try f.freshStore(key: nil)
+            #expect(try await reader.databases() == ["shared"])
+            #expect(try await reader.database("shared").collections() == ["users"])
+            #expect(try await reader.database("shared").collection("users").get("u1", as: Person.self)?.value.name == "Ann")
+            await #expect(throws: StoreError.self) { try await reader.database("shared").collection("users").put("u2", Counter(count: 1)) }
+        }
+    }
+
+    @Test(arguments: ServerKind.allCases)
+    func pointReadsCostOneQueryWhenWarm(_ kind: ServerKind) async throws {
+        try await StoreFixture.with(kind) { f in
+            let users = try await f.store.createDatabase("cost").createCollection("users")
+            try await users.putJSON("small", Array(("{\"v\":\"" + String(repeating: "z", count: 1000) + "\"}").utf8))
+            let (cold, transport) = try StoreFixture.store(f.server, key: nil)
+            let collection = cold.database("cost").collection("users")
+            _ = try await collection.get("small")
+            #expect(transport.queries == 4)  // root, database, collection, record
+            transport.reset()
+            for _ in 0..<10 { _ = try await collection.get("small") }
+            #expect(transport.queries == 10)
+            transport.reset()
+            _ = try await collection.ids()
+            #expect(transport.queries == 16)  // one per record index chunk
+        }
+    }
+}
