@@ -76,6 +76,11 @@ public struct DocumentCollection: Sendable {
 
     // MARK: Reads
 
+    /// The DNS name that holds the document's record (section 7 of docs/FORMAT.md).
+    public func recordName(of id: String) async throws -> DNSName {
+        try await store.address(of: id, in: name, of: database).name
+    }
+
     /// The document, or nil if there is none.
     public func get(_ id: String) async throws -> Document? {
         let address = try await store.address(of: id, in: name, of: database)

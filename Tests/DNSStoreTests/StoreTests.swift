@@ -300,6 +300,10 @@ struct StoreTests {
             let collection = cold.database("cost").collection("users")
             _ = try await collection.get("small")
             #expect(transport.queries == 4)  // root, database, collection, record
+            // The answer fits one UDP message of at most 1232 octets: no truncation, no TCP.
+            let answer = try await transport.inner.query(try await collection.recordName(of: "small"), type: .txt)
+            #expect(!answer.truncated)
+            #expect(try answer.encode().readableBytes <= 1232)
             transport.reset()
             for _ in 0..<10 { _ = try await collection.get("small") }
             #expect(transport.queries == 10)

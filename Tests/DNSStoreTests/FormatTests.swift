@@ -1,0 +1,73 @@
+@testable import DNSStore
+import DNSWire
+import Testing
+
+/// The examples and rules of docs/FORMAT.md, checked against the code that writes the format.
+@Suite("Format")
+struct FormatTests {
+    @Test func labelsFollowSection2() throws {
+        #expect(try Naming.label(for: "users") == "users")
+        #expect(try Naming.label(for: "web-01") == "web-01")
+        #expect(try Naming.label(for: "0") == "0")
+        #expect(try Naming.label(for: "Users") == "x--kvzwk4tt")
+        #expect(try Naming.label(for: "") == "x--")
+        #expect(try Naming.label(for: "a.b") == "x--mexge")
+        #expect(try Naming.label(for: "a--b").hasPrefix("x--"))
+        #expect(try Naming.label(for: "-a").hasPrefix("x--"))
+        #expect(try Naming.label(for: String(repeating: "a", count: 63)) == String(repeating: "a", count: 63))
+        let hashed = try Naming.label(for: String(repeating: "A", count: 38))
+        #expect(hashed.hasPrefix("h--") && hashed.count == 35)
+        #expect(try Naming.label(for: String(repeating: "A", count: 37)).hasPrefix("x--"))
+    }
+
+    @Test func encodedLabelsDecodeBack() throws {
+        for name in ["Users", "", "a.b", "日本語", "with space", "UPPER-lower"] {
+            #expect(Naming.name(forLabel: try Naming.label(for: name)) == name)
+        }
+    }
+
+    @Test func labelsNeverCollideAcrossCase() throws {
+        let names = ["users", "Users", "USERS", "uSers", "x--kvzwk4tt", "X--KVZWK4TT"]
+        let labels = try names.map { try Naming.label(for: $0).lowercased() }
+        #expect(Set(labels).count == names.count)
+    }
+
+    @Test func chunkPlacementIsSHA256ModTotal() {
+        // SHA-256("users") starts 0xdb6a8... ; any reader computes the same chunk.
+        let first = Naming.chunk(for: "users", total: 1 << 30)
+        #expect(first == Naming.chunk(for: "users", total: 1 << 30))
+        #expect((0..<16).contains(Naming.chunk(for: "users", total: 16)))
+        #expect(Naming.chunk(for: "users", total: 16) == first % 16)
+        #expect(Naming.chunk(for: "anything", total: 1) == 0)
+    }
+
+    @Test func recordTextRoundTrips() throws {
+        let header = RecordHeader(v: 3, id: "doc", n: 5, h: RecordText.digest(Array("[1,2]".utf8)))
+        let rdata = try RecordText.rdata(header: header, body: Array("[1,2]".utf8))
+        let parsed = try RecordText.parse(rdata, name: "r.example.")
+        #expect(parsed.header == header)
+        #expect(parsed.body == Array("[1,2]".utf8))
+        // Any cut into character-strings reads the same.
+        guard case .txt(let txt) = rdata else { return }
+        let recut = RData.txt(TXT(strings: txt.joined.map { [$0] }))
+        #expect(try RecordText.parse(recut, name: "r.example.").body == Array("[1,2]".utf8))
+    }
+
+    @Test func badRecordsAreCorrupted() {
+        #expect(throws: StoreError.corrupted("r.example. has no header line")) {
+            try RecordText.parse(.txt(TXT("no newline")), name: "r.example.")
+        }
+        #expect(throws: StoreError.corrupted("r.example. uses encoding 'zstd', which this version cannot read")) {
+            try RecordText.parse(.txt(TXT("{\"v\":1,\"id\":\"a\",\"n\":0,\"h\":\"x\",\"e\":\"zstd\"}\n")), name: "r.example.")
+        }
+    }
+
+    @Test func indexPagesRoundTrip() throws {
+        let page = IndexPage(chunk: 3, page: 0, pages: 2, entries: ["a": NodeMetadata(name: "a", chunks: ChunkCount(total: 8))])
+        let text = try page.text(level: .database)
+        #expect(String(decoding: text, as: UTF8.self) == #"{"database":{"a":{"chunks":{"total":8},"name":"a"}},"id":3,"pages":2}"#)
+        #expect(try IndexPage(text: text, level: .database, name: "i.example.") == page)
+        let records = IndexPage(chunk: 0, page: 1, entries: ["x": NodeMetadata?.none])
+        #expect(String(decoding: try records.text(level: .record), as: UTF8.self) == #"{"id":0,"page":1,"record":{"x":{}}}"#)
+    }
+}
