@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "DNSWire", targets: ["DNSWire"]),
         .library(name: "DNSClient", targets: ["DNSClient"]),
+        .library(name: "DNSServer", targets: ["DNSServer"]),
         .library(name: "DNSStore", targets: ["DNSStore"]),
         .executable(name: "dnsstore", targets: ["dnsstore"]),
     ],
@@ -19,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Layer 1: the DNS wire protocol. Values and ByteBuffer code only, no I/O.
@@ -41,12 +43,27 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Layer 3: the authoritative server engine, its SQLite storage and its sockets.
+        .target(
+            name: "DNSServer",
+            dependencies: [
+                "DNSWire",
+                "DNSClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
         // Layer 4: the document store (docs/FORMAT.md).
         .target(
             name: "DNSStore",
             dependencies: [
                 "DNSWire",
                 "DNSClient",
+                "DNSServer",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -75,7 +92,7 @@ let package = Package(
         // Starts the real servers and tools the tests run against (named, knotd, dig, nsupdate).
         .target(
             name: "DNSTestSupport",
-            dependencies: ["DNSWire"],
+            dependencies: ["DNSWire", "DNSServer"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -90,7 +107,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DNSStoreTests",
-            dependencies: ["DNSStore", "DNSClient", "DNSWire", "DNSTestSupport"],
+            dependencies: ["DNSStore", "DNSServer", "DNSClient", "DNSWire", "DNSTestSupport"],
             swiftSettings: strict
         ),
     ]

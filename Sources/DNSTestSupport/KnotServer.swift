@@ -95,6 +95,8 @@ public final class KnotServer: @unchecked Sendable {
 /// A standard authoritative server started for a test: BIND 9 or Knot.
 public enum ServerKind: String, Sendable, CaseIterable, CustomStringConvertible {
     case bind, knot
+    /// Our own server, in this process, over real sockets.
+    case embedded
     public var description: String { rawValue }
 }
 
@@ -104,7 +106,15 @@ public struct RunningServer: Sendable {
     public let port: Int
     public let zone: DNSName
     public let key: TSIGKey
-    public let stop: @Sendable () -> Void
+    public let stop: @Sendable () async -> Void
+
+    public init(kind: ServerKind, port: Int, zone: DNSName, key: TSIGKey, stop: @escaping @Sendable () async -> Void) {
+        self.kind = kind
+        self.port = port
+        self.zone = zone
+        self.key = key
+        self.stop = stop
+    }
 
     public static func start(_ kind: ServerKind, zone: DNSName = "example.test.") async throws -> RunningServer {
         switch kind {
@@ -114,6 +124,9 @@ public struct RunningServer: Sendable {
         case .knot:
             let s = try await KnotServer.start(zone: zone)
             return RunningServer(kind: kind, port: s.port, zone: zone, key: s.key, stop: { s.stop() })
+        case .embedded:
+            let s = try await EmbeddedServer.start(zone: zone)
+            return RunningServer(kind: kind, port: s.port, zone: zone, key: s.key, stop: { await s.stop() })
         }
     }
 
@@ -124,10 +137,10 @@ public struct RunningServer: Sendable {
         let server = try await start(kind, zone: zone)
         do {
             let result = try await body(server)
-            server.stop()
+            await server.stop()
             return result
         } catch {
-            server.stop()
+            await server.stop()
             throw error
         }
     }

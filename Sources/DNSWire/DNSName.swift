@@ -15,6 +15,19 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible, ExpressibleB
 
     init(uncheckedWire: [UInt8]) { self.wire = uncheckedWire }
 
+    /// A name from uncompressed wire form without its final zero octet, checked label by label.
+    public init(wire: [UInt8]) throws {
+        var labels: [[UInt8]] = []
+        var i = 0
+        while i < wire.count {
+            let n = Int(wire[i])
+            guard n > 0, n <= Self.maxLabelLength, i + 1 + n <= wire.count else { throw DNSWireError.badLabelType(wire[i]) }
+            labels.append(Array(wire[(i + 1)..<(i + 1 + n)]))
+            i += 1 + n
+        }
+        try self.init(labels: labels)
+    }
+
     /// Builds a name from raw labels, each 1 to 63 octets, 255 octets in all.
     public init<S: Sequence>(labels: S) throws where S.Element == [UInt8] {
         var wire: [UInt8] = []

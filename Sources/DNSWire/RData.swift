@@ -156,3 +156,19 @@ public enum RData: Sendable, Hashable {
         return Array(writer.buffer.readableBytesView)
     }
 }
+
+extension RData {
+    /// The RDATA in wire form without compression, original case kept: what storage keeps.
+    public var uncompressedWire: [UInt8] {
+        var writer = WireWriter()
+        writer.compression = false
+        try? encode(into: &writer)
+        return Array(writer.buffer.readableBytesView)
+    }
+
+    /// Decodes RDATA of `type` from uncompressed wire octets.
+    public static func decode(type: RRType, wire: [UInt8]) throws -> RData {
+        var reader = WireReader(ByteBuffer(bytes: wire))
+        return try decode(type: type, length: wire.count, from: &reader)
+    }
+}

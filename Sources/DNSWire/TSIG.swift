@@ -35,6 +35,40 @@ public enum TSIGSigner {
     }
 }
 
+extension TSIGSigner {
+    /// Signs a message after the first of a multi-message answer (AXFR, IXFR): the MAC covers the
+    /// previous MAC, this message and the timers only (RFC 8945 section 5.3.1).
+    public static func signContinuation(
+        _ unsigned: ByteBuffer, key: TSIGKey, timeSigned: UInt64, fudge: UInt16 = defaultFudge, priorMAC: [UInt8]
+    ) throws -> (message: ByteBuffer, mac: [UInt8]) {
+        guard unsigned.readableBytes >= Message.headerLength,
+            let id = unsigned.getInteger(at: unsigned.readerIndex, as: UInt16.self),
+            let arCount = unsigned.getInteger(at: unsigned.readerIndex + 10, as: UInt16.self)
+        else { throw DNSWireError.truncated("header") }
+        var record = TSIGRecord(
+            keyName: key.name, algorithm: key.algorithm.name, timeSigned: timeSigned, fudge: fudge, mac: [],
+            originalID: id)
+        var digest = ByteBuffer()
+        digest.writeInteger(UInt16(priorMAC.count))
+        digest.writeBytes(priorMAC)
+        digest.writeImmutableBuffer(unsigned)
+        TSIGVariables.writeTimers(record, into: &digest)
+        record.mac = key.algorithm.mac(key: key.symmetricKey, data: Array(digest.readableBytesView))
+        var writer = WireWriter(buffer: unsigned)
+        record.encode(into: &writer)
+        var signed = writer.buffer
+        signed.setInteger(arCount &+ 1, at: signed.readerIndex + 10)
+        return (signed, record.mac)
+    }
+
+    /// An unsigned TSIG record that reports an error (BADKEY, BADSIG) to a request's sender.
+    public static func errorRecord(for request: TSIGRecord, error: ResponseCode, timeSigned: UInt64) -> TSIGRecord {
+        TSIGRecord(
+            keyName: request.keyName, algorithm: request.algorithm, timeSigned: timeSigned, fudge: request.fudge,
+            mac: [], originalID: request.originalID, error: error)
+    }
+}
+
 /// The fields after the message in a TSIG digest (RFC 8945 section 4.3.3).
 enum TSIGVariables {
     static func writeFull(_ r: TSIGRecord, into digest: inout ByteBuffer) {

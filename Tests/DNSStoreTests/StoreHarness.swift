@@ -1,4 +1,5 @@
 import DNSClient
+import DNSServer
 import DNSStore
 import DNSTestSupport
 import DNSWire
@@ -6,10 +7,17 @@ import Synchronization
 
 /// Counts the queries and updates a store sends through a real client.
 final class CountingTransport: StoreTransport {
-    let inner: DNSClient
+    let inner: any StoreTransport
+    /// A client of the same server over sockets, for looking at raw answers.
+    let client: DNSClient
     private let counts = Mutex((queries: 0, updates: 0))
 
-    init(_ inner: DNSClient) { self.inner = inner }
+    init(_ inner: any StoreTransport, client: DNSClient) {
+        self.inner = inner
+        self.client = client
+    }
+
+    convenience init(_ client: DNSClient) { self.init(client, client: client) }
 
     var queries: Int { counts.withLock { $0.queries } }
     var updates: Int { counts.withLock { $0.updates } }
@@ -22,8 +30,14 @@ final class CountingTransport: StoreTransport {
 
     func update(_ update: UpdateBuilder) async throws {
         counts.withLock { $0.updates += 1 }
-        _ = try await inner.update(update) as Message
+        try await inner.update(update)
     }
+}
+
+/// Where a store test runs: a real server over sockets, or our engine in the same process.
+enum Backend: String, CaseIterable, CustomStringConvertible, Sendable {
+    case bind, knot, embedded, inProcess
+    var description: String { rawValue }
 }
 
 /// A store on a real server, with the counting transport that reaches it.
@@ -37,6 +51,15 @@ struct StoreFixture {
         try Self.store(server, key: key).0
     }
 
+    static func with<T>(_ backend: Backend, _ body: (StoreFixture) async throws -> T) async throws -> T {
+        switch backend {
+        case .bind: return try await with(ServerKind.bind, body)
+        case .knot: return try await with(ServerKind.knot, body)
+        case .embedded: return try await with(ServerKind.embedded, body)
+        case .inProcess: return try await InProcessFixture.with(body)
+        }
+    }
+
     static func store(_ server: RunningServer, key: TSIGKey?) throws -> (DNSStore, CountingTransport) {
         var config = try DNSClientConfiguration(host: "127.0.0.1", port: server.port, key: key)
         config.timeout = .seconds(5)
@@ -48,7 +71,7 @@ struct StoreFixture {
     static func with<T>(_ kind: ServerKind, _ body: (StoreFixture) async throws -> T) async throws -> T {
         try await RunningServer.with(kind) { server in
             let (store, transport) = try store(server, key: server.key)
-            defer { Task { await transport.inner.shutdown() } }
+            defer { Task { await transport.client.shutdown() } }
             return try await body(StoreFixture(server: server, store: store, transport: transport))
         }
     }
@@ -62,4 +85,25 @@ struct Person: Codable, Sendable, Equatable {
     var name: String
     var age: Int
     var city: String
+}
+
+/// The store on our engine in this process (no sockets), while the same engine also listens on
+/// loopback so other clients of the test can reach it.
+enum InProcessFixture {
+    static func with<T>(_ body: (StoreFixture) async throws -> T) async throws -> T {
+        let embedded = try await EmbeddedServer.start()
+        let server = RunningServer(kind: .embedded, port: embedded.port, zone: embedded.zone, key: embedded.key, stop: { await embedded.stop() })
+        do {
+            let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: embedded.port))
+            let transport = CountingTransport(LocalTransport(authority: embedded.server.authority), client: client)
+            let store = try DNSStore(configuration: StoreConfiguration(domain: embedded.zone), transport: transport)
+            let result = try await body(StoreFixture(server: server, store: store, transport: transport))
+            await client.shutdown()
+            await embedded.stop()
+            return result
+        } catch {
+            await embedded.stop()
+            throw error
+        }
+    }
 }

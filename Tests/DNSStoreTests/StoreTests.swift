@@ -8,8 +8,8 @@ import Testing
 /// The store's API against real BIND 9 and Knot servers on loopback.
 @Suite("Store on real servers")
 struct StoreTests {
-    @Test(arguments: ServerKind.allCases)
-    func databasesAndCollections(_ kind: ServerKind) async throws {
+    @Test(arguments: Backend.allCases)
+    func databasesAndCollections(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             #expect(try await f.store.databases() == [])
             let db = try await f.store.createDatabase("warehouse")
@@ -44,8 +44,8 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: ServerKind.allCases)
-    func documentOperations(_ kind: ServerKind) async throws {
+    @Test(arguments: Backend.allCases)
+    func documentOperations(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let users = try await f.store.createDatabase("app").createCollection("users")
             let alice = Person(name: "Alice", age: 30, city: "Oslo")
@@ -101,8 +101,8 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: ServerKind.allCases)
-    func namesThatNeedEncoding(_ kind: ServerKind) async throws {
+    @Test(arguments: Backend.allCases)
+    func namesThatNeedEncoding(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let db = try await f.store.createDatabase("Ünïcode DB.with.dots")
             let names = ["Users", "users", "", "a.b", "with space", "日本語", String(repeating: "x", count: 64),
@@ -119,8 +119,8 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: ServerKind.allCases)
-    func documentSizes(_ kind: ServerKind) async throws {
+    @Test(arguments: Backend.allCases)
+    func documentSizes(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let docs = try await f.store.createDatabase("sizes").createCollection("docs")
             // JSON texts of exactly these lengths: a number, then strings padded to size.
@@ -150,8 +150,8 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: ServerKind.allCases)
-    func concurrentCompareAndSwapIncrementsAllLand(_ kind: ServerKind) async throws {
+    @Test(arguments: Backend.allCases)
+    func concurrentCompareAndSwapIncrementsAllLand(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let counters = try await f.store.createDatabase("race").createCollection("counters")
             try await counters.insert("c", Counter(count: 0))
@@ -173,8 +173,8 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: ServerKind.allCases)
-    func concurrentWritersToDifferentDocumentsAllLand(_ kind: ServerKind) async throws {
+    @Test(arguments: Backend.allCases)
+    func concurrentWritersToDifferentDocumentsAllLand(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let db = try await f.store.createDatabase("many")
             try await db.createCollection("items", chunks: 2)
@@ -194,8 +194,8 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: ServerKind.allCases)
-    func readersNeverSeeATornDocument(_ kind: ServerKind) async throws {
+    @Test(arguments: Backend.allCases)
+    func readersNeverSeeATornDocument(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let docs = try await f.store.createDatabase("torn").createCollection("docs")
             func body(_ round: Int) -> [UInt8] {
@@ -230,8 +230,8 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: ServerKind.allCases)
-    func badInputGetsAClearErrorAndStoresNothing(_ kind: ServerKind) async throws {
+    @Test(arguments: Backend.allCases)
+    func badInputGetsAClearErrorAndStoresNothing(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let db = try await f.store.createDatabase("safe")
             let docs = try await db.createCollection("docs")
@@ -277,8 +277,8 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: ServerKind.allCases)
-    func aFreshClientReadsWhatAnotherWrote(_ kind: ServerKind) async throws {
+    @Test(arguments: Backend.allCases)
+    func aFreshClientReadsWhatAnotherWrote(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let users = try await f.store.createDatabase("shared").createCollection("users")
             try await users.put("u1", Person(name: "Ann", age: 1, city: "X"))
@@ -291,8 +291,8 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: ServerKind.allCases)
-    func pointReadsCostOneQueryWhenWarm(_ kind: ServerKind) async throws {
+    @Test(arguments: Backend.allCases)
+    func pointReadsCostOneQueryWhenWarm(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let users = try await f.store.createDatabase("cost").createCollection("users")
             try await users.putJSON("small", Array(("{\"v\":\"" + String(repeating: "z", count: 1000) + "\"}").utf8))
@@ -301,7 +301,7 @@ struct StoreTests {
             _ = try await collection.get("small")
             #expect(transport.queries == 4)  // root, database, collection, record
             // The answer fits one UDP message of at most 1232 octets: no truncation, no TCP.
-            let answer = try await transport.inner.query(try await collection.recordName(of: "small"), type: .txt)
+            let answer = try await transport.client.query(try await collection.recordName(of: "small"), type: .txt)
             #expect(!answer.truncated)
             #expect(try answer.encode().readableBytes <= 1232)
             transport.reset()

@@ -1,0 +1,164 @@
+import DNSClient
+import DNSWire
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// An authoritative DNS engine: answers queries, applies RFC 2136 UPDATEs atomically and durably,
+/// serves AXFR and IXFR, and sends NOTIFY. It knows zones, not documents. Requests and answers are
+/// DNS messages in wire form, whether they came over a socket or from the same process.
+public final class Authority: Sendable {
+    public let configuration: AuthorityConfiguration
+    let database: ZoneDatabase
+    let logger: Logger
+    let notifier: Notifier?
+    private let state: Mutex<State>
+    /// Serializes UPDATEs so each one sees the result of the one before.
+    private let writeLock = Mutex(())
+
+    struct State {
+        var zones: [DNSName: Zone]
+        var dataVersion: Int
+        var lastCheck: ContinuousClock.Instant
+    }
+
+    /// Opens (or creates) the zone database at `path` and loads the configured zones.
+    public init(databasePath: String, configuration: AuthorityConfiguration, logger: Logger = Logger(label: "dnsstore.server")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        do {
+            database = try ZoneDatabase(path: databasePath)
+        } catch {
+            throw AuthorityError.storage("cannot open \(databasePath): \(error)")
+        }
+        var zones: [DNSName: Zone] = [:]
+        for origin in configuration.zones {
+            if let zone = try database.loadZone(origin) {
+                zones[origin] = zone
+            } else {
+                let zone = Self.emptyZone(origin)
+                _ = try database.commit(
+                    origin, changes: zone.allRecords.map { ZoneChange(action: .add, record: $0) }, serial: zone.serial,
+                    expectedSerial: nil)
+                zones[origin] = zone
+            }
+        }
+        state = Mutex(State(zones: zones, dataVersion: try database.dataVersion(), lastCheck: .now))
+        notifier = configuration.notify.isEmpty ? nil : Notifier(targets: configuration.notify, logger: logger)
+    }
+
+    /// A new zone: SOA and one NS, both naming `localhost.` so no glue is needed.
+    static func emptyZone(_ origin: DNSName) -> Zone {
+        var zone = Zone(origin: origin)
+        let soa = SOA(mname: "localhost.", rname: (try? origin.prepending("hostmaster")) ?? origin, serial: 1,
+                      refresh: 3600, retry: 600, expire: 604_800, minimum: 30)
+        zone.add(ResourceRecord(name: origin, type: .soa, ttl: 300, rdata: .soa(soa)))
+        zone.add(ResourceRecord(name: origin, type: .ns, ttl: 300, rdata: .ns("localhost.")))
+        return zone
+    }
+
+    // MARK: Zones
+
+    /// The zone that holds `name`: the longest origin above it.
+    func zone(for name: DNSName) -> Zone? {
+        refreshIfChanged(maxAge: .milliseconds(50))
+        return state.withLock { state in
+            state.zones.values.filter { name.isSubdomain(of: $0.origin) }.max { $0.origin.labelCount < $1.origin.labelCount }
+        }
+    }
+
+    func zone(origin: DNSName) -> Zone? {
+        state.withLock { $0.zones[origin] }
+    }
+
+    /// Reloads zones when another process sharing the database committed since the last look.
+    func refreshIfChanged(maxAge: Duration) {
+        let due = state.withLock { state in
+            guard ContinuousClock.now - state.lastCheck >= maxAge else { return false }
+            state.lastCheck = .now
+            return true
+        }
+        guard due, let version = try? database.dataVersion() else { return }
+        let changed = state.withLock { $0.dataVersion != version }
+        guard changed else { return }
+        var fresh: [DNSName: Zone] = [:]
+        for origin in configuration.zones {
+            if let zone = try? database.loadZone(origin) { fresh[origin] = zone }
+        }
+        state.withLock { state in
+            state.zones.merge(fresh) { _, new in new }
+            state.dataVersion = version
+        }
+        logger.debug("reloaded zones changed by another process")
+    }
+
+    func install(_ zone: Zone) {
+        let version = try? database.dataVersion()
+        state.withLock { state in
+            state.zones[zone.origin] = zone
+            if let version { state.dataVersion = version }
+        }
+    }
+
+    func withWriteLock<T>(_ body: () throws -> T) rethrows -> T {
+        try writeLock.withLock { _ in try body() }
+    }
+
+    // MARK: Requests
+
+    /// Answers one request. Returns the answer messages (several for a zone transfer, none when
+    /// the request is dropped).
+    public func handle(_ request: ByteBuffer, over transport: RequestTransport) -> [ByteBuffer] {
+        let message: Message
+        do {
+            message = try Message(decoding: request)
+        } catch {
+            return formatError(for: request).map { [$0] } ?? []
+        }
+        guard !message.isResponse else { return [] }
+        var context = RequestContext(request: message, octets: request, transport: transport, now: WallClock.seconds())
+        if let failure = context.verifyTSIG(keys: configuration.keys) {
+            return [failure]
+        }
+        switch message.opcode {
+        case .query:
+            if let type = message.questions.first?.type, type == .axfr || type == .ixfr {
+                return transfer(context)
+            }
+            return [answer(context)]
+        case .update:
+            return [update(context)]
+        default:
+            return [context.respond(rcode: .notImp, payloadLimit: payloadLimit(context))]
+        }
+    }
+
+    /// FORMERR for a request that does not decode, when at least its header does.
+    private func formatError(for request: ByteBuffer) -> ByteBuffer? {
+        guard request.readableBytes >= 12, let id = Message.peekID(request),
+            let flags = request.getInteger(at: request.readerIndex + 2, as: UInt16.self), flags & 0x8000 == 0
+        else { return nil }
+        let response = Message(id: id, isResponse: true, opcode: Opcode(UInt8((flags >> 11) & 0x0F)), rcode: .formErr)
+        return try? response.encode()
+    }
+
+    func payloadLimit(_ context: RequestContext) -> Int {
+        switch context.transport {
+        case .tcp, .local: return 65535
+        case .udp:
+            guard let edns = context.request.edns else { return 512 }
+            return Int(min(max(edns.udpPayloadSize, 512), configuration.udpPayloadSize))
+        }
+    }
+}
+
+public enum AuthorityError: Error, CustomStringConvertible {
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .storage(let why): return "zone storage: \(why)"
+        }
+    }
+}

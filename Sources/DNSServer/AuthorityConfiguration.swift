@@ -1,0 +1,33 @@
+import DNSWire
+import NIOCore
+
+/// What an authoritative server serves and whom it lets write.
+public struct AuthorityConfiguration: Sendable {
+    /// Zones served; created empty (SOA and NS only) on first start.
+    public var zones: [DNSName]
+    /// Keys accepted for TSIG.
+    public var keys: [TSIGKey]
+    /// Per key, the subtree its UPDATEs may touch; a key not listed may update its whole zone.
+    public var updateSubtrees: [DNSName: DNSName] = [:]
+    /// Refuse unsigned UPDATEs (the default).
+    public var requireSignedUpdates = true
+    /// Refuse unsigned zone transfers (the default).
+    public var requireSignedTransfers = true
+    /// Secondaries told of every change with NOTIFY.
+    public var notify: [SocketAddress] = []
+    /// UDP payload we accept and advertise.
+    public var udpPayloadSize: UInt16 = EDNS.defaultPayloadSize
+
+    public init(zones: [DNSName], keys: [TSIGKey]) {
+        self.zones = zones
+        self.keys = keys
+    }
+}
+
+/// How a request reached the server, which decides size limits and what it may ask.
+public enum RequestTransport: Sendable {
+    case udp
+    case tcp
+    /// In-process: the embedding program itself, trusted like a signed client.
+    case local
+}

@@ -1,0 +1,153 @@
+import DNSWire
+import NIOCore
+
+/// Types that may not appear in an UPDATE's update section.
+private let metaTypes: Set<RRType> = [.any, .axfr, .ixfr, .opt, .tsig, RRType(249), RRType(253), RRType(254)]
+
+/// The largest RRset, in answer octets, that still fits one 65,535-octet message with room for
+/// the question, OPT and TSIG.
+let maxRRSetAnswerOctets = 65_535 - 12 - 2 * 255 - 4 - 11 - 400
+
+extension Authority {
+    /// Applies an UPDATE (RFC 2136 section 3): checks the zone, the sender's right, every
+    /// prerequisite, then applies all changes together with the serial raised, durably, or none.
+    func update(_ context: RequestContext) -> ByteBuffer {
+        let request = context.request
+        func fail(_ rcode: ResponseCode) -> ByteBuffer { context.respond(rcode: rcode, payloadLimit: 65535) }
+        guard request.questions.count == 1, let zoneQuestion = request.zone, zoneQuestion.type == .soa else {
+            return fail(.formErr)
+        }
+        guard configuration.zones.contains(zoneQuestion.name) else { return fail(.notAuth) }
+        let origin = zoneQuestion.name
+        guard context.isAuthenticated || !configuration.requireSignedUpdates else { return fail(.refused) }
+        if let key = context.key, let subtree = configuration.updateSubtrees[key.name] {
+            guard request.updates.allSatisfy({ $0.name.isSubdomain(of: subtree) }),
+                request.prerequisites.allSatisfy({ $0.name.isSubdomain(of: subtree) })
+            else { return fail(.refused) }
+        }
+        let prerequisites: [Prerequisite]
+        let operations: [UpdateOperation]
+        do {
+            prerequisites = try request.parsedPrerequisites(zoneClass: zoneQuestion.class)
+            operations = try request.parsedOperations(zoneClass: zoneQuestion.class)
+        } catch {
+            return fail(.formErr)
+        }
+        for record in request.prerequisites + request.updates where !record.name.isSubdomain(of: origin) {
+            return fail(.notZone)
+        }
+        for operation in operations {
+            switch operation {
+            case .add(let r) where metaTypes.contains(r.type): return fail(.formErr)
+            case .deleteRRset(_, let type) where metaTypes.contains(type) && type != .any: return fail(.formErr)
+            case .deleteRecord(_, let type, _) where metaTypes.contains(type): return fail(.formErr)
+            default: break
+            }
+        }
+
+        return withWriteLock {
+            refreshIfChanged(maxAge: .zero)
+            guard let current = zone(origin: origin) else { return fail(.notAuth) }
+            if let rcode = check(prerequisites, in: current) { return fail(rcode) }
+            var next = current
+            var changes: [ZoneChange] = []
+            for operation in operations { apply(operation, to: &next, changes: &changes) }
+            guard !changes.isEmpty else { return fail(.noError) }
+            for name in Set(changes.map(\.record.name)) {
+                for (type, set) in next.nodes[name] ?? [:] where set.answerSize(owner: name) > maxRRSetAnswerOctets {
+                    logger.notice("refused update: RRset too large for one message", metadata: ["name": "\(name)", "type": "\(type)"])
+                    return fail(.refused)
+                }
+            }
+            // The new serial, recorded as the SOA's own change.
+            guard let soaSet = next.rrset(origin, .soa), case .soa(var soa)? = soaSet.rdatas.first else { return fail(.servFail) }
+            let oldSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
+            soa.serial = nextSerial(soa.serial)
+            let newSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
+            next.remove(origin, .soa, oldSOA.rdata)
+            next.add(newSOA)
+            changes.insert(ZoneChange(action: .delete, record: oldSOA), at: 0)
+            changes.append(ZoneChange(action: .add, record: newSOA))
+            do {
+                guard try database.commit(origin, changes: changes, serial: soa.serial, expectedSerial: current.serial) else {
+                    // Another process wrote first; the client sees a transient failure and retries.
+                    refreshIfChanged(maxAge: .zero)
+                    return fail(.servFail)
+                }
+            } catch {
+                logger.error("update not stored", metadata: ["error": "\(error)"])
+                return fail(.servFail)
+            }
+            install(next)
+            notifier?.zoneChanged(origin)
+            return fail(.noError)
+        }
+    }
+
+    /// The RCODE of the first prerequisite that fails, or nil (RFC 2136 section 3.2).
+    private func check(_ prerequisites: [Prerequisite], in zone: Zone) -> ResponseCode? {
+        for prerequisite in prerequisites {
+            switch prerequisite {
+            case .nameInUse(let name):
+                if zone.nodes[name] == nil { return .nxDomain }
+            case .nameNotInUse(let name):
+                if zone.nodes[name] != nil { return .yxDomain }
+            case .rrsetExists(let name, let type):
+                if zone.rrset(name, type) == nil { return .nxRRSet }
+            case .rrsetDoesNotExist(let name, let type):
+                if zone.rrset(name, type) != nil { return .yxRRSet }
+            case .rrsetEquals(let name, let type, let rdatas):
+                guard let set = zone.rrset(name, type) else { return .nxRRSet }
+                let wanted = Set(rdatas.map(\.canonicalWire))
+                let have = Set(set.rdatas.map(\.canonicalWire))
+                if wanted != have { return .nxRRSet }
+            }
+        }
+        return nil
+    }
+
+    /// Applies one change as RFC 2136 section 3.4.2 says, recording what it actually changed.
+    private func apply(_ operation: UpdateOperation, to zone: inout Zone, changes: inout [ZoneChange]) {
+        let origin = zone.origin
+        switch operation {
+        case .add(var record):
+            record.class = .in
+            if record.type == .soa {
+                return  // The serial is ours to manage.
+            }
+            if let existing = zone.rrset(record.name, record.type), existing.ttl != record.ttl {
+                // A new TTL applies to the whole RRset: journal it as the records re-added.
+                for rdata in existing.rdatas {
+                    let old = ResourceRecord(name: record.name, type: record.type, ttl: existing.ttl, rdata: rdata)
+                    changes.append(ZoneChange(action: .delete, record: old))
+                    var renewed = old
+                    renewed.ttl = record.ttl
+                    changes.append(ZoneChange(action: .add, record: renewed))
+                }
+            }
+            if zone.add(record) { changes.append(ZoneChange(action: .add, record: record)) }
+        case .deleteRRset(let name, let type):
+            if name == origin && (type == .soa || type == .ns) { return }
+            removeAll(name, type, from: &zone, changes: &changes)
+        case .deleteName(let name):
+            for type in (zone.nodes[name] ?? [:]).keys where !(name == origin && (type == .soa || type == .ns)) {
+                removeAll(name, type, from: &zone, changes: &changes)
+            }
+        case .deleteRecord(let name, let type, let rdata):
+            if type == .soa { return }
+            if name == origin && type == .ns && zone.rrset(name, .ns)?.rdatas.count == 1 { return }
+            guard let set = zone.rrset(name, type), set.contains(rdata) else { return }
+            let stored = set.rdatas.first { $0.canonicalWire == rdata.canonicalWire } ?? rdata
+            zone.remove(name, type, rdata)
+            changes.append(ZoneChange(action: .delete, record: ResourceRecord(name: name, type: type, ttl: set.ttl, rdata: stored)))
+        }
+    }
+
+    private func removeAll(_ name: DNSName, _ type: RRType, from zone: inout Zone, changes: inout [ZoneChange]) {
+        guard let set = zone.rrset(name, type) else { return }
+        for rdata in set.rdatas {
+            zone.remove(name, type, rdata)
+            changes.append(ZoneChange(action: .delete, record: ResourceRecord(name: name, type: type, ttl: set.ttl, rdata: rdata)))
+        }
+    }
+}

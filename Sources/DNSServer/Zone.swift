@@ -1,0 +1,121 @@
+import DNSWire
+
+/// The records of one RRset: a TTL and distinct RDATA (compared in canonical form, as servers do).
+public struct RRSet: Sendable, Hashable {
+    public var ttl: UInt32
+    public var rdatas: [RData]
+
+    public func contains(_ rdata: RData) -> Bool {
+        let wire = rdata.canonicalWire
+        return rdatas.contains { $0.canonicalWire == wire }
+    }
+
+    /// Octets the RRset takes in an answer whose question is its owner name (compressed owner).
+    func answerSize(owner: DNSName) -> Int {
+        rdatas.reduce(0) { $0 + 12 + $1.uncompressedWire.count }
+    }
+}
+
+/// One zone held in memory: its origin and its names' RRsets. The SOA is the apex's SOA RRset.
+public struct Zone: Sendable {
+    public let origin: DNSName
+    public private(set) var nodes: [DNSName: [RRType: RRSet]] = [:]
+    /// For each name above an owner (within the zone), how many owners lie below it: a name with
+    /// a count exists as an empty non-terminal. Kept so NXDOMAIN needs no scan.
+    private var below: [DNSName: Int] = [:]
+
+    public init(origin: DNSName) { self.origin = origin }
+
+    public var soa: SOA? {
+        guard case .soa(let soa)? = nodes[origin]?[.soa]?.rdatas.first else { return nil }
+        return soa
+    }
+
+    public var serial: UInt32 { soa?.serial ?? 0 }
+
+    public func rrset(_ name: DNSName, _ type: RRType) -> RRSet? { nodes[name]?[type] }
+
+    /// Whether a name exists: it owns records, or is an empty non-terminal above names that do.
+    public func nameExists(_ name: DNSName) -> Bool {
+        nodes[name] != nil || below[name] != nil
+    }
+
+    private mutating func adjustAncestors(of name: DNSName, by delta: Int) {
+        var current = name
+        while current != origin && !current.isRoot {
+            current = current.parent
+            let count = (below[current] ?? 0) + delta
+            below[current] = count > 0 ? count : nil
+        }
+    }
+
+    /// Every record, SOA first, in canonical order of names after it: what AXFR sends.
+    public var allRecords: [ResourceRecord] {
+        var records: [ResourceRecord] = []
+        if let soa = rrset(origin, .soa) {
+            records += soa.rdatas.map { ResourceRecord(name: origin, type: .soa, ttl: soa.ttl, rdata: $0) }
+        }
+        for name in nodes.keys.sorted() {
+            guard let types = nodes[name] else { continue }
+            for (type, set) in types.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where !(name == origin && type == .soa) {
+                records += set.rdatas.map { ResourceRecord(name: name, type: type, ttl: set.ttl, rdata: $0) }
+            }
+        }
+        return records
+    }
+
+    // MARK: Changes
+
+    /// Adds one record; returns false if it was already there (TTL aside).
+    @discardableResult
+    public mutating func add(_ record: ResourceRecord) -> Bool {
+        var set = nodes[record.name]?[record.type] ?? RRSet(ttl: record.ttl, rdatas: [])
+        set.ttl = record.ttl
+        let present = set.contains(record.rdata)
+        if !present { set.rdatas.append(record.rdata) }
+        if nodes[record.name] == nil { adjustAncestors(of: record.name, by: 1) }
+        nodes[record.name, default: [:]][record.type] = set
+        return !present
+    }
+
+    /// Removes one record; returns whether it was there.
+    @discardableResult
+    public mutating func remove(_ name: DNSName, _ type: RRType, _ rdata: RData) -> Bool {
+        guard var set = nodes[name]?[type] else { return false }
+        let wire = rdata.canonicalWire
+        let before = set.rdatas.count
+        set.rdatas.removeAll { $0.canonicalWire == wire }
+        guard set.rdatas.count != before else { return false }
+        if set.rdatas.isEmpty {
+            nodes[name]?[type] = nil
+            if nodes[name]?.isEmpty == true {
+                nodes[name] = nil
+                adjustAncestors(of: name, by: -1)
+            }
+        } else {
+            nodes[name]?[type] = set
+        }
+        return true
+    }
+}
+
+/// One change to a zone, as the journal and IXFR record it.
+public struct ZoneChange: Sendable, Hashable {
+    public enum Action: Int, Sendable { case delete = 0, add = 1 }
+    public var action: Action
+    public var record: ResourceRecord
+}
+
+/// The changes between two serials: what IXFR sends for one step.
+public struct ZoneDiff: Sendable {
+    public var fromSOA: ResourceRecord
+    public var toSOA: ResourceRecord
+    public var deleted: [ResourceRecord]
+    public var added: [ResourceRecord]
+}
+
+/// RFC 1982 serial arithmetic: the serial after `serial`.
+func nextSerial(_ serial: UInt32) -> UInt32 {
+    let next = serial &+ 1
+    return next == 0 ? 1 : next
+}

@@ -1,0 +1,143 @@
+import DNSWire
+import Foundation
+import GRDB
+
+/// Zones on disk in SQLite (WAL, synchronous commits): the records of every zone and a journal of
+/// changes by serial, which IXFR serves. Several processes may share one file: SQLite serializes
+/// their writes, and `dataVersion` tells a process when another one has committed.
+final class ZoneDatabase: Sendable {
+    private let queue: DatabaseQueue
+
+    static let journalKeep = 10_000
+
+    init(path: String) throws {
+        var config = Configuration()
+        config.journalMode = .wal
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        queue = try DatabaseQueue(path: path, configuration: config)
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS record (
+                        origin BLOB NOT NULL, owner_key BLOB NOT NULL, owner BLOB NOT NULL,
+                        type INTEGER NOT NULL, ttl INTEGER NOT NULL, rdata_key BLOB NOT NULL, rdata BLOB NOT NULL,
+                        PRIMARY KEY (origin, owner_key, type, rdata_key)) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS journal (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT, origin BLOB NOT NULL, serial INTEGER NOT NULL,
+                        action INTEGER NOT NULL, owner BLOB NOT NULL, type INTEGER NOT NULL, ttl INTEGER NOT NULL,
+                        rdata BLOB NOT NULL);
+                    CREATE INDEX IF NOT EXISTS journal_by_zone ON journal (origin, seq);
+                    """)
+        }
+    }
+
+    /// A number that changes whenever another connection (another process) commits.
+    func dataVersion() throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+    }
+
+    func loadZone(_ origin: DNSName) throws -> Zone? {
+        try queue.read { db in try Self.load(origin, db) }
+    }
+
+    private static func load(_ origin: DNSName, _ db: GRDB.Database) throws -> Zone? {
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT owner, type, ttl, rdata FROM record WHERE origin = ?", arguments: [key(origin)])
+        guard !rows.isEmpty else { return nil }
+        var zone = Zone(origin: origin)
+        for row in rows { zone.add(try record(row)) }
+        return zone
+    }
+
+    static func record(_ row: Row) throws -> ResourceRecord {
+        let owner = try DNSName(wire: Array(row["owner"] as Data))
+        let type = RRType(UInt16(row["type"] as Int))
+        let rdata = try RData.decode(type: type, wire: Array(row["rdata"] as Data))
+        return ResourceRecord(name: owner, type: type, ttl: UInt32(row["ttl"] as Int64), rdata: rdata)
+    }
+
+    static func key(_ name: DNSName) -> Data { Data(name.lowercased.wire) }
+
+    /// Applies changes in one transaction, after checking that the stored serial is still `expectedSerial`
+    /// (another process may have written in between); returns false, changing nothing, if it is not.
+    func commit(_ origin: DNSName, changes: [ZoneChange], serial: UInt32, expectedSerial: UInt32?) throws -> Bool {
+        try queue.write { db in
+            if let expectedSerial {
+                let stored = try Self.load(origin, db)?.serial
+                guard stored == expectedSerial else { return false }
+            }
+            for change in changes {
+                let r = change.record
+                switch change.action {
+                case .delete:
+                    try db.execute(
+                        sql: "DELETE FROM record WHERE origin = ? AND owner_key = ? AND type = ? AND rdata_key = ?",
+                        arguments: [Self.key(origin), Self.key(r.name), Int(r.type.rawValue), Data(r.rdata.canonicalWire)])
+                case .add:
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        arguments: [
+                            Self.key(origin), Self.key(r.name), Data(r.name.wire), Int(r.type.rawValue), Int64(r.ttl),
+                            Data(r.rdata.canonicalWire), Data(r.rdata.uncompressedWire),
+                        ])
+                }
+                try db.execute(
+                    sql: "INSERT INTO journal (origin, serial, action, owner, type, ttl, rdata) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        Self.key(origin), Int64(serial), change.action.rawValue, Data(r.name.wire), Int(r.type.rawValue),
+                        Int64(r.ttl), Data(r.rdata.uncompressedWire),
+                    ])
+            }
+            try db.execute(
+                sql: """
+                    DELETE FROM journal WHERE origin = ? AND seq <= (SELECT MAX(seq) FROM journal WHERE origin = ?) - ?
+                    """,
+                arguments: [Self.key(origin), Self.key(origin), Self.journalKeep])
+            return true
+        }
+    }
+
+    /// The changes after `serial`, step by step, or nil when the journal does not reach back that far.
+    func diffs(_ origin: DNSName, after serial: UInt32, current: UInt32) throws -> [ZoneDiff]? {
+        try queue.read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT serial, action, owner, type, ttl, rdata FROM journal WHERE origin = ? ORDER BY seq",
+                arguments: [Self.key(origin)])
+            var steps: [(serial: UInt32, changes: [ZoneChange])] = []
+            for row in rows {
+                let s = UInt32(row["serial"] as Int64)
+                let change = ZoneChange(
+                    action: ZoneChange.Action(rawValue: row["action"] as Int) ?? .add, record: try Self.record(row))
+                if steps.last?.serial == s {
+                    steps[steps.count - 1].changes.append(change)
+                } else {
+                    steps.append((s, [change]))
+                }
+            }
+            // Steps from the one that starts at `serial` on.
+            guard let start = steps.firstIndex(where: { step in
+                step.changes.contains { $0.action == .delete && $0.record.type == .soa && Self.serial(of: $0.record) == serial }
+            }) else { return nil }
+            var diffs: [ZoneDiff] = []
+            for step in steps[start...] {
+                guard let from = step.changes.first(where: { $0.action == .delete && $0.record.type == .soa })?.record,
+                    let to = step.changes.first(where: { $0.action == .add && $0.record.type == .soa })?.record
+                else { return nil }
+                diffs.append(ZoneDiff(
+                    fromSOA: from, toSOA: to,
+                    deleted: step.changes.filter { $0.action == .delete && $0.record.type != .soa }.map(\.record),
+                    added: step.changes.filter { $0.action == .add && $0.record.type != .soa }.map(\.record)))
+            }
+            guard Self.serial(of: diffs.last?.toSOA) == current else { return nil }
+            return diffs
+        }
+    }
+
+    static func serial(of record: ResourceRecord?) -> UInt32? {
+        if case .soa(let soa)? = record?.rdata { return soa.serial }
+        return nil
+    }
+}
