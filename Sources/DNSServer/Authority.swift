@@ -2,6 +2,7 @@ import DNSClient
 import DNSWire
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import Synchronization
 
@@ -114,7 +115,12 @@ public final class Authority: Sendable {
         do {
             message = try Message(decoding: request)
         } catch {
+            ServerMetrics.malformed.increment()
             return formatError(for: request).map { [$0] } ?? []
+        }
+        switch message.opcode {
+        case .update: ServerMetrics.updates.increment()
+        default: ServerMetrics.queries.increment()
         }
         guard !message.isResponse else { return [] }
         var context = RequestContext(request: message, octets: request, transport: transport, now: WallClock.seconds())
@@ -151,6 +157,14 @@ public final class Authority: Sendable {
             return Int(min(max(edns.udpPayloadSize, 512), configuration.udpPayloadSize))
         }
     }
+}
+
+/// Counters for whatever metrics backend the program installs.
+enum ServerMetrics {
+    static let queries = Counter(label: "dnsstore_server_queries_total")
+    static let updates = Counter(label: "dnsstore_server_updates_total")
+    static let malformed = Counter(label: "dnsstore_server_malformed_total")
+    static let refused = Counter(label: "dnsstore_server_refused_total")
 }
 
 public enum AuthorityError: Error, CustomStringConvertible {

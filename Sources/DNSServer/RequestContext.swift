@@ -70,7 +70,8 @@ struct RequestContext {
     }
 
     func respond(rcode: ResponseCode, payloadLimit: Int) -> ByteBuffer {
-        finish(template(rcode: rcode), payloadLimit: payloadLimit)
+        if rcode == .refused || rcode == .notAuth { ServerMetrics.refused.increment() }
+        return finish(template(rcode: rcode), payloadLimit: payloadLimit)
     }
 
     /// Encodes, truncates to what the transport carries (TC set, records dropped), and signs.

@@ -1,0 +1,80 @@
+import ArgumentParser
+import DNSServer
+import DNSWire
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// `dnsstore serve`: the embedded authoritative server on the network.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the store's zones over DNS (UDP and TCP), accepting signed UPDATEs.",
+        discussion: """
+            Zones live in DIR/zones.sqlite. Without --key, the key in DIR/tsig.key is used, generated on first \
+            start. BIND and Knot secondaries can replicate with AXFR/IXFR signed by that key; --notify tells \
+            them of each change.
+            Example: dnsstore serve --data ./dnsstore-data --zone example.test --listen 127.0.0.1:5353
+            """)
+
+    @Option(help: "The data directory.") var data: String = "dnsstore-data"
+    @Option(help: "A zone to serve (repeatable).") var zone: [String] = []
+    @Option(help: "Address and port to listen on, UDP and TCP.") var listen: String = "127.0.0.1:5353"
+    @Option(help: "TSIG key file in BIND's format (all its keys are accepted).") var key: String?
+    @Option(help: "A secondary to NOTIFY of changes, as ADDRESS:PORT (repeatable).") var notify: [String] = []
+    @Flag(help: "Accept unsigned UPDATEs and transfers (only for trusted networks).") var allowUnsigned = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+
+    func run() async throws {
+        var logger = Logger(label: "dnsstore.serve")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let zones = try (zone.isEmpty ? ["dnsstore.localhost."] : zone).map(parseName)
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let keys = try loadOrCreateKeys(logger: logger)
+        var config = AuthorityConfiguration(zones: zones, keys: keys)
+        config.notify = try notify.map(ServerOptions.parseAddress)
+        config.requireSignedUpdates = !allowUnsigned
+        config.requireSignedTransfers = !allowUnsigned
+        let authority = try Authority(
+            databasePath: (data as NSString).appendingPathComponent("zones.sqlite"), configuration: config, logger: logger)
+        let address = try ServerOptions.parseAddress(listen)
+        let server = try await NetworkServer.start(authority, host: address.ipAddress ?? "127.0.0.1", port: address.port ?? 5353)
+        logger.info(
+            "serving", metadata: ["zones": "\(zones.map(\.description).joined(separator: " "))", "listen": "\(server.localAddress.map { "\($0)" } ?? listen)", "data": "\(data)"])
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [ServerService(server: server, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+
+    private func loadOrCreateKeys(logger: Logger) throws -> [TSIGKey] {
+        let path = key ?? (data as NSString).appendingPathComponent("tsig.key")
+        if FileManager.default.fileExists(atPath: path) {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("cannot read the key file \(path)")
+            }
+            return try TSIGKey.parseBINDKeyFile(text)
+        }
+        guard key == nil else { throw ValidationError("the key file \(path) does not exist") }
+        let generated = TSIGKey.generate(name: "dnsstore-key.")
+        try generated.bindKeyFile.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)
+        logger.notice("generated a TSIG key", metadata: ["file": "\(path)", "name": "\(generated.name)"])
+        FileHandle.standardError.write(Data("dnsstore: generated a TSIG key in \(path); writers need it\n".utf8))
+        return [generated]
+    }
+}
+
+/// Keeps the server up until a shutdown signal, then closes its sockets.
+struct ServerService: Service {
+    let server: NetworkServer
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("shutting down")
+        await server.close()
+    }
+}
