@@ -114,6 +114,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "DNSServerTests",
+            dependencies: [
+                "DNSServer", "DNSClient", "DNSWire", "DNSStore", "DNSTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "DNSStoreTests",
             dependencies: ["DNSStore", "DNSServer", "DNSClient", "DNSWire", "DNSTestSupport"],
             swiftSettings: strict

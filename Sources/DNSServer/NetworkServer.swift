@@ -47,6 +47,9 @@ public final class NetworkServer: Sendable {
             do {
                 let udp = try await DatagramBootstrap(group: group)
                     .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                    // A deep receive queue rides out bursts (floods of junk included) without
+                    // dropping the valid queries behind them; the kernel caps it at rmem_max.
+                    .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(UDPRequestHandler(authority: authority, pool: pool))

@@ -39,8 +39,10 @@ struct RequestContext {
             response.edns = nil
             let time = now
             let other: [UInt8] = (0..<6).map { UInt8(truncatingIfNeeded: time >> (8 * (5 - $0))) }
+            // Time Signed repeats the request's; our clock goes in Other Data (RFC 8945 section 5.2.3).
             guard let unsigned = try? response.encode(),
-                let signed = try? TSIGSigner.sign(unsigned, key: key, timeSigned: now, requestMAC: tsig.mac, error: .badTime, otherData: other)
+                let signed = try? TSIGSigner.sign(
+                    unsigned, key: key, timeSigned: tsig.timeSigned, requestMAC: tsig.mac, error: .badTime, otherData: other)
             else { return nil }
             return signed.message
         } catch TSIGError.responseMACSize {

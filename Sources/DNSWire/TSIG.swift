@@ -154,11 +154,12 @@ public struct TSIGVerifier: Sendable {
         guard Self.constantTimeEqual(expected.prefix(tsig.mac.count), tsig.mac[...]) else {
             throw TSIGError.responseSignatureInvalid
         }
+        // An error the peer reported in a signed answer (BADTIME) says more than our clock check would.
+        if let reported = TSIGError(reported: tsig.error) { throw reported }
         let lower = now > UInt64(tsig.fudge) ? now - UInt64(tsig.fudge) : 0
         guard tsig.timeSigned >= lower, tsig.timeSigned <= now + UInt64(tsig.fudge) else {
             throw TSIGError.responseTimeOutOfRange(signed: tsig.timeSigned, now: now)
         }
-        if let reported = TSIGError(reported: tsig.error) { throw reported }
         priorMAC = tsig.mac
         pendingUnsigned.clear()
         unsignedCount = 0
