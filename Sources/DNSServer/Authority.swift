@@ -15,6 +15,16 @@ public final class Authority: Sendable {
     let logger: Logger
     let notifier: Notifier?
     private let state: Mutex<State>
+    /// Counts an operator (or a test) can read.
+    public let statistics = Statistics()
+
+    public final class Statistics: Sendable {
+        /// IXFR answers sent as differences.
+        public let incrementalTransfers = Atomic<Int>(0)
+        /// AXFR answers, and IXFR answers that had to send the whole zone.
+        public let fullTransfers = Atomic<Int>(0)
+    }
+
     /// Serializes UPDATEs so each one sees the result of the one before.
     private let writeLock = Mutex(())
 

@@ -35,15 +35,19 @@ extension Authority {
                 return [context.finish(response, payloadLimit: payloadLimit(context))]
             }
             if let diffs = try? database.diffs(zone.origin, after: client.serial, current: zone.serial) {
+                statistics.incrementalTransfers.add(1, ordering: .relaxed)
+                logger.info("IXFR", metadata: ["zone": "\(zone.origin)", "from": "\(client.serial)", "to": "\(zone.serial)"])
                 records = [soa]
                 for diff in diffs {
                     records += [diff.fromSOA] + diff.deleted + [diff.toSOA] + diff.added
                 }
                 records.append(soa)
             } else {
+                statistics.fullTransfers.add(1, ordering: .relaxed)
                 records = zone.allRecords + [soa]
             }
         } else {
+            statistics.fullTransfers.add(1, ordering: .relaxed)
             guard context.transport != .udp else { return [context.respond(rcode: .refused, payloadLimit: 512)] }
             records = zone.allRecords + [soa]
         }

@@ -121,6 +121,7 @@ final class ZoneDatabase: Sendable {
             guard let start = steps.firstIndex(where: { step in
                 step.changes.contains { $0.action == .delete && $0.record.type == .soa && Self.serial(of: $0.record) == serial }
             }) else { return nil }
+            // Up to `current`: the journal may already hold steps committed after the caller looked.
             var diffs: [ZoneDiff] = []
             for step in steps[start...] {
                 guard let from = step.changes.first(where: { $0.action == .delete && $0.record.type == .soa })?.record,
@@ -130,9 +131,9 @@ final class ZoneDatabase: Sendable {
                     fromSOA: from, toSOA: to,
                     deleted: step.changes.filter { $0.action == .delete && $0.record.type != .soa }.map(\.record),
                     added: step.changes.filter { $0.action == .add && $0.record.type != .soa }.map(\.record)))
+                if Self.serial(of: to) == current { return diffs }
             }
-            guard Self.serial(of: diffs.last?.toSOA) == current else { return nil }
-            return diffs
+            return nil
         }
     }
 

@@ -79,12 +79,16 @@ public final class SecondaryServer: @unchecked Sendable {
                   - id: from-primary
                     address: 127.0.0.1
                     action: notify
+                  - id: readers
+                    address: 127.0.0.0/8
+                    key: \(keyName)
+                    action: transfer
                 zone:
                   - domain: \(origin)
                     storage: "\(dir.path)"
                     file: zone.db
                     master: primary
-                    acl: from-primary
+                    acl: [from-primary, readers]
                     zonefile-sync: -1
                     journal-content: changes
 
@@ -111,6 +115,7 @@ public final class SecondaryServer: @unchecked Sendable {
     }
 
     public func stop() {
+        if ProcessInfo.processInfo.environment["DNSSTORE_KEEP_LOGS"] != nil { print(log) }
         if process.isRunning {
             kill(process.processIdentifier, SIGTERM)
             process.waitUntilExit()

@@ -1,0 +1,77 @@
+import DNSClient
+import DNSServer
+import DNSTestSupport
+import DNSWire
+import Foundation
+import Testing
+
+/// Real BIND 9 and Knot secondaries replicating from our server with signed AXFR, then IXFR.
+@Suite("Replication to BIND and Knot secondaries")
+struct ReplicationTests {
+    /// The zone's records as a set of presentation lines, from an AXFR signed with `key`.
+    static func contents(port: Int, zone: DNSName, key: TSIGKey) async throws -> Set<String> {
+        let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port, key: key))
+        defer { Task { await client.shutdown() } }
+        let transfer = try await client.transfer(zone: zone)
+        return Set(transfer.records.map { "\($0.name.lowercased) \($0.type) \($0.rdata.presentation)" })
+    }
+
+    static func serial(port: Int, zone: DNSName) async throws -> UInt32? {
+        let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port))
+        defer { Task { await client.shutdown() } }
+        guard let answer = try? await client.query(zone, type: .soa), case .soa(let soa)? = answer.answers.first?.rdata else {
+            return nil
+        }
+        return soa.serial
+    }
+
+    static func waitForSerial(_ serial: UInt32, port: Int, zone: DNSName, _ what: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if try await Self.serial(port: port, zone: zone) == serial { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("\(what) did not reach serial \(serial)")
+    }
+
+    @Test(arguments: [ServerKind.bind, .knot])
+    func secondaryTransfersThenFollowsChanges(_ kind: ServerKind) async throws {
+        let secondaryPort = Ports.free()
+        let primary = try await EmbeddedServer.start { config in
+            config.notify = [try! .init(ipAddress: "127.0.0.1", port: secondaryPort)]
+        }
+        let secondary = try await SecondaryServer.start(kind, port: secondaryPort, zone: primary.zone, primaryPort: primary.port, key: primary.key)
+        defer {
+            secondary.stop()
+        }
+        let writer = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: primary.port, key: primary.key))
+        // Initial copy: a full AXFR of a zone spanning several messages.
+        var add = UpdateBuilder(zone: primary.zone)
+        for i in 0..<300 { add.add(.txt(try DNSName("doc\(i).example.test."), TXT(String(repeating: "d", count: 100)))) }
+        try await writer.update(add)
+        try await Self.waitForSerial(2, port: secondaryPort, zone: primary.zone, "\(kind) after the first transfer")
+        #expect(try await Self.contents(port: secondaryPort, zone: primary.zone, key: primary.key)
+            == Self.contents(port: primary.port, zone: primary.zone, key: primary.key))
+
+        // Then changes: NOTIFY, and the secondary asks for the difference (IXFR).
+        for round in 0..<3 {
+            var change = UpdateBuilder(zone: primary.zone)
+            change.apply(.deleteName(try DNSName("doc\(round).example.test.")))
+            change.add(.txt(try DNSName("new\(round).example.test."), TXT("round \(round)")))
+            try await writer.update(change)
+        }
+        try await Self.waitForSerial(5, port: secondaryPort, zone: primary.zone, "\(kind) after the changes")
+        let primaryData = try await Self.contents(port: primary.port, zone: primary.zone, key: primary.key)
+        #expect(try await Self.contents(port: secondaryPort, zone: primary.zone, key: primary.key) == primaryData)
+        #expect(primaryData.contains("new2.example.test. TXT \"round 2\""))
+        #expect(!primaryData.contains { $0.hasPrefix("doc0.example.test.") })
+        // The secondary asked for differences, not the whole zone again.
+        #expect(primary.server.authority.statistics.incrementalTransfers.load(ordering: .relaxed) >= 2)
+        // And it answers reads like the primary.
+        let onSecondary = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: secondaryPort))
+        #expect(try await onSecondary.records("new1.example.test.", type: .txt).map(\.rdata) == [.txt(TXT("round 1"))])
+        await onSecondary.shutdown()
+        await writer.shutdown()
+        await primary.stop()
+    }
+}
