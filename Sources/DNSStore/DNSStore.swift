@@ -157,7 +157,7 @@ public final class DNSStore: Sendable {
     /// Sends an UPDATE; a failed prerequisite becomes `.conflict`, other failures their store error.
     func send(_ update: UpdateBuilder, _ context: String) async throws {
         do {
-            try await transport.update(update)
+            try await transport.apply(update)
         } catch let error as DNSError {
             switch error {
             case .nxRRSet, .yxRRSet, .nxDomain, .yxDomain: throw StoreError.conflict(context)

@@ -58,7 +58,7 @@ public final class LocalTransport: StoreTransport {
         return response.answers.filter { $0.type == .txt && $0.name == name }.map(\.rdata)
     }
 
-    public func update(_ update: UpdateBuilder) async throws {
+    public func apply(_ update: UpdateBuilder) async throws {
         let response = try await exchange(update.message(), onPool: true)
         if let error = DNSError(rcode: response.rcode) { throw error }
     }

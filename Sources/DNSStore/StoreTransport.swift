@@ -7,7 +7,7 @@ public protocol StoreTransport: Sendable {
     /// The TXT RDATA at `name`; an empty array when the name or its TXT RRset does not exist.
     func txt(at name: DNSName, overTCP: Bool) async throws -> [RData]
     /// Sends an UPDATE; throws `DNSError` for any RCODE but NOERROR.
-    func update(_ update: UpdateBuilder) async throws
+    func apply(_ update: UpdateBuilder) async throws
 }
 
 extension DNSClient: StoreTransport {
@@ -20,7 +20,7 @@ extension DNSClient: StoreTransport {
         }
     }
 
-    public func update(_ update: UpdateBuilder) async throws {
-        _ = try await self.update(update) as Message
+    public func apply(_ update: UpdateBuilder) async throws {
+        try await self.update(update)
     }
 }

@@ -28,9 +28,9 @@ final class CountingTransport: StoreTransport {
         return try await inner.txt(at: name, overTCP: overTCP)
     }
 
-    func update(_ update: UpdateBuilder) async throws {
+    func apply(_ update: UpdateBuilder) async throws {
         counts.withLock { $0.updates += 1 }
-        try await inner.update(update)
+        try await inner.apply(update)
     }
 }
 
