@@ -46,42 +46,60 @@ extension Authority {
         }
 
         return withWriteLock {
-            refreshIfChanged(maxAge: .zero)
-            guard let current = zone(origin: origin) else { return fail(.notAuth) }
-            if let rcode = check(prerequisites, in: current) { return fail(rcode) }
-            var next = current
-            var changes: [ZoneChange] = []
-            for operation in operations { apply(operation, to: &next, changes: &changes) }
-            guard !changes.isEmpty else { return fail(.noError) }
-            for name in Set(changes.map(\.record.name)) {
-                for (type, set) in next.nodes[name] ?? [:] where set.answerSize(owner: name) > maxRRSetAnswerOctets {
-                    logger.notice("refused update: RRset too large for one message", metadata: ["name": "\(name)", "type": "\(type)"])
-                    return fail(.refused)
+            // Another process sharing the database may commit between our read and our write;
+            // then the zone is read again and the whole update evaluated afresh.
+            for _ in 0..<20 {
+                refreshIfChanged(maxAge: .zero)
+                guard let current = zone(origin: origin) else { return fail(.notAuth) }
+                switch attempt(prerequisites, operations, on: current) {
+                case .answer(let rcode): return fail(rcode)
+                case .retry: continue
                 }
             }
-            // The new serial, recorded as the SOA's own change.
-            guard let soaSet = next.rrset(origin, .soa), case .soa(var soa)? = soaSet.rdatas.first else { return fail(.servFail) }
-            let oldSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
-            soa.serial = nextSerial(soa.serial)
-            let newSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
-            next.remove(origin, .soa, oldSOA.rdata)
-            next.add(newSOA)
-            changes.insert(ZoneChange(action: .delete, record: oldSOA), at: 0)
-            changes.append(ZoneChange(action: .add, record: newSOA))
-            do {
-                guard try database.commit(origin, changes: changes, serial: soa.serial, expectedSerial: current.serial) else {
-                    // Another process wrote first; the client sees a transient failure and retries.
-                    refreshIfChanged(maxAge: .zero)
-                    return fail(.servFail)
-                }
-            } catch {
-                logger.error("update not stored", metadata: ["error": "\(error)"])
-                return fail(.servFail)
-            }
-            install(next)
-            notifier?.zoneChanged(origin)
-            return fail(.noError)
+            logger.warning("update gave up: the zone kept changing under it")
+            return fail(.servFail)
         }
+    }
+
+    private enum Outcome {
+        case answer(ResponseCode)
+        /// The stored zone moved under us (another process): read it again.
+        case retry
+    }
+
+    private func attempt(_ prerequisites: [Prerequisite], _ operations: [UpdateOperation], on current: Zone) -> Outcome {
+        let origin = current.origin
+        if let rcode = check(prerequisites, in: current) { return .answer(rcode) }
+        var next = current
+        var changes: [ZoneChange] = []
+        for operation in operations { apply(operation, to: &next, changes: &changes) }
+        guard !changes.isEmpty else { return .answer(.noError) }
+        for name in Set(changes.map(\.record.name)) {
+            for (type, set) in next.nodes[name] ?? [:] where set.answerSize(owner: name) > maxRRSetAnswerOctets {
+                logger.notice("refused update: RRset too large for one message", metadata: ["name": "\(name)", "type": "\(type)"])
+                return .answer(.refused)
+            }
+        }
+        // The new serial, recorded as the SOA's own change.
+        guard let soaSet = next.rrset(origin, .soa), case .soa(var soa)? = soaSet.rdatas.first else { return .answer(.servFail) }
+        let oldSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
+        soa.serial = nextSerial(soa.serial)
+        let newSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
+        next.remove(origin, .soa, oldSOA.rdata)
+        next.add(newSOA)
+        changes.insert(ZoneChange(action: .delete, record: oldSOA), at: 0)
+        changes.append(ZoneChange(action: .add, record: newSOA))
+        do {
+            guard try database.commit(origin, changes: changes, serial: soa.serial, expectedSerial: current.serial) else {
+                return .retry
+            }
+        } catch {
+            logger.error("update not stored", metadata: ["error": "\(error)"])
+            return .answer(.servFail)
+        }
+        install(next)
+        notifier?.zoneChanged(origin)
+        return .answer(.noError)
     }
 
     /// The RCODE of the first prerequisite that fails, or nil (RFC 2136 section 3.2).

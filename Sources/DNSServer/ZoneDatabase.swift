@@ -64,10 +64,13 @@ final class ZoneDatabase: Sendable {
     /// Applies changes in one transaction, after checking that the stored serial is still `expectedSerial`
     /// (another process may have written in between); returns false, changing nothing, if it is not.
     func commit(_ origin: DNSName, changes: [ZoneChange], serial: UInt32, expectedSerial: UInt32?) throws -> Bool {
-        try queue.write { db in
+        // IMMEDIATE takes the write lock before reading the serial, so no other process can
+        // commit between the check and the write.
+        try queue.writeWithoutTransaction { db in
+          var committed = false
+          try db.inTransaction(.immediate) {
             if let expectedSerial {
-                let stored = try Self.load(origin, db)?.serial
-                guard stored == expectedSerial else { return false }
+                guard try Self.storedSerial(origin, db) == expectedSerial else { return .rollback }
             }
             for change in changes {
                 let r = change.record
@@ -96,8 +99,19 @@ final class ZoneDatabase: Sendable {
                     DELETE FROM journal WHERE origin = ? AND seq <= (SELECT MAX(seq) FROM journal WHERE origin = ?) - ?
                     """,
                 arguments: [Self.key(origin), Self.key(origin), Self.journalKeep])
-            return true
+            committed = true
+            return .commit
+          }
+          return committed
         }
+    }
+
+    private static func storedSerial(_ origin: DNSName, _ db: GRDB.Database) throws -> UInt32? {
+        let row = try Row.fetchOne(
+            db, sql: "SELECT owner, type, ttl, rdata FROM record WHERE origin = ? AND owner_key = ? AND type = ?",
+            arguments: [key(origin), key(origin), Int(RRType.soa.rawValue)])
+        guard let row, case .soa(let soa) = try record(row).rdata else { return nil }
+        return soa.serial
     }
 
     /// The changes after `serial`, step by step, or nil when the journal does not reach back that far.
