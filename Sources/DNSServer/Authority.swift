@@ -39,7 +39,7 @@ public final class Authority: Sendable {
         self.configuration = configuration
         self.logger = logger
         do {
-            database = try ZoneDatabase(path: databasePath)
+            database = try ZoneDatabase(path: databasePath, syncEveryCommit: configuration.syncEveryCommit)
         } catch {
             throw AuthorityError.storage("cannot open \(databasePath): \(error)")
         }

@@ -15,6 +15,10 @@ public struct AuthorityConfiguration: Sendable {
     public var requireSignedTransfers = true
     /// Secondaries told of every change with NOTIFY.
     public var notify: [SocketAddress] = []
+    /// Flush every committed UPDATE to disk before answering, so it survives power loss. Without
+    /// it (the default, as BIND and Knot do) an acknowledged UPDATE survives a crash or kill -9 of
+    /// the server but the last ones may be lost if the machine loses power.
+    public var syncEveryCommit = false
     /// UDP payload we accept and advertise.
     public var udpPayloadSize: UInt16 = EDNS.defaultPayloadSize
 

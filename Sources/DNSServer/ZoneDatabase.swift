@@ -10,12 +10,15 @@ final class ZoneDatabase: Sendable {
 
     static let journalKeep = 10_000
 
-    init(path: String) throws {
+    /// `syncEveryCommit` fsyncs each commit (survives power loss); otherwise a commit is in the
+    /// operating system's hands when acknowledged (survives a crash or kill -9 of the process).
+    init(path: String, syncEveryCommit: Bool) throws {
         var config = Configuration()
         config.journalMode = .wal
         config.busyMode = .timeout(10)
+        let synchronous = syncEveryCommit ? "FULL" : "NORMAL"
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
         }
         queue = try DatabaseQueue(path: path, configuration: config)
         try queue.write { db in
@@ -36,7 +39,7 @@ final class ZoneDatabase: Sendable {
 
     /// A number that changes whenever another connection (another process) commits.
     func dataVersion() throws -> Int {
-        try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+        try queue.inDatabase { db in try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version")) ?? 0 }
     }
 
     func loadZone(_ origin: DNSName) throws -> Zone? {
@@ -76,29 +79,27 @@ final class ZoneDatabase: Sendable {
                 let r = change.record
                 switch change.action {
                 case .delete:
-                    try db.execute(
-                        sql: "DELETE FROM record WHERE origin = ? AND owner_key = ? AND type = ? AND rdata_key = ?",
-                        arguments: [Self.key(origin), Self.key(r.name), Int(r.type.rawValue), Data(r.rdata.canonicalWire)])
+                    try db.cachedStatement(sql: "DELETE FROM record WHERE origin = ? AND owner_key = ? AND type = ? AND rdata_key = ?")
+                        .execute(arguments: [Self.key(origin), Self.key(r.name), Int(r.type.rawValue), Data(r.rdata.canonicalWire)])
                 case .add:
-                    try db.execute(
-                        sql: "INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        arguments: [
+                    try db.cachedStatement(sql: "INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?)")
+                        .execute(arguments: [
                             Self.key(origin), Self.key(r.name), Data(r.name.wire), Int(r.type.rawValue), Int64(r.ttl),
                             Data(r.rdata.canonicalWire), Data(r.rdata.uncompressedWire),
                         ])
                 }
-                try db.execute(
-                    sql: "INSERT INTO journal (origin, serial, action, owner, type, ttl, rdata) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    arguments: [
+                try db.cachedStatement(sql: "INSERT INTO journal (origin, serial, action, owner, type, ttl, rdata) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                    .execute(arguments: [
                         Self.key(origin), Int64(serial), change.action.rawValue, Data(r.name.wire), Int(r.type.rawValue),
                         Int64(r.ttl), Data(r.rdata.uncompressedWire),
                     ])
             }
-            try db.execute(
-                sql: """
-                    DELETE FROM journal WHERE origin = ? AND seq <= (SELECT MAX(seq) FROM journal WHERE origin = ?) - ?
-                    """,
-                arguments: [Self.key(origin), Self.key(origin), Self.journalKeep])
+            // Trim the journal now and then, not on every commit.
+            if serial % 256 == 0 {
+                try db.cachedStatement(
+                    sql: "DELETE FROM journal WHERE origin = ? AND seq <= (SELECT MAX(seq) FROM journal WHERE origin = ?) - ?"
+                ).execute(arguments: [Self.key(origin), Self.key(origin), Self.journalKeep])
+            }
             committed = true
             return .commit
           }
@@ -108,7 +109,7 @@ final class ZoneDatabase: Sendable {
 
     private static func storedSerial(_ origin: DNSName, _ db: GRDB.Database) throws -> UInt32? {
         let row = try Row.fetchOne(
-            db, sql: "SELECT owner, type, ttl, rdata FROM record WHERE origin = ? AND owner_key = ? AND type = ?",
+            db.cachedStatement(sql: "SELECT owner, type, ttl, rdata FROM record WHERE origin = ? AND owner_key = ? AND type = ?"),
             arguments: [key(origin), key(origin), Int(RRType.soa.rawValue)])
         guard let row, case .soa(let soa) = try record(row).rdata else { return nil }
         return soa.serial

@@ -93,7 +93,93 @@ func dnsperf(port: Int, name: DNSName, seconds: Double, tcp: Bool) throws -> Dou
     return rate
 }
 
+/// Signed single-record updates per second from one sequential client.
+func updateRate(port: Int, zone: DNSName, key: TSIGKey, seconds: Double) async throws -> Double {
+    let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port, key: key))
+    defer { Task { await client.shutdown() } }
+    var i = 0
+    let name = try DNSName("upd.\(zone)")
+    let rate = try await measureSequential(seconds) {
+        var update = UpdateBuilder(zone: zone)
+        update.replace(name, .txt, with: [.txt(TXT("value \(i)"))], ttl: 60)
+        i += 1
+        try await client.update(update)
+    }
+    return rate
+}
+
+/// A server under test: started, measured, stopped, one at a time so they never share the CPU.
+struct ServerUnderTest {
+    var name: String
+    var port: Int
+    var key: TSIGKey
+    var stop: () async -> Void
+}
+
+func startServer(_ which: String, zone: DNSName) async throws -> ServerUnderTest {
+    switch which {
+    case "BIND 9":
+        let s = try await BindServer.start(zone: zone)
+        return ServerUnderTest(name: which, port: s.port, key: s.key, stop: { s.stop() })
+    case "Knot":
+        let s = try await KnotServer.start(zone: zone)
+        return ServerUnderTest(name: which, port: s.port, key: s.key, stop: { s.stop() })
+    default:
+        // Our server as its own process, like the others.
+        let dir = try TempDirectory.make("bench-serve")
+        let port = Ports.free()
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dnsstore").path
+        let process = try Subprocess.start(
+            binary, ["serve", "--data", dir.path, "--zone", zone.description, "--listen", "127.0.0.1:\(port)", "--log-level", "error"],
+            logFile: dir.appendingPathComponent("serve.log").path)
+        try await Ports.waitForTCP(port)
+        let key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: dir.appendingPathComponent("tsig.key"), encoding: .utf8))[0]
+        return ServerUnderTest(name: which, port: port, key: key, stop: {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(at: dir)
+        })
+    }
+}
+
+func runServers() async throws {
+    let zone: DNSName = "example.test."
+    var rows: [(String, Double, Double, Double)] = []
+    for which in ["DNSStore", "BIND 9", "Knot"] {
+        let server = try await startServer(which, zone: zone)
+        do {
+            let name = try DNSName("bench.\(zone)")
+            let writer = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: server.port, key: server.key))
+            var add = UpdateBuilder(zone: zone)
+            add.add(.txt(name, TXT(String(repeating: "x", count: 100))))
+            try await writer.update(add)
+            await writer.shutdown()
+            let udp = try dnsperf(port: server.port, name: name, seconds: seconds, tcp: false)
+            let tcp = try dnsperf(port: server.port, name: name, seconds: seconds, tcp: true)
+            let updates = try await updateRate(port: server.port, zone: zone, key: server.key, seconds: seconds)
+            rows.append((which, udp, tcp, updates))
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+    func fmt(_ v: Double) -> String { String(format: "%.0f", v) }
+    let ours = rows[0]
+    print("")
+    print("Servers, one at a time, same zone: dnsperf (64 in flight) and signed single-record updates from one client")
+    print("| server | UDP q/s | TCP q/s | updates/s | UDP vs ours | TCP vs ours | updates vs ours |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows {
+        print("| \(row.0) | \(fmt(row.1)) | \(fmt(row.2)) | \(fmt(row.3)) | \(String(format: "%.2f", ours.1 / row.1)) | \(String(format: "%.2f", ours.2 / row.2)) | \(String(format: "%.2f", ours.3 / row.3)) |")
+    }
+}
+
 func run() async throws {
+    if arguments.contains("servers") {
+        try await runServers()
+        return
+    }
     let bind = try await BindServer.start()
     defer { bind.stop() }
     let name = try DNSName("bench.\(bind.zone)")
@@ -138,6 +224,9 @@ func run() async throws {
     print("| sequential, UDP | \(fmt(oursSeq)) | dnspython | \(fmt(pySeq)) | \(ratio(oursSeq, pySeq)) |")
     print("| concurrent, UDP | \(fmt(oursUDP)) | dnsperf | \(fmt(perfUDP)) | \(ratio(oursUDP, perfUDP)) |")
     print("| concurrent, TCP | \(fmt(oursTCP)) | dnsperf -m tcp | \(fmt(perfTCP)) | \(ratio(oursTCP, perfTCP)) |")
+    if !arguments.contains("client") {
+        try await runServers()
+    }
 }
 
 do {

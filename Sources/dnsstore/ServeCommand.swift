@@ -24,6 +24,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "TSIG key file in BIND's format (all its keys are accepted).") var key: String?
     @Option(help: "A secondary to NOTIFY of changes, as ADDRESS:PORT (repeatable).") var notify: [String] = []
     @Flag(help: "Accept unsigned UPDATEs and transfers (only for trusted networks).") var allowUnsigned = false
+    @Flag(help: "Flush each UPDATE to disk before answering (survives power loss; slower).") var fsync = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
     func run() async throws {
@@ -36,6 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
         config.notify = try notify.map(ServerOptions.parseAddress)
         config.requireSignedUpdates = !allowUnsigned
         config.requireSignedTransfers = !allowUnsigned
+        config.syncEveryCommit = fsync
         let authority = try Authority(
             databasePath: (data as NSString).appendingPathComponent("zones.sqlite"), configuration: config, logger: logger)
         let address = try ServerOptions.parseAddress(listen)
