@@ -9,7 +9,7 @@ import Synchronization
 /// UPDATEs and transfers, which touch the disk, run on a thread pool.
 public final class NetworkServer: Sendable {
     public let authority: Authority
-    public let udpChannel: any Channel
+    public let udpChannels: [any Channel]
     public let tcpChannel: any Channel
 
     public struct Limits: Sendable {
@@ -19,11 +19,11 @@ public final class NetworkServer: Sendable {
     }
 
     /// The address actually bound (useful with port 0).
-    public var localAddress: SocketAddress? { udpChannel.localAddress }
+    public var localAddress: SocketAddress? { tcpChannel.localAddress }
 
-    private init(authority: Authority, udp: any Channel, tcp: any Channel) {
+    private init(authority: Authority, udp: [any Channel], tcp: any Channel) {
         self.authority = authority
-        self.udpChannel = udp
+        self.udpChannels = udp
         self.tcpChannel = tcp
     }
 
@@ -45,18 +45,25 @@ public final class NetworkServer: Sendable {
             }
             boundPort = tcp.localAddress?.port ?? boundPort
             do {
-                let udp = try await DatagramBootstrap(group: group)
-                    .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                    // A deep receive queue rides out bursts (floods of junk included) without
-                    // dropping the valid queries behind them; the kernel caps it at rmem_max.
-                    .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(UDPRequestHandler(authority: authority, pool: pool))
-                        }
-                    }
-                    .bind(host: host, port: boundPort)
-                    .get()
+                // One UDP socket per event loop on the same port (SO_REUSEPORT): the kernel spreads
+                // queries across them, so every core answers.
+                var udp: [any Channel] = []
+                for loop in group.makeIterator() {
+                    udp.append(
+                        try await DatagramBootstrap(group: loop)
+                            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                            .channelOption(ChannelOptions.Types.SocketOption(level: .socket, name: .init(rawValue: SO_REUSEPORT)), value: 1)
+                            // A deep receive queue rides out bursts (floods of junk included) without
+                            // dropping the valid queries behind them; the kernel caps it at rmem_max.
+                            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+                            .channelInitializer { channel in
+                                channel.eventLoop.makeCompletedFuture {
+                                    try channel.pipeline.syncOperations.addHandler(UDPRequestHandler(authority: authority, pool: pool))
+                                }
+                            }
+                            .bind(host: host, port: boundPort)
+                            .get())
+                }
                 return NetworkServer(authority: authority, udp: udp, tcp: tcp)
             } catch where port == 0 && attempt < 20 {
                 try? await tcp.close()
@@ -91,7 +98,7 @@ public final class NetworkServer: Sendable {
     }
 
     public func close() async {
-        try? await udpChannel.close()
+        for channel in udpChannels { try? await channel.close() }
         try? await tcpChannel.close()
     }
 }
@@ -112,14 +119,20 @@ final class ConnectionCounter: Sendable {
     func leave() { count.wrappingSubtract(1, ordering: .relaxed) }
 }
 
-/// Whether a request must leave the event loop: anything but a plain QUERY may write to disk or
-/// produce many messages.
+/// Whether a request must leave the event loop: UPDATEs wait for the disk and transfers send many
+/// messages; plain queries are answered from memory where they arrive.
 func needsPool(_ request: ByteBuffer) -> Bool {
-    guard let flags = request.getInteger(at: request.readerIndex + 2, as: UInt16.self) else { return false }
-    let opcode = (flags >> 11) & 0x0F
-    if opcode != 0 { return true }
-    // AXFR and IXFR: the question type after the first name. Cheap check: scan for it only on TCP.
-    return false
+    let start = request.readerIndex
+    guard let flags = request.getInteger(at: start + 2, as: UInt16.self) else { return false }
+    if (flags >> 11) & 0x0F != 0 { return true }
+    // The first question's type, after its name (uncompressed in any sane query).
+    var offset = start + 12
+    while let length = request.getInteger(at: offset, as: UInt8.self), length != 0 {
+        guard length & 0xC0 == 0 else { return false }
+        offset += 1 + Int(length)
+    }
+    guard let type = request.getInteger(at: offset + 1, as: UInt16.self) else { return false }
+    return type == RRType.axfr.rawValue || type == RRType.ixfr.rawValue
 }
 
 final class UDPRequestHandler: ChannelInboundHandler {
@@ -191,19 +204,31 @@ final class TCPRequestHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let request = unwrapInboundIn(data)
+        guard needsPool(request) else {
+            for answer in authority.handle(request, over: .tcp) {
+                context.write(wrapOutboundOut(Self.framed(answer)), promise: nil)
+            }
+            return
+        }
         let channel = context.channel
         let authority = self.authority
-        // Over TCP everything may be a transfer; the pool keeps the loop free for other connections.
         pool.runIfActive(eventLoop: context.eventLoop) { authority.handle(request, over: .tcp) }
             .whenSuccess { answers in
-                for answer in answers {
-                    var framed = ByteBuffer()
-                    framed.writeInteger(UInt16(answer.readableBytes))
-                    framed.writeImmutableBuffer(answer)
-                    channel.write(framed, promise: nil)
-                }
+                for answer in answers { channel.write(Self.framed(answer), promise: nil) }
                 channel.flush()
             }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    static func framed(_ answer: ByteBuffer) -> ByteBuffer {
+        var framed = ByteBuffer()
+        framed.reserveCapacity(answer.readableBytes + 2)
+        framed.writeInteger(UInt16(answer.readableBytes))
+        framed.writeImmutableBuffer(answer)
+        return framed
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
