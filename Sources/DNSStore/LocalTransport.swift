@@ -58,6 +58,21 @@ public final class LocalTransport: StoreTransport {
         return response.answers.filter { $0.type == .txt && $0.name == name }.map(\.rdata)
     }
 
+    public func zoneRecords(_ zone: DNSName) async throws -> [ResourceRecord] {
+        var request = Message.query(zone, type: .axfr, payloadSize: nil)
+        request.id = UInt16.random(in: .min ... .max)
+        let octets = try request.encode()
+        let authority = self.authority
+        let answers = try await NIOThreadPool.singleton.runIfActive { authority.handle(octets, over: .local) }
+        var records: [ResourceRecord] = []
+        for answer in answers {
+            let message = try Message(decoding: answer)
+            if let error = DNSError(rcode: message.rcode) { throw error }
+            records += message.answers
+        }
+        return records
+    }
+
     public func apply(_ update: UpdateBuilder) async throws {
         let response = try await exchange(update.message(), onPool: true)
         if let error = DNSError(rcode: response.rcode) { throw error }

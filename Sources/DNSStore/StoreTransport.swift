@@ -8,6 +8,8 @@ public protocol StoreTransport: Sendable {
     func txt(at name: DNSName, overTCP: Bool) async throws -> [RData]
     /// Sends an UPDATE; throws `DNSError` for any RCODE but NOERROR.
     func apply(_ update: UpdateBuilder) async throws
+    /// Every record of `zone` (a zone transfer), for checks that must see names no index lists.
+    func zoneRecords(_ zone: DNSName) async throws -> [ResourceRecord]
 }
 
 extension DNSClient: StoreTransport {
@@ -22,5 +24,9 @@ extension DNSClient: StoreTransport {
 
     public func apply(_ update: UpdateBuilder) async throws {
         try await self.update(update)
+    }
+
+    public func zoneRecords(_ zone: DNSName) async throws -> [ResourceRecord] {
+        try await transfer(zone: zone).records
     }
 }

@@ -77,31 +77,3 @@ struct DNSCommand: AsyncParsableCommand {
         }
     }
 }
-
-/// Exit codes a script can tell apart.
-enum ExitCodes {
-    static let notFound: Int32 = 3
-    static let conflict: Int32 = 4
-    static let unauthorized: Int32 = 5
-    static let unreachable: Int32 = 6
-    static let failed: Int32 = 1
-}
-
-/// Runs `body`; a DNS error becomes one line on standard error and a distinct exit code.
-@discardableResult
-func report<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as DNSError {
-        let code: Int32
-        switch error {
-        case .nxDomain: code = ExitCodes.notFound
-        case .nxRRSet, .yxRRSet, .yxDomain: code = ExitCodes.conflict
-        case .refused, .notAuth, .tsig: code = ExitCodes.unauthorized
-        case .timeout, .connection: code = ExitCodes.unreachable
-        default: code = ExitCodes.failed
-        }
-        FileHandle.standardError.write(Data("dnsstore: \(error)\n".utf8))
-        throw ExitCode(code)
-    }
-}

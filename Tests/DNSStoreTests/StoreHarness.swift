@@ -32,6 +32,10 @@ final class CountingTransport: StoreTransport {
         counts.withLock { $0.updates += 1 }
         try await inner.apply(update)
     }
+
+    func zoneRecords(_ zone: DNSName) async throws -> [ResourceRecord] {
+        try await inner.zoneRecords(zone)
+    }
 }
 
 /// Where a store test runs: a real server over sockets, or our engine in the same process.

@@ -1,0 +1,156 @@
+import ArgumentParser
+import DNSStore
+import Foundation
+
+struct Written: Encodable {
+    var path: String
+    var version: Int
+}
+
+struct PutCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "put", abstract: "Create or replace a document.",
+        discussion: """
+            The document is JSON: inline, @FILE, or - for standard input.
+            Example: dnsstore put inventory/hosts/web1 '{"ip": "10.0.0.5"}'
+            """)
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "database/collection/id") var path: String
+    @Argument(help: "JSON, @FILE or -") var document: String
+
+    func run() async throws {
+        try await report {
+            let p = try StorePath(path, needs: 3)
+            let version = try await p.collection(in: store.openStore()).putJSON(p.id!, try readDocument(document))
+            print(try Output.value(Written(path: path, version: version), compact: store.compact))
+        }
+    }
+}
+
+struct InsertCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "insert", abstract: "Create a document; fails (exit 4) if it exists.",
+        discussion: "Example: dnsstore insert inventory/hosts/web1 @web1.json")
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "database/collection/id") var path: String
+    @Argument(help: "JSON, @FILE or -") var document: String
+
+    func run() async throws {
+        try await report {
+            let p = try StorePath(path, needs: 3)
+            let version = try await p.collection(in: store.openStore()).insertJSON(p.id!, try readDocument(document))
+            print(try Output.value(Written(path: path, version: version), compact: store.compact))
+        }
+    }
+}
+
+struct UpdateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "update", abstract: "Replace a document only at the given version (compare-and-swap; exit 4 if it moved).",
+        discussion: "Example: dnsstore update inventory/hosts/web1 '{\"ip\": \"10.0.0.6\"}' --if-version 3")
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "database/collection/id") var path: String
+    @Argument(help: "JSON, @FILE or -") var document: String
+    @Option(help: "The version the document must be at.") var ifVersion: Int
+
+    func run() async throws {
+        try await report {
+            let p = try StorePath(path, needs: 3)
+            let version = try await p.collection(in: store.openStore()).updateJSON(p.id!, try readDocument(document), ifVersion: ifVersion)
+            print(try Output.value(Written(path: path, version: version), compact: store.compact))
+        }
+    }
+}
+
+struct GetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get", abstract: "Print a document (exit 3 if there is none).",
+        discussion: "Example: dnsstore get inventory/hosts/web1 | jq .ip")
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "database/collection/id") var path: String
+    @Flag(help: "Print {\"id\", \"version\", \"doc\"} instead of the document alone.") var withVersion = false
+
+    func run() async throws {
+        try await report {
+            let p = try StorePath(path, needs: 3)
+            guard let document = try await p.collection(in: store.openStore()).get(p.id!) else {
+                throw StoreError.notFound("document '\(path)'")
+            }
+            if withVersion {
+                print(try Output.value(ExportLine(document), compact: store.compact))
+            } else {
+                print(Output.json(document.json, compact: store.compact))
+            }
+        }
+    }
+}
+
+struct DeleteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete a document, optionally only at a version.",
+        discussion: "Example: dnsstore delete inventory/hosts/web1 --if-version 4")
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "database/collection/id") var path: String
+    @Option(help: "Delete only if the document is at this version.") var ifVersion: Int?
+
+    func run() async throws {
+        try await report {
+            let p = try StorePath(path, needs: 3)
+            let version = try await p.collection(in: store.openStore()).delete(p.id!, ifVersion: ifVersion)
+            print(try Output.value(["deleted": path, "version": "\(version)"], compact: store.compact))
+        }
+    }
+}
+
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List document ids of a collection, in order, a page at a time.",
+        discussion: "Example: dnsstore list inventory/hosts --limit 100 --after web1 --table")
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "database/collection") var path: String
+    @Option(help: "Ids after this one (the previous page's last).") var after: String?
+    @Option(help: "At most this many ids.") var limit: Int?
+    @Flag(help: "A table instead of JSON.") var table = false
+
+    func run() async throws {
+        try await report {
+            let p = try StorePath(path, needs: 2)
+            let ids = try await p.collection(in: store.openStore()).ids(after: after, limit: limit ?? Int.max)
+            print(try Output.list(ids, header: "id", table: table, compact: store.compact))
+        }
+    }
+}
+
+struct FindCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "find", abstract: "Print the documents whose fields match (path=value, all must hold).",
+        discussion: """
+            Values are JSON when they parse (42, true, null, "text"), text otherwise. Paths use dots.
+            Example: dnsstore find inventory/hosts role=web site.city=Oslo
+            """)
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "database/collection") var path: String
+    @Argument(help: "Conditions path=value.") var conditions: [String] = []
+
+    func run() async throws {
+        try await report {
+            let p = try StorePath(path, needs: 2)
+            let filter = Filter.and(try conditions.map { try Filter(parsing: $0) })
+            let documents = try await p.collection(in: store.openStore()).find(filter)
+            print(try Output.value(documents.map(ExportLine.init), compact: store.compact))
+        }
+    }
+}
+
+/// One document as export writes it and import reads it: a JSON Lines row.
+struct ExportLine: Codable {
+    var id: String
+    var version: Int?
+    var doc: JSONValue
+
+    init(_ document: Document) {
+        id = document.id
+        version = document.version
+        doc = (try? JSONDecoder().decode(JSONValue.self, from: Data(document.json))) ?? .null
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import DNSClient
+import DNSStore
+import DNSWire
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+enum CLIError: Error, CustomStringConvertible {
+    case invalidInput(String)
+    var description: String {
+        switch self {
+        case .invalidInput(let why): return why
+        }
+    }
+}
+
+/// Exit codes a script can tell apart.
+enum ExitCodes {
+    static let failed: Int32 = 1
+    static let invalidInput: Int32 = 2
+    static let notFound: Int32 = 3
+    static let conflict: Int32 = 4
+    static let unauthorized: Int32 = 5
+    static let unreachable: Int32 = 6
+}
+
+enum Output {
+    static var isTerminal: Bool { isatty(STDOUT_FILENO) != 0 }
+    static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) != 0 }
+
+    /// JSON text: pretty on a terminal, compact in a pipe or with --compact.
+    static func json(_ bytes: [UInt8], compact: Bool) -> String {
+        guard !compact, isTerminal, let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]),
+            let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
+        else { return String(decoding: bytes, as: UTF8.self) }
+        return String(decoding: pretty, as: UTF8.self)
+    }
+
+    static func value<T: Encodable>(_ value: T, compact: Bool) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = (!compact && isTerminal) ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// Names as a JSON array, or one per line in a table on a terminal when asked.
+    static func list(_ names: [String], header: String, table: Bool, compact: Bool) throws -> String {
+        guard table else { return try value(names, compact: compact) }
+        let width = max(header.count, names.map(\.count).max() ?? 0)
+        var lines = [header.padding(toLength: width, withPad: " ", startingAt: 0), String(repeating: "-", count: width)]
+        lines += names
+        lines.append("(\(names.count) \(names.count == 1 ? "row" : "rows"))")
+        return lines.joined(separator: "\n")
+    }
+
+    static func error(_ message: String) {
+        FileHandle.standardError.write(Data("dnsstore: \(message)\n".utf8))
+    }
+}
+
+/// Runs a command body; a store, DNS or input error becomes one line on standard error naming
+/// the problem and what to do, and a distinct exit code.
+@discardableResult
+func report<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as StoreError {
+        let code: Int32
+        switch error {
+        case .notFound: code = ExitCodes.notFound
+        case .conflict, .alreadyExists: code = ExitCodes.conflict
+        case .invalidName, .invalidDocument, .tooLarge: code = ExitCodes.invalidInput
+        case .unauthorized: code = ExitCodes.unauthorized
+        case .timeout: code = ExitCodes.unreachable
+        case .serverFailure, .corrupted: code = ExitCodes.failed
+        }
+        Output.error(error.description)
+        throw ExitCode(code)
+    } catch let error as DNSError {
+        let code: Int32
+        switch error {
+        case .nxDomain: code = ExitCodes.notFound
+        case .nxRRSet, .yxRRSet, .yxDomain: code = ExitCodes.conflict
+        case .refused, .notAuth, .tsig: code = ExitCodes.unauthorized
+        case .timeout, .connection: code = ExitCodes.unreachable
+        default: code = ExitCodes.failed
+        }
+        Output.error(error.description)
+        throw ExitCode(code)
+    } catch let error as CLIError {
+        Output.error(error.description)
+        throw ExitCode(ExitCodes.invalidInput)
+    } catch let error as TSIGError {
+        Output.error(error.description)
+        throw ExitCode(ExitCodes.invalidInput)
+    } catch let error as DNSWireError {
+        Output.error(error.description)
+        throw ExitCode(ExitCodes.invalidInput)
+    }
+}
+
+/// A document from an argument: inline JSON, `@path` for a file, `-` for standard input.
+func readDocument(_ argument: String) throws -> [UInt8] {
+    if argument == "-" {
+        return Array(FileHandle.standardInput.readDataToEndOfFile())
+    }
+    if argument.hasPrefix("@") {
+        let path = String(argument.dropFirst())
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIError.invalidInput("cannot read the document file \(path)")
+        }
+        return Array(data)
+    }
+    return Array(argument.utf8)
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import DNSStore
+import Foundation
+
+struct InitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init", abstract: "Create the store's root record under its domain (safe to repeat).",
+        discussion: "Example: dnsstore init -s 127.0.0.1:5353 -d example.test -k tsig.key")
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        try await report {
+            let s = try store.openStore()
+            try await s.initialize()
+            print(try Output.value(["root": s.rootName.description], compact: store.compact))
+        }
+    }
+}
+
+struct DatabaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db", abstract: "Create, list and drop databases.", subcommands: [Create.self, List.self, Drop.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a database.", discussion: "Example: dnsstore db create inventory")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The database name.") var name: String
+        @Option(help: "Collection index chunks (fixed for the database's life).") var chunks: Int?
+
+        func run() async throws {
+            try await report {
+                try await store.openStore().createDatabase(name, chunks: chunks)
+                print(try Output.value(["created": name], compact: store.compact))
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List databases.", discussion: "Example: dnsstore db list --table")
+        @OptionGroup var store: StoreOptions
+        @Flag(help: "A table instead of JSON.") var table = false
+
+        func run() async throws {
+            try await report {
+                print(try Output.list(try await store.openStore().databases(), header: "database", table: table, compact: store.compact))
+            }
+        }
+    }
+
+    struct Drop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Drop a database with everything in it.", discussion: "Example: dnsstore db drop inventory")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The database name.") var name: String
+
+        func run() async throws {
+            try await report {
+                try await store.openStore().dropDatabase(name)
+                print(try Output.value(["dropped": name], compact: store.compact))
+            }
+        }
+    }
+}
+
+struct CollectionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collection", abstract: "Create, list and drop collections.", subcommands: [Create.self, List.self, Drop.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a collection.", discussion: "Example: dnsstore collection create inventory/hosts")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "database/collection") var path: String
+        @Option(help: "Record index chunks (fixed for the collection's life).") var chunks: Int?
+
+        func run() async throws {
+            try await report {
+                let p = try StorePath(path, needs: 2)
+                try await store.openStore().database(p.database).createCollection(p.collection!, chunks: chunks)
+                print(try Output.value(["created": path], compact: store.compact))
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a database's collections.", discussion: "Example: dnsstore collection list inventory")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "database") var database: String
+        @Flag(help: "A table instead of JSON.") var table = false
+
+        func run() async throws {
+            try await report {
+                let p = try StorePath(database, needs: 1)
+                print(try Output.list(try await store.openStore().database(p.database).collections(), header: "collection", table: table, compact: store.compact))
+            }
+        }
+    }
+
+    struct Drop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Drop a collection with its documents.", discussion: "Example: dnsstore collection drop inventory/hosts")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "database/collection") var path: String
+
+        func run() async throws {
+            try await report {
+                let p = try StorePath(path, needs: 2)
+                try await store.openStore().database(p.database).dropCollection(p.collection!)
+                print(try Output.value(["dropped": path], compact: store.compact))
+            }
+        }
+    }
+}
+
+extension StorePath {
+    func collection(in store: DNSStore) -> DocumentCollection {
+        store.database(database).collection(collection!)
+    }
+}

@@ -1,0 +1,155 @@
+import ArgumentParser
+import DNSStore
+import Foundation
+
+/// JSON Lines rows `{"id":ID,"version":V,"doc":DOC}` with the document's own octets, so an export
+/// imported again gives identical documents.
+enum JSONLines {
+    static func line(_ document: Document) throws -> [UInt8] {
+        var doc = document.json
+        if doc.contains(0x0A) || doc.contains(0x0D) {
+            // Only documents written with raw line breaks get compacted; their content stays the same.
+            let object = try JSONSerialization.jsonObject(with: Data(doc), options: [.fragmentsAllowed])
+            doc = Array(try JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed, .withoutEscapingSlashes]))
+        }
+        let id = try JSONSerialization.data(withJSONObject: document.id, options: [.fragmentsAllowed, .withoutEscapingSlashes])
+        return Array("{\"id\":".utf8) + Array(id) + Array(",\"version\":\(document.version),\"doc\":".utf8) + doc + [UInt8(ascii: "}")]
+    }
+
+    /// The id and document octets of a row. Rows this tool wrote give back the exact octets;
+    /// other rows (any object with "id" and "doc") give the document re-serialized.
+    static func parse(_ line: [UInt8], number: Int) throws -> (String, [UInt8]) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+            throw CLIError.invalidInput("line \(number) is not a JSON object")
+        }
+        guard let id = object["id"] as? String else { throw CLIError.invalidInput("line \(number) has no string \"id\"") }
+        guard let doc = object["doc"] else { throw CLIError.invalidInput("line \(number) has no \"doc\"") }
+        let marker = Array(",\"doc\":".utf8)
+        if line.starts(with: Array("{\"id\":".utf8)), let range = firstRange(of: marker, in: line), line.last == UInt8(ascii: "}") {
+            let raw = Array(line[range.upperBound..<(line.count - 1)])
+            if (try? JSONSerialization.jsonObject(with: Data(raw), options: [.fragmentsAllowed])) != nil { return (id, raw) }
+        }
+        return (id, Array(try JSONSerialization.data(withJSONObject: doc, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])))
+    }
+
+    static func firstRange(of needle: [UInt8], in haystack: [UInt8]) -> Range<Int>? {
+        guard haystack.count >= needle.count else { return nil }
+        for i in 0...(haystack.count - needle.count) where haystack[i..<(i + needle.count)].elementsEqual(needle) {
+            return i..<(i + needle.count)
+        }
+        return nil
+    }
+}
+
+/// A progress line on a terminal's standard error; nothing when it is not a terminal.
+struct Progress {
+    let total: Int?
+    let label: String
+    let enabled = Output.stderrIsTerminal
+    private var last = ContinuousClock.now
+
+    init(total: Int?, label: String) {
+        self.total = total
+        self.label = label
+    }
+
+    mutating func update(_ done: Int, force: Bool = false) {
+        guard enabled, force || ContinuousClock.now - last > .milliseconds(100) else { return }
+        last = .now
+        var text = "\r\(label) \(done)"
+        if let total, total > 0 {
+            let width = 30
+            let filled = min(width, done * width / total)
+            text = "\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total)"
+        }
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    func finish() {
+        if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+struct ExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Write a collection's documents as JSON Lines.",
+        discussion: "Example: dnsstore export inventory/hosts > hosts.jsonl")
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "database/collection") var path: String
+    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
+
+    func run() async throws {
+        try await report {
+            let p = try StorePath(path, needs: 2)
+            let collection = p.collection(in: try store.openStore())
+            let ids = try await collection.ids()
+            var progress = Progress(total: ids.count, label: "exporting")
+            var out = [UInt8]()
+            var done = 0
+            for start in stride(from: 0, to: ids.count, by: 64) {
+                let page = Array(ids[start..<min(start + 64, ids.count)])
+                let documents = try await withThrowingTaskGroup(of: (Int, Document?).self) { group in
+                    for (i, id) in page.enumerated() { group.addTask { (i, try await collection.get(id)) } }
+                    var found = [Document?](repeating: nil, count: page.count)
+                    for try await (i, document) in group { found[i] = document }
+                    return found.compactMap { $0 }
+                }
+                for document in documents {
+                    out += try JSONLines.line(document)
+                    out.append(0x0A)
+                }
+                done += page.count
+                progress.update(done)
+            }
+            progress.update(done, force: true)
+            progress.finish()
+            if let output {
+                guard FileManager.default.createFile(atPath: output, contents: Data(out)) else {
+                    throw CLIError.invalidInput("cannot write \(output)")
+                }
+            } else {
+                FileHandle.standardOutput.write(Data(out))
+            }
+        }
+    }
+}
+
+struct ImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import", abstract: "Put documents from JSON Lines ({\"id\": ..., \"doc\": ...} per line).",
+        discussion: "Creates the database and collection if needed. Example: dnsstore import inventory/hosts hosts.jsonl")
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "database/collection") var path: String
+    @Argument(help: "A JSON Lines file, or - for standard input.") var file: String = "-"
+
+    func run() async throws {
+        try await report {
+            let p = try StorePath(path, needs: 2)
+            let bytes = try readDocument(file == "-" ? "-" : "@" + file)
+            let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: true).map { Array($0) }
+                .filter { !$0.allSatisfy { $0 == 0x20 || $0 == 0x0D || $0 == 0x09 } }
+            var rows: [(String, [UInt8])] = []
+            for (i, line) in lines.enumerated() { rows.append(try JSONLines.parse(line, number: i + 1)) }
+            let s = try store.openStore()
+            if (try? await s.database(p.database).collections()) == nil { try await s.createDatabase(p.database) }
+            if !(try await s.database(p.database).collections()).contains(p.collection!) {
+                try await s.database(p.database).createCollection(p.collection!)
+            }
+            let collection = p.collection(in: s)
+            var progress = Progress(total: rows.count, label: "importing")
+            var done = 0
+            for start in stride(from: 0, to: rows.count, by: 16) {
+                let page = Array(rows[start..<min(start + 16, rows.count)])
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (id, doc) in page { group.addTask { _ = try await collection.putJSON(id, doc) } }
+                    try await group.waitForAll()
+                }
+                done += page.count
+                progress.update(done)
+            }
+            progress.update(done, force: true)
+            progress.finish()
+            print(try Output.value(["imported": rows.count], compact: store.compact))
+        }
+    }
+}
