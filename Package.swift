@@ -123,6 +123,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "CLITests",
+            dependencies: ["DNSServer", "DNSWire", "DNSTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "DNSStoreTests",
             dependencies: ["DNSStore", "DNSServer", "DNSClient", "DNSWire", "DNSTestSupport"],
             swiftSettings: strict

@@ -10,10 +10,17 @@ public enum Subprocess {
     }
 
     /// Runs `executable` (a path, or a name looked up in PATH) to completion.
-    public static func run(_ executable: String, _ arguments: [String], input: String? = nil) throws -> Result {
+    public static func run(
+        _ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:],
+        directory: URL? = nil
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try locate(executable))
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
+        if let directory { process.currentDirectoryURL = directory }
         // Files, not pipes: a chatty child can never block on a full pipe.
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dnsstore-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

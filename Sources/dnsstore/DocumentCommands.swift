@@ -21,7 +21,8 @@ struct PutCommand: AsyncParsableCommand {
     func run() async throws {
         try await report {
             let p = try StorePath(path, needs: 3)
-            let version = try await p.collection(in: store.openStore()).putJSON(p.id!, try readDocument(document))
+            let body = try readDocument(document)
+            let version = try await p.collectionForWriting(in: store.openStore()).putJSON(p.id!, body)
             print(try Output.value(Written(path: path, version: version), compact: store.compact))
         }
     }
@@ -38,7 +39,8 @@ struct InsertCommand: AsyncParsableCommand {
     func run() async throws {
         try await report {
             let p = try StorePath(path, needs: 3)
-            let version = try await p.collection(in: store.openStore()).insertJSON(p.id!, try readDocument(document))
+            let body = try readDocument(document)
+            let version = try await p.collectionForWriting(in: store.openStore()).insertJSON(p.id!, body)
             print(try Output.value(Written(path: path, version: version), compact: store.compact))
         }
     }

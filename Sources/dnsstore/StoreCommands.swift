@@ -113,4 +113,18 @@ extension StorePath {
     func collection(in store: DNSStore) -> DocumentCollection {
         store.database(database).collection(collection!)
     }
+
+    /// The collection, created (with its database) if it does not exist yet: writing a document
+    /// from the shell should not need a schema first.
+    func collectionForWriting(in store: DNSStore) async throws -> DocumentCollection {
+        do {
+            _ = try await store.database(database).collections()
+        } catch StoreError.notFound {
+            do { try await store.createDatabase(database) } catch StoreError.alreadyExists {}
+        }
+        if !(try await store.database(database).collections()).contains(collection!) {
+            do { try await store.database(database).createCollection(collection!) } catch StoreError.alreadyExists {}
+        }
+        return self.collection(in: store)
+    }
 }

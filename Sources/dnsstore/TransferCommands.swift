@@ -130,12 +130,7 @@ struct ImportCommand: AsyncParsableCommand {
                 .filter { !$0.allSatisfy { $0 == 0x20 || $0 == 0x0D || $0 == 0x09 } }
             var rows: [(String, [UInt8])] = []
             for (i, line) in lines.enumerated() { rows.append(try JSONLines.parse(line, number: i + 1)) }
-            let s = try store.openStore()
-            if (try? await s.database(p.database).collections()) == nil { try await s.createDatabase(p.database) }
-            if !(try await s.database(p.database).collections()).contains(p.collection!) {
-                try await s.database(p.database).createCollection(p.collection!)
-            }
-            let collection = p.collection(in: s)
+            let collection = try await p.collectionForWriting(in: store.openStore())
             var progress = Progress(total: rows.count, label: "importing")
             var done = 0
             for start in stride(from: 0, to: rows.count, by: 16) {

@@ -1,0 +1,205 @@
+import DNSServer
+import DNSTestSupport
+import DNSWire
+import Foundation
+import Testing
+
+/// The `dnsstore` binary run as a user runs it: arguments in, JSON and exit codes out.
+struct CLI {
+    let binary: String
+    let directory: URL
+    var environment: [String: String] = [:]
+
+    init() throws {
+        binary = try BuiltProducts.executable("dnsstore")
+        directory = try TempDirectory.make("cli")
+    }
+
+    @discardableResult
+    func run(_ arguments: String..., input: String? = nil) throws -> Subprocess.Result {
+        try run(arguments, input: input)
+    }
+
+    func run(_ arguments: [String], input: String? = nil) throws -> Subprocess.Result {
+        try Subprocess.run(binary, arguments, input: input, environment: environment, directory: directory)
+    }
+
+    func cleanUp() { try? FileManager.default.removeItem(at: directory) }
+}
+
+extension Subprocess.Result {
+    var out: String { stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
+    var err: String { stderr.trimmingCharacters(in: .whitespacesAndNewlines) }
+}
+
+@Suite("Command line")
+struct CLITests {
+    @Test func everyStoreCommandOnTheEmbeddedDefault() throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        #expect(try cli.run("init").status == 0)
+        #expect(FileManager.default.fileExists(atPath: cli.directory.appendingPathComponent("dnsstore-data/zones.sqlite").path))
+        #expect(try cli.run("db", "create", "inventory").out == #"{"created":"inventory"}"#)
+        #expect(try cli.run("db", "create", "scratch").status == 0)
+        #expect(try cli.run("db", "list").out == #"["inventory","scratch"]"#)
+        #expect(try cli.run("db", "drop", "scratch").status == 0)
+        #expect(try cli.run("collection", "create", "inventory/hosts").status == 0)
+        #expect(try cli.run("collection", "create", "inventory/old").status == 0)
+        #expect(try cli.run("collection", "drop", "inventory/old").status == 0)
+        #expect(try cli.run("collection", "list", "inventory").out == #"["hosts"]"#)
+
+        #expect(try cli.run("put", "inventory/hosts/web1", #"{"ip":"10.0.0.5","role":"web"}"#).out == #"{"path":"inventory/hosts/web1","version":1}"#)
+        try #"{"ip":"10.0.0.9","role":"db"}"#.write(to: cli.directory.appendingPathComponent("db1.json"), atomically: true, encoding: .utf8)
+        #expect(try cli.run("insert", "inventory/hosts/db1", "@db1.json").status == 0)
+        #expect(try cli.run("insert", "inventory/hosts/db1", "@db1.json").status == 4)
+        #expect(try cli.run("put", "inventory/hosts/cache1", "-", input: #"{"ip":"10.0.0.7","role":"cache"}"#).status == 0)
+        #expect(try cli.run("get", "inventory/hosts/web1").out == #"{"ip":"10.0.0.5","role":"web"}"#)
+        #expect(try cli.run("get", "inventory/hosts/web1", "--with-version").out == #"{"doc":{"ip":"10.0.0.5","role":"web"},"id":"web1","version":1}"#)
+        #expect(try cli.run("update", "inventory/hosts/web1", #"{"ip":"10.0.0.6","role":"web"}"#, "--if-version", "1").out.contains(#""version":2"#))
+        let stale = try cli.run("update", "inventory/hosts/web1", #"{"ip":"1.1.1.1"}"#, "--if-version", "1")
+        #expect(stale.status == 4)
+        #expect(stale.err.contains("conflict"))
+        #expect(try cli.run("list", "inventory/hosts").out == #"["cache1","db1","web1"]"#)
+        #expect(try cli.run("list", "inventory/hosts", "--after", "cache1", "--limit", "1").out == #"["db1"]"#)
+        #expect(try cli.run("list", "inventory/hosts", "--table").out.contains("(3 rows)"))
+        let found = try cli.run("find", "inventory/hosts", "role=web")
+        #expect(found.out.contains(#""id":"web1""#) && !found.out.contains("db1"))
+        let inspect = try cli.run("inspect", "inventory/hosts/web1")
+        #expect(inspect.out.hasPrefix("web1.") && inspect.out.contains("_dnsstore.dnsstore.localhost. 30 IN TXT"))
+        #expect(try cli.run("delete", "inventory/hosts/cache1").status == 0)
+        #expect(try cli.run("get", "inventory/hosts/cache1").status == 3)
+        #expect(try cli.run("fsck").status == 0)
+    }
+
+    @Test func exportThenImportGivesIdenticalDocuments() throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let documents = [
+            ("a", #"{"n":1,"nested":{"list":[1,2.5,"x"]},"unicode":"日本"}"#),
+            ("b", #"[1,2,3]"#),
+            ("with space", #""just a string""#),
+            ("big", "{\"blob\":\"" + String(repeating: "z", count: 100_000) + "\"}"),
+        ]
+        for (id, doc) in documents { #expect(try cli.run("put", "db/docs/\(id)", "-", input: doc).status == 0, "\(id)") }
+        #expect(try cli.run("export", "db/docs", "-o", "out.jsonl").status == 0)
+        var fresh = cli
+        fresh.environment["DNSSTORE_DATA"] = cli.directory.appendingPathComponent("fresh").path
+        #expect(try fresh.run("import", "db/docs", "out.jsonl").out == #"{"imported":4}"#)
+        for (id, doc) in documents {
+            #expect(try fresh.run("get", "db/docs/\(id)", "--compact").out == doc, "\(id)")
+        }
+        let original = try cli.run("list", "db/docs").out
+        #expect(try fresh.run("list", "db/docs").out == original)
+    }
+
+    @Test func badInputGetsOneLineAndItsExitCode() throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        try cli.run("put", "db/c/ok", "{}")
+        let badPath = try cli.run("put", "db/c", "{}")
+        #expect(badPath.status == 2)
+        #expect(badPath.err == "dnsstore: 'db/c' is not a path of the form database/collection/id")
+        let badJSON = try cli.run("put", "db/c/x", "{not json")
+        #expect(badJSON.status == 2)
+        #expect(badJSON.err.hasPrefix("dnsstore: invalid document: the document is not valid JSON"))
+        let missingFile = try cli.run("put", "db/c/x", "@nowhere.json")
+        #expect(missingFile.status == 2 && missingFile.err == "dnsstore: cannot read the document file nowhere.json")
+        let tooLarge = try cli.run("put", "db/c/x", "-", input: "\"" + String(repeating: "x", count: 1_048_600) + "\"")
+        #expect(tooLarge.status == 2 && tooLarge.err.contains("too large"))
+        let missingKey = try cli.run("get", "db/c/ok", "--server", "127.0.0.1:53", "--domain", "example.test", "--key", "no.key")
+        #expect(missingKey.status == 2 && missingKey.err.contains("cannot read the key file no.key"))
+        let unreachable = try cli.run("get", "db/c/ok", "--server", "127.0.0.1:\(Ports.free())", "--domain", "example.test", "--timeout", "0.3")
+        #expect(unreachable.status == 6)
+        #expect(unreachable.err.hasPrefix("dnsstore: timeout"))
+        let notFound = try cli.run("get", "db/c/missing")
+        #expect(notFound.status == 3 && notFound.err == "dnsstore: not found: document 'db/c/missing'")
+        #expect(try cli.run("get", "db/c/ok").out == "{}")  // nothing stored was touched
+        #expect(try cli.run("list", "db/c").out == #"["ok"]"#)
+    }
+
+    @Test func flagsBeatEnvironmentBeatConfigFile() throws {
+        var cli = try CLI()
+        defer { cli.cleanUp() }
+        try #"{"data": "from-file"}"#.write(to: cli.directory.appendingPathComponent("dnsstore.json"), atomically: true, encoding: .utf8)
+        try cli.run("put", "db/c/x", "1")
+        #expect(FileManager.default.fileExists(atPath: cli.directory.appendingPathComponent("from-file/zones.sqlite").path))
+        cli.environment["DNSSTORE_DATA"] = "from-env"
+        try cli.run("put", "db/c/y", "2")
+        #expect(FileManager.default.fileExists(atPath: cli.directory.appendingPathComponent("from-env/zones.sqlite").path))
+        try cli.run("put", "db/c/z", "3", "--data", "from-flag")
+        #expect(FileManager.default.fileExists(atPath: cli.directory.appendingPathComponent("from-flag/zones.sqlite").path))
+        #expect(try cli.run("list", "db/c").out == #"["y"]"#)
+        let broken = try cli.run("list", "db/c", "--config", "missing.json")
+        #expect(broken.status == 2 && broken.err.contains("config file missing.json does not exist"))
+    }
+
+    @Test func worksAgainstBINDWithAKeyAndIsRefusedWithout() async throws {
+        try await BindServer.with { bind in
+            var cli = try CLI()
+            defer { cli.cleanUp() }
+            cli.environment = ["DNSSTORE_SERVER": "127.0.0.1:\(bind.port)", "DNSSTORE_DOMAIN": "example.test", "DNSSTORE_KEY_FILE": bind.keyFile]
+            #expect(try cli.run("put", "shared/config/app", #"{"replicas":3}"#).status == 0)
+            #expect(try cli.run("get", "shared/config/app").out == #"{"replicas":3}"#)
+            let dig = try Subprocess.run("dig", ["@127.0.0.1", "-p", "\(bind.port)", "+short", "_dnsstore.example.test", "TXT"])
+            #expect(dig.stdout.contains(#"\"version\":1"#))
+            var reader = cli
+            reader.environment["DNSSTORE_KEY_FILE"] = nil
+            reader.environment["DNSSTORE_KEY_FILE"] = ""
+            let noKey = try reader.run(["put", "shared/config/app", "{}", "--key", "/dev/null"])
+            #expect(noKey.status == 2)
+            var unsigned = CLI(copying: cli)
+            unsigned.environment.removeValue(forKey: "DNSSTORE_KEY_FILE")
+            let refused = try unsigned.run("put", "shared/config/app", "{}")
+            #expect(refused.status == 5)
+            #expect(refused.err.contains("unauthorized"))
+            #expect(try unsigned.run("get", "shared/config/app").out == #"{"replicas":3}"#)
+        }
+    }
+
+    @Test func fsckFindsAndRepairsDamage() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        for i in 0..<5 { try cli.run("put", "db/c/doc\(i)", "{\"i\":\(i)}") }
+        // Damage the zone behind the store's back: one record gone, one stray name.
+        let inspected = try cli.run("inspect", "db/c/doc3").out
+        let name = try #require(inspected.split(separator: " ").first.map(String.init))
+        let authority = try Authority(
+            databasePath: cli.directory.appendingPathComponent("dnsstore-data/zones.sqlite").path,
+            configuration: AuthorityConfiguration(zones: ["dnsstore.localhost."], keys: []))
+        var damage = UpdateBuilder(zone: "dnsstore.localhost.")
+        damage.apply(.deleteName(try DNSName(name)))
+        damage.add(.txt("0-deadbeef.stray._dnsstore.dnsstore.localhost.", TXT("junk")))
+        _ = authority.handle(try damage.message(id: 1).encode(), over: .local)
+        let check = try cli.run("fsck")
+        #expect(check.status == 1)
+        #expect(check.out.contains("index entry without record") && check.out.contains("unreferenced name"))
+        #expect(try cli.run("fsck", "--repair").status == 0)
+        #expect(try cli.run("fsck").out.contains(#""problems":[]"#))
+        #expect(try cli.run("list", "db/c").out == #"["doc0","doc1","doc2","doc4"]"#)
+    }
+
+    @Test func everyCommandHasHelpWithAnExampleAndCompletionsExist() throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let commands = [
+            ["init"], ["db", "create"], ["db", "list"], ["db", "drop"], ["collection", "create"], ["collection", "list"],
+            ["collection", "drop"], ["put"], ["insert"], ["update"], ["get"], ["delete"], ["list"], ["find"], ["import"],
+            ["export"], ["inspect"], ["fsck"], ["keygen"], ["serve"], ["dns", "query"], ["dns", "set"], ["dns", "delete"],
+        ]
+        for command in commands {
+            let help = try cli.run(command + ["--help"])
+            #expect(help.status == 0 && help.stdout.contains("Example:"), "\(command.joined(separator: " ")) --help")
+        }
+        for shell in ["bash", "zsh", "fish"] {
+            let script = try cli.run("--generate-completion-script", shell)
+            #expect(script.status == 0 && script.stdout.contains("dnsstore"))
+        }
+        #expect(try cli.run("keygen", "my-key").out.contains(#"key "my-key""#))
+    }
+}
+
+extension CLI {
+    init(copying other: CLI) {
+        self = other
+    }
+}
