@@ -82,7 +82,7 @@ extension DNSStore {
 
     /// Throws the error a write's condition earns against the current record.
     private func check(_ op: WriteOp, current: StoredRecord?) throws {
-        let path = "\(op.collection)/\(op.id)"
+        let path = "\(op.database)/\(op.collection)/\(op.id)"
         switch op.mode {
         case .put: break
         case .insert:

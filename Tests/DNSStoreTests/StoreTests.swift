@@ -50,16 +50,16 @@ struct StoreTests {
             let users = try await f.store.createDatabase("app").createCollection("users")
             let alice = Person(name: "Alice", age: 30, city: "Oslo")
             #expect(try await users.insert("alice", alice) == 1)
-            await #expect(throws: StoreError.alreadyExists("document 'users/alice'")) { try await users.insert("alice", alice) }
+            await #expect(throws: StoreError.alreadyExists("document 'app/users/alice'")) { try await users.insert("alice", alice) }
             #expect(try await users.get("alice", as: Person.self)?.value == alice)
             #expect(try await users.get("nobody") == nil)
 
             #expect(try await users.put("alice", Person(name: "Alice", age: 31, city: "Oslo")) == 2)
             #expect(try await users.update("alice", Person(name: "Alice", age: 32, city: "Oslo"), ifVersion: 2) == 3)
-            await #expect(throws: StoreError.conflict("document 'users/alice' is at version 3, not 2")) {
+            await #expect(throws: StoreError.conflict("document 'app/users/alice' is at version 3, not 2")) {
                 try await users.update("alice", alice, ifVersion: 2)
             }
-            await #expect(throws: StoreError.notFound("document 'users/bob'")) { try await users.update("bob", alice, ifVersion: 1) }
+            await #expect(throws: StoreError.notFound("document 'app/users/bob'")) { try await users.update("bob", alice, ifVersion: 1) }
             #expect(try await users.get("alice", as: Person.self)?.value.age == 32)
 
             try await users.put("bob", Person(name: "Bob", age: 25, city: "Rome"))
@@ -71,12 +71,12 @@ struct StoreTests {
             #expect(try await users.find(.equals("city", .string("Oslo"))).map(\.id) == ["alice", "carol"])
             #expect(try await users.find(try Filter(parsing: "age=25")).map(\.id) == ["bob"])
 
-            await #expect(throws: StoreError.conflict("document 'users/bob' is at version 1, not 7")) {
+            await #expect(throws: StoreError.conflict("document 'app/users/bob' is at version 1, not 7")) {
                 try await users.delete("bob", ifVersion: 7)
             }
             #expect(try await users.delete("bob", ifVersion: 1) == 1)
             #expect(try await users.delete("carol") == 1)
-            await #expect(throws: StoreError.notFound("document 'users/carol'")) { try await users.delete("carol") }
+            await #expect(throws: StoreError.notFound("document 'app/users/carol'")) { try await users.delete("carol") }
             #expect(try await users.ids() == ["alice"])
             #expect(try await users.get("bob") == nil)
 
@@ -90,7 +90,7 @@ struct StoreTests {
             }
             #expect(try await orders.ids() == ["o1", "o2"])
             #expect(try await users.ids() == ["dave"])
-            await #expect(throws: StoreError.alreadyExists("document 'orders/o1'")) {
+            await #expect(throws: StoreError.alreadyExists("document 'app/orders/o1'")) {
                 try await f.store.batch { b in
                     try b.put(orders, "o3", Counter(count: 3))
                     try b.insert(orders, "o1", Counter(count: 9))
