@@ -91,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "dnsstore-bench",
             dependencies: [
-                "DNSWire", "DNSClient", "DNSTestSupport",
+                "DNSWire", "DNSClient", "DNSStore", "DNSTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 
 /// Measures our client against its baselines on the same BIND 9, in one run, and prints ratios.
-/// Usage: dnsstore-bench [--seconds N] [--smoke]
+/// Usage: dnsstore-bench [client|servers|store] [--seconds N] [--rounds N] [--smoke]
 
 let arguments = CommandLine.arguments
 if arguments.contains("--nio-executor") {
@@ -113,6 +113,8 @@ struct ServerUnderTest {
     var name: String
     var port: Int
     var key: TSIGKey
+    /// The server's process, when it is ours (for memory readings).
+    var pid: Int32? = nil
     var stop: () async -> Void
 }
 
@@ -134,7 +136,7 @@ func startServer(_ which: String, zone: DNSName) async throws -> ServerUnderTest
             logFile: dir.appendingPathComponent("serve.log").path)
         try await Ports.waitForTCP(port)
         let key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: dir.appendingPathComponent("tsig.key"), encoding: .utf8))[0]
-        return ServerUnderTest(name: which, port: port, key: key, stop: {
+        return ServerUnderTest(name: which, port: port, key: key, pid: process.processIdentifier, stop: {
             kill(process.processIdentifier, SIGTERM)
             process.waitUntilExit()
             try? FileManager.default.removeItem(at: dir)
@@ -193,8 +195,16 @@ func runServers() async throws {
 }
 
 func run() async throws {
+    if let i = arguments.firstIndex(of: "--measure-get") {
+        try await measureGet(port: Int(arguments[i + 1])!, secret: arguments[i + 2])
+        return
+    }
     if arguments.contains("servers") {
         try await runServers()
+        return
+    }
+    if arguments.contains("store") {
+        try await runStore()
         return
     }
     let bind = try await BindServer.start()
@@ -243,6 +253,7 @@ func run() async throws {
     print("| concurrent, TCP | \(fmt(oursTCP)) | dnsperf -m tcp | \(fmt(perfTCP)) | \(ratio(oursTCP, perfTCP)) |")
     if !arguments.contains("client") {
         try await runServers()
+        try await runStore()
     }
 }
 
