@@ -104,10 +104,11 @@ public final class Authority: Sendable {
         logger.debug("reloaded zones changed by another process")
     }
 
-    func install(_ zone: Zone) {
+    /// Applies committed changes to the zone in memory, in place.
+    func apply(_ changes: [ZoneChange], to origin: DNSName) {
         let version = try? database.dataVersion()
         state.withLock { state in
-            state.zones[zone.origin] = zone
+            state.zones[origin]?.apply(changes)
             if let version { state.dataVersion = version }
         }
     }

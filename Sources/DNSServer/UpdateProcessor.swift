@@ -50,10 +50,20 @@ extension Authority {
             // then the zone is read again and the whole update evaluated afresh.
             for _ in 0..<20 {
                 refreshIfChanged(maxAge: .zero)
-                guard let current = zone(origin: origin) else { return fail(.notAuth) }
-                switch attempt(prerequisites, operations, on: current) {
+                let outcome: Outcome
+                do {
+                    // The snapshot must be gone before the zone is changed in place, or the
+                    // change would copy the whole zone.
+                    guard let current = zone(origin: origin) else { return fail(.notAuth) }
+                    outcome = attempt(prerequisites, operations, on: current)
+                }
+                switch outcome {
                 case .answer(let rcode): return fail(rcode)
                 case .retry: continue
+                case .committed(let changes):
+                    apply(changes, to: origin)
+                    notifier?.zoneChanged(origin)
+                    return fail(.noError)
                 }
             }
             logger.warning("update gave up: the zone kept changing under it")
@@ -65,17 +75,19 @@ extension Authority {
         case answer(ResponseCode)
         /// The stored zone moved under us (another process): read it again.
         case retry
+        /// Stored; the zone in memory still has to take the changes.
+        case committed([ZoneChange])
     }
 
     private func attempt(_ prerequisites: [Prerequisite], _ operations: [UpdateOperation], on current: Zone) -> Outcome {
         let origin = current.origin
         if let rcode = check(prerequisites, in: current) { return .answer(rcode) }
-        var next = current
+        var next = ZoneDraft(current)
         var changes: [ZoneChange] = []
         for operation in operations { apply(operation, to: &next, changes: &changes) }
         guard !changes.isEmpty else { return .answer(.noError) }
         for name in Set(changes.map(\.record.name)) {
-            for (type, set) in next.nodes[name] ?? [:] where set.answerSize(owner: name) > maxRRSetAnswerOctets {
+            for (type, set) in next.types(at: name) where set.answerSize(owner: name) > maxRRSetAnswerOctets {
                 logger.notice("refused update: RRset too large for one message", metadata: ["name": "\(name)", "type": "\(type)"])
                 return .answer(.refused)
             }
@@ -85,8 +97,6 @@ extension Authority {
         let oldSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
         soa.serial = nextSerial(soa.serial)
         let newSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
-        next.remove(origin, .soa, oldSOA.rdata)
-        next.add(newSOA)
         changes.insert(ZoneChange(action: .delete, record: oldSOA), at: 0)
         changes.append(ZoneChange(action: .add, record: newSOA))
         do {
@@ -97,9 +107,7 @@ extension Authority {
             logger.error("update not stored", metadata: ["error": "\(error)"])
             return .answer(.servFail)
         }
-        install(next)
-        notifier?.zoneChanged(origin)
-        return .answer(.noError)
+        return .committed(changes)
     }
 
     /// The RCODE of the first prerequisite that fails, or nil (RFC 2136 section 3.2).
@@ -125,7 +133,7 @@ extension Authority {
     }
 
     /// Applies one change as RFC 2136 section 3.4.2 says, recording what it actually changed.
-    private func apply(_ operation: UpdateOperation, to zone: inout Zone, changes: inout [ZoneChange]) {
+    private func apply(_ operation: UpdateOperation, to zone: inout ZoneDraft, changes: inout [ZoneChange]) {
         let origin = zone.origin
         switch operation {
         case .add(var record):
@@ -148,7 +156,7 @@ extension Authority {
             if name == origin && (type == .soa || type == .ns) { return }
             removeAll(name, type, from: &zone, changes: &changes)
         case .deleteName(let name):
-            for type in (zone.nodes[name] ?? [:]).keys where !(name == origin && (type == .soa || type == .ns)) {
+            for type in zone.types(at: name).keys where !(name == origin && (type == .soa || type == .ns)) {
                 removeAll(name, type, from: &zone, changes: &changes)
             }
         case .deleteRecord(let name, let type, let rdata):
@@ -161,7 +169,7 @@ extension Authority {
         }
     }
 
-    private func removeAll(_ name: DNSName, _ type: RRType, from zone: inout Zone, changes: inout [ZoneChange]) {
+    private func removeAll(_ name: DNSName, _ type: RRType, from zone: inout ZoneDraft, changes: inout [ZoneChange]) {
         guard let set = zone.rrset(name, type) else { return }
         for rdata in set.rdatas {
             zone.remove(name, type, rdata)

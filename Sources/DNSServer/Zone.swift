@@ -119,3 +119,56 @@ func nextSerial(_ serial: UInt32) -> UInt32 {
     let next = serial &+ 1
     return next == 0 ? 1 : next
 }
+
+extension Zone {
+    /// Applies journaled changes in order, in place.
+    public mutating func apply(_ changes: [ZoneChange]) {
+        for change in changes {
+            switch change.action {
+            case .add: add(change.record)
+            case .delete: remove(change.record.name, change.record.type, change.record.rdata)
+            }
+        }
+    }
+}
+
+/// An UPDATE's view of a zone: the zone as it is, plus the RRsets the update has changed so far.
+/// Only what the update touches is copied, so an update costs the same in a zone of ten names or
+/// of a hundred thousand.
+struct ZoneDraft {
+    let base: Zone
+    private var overlay: [DNSName: [RRType: RRSet?]] = [:]
+
+    init(_ base: Zone) { self.base = base }
+
+    var origin: DNSName { base.origin }
+
+    func rrset(_ name: DNSName, _ type: RRType) -> RRSet? {
+        if let changed = overlay[name]?[type] { return changed }
+        return base.rrset(name, type)
+    }
+
+    /// The name's RRsets after the changes so far.
+    func types(at name: DNSName) -> [RRType: RRSet] {
+        var result = base.nodes[name] ?? [:]
+        for (type, set) in overlay[name] ?? [:] { result[type] = set }
+        return result
+    }
+
+    @discardableResult
+    mutating func add(_ record: ResourceRecord) -> Bool {
+        var set = rrset(record.name, record.type) ?? RRSet(ttl: record.ttl, rdatas: [])
+        set.ttl = record.ttl
+        let present = set.contains(record.rdata)
+        if !present { set.rdatas.append(record.rdata) }
+        overlay[record.name, default: [:]][record.type] = .some(set)
+        return !present
+    }
+
+    mutating func remove(_ name: DNSName, _ type: RRType, _ rdata: RData) {
+        guard var set = rrset(name, type) else { return }
+        let wire = rdata.canonicalWire
+        set.rdatas.removeAll { $0.canonicalWire == wire }
+        overlay[name, default: [:]][type] = .some(set.rdatas.isEmpty ? nil : set)
+    }
+}

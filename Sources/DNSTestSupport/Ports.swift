@@ -34,7 +34,7 @@ public enum Ports {
     }
 
     /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
-    public static func waitForTCP(_ port: Int, timeout: Duration = .seconds(10)) async throws {
+    public static func waitForTCP(_ port: Int, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if canConnect(port) { return }
