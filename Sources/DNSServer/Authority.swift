@@ -83,16 +83,18 @@ public final class Authority: Sendable {
         state.withLock { $0.zones[origin] }
     }
 
-    /// Reloads zones when another process sharing the database committed since the last look.
-    func refreshIfChanged(maxAge: Duration) {
+    /// Reloads zones when another process sharing the database committed since the last look;
+    /// returns whether it did.
+    @discardableResult
+    func refreshIfChanged(maxAge: Duration) -> Bool {
         let due = state.withLock { state in
             guard ContinuousClock.now - state.lastCheck >= maxAge else { return false }
             state.lastCheck = .now
             return true
         }
-        guard due, let version = try? database.dataVersion() else { return }
+        guard due, let version = try? database.dataVersion() else { return false }
         let changed = state.withLock { $0.dataVersion != version }
-        guard changed else { return }
+        guard changed else { return false }
         var fresh: [DNSName: Zone] = [:]
         for origin in configuration.zones {
             if let zone = try? database.loadZone(origin) { fresh[origin] = zone }
@@ -102,6 +104,7 @@ public final class Authority: Sendable {
             state.dataVersion = version
         }
         logger.debug("reloaded zones changed by another process")
+        return true
     }
 
     /// Applies committed changes to the zone in memory, in place.

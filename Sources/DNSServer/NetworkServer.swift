@@ -89,7 +89,7 @@ public final class NetworkServer: Sendable {
                     channel.closeFuture.whenComplete { _ in counter.leave() }
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(allTimeout: limits.tcpIdleTimeout))
-                    try sync.addHandler(ByteToMessageHandler(TCPFrameDecoder()))
+                    try sync.addHandler(ByteToMessageHandler(DNSFrameDecoder()))
                     try sync.addHandler(TCPRequestHandler(authority: authority, pool: pool))
                 }
             }
@@ -176,20 +176,6 @@ final class UDPRequestHandler: ChannelInboundHandler {
     }
 }
 
-/// Length-prefixed frames (RFC 7766); a frame larger than a DNS message cannot occur.
-struct TCPFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
-            buffer.readableBytes >= 2 + Int(length)
-        else { return .needMoreData }
-        buffer.moveReaderIndex(forwardBy: 2)
-        context.fireChannelRead(Self.wrapInboundOut(buffer.readSlice(length: Int(length))!))
-        return .continue
-    }
-}
-
 final class TCPRequestHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -206,7 +192,7 @@ final class TCPRequestHandler: ChannelInboundHandler {
         let request = unwrapInboundIn(data)
         guard needsPool(request) else {
             for answer in authority.handle(request, over: .tcp) {
-                context.write(wrapOutboundOut(Self.framed(answer)), promise: nil)
+                context.write(wrapOutboundOut(answer.framedForTCP()), promise: nil)
             }
             return
         }
@@ -214,21 +200,13 @@ final class TCPRequestHandler: ChannelInboundHandler {
         let authority = self.authority
         pool.runIfActive(eventLoop: context.eventLoop) { authority.handle(request, over: .tcp) }
             .whenSuccess { answers in
-                for answer in answers { channel.write(Self.framed(answer), promise: nil) }
+                for answer in answers { channel.write(answer.framedForTCP(), promise: nil) }
                 channel.flush()
             }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         context.flush()
-    }
-
-    static func framed(_ answer: ByteBuffer) -> ByteBuffer {
-        var framed = ByteBuffer()
-        framed.reserveCapacity(answer.readableBytes + 2)
-        framed.writeInteger(UInt16(answer.readableBytes))
-        framed.writeImmutableBuffer(answer)
-        return framed
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

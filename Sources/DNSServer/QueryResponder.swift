@@ -4,7 +4,7 @@ import NIOCore
 extension Authority {
     /// An authoritative answer (RFC 1034 section 4.3.2, without delegations): the RRset, NODATA or
     /// NXDOMAIN with the SOA in the authority section, AA set.
-    func answer(_ context: RequestContext) -> ByteBuffer {
+    func answer(_ context: RequestContext, fresh: Bool = false) -> ByteBuffer {
         let limit = payloadLimit(context)
         guard context.request.questions.count == 1, let question = context.request.questions.first else {
             return context.respond(rcode: .formErr, payloadLimit: limit)
@@ -28,6 +28,9 @@ extension Authority {
             response.answers = cname.rdatas.map { ResourceRecord(name: name, type: .cname, ttl: cname.ttl, rdata: $0) }
         }
         if response.answers.isEmpty {
+            // Positive answers may lag another process's commit by the refresh interval; a negative
+            // one is only given after looking, so nothing another server wrote is denied.
+            if !fresh && refreshIfChanged(maxAge: .zero) { return answer(context, fresh: true) }
             if !zone.nameExists(name) { response.rcode = .nxDomain }
             if let soa = zone.rrset(zone.origin, .soa), case .soa(let record)? = soa.rdatas.first {
                 // Negative answers are cached for the smaller of the SOA TTL and MINIMUM (RFC 2308).

@@ -9,17 +9,17 @@ public final class BindServer: @unchecked Sendable {
     public let zone: DNSName
     public let key: TSIGKey
     public let keyFile: String
-    private let process: Process
+    private let running: ServerProcess
 
     public static let keyName = "dnsstore-key"
 
-    private init(directory: URL, port: Int, zone: DNSName, key: TSIGKey, keyFile: String, process: Process) {
+    private init(directory: URL, port: Int, zone: DNSName, key: TSIGKey, keyFile: String, running: ServerProcess) {
         self.directory = directory
         self.port = port
         self.zone = zone
         self.key = key
         self.keyFile = keyFile
-        self.process = process
+        self.running = running
     }
 
     /// Starts `named` serving `zone` (SOA, NS and a glue A record), writable with the key.
@@ -67,30 +67,15 @@ public final class BindServer: @unchecked Sendable {
             """
         let confPath = dir.appendingPathComponent("named.conf").path
         try conf.write(toFile: confPath, atomically: true, encoding: .utf8)
-        let process = try Subprocess.start(
-            "named", ["-g", "-c", confPath, "-u", "root", "-n", "1"], logFile: dir.appendingPathComponent("named.log").path)
-        let server = BindServer(directory: dir, port: port, zone: zone, key: key, keyFile: keyFile, process: process)
-        do {
-            try await Ports.waitForTCP(port)
-        } catch {
-            server.stop()
-            throw SubprocessError.notReady("named: \(server.log)")
-        }
-        return server
+        let running = try await ServerProcess.launch(
+            "named", ["-g", "-c", confPath, "-u", "root", "-n", "1"], in: dir, logName: "named.log", port: port)
+        return BindServer(directory: dir, port: port, zone: zone, key: key, keyFile: keyFile, running: running)
     }
 
-    public var log: String {
-        (try? String(contentsOf: directory.appendingPathComponent("named.log"), encoding: .utf8)) ?? ""
-    }
+    public var log: String { running.log }
 
     /// Sends SIGTERM to the `named` this object started, waits for it, and removes its folder.
-    public func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(at: directory)
-    }
+    public func stop() { running.stop() }
 
     /// Runs `body` with a fresh server and stops the server afterwards, whatever happens.
     public static func with<T>(

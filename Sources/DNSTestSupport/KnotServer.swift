@@ -8,14 +8,14 @@ public final class KnotServer: @unchecked Sendable {
     public let port: Int
     public let zone: DNSName
     public let key: TSIGKey
-    private let process: Process
+    private let running: ServerProcess
 
-    private init(directory: URL, port: Int, zone: DNSName, key: TSIGKey, process: Process) {
+    private init(directory: URL, port: Int, zone: DNSName, key: TSIGKey, running: ServerProcess) {
         self.directory = directory
         self.port = port
         self.zone = zone
         self.key = key
-        self.process = process
+        self.running = running
     }
 
     public static func start(zone: DNSName = "example.test.") async throws -> KnotServer {
@@ -68,28 +68,13 @@ public final class KnotServer: @unchecked Sendable {
             """
         let confPath = dir.appendingPathComponent("knot.conf").path
         try conf.write(toFile: confPath, atomically: true, encoding: .utf8)
-        let process = try Subprocess.start("knotd", ["-c", confPath], logFile: dir.appendingPathComponent("knot.log").path)
-        let server = KnotServer(directory: dir, port: port, zone: zone, key: key, process: process)
-        do {
-            try await Ports.waitForTCP(port)
-        } catch {
-            server.stop()
-            throw SubprocessError.notReady("knotd: \(server.log)")
-        }
-        return server
+        let running = try await ServerProcess.launch("knotd", ["-c", confPath], in: dir, logName: "knot.log", port: port)
+        return KnotServer(directory: dir, port: port, zone: zone, key: key, running: running)
     }
 
-    public var log: String {
-        (try? String(contentsOf: directory.appendingPathComponent("knot.log"), encoding: .utf8)) ?? ""
-    }
+    public var log: String { running.log }
 
-    public func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(at: directory)
-    }
+    public func stop() { running.stop() }
 }
 
 /// A standard authoritative server started for a test: BIND 9 or Knot.

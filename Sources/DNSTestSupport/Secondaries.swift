@@ -5,16 +5,12 @@ import Foundation
 public final class SecondaryServer: @unchecked Sendable {
     public let kind: ServerKind
     public let port: Int
-    public let directory: URL
-    private let process: Process
-    private let logName: String
+    private let running: ServerProcess
 
-    private init(kind: ServerKind, port: Int, directory: URL, process: Process, logName: String) {
+    private init(kind: ServerKind, port: Int, running: ServerProcess) {
         self.kind = kind
         self.port = port
-        self.directory = directory
-        self.process = process
-        self.logName = logName
+        self.running = running
     }
 
     /// Starts a secondary of `zone` pulling from 127.0.0.1:`primaryPort` with `key`, listening on `port`.
@@ -24,8 +20,7 @@ public final class SecondaryServer: @unchecked Sendable {
         let dir = try TempDirectory.make("secondary-\(kind)")
         let keyName = String(key.name.description.dropLast())
         let origin = zone.description
-        let process: Process
-        let logName: String
+        let running: ServerProcess
         switch kind {
         case .bind:
             let conf = """
@@ -50,8 +45,7 @@ public final class SecondaryServer: @unchecked Sendable {
                 """
             let path = dir.appendingPathComponent("named.conf").path
             try conf.write(toFile: path, atomically: true, encoding: .utf8)
-            logName = "named.log"
-            process = try Subprocess.start("named", ["-g", "-c", path, "-u", "root", "-n", "1"], logFile: dir.appendingPathComponent(logName).path)
+            running = try await ServerProcess.launch("named", ["-g", "-c", path, "-u", "root", "-n", "1"], in: dir, logName: "named.log", port: port)
         case .knot:
             try FileManager.default.createDirectory(at: dir.appendingPathComponent("db"), withIntermediateDirectories: true)
             let conf = """
@@ -95,31 +89,14 @@ public final class SecondaryServer: @unchecked Sendable {
                 """
             let path = dir.appendingPathComponent("knot.conf").path
             try conf.write(toFile: path, atomically: true, encoding: .utf8)
-            logName = "knot.log"
-            process = try Subprocess.start("knotd", ["-c", path], logFile: dir.appendingPathComponent(logName).path)
+            running = try await ServerProcess.launch("knotd", ["-c", path], in: dir, logName: "knot.log", port: port)
         case .embedded:
             throw SubprocessError.notReady("the embedded server has no secondary mode")
         }
-        let server = SecondaryServer(kind: kind, port: port, directory: dir, process: process, logName: logName)
-        do {
-            try await Ports.waitForTCP(port)
-        } catch {
-            server.stop()
-            throw SubprocessError.notReady("\(kind) secondary: \(server.log)")
-        }
-        return server
+        return SecondaryServer(kind: kind, port: port, running: running)
     }
 
-    public var log: String {
-        (try? String(contentsOf: directory.appendingPathComponent(logName), encoding: .utf8)) ?? ""
-    }
+    public var log: String { running.log }
 
-    public func stop() {
-        if ProcessInfo.processInfo.environment["DNSSTORE_KEEP_LOGS"] != nil { print(log) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(at: directory)
-    }
+    public func stop() { running.stop() }
 }

@@ -1,10 +1,12 @@
 import NIOCore
 
-/// RFC 7766 framing: each message preceded by its length in two octets.
-struct DNSFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
+/// RFC 7766 framing over TCP: each message preceded by its length in two octets.
+public struct DNSFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = ByteBuffer
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    public init() {}
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
             buffer.readableBytes >= 2 + Int(length)
         else { return .needMoreData }
@@ -16,8 +18,8 @@ struct DNSFrameDecoder: ByteToMessageDecoder {
 }
 
 extension ByteBuffer {
-    /// The message with its two-octet length in front.
-    func framedForTCP() -> ByteBuffer {
+    /// The message with its two-octet length in front, as TCP carries it.
+    public func framedForTCP() -> ByteBuffer {
         var framed = ByteBuffer()
         framed.reserveCapacity(readableBytes + 2)
         framed.writeInteger(UInt16(readableBytes))
