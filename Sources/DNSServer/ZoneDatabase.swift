@@ -1,3 +1,4 @@
+import Crypto
 import DNSWire
 import Foundation
 import GRDB
@@ -64,6 +65,11 @@ final class ZoneDatabase: Sendable {
 
     static func key(_ name: DNSName) -> Data { Data(name.lowercased.wire) }
 
+    /// A record's identity within its RRset: 16 octets of SHA-256 of its canonical RDATA. Keying by
+    /// the RDATA itself would put kilobyte keys in the B-tree and make every write slower as the
+    /// zone grows.
+    static func rdataKey(_ rdata: RData) -> Data { Data(SHA256.hash(data: rdata.canonicalWire).prefix(16)) }
+
     /// Applies changes in one transaction, after checking that the stored serial is still `expectedSerial`
     /// (another process may have written in between); returns false, changing nothing, if it is not.
     func commit(_ origin: DNSName, changes: [ZoneChange], serial: UInt32, expectedSerial: UInt32?) throws -> Bool {
@@ -80,12 +86,12 @@ final class ZoneDatabase: Sendable {
                 switch change.action {
                 case .delete:
                     try db.cachedStatement(sql: "DELETE FROM record WHERE origin = ? AND owner_key = ? AND type = ? AND rdata_key = ?")
-                        .execute(arguments: [Self.key(origin), Self.key(r.name), Int(r.type.rawValue), Data(r.rdata.canonicalWire)])
+                        .execute(arguments: [Self.key(origin), Self.key(r.name), Int(r.type.rawValue), Self.rdataKey(r.rdata)])
                 case .add:
                     try db.cachedStatement(sql: "INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?)")
                         .execute(arguments: [
                             Self.key(origin), Self.key(r.name), Data(r.name.wire), Int(r.type.rawValue), Int64(r.ttl),
-                            Data(r.rdata.canonicalWire), Data(r.rdata.uncompressedWire),
+                            Self.rdataKey(r.rdata), Data(r.rdata.uncompressedWire),
                         ])
                 }
                 try db.cachedStatement(sql: "INSERT INTO journal (origin, serial, action, owner, type, ttl, rdata) VALUES (?, ?, ?, ?, ?, ?, ?)")

@@ -200,10 +200,15 @@ struct BindInteropTests {
 
     @Test func pipelinesManyRequestsOverOneTCPConnection() async throws {
         try await BindServer.with { bind in
-            let client = try Self.client(bind) { $0.alwaysTCP = true }
+            let writer = try Self.client(bind)
             var add = UpdateBuilder(zone: bind.zone)
             for i in 0..<64 { add.add(.txt(try DNSName("p\(i).\(bind.zone)"), TXT("value \(i)"))) }
-            try await client.update(add)
+            try await writer.update(add)
+            await writer.shutdown()
+            // Reads, as a store's readers send them: unsigned, all in flight on one connection.
+            var config = try DNSClientConfiguration(host: "127.0.0.1", port: bind.port)
+            config.alwaysTCP = true
+            let client = DNSClient(configuration: config)
             let values = try await withThrowingTaskGroup(of: (Int, [ResourceRecord]).self) { group in
                 for i in 0..<64 {
                     group.addTask { (i, try await client.records(try DNSName("p\(i).\(bind.zone)"), type: .txt)) }
