@@ -76,8 +76,7 @@ public final class NetworkServer: Sendable {
     private static func bindTCP(
         _ authority: Authority, host: String, port: Int, limits: Limits, pool: NIOThreadPool, group: any EventLoopGroup
     ) async throws -> any Channel {
-        let connections = Atomic<Int>(0)
-        let counter = ConnectionCounter(connections)
+        let counter = ConnectionCounter()
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -105,9 +104,9 @@ public final class NetworkServer: Sendable {
 
 struct ConnectionLimitReached: Error {}
 
+/// Open TCP connections, so a flood of them cannot exhaust the server.
 final class ConnectionCounter: Sendable {
-    private let count: Atomic<Int>
-    init(_ count: consuming Atomic<Int>) { self.count = Atomic(0) }
+    private let count = Atomic<Int>(0)
     func enter(limit: Int) -> Bool {
         let now = count.wrappingAdd(1, ordering: .relaxed).newValue
         if now > limit {

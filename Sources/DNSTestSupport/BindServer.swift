@@ -34,14 +34,7 @@ public final class BindServer: @unchecked Sendable {
         try keygen.stdout.write(toFile: keyFile, atomically: true, encoding: .utf8)
         let key = try TSIGKey.parseBINDKeyFile(keygen.stdout)[0]
         let origin = zone.description
-        let zoneText = """
-            $TTL 300
-            \(origin) IN SOA ns1.\(origin) hostmaster.\(origin) 1 3600 600 86400 60
-            \(origin) IN NS ns1.\(origin)
-            ns1.\(origin) IN A 127.0.0.1
-
-            """
-        try zoneText.write(to: dir.appendingPathComponent("zone.db"), atomically: true, encoding: .utf8)
+        try TestZone.text(zone).write(to: dir.appendingPathComponent("zone.db"), atomically: true, encoding: .utf8)
         let conf = """
             include "\(keyFile)";
             options {
@@ -90,6 +83,20 @@ public final class BindServer: @unchecked Sendable {
             server.stop()
             throw error
         }
+    }
+}
+
+/// The zone file the test primaries start from: SOA, NS and the name server's address.
+public enum TestZone {
+    public static func text(_ zone: DNSName) -> String {
+        let origin = zone.description
+        return """
+            $TTL 300
+            \(origin) IN SOA ns1.\(origin) hostmaster.\(origin) 1 3600 600 86400 60
+            \(origin) IN NS ns1.\(origin)
+            ns1.\(origin) IN A 127.0.0.1
+
+            """
     }
 }
 

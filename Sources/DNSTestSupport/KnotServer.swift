@@ -25,14 +25,7 @@ public final class KnotServer: @unchecked Sendable {
         let port = Ports.free()
         let key = TSIGKey.generate(name: "dnsstore-key.")
         let origin = zone.description
-        let zoneText = """
-            $TTL 300
-            \(origin) IN SOA ns1.\(origin) hostmaster.\(origin) 1 3600 600 86400 60
-            \(origin) IN NS ns1.\(origin)
-            ns1.\(origin) IN A 127.0.0.1
-
-            """
-        try zoneText.write(to: dir.appendingPathComponent("zone.db"), atomically: true, encoding: .utf8)
+        try TestZone.text(zone).write(to: dir.appendingPathComponent("zone.db"), atomically: true, encoding: .utf8)
         let conf = """
             server:
                 rundir: "\(dir.path)"
