@@ -5,7 +5,7 @@ public struct Document: Sendable, Hashable {
     public var id: String
     /// 1 when created, one more for every write.
     public var version: Int
-    /// The document's JSON text, exactly as written.
+    /// The document's JSON text as stored: as it was written, without insignificant whitespace.
     public var json: [UInt8]
 
     public init(id: String, version: Int, json: [UInt8]) {
@@ -45,14 +45,13 @@ enum DocumentJSON {
         }
     }
 
-    /// Checks that raw octets are one JSON value.
-    static func validate(_ json: [UInt8]) throws {
-        guard !json.isEmpty else { throw StoreError.invalidDocument("the document is empty; JSON text is needed") }
+    /// Checks that raw octets are one strict JSON value (RFC 8259) and returns them as the store
+    /// keeps them: without insignificant whitespace, everything else as given.
+    static func normalize(_ json: [UInt8]) throws -> [UInt8] {
         do {
-            _ = try JSONSerialization.jsonObject(with: Data(json), options: [.fragmentsAllowed])
+            return try JSONText.compact(json)
         } catch {
-            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
-            throw StoreError.invalidDocument("the document is not valid JSON" + (detail.map { " (\($0))" } ?? ""))
+            throw StoreError.invalidDocument("the document is not valid JSON: \(error)")
         }
     }
 }

@@ -26,7 +26,7 @@ extension DNSStore {
     /// and retrying when only an index page moved under it. Returns each document's new version
     /// (for a delete, the version deleted).
     func execute(_ ops: [WriteOp], _ context: String) async throws -> [Int] {
-        try validate(ops)
+        let ops = try validate(ops)
         let addresses = try await concurrently(ops) { op in
             try await self.address(of: op.id, in: op.collection, of: op.database)
         }
@@ -62,14 +62,17 @@ extension DNSStore {
         throw StoreError.conflict("\(context): still racing with other writers after \(configuration.maxAttempts) attempts")
     }
 
-    private func validate(_ ops: [WriteOp]) throws {
+    /// Checks every write before anything is sent; returns them with their documents normalized.
+    private func validate(_ ops: [WriteOp]) throws -> [WriteOp] {
         var seen = Set<[String]>()
-        for op in ops {
+        var checked: [WriteOp] = []
+        for var op in ops {
             guard seen.insert([op.database, op.collection, op.id]).inserted else {
                 throw StoreError.invalidDocument("the batch writes '\(op.collection)/\(op.id)' twice")
             }
+            defer { checked.append(op) }
             if case .delete = op.mode { continue }
-            try DocumentJSON.validate(op.body)
+            op.body = try DocumentJSON.normalize(op.body)
             guard op.body.count <= RecordText.maxDocument else {
                 throw StoreError.tooLarge("document '\(op.id)' is \(op.body.count) octets; the limit is \(RecordText.maxDocument)")
             }
@@ -78,6 +81,7 @@ extension DNSStore {
                     "document '\(op.id)' is \(op.body.count) octets; documents in a batch are limited to \(RecordText.inlineLimit)")
             }
         }
+        return checked
     }
 
     /// Throws the error a write's condition earns against the current record.

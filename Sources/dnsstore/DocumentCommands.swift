@@ -7,6 +7,11 @@ struct Written: Encodable {
     var version: Int
 }
 
+struct Deleted: Encodable {
+    var deleted: String
+    var version: Int
+}
+
 struct PutCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "put", abstract: "Create or replace a document.",
@@ -78,11 +83,7 @@ struct GetCommand: AsyncParsableCommand {
             guard let document = try await p.collection(in: store.openStore()).get(p.id!) else {
                 throw StoreError.notFound("document '\(path)'")
             }
-            if withVersion {
-                print(try Output.value(ExportLine(document), compact: store.compact))
-            } else {
-                print(Output.json(document.json, compact: store.compact))
-            }
+            print(Output.json(withVersion ? JSONLines.line(document) : document.json, compact: store.compact))
         }
     }
 }
@@ -99,7 +100,7 @@ struct DeleteCommand: AsyncParsableCommand {
         try await report {
             let p = try StorePath(path, needs: 3)
             let version = try await p.collection(in: store.openStore()).delete(p.id!, ifVersion: ifVersion)
-            print(try Output.value(["deleted": path, "version": "\(version)"], compact: store.compact))
+            print(try Output.value(Deleted(deleted: path, version: version), compact: store.compact))
         }
     }
 }
@@ -139,20 +140,8 @@ struct FindCommand: AsyncParsableCommand {
             let p = try StorePath(path, needs: 2)
             let filter = Filter.and(try conditions.map { try Filter(parsing: $0) })
             let documents = try await p.collection(in: store.openStore()).find(filter)
-            print(try Output.value(documents.map(ExportLine.init), compact: store.compact))
+            let array = [UInt8]("[".utf8) + Array(documents.map(JSONLines.line).joined(separator: [UInt8](",".utf8))) + [UInt8]("]".utf8)
+            print(Output.json(array, compact: store.compact))
         }
-    }
-}
-
-/// One document as export writes it and import reads it: a JSON Lines row.
-struct ExportLine: Codable {
-    var id: String
-    var version: Int?
-    var doc: JSONValue
-
-    init(_ document: Document) {
-        id = document.id
-        version = document.version
-        doc = (try? JSONDecoder().decode(JSONValue.self, from: Data(document.json))) ?? .null
     }
 }

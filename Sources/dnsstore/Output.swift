@@ -31,11 +31,10 @@ enum Output {
     static var isTerminal: Bool { isatty(STDOUT_FILENO) != 0 }
     static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) != 0 }
 
-    /// JSON text: pretty on a terminal, compact in a pipe or with --compact.
+    /// JSON text: indented on a terminal, as stored in a pipe or with --compact. Member order and
+    /// number spelling are kept either way.
     static func json(_ bytes: [UInt8], compact: Bool) -> String {
-        guard !compact, isTerminal, let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]),
-            let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
-        else { return String(decoding: bytes, as: UTF8.self) }
+        guard !compact, isTerminal, let pretty = JSONText.pretty(bytes) else { return String(decoding: bytes, as: UTF8.self) }
         return String(decoding: pretty, as: UTF8.self)
     }
 

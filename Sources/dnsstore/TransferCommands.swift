@@ -2,42 +2,30 @@ import ArgumentParser
 import DNSStore
 import Foundation
 
-/// JSON Lines rows `{"id":ID,"version":V,"doc":DOC}` with the document's own octets, so an export
-/// imported again gives identical documents.
+/// JSON Lines rows `{"id":ID,"version":V,"doc":DOC}` with the document's stored octets, which
+/// `get --with-version` and `find` print too, so every command shows a document the same way.
 enum JSONLines {
-    static func line(_ document: Document) throws -> [UInt8] {
-        var doc = document.json
-        if doc.contains(0x0A) || doc.contains(0x0D) {
-            // Only documents written with raw line breaks get compacted; their content stays the same.
-            let object = try JSONSerialization.jsonObject(with: Data(doc), options: [.fragmentsAllowed])
-            doc = Array(try JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed, .withoutEscapingSlashes]))
-        }
-        let id = try JSONSerialization.data(withJSONObject: document.id, options: [.fragmentsAllowed, .withoutEscapingSlashes])
-        return Array("{\"id\":".utf8) + Array(id) + Array(",\"version\":\(document.version),\"doc\":".utf8) + doc + [UInt8(ascii: "}")]
+    static func line(_ document: Document) -> [UInt8] {
+        Array("{\"id\":".utf8) + JSONText.string(document.id) + Array(",\"version\":\(document.version),\"doc\":".utf8)
+            + document.json + [UInt8(ascii: "}")]
     }
 
-    /// The id and document octets of a row. Rows this tool wrote give back the exact octets;
-    /// other rows (any object with "id" and "doc") give the document re-serialized.
+    /// The id and document octets of a row: any JSON object with a string "id" and a "doc"
+    /// (other members are ignored). The document's octets are taken as they are in the row.
     static func parse(_ line: [UInt8], number: Int) throws -> (String, [UInt8]) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
-            throw CLIError.invalidInput("line \(number) is not a JSON object")
+        let members: [(name: String, value: Range<Int>)]
+        do {
+            members = try JSONText.members(ofObject: line)
+        } catch {
+            throw CLIError.invalidInput("line \(number) is not a JSON object: \(error)")
         }
-        guard let id = object["id"] as? String else { throw CLIError.invalidInput("line \(number) has no string \"id\"") }
-        guard let doc = object["doc"] else { throw CLIError.invalidInput("line \(number) has no \"doc\"") }
-        let marker = Array(",\"doc\":".utf8)
-        if line.starts(with: Array("{\"id\":".utf8)), let range = firstRange(of: marker, in: line), line.last == UInt8(ascii: "}") {
-            let raw = Array(line[range.upperBound..<(line.count - 1)])
-            if (try? JSONSerialization.jsonObject(with: Data(raw), options: [.fragmentsAllowed])) != nil { return (id, raw) }
+        guard let idMember = members.first(where: { $0.name == "id" }), let id = JSONText.stringValue(line[idMember.value]) else {
+            throw CLIError.invalidInput("line \(number) has no string \"id\"")
         }
-        return (id, Array(try JSONSerialization.data(withJSONObject: doc, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])))
-    }
-
-    static func firstRange(of needle: [UInt8], in haystack: [UInt8]) -> Range<Int>? {
-        guard haystack.count >= needle.count else { return nil }
-        for i in 0...(haystack.count - needle.count) where haystack[i..<(i + needle.count)].elementsEqual(needle) {
-            return i..<(i + needle.count)
+        guard let doc = members.first(where: { $0.name == "doc" }) else {
+            throw CLIError.invalidInput("line \(number) has no \"doc\"")
         }
-        return nil
+        return (id, Array(line[doc.value]))
     }
 }
 
@@ -95,7 +83,7 @@ struct ExportCommand: AsyncParsableCommand {
                     return found.compactMap { $0 }
                 }
                 for document in documents {
-                    out += try JSONLines.line(document)
+                    out += JSONLines.line(document)
                     out.append(0x0A)
                 }
                 done += page.count

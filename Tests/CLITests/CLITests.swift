@@ -54,7 +54,7 @@ struct CLITests {
         #expect(try cli.run("insert", "inventory/hosts/db1", "@db1.json").status == 4)
         #expect(try cli.run("put", "inventory/hosts/cache1", "-", input: #"{"ip":"10.0.0.7","role":"cache"}"#).status == 0)
         #expect(try cli.run("get", "inventory/hosts/web1").out == #"{"ip":"10.0.0.5","role":"web"}"#)
-        #expect(try cli.run("get", "inventory/hosts/web1", "--with-version").out == #"{"doc":{"ip":"10.0.0.5","role":"web"},"id":"web1","version":1}"#)
+        #expect(try cli.run("get", "inventory/hosts/web1", "--with-version").out == #"{"id":"web1","version":1,"doc":{"ip":"10.0.0.5","role":"web"}}"#)
         #expect(try cli.run("update", "inventory/hosts/web1", #"{"ip":"10.0.0.6","role":"web"}"#, "--if-version", "1").out.contains(#""version":2"#))
         let stale = try cli.run("update", "inventory/hosts/web1", #"{"ip":"1.1.1.1"}"#, "--if-version", "1")
         #expect(stale.status == 4)

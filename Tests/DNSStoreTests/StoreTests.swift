@@ -134,7 +134,7 @@ struct StoreTests {
                 let read = try await docs.get("doc-\(size)")
                 #expect(read?.json == body, "size \(size)")
             }
-            await #expect(throws: StoreError.invalidDocument("the document is empty; JSON text is needed")) {
+            await #expect(throws: StoreError.invalidDocument("the document is not valid JSON: no JSON value (the text is empty) at line 1, column 1")) {
                 try await docs.putJSON("empty", [])
             }
             await #expect(throws: StoreError.tooLarge("document 'big' is 1048577 octets; the limit is 1048576")) {
