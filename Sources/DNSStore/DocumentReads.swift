@@ -7,6 +7,9 @@ extension DNSStore {
         var name: DNSName
         var chunk: Int
         var collection: Node
+
+        /// The record index chunk that lists it.
+        var indexChunk: IndexEdits.ChunkKey { IndexEdits.ChunkKey(node: collection.name, chunk: chunk, level: .record) }
     }
 
     func address(of id: String, in collection: String, of database: String) async throws -> RecordAddress {
@@ -49,9 +52,12 @@ extension DNSStore {
     }
 
     func verify(_ body: [UInt8], _ header: RecordHeader, _ name: DNSName) throws {
+        let remedy = "'dnsstore fsck --repair --quarantine DIR' saves it and takes it out of the store"
         guard body.count == header.n else {
-            throw StoreError.corrupted("\(name) says \(header.n) octets but holds \(body.count)")
+            throw StoreError.corrupted("document '\(header.id)' at \(name) says \(header.n) octets but holds \(body.count); \(remedy)")
         }
-        guard RecordText.digest(body) == header.h else { throw StoreError.corrupted("\(name) fails its digest") }
+        guard RecordText.digest(body) == header.h else {
+            throw StoreError.corrupted("document '\(header.id)' at \(name) fails its digest; \(remedy)")
+        }
     }
 }

@@ -19,6 +19,11 @@ struct WriteOp: Sendable {
     var id: String
     var mode: Mode
     var body: [UInt8] = []
+
+    var isDelete: Bool {
+        if case .delete = mode { return true }
+        return false
+    }
 }
 
 extension DNSStore {
@@ -37,17 +42,28 @@ extension DNSStore {
             }
             // A write whose condition fails against what is there now reports it, without retrying.
             for (op, current) in zip(ops, currents) { try check(op, current: current) }
+            // Creates and deletes change their index chunk (and creates take their version from it).
+            var chunkKeys = Set<IndexEdits.ChunkKey>()
+            for (i, op) in ops.enumerated() where changesIndex(op, current: currents[i]) {
+                chunkKeys.insert(addresses[i].indexChunk)
+            }
             var update = UpdateBuilder(zone: configuration.zone)
-            var edits = IndexEdits()
             var versions: [Int] = []
             var written: [DNSName] = []
             do {
+                var plans = try await loadPlans(chunkKeys)
                 for (i, op) in ops.enumerated() {
                     let version = try await plan(
-                        op, at: addresses[i], current: currents[i], into: &update, edits: &edits, written: &written)
+                        op, at: addresses[i], current: currents[i], into: &update, plans: &plans, written: &written)
                     versions.append(version)
                 }
-                try await apply(edits, to: &update)
+                // New ids are placed together, so that a batch changes as few index pages as it can.
+                var created: [IndexEdits.ChunkKey: [(String, NodeMetadata?)]] = [:]
+                for (i, op) in ops.enumerated() where currents[i] == nil && !op.isDelete {
+                    created[addresses[i].indexChunk, default: []].append((op.id, nil))
+                }
+                for (key, entries) in created { try plans[key]!.add(entries) }
+                try write(plans, into: &update)
                 try await send(update, context)
                 return versions
             } catch StoreError.conflict {
@@ -104,10 +120,17 @@ extension DNSStore {
         }
     }
 
+    /// Whether a write creates or deletes its document, and so changes the index.
+    private func changesIndex(_ op: WriteOp, current: StoredRecord?) -> Bool {
+        op.isDelete || current == nil
+    }
+
     /// Adds one write's prerequisites and changes; writes a chunked document's data chunks first.
+    /// A new document's version is one above its index chunk's floor, so that the versions of an
+    /// id never repeat across a delete and a create (section 7 of docs/FORMAT.md).
     private func plan(
         _ op: WriteOp, at address: RecordAddress, current: StoredRecord?, into update: inout UpdateBuilder,
-        edits: inout IndexEdits, written: inout [DNSName]
+        plans: inout [IndexEdits.ChunkKey: IndexChunkPlan], written: inout [DNSName]
     ) async throws -> Int {
         if let current {
             update.require(.rrsetEquals(address.name, .txt, [current.rdata]))
@@ -118,10 +141,16 @@ extension DNSStore {
         for name in oldChunks { update.apply(.deleteName(name)) }
         if case .delete = op.mode {
             update.apply(.deleteName(address.name))
-            edits.remove(op.id, chunk: address.chunk, of: address.collection.name, level: .record)
+            plans[address.indexChunk]!.remove(op.id)
+            plans[address.indexChunk]!.raiseFloor(to: current!.header.v)
             return current!.header.v
         }
-        let version = (current?.header.v ?? 0) + 1
+        let version: Int
+        if let current {
+            version = current.header.v + 1
+        } else {
+            version = plans[address.indexChunk]!.readFloor() + 1
+        }
         var header = RecordHeader(v: version, id: op.id, n: op.body.count, h: RecordText.digest(op.body))
         var body = op.body
         if op.body.count > RecordText.inlineLimit {
@@ -133,9 +162,6 @@ extension DNSStore {
             body = []
         }
         update.replace(address.name, .txt, with: [try RecordText.rdata(header: header, body: body)], ttl: configuration.recordTTL)
-        if current == nil {
-            edits.add(op.id, nil, chunk: address.chunk, of: address.collection.name, level: .record)
-        }
         return version
     }
 

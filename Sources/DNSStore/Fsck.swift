@@ -6,12 +6,17 @@ public struct CheckReport: Sendable, Codable {
         public enum Kind: String, Sendable, Codable {
             /// An index lists a document whose record is missing.
             case entryWithoutRecord = "index entry without record"
-            /// A record no index lists.
+            /// A whole document that no index lists.
             case recordWithoutEntry = "record without index entry"
             /// A data chunk no record refers to (left by an interrupted write).
             case danglingChunk = "dangling data chunk"
-            /// A record whose content fails its length or digest, or a chunk it needs is missing.
-            case badDocument = "document fails its digest or misses chunks"
+            /// A document that cannot be read whole: its header does not parse, a data chunk is
+            /// missing, its length or digest does not match, or its text is not JSON.
+            case damagedDocument = "damaged document"
+            /// An index entry in a chunk other than the one its name belongs to.
+            case misplacedEntry = "index entry in the wrong chunk"
+            /// An index page longer than the format allows.
+            case oversizePage = "index page over 16,000 octets"
             /// A name under the store that nothing refers to.
             case strayName = "unreferenced name"
         }
@@ -30,11 +35,23 @@ public struct CheckReport: Sendable, Codable {
     public var isClean: Bool { problems.allSatisfy(\.repaired) }
 }
 
+/// What a repair does with damaged documents, which it can never make whole again.
+public enum DamagedDocumentAction: Sendable {
+    /// Report them and leave them where they are.
+    case keep
+    /// Delete each with its data chunks and index entry.
+    case delete
+    /// Hand each one's TXT texts, by DNS name, to `save`; then delete it as `.delete` does.
+    case quarantine(@Sendable (_ path: String, _ texts: [(name: DNSName, text: [UInt8])]) throws -> Void)
+}
+
 extension DNSStore {
     /// Checks the whole store against docs/FORMAT.md by reading every name of the zone (a zone
-    /// transfer). With `repair`, adds missing index entries, removes entries without records and
-    /// deletes dangling chunks and stray names. Documents that fail their digest are reported only.
-    public func check(repair: Bool) async throws -> CheckReport {
+    /// transfer). With `repair`, it mends what can be made whole: adds index entries for whole
+    /// documents no index lists, removes entries without records, lays out oversize index pages
+    /// again, deletes dangling chunks and stray names. Damaged documents are never re-linked;
+    /// `damaged` says whether a repair keeps, deletes or quarantines them.
+    public func check(repair: Bool, damaged: DamagedDocumentAction = .keep) async throws -> CheckReport {
         var report = CheckReport()
         let all: [ResourceRecord]
         do {
@@ -48,103 +65,133 @@ extension DNSStore {
         }
         guard txt[layout.root] != nil else { throw StoreError.notFound("no store at \(layout.root)") }
         invalidateCache()
-        var accounted: Set<DNSName> = [layout.root]
-        var collectionNodes: [DNSName: (database: String, collection: String, total: Int)] = [:]
-        var missingEntries: [(String, String, String)] = []  // database, collection, id
-        var strayEntries: [(String, String, String)] = []
+        var scan = Scan(txt: txt, accounted: [layout.root])
+        let removesDamaged: Bool
+        if case .keep = damaged { removesDamaged = false } else { removesDamaged = repair }
+
         let root = try await self.root()
         for chunk in 0..<root.chunks.total {
-            for page in try await loadIndexChunk(chunk, of: layout.root, level: .database) where page.rdata != nil { accounted.insert(page.name) }
+            try scan.account(try await loadIndexChunk(chunk, of: layout.root, level: .database), chunk: .init(node: layout.root, chunk: chunk, level: .database), repair: repair, into: &report)
         }
         for database in try await databases() {
             report.databases += 1
             let db = try await self.database(named: database)
-            accounted.insert(db.name)
+            scan.accounted.insert(db.name)
             for chunk in 0..<db.metadata.chunks.total {
-                for page in try await loadIndexChunk(chunk, of: db.name, level: .collection) where page.rdata != nil { accounted.insert(page.name) }
+                try scan.account(try await loadIndexChunk(chunk, of: db.name, level: .collection), chunk: .init(node: db.name, chunk: chunk, level: .collection), repair: repair, into: &report)
             }
             for collection in try await self.database(database).collections() {
                 report.collections += 1
                 let node = try await self.collection(named: collection, in: database)
-                accounted.insert(node.name)
-                collectionNodes[node.name] = (database, collection, node.metadata.chunks.total)
-                var ids: [String] = []
+                scan.accounted.insert(node.name)
+                scan.collections[node.name] = (database, collection, node.metadata.chunks.total)
                 for chunk in 0..<node.metadata.chunks.total {
-                    for page in try await loadIndexChunk(chunk, of: node.name, level: .record) {
-                        if page.rdata != nil { accounted.insert(page.name) }
-                        ids += page.page.entries.keys
+                    let pages = try await loadIndexChunk(chunk, of: node.name, level: .record)
+                    try scan.account(pages, chunk: .init(node: node.name, chunk: chunk, level: .record), repair: repair, into: &report)
+                    for id in pages.flatMap(\.page.entries.keys) {
+                        let (name, home) = try layout.child(id, total: node.metadata.chunks.total, of: node.name)
+                        let path = "\(database)/\(collection)/\(id)"
+                        guard home == chunk else {
+                            report.problems.append(.init(kind: .misplacedEntry, name: path, detail: "listed in chunk \(chunk), belongs in \(home)", repaired: repair))
+                            scan.staleEntries.append((node.name, chunk, id))
+                            continue
+                        }
+                        guard txt[name] != nil else {
+                            report.problems.append(.init(kind: .entryWithoutRecord, name: path, detail: "\(name) is missing", repaired: repair))
+                            scan.staleEntries.append((node.name, chunk, id))
+                            continue
+                        }
+                        report.documents += 1
+                        if let damage = scan.inspect(name, id: id) {
+                            report.problems.append(.init(kind: .damagedDocument, name: path, detail: "\(name): \(damage)", repaired: removesDamaged))
+                            scan.damaged.append((path, name, node.name, chunk, id))
+                        }
                     }
-                }
-                for id in ids {
-                    let (name, _) = try layout.child(id, total: node.metadata.chunks.total, of: node.name)
-                    guard let rdata = txt[name] else {
-                        report.problems.append(.init(kind: .entryWithoutRecord, name: "\(database)/\(collection)/\(id)", detail: "\(name) is missing", repaired: repair))
-                        strayEntries.append((database, collection, id))
-                        continue
-                    }
-                    accounted.insert(name)
-                    report.documents += 1
-                    try checkRecord(rdata, at: name, txt: txt, accounted: &accounted, report: &report)
                 }
             }
         }
         // Names left over: records missing from their index, dangling chunks, strays.
-        var toDelete: [DNSName] = []
-        for name in txt.keys.sorted() where !accounted.contains(name) {
+        var strays: [DNSName] = []
+        for name in txt.keys.sorted() where !scan.accounted.contains(name) {
             let parent = name.parent
-            if let owner = collectionNodes[parent.parent], let rdata = txt[name],
-                let record = try? RecordText.parse(rdata, name: name),
-                (try? layout.child(record.header.id, total: owner.total, of: parent.parent).name) == name
-            {
-                report.problems.append(.init(kind: .recordWithoutEntry, name: "\(owner.database)/\(owner.collection)/\(record.header.id)", detail: "\(name)", repaired: repair))
-                missingEntries.append((owner.database, owner.collection, record.header.id))
-                report.documents += 1
-                try checkRecord(rdata, at: name, txt: txt, accounted: &accounted, report: &report)
-                continue
+            if let owner = scan.collections[parent.parent], let label = name.labels.first, !DataChunkLabel.matches(label) {
+                let record = try? RecordText.parse(txt[name]!, name: name, anyEncoding: true)
+                let id = record?.header.id
+                let chunk = id.map { Naming.chunk(for: $0, total: owner.total) }
+                let path = "\(owner.database)/\(owner.collection)/\(id ?? "?")"
+                if let id, let chunk, (try? layout.child(id, total: owner.total, of: parent.parent).name) == name {
+                    report.documents += 1
+                    if let damage = scan.inspect(name, id: id) {
+                        report.problems.append(.init(kind: .damagedDocument, name: path, detail: "\(name): \(damage); no index lists it", repaired: removesDamaged))
+                        scan.damaged.append((path, name, parent.parent, chunk, id))
+                    } else {
+                        report.problems.append(.init(kind: .recordWithoutEntry, name: path, detail: "\(name)", repaired: repair))
+                        scan.missingEntries.append((parent.parent, chunk, id))
+                    }
+                    continue
+                }
+                if record == nil {
+                    _ = scan.inspect(name, id: nil)
+                    report.problems.append(.init(kind: .damagedDocument, name: "\(owner.database)/\(owner.collection)/?", detail: "\(name): its header does not parse", repaired: removesDamaged))
+                    scan.damaged.append(("\(owner.database)/\(owner.collection)/\(name.labels.first.map { String(decoding: $0, as: UTF8.self) } ?? "?")", name, parent.parent, nil, nil))
+                    continue
+                }
             }
-            if accounted.contains(parent), let label = name.labels.first, label.contains(UInt8(ascii: "-")) {
+            if scan.accounted.contains(parent), let label = name.labels.first, DataChunkLabel.matches(label) {
                 report.problems.append(.init(kind: .danglingChunk, name: "\(name)", detail: "no record refers to it", repaired: repair))
             } else {
                 report.problems.append(.init(kind: .strayName, name: "\(name)", detail: "nothing in the store refers to it", repaired: repair))
             }
-            toDelete.append(name)
+            strays.append(name)
         }
         guard repair else { return report }
-        for (database, collection, id) in missingEntries {
-            let node = try await self.collection(named: collection, in: database)
-            let (_, chunk) = try layout.child(id, total: node.metadata.chunks.total, of: node.name)
-            try await editIndex { $0.add(id, nil, chunk: chunk, of: node.name, level: .record) }
+        for (node, chunk, id) in scan.missingEntries {
+            try await editIndex { $0.add(id, nil, chunk: chunk, of: node, level: .record) }
         }
-        for (database, collection, id) in strayEntries {
-            let node = try await self.collection(named: collection, in: database)
-            let (_, chunk) = try layout.child(id, total: node.metadata.chunks.total, of: node.name)
-            try await editIndex { $0.remove(id, chunk: chunk, of: node.name, level: .record) }
+        for (node, chunk, id) in scan.staleEntries {
+            try await editIndex { $0.remove(id, chunk: chunk, of: node, level: .record) }
         }
-        await deleteNames(toDelete.filter { !accounted.contains($0) })
+        for key in scan.oversize {
+            try await editIndex { $0.relayouts.insert(key) }
+        }
+        if removesDamaged {
+            for (path, name, node, chunk, id) in scan.damaged {
+                let chunks = scan.chunks[name] ?? []
+                if case .quarantine(let save) = damaged {
+                    let texts = ([name] + chunks).compactMap { n in txt[n].flatMap { try? text(of: $0, at: n) }.map { (n, $0) } }
+                    try save(path, texts)
+                }
+                try await removeDamaged(name, rdata: txt[name]!, chunks: chunks, node: node, chunk: chunk, id: id)
+            }
+        }
+        await deleteNames(strays.filter { !scan.accounted.contains($0) })
         return report
     }
 
-    private func checkRecord(
-        _ rdata: RData, at name: DNSName, txt: [DNSName: RData], accounted: inout Set<DNSName>, report: inout CheckReport
-    ) throws {
-        guard let record = try? RecordText.parse(rdata, name: name) else {
-            report.problems.append(.init(kind: .badDocument, name: "\(name)", detail: "the header does not parse", repaired: false))
-            return
-        }
-        var body = record.body
-        if record.header.isChunked {
-            body = []
-            for chunk in try dataChunkNames(of: record, at: name) {
-                accounted.insert(chunk)
-                guard let data = txt[chunk], case .txt(let t) = data else {
-                    report.problems.append(.init(kind: .badDocument, name: "\(name)", detail: "data chunk \(chunk) is missing", repaired: false))
-                    return
-                }
-                body += t.joined
+    /// Deletes a damaged record, its data chunks and its index entry in one UPDATE, raising its
+    /// chunk's floor past its version so the id's versions still never repeat.
+    private func removeDamaged(
+        _ name: DNSName, rdata: RData, chunks: [DNSName], node: DNSName, chunk: Int?, id: String?
+    ) async throws {
+        let version = (try? RecordText.parse(rdata, name: name))?.header.v
+        for attempt in 0..<configuration.maxAttempts {
+            if attempt > 0 { try await backoff(attempt) }
+            var update = UpdateBuilder(zone: configuration.zone)
+            update.require(.rrsetEquals(name, .txt, [rdata]))
+            for n in [name] + chunks { update.apply(.deleteName(n)) }
+            if let chunk, let id {
+                let key = IndexEdits.ChunkKey(node: node, chunk: chunk, level: .record)
+                var plans = try await loadPlans([key])
+                plans[key]!.remove(id)
+                if let version { plans[key]!.raiseFloor(to: version) }
+                try write(plans, into: &update)
             }
-        }
-        if body.count != record.header.n || RecordText.digest(body) != record.header.h {
-            report.problems.append(.init(kind: .badDocument, name: "\(name)", detail: "length or digest does not match the header", repaired: false))
+            do {
+                try await send(update, "removing the damaged record \(name)")
+                return
+            } catch StoreError.conflict {
+                continue
+            }
         }
     }
 
@@ -164,5 +211,77 @@ extension DNSStore {
                 continue
             }
         }
+    }
+}
+
+/// `<p>-<g>`: a data chunk's label (section 7 of docs/FORMAT.md).
+enum DataChunkLabel {
+    static func matches(_ label: [UInt8]) -> Bool {
+        guard let dash = label.firstIndex(of: UInt8(ascii: "-")), dash > 0, label.count - dash - 1 == 8 else { return false }
+        return label[..<dash].allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+            && label[(dash + 1)...].allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
+}
+
+/// What a check has seen so far of the zone's names.
+private struct Scan {
+    let txt: [DNSName: RData]
+    var accounted: Set<DNSName>
+    var collections: [DNSName: (database: String, collection: String, total: Int)] = [:]
+    /// Existing data chunks of each record inspected.
+    var chunks: [DNSName: [DNSName]] = [:]
+    var missingEntries: [(DNSName, Int, String)] = []
+    var staleEntries: [(DNSName, Int, String)] = []
+    var oversize: [IndexEdits.ChunkKey] = []
+    var damaged: [(path: String, name: DNSName, node: DNSName, chunk: Int?, id: String?)] = []
+
+    init(txt: [DNSName: RData], accounted: Set<DNSName>) {
+        self.txt = txt
+        self.accounted = accounted
+    }
+
+    /// Accounts for an index chunk's pages and notes pages over the size limit.
+    mutating func account(_ pages: [LoadedPage], chunk key: IndexEdits.ChunkKey, repair: Bool, into report: inout CheckReport) throws {
+        var over = false
+        for page in pages where page.rdata != nil {
+            accounted.insert(page.name)
+            if case .txt(let t)? = page.rdata, t.joined.count > IndexPage.maxTextOctets {
+                report.problems.append(.init(kind: .oversizePage, name: "\(page.name)", detail: "\(t.joined.count) octets", repaired: repair))
+                over = true
+            }
+        }
+        if over { oversize.append(key) }
+    }
+
+    /// Accounts for a record and its data chunks; returns why it is damaged, or nil when it is whole.
+    mutating func inspect(_ name: DNSName, id: String?) -> String? {
+        accounted.insert(name)
+        guard let rdata = txt[name], let record = try? RecordText.parse(rdata, name: name, anyEncoding: true) else {
+            return "its header does not parse"
+        }
+        if let id, record.header.id != id { return "it holds document '\(record.header.id)', not '\(id)'" }
+        // An encoding this version cannot read is not damage: a newer writer made it.
+        let readable = record.header.e == nil
+        var body = record.body
+        if let count = record.header.c, let generation = record.header.g {
+            body = []
+            var missing: DNSName?
+            for p in 0..<count {
+                guard let chunk = try? name.prepending("\(p)-\(generation)") else { return "its data chunk names are too long" }
+                guard let data = txt[chunk], case .txt(let t) = data else {
+                    missing = missing ?? chunk
+                    continue
+                }
+                accounted.insert(chunk)
+                chunks[name, default: []].append(chunk)
+                body += t.joined
+            }
+            if let missing { return "data chunk \(missing) is missing" }
+        }
+        guard readable else { return nil }
+        if body.count != record.header.n { return "it holds \(body.count) octets where its header says \(record.header.n)" }
+        if RecordText.digest(body) != record.header.h { return "its digest does not match its content" }
+        if !JSONText.isValid(body) { return "its content is not JSON" }
+        return nil
     }
 }

@@ -11,6 +11,8 @@ struct IndexEdits {
 
     var adds: [ChunkKey: [String: NodeMetadata?]] = [:]
     var removes: [ChunkKey: Set<String>] = [:]
+    /// Chunks to lay out again even without adds or removes (a repair of oversize pages).
+    var relayouts: Set<ChunkKey> = []
 
     mutating func add(_ key: String, _ entry: NodeMetadata?, chunk: Int, of node: DNSName, level: IndexLevel) {
         adds[ChunkKey(node: node, chunk: chunk, level: level), default: [:]][key] = .some(entry)
@@ -20,18 +22,12 @@ struct IndexEdits {
         removes[ChunkKey(node: node, chunk: chunk, level: level), default: []].insert(key)
     }
 
-    var isEmpty: Bool { adds.isEmpty && removes.isEmpty }
-}
-
-/// One page of an index chunk as read.
-struct LoadedPage: Sendable {
-    var name: DNSName
-    var rdata: RData?
-    var page: IndexPage
+    var chunks: Set<ChunkKey> { Set(adds.keys).union(removes.keys).union(relayouts) }
 }
 
 extension DNSStore {
-    /// Reads all pages of one index chunk; page 0 first. A missing chunk is one empty page.
+    /// Reads all pages of one index chunk; page 0 first. A missing chunk is one empty page, and a
+    /// missing page after it reads as empty.
     func loadIndexChunk(_ chunk: Int, of node: DNSName, level: IndexLevel) async throws -> [LoadedPage] {
         let first = try await loadPage(0, chunk: chunk, of: node, level: level)
         let count = first.page.pages
@@ -64,52 +60,40 @@ extension DNSStore {
         return all
     }
 
-    /// Reads the pages the edits touch and adds to `update` their prerequisites and new contents.
-    func apply(_ edits: IndexEdits, to update: inout UpdateBuilder) async throws {
-        let keys = Array(Set(edits.adds.keys).union(edits.removes.keys))
+    /// Reads the given chunks concurrently, each ready to be planned.
+    func loadPlans(_ keys: Set<IndexEdits.ChunkKey>) async throws -> [IndexEdits.ChunkKey: IndexChunkPlan] {
+        let keys = Array(keys)
         let loaded = try await concurrently(keys) { key in
             try await self.loadIndexChunk(key.chunk, of: key.node, level: key.level)
         }
-        for (key, original) in zip(keys, loaded) {
-            var pages = original
-            var touched = Set<Int>()
-            for removed in edits.removes[key] ?? [] {
-                if let i = pages.firstIndex(where: { $0.page.entries[removed] != nil }) {
-                    pages[i].page.entries[removed] = nil
-                    touched.insert(i)
-                }
-            }
-            for (name, entry) in (edits.adds[key] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                guard !pages.contains(where: { $0.page.entries[name] != nil }) else { continue }
-                let last = pages.count - 1
-                pages[last].page.entries[name] = .some(entry)
-                if try pages[last].page.text(level: key.level).count <= IndexPage.maxTextOctets || pages[last].page.entries.count == 1 {
-                    touched.insert(last)
-                    continue
-                }
-                // The last page is full: open the next one and count it on page 0.
-                pages[last].page.entries[name] = nil
-                let next = pages.count
-                let name0 = try layout.indexPage(next, chunk: key.chunk, of: key.node)
-                pages.append(LoadedPage(name: name0, rdata: nil, page: IndexPage(chunk: key.chunk, page: next, entries: [name: entry])))
-                pages[0].page.pages = pages.count
-                touched.insert(next)
-                touched.insert(0)
-            }
-            for i in touched.sorted() {
-                let page = pages[i]
-                if let rdata = original.indices.contains(i) ? original[i].rdata : nil {
-                    update.require(.rrsetEquals(page.name, .txt, [rdata]))
-                } else {
-                    update.require(.rrsetDoesNotExist(page.name, .txt))
-                }
-                if i == 0 && page.page.entries.isEmpty && page.page.pages <= 1 {
-                    if original[i].rdata != nil { update.apply(.deleteRRset(page.name, .txt)) }
-                } else {
-                    let text = try page.page.text(level: key.level)
-                    update.replace(page.name, .txt, with: [.txt(TXT(splitting: text))], ttl: configuration.recordTTL)
-                }
+        var plans: [IndexEdits.ChunkKey: IndexChunkPlan] = [:]
+        for (key, pages) in zip(keys, loaded) {
+            let layout = self.layout
+            plans[key] = IndexChunkPlan(level: key.level, chunk: key.chunk, original: pages) { page in
+                try layout.indexPage(page, chunk: key.chunk, of: key.node)
             }
         }
+        return plans
+    }
+
+    /// Settles the plans and adds their page changes and prerequisites to `update`.
+    func write(_ plans: [IndexEdits.ChunkKey: IndexChunkPlan], into update: inout UpdateBuilder) throws {
+        for key in plans.keys.sorted(by: { ($0.node, $0.chunk) < ($1.node, $1.chunk) }) {
+            var plan = plans[key]!
+            try plan.settle()
+            try plan.write(into: &update, ttl: configuration.recordTTL)
+        }
+    }
+
+    /// Reads the pages the edits touch and adds to `update` their prerequisites and new contents.
+    func apply(_ edits: IndexEdits, to update: inout UpdateBuilder) async throws {
+        var plans = try await loadPlans(edits.chunks)
+        for (key, names) in edits.removes {
+            for name in names { plans[key]!.remove(name) }
+        }
+        for (key, entries) in edits.adds {
+            for (name, entry) in entries.sorted(by: { $0.key < $1.key }) { try plans[key]!.add(name, entry) }
+        }
+        try write(plans, into: &update)
     }
 }

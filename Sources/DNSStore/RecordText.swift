@@ -44,14 +44,16 @@ enum RecordText {
         return .txt(TXT(splitting: text))
     }
 
-    static func parse(_ rdata: RData, name: DNSName) throws -> StoredRecord {
+    /// Parses a record. A record in an encoding this version does not know is refused, unless
+    /// `anyEncoding` (for checks that must not mistake a newer record for a damaged one).
+    static func parse(_ rdata: RData, name: DNSName, anyEncoding: Bool = false) throws -> StoredRecord {
         guard case .txt(let txt) = rdata else { throw StoreError.corrupted("\(name) holds no TXT record") }
         let text = txt.joined
         guard let newline = text.firstIndex(of: 0x0A) else {
             throw StoreError.corrupted("\(name) has no header line")
         }
         let header = try MetadataJSON.decode(RecordHeader.self, Array(text[..<newline]), name: name)
-        if let e = header.e { throw StoreError.corrupted("\(name) uses encoding '\(e)', which this version cannot read") }
+        if let e = header.e, !anyEncoding { throw StoreError.corrupted("\(name) uses encoding '\(e)', which this version cannot read") }
         guard header.v >= 1, header.n >= 0 else { throw StoreError.corrupted("\(name) has a bad header") }
         return StoredRecord(header: header, body: Array(text[(newline + 1)...]), rdata: rdata)
     }

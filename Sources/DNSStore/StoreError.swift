@@ -35,7 +35,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unauthorized(let s): return "unauthorized: \(s); check the TSIG key and the server's update policy"
         case .serverFailure(let s): return "server failure: \(s)"
         case .timeout(let s): return "timeout: \(s); check that the server is reachable"
-        case .corrupted(let s): return "corrupted store data: \(s); run fsck"
+        case .corrupted(let s): return "corrupted store data: \(s)"
         }
     }
 

@@ -22,17 +22,45 @@ struct InspectCommand: AsyncParsableCommand {
 
 struct FsckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "fsck", abstract: "Check a store: dangling chunks, digest mismatches, index entries without records and records without entries.",
+        commandName: "fsck",
+        abstract: "Check a store: index entries without records, records without entries, damaged documents, oversize index pages, dangling chunks.",
         discussion: """
             Reads the whole zone with a transfer (the key must allow it). Exit 0 when clean (or all repaired), 1 otherwise.
-            Example: dnsstore fsck --repair
+            --repair mends what can be made whole. A damaged document (bad digest, missing chunk, not JSON) cannot be: \
+            a repair keeps it unless --delete-damaged or --quarantine DIR says to delete it (the latter first saves its \
+            TXT texts in DIR, one file per DNS name).
+            Example: dnsstore fsck --repair --quarantine ./damaged
             """)
     @OptionGroup var store: StoreOptions
-    @Flag(help: "Mend what can be mended: add or remove index entries, delete dangling chunks and stray names.") var repair = false
+    @Flag(help: "Mend what can be mended: index entries, oversize pages, dangling chunks and stray names.") var repair = false
+    @Flag(help: "With --repair, delete damaged documents.") var deleteDamaged = false
+    @Option(help: "With --repair, save each damaged document's TXT texts in this directory, then delete it.") var quarantine: String?
+
+    func validate() throws {
+        guard repair || (!deleteDamaged && quarantine == nil) else {
+            throw ValidationError("--delete-damaged and --quarantine only act with --repair")
+        }
+        guard !(deleteDamaged && quarantine != nil) else { throw ValidationError("choose one of --delete-damaged and --quarantine") }
+    }
 
     func run() async throws {
         let clean = try await report { () -> Bool in
-            let result = try await store.openStore().check(repair: repair)
+            let action: DamagedDocumentAction
+            if let quarantine {
+                let directory = URL(fileURLWithPath: quarantine)
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                action = .quarantine { path, texts in
+                    for (name, text) in texts {
+                        let file = directory.appendingPathComponent(name.description)
+                        guard FileManager.default.createFile(atPath: file.path, contents: Data(text), attributes: [.posixPermissions: 0o600]) else {
+                            throw CLIError.invalidInput("cannot write \(file.path) to quarantine \(path)")
+                        }
+                    }
+                }
+            } else {
+                action = deleteDamaged ? .delete : .keep
+            }
+            let result = try await store.openStore().check(repair: repair, damaged: action)
             print(try Output.value(result, compact: store.compact))
             return result.isClean
         }

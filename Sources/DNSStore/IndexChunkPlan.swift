@@ -1,0 +1,178 @@
+import DNSWire
+
+/// One page of an index chunk as read: its name, its exact RDATA (nil when the page does not
+/// exist), and its contents.
+struct LoadedPage: Sendable {
+    var name: DNSName
+    var rdata: RData?
+    var page: IndexPage
+}
+
+/// The pages of one index chunk as read, and as they will be once the planned edits are made
+/// (section 3.2 of docs/FORMAT.md). A value that does no I/O: it decides where an entry goes
+/// (the first page with room), drops trailing empty pages, keeps every page within 16,000
+/// octets as it will be written, and then says which pages change and what each UPDATE must
+/// require of them.
+struct IndexChunkPlan {
+    let level: IndexLevel
+    let chunk: Int
+    /// As read: index k is page k.
+    let original: [LoadedPage]
+    /// As planned; `pages.count` is what page 0's `"pages"` will say.
+    private(set) var pages: [IndexPage]
+    /// Names added by this plan, which may move between pages while it settles.
+    private var added: Set<String> = []
+    /// Page 0 must still be as read: a version floor was read from it, or a missing page was filled.
+    private(set) var needsPage0AsRead = false
+    private let pageName: (Int) throws -> DNSName
+
+    init(level: IndexLevel, chunk: Int, original: [LoadedPage], pageName: @escaping (Int) throws -> DNSName) {
+        self.level = level
+        self.chunk = chunk
+        self.original = original.isEmpty ? [LoadedPage(name: (try? pageName(0)) ?? .root, rdata: nil, page: IndexPage(chunk: chunk, page: 0))] : original
+        self.pages = self.original.map(\.page)
+        self.pageName = pageName
+        for k in pages.indices {
+            pages[k].chunk = chunk
+            pages[k].page = k
+        }
+    }
+
+    func page(holding name: String) -> Int? {
+        pages.firstIndex { $0.entries[name] != nil }
+    }
+
+    /// The floor for a new document's version; reading it makes the write depend on page 0.
+    mutating func readFloor() -> Int {
+        needsPage0AsRead = true
+        return pages[0].floor
+    }
+
+    /// Records that a document of this chunk was deleted at `version`.
+    mutating func raiseFloor(to version: Int) {
+        pages[0].floor = max(pages[0].floor, version)
+    }
+
+    mutating func remove(_ name: String) {
+        guard let k = page(holding: name) else { return }
+        pages[k].entries[name] = nil
+        added.remove(name)
+    }
+
+    mutating func add(_ name: String, _ entry: NodeMetadata?) throws {
+        try add([(name, entry)])
+    }
+
+    /// Adds entries together on the first page with room for all of them, or else together on a
+    /// new page, so that a batch changes as few full pages as it can (each changed page goes
+    /// into the UPDATE twice: as read and as written); entry by entry when they fill more than a page.
+    mutating func add(_ entries: [(String, NodeMetadata?)]) throws {
+        let new = entries.filter { page(holding: $0.0) == nil }
+        guard !new.isEmpty else { return }
+        added.formUnion(new.map(\.0))
+        if new.count > 1 {
+            let octets = try new.reduce(0) { $0 + (try IndexPage.entryText($1.0, $1.1).count) + 1 }
+            let fitting = try pages.indices.filter { k in try octetsOf(k) + octets <= IndexPage.maxTextOctets }
+            if let k = fitting.first(where: exists) ?? fitting.first {
+                if !exists(k) { needsPage0AsRead = true }
+                for (name, entry) in new { pages[k].entries[name] = .some(entry) }
+                return
+            }
+            let fresh = IndexPage(chunk: chunk, page: pages.count, entries: Dictionary(uniqueKeysWithValues: new))
+            if try fresh.text(level: level).count <= IndexPage.maxTextOctets - 100 {
+                pages.append(fresh)
+                return
+            }
+        }
+        for (name, entry) in new { try place(name, entry, avoiding: nil) }
+    }
+
+    /// Puts an entry on the first page it fits: pages that exist first, then missing pages in the
+    /// middle (filling one depends on page 0, which says they count), then a new page at the end.
+    private mutating func place(_ name: String, _ entry: NodeMetadata?, avoiding avoided: Int?) throws {
+        let octets = try IndexPage.entryText(name, entry).count
+        let candidates = pages.indices.filter { $0 != avoided }
+        for k in candidates where exists(k) {
+            if try octetsOf(k) + octets + (pages[k].entries.isEmpty ? 0 : 1) <= IndexPage.maxTextOctets {
+                pages[k].entries[name] = .some(entry)
+                return
+            }
+        }
+        for k in candidates where !exists(k) {
+            if try octetsOf(k) + octets <= IndexPage.maxTextOctets {
+                pages[k].entries[name] = .some(entry)
+                needsPage0AsRead = true
+                return
+            }
+        }
+        pages.append(IndexPage(chunk: chunk, page: pages.count, entries: [name: entry]))
+    }
+
+    /// Whether page k is there to be written without depending on page 0: page 0 always is; a
+    /// later page when it was read or this plan put entries on it.
+    private func exists(_ k: Int) -> Bool {
+        k == 0 || k >= original.count || original[k].rdata != nil || !pages[k].entries.isEmpty
+    }
+
+    /// Octets of page k's text as it will be written now.
+    private func octetsOf(_ k: Int) throws -> Int {
+        var page = pages[k]
+        if k == 0 { page.pages = pages.count }
+        return try page.text(level: level).count
+    }
+
+    /// Drops trailing empty pages and moves entries off any page over the limit, until stable.
+    mutating func settle() throws {
+        for _ in 0..<100_000 {
+            while pages.count > 1, pages[pages.count - 1].entries.isEmpty { pages.removeLast() }
+            pages[0].pages = pages.count
+            guard let k = try pages.indices.first(where: { try octetsOf($0) > IndexPage.maxTextOctets && pages[$0].entries.count > 1 })
+            else { return }
+            // Move what this plan added if it can; otherwise the last name, which a repair moves.
+            let names = pages[k].entries.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            let name = names.last(where: { added.contains($0) }) ?? names.last!
+            let entry = pages[k].entries.removeValue(forKey: name)!
+            try place(name, entry, avoiding: k)
+        }
+        throw StoreError.corrupted("index chunk \(chunk) cannot be laid out within \(IndexPage.maxTextOctets) octets a page")
+    }
+
+    /// Page k as it will be after the plan: nil when it will not exist. Page 0 stays while later
+    /// pages do or while it holds a floor; an emptied page after it is deleted.
+    func planned(_ k: Int) -> IndexPage? {
+        guard k < pages.count else { return nil }
+        let page = pages[k]
+        if k == 0 {
+            return page.entries.isEmpty && pages.count == 1 && page.floor == 0 ? nil : page
+        }
+        return page.entries.isEmpty ? nil : page
+    }
+
+    private func asRead(_ k: Int) -> IndexPage? {
+        guard k < original.count, original[k].rdata != nil else { return nil }
+        return original[k].page
+    }
+
+    /// Adds to `update` the new contents of every page that changes, each required to be as read,
+    /// and page 0's prerequisite when the plan depends on it. Call `settle()` first.
+    func write(into update: inout UpdateBuilder, ttl: UInt32) throws {
+        for k in 0..<max(original.count, pages.count) {
+            let before = asRead(k)
+            let after = planned(k)
+            let changes = before != after
+            guard changes || (k == 0 && needsPage0AsRead) else { continue }
+            let name = k < original.count ? original[k].name : try pageName(k)
+            if k < original.count, let rdata = original[k].rdata {
+                update.require(.rrsetEquals(name, .txt, [rdata]))
+            } else {
+                update.require(.rrsetDoesNotExist(name, .txt))
+            }
+            guard changes else { continue }
+            if let after {
+                update.replace(name, .txt, with: [.txt(TXT(splitting: try after.text(level: level)))], ttl: ttl)
+            } else {
+                update.apply(.deleteRRset(name, .txt))
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import DNSWire
+import Foundation
+
+/// One page of an index chunk (section 3.2 of docs/FORMAT.md). Record indexes map ids to empty
+/// objects; the others map names to node metadata.
+struct IndexPage: Sendable, Equatable {
+    var chunk: Int
+    var page: Int
+    /// Pages in the chunk; meaningful on page 0.
+    var pages: Int
+    /// Record indexes, page 0: no document listed in this chunk and since deleted ever had a
+    /// version above it, so a new document starts above it and versions of an id never repeat.
+    var floor: Int
+    var entries: [String: NodeMetadata?]
+
+    static let maxTextOctets = 16_000
+
+    init(chunk: Int, page: Int, pages: Int = 1, floor: Int = 0, entries: [String: NodeMetadata?] = [:]) {
+        self.chunk = chunk
+        self.page = page
+        self.pages = pages
+        self.floor = floor
+        self.entries = entries
+    }
+
+    /// The page's JSON text: members and map entries sorted by their UTF-8 octets, so the same
+    /// page is always the same text.
+    func text(level: IndexLevel) throws -> [UInt8] {
+        var map: [UInt8] = [UInt8(ascii: "{")]
+        let sorted = entries.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        for (i, name) in sorted.enumerated() {
+            if i > 0 { map.append(UInt8(ascii: ",")) }
+            map += try Self.entryText(name, entries[name]!)
+        }
+        map.append(UInt8(ascii: "}"))
+        var members: [(String, [UInt8])] = [(level.rawValue, map), ("id", Array(String(chunk).utf8))]
+        if page == 0 {
+            if pages > 1 { members.append(("pages", Array(String(pages).utf8))) }
+            if floor > 0 { members.append(("floor", Array(String(floor).utf8))) }
+        } else {
+            members.append(("page", Array(String(page).utf8)))
+        }
+        members.sort { $0.0 < $1.0 }
+        var text: [UInt8] = [UInt8(ascii: "{")]
+        for (i, (name, value)) in members.enumerated() {
+            if i > 0 { text.append(UInt8(ascii: ",")) }
+            text += Array("\"\(name)\":".utf8) + value
+        }
+        text.append(UInt8(ascii: "}"))
+        return text
+    }
+
+    /// `"name":value` as the page's map holds it.
+    static func entryText(_ name: String, _ entry: NodeMetadata?) throws -> [UInt8] {
+        JSONText.string(name) + [UInt8(ascii: ":")] + (try entry.map(MetadataJSON.encode) ?? Array("{}".utf8))
+    }
+
+    init(text: [UInt8], level: IndexLevel, name: DNSName) throws {
+        let bad = StoreError.corrupted("index page \(name) is not a valid \(level.rawValue) index")
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text)) as? [String: Any],
+            let id = object["id"] as? Int, let map = object[level.rawValue] as? [String: Any]
+        else { throw bad }
+        var entries: [String: NodeMetadata?] = [:]
+        for (key, value) in map {
+            guard let fields = value as? [String: Any] else { throw bad }
+            if level == .record {
+                entries[key] = .some(nil)
+            } else {
+                guard let name = fields["name"] as? String, let chunks = fields["chunks"] as? [String: Any],
+                    let total = chunks["total"] as? Int, total > 0
+                else { throw bad }
+                entries[key] = NodeMetadata(name: name, chunks: ChunkCount(total: total))
+            }
+        }
+        let pages = object["pages"] as? Int ?? 1
+        let floor = object["floor"] as? Int ?? 0
+        guard pages >= 1, floor >= 0 else { throw bad }
+        self.init(chunk: id, page: object["page"] as? Int ?? 0, pages: pages, floor: floor, entries: entries)
+    }
+}
