@@ -54,7 +54,7 @@ final class TCPConnection: Sendable {
         } catch let error as DNSError {
             throw error
         } catch {
-            throw DNSError.connection("TCP to \(server): \(error)")
+            throw DNSError.connection("TCP to \(server.display): \(describeFailure(error))")
         }
     }
 
@@ -65,7 +65,7 @@ final class TCPConnection: Sendable {
     {
         let promise = channel.eventLoop.makePromise(of: (ByteBuffer, Message).self)
         let request = TCPRequest(octets: octets, matcher: matcher, reply: .single(promise), timeout: timeout)
-        channel.writeAndFlush(request).whenFailure { request.fail(DNSError.connection("TCP to \(self.server): \($0)")) }
+        channel.writeAndFlush(request).whenFailure { request.fail(DNSError.connection("TCP to \(self.server.display): \(describeFailure($0))")) }
         return try await promise.futureResult.get()
     }
 
@@ -74,7 +74,7 @@ final class TCPConnection: Sendable {
     {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: (ByteBuffer, Message).self)
         let request = TCPRequest(octets: octets, matcher: matcher, reply: .stream(continuation), timeout: nil)
-        channel.writeAndFlush(request).whenFailure { request.fail(DNSError.connection("TCP to \(self.server): \($0)")) }
+        channel.writeAndFlush(request).whenFailure { request.fail(DNSError.connection("TCP to \(self.server.display): \(describeFailure($0))")) }
         return stream
     }
 
@@ -145,12 +145,12 @@ final class TCPMultiplexer: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failAll(DNSError.connection("TCP connection to \(server) closed"))
+        failAll(DNSError.connection("TCP connection to \(server.display) closed"))
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failAll(DNSError.connection("TCP to \(server): \(error)"))
+        failAll(DNSError.connection("TCP to \(server.display): \(describeFailure(error))"))
         context.close(promise: nil)
     }
 

@@ -55,7 +55,7 @@ final class UDPSocketPool: Sendable {
                 }
             } catch {
                 forget(future)
-                throw DNSError.connection("cannot open a UDP socket to \(server): \(error)")
+                throw DNSError.connection("cannot open a UDP socket to \(server.display): \(describeFailure(error))")
             }
             if channel.isActive { break }
             // Closed under us (an ICMP error ends a connected socket's requests): open another.
@@ -66,7 +66,7 @@ final class UDPSocketPool: Sendable {
         // No flush here: the handler flushes once per event-loop turn, so requests sent together
         // leave in one sendmmsg call.
         channel.write(request).whenFailure { error in
-            request.promise.fail(DNSError.connection("UDP send to \(request.server): \(error)"))
+            request.promise.fail(DNSError.connection("UDP to \(request.server.display): \(describeFailure(error))"))
         }
         return try await request.promise.futureResult.get()
     }
@@ -208,7 +208,7 @@ final class UDPMultiplexer: ChannelDuplexHandler {
         pending = [:]
         for entry in all.values {
             entry.timer.cancel()
-            entry.request.promise.fail(DNSError.connection("UDP: \(error)"))
+            entry.request.promise.fail(DNSError.connection("UDP to \(entry.request.server.display): \(describeFailure(error))"))
         }
         context.close(promise: nil)
     }

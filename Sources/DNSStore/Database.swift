@@ -36,6 +36,63 @@ extension DNSStore {
     public func database(_ name: String) -> Database {
         Database(store: self, name: name)
     }
+
+    /// A collection ready for `documents` to be written to it: the names, the documents and every
+    /// DNS name their writes need are checked first, and only then are the store root, the
+    /// database and the collection created where they do not exist yet. So a write that cannot
+    /// succeed leaves nothing behind. Costs one query per level when nothing is cached.
+    public func collectionForWriting(
+        _ database: String, _ collection: String, documents: [(id: String, json: [UInt8])]
+    ) async throws -> DocumentCollection {
+        try Naming.validate(database)
+        try Naming.validate(collection)
+        var largest = 0
+        for document in documents {
+            try Naming.validate(document.id)
+            let body = try DocumentJSON.normalize(document.json)
+            guard body.count <= RecordText.maxDocument else {
+                throw StoreError.tooLarge("document '\(document.id)' is \(body.count) octets; the limit is \(RecordText.maxDocument)")
+            }
+            largest = max(largest, body.count)
+        }
+        let root = try await existing { try await self.root() }
+        let db = root == nil ? nil : try await existing { try await self.database(named: database) }
+        let node = db == nil ? nil : try await existing { try await self.collection(named: collection, in: database) }
+
+        // The names the writes need, with the chunk counts the nodes have or will be created with.
+        let path = "\(database)/\(collection)"
+        let dbName = try db?.name ?? layout.child(database, total: root?.chunks.total ?? configuration.rootChunks, of: layout.root).name
+        let collectionName = try node?.name ?? layout.child(collection, total: db?.metadata.chunks.total ?? configuration.databaseChunks, of: dbName).name
+        let total = node?.metadata.chunks.total ?? configuration.collectionChunks
+        for document in documents {
+            let (record, chunk) = try layout.child(document.id, total: total, of: collectionName)
+            do {
+                // The longest names a write of it can make: a data chunk, and a later index page.
+                if largest > RecordText.inlineLimit { _ = try record.prepending("\(RecordText.maxDocument / RecordText.dataChunkSize)-ffffffff") }
+                _ = try collectionName.prepending(String(chunk)).prepending("_p9999")
+            } catch {
+                throw StoreError.invalidName(
+                    "'\(path)/\(document.id)' makes DNS names too long under \(layout.root) (\(error)); use shorter names or a shorter domain")
+            }
+        }
+        if root == nil { try await initialize() }
+        if db == nil {
+            do { try await createDatabase(database) } catch StoreError.alreadyExists {}
+        }
+        if node == nil {
+            do { try await self.database(database).createCollection(collection) } catch StoreError.alreadyExists {}
+        }
+        return self.database(database).collection(collection)
+    }
+
+    /// The value, or nil when what it reads does not exist.
+    private func existing<T>(_ read: () async throws -> T) async throws -> T? {
+        do {
+            return try await read()
+        } catch StoreError.notFound {
+            return nil
+        }
+    }
 }
 
 /// A database: a named group of collections.

@@ -31,6 +31,11 @@ public final class LocalTransport: StoreTransport {
         return LocalTransport(authority: try Authority(databasePath: path, configuration: config))
     }
 
+    /// Hands any DNS message to the engine and returns its answer, whatever its RCODE.
+    public func send(_ message: Message) async throws -> Message {
+        try await exchange(message, onPool: message.opcode != .query)
+    }
+
     private func exchange(_ message: Message, onPool: Bool) async throws -> Message {
         var request = message
         request.id = UInt16.random(in: .min ... .max)

@@ -5,13 +5,21 @@ import DNSWire
 public enum Naming {
     public static let maxNameOctets = 255
 
-    /// The label for a database, collection or document name.
-    public static func label(for name: String) throws -> String {
-        let octets = Array(name.utf8)
+    /// Checks a database, collection or document name against section 2's rules: 1 to 255
+    /// octets of UTF-8, no NUL. Every operation applies them, reads and writes alike.
+    public static func validate(_ name: String) throws {
+        let octets = name.utf8
+        guard !octets.isEmpty else { throw StoreError.invalidName("a name must not be empty") }
         guard octets.count <= maxNameOctets else {
             throw StoreError.invalidName("'\(name.prefix(40))...' is \(octets.count) octets; the limit is 255")
         }
         guard !octets.contains(0) else { throw StoreError.invalidName("'\(name)' contains a NUL character") }
+    }
+
+    /// The label for a database, collection or document name.
+    public static func label(for name: String) throws -> String {
+        try validate(name)
+        let octets = Array(name.utf8)
         if isPlain(octets) { return name }
         let encoded = "x--" + Base32.encode(octets)
         if encoded.utf8.count <= DNSName.maxLabelLength { return encoded }

@@ -21,6 +21,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case serverFailure(String)
     /// No answer in time.
     case timeout(String)
+    /// The server could not be reached at all (the connection was refused, no route).
+    case unreachable(String)
     /// Stored data that does not follow docs/FORMAT.md (a bad header, a digest mismatch).
     case corrupted(String)
 
@@ -35,6 +37,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unauthorized(let s): return "unauthorized: \(s); check the TSIG key and the server's update policy"
         case .serverFailure(let s): return "server failure: \(s)"
         case .timeout(let s): return "timeout: \(s); check that the server is reachable"
+        case .unreachable(let s): return "unreachable: \(s); check that the server is running and its address is right"
         case .corrupted(let s): return "corrupted store data: \(s)"
         }
     }
@@ -46,7 +49,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case let error as DNSError:
             switch error {
             case .refused, .notAuth, .tsig: return StoreError.unauthorized("\(context): \(error)")
-            case .timeout, .connection: return StoreError.timeout("\(context): \(error)")
+            case .timeout: return StoreError.timeout("\(context): \(error)")
+            case .connection(let why): return StoreError.unreachable("\(context): \(why)")
             case .notZone: return StoreError.invalidName("\(context): the name is outside the zone (\(error))")
             default: return StoreError.serverFailure("\(context): \(error)")
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -6,8 +7,19 @@ import Foundation
 
 /// Free loopback ports for servers the tests start, so parallel tests never collide.
 public enum Ports {
-    /// A port free for both TCP and UDP on 127.0.0.1, chosen by the kernel.
+    /// Ports already handed out in this process. BIND and our server bind with SO_REUSEPORT, so
+    /// two of them given the same port would both start and split its queries between them.
+    private static let given = Mutex(Set<Int>())
+
+    /// A port free for both TCP and UDP on 127.0.0.1, chosen by the kernel, never the same twice.
     public static func free() -> Int {
+        while true {
+            let port = candidate()
+            if given.withLock({ $0.insert(port).inserted }) { return port }
+        }
+    }
+
+    private static func candidate() -> Int {
         while true {
             let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(tcp) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct DNSStoreCommand: AsyncParsableCommand {
@@ -18,4 +19,33 @@ struct DNSStoreCommand: AsyncParsableCommand {
             ServeCommand.self, DNSCommand.self,
         ]
     )
+
+    /// Runs the command. Usage errors (a missing or malformed argument, an unknown flag) exit 2
+    /// with one line, like every other kind of invalid input, instead of the parser's 64 and its
+    /// usage screen.
+    static func main() async {
+        do {
+            var command = try await asyncParseAsRoot(nil)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            FileHandle.standardError.write(Data("dnsstore: \(usageMessage(for: error))\n".utf8))
+            Foundation.exit(ExitCodes.invalidInput)
+        }
+    }
+
+    /// The parser's message for a usage error on one line, with where to find help.
+    static func usageMessage(for error: any Error) -> String {
+        let full = fullMessage(for: error, columns: 10_000)
+        let lines = full.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let message = lines.first { $0.hasPrefix("Error: ") }.map { String($0.dropFirst("Error: ".count)) } ?? message(for: error)
+        guard let see = lines.first(where: { $0.hasPrefix("See '") }), let end = see.dropFirst(5).firstIndex(of: "'") else {
+            return message
+        }
+        return message + " (see '" + see[see.index(see.startIndex, offsetBy: 5)..<end] + "')"
+    }
 }

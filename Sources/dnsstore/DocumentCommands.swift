@@ -2,6 +2,16 @@ import ArgumentParser
 import DNSStore
 import Foundation
 
+/// Versions start at 1.
+func requireVersion(_ version: Int) throws {
+    guard version >= 1 else { throw ValidationError("--if-version must be a version, 1 or more, not \(version)") }
+}
+
+/// Index chunks a node is created with.
+func requireChunks(_ chunks: Int?) throws {
+    if let chunks, !(1...4096).contains(chunks) { throw ValidationError("--chunks must be 1 to 4096, not \(chunks)") }
+}
+
 struct Written: Encodable {
     var path: String
     var version: Int
@@ -24,10 +34,11 @@ struct PutCommand: AsyncParsableCommand {
     @Argument(help: "JSON, @FILE or -") var document: String
 
     func run() async throws {
-        try await report {
+        try await report(store) {
             let p = try StorePath(path, needs: 3)
             let body = try readDocument(document)
-            let version = try await p.collectionForWriting(in: store.openStore()).putJSON(p.id!, body)
+            let collection = try await store.openStore().collectionForWriting(p.database, p.collection!, documents: [(p.id!, body)])
+            let version = try await collection.putJSON(p.id!, body)
             print(try Output.value(Written(path: path, version: version), compact: store.compact))
         }
     }
@@ -42,10 +53,11 @@ struct InsertCommand: AsyncParsableCommand {
     @Argument(help: "JSON, @FILE or -") var document: String
 
     func run() async throws {
-        try await report {
+        try await report(store) {
             let p = try StorePath(path, needs: 3)
             let body = try readDocument(document)
-            let version = try await p.collectionForWriting(in: store.openStore()).insertJSON(p.id!, body)
+            let collection = try await store.openStore().collectionForWriting(p.database, p.collection!, documents: [(p.id!, body)])
+            let version = try await collection.insertJSON(p.id!, body)
             print(try Output.value(Written(path: path, version: version), compact: store.compact))
         }
     }
@@ -58,10 +70,12 @@ struct UpdateCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @Argument(help: "database/collection/id") var path: String
     @Argument(help: "JSON, @FILE or -") var document: String
-    @Option(help: "The version the document must be at.") var ifVersion: Int
+    @Option(parsing: .unconditional, help: "The version the document must be at.") var ifVersion: Int
+
+    func validate() throws { try requireVersion(ifVersion) }
 
     func run() async throws {
-        try await report {
+        try await report(store) {
             let p = try StorePath(path, needs: 3)
             let version = try await p.collection(in: store.openStore()).updateJSON(p.id!, try readDocument(document), ifVersion: ifVersion)
             print(try Output.value(Written(path: path, version: version), compact: store.compact))
@@ -78,7 +92,7 @@ struct GetCommand: AsyncParsableCommand {
     @Flag(help: "Print {\"id\", \"version\", \"doc\"} instead of the document alone.") var withVersion = false
 
     func run() async throws {
-        try await report {
+        try await report(store) {
             let p = try StorePath(path, needs: 3)
             guard let document = try await p.collection(in: store.openStore()).get(p.id!) else {
                 throw StoreError.notFound("document '\(path)'")
@@ -94,10 +108,12 @@ struct DeleteCommand: AsyncParsableCommand {
         discussion: "Example: dnsstore delete inventory/hosts/web1 --if-version 4")
     @OptionGroup var store: StoreOptions
     @Argument(help: "database/collection/id") var path: String
-    @Option(help: "Delete only if the document is at this version.") var ifVersion: Int?
+    @Option(parsing: .unconditional, help: "Delete only if the document is at this version.") var ifVersion: Int?
+
+    func validate() throws { try ifVersion.map(requireVersion) }
 
     func run() async throws {
-        try await report {
+        try await report(store) {
             let p = try StorePath(path, needs: 3)
             let version = try await p.collection(in: store.openStore()).delete(p.id!, ifVersion: ifVersion)
             print(try Output.value(Deleted(deleted: path, version: version), compact: store.compact))
@@ -112,11 +128,15 @@ struct ListCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @Argument(help: "database/collection") var path: String
     @Option(help: "Ids after this one (the previous page's last).") var after: String?
-    @Option(help: "At most this many ids.") var limit: Int?
+    @Option(parsing: .unconditional, help: "At most this many ids.") var limit: Int?
+
+    func validate() throws {
+        if let limit, limit < 0 { throw ValidationError("--limit must be 0 or more, not \(limit)") }
+    }
     @Flag(help: "A table instead of JSON.") var table = false
 
     func run() async throws {
-        try await report {
+        try await report(store) {
             let p = try StorePath(path, needs: 2)
             let ids = try await p.collection(in: store.openStore()).ids(after: after, limit: limit ?? Int.max)
             print(try Output.list(ids, header: "id", table: table, compact: store.compact))
@@ -136,7 +156,7 @@ struct FindCommand: AsyncParsableCommand {
     @Argument(help: "Conditions path=value.") var conditions: [String] = []
 
     func run() async throws {
-        try await report {
+        try await report(store) {
             let p = try StorePath(path, needs: 2)
             let filter = Filter.and(try conditions.map { try Filter(parsing: $0) })
             let documents = try await p.collection(in: store.openStore()).find(filter)

@@ -11,7 +11,7 @@ struct InspectCommand: AsyncParsableCommand {
     @Argument(help: "database/collection/id") var path: String
 
     func run() async throws {
-        try await report {
+        try await report(store) {
             let p = try StorePath(path, needs: 3)
             for record in try await p.collection(in: store.openStore()).dnsRecords(of: p.id!) {
                 print(record.description)
@@ -44,7 +44,7 @@ struct FsckCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let clean = try await report { () -> Bool in
+        let clean = try await report(store) { () -> Bool in
             let action: DamagedDocumentAction
             if let quarantine {
                 let directory = URL(fileURLWithPath: quarantine)

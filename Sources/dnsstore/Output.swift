@@ -62,31 +62,41 @@ enum Output {
 /// Runs a command body; a store, DNS or input error becomes one line on standard error naming
 /// the problem and what to do, and a distinct exit code.
 @discardableResult
-func report<T>(_ body: () async throws -> T) async throws -> T {
+func report<T>(_ options: StoreOptions? = nil, _ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
     } catch let error as StoreError {
         let code: Int32
+        var message = error.description
         switch error {
         case .notFound: code = ExitCodes.notFound
         case .conflict, .alreadyExists: code = ExitCodes.conflict
         case .invalidName, .invalidDocument, .tooLarge: code = ExitCodes.invalidInput
         case .unauthorized: code = ExitCodes.unauthorized
-        case .timeout: code = ExitCodes.unreachable
+        case .timeout:
+            code = ExitCodes.unreachable
+            message += options.map { " (\($0.patience); --timeout and --attempts change it)" } ?? ""
+        case .unreachable: code = ExitCodes.unreachable
         case .serverFailure, .corrupted: code = ExitCodes.failed
         }
-        Output.error(error.description)
+        Output.error(message)
         throw ExitCode(code)
     } catch let error as DNSError {
         let code: Int32
+        var message = error.description
         switch error {
         case .nxDomain: code = ExitCodes.notFound
         case .nxRRSet, .yxRRSet, .yxDomain: code = ExitCodes.conflict
         case .refused, .notAuth, .tsig: code = ExitCodes.unauthorized
-        case .timeout, .connection: code = ExitCodes.unreachable
+        case .timeout:
+            code = ExitCodes.unreachable
+            message = "timeout: no answer from the server" + (options.map { " (\($0.patience); --timeout and --attempts change it)" } ?? "")
+        case .connection(let why):
+            code = ExitCodes.unreachable
+            message = "unreachable: \(why); check that the server is running and its address is right"
         default: code = ExitCodes.failed
         }
-        Output.error(error.description)
+        Output.error(message)
         throw ExitCode(code)
     } catch let error as CLIError {
         Output.error(error.description)
@@ -100,6 +110,14 @@ func report<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
+extension StoreOptions {
+    /// How long a silent server is waited for, in words.
+    var patience: String {
+        let seconds = timeout == timeout.rounded() ? "\(Int(timeout)) s" : "\(timeout) s"
+        return attempts == 1 ? "one try of \(seconds)" : "\(attempts) tries of \(seconds) each"
+    }
+}
+
 /// A document from an argument: inline JSON, `@path` for a file, `-` for standard input.
 func readDocument(_ argument: String) throws -> [UInt8] {
     if argument == "-" {
@@ -107,6 +125,9 @@ func readDocument(_ argument: String) throws -> [UInt8] {
     }
     if argument.hasPrefix("@") {
         let path = String(argument.dropFirst())
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CLIError.invalidInput("the document file \(path) does not exist")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CLIError.invalidInput("cannot read the document file \(path)")
         }

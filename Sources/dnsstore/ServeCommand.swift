@@ -34,13 +34,13 @@ struct ServeCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let keys = try loadOrCreateKeys(logger: logger)
         var config = AuthorityConfiguration(zones: zones, keys: keys)
-        config.notify = try notify.map(ServerOptions.parseAddress)
+        config.notify = try notify.map(ServerAddress.parse)
         config.requireSignedUpdates = !allowUnsigned
         config.requireSignedTransfers = !allowUnsigned
         config.syncEveryCommit = fsync
         let authority = try Authority(
             databasePath: (data as NSString).appendingPathComponent("zones.sqlite"), configuration: config, logger: logger)
-        let address = try ServerOptions.parseAddress(listen)
+        let address = try ServerAddress.parse(listen)
         let server = try await NetworkServer.start(authority, host: address.ipAddress ?? "127.0.0.1", port: address.port ?? 5353)
         logger.info(
             "serving", metadata: ["zones": "\(zones.map(\.description).joined(separator: " "))", "listen": "\(server.localAddress.map { "\($0)" } ?? listen)", "data": "\(data)"])

@@ -9,7 +9,7 @@ struct InitCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
-        try await report {
+        try await report(store) {
             let s = try store.openStore()
             try await s.initialize()
             print(try Output.value(["root": s.rootName.description], compact: store.compact))
@@ -25,10 +25,17 @@ struct DatabaseCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a database.", discussion: "Example: dnsstore db create inventory")
         @OptionGroup var store: StoreOptions
         @Argument(help: "The database name.") var name: String
-        @Option(help: "Collection index chunks (fixed for the database's life).") var chunks: Int?
+        @Option(parsing: .unconditional, help: "Collection index chunks, 1 to 4096 (fixed for the database's life).") var chunks: Int?
+
+        func validate() throws {
+            try requireChunks(chunks)
+            guard !name.contains("/") else {
+                throw ValidationError("a database name used from the command line cannot contain '/': paths are database/collection/id")
+            }
+        }
 
         func run() async throws {
-            try await report {
+            try await report(store) {
                 try await store.openStore().createDatabase(name, chunks: chunks)
                 print(try Output.value(["created": name], compact: store.compact))
             }
@@ -41,7 +48,7 @@ struct DatabaseCommand: AsyncParsableCommand {
         @Flag(help: "A table instead of JSON.") var table = false
 
         func run() async throws {
-            try await report {
+            try await report(store) {
                 print(try Output.list(try await store.openStore().databases(), header: "database", table: table, compact: store.compact))
             }
         }
@@ -53,7 +60,7 @@ struct DatabaseCommand: AsyncParsableCommand {
         @Argument(help: "The database name.") var name: String
 
         func run() async throws {
-            try await report {
+            try await report(store) {
                 try await store.openStore().dropDatabase(name)
                 print(try Output.value(["dropped": name], compact: store.compact))
             }
@@ -69,10 +76,12 @@ struct CollectionCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a collection.", discussion: "Example: dnsstore collection create inventory/hosts")
         @OptionGroup var store: StoreOptions
         @Argument(help: "database/collection") var path: String
-        @Option(help: "Record index chunks (fixed for the collection's life).") var chunks: Int?
+        @Option(parsing: .unconditional, help: "Record index chunks, 1 to 4096 (fixed for the collection's life).") var chunks: Int?
+
+        func validate() throws { try requireChunks(chunks) }
 
         func run() async throws {
-            try await report {
+            try await report(store) {
                 let p = try StorePath(path, needs: 2)
                 try await store.openStore().database(p.database).createCollection(p.collection!, chunks: chunks)
                 print(try Output.value(["created": path], compact: store.compact))
@@ -87,7 +96,7 @@ struct CollectionCommand: AsyncParsableCommand {
         @Flag(help: "A table instead of JSON.") var table = false
 
         func run() async throws {
-            try await report {
+            try await report(store) {
                 let p = try StorePath(database, needs: 1)
                 print(try Output.list(try await store.openStore().database(p.database).collections(), header: "collection", table: table, compact: store.compact))
             }
@@ -100,7 +109,7 @@ struct CollectionCommand: AsyncParsableCommand {
         @Argument(help: "database/collection") var path: String
 
         func run() async throws {
-            try await report {
+            try await report(store) {
                 let p = try StorePath(path, needs: 2)
                 try await store.openStore().database(p.database).dropCollection(p.collection!)
                 print(try Output.value(["dropped": path], compact: store.compact))
@@ -112,19 +121,5 @@ struct CollectionCommand: AsyncParsableCommand {
 extension StorePath {
     func collection(in store: DNSStore) -> DocumentCollection {
         store.database(database).collection(collection!)
-    }
-
-    /// The collection, created (with its database) if it does not exist yet: writing a document
-    /// from the shell should not need a schema first.
-    func collectionForWriting(in store: DNSStore) async throws -> DocumentCollection {
-        do {
-            _ = try await store.database(database).collections()
-        } catch StoreError.notFound {
-            do { try await store.createDatabase(database) } catch StoreError.alreadyExists {}
-        }
-        if !(try await store.database(database).collections()).contains(collection!) {
-            do { try await store.database(database).createCollection(collection!) } catch StoreError.alreadyExists {}
-        }
-        return self.collection(in: store)
     }
 }

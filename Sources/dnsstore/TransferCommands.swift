@@ -25,6 +25,11 @@ enum JSONLines {
         guard let doc = members.first(where: { $0.name == "doc" }) else {
             throw CLIError.invalidInput("line \(number) has no \"doc\"")
         }
+        do {
+            try Naming.validate(id)
+        } catch let error as StoreError {
+            throw CLIError.invalidInput("line \(number): \(error)")
+        }
         return (id, Array(line[doc.value]))
     }
 }
@@ -67,7 +72,7 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
 
     func run() async throws {
-        try await report {
+        try await report(store) {
             let p = try StorePath(path, needs: 2)
             let collection = p.collection(in: try store.openStore())
             let ids = try await collection.ids()
@@ -111,14 +116,14 @@ struct ImportCommand: AsyncParsableCommand {
     @Argument(help: "A JSON Lines file, or - for standard input.") var file: String = "-"
 
     func run() async throws {
-        try await report {
+        try await report(store) {
             let p = try StorePath(path, needs: 2)
             let bytes = try readDocument(file == "-" ? "-" : "@" + file)
             let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: true).map { Array($0) }
                 .filter { !$0.allSatisfy { $0 == 0x20 || $0 == 0x0D || $0 == 0x09 } }
             var rows: [(String, [UInt8])] = []
             for (i, line) in lines.enumerated() { rows.append(try JSONLines.parse(line, number: i + 1)) }
-            let collection = try await p.collectionForWriting(in: store.openStore())
+            let collection = try await store.openStore().collectionForWriting(p.database, p.collection!, documents: rows.map { ($0.0, $0.1) })
             var progress = Progress(total: rows.count, label: "importing")
             var done = 0
             for start in stride(from: 0, to: rows.count, by: 16) {

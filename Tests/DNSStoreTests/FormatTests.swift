@@ -10,7 +10,7 @@ struct FormatTests {
         #expect(try Naming.label(for: "web-01") == "web-01")
         #expect(try Naming.label(for: "0") == "0")
         #expect(try Naming.label(for: "Users") == "x--kvzwk4tt")
-        #expect(try Naming.label(for: "") == "x--")
+        #expect(throws: StoreError.invalidName("a name must not be empty")) { try Naming.label(for: "") }
         #expect(try Naming.label(for: "a.b") == "x--mexge")
         #expect(try Naming.label(for: "a--b").hasPrefix("x--"))
         #expect(try Naming.label(for: "-a").hasPrefix("x--"))
@@ -21,7 +21,7 @@ struct FormatTests {
     }
 
     @Test func encodedLabelsDecodeBack() throws {
-        for name in ["Users", "", "a.b", "日本語", "with space", "UPPER-lower"] {
+        for name in ["Users", "a.b", "日本語", "with space", "UPPER-lower"] {
             #expect(Naming.name(forLabel: try Naming.label(for: name)) == name)
         }
     }

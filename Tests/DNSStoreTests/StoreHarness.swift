@@ -50,6 +50,12 @@ struct StoreFixture {
     let store: DNSStore
     let transport: CountingTransport
 
+    /// A store object with nothing cached, on the same transport, counting what it sends.
+    func coldStore() throws -> (DNSStore, CountingTransport) {
+        let counter = CountingTransport(transport.inner, client: transport.client)
+        return (try DNSStore(configuration: store.configuration, transport: counter), counter)
+    }
+
     /// Another client of the same store that knows only the domain, and `key` to write with.
     func freshStore(key: TSIGKey?) throws -> DNSStore {
         try Self.store(server, key: key).0

@@ -1,0 +1,32 @@
+import DNSClient
+import DNSStore
+import DNSTestSupport
+import DNSWire
+import Testing
+
+/// What a cold command costs in DNS messages: what README.md promises.
+@Suite("Query costs")
+struct QueryCostTests {
+    @Test(arguments: [Backend.inProcess, .bind])
+    func aColdPutCostsNoMoreThanAColdDeletePlusOne(_ kind: Backend) async throws {
+        try await StoreFixture.with(kind) { f in
+            let docs = try await f.store.createDatabase("inventory").createCollection("hosts")
+            for i in 0..<20 { try await docs.put("host\(i)", ["n": i]) }
+
+            func cold(_ body: (DNSStore) async throws -> Void) async throws -> (queries: Int, updates: Int) {
+                let (store, counter) = try f.coldStore()
+                try await body(store)
+                return (counter.queries, counter.updates)
+            }
+            let put = try await cold { store in
+                let body = Array(#"{"ip":"10.0.0.5"}"#.utf8)
+                try await store.collectionForWriting("inventory", "hosts", documents: [("web1", body)]).putJSON("web1", body)
+            }
+            let delete = try await cold { store in try await store.database("inventory").collection("hosts").delete("host3") }
+            let get = try await cold { store in _ = try await store.database("inventory").collection("hosts").get("host4") }
+            #expect(put.updates == 1 && delete.updates == 1)
+            #expect(put.queries <= delete.queries + 1, "put \(put.queries) queries, delete \(delete.queries)")
+            #expect(put.queries == 5 && delete.queries == 5 && get.queries == 4, "put \(put), delete \(delete), get \(get)")
+        }
+    }
+}
