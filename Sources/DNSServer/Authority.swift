@@ -40,6 +40,8 @@ public final class Authority: Sendable {
         self.logger = logger
         do {
             database = try ZoneDatabase(path: databasePath, syncEveryCommit: configuration.syncEveryCommit)
+        } catch let error as AuthorityError {
+            throw error
         } catch {
             throw AuthorityError.storage("cannot open \(databasePath): \(error)")
         }

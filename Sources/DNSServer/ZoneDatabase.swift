@@ -22,20 +22,53 @@ final class ZoneDatabase: Sendable {
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
         }
         queue = try DatabaseQueue(path: path, configuration: config)
-        try queue.write { db in
+        try queue.write { db in try Self.migrate(db, path: path) }
+    }
+
+    /// The layout of the tables this version writes, kept in SQLite's `user_version`. Version 1
+    /// keys a record by a digest of its RDATA; files from before versions existed (0) keyed it by
+    /// the RDATA itself.
+    static let schemaVersion = 1
+
+    /// Brings a file up to `schemaVersion`, in the caller's transaction; refuses a newer file
+    /// rather than misread it.
+    private static func migrate(_ db: GRDB.Database, path: String) throws {
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        guard version <= schemaVersion else {
+            throw AuthorityError.storage(
+                "\(path) has schema version \(version), written by a newer dnsstore; this one reads versions up to \(schemaVersion)")
+        }
+        guard try db.tableExists("record") else {
             try db.execute(
                 sql: """
-                    CREATE TABLE IF NOT EXISTS record (
+                    CREATE TABLE record (
                         origin BLOB NOT NULL, owner_key BLOB NOT NULL, owner BLOB NOT NULL,
                         type INTEGER NOT NULL, ttl INTEGER NOT NULL, rdata_key BLOB NOT NULL, rdata BLOB NOT NULL,
                         PRIMARY KEY (origin, owner_key, type, rdata_key)) WITHOUT ROWID;
-                    CREATE TABLE IF NOT EXISTS journal (
+                    CREATE TABLE journal (
                         seq INTEGER PRIMARY KEY AUTOINCREMENT, origin BLOB NOT NULL, serial INTEGER NOT NULL,
                         action INTEGER NOT NULL, owner BLOB NOT NULL, type INTEGER NOT NULL, ttl INTEGER NOT NULL,
                         rdata BLOB NOT NULL);
-                    CREATE INDEX IF NOT EXISTS journal_by_zone ON journal (origin, seq);
+                    CREATE INDEX journal_by_zone ON journal (origin, seq);
+                    PRAGMA user_version = \(schemaVersion);
                     """)
+            return
         }
+        if version < 1 {
+            // Re-key every record by the digest of its canonical RDATA; two rows of one record
+            // (an old key and a new one) become one.
+            let rows = try Row.fetchAll(db, sql: "SELECT origin, owner_key, owner, type, ttl, rdata FROM record")
+            try db.execute(sql: "DELETE FROM record")
+            for row in rows {
+                let type = RRType(UInt16(row["type"] as Int))
+                let rdata = try RData.decode(type: type, wire: Array(row["rdata"] as Data))
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    arguments: [row["origin"] as Data, row["owner_key"] as Data, row["owner"] as Data, row["type"] as Int,
+                                row["ttl"] as Int64, rdataKey(rdata), row["rdata"] as Data])
+            }
+        }
+        try db.execute(sql: "PRAGMA user_version = \(schemaVersion)")
     }
 
     /// A number that changes whenever another connection (another process) commits.

@@ -28,7 +28,11 @@ public final class LocalTransport: StoreTransport {
         }
         let path = (directory as NSString).appendingPathComponent("zones.sqlite")
         let config = AuthorityConfiguration(zones: [zone], keys: [])
-        return LocalTransport(authority: try Authority(databasePath: path, configuration: config))
+        do {
+            return LocalTransport(authority: try Authority(databasePath: path, configuration: config))
+        } catch let error as AuthorityError {
+            throw StoreError.serverFailure("the data directory \(directory) cannot be used: \(error)")
+        }
     }
 
     /// Hands any DNS message to the engine and returns its answer, whatever its RCODE.
