@@ -7,8 +7,10 @@ public struct AuthorityConfiguration: Sendable {
     public var zones: [DNSName]
     /// Keys accepted for TSIG.
     public var keys: [TSIGKey]
-    /// Per key, the subtree its UPDATEs may touch; a key not listed may update its whole zone.
-    public var updateSubtrees: [DNSName: DNSName] = [:]
+    /// Per key, the subtrees its UPDATEs may touch: every name an UPDATE names, prerequisites
+    /// included, must lie at or below one of them (compared label by label, case-insensitively).
+    /// A key not listed may update its whole zone.
+    public var updateSubtrees: [DNSName: [DNSName]] = [:]
     /// Refuse unsigned UPDATEs (the default).
     public var requireSignedUpdates = true
     /// Refuse unsigned zone transfers (the default).

@@ -20,10 +20,12 @@ extension Authority {
         guard configuration.zones.contains(zoneQuestion.name) else { return fail(.notAuth) }
         let origin = zoneQuestion.name
         guard context.isAuthenticated || !configuration.requireSignedUpdates else { return fail(.refused) }
-        if let key = context.key, let subtree = configuration.updateSubtrees[key.name] {
-            guard request.updates.allSatisfy({ $0.name.isSubdomain(of: subtree) }),
-                request.prerequisites.allSatisfy({ $0.name.isSubdomain(of: subtree) })
-            else { return fail(.refused) }
+        if let key = context.key, let subtrees = configuration.updateSubtrees[key.name] {
+            let allowed = { (name: DNSName) in subtrees.contains { name.isSubdomain(of: $0) } }
+            guard (request.updates + request.prerequisites).allSatisfy({ allowed($0.name) }) else {
+                logger.notice("refused update outside the key's subtrees", metadata: ["key": "\(key.name)"])
+                return fail(.refused)
+            }
         }
         let prerequisites: [Prerequisite]
         let operations: [UpdateOperation]

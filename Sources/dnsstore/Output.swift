@@ -1,5 +1,6 @@
 import ArgumentParser
 import DNSClient
+import DNSServer
 import DNSStore
 import DNSWire
 import Foundation
@@ -107,6 +108,9 @@ func report<T>(_ options: StoreOptions? = nil, _ body: () async throws -> T) asy
     } catch let error as DNSWireError {
         Output.error(error.description)
         throw ExitCode(ExitCodes.invalidInput)
+    } catch let error as AuthorityError {
+        Output.error(error.description)
+        throw ExitCode(ExitCodes.failed)
     }
 }
 

@@ -13,27 +13,39 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Serve the store's zones over DNS (UDP and TCP), accepting signed UPDATEs.",
         discussion: """
             Zones live in DIR/zones.sqlite. Without --key, the key in DIR/tsig.key is used, generated on first \
-            start. BIND and Knot secondaries can replicate with AXFR/IXFR signed by that key; --notify tells \
-            them of each change.
-            Example: dnsstore serve --data ./dnsstore-data --zone example.test --listen 127.0.0.1:5353
+            start. Every key in the key files is accepted; --allow KEY=SUBTREE limits a key's UPDATEs to names at \
+            or below the subtrees named for it (repeat it for several), while a key given no --allow may change \
+            its whole zone. BIND and Knot secondaries can replicate with AXFR/IXFR signed by a key; --notify \
+            tells them of each change.
+            Example: dnsstore serve --data ./dnsstore-data --zone example.test --listen 127.0.0.1:5353 \
+            --key admin.key --key app.key --allow app-key=app._dnsstore.example.test
             """)
 
     @Option(help: "The data directory.") var data: String = "dnsstore-data"
     @Option(help: "A zone to serve (repeatable).") var zone: [String] = []
     @Option(help: "Address and port to listen on, UDP and TCP.") var listen: String = "127.0.0.1:5353"
-    @Option(help: "TSIG key file in BIND's format (all its keys are accepted).") var key: String?
+    @Option(help: "TSIG key file in BIND's format, all its keys accepted (repeatable).") var key: [String] = []
+    @Option(help: "KEY=SUBTREE: the key named KEY may change names at or below SUBTREE only (repeatable).") var allow: [String] = []
     @Option(help: "A secondary to NOTIFY of changes, as ADDRESS:PORT (repeatable).") var notify: [String] = []
     @Flag(help: "Accept unsigned UPDATEs and transfers (only for trusted networks).") var allowUnsigned = false
     @Flag(help: "Flush each UPDATE to disk before answering (survives power loss; slower).") var fsync = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
 
     func run() async throws {
+        try await report { try await serve() }
+    }
+
+    private func serve() async throws {
         var logger = Logger(label: "dnsstore.serve")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let zones = try (zone.isEmpty ? ["dnsstore.localhost."] : zone).map(parseName)
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let keys = try loadOrCreateKeys(logger: logger)
         var config = AuthorityConfiguration(zones: zones, keys: keys)
+        config.updateSubtrees = try subtrees(keys: keys, zones: zones)
+        for (name, subtrees) in config.updateSubtrees.sorted(by: { $0.key < $1.key }) {
+            logger.info("key limited to subtrees", metadata: ["key": "\(name)", "subtrees": "\(subtrees.map(\.description).joined(separator: " "))"])
+        }
         config.notify = try notify.map(ServerAddress.parse)
         config.requireSignedUpdates = !allowUnsigned
         config.requireSignedTransfers = !allowUnsigned
@@ -51,15 +63,45 @@ struct ServeCommand: AsyncParsableCommand {
         try await group.run()
     }
 
+    /// `--allow KEY=SUBTREE` gathered per key; each key must be loaded and each subtree in a served zone.
+    private func subtrees(keys: [TSIGKey], zones: [DNSName]) throws -> [DNSName: [DNSName]] {
+        var result: [DNSName: [DNSName]] = [:]
+        for rule in allow {
+            guard let eq = rule.firstIndex(of: "="), eq != rule.startIndex, rule.index(after: eq) != rule.endIndex else {
+                throw ValidationError("--allow takes KEY=SUBTREE, not '\(rule)'")
+            }
+            let name = try parseName(String(rule[..<eq]))
+            let subtree = try parseName(String(rule[rule.index(after: eq)...]))
+            guard keys.contains(where: { $0.name == name }) else {
+                throw ValidationError("--allow names the key \(name), which no key file holds")
+            }
+            guard zones.contains(where: { subtree.isSubdomain(of: $0) }) else {
+                throw ValidationError("--allow gives \(name) the subtree \(subtree), which is in no zone served")
+            }
+            result[name, default: []].append(subtree)
+        }
+        return result
+    }
+
     private func loadOrCreateKeys(logger: Logger) throws -> [TSIGKey] {
-        let path = key ?? (data as NSString).appendingPathComponent("tsig.key")
+        if !key.isEmpty {
+            var keys: [TSIGKey] = []
+            for path in key {
+                guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("the key file \(path) does not exist") }
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                    throw ValidationError("cannot read the key file \(path)")
+                }
+                keys += try TSIGKey.parseBINDKeyFile(text)
+            }
+            return keys
+        }
+        let path = (data as NSString).appendingPathComponent("tsig.key")
         if FileManager.default.fileExists(atPath: path) {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ValidationError("cannot read the key file \(path)")
             }
             return try TSIGKey.parseBINDKeyFile(text)
         }
-        guard key == nil else { throw ValidationError("the key file \(path) does not exist") }
         let generated = TSIGKey.generate(name: "dnsstore-key.")
         try generated.bindKeyFile.write(toFile: path, atomically: true, encoding: .utf8)
         chmod(path, 0o600)

@@ -168,7 +168,7 @@ struct ServerTests {
         let limited = TSIGKey.generate(name: "limited.")
         try await withEmbedded(configure: {
             $0.keys.append(limited)
-            $0.updateSubtrees[limited.name] = "_dnsstore.example.test."
+            $0.updateSubtrees[limited.name] = ["_dnsstore.example.test."]
         }) { server in
             let c = try client(server, key: limited)
             var inside = UpdateBuilder(zone: server.zone)

@@ -1,0 +1,112 @@
+import DNSClient
+import DNSServer
+import DNSTestSupport
+import DNSWire
+import Foundation
+import NIOCore
+import Testing
+
+/// `dnsstore serve --allow KEY=SUBTREE`: a key writes only inside its subtrees, however the names
+/// are spelled on the wire.
+@Suite("Per-key subtrees")
+struct KeyPolicyTests {
+    static let admin = TSIGKey.generate(name: "admin-key.")
+    static let app = TSIGKey.generate(name: "app-key.")
+    static let allow = ["app-key=app._dnsstore.example.test", "app-key=shared.example.test"]
+
+    @Test func serveLimitsEachNamedKeyToItsSubtrees() async throws {
+        let data = try TempDirectory.make("policy")
+        defer { try? FileManager.default.removeItem(at: data) }
+        for key in [Self.admin, Self.app] {
+            try key.bindKeyFile.write(to: data.appendingPathComponent("\(key.name).key"), atomically: true, encoding: .utf8)
+        }
+        let port = Ports.free()
+        var arguments = ["serve", "--data", data.path, "--zone", "example.test", "--listen", "127.0.0.1:\(port)",
+                         "--key", data.appendingPathComponent("admin-key..key").path, "--key", data.appendingPathComponent("app-key..key").path]
+        for rule in Self.allow { arguments += ["--allow", rule] }
+        let server = try Subprocess.start(try BuiltProducts.executable("dnsstore"), arguments, logFile: data.appendingPathComponent("serve.log").path)
+        defer {
+            kill(server.processIdentifier, SIGTERM)
+            server.waitUntilExit()
+        }
+        try await Ports.waitForTCP(port)
+
+        func client(_ key: TSIGKey) throws -> DNSClient {
+            DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port, key: key))
+        }
+        func add(_ name: String, by key: TSIGKey, requiring: String? = nil) async throws -> DNSError? {
+            var update = UpdateBuilder(zone: "example.test.")
+            if let requiring { update.require(.nameNotInUse(try DNSName(requiring))) }
+            update.add(.txt(try DNSName(name), TXT("v")))
+            let c = try client(key)
+            defer { Task { await c.shutdown() } }
+            do {
+                try await c.update(update)
+                return nil
+            } catch let error as DNSError {
+                return error
+            }
+        }
+        #expect(try await add("doc.app._dnsstore.example.test", by: Self.app) == nil)
+        #expect(try await add("app._dnsstore.example.test", by: Self.app) == nil)
+        #expect(try await add("cfg.shared.example.test", by: Self.app) == nil)
+        // The same names in other case are the same names.
+        #expect(try await add("DOC2.App._DNSSTORE.Example.TEST", by: Self.app) == nil)
+        // Outside, by a suffix that is not on a label boundary, or by an escaped dot: refused.
+        #expect(try await add("www.example.test", by: Self.app) == .refused)
+        #expect(try await add("evilapp._dnsstore.example.test", by: Self.app) == .refused)
+        #expect(try await add(#"x.app\._dnsstore.example.test"#, by: Self.app) == .refused)
+        #expect(try await add(#"app\._dnsstore.example.test"#, by: Self.app) == .refused)
+        #expect(try await add("_dnsstore.example.test", by: Self.app) == .refused)
+        // A prerequisite outside counts too.
+        #expect(try await add("doc3.app._dnsstore.example.test", by: Self.app, requiring: "www.example.test") == .refused)
+        // A key given no --allow writes anywhere in its zone.
+        #expect(try await add("www.example.test", by: Self.admin) == nil)
+    }
+
+    @Test func compressionPointersCannotSmuggleANameOut() throws {
+        let dir = try TempDirectory.make("policy")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = AuthorityConfiguration(zones: ["example.test."], keys: [Self.app])
+        config.updateSubtrees[Self.app.name] = ["app._dnsstore.example.test."]
+        let authority = try Authority(databasePath: dir.appendingPathComponent("zones.sqlite").path, configuration: config)
+
+        // An UPDATE whose first record is y.app._dnsstore.example.test written out, and whose
+        // second owner is the label x and a pointer into the first: to its `app` label (inside)
+        // or to its `_dnsstore` label (outside).
+        func update(pointingAt label: String) throws -> ByteBuffer {
+            var bytes: [UInt8] = [0x12, 0x34, 0x28, 0x00, 0, 1, 0, 0, 0, 2, 0, 0]
+            bytes += [7] + Array("example".utf8) + [4] + Array("test".utf8) + [0, 0, 6, 0, 1]
+            let firstName = bytes.count
+            let labels = ["y", "app", "_dnsstore"]
+            for l in labels { bytes += [UInt8(l.utf8.count)] + Array(l.utf8) }
+            bytes += [0xC0, 12]  // example.test, in the question
+            let txt: [UInt8] = [0, 16, 0, 1, 0, 0, 0, 30, 0, 2, 1, UInt8(ascii: "v")]
+            bytes += txt
+            let target = firstName + (label == "app" ? 2 : 6)
+            bytes += [1, UInt8(ascii: "x"), 0xC0, UInt8(target)]
+            bytes += txt
+            return try TSIGSigner.sign(ByteBuffer(bytes: bytes), key: Self.app, timeSigned: WallClock.seconds()).message
+        }
+        let inside = try Message(decoding: authority.handle(try update(pointingAt: "app"), over: .tcp)[0])
+        #expect(inside.rcode == .noError)
+        let outside = try Message(decoding: authority.handle(try update(pointingAt: "_dnsstore"), over: .tcp)[0])
+        #expect(outside.rcode == .refused)
+        let check = try Message(decoding: authority.handle(try Message.query("x._dnsstore.example.test.", type: .txt, id: 1).encode(), over: .tcp)[0])
+        #expect(check.rcode == .nxDomain)
+    }
+
+    @Test func badAllowRulesAreRefusedAtStart() throws {
+        let data = try TempDirectory.make("policy")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let keyFile = data.appendingPathComponent("app.key")
+        try Self.app.bindKeyFile.write(to: keyFile, atomically: true, encoding: .utf8)
+        let base = ["serve", "--data", data.path, "--zone", "example.test", "--listen", "127.0.0.1:\(Ports.free())", "--key", keyFile.path]
+        let unknown = try Subprocess.run(try BuiltProducts.executable("dnsstore"), base + ["--allow", "nobody=example.test"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("--allow names the key nobody., which no key file holds"))
+        let outside = try Subprocess.run(try BuiltProducts.executable("dnsstore"), base + ["--allow", "app-key=other.test"])
+        #expect(outside.status == 2 && outside.stderr.contains("which is in no zone served"))
+        let malformed = try Subprocess.run(try BuiltProducts.executable("dnsstore"), base + ["--allow", "app-key"])
+        #expect(malformed.status == 2 && malformed.stderr.contains("--allow takes KEY=SUBTREE"))
+    }
+}
