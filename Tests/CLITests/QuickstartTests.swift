@@ -1,0 +1,54 @@
+import DNSTestSupport
+import Foundation
+import Testing
+
+/// README.md's quickstart, run exactly as written, in a fresh directory.
+@Suite("README quickstart")
+struct QuickstartTests {
+    /// The first ```sh block after `marker` in README.md.
+    static func block(after marker: String) throws -> String {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let start = try #require(text.range(of: marker), "README.md has no \(marker)")
+        let open = try #require(text.range(of: "```sh\n", range: start.upperBound..<text.endIndex))
+        let close = try #require(text.range(of: "\n```", range: open.upperBound..<text.endIndex))
+        return String(text[open.upperBound..<close.lowerBound])
+    }
+
+    /// Runs a block with bash, stopping at the first failing command, with `dnsstore` on PATH.
+    static func run(_ script: String, in directory: URL) throws -> Subprocess.Result {
+        let bin = directory.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let wrapper = bin.appendingPathComponent("dnsstore")
+        try "#!/bin/sh\nexec '\(try BuiltProducts.executable("dnsstore"))' \"$@\"\n".write(to: wrapper, atomically: true, encoding: .utf8)
+        chmod(wrapper.path, 0o755)
+        let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let work = directory.appendingPathComponent("work")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        return try Subprocess.run("bash", ["-e", "-c", script], environment: ["PATH": path], directory: work)
+    }
+
+    @Test func theEmbeddedQuickstartRunsAsWritten() throws {
+        let directory = try TempDirectory.make("quickstart")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try Self.run(try Self.block(after: "<!-- quickstart:"), in: directory)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.isEmpty, "\(result.stderr)")
+        #expect(result.stdout.contains(#"{"id":"web1","version":1,"doc":{"ip":"10.0.0.5","role":"web"}}"#))
+        #expect(result.stdout.contains(#"{"path":"inventory/hosts/web1","version":2}"#))
+        #expect(result.stdout.contains("(2 rows)"))
+        #expect(result.stdout.contains(#"[{"id":"web1","version":2,"doc":{"ip":"10.0.0.6","role":"web"}}]"#))
+        #expect(result.stdout.contains(#""problems":[]"#))
+    }
+
+    @Test func theServerQuickstartRunsAsWritten() throws {
+        let directory = try TempDirectory.make("quickstart")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let block = try Self.block(after: "<!-- quickstart-server:")
+        let result = try Self.run(block.replacingOccurrences(of: "5353", with: "\(Ports.free())"), in: directory)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains(#"{"path":"inventory/hosts/web1","version":1}"#))
+        #expect(result.stdout.contains(#"\"version\":1"#))
+    }
+}
