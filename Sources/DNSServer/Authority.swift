@@ -27,6 +27,11 @@ public final class Authority: Sendable {
 
     /// Serializes UPDATEs so each one sees the result of the one before.
     private let writeLock = Mutex(())
+    /// Blocking work admitted and not yet finished, by kind; beyond their limits, requests are shed.
+    let updateQueue: WorkQueue
+    let transferQueue: WorkQueue
+    /// Answers to signed UPDATEs still inside their TSIG window, for retransmissions and replays.
+    let replays = ReplayCache()
 
     struct State {
         var zones: [DNSName: Zone]
@@ -38,6 +43,8 @@ public final class Authority: Sendable {
     public init(databasePath: String, configuration: AuthorityConfiguration, logger: Logger = Logger(label: "dnsstore.server")) throws {
         self.configuration = configuration
         self.logger = logger
+        updateQueue = WorkQueue(kind: "update", limit: configuration.maxPendingUpdates)
+        transferQueue = WorkQueue(kind: "transfer", limit: configuration.maxPendingTransfers)
         do {
             database = try ZoneDatabase(path: databasePath, syncEveryCommit: configuration.syncEveryCommit)
         } catch let error as AuthorityError {
@@ -122,49 +129,6 @@ public final class Authority: Sendable {
         try writeLock.withLock { _ in try body() }
     }
 
-    // MARK: Requests
-
-    /// Answers one request. Returns the answer messages (several for a zone transfer, none when
-    /// the request is dropped).
-    public func handle(_ request: ByteBuffer, over transport: RequestTransport) -> [ByteBuffer] {
-        let message: Message
-        do {
-            message = try Message(decoding: request)
-        } catch {
-            ServerMetrics.malformed.increment()
-            return formatError(for: request).map { [$0] } ?? []
-        }
-        switch message.opcode {
-        case .update: ServerMetrics.updates.increment()
-        default: ServerMetrics.queries.increment()
-        }
-        guard !message.isResponse else { return [] }
-        var context = RequestContext(request: message, octets: request, transport: transport, now: WallClock.seconds())
-        if let failure = context.verifyTSIG(keys: configuration.keys) {
-            return [failure]
-        }
-        switch message.opcode {
-        case .query:
-            if let type = message.questions.first?.type, type == .axfr || type == .ixfr {
-                return transfer(context)
-            }
-            return [answer(context)]
-        case .update:
-            return [update(context)]
-        default:
-            return [context.respond(rcode: .notImp, payloadLimit: payloadLimit(context))]
-        }
-    }
-
-    /// FORMERR for a request that does not decode, when at least its header does.
-    private func formatError(for request: ByteBuffer) -> ByteBuffer? {
-        guard request.readableBytes >= 12, let id = Message.peekID(request),
-            let flags = request.getInteger(at: request.readerIndex + 2, as: UInt16.self), flags & 0x8000 == 0
-        else { return nil }
-        let response = Message(id: id, isResponse: true, opcode: Opcode(UInt8((flags >> 11) & 0x0F)), rcode: .formErr)
-        return try? response.encode()
-    }
-
     func payloadLimit(_ context: RequestContext) -> Int {
         switch context.transport {
         case .tcp, .local: return 65535
@@ -181,6 +145,7 @@ enum ServerMetrics {
     static let updates = Counter(label: "dnsstore_server_updates_total")
     static let malformed = Counter(label: "dnsstore_server_malformed_total")
     static let refused = Counter(label: "dnsstore_server_refused_total")
+    static let shed = Counter(label: "dnsstore_server_shed_total")
 }
 
 public enum AuthorityError: Error, CustomStringConvertible {

@@ -23,6 +23,12 @@ public struct AuthorityConfiguration: Sendable {
     public var syncEveryCommit = false
     /// UDP payload we accept and advertise.
     public var udpPayloadSize: UInt16 = EDNS.defaultPayloadSize
+    /// UPDATEs admitted at once (queued or being applied); more are shed before any work.
+    public var maxPendingUpdates = 64
+    /// Zone transfers admitted at once.
+    public var maxPendingTransfers = 16
+    /// Records one RRset may hold; an UPDATE that would pass it is refused.
+    public var maxRecordsPerRRset = 1_000
 
     public init(zones: [DNSName], keys: [TSIGKey]) {
         self.zones = zones

@@ -4,27 +4,33 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// Puts an `Authority` on the network: UDP, and TCP with RFC 7766 framing, several requests per
-/// connection, an idle timeout and a cap on connections. Queries are answered on the event loop;
-/// UPDATEs and transfers, which touch the disk, run on a thread pool.
+/// Puts an `Authority` on the network: UDP, and TCP with RFC 7766 framing and pipelining. What
+/// the authority answers at once is answered on the event loop; its blocking work (UPDATEs,
+/// transfers) runs on a thread pool. Every TCP connection is bounded in what it may hold and for
+/// how long (`TCPLimits`), and so is the number of connections.
 public final class NetworkServer: Sendable {
     public let authority: Authority
     public let udpChannels: [any Channel]
     public let tcpChannel: any Channel
+    let slots: ConnectionSlots
 
     public struct Limits: Sendable {
         public var maxTCPConnections = 256
-        public var tcpIdleTimeout: TimeAmount = .seconds(30)
+        public var tcp = TCPLimits()
         public init() {}
     }
 
     /// The address actually bound (useful with port 0).
     public var localAddress: SocketAddress? { tcpChannel.localAddress }
 
-    private init(authority: Authority, udp: [any Channel], tcp: any Channel) {
+    /// TCP connections open now.
+    public var tcpConnections: Int { slots.count }
+
+    private init(authority: Authority, udp: [any Channel], tcp: any Channel, slots: ConnectionSlots) {
         self.authority = authority
         self.udpChannels = udp
         self.tcpChannel = tcp
+        self.slots = slots
     }
 
     /// Binds UDP and TCP on `host`:`port` (port 0: the same free port for both).
@@ -37,9 +43,10 @@ public final class NetworkServer: Sendable {
         var attempt = 0
         while true {
             attempt += 1
+            let slots = ConnectionSlots(limit: limits.maxTCPConnections)
             let tcp: any Channel
             do {
-                tcp = try await bindTCP(authority, host: host, port: boundPort, limits: limits, pool: pool, group: group)
+                tcp = try await bindTCP(authority, host: host, port: boundPort, limits: limits, slots: slots, pool: pool, group: group)
             } catch where attempt < 20 && port == 0 {
                 continue
             }
@@ -64,7 +71,7 @@ public final class NetworkServer: Sendable {
                             .bind(host: host, port: boundPort)
                             .get())
                 }
-                return NetworkServer(authority: authority, udp: udp, tcp: tcp)
+                return NetworkServer(authority: authority, udp: udp, tcp: tcp, slots: slots)
             } catch where port == 0 && attempt < 20 {
                 try? await tcp.close()
                 boundPort = 0
@@ -74,22 +81,18 @@ public final class NetworkServer: Sendable {
     }
 
     private static func bindTCP(
-        _ authority: Authority, host: String, port: Int, limits: Limits, pool: NIOThreadPool, group: any EventLoopGroup
+        _ authority: Authority, host: String, port: Int, limits: Limits, slots: ConnectionSlots, pool: NIOThreadPool,
+        group: any EventLoopGroup
     ) async throws -> any Channel {
-        let counter = ConnectionCounter()
-        return try await ServerBootstrap(group: group)
+        try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard counter.enter(limit: limits.maxTCPConnections) else {
-                        throw ConnectionLimitReached()
-                    }
-                    channel.closeFuture.whenComplete { _ in counter.leave() }
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(allTimeout: limits.tcpIdleTimeout))
-                    try sync.addHandler(ByteToMessageHandler(DNSFrameDecoder()))
-                    try sync.addHandler(TCPRequestHandler(authority: authority, pool: pool))
+                    guard slots.admit(channel, now: .now()) else { throw ConnectionLimitReached() }
+                    channel.closeFuture.whenComplete { _ in slots.leave(channel) }
+                    try channel.pipeline.syncOperations.addHandler(
+                        TCPSessionHandler(authority: authority, pool: pool, limits: limits.tcp, slots: slots))
                 }
             }
             .bind(host: host, port: port)
@@ -103,36 +106,6 @@ public final class NetworkServer: Sendable {
 }
 
 struct ConnectionLimitReached: Error {}
-
-/// Open TCP connections, so a flood of them cannot exhaust the server.
-final class ConnectionCounter: Sendable {
-    private let count = Atomic<Int>(0)
-    func enter(limit: Int) -> Bool {
-        let now = count.wrappingAdd(1, ordering: .relaxed).newValue
-        if now > limit {
-            count.wrappingSubtract(1, ordering: .relaxed)
-            return false
-        }
-        return true
-    }
-    func leave() { count.wrappingSubtract(1, ordering: .relaxed) }
-}
-
-/// Whether a request must leave the event loop: UPDATEs wait for the disk and transfers send many
-/// messages; plain queries are answered from memory where they arrive.
-func needsPool(_ request: ByteBuffer) -> Bool {
-    let start = request.readerIndex
-    guard let flags = request.getInteger(at: start + 2, as: UInt16.self) else { return false }
-    if (flags >> 11) & 0x0F != 0 { return true }
-    // The first question's type, after its name (uncompressed in any sane query).
-    var offset = start + 12
-    while let length = request.getInteger(at: offset, as: UInt8.self), length != 0 {
-        guard length & 0xC0 == 0 else { return false }
-        offset += 1 + Int(length)
-    }
-    guard let type = request.getInteger(at: offset + 1, as: UInt16.self) else { return false }
-    return type == RRType.axfr.rawValue || type == RRType.ixfr.rawValue
-}
 
 final class UDPRequestHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
@@ -148,21 +121,21 @@ final class UDPRequestHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        let request = envelope.data
-        if needsPool(request) {
+        switch authority.receive(envelope.data, over: .udp) {
+        case .answered(let answers):
+            for answer in answers {
+                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: answer)), promise: nil)
+            }
+        case .work(let work):
             let channel = context.channel
-            let authority = self.authority
-            pool.runIfActive(eventLoop: context.eventLoop) { authority.handle(request, over: .udp) }
-                .whenSuccess { answers in
+            pool.runIfActive(eventLoop: context.eventLoop) { work.run() }
+                .whenComplete { result in
+                    guard case .success(let answers) = result else { return work.abandon() }
                     for answer in answers {
                         channel.write(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: answer), promise: nil)
                     }
                     channel.flush()
                 }
-            return
-        }
-        for answer in authority.handle(request, over: .udp) {
-            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: answer)), promise: nil)
         }
     }
 
@@ -175,45 +148,99 @@ final class UDPRequestHandler: ChannelInboundHandler {
     }
 }
 
-final class TCPRequestHandler: ChannelInboundHandler {
+/// One TCP connection: feeds `TCPSessionState` and does what it says. It reads from the socket
+/// only while the session wants input, which is how a client that sends faster than it reads is
+/// slowed down to the pace of its own reading.
+final class TCPSessionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    let authority: Authority
-    let pool: NIOThreadPool
+    private let authority: Authority
+    private let pool: NIOThreadPool
+    private let slots: ConnectionSlots
+    private var state: TCPSessionState
+    private var readPending = false
+    private var timer: RepeatedTask?
 
-    init(authority: Authority, pool: NIOThreadPool) {
+    init(authority: Authority, pool: NIOThreadPool, limits: TCPLimits, slots: ConnectionSlots) {
         self.authority = authority
         self.pool = pool
+        self.slots = slots
+        self.state = TCPSessionState(limits: limits, now: .now())
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: state.limits.tick, delay: state.limits.tick) { _ in
+            let (handler, context) = bound.value
+            if let reason = handler.state.expired(now: .now()) {
+                handler.authority.logger.debug("closing a TCP connection", metadata: ["reason": "\(reason)"])
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let request = unwrapInboundIn(data)
-        guard needsPool(request) else {
-            for answer in authority.handle(request, over: .tcp) {
-                context.write(wrapOutboundOut(answer.framedForTCP()), promise: nil)
-            }
-            return
-        }
-        let channel = context.channel
-        let authority = self.authority
-        pool.runIfActive(eventLoop: context.eventLoop) { authority.handle(request, over: .tcp) }
-            .whenSuccess { answers in
-                for answer in answers { channel.write(answer.framedForTCP(), promise: nil) }
-                channel.flush()
-            }
+        state.received(unwrapInboundIn(data), now: .now())
+        process(context)
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    /// Starts every request the session allows, then reads on if it wants more.
+    private func process(_ context: ChannelHandlerContext) {
+        while let message = state.nextMessage(now: .now()) {
+            switch authority.receive(message, over: .tcp) {
+            case .answered(let answers):
+                for answer in answers { context.write(wrapOutboundOut(answer.framedForTCP()), promise: nil) }
+                state.wrote(now: .now())
+            case .work(let work):
+                state.started()
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                pool.runIfActive(eventLoop: context.eventLoop) { work.run() }
+                    .whenComplete { result in
+                        let (handler, context) = bound.value
+                        handler.state.finished(now: .now())
+                        if case .success(let answers) = result {
+                            for answer in answers { context.write(handler.wrapOutboundOut(answer.framedForTCP()), promise: nil) }
+                            context.flush()
+                        } else {
+                            work.abandon()
+                        }
+                        handler.process(context)
+                    }
+            }
+        }
         context.flush()
+        slots.mark(context.channel, idle: state.isIdle, now: .now())
+        if readPending && state.wantsInput {
+            readPending = false
+            context.read()
+        }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
+    func read(context: ChannelHandlerContext) {
+        if state.wantsInput {
+            context.read()
         } else {
-            context.fireUserInboundEventTriggered(event)
+            readPending = true
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        state.writabilityChanged(writable: context.channel.isWritable, now: .now())
+        if context.channel.isWritable { process(context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -9,7 +9,7 @@ struct RequestContext {
     let transport: RequestTransport
     let now: UInt64
     private(set) var key: TSIGKey?
-    private(set) var requestMAC: [UInt8]?
+    private(set) var tsig: TSIGRecord?
 
     init(request: Message, octets: ByteBuffer, transport: RequestTransport, now: UInt64) {
         self.request = request
@@ -21,20 +21,27 @@ struct RequestContext {
     /// Whether the sender proved a key, or is the embedding process itself.
     var isAuthenticated: Bool { key != nil || transport == .local }
 
-    /// Checks the request's TSIG, if any (RFC 8945 section 5.2). Returns the error answer to send
-    /// when it fails; nil when the request is unsigned or verified.
-    mutating func verifyTSIG(keys: [TSIGKey]) -> ByteBuffer? {
-        guard let tsig = request.tsig else { return nil }
-        guard let key = keys.first(where: { $0.name == tsig.keyName && $0.algorithm.name == tsig.algorithm }) else {
-            return tsigFailure(.badKey, tsig)
-        }
-        var verifier = TSIGVerifier(key: key, requestMAC: nil)
-        do {
-            try verifier.verify(octets, message: request, now: now)
-        } catch TSIGError.responseTimeOutOfRange {
-            // BADTIME answers are signed, so the client can trust the time we report.
+    var requestMAC: [UInt8]? { key == nil ? nil : tsig?.mac }
+
+    /// Checks the request's TSIG (RFC 8945 section 5.2). Returns the answer to send when it fails
+    /// (nil: answer nothing); `.proceed` when the request is unsigned or verified.
+    mutating func checkTSIG(keys: [TSIGKey]) -> TSIGCheck {
+        switch TSIGVerifier.checkRequest(octets, message: request, keys: keys, now: now) {
+        case .unsigned:
+            return .proceed
+        case .valid(let key, let tsig):
             self.key = key
-            self.requestMAC = tsig.mac
+            self.tsig = tsig
+            return .proceed
+        case .malformed:
+            var response = template(rcode: .formErr)
+            response.edns = nil
+            return .fail(try? response.encode())
+        case .badKey(let tsig): return .fail(tsigFailure(.badKey, tsig))
+        case .badSignature(let tsig): return .fail(tsigFailure(.badSig, tsig))
+        case .badTruncation(let tsig): return .fail(tsigFailure(.badTrunc, tsig))
+        case .badTime(let key, let tsig):
+            // BADTIME answers are signed, so the client can trust the time we report.
             var response = template(rcode: .notAuth)
             response.edns = nil
             let time = now
@@ -43,18 +50,17 @@ struct RequestContext {
             guard let unsigned = try? response.encode(),
                 let signed = try? TSIGSigner.sign(
                     unsigned, key: key, timeSigned: tsig.timeSigned, requestMAC: tsig.mac, error: .badTime, otherData: other)
-            else { return nil }
-            return signed.message
-        } catch TSIGError.responseMACSize {
-            return tsigFailure(.badTrunc, tsig)
-        } catch {
-            return tsigFailure(.badSig, tsig)
+            else { return .fail(nil) }
+            return .fail(signed.message)
         }
-        self.key = key
-        self.requestMAC = tsig.mac
-        return nil
     }
 
+    enum TSIGCheck {
+        case proceed
+        case fail(ByteBuffer?)
+    }
+
+    /// An unsigned answer that reports a key or MAC problem (RFC 8945 section 5.3.2).
     private func tsigFailure(_ error: ResponseCode, _ tsig: TSIGRecord) -> ByteBuffer? {
         var response = template(rcode: .notAuth)
         response.edns = nil
@@ -71,17 +77,20 @@ struct RequestContext {
         return response
     }
 
-    func respond(rcode: ResponseCode, payloadLimit: Int) -> ByteBuffer {
+    /// An answer with no records. `reason` goes in an Extended DNS Error (RFC 8914) when the
+    /// request speaks EDNS, so a client can tell its user why.
+    func respond(rcode: ResponseCode, payloadLimit: Int, reason: String? = nil) -> ByteBuffer {
         if rcode == .refused || rcode == .notAuth { ServerMetrics.refused.increment() }
-        return finish(template(rcode: rcode), payloadLimit: payloadLimit)
+        var response = template(rcode: rcode)
+        if let reason, response.edns != nil {
+            response.edns?.options.append(.extendedError(code: 0, text: String(reason.prefix(400))))
+        }
+        return finish(response, payloadLimit: payloadLimit)
     }
 
     /// Encodes, truncates to what the transport carries (TC set, records dropped), and signs.
     func finish(_ response: Message, payloadLimit: Int) -> ByteBuffer {
         var response = response
-        if let edns = request.edns, edns.version > 0 {
-            response = template(rcode: .badVers)
-        }
         if let encoded = try? sign(try response.encode()), encoded.readableBytes <= payloadLimit {
             return encoded
         }

@@ -1,9 +1,6 @@
 import DNSWire
 import NIOCore
 
-/// Types that may not appear in an UPDATE's update section.
-private let metaTypes: Set<RRType> = [.any, .axfr, .ixfr, .opt, .tsig, RRType(249), RRType(253), RRType(254)]
-
 /// The largest RRset, in answer octets, that still fits one 65,535-octet message with room for
 /// the question, OPT and TSIG.
 let maxRRSetAnswerOctets = 65_535 - 12 - 2 * 255 - 4 - 11 - 400
@@ -13,13 +10,15 @@ extension Authority {
     /// prerequisite, then applies all changes together with the serial raised, durably, or none.
     func update(_ context: RequestContext) -> ByteBuffer {
         let request = context.request
-        func fail(_ rcode: ResponseCode) -> ByteBuffer { context.respond(rcode: rcode, payloadLimit: 65535) }
+        func fail(_ rcode: ResponseCode, _ why: String? = nil) -> ByteBuffer {
+            if let why { logger.notice("refused an UPDATE", metadata: ["rcode": "\(rcode)", "why": "\(why)"]) }
+            return context.respond(rcode: rcode, payloadLimit: 65535, reason: why)
+        }
         guard request.questions.count == 1, let zoneQuestion = request.zone, zoneQuestion.type == .soa else {
             return fail(.formErr)
         }
         guard configuration.zones.contains(zoneQuestion.name) else { return fail(.notAuth) }
         let origin = zoneQuestion.name
-        guard context.isAuthenticated || !configuration.requireSignedUpdates else { return fail(.refused) }
         if let key = context.key, let subtrees = configuration.updateSubtrees[key.name] {
             let allowed = { (name: DNSName) in subtrees.contains { name.isSubdomain(of: $0) } }
             guard (request.updates + request.prerequisites).allSatisfy({ allowed($0.name) }) else {
@@ -38,13 +37,21 @@ extension Authority {
         for record in request.prerequisites + request.updates where !record.name.isSubdomain(of: origin) {
             return fail(.notZone)
         }
+        // RFC 2136 section 3.4.1: types and RDATA the zone could never hold, or serve.
         for operation in operations {
             switch operation {
-            case .add(let r) where metaTypes.contains(r.type): return fail(.formErr)
-            case .deleteRRset(_, let type) where metaTypes.contains(type) && type != .any: return fail(.formErr)
-            case .deleteRecord(_, let type, _) where metaTypes.contains(type): return fail(.formErr)
-            default: break
+            case .add(let r):
+                if let why = RDataRules.problem(r.type, r.rdata) { return fail(.formErr, "\(r.name): \(why)") }
+            case .deleteRecord(let name, let type, let rdata):
+                if let why = RDataRules.problem(type, rdata) { return fail(.formErr, "\(name): \(why)") }
+            case .deleteRRset(let name, let type):
+                if !RDataRules.isStorable(type) { return fail(.formErr, "\(name): \(type) is not a type of stored records") }
+            case .deleteName:
+                break
             }
+        }
+        for case .rrsetEquals(let name, let type, _) in prerequisites where !RDataRules.isStorable(type) {
+            return fail(.formErr, "\(name): a prerequisite on \(type), which no zone holds")
         }
 
         return withWriteLock {
@@ -60,7 +67,7 @@ extension Authority {
                     outcome = attempt(prerequisites, operations, on: current)
                 }
                 switch outcome {
-                case .answer(let rcode): return fail(rcode)
+                case .answer(let rcode, let why): return fail(rcode, why)
                 case .retry: continue
                 case .committed(let changes):
                     apply(changes, to: origin)
@@ -74,7 +81,7 @@ extension Authority {
     }
 
     private enum Outcome {
-        case answer(ResponseCode)
+        case answer(ResponseCode, String?)
         /// The stored zone moved under us (another process): read it again.
         case retry
         /// Stored; the zone in memory still has to take the changes.
@@ -83,19 +90,25 @@ extension Authority {
 
     private func attempt(_ prerequisites: [Prerequisite], _ operations: [UpdateOperation], on current: Zone) -> Outcome {
         let origin = current.origin
-        if let rcode = check(prerequisites, in: current) { return .answer(rcode) }
+        if let rcode = check(prerequisites, in: current) { return .answer(rcode, nil) }
         var next = ZoneDraft(current)
         var changes: [ZoneChange] = []
         for operation in operations { apply(operation, to: &next, changes: &changes) }
-        guard !changes.isEmpty else { return .answer(.noError) }
+        guard !changes.isEmpty else { return .answer(.noError, nil) }
         for name in Set(changes.map(\.record.name)) {
-            for (type, set) in next.types(at: name) where set.answerSize(owner: name) > maxRRSetAnswerOctets {
-                logger.notice("refused update: RRset too large for one message", metadata: ["name": "\(name)", "type": "\(type)"])
-                return .answer(.refused)
+            for (type, set) in next.types(at: name) {
+                if set.count > configuration.maxRecordsPerRRset {
+                    return .answer(.refused, "\(name) \(type) would hold \(set.count) records; the limit is \(configuration.maxRecordsPerRRset)")
+                }
+                if set.answerSize() > maxRRSetAnswerOctets {
+                    return .answer(.refused, "\(name) \(type) would not fit in one 65,535-octet answer")
+                }
             }
         }
         // The new serial, recorded as the SOA's own change.
-        guard let soaSet = next.rrset(origin, .soa), case .soa(var soa)? = soaSet.rdatas.first else { return .answer(.servFail) }
+        guard let soaSet = next.rrset(origin, .soa), case .soa(var soa)? = soaSet.rdatas.first else {
+            return .answer(.servFail, "the zone \(origin) has no SOA record")
+        }
         let oldSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
         soa.serial = nextSerial(soa.serial)
         let newSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
@@ -106,8 +119,8 @@ extension Authority {
                 return .retry
             }
         } catch {
-            logger.error("update not stored", metadata: ["error": "\(error)"])
-            return .answer(.servFail)
+            logger.error("update not stored", metadata: ["zone": "\(origin)", "error": "\(error)"])
+            return .answer(.servFail, "the update could not be stored: \(error)")
         }
         return .committed(changes)
     }
@@ -126,9 +139,8 @@ extension Authority {
                 if zone.rrset(name, type) != nil { return .yxRRSet }
             case .rrsetEquals(let name, let type, let rdatas):
                 guard let set = zone.rrset(name, type) else { return .nxRRSet }
-                let wanted = Set(rdatas.map(\.canonicalWire))
-                let have = Set(set.rdatas.map(\.canonicalWire))
-                if wanted != have { return .nxRRSet }
+                let wanted = RRSet(ttl: 0, rdatas: rdatas)
+                if wanted.count != set.count || !wanted.rdatas.allSatisfy(set.contains) { return .nxRRSet }
             }
         }
         return nil
@@ -142,6 +154,22 @@ extension Authority {
             record.class = .in
             if record.type == .soa {
                 return  // The serial is ours to manage.
+            }
+            // RFC 2136 section 3.4.2.2 with RFC 2181 section 10.1: a CNAME stands alone at its
+            // name (DNSSEC records aside) and replaces the one there; adds that would break this
+            // are ignored, as are data added beside a CNAME. A DNAME replaces the one there.
+            let present = zone.types(at: record.name)
+            if record.type == .cname {
+                if let other = present.keys.first(where: { $0 != .cname && !RDataRules.allowedBesideCNAME.contains($0) }) {
+                    logger.info("ignored a CNAME added beside other data", metadata: ["name": "\(record.name)", "type": "\(other)"])
+                    return
+                }
+            } else if present[.cname] != nil && !RDataRules.allowedBesideCNAME.contains(record.type) {
+                logger.info("ignored data added beside a CNAME", metadata: ["name": "\(record.name)", "type": "\(record.type)"])
+                return
+            }
+            if RDataRules.singletons.contains(record.type), let existing = zone.rrset(record.name, record.type), !existing.contains(record.rdata) {
+                removeAll(record.name, record.type, from: &zone, changes: &changes)
             }
             if let existing = zone.rrset(record.name, record.type), existing.ttl != record.ttl {
                 // A new TTL applies to the whole RRset: journal it as the records re-added.
@@ -163,9 +191,8 @@ extension Authority {
             }
         case .deleteRecord(let name, let type, let rdata):
             if type == .soa { return }
-            if name == origin && type == .ns && zone.rrset(name, .ns)?.rdatas.count == 1 { return }
-            guard let set = zone.rrset(name, type), set.contains(rdata) else { return }
-            let stored = set.rdatas.first { $0.canonicalWire == rdata.canonicalWire } ?? rdata
+            if name == origin && type == .ns && zone.rrset(name, .ns)?.count == 1 { return }
+            guard let set = zone.rrset(name, type), let stored = set.stored(rdata) else { return }
             zone.remove(name, type, rdata)
             changes.append(ZoneChange(action: .delete, record: ResourceRecord(name: name, type: type, ttl: set.ttl, rdata: stored)))
         }

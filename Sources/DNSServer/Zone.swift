@@ -1,17 +1,53 @@
 import DNSWire
 
-/// The records of one RRset: a TTL and distinct RDATA (compared in canonical form, as servers do).
+/// The records of one RRset: a TTL and distinct RDATA, compared in canonical form as servers do.
+/// Membership is a set lookup, so building or changing an RRset of n records costs O(n), not O(n^2).
 public struct RRSet: Sendable, Hashable {
     public var ttl: UInt32
-    public var rdatas: [RData]
+    public private(set) var rdatas: [RData]
+    /// The canonical wire form of each record, in step with `rdatas`.
+    private var keys: [[UInt8]: Int]
 
-    public func contains(_ rdata: RData) -> Bool {
-        let wire = rdata.canonicalWire
-        return rdatas.contains { $0.canonicalWire == wire }
+    public init(ttl: UInt32, rdatas: [RData] = []) {
+        self.ttl = ttl
+        self.rdatas = []
+        self.keys = [:]
+        for rdata in rdatas { insert(rdata) }
+    }
+
+    public var count: Int { rdatas.count }
+
+    public func contains(_ rdata: RData) -> Bool { keys[rdata.canonicalWire] != nil }
+
+    /// The stored record equal to `rdata` (its case kept as it was written).
+    public func stored(_ rdata: RData) -> RData? { keys[rdata.canonicalWire].map { rdatas[$0] } }
+
+    /// Adds a record; returns false if an equal one is there.
+    @discardableResult
+    public mutating func insert(_ rdata: RData) -> Bool {
+        let key = rdata.canonicalWire
+        guard keys[key] == nil else { return false }
+        keys[key] = rdatas.count
+        rdatas.append(rdata)
+        return true
+    }
+
+    /// Removes the record equal to `rdata`; returns the one removed.
+    @discardableResult
+    public mutating func remove(_ rdata: RData) -> RData? {
+        guard let index = keys.removeValue(forKey: rdata.canonicalWire) else { return nil }
+        let removed = rdatas[index]
+        let last = rdatas.count - 1
+        if index != last {
+            rdatas[index] = rdatas[last]
+            keys[rdatas[index].canonicalWire] = index
+        }
+        rdatas.removeLast()
+        return removed
     }
 
     /// Octets the RRset takes in an answer whose question is its owner name (compressed owner).
-    func answerSize(owner: DNSName) -> Int {
+    func answerSize() -> Int {
         rdatas.reduce(0) { $0 + 12 + $1.uncompressedWire.count }
     }
 }
@@ -69,33 +105,32 @@ public struct Zone: Sendable {
     /// Adds one record; returns false if it was already there (TTL aside).
     @discardableResult
     public mutating func add(_ record: ResourceRecord) -> Bool {
-        var set = nodes[record.name]?[record.type] ?? RRSet(ttl: record.ttl, rdatas: [])
-        set.ttl = record.ttl
-        let present = set.contains(record.rdata)
-        if !present { set.rdatas.append(record.rdata) }
         if nodes[record.name] == nil { adjustAncestors(of: record.name, by: 1) }
-        nodes[record.name, default: [:]][record.type] = set
-        return !present
+        // Taken out and put back, so the RRset is changed in place rather than copied.
+        var node = nodes.removeValue(forKey: record.name) ?? [:]
+        var set = node.removeValue(forKey: record.type) ?? RRSet(ttl: record.ttl)
+        set.ttl = record.ttl
+        let added = set.insert(record.rdata)
+        node[record.type] = set
+        nodes[record.name] = node
+        return added
     }
 
     /// Removes one record; returns whether it was there.
     @discardableResult
     public mutating func remove(_ name: DNSName, _ type: RRType, _ rdata: RData) -> Bool {
-        guard var set = nodes[name]?[type] else { return false }
-        let wire = rdata.canonicalWire
-        let before = set.rdatas.count
-        set.rdatas.removeAll { $0.canonicalWire == wire }
-        guard set.rdatas.count != before else { return false }
-        if set.rdatas.isEmpty {
-            nodes[name]?[type] = nil
-            if nodes[name]?.isEmpty == true {
-                nodes[name] = nil
-                adjustAncestors(of: name, by: -1)
-            }
-        } else {
-            nodes[name]?[type] = set
+        guard var node = nodes.removeValue(forKey: name) else { return false }
+        var removed = false
+        if var set = node.removeValue(forKey: type) {
+            removed = set.remove(rdata) != nil
+            if set.count > 0 { node[type] = set }
         }
-        return true
+        if node.isEmpty {
+            adjustAncestors(of: name, by: -1)
+        } else {
+            nodes[name] = node
+        }
+        return removed
     }
 }
 
@@ -157,18 +192,23 @@ struct ZoneDraft {
 
     @discardableResult
     mutating func add(_ record: ResourceRecord) -> Bool {
-        var set = rrset(record.name, record.type) ?? RRSet(ttl: record.ttl, rdatas: [])
+        var set = take(record.name, record.type) ?? RRSet(ttl: record.ttl)
         set.ttl = record.ttl
-        let present = set.contains(record.rdata)
-        if !present { set.rdatas.append(record.rdata) }
+        let added = set.insert(record.rdata)
         overlay[record.name, default: [:]][record.type] = .some(set)
-        return !present
+        return added
     }
 
     mutating func remove(_ name: DNSName, _ type: RRType, _ rdata: RData) {
-        guard var set = rrset(name, type) else { return }
-        let wire = rdata.canonicalWire
-        set.rdatas.removeAll { $0.canonicalWire == wire }
-        overlay[name, default: [:]][type] = .some(set.rdatas.isEmpty ? nil : set)
+        guard var set = take(name, type) else { return }
+        set.remove(rdata)
+        overlay[name, default: [:]][type] = .some(set.count == 0 ? nil : set)
+    }
+
+    /// The RRset as changed so far, taken out of the overlay so that changing it copies nothing
+    /// (the first change copies it from the zone once).
+    private mutating func take(_ name: DNSName, _ type: RRType) -> RRSet? {
+        if let changed = overlay[name]?.removeValue(forKey: type) { return changed }
+        return base.rrset(name, type)
     }
 }

@@ -35,24 +35,11 @@ public final class LocalTransport: StoreTransport {
         }
     }
 
-    /// Hands any DNS message to the engine and returns its answer, whatever its RCODE.
+    /// Hands any DNS message to the engine and returns its answer, whatever its RCODE. What the
+    /// engine does not answer at once (it waits for the disk) runs on the thread pool, off the
+    /// caller's executor.
     public func send(_ message: Message) async throws -> Message {
-        try await exchange(message, onPool: message.opcode != .query)
-    }
-
-    private func exchange(_ message: Message, onPool: Bool) async throws -> Message {
-        var request = message
-        request.id = UInt16.random(in: .min ... .max)
-        let octets = try request.encode()
-        let authority = self.authority
-        let answers: [ByteBuffer]
-        if onPool {
-            // UPDATEs wait for the disk; keep that off the caller's executor.
-            answers = try await NIOThreadPool.singleton.runIfActive { authority.handle(octets, over: .local) }
-        } else {
-            answers = authority.handle(octets, over: .local)
-        }
-        guard let first = answers.first else { throw DNSError.timeout }
+        guard let first = try await answers(to: message).first else { throw DNSError.timeout }
         do {
             return try Message(decoding: first)
         } catch let error as DNSWireError {
@@ -60,21 +47,27 @@ public final class LocalTransport: StoreTransport {
         }
     }
 
+    private func answers(to message: Message) async throws -> [ByteBuffer] {
+        var request = message
+        request.id = UInt16.random(in: .min ... .max)
+        switch authority.receive(try request.encode(), over: .local) {
+        case .answered(let answers):
+            return answers
+        case .work(let work):
+            return try await NIOThreadPool.singleton.runIfActive { work.run() }
+        }
+    }
+
     public func txt(at name: DNSName, overTCP: Bool) async throws -> [RData] {
-        let response = try await exchange(Message.query(name, type: .txt, payloadSize: nil), onPool: false)
+        let response = try await send(Message.query(name, type: .txt, payloadSize: nil))
         if response.rcode == .nxDomain { return [] }
         if let error = DNSError(rcode: response.rcode) { throw error }
         return response.answers.filter { $0.type == .txt && $0.name == name }.map(\.rdata)
     }
 
     public func zoneRecords(_ zone: DNSName) async throws -> [ResourceRecord] {
-        var request = Message.query(zone, type: .axfr, payloadSize: nil)
-        request.id = UInt16.random(in: .min ... .max)
-        let octets = try request.encode()
-        let authority = self.authority
-        let answers = try await NIOThreadPool.singleton.runIfActive { authority.handle(octets, over: .local) }
         var records: [ResourceRecord] = []
-        for answer in answers {
+        for answer in try await answers(to: Message.query(zone, type: .axfr, payloadSize: nil)) {
             let message = try Message(decoding: answer)
             if let error = DNSError(rcode: message.rcode) { throw error }
             records += message.answers
@@ -83,7 +76,7 @@ public final class LocalTransport: StoreTransport {
     }
 
     public func apply(_ update: UpdateBuilder) async throws {
-        let response = try await exchange(update.message(), onPool: true)
+        let response = try await send(update.message())
         if let error = DNSError(rcode: response.rcode) { throw error }
     }
 }

@@ -8,8 +8,18 @@ public struct EDNSOption: Sendable, Hashable {
         self.data = data
     }
 
-    public static let cookieCode: UInt16 = 10
-    public static let paddingCode: UInt16 = 12
+    public static let extendedErrorCode: UInt16 = 15
+
+    /// An Extended DNS Error (RFC 8914): an INFO-CODE and a text for people.
+    public static func extendedError(code: UInt16, text: String) -> EDNSOption {
+        EDNSOption(code: extendedErrorCode, data: [UInt8(code >> 8), UInt8(code & 0xFF)] + Array(text.utf8))
+    }
+
+    /// The INFO-CODE and text of an Extended DNS Error option, or nil for any other option.
+    public var extendedError: (code: UInt16, text: String)? {
+        guard code == Self.extendedErrorCode, data.count >= 2 else { return nil }
+        return (UInt16(data[0]) << 8 | UInt16(data[1]), String(decoding: data.dropFirst(2), as: UTF8.self))
+    }
 }
 
 /// The OPT pseudo-record's contents (RFC 6891). The upper eight bits of the extended RCODE

@@ -73,7 +73,6 @@ public struct Message: Sendable, Hashable {
         set { authority = newValue }
     }
 
-    static let headerLength = 12
 
     var flags: UInt16 {
         var f: UInt16 = 0
@@ -221,6 +220,6 @@ public struct Message: Sendable, Hashable {
 extension Message {
     /// Reads only the ID, for matching a reply before decoding it.
     public static func peekID(_ buffer: ByteBuffer) -> UInt16? {
-        buffer.getInteger(at: buffer.readerIndex, as: UInt16.self)
+        MessageHeader(peeking: buffer)?.id
     }
 }

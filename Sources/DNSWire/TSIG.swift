@@ -11,26 +11,36 @@ public enum TSIGSigner {
         _ unsigned: ByteBuffer, key: TSIGKey, timeSigned: UInt64, fudge: UInt16 = defaultFudge,
         requestMAC: [UInt8]? = nil, error: ResponseCode = .noError, otherData: [UInt8] = []
     ) throws -> (message: ByteBuffer, mac: [UInt8]) {
-        guard unsigned.readableBytes >= Message.headerLength,
-            let id = unsigned.getInteger(at: unsigned.readerIndex, as: UInt16.self),
-            let arCount = unsigned.getInteger(at: unsigned.readerIndex + 10, as: UInt16.self)
-        else { throw DNSWireError.truncated("header") }
-        var record = TSIGRecord(
-            keyName: key.name, algorithm: key.algorithm.name, timeSigned: timeSigned, fudge: fudge, mac: [],
-            originalID: id, error: error, otherData: otherData)
+        try signed(unsigned, key: key, timeSigned: timeSigned, fudge: fudge, priorMAC: requestMAC) { id in
+            TSIGRecord(
+                keyName: key.name, algorithm: key.algorithm.name, timeSigned: timeSigned, fudge: fudge, mac: [],
+                originalID: id, error: error, otherData: otherData)
+        } variables: { record, digest in
+            TSIGVariables.writeFull(record, into: &digest)
+        }
+    }
+
+    /// Appends the TSIG record `makeRecord` builds (from the message's ID) with its MAC over the
+    /// prior MAC if any, the message and the variables `variables` writes; raises ARCOUNT.
+    private static func signed(
+        _ unsigned: ByteBuffer, key: TSIGKey, timeSigned: UInt64, fudge: UInt16, priorMAC: [UInt8]?,
+        _ makeRecord: (UInt16) -> TSIGRecord, variables: (TSIGRecord, inout ByteBuffer) -> Void
+    ) throws -> (message: ByteBuffer, mac: [UInt8]) {
+        guard var header = MessageHeader(peeking: unsigned) else { throw DNSWireError.truncated("header") }
+        var record = makeRecord(header.id)
         var digest = ByteBuffer()
-        if let requestMAC {
-            digest.writeInteger(UInt16(requestMAC.count))
-            digest.writeBytes(requestMAC)
+        if let priorMAC {
+            digest.writeInteger(UInt16(priorMAC.count))
+            digest.writeBytes(priorMAC)
         }
         digest.writeImmutableBuffer(unsigned)
-        TSIGVariables.writeFull(record, into: &digest)
+        variables(record, &digest)
         record.mac = key.algorithm.mac(key: key.symmetricKey, data: Array(digest.readableBytesView))
-        var signed = unsigned
-        var writer = WireWriter(buffer: signed)
+        var writer = WireWriter(buffer: unsigned)
         record.encode(into: &writer)
-        signed = writer.buffer
-        signed.setInteger(arCount &+ 1, at: signed.readerIndex + 10)
+        var signed = writer.buffer
+        header.additionalCount &+= 1
+        header.write(over: &signed)
         return (signed, record.mac)
     }
 }
@@ -41,24 +51,13 @@ extension TSIGSigner {
     public static func signContinuation(
         _ unsigned: ByteBuffer, key: TSIGKey, timeSigned: UInt64, fudge: UInt16 = defaultFudge, priorMAC: [UInt8]
     ) throws -> (message: ByteBuffer, mac: [UInt8]) {
-        guard unsigned.readableBytes >= Message.headerLength,
-            let id = unsigned.getInteger(at: unsigned.readerIndex, as: UInt16.self),
-            let arCount = unsigned.getInteger(at: unsigned.readerIndex + 10, as: UInt16.self)
-        else { throw DNSWireError.truncated("header") }
-        var record = TSIGRecord(
-            keyName: key.name, algorithm: key.algorithm.name, timeSigned: timeSigned, fudge: fudge, mac: [],
-            originalID: id)
-        var digest = ByteBuffer()
-        digest.writeInteger(UInt16(priorMAC.count))
-        digest.writeBytes(priorMAC)
-        digest.writeImmutableBuffer(unsigned)
-        TSIGVariables.writeTimers(record, into: &digest)
-        record.mac = key.algorithm.mac(key: key.symmetricKey, data: Array(digest.readableBytesView))
-        var writer = WireWriter(buffer: unsigned)
-        record.encode(into: &writer)
-        var signed = writer.buffer
-        signed.setInteger(arCount &+ 1, at: signed.readerIndex + 10)
-        return (signed, record.mac)
+        try signed(unsigned, key: key, timeSigned: timeSigned, fudge: fudge, priorMAC: priorMAC) { id in
+            TSIGRecord(
+                keyName: key.name, algorithm: key.algorithm.name, timeSigned: timeSigned, fudge: fudge, mac: [],
+                originalID: id)
+        } variables: { record, digest in
+            TSIGVariables.writeTimers(record, into: &digest)
+        }
     }
 
     /// An unsigned TSIG record that reports an error (BADKEY, BADSIG) to a request's sender.
@@ -133,24 +132,9 @@ public struct TSIGVerifier: Sendable {
         guard tsig.mac.count <= full else { throw TSIGError.responseMACSize(tsig.mac.count) }
         guard tsig.mac.count >= max(10, full / 2) else { throw TSIGError.responseMACSize(tsig.mac.count) }
 
-        var digest = ByteBuffer()
-        if let priorMAC {
-            digest.writeInteger(UInt16(priorMAC.count))
-            digest.writeBytes(priorMAC)
-        }
-        digest.writeImmutableBuffer(pendingUnsigned)
-        guard var covered = octets.getSlice(at: octets.readerIndex, length: tsigOffset),
-            let arCount = covered.getInteger(at: covered.readerIndex + 10, as: UInt16.self)
-        else { throw DNSWireError.truncated("TSIG-covered message") }
-        covered.setInteger(tsig.originalID, at: covered.readerIndex)
-        covered.setInteger(arCount &- 1, at: covered.readerIndex + 10)
-        digest.writeBuffer(&covered)
-        if verifiedAny {
-            TSIGVariables.writeTimers(tsig, into: &digest)
-        } else {
-            TSIGVariables.writeFull(tsig, into: &digest)
-        }
-        let expected = key.algorithm.mac(key: key.symmetricKey, data: Array(digest.readableBytesView))
+        let expected = try Self.expectedMAC(
+            octets, tsig: tsig, tsigOffset: tsigOffset, key: key, priorMAC: priorMAC, unsigned: pendingUnsigned,
+            timersOnly: verifiedAny)
         guard Self.constantTimeEqual(expected.prefix(tsig.mac.count), tsig.mac[...]) else {
             throw TSIGError.responseSignatureInvalid
         }
@@ -166,6 +150,59 @@ public struct TSIGVerifier: Sendable {
         verifiedAny = true
     }
 
+    /// The MAC a message's TSIG should carry: over the prior MAC (a request's, or the previous
+    /// message's), unsigned messages since, the message as it was before its TSIG record, and the
+    /// TSIG variables (only the timers after the first message of a stream).
+    private static func expectedMAC(
+        _ octets: ByteBuffer, tsig: TSIGRecord, tsigOffset: Int, key: TSIGKey, priorMAC: [UInt8]?,
+        unsigned: ByteBuffer, timersOnly: Bool
+    ) throws -> [UInt8] {
+        var digest = ByteBuffer()
+        if let priorMAC {
+            digest.writeInteger(UInt16(priorMAC.count))
+            digest.writeBytes(priorMAC)
+        }
+        digest.writeImmutableBuffer(unsigned)
+        guard var covered = octets.getSlice(at: octets.readerIndex, length: tsigOffset),
+            var header = MessageHeader(peeking: covered)
+        else { throw DNSWireError.truncated("TSIG-covered message") }
+        // The MAC covers the message as it was before the TSIG record: original ID, one record fewer.
+        header.id = tsig.originalID
+        header.additionalCount &-= 1
+        header.write(over: &covered)
+        digest.writeBuffer(&covered)
+        if timersOnly {
+            TSIGVariables.writeTimers(tsig, into: &digest)
+        } else {
+            TSIGVariables.writeFull(tsig, into: &digest)
+        }
+        return key.algorithm.mac(key: key.symmetricKey, data: Array(digest.readableBytesView))
+    }
+
+    /// What a server makes of a request's TSIG (RFC 8945 section 5.2), in the order the RFC
+    /// checks: the key, the MAC's size, the MAC, the time. The request's own error field carries
+    /// no meaning and is not looked at. `minimumMACLength` is the local policy for truncated
+    /// MACs; by default none are accepted, as BIND does.
+    public static func checkRequest(
+        _ octets: ByteBuffer, message: Message, keys: [TSIGKey], now: UInt64,
+        minimumMACLength: (TSIGAlgorithm) -> Int = { $0.macLength }
+    ) -> TSIGRequestVerdict {
+        guard let tsig = message.tsig, let tsigOffset = message.tsigOffset else { return .unsigned }
+        guard let key = keys.first(where: { $0.name == tsig.keyName && $0.algorithm.name == tsig.algorithm }) else {
+            return .badKey(tsig)
+        }
+        let full = key.algorithm.macLength
+        guard tsig.mac.count <= full, tsig.mac.count >= max(10, full / 2) else { return .malformed(tsig) }
+        guard tsig.mac.count >= min(full, minimumMACLength(key.algorithm)) else { return .badTruncation(tsig) }
+        guard let expected = try? expectedMAC(
+            octets, tsig: tsig, tsigOffset: tsigOffset, key: key, priorMAC: nil, unsigned: ByteBuffer(), timersOnly: false),
+            constantTimeEqual(expected.prefix(tsig.mac.count), tsig.mac[...])
+        else { return .badSignature(tsig) }
+        let lower = now > UInt64(tsig.fudge) ? now - UInt64(tsig.fudge) : 0
+        guard tsig.timeSigned >= lower, tsig.timeSigned <= now + UInt64(tsig.fudge) else { return .badTime(key, tsig) }
+        return .valid(key, tsig)
+    }
+
     /// Whether the last message checked was signed; a transfer must end on a signed message.
     public var endsSigned: Bool { verifiedAny && unsignedCount == 0 }
 
@@ -178,4 +215,22 @@ public struct TSIGVerifier: Sendable {
         for (x, y) in zip(a, b) { diff |= x ^ y }
         return diff == 0
     }
+}
+
+/// A server's verdict on a request's TSIG (RFC 8945 section 5.2), with the record it judged.
+public enum TSIGRequestVerdict: Sendable, Equatable {
+    /// No TSIG record.
+    case unsigned
+    /// Signed with `key`, MAC and time in order.
+    case valid(TSIGKey, TSIGRecord)
+    /// A MAC longer than the algorithm's, or shorter than RFC 8945 allows: FORMERR.
+    case malformed(TSIGRecord)
+    /// A key or algorithm this server does not know: BADKEY.
+    case badKey(TSIGRecord)
+    /// The MAC does not verify: BADSIG.
+    case badSignature(TSIGRecord)
+    /// A MAC truncated below the local minimum: BADTRUNC.
+    case badTruncation(TSIGRecord)
+    /// The MAC verifies but the time is outside the fudge window: BADTIME, answered signed.
+    case badTime(TSIGKey, TSIGRecord)
 }

@@ -1,0 +1,161 @@
+import DNSClient
+import DNSWire
+import Logging
+import NIOCore
+import Synchronization
+
+/// What becomes of a request: answered where it arrived, or work that blocks (the disk, a long
+/// transfer) to run on a thread pool. The authority alone decides which.
+public enum RequestOutcome: Sendable {
+    /// The answers to send now; none: the request is dropped.
+    case answered([ByteBuffer])
+    /// Run it off the event loop, then send what it returns.
+    case work(BlockingWork)
+}
+
+/// Admitted blocking work. It holds a place in its queue until it has run or been abandoned.
+public struct BlockingWork: Sendable {
+    let body: @Sendable () -> [ByteBuffer]
+    let release: @Sendable () -> Void
+
+    /// Does the work on the calling thread and returns the answers to send.
+    public func run() -> [ByteBuffer] {
+        defer { release() }
+        return body()
+    }
+
+    /// Gives the place back without doing the work (the thread pool is gone).
+    public func abandon() { release() }
+}
+
+extension Authority {
+    /// Looks at one request and answers it if it can without blocking. Every check that refuses a
+    /// request runs here, before any work is queued: decoding, TSIG (a MAC is cheap to check;
+    /// a flood of bad ones never reaches the queue), the EDNS version, the opcode, and whether
+    /// an unsigned UPDATE may be applied at all.
+    public func receive(_ request: ByteBuffer, over transport: RequestTransport) -> RequestOutcome {
+        let message: Message
+        do {
+            message = try Message(decoding: request)
+        } catch {
+            ServerMetrics.malformed.increment()
+            return .answered(formatError(for: request).map { [$0] } ?? [])
+        }
+        switch message.opcode {
+        case .update: ServerMetrics.updates.increment()
+        default: ServerMetrics.queries.increment()
+        }
+        guard !message.isResponse else { return .answered([]) }
+        var checking = RequestContext(request: message, octets: request, transport: transport, now: WallClock.seconds())
+        if case .fail(let answer) = checking.checkTSIG(keys: configuration.keys) {
+            ServerMetrics.refused.increment()
+            return .answered(answer.map { [$0] } ?? [])
+        }
+        let context = checking
+        if let edns = message.edns, edns.version > 0 {
+            // RFC 6891 section 6.1.3: nothing is done for a version we do not speak.
+            return .answered([context.respond(rcode: .badVers, payloadLimit: payloadLimit(context))])
+        }
+        switch message.opcode {
+        case .query:
+            if let type = message.questions.first?.type, type == .axfr || type == .ixfr {
+                return admit(context, to: transferQueue) {
+                    self.transfer(context)
+                }
+            }
+            return .answered([answer(context)])
+        case .update:
+            guard context.isAuthenticated || !configuration.requireSignedUpdates else {
+                return .answered([context.respond(rcode: .refused, payloadLimit: 65535)])
+            }
+            return admitUpdate(context)
+        default:
+            // NOTIFY included: this server is a primary and follows no one.
+            let rcode: ResponseCode = message.opcode == .notify ? .refused : .notImp
+            return .answered([context.respond(rcode: rcode, payloadLimit: payloadLimit(context))])
+        }
+    }
+
+    /// Answers one request, doing any blocking work on the calling thread: for the embedding
+    /// process, and for callers that are already off the event loop.
+    public func handle(_ request: ByteBuffer, over transport: RequestTransport) -> [ByteBuffer] {
+        switch receive(request, over: transport) {
+        case .answered(let answers): return answers
+        case .work(let work): return work.run()
+        }
+    }
+
+    /// A signed UPDATE seen before gets the answer it got then; a new one is admitted as work.
+    private func admitUpdate(_ context: RequestContext) -> RequestOutcome {
+        guard let tsig = context.tsig, context.key != nil else {
+            return admit(context, to: updateQueue) {
+                [self.update(context)]
+            }
+        }
+        switch replays.lookup(tsig, now: context.now) {
+        case .answered(var answer):
+            logger.notice("repeated signed UPDATE answered as before, not applied again", metadata: ["key": "\(tsig.keyName)"])
+            if var header = MessageHeader(peeking: answer) {
+                header.id = context.request.id
+                header.write(over: &answer)
+            }
+            return .answered([answer])
+        case .inProgress:
+            return .answered(context.transport == .tcp ? [context.respond(rcode: .servFail, payloadLimit: 65535)] : [])
+        case .fresh:
+            let outcome = admit(context, to: updateQueue) {
+                let answer = self.update(context)
+                self.replays.record(tsig, answer: answer)
+                return [answer]
+            }
+            if case .answered = outcome { replays.forget(tsig) }
+            return outcome
+        }
+    }
+
+    /// Work of one kind, admitted while fewer than `limit` are pending; otherwise shed at once:
+    /// dropped over UDP (the client retries), SERVFAIL over TCP. In-process requests are never shed.
+    private func admit(
+        _ context: RequestContext, to queue: WorkQueue, _ body: @escaping @Sendable () -> [ByteBuffer]
+    ) -> RequestOutcome {
+        guard context.transport != .local else { return .work(BlockingWork(body: body, release: {})) }
+        guard queue.enter() else {
+            ServerMetrics.shed.increment()
+            logger.debug("shed a request: queue full", metadata: ["kind": "\(queue.kind)", "limit": "\(queue.limit)"])
+            return .answered(context.transport == .tcp ? [context.respond(rcode: .servFail, payloadLimit: 65535)] : [])
+        }
+        return .work(BlockingWork(body: body, release: { queue.leave() }))
+    }
+
+    /// FORMERR for a request that does not decode, when at least its header does.
+    func formatError(for request: ByteBuffer) -> ByteBuffer? {
+        guard let header = MessageHeader(peeking: request), !header.isResponse else { return nil }
+        let response = Message(id: header.id, isResponse: true, opcode: header.opcode, rcode: .formErr)
+        return try? response.encode()
+    }
+}
+
+/// A count of admitted work against its limit.
+final class WorkQueue: Sendable {
+    let kind: String
+    let limit: Int
+    private let pending = Atomic<Int>(0)
+
+    init(kind: String, limit: Int) {
+        self.kind = kind
+        self.limit = limit
+    }
+
+    /// Takes a place if one is free.
+    func enter() -> Bool {
+        guard pending.wrappingAdd(1, ordering: .relaxed).newValue <= limit else {
+            pending.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func leave() { pending.wrappingSubtract(1, ordering: .relaxed) }
+
+    var count: Int { pending.load(ordering: .relaxed) }
+}

@@ -1,0 +1,109 @@
+import DNSWire
+import NIOCore
+
+/// What one TCP connection may hold and for how long (RFC 7766 section 6.2 leaves it to servers).
+public struct TCPLimits: Sendable {
+    /// Requests of one connection being worked on (UPDATEs, transfers) before it stops reading.
+    public var maxInFlight = 16
+    /// Time from a message's first octet to its last: a client that trickles a message is cut off.
+    public var messageDeadline: TimeAmount = .seconds(10)
+    /// Time a connection may sit with nothing to do.
+    public var idleTimeout: TimeAmount = .seconds(30)
+    /// Time a connection may go on not reading its answers (its socket's buffer full).
+    public var stallTimeout: TimeAmount = .seconds(20)
+    /// How often the deadlines above are looked at.
+    public var tick: TimeAmount = .seconds(1)
+
+    public init() {}
+}
+
+/// The life of one TCP connection as a value: the octets received and not yet framed, the requests
+/// in flight, and the deadlines running. The handler feeds it what happens and does what it says.
+/// Frames are taken one at a time and only while the connection may take on more, so a client
+/// that does not read its answers cannot make the server buffer more than about one answer.
+struct TCPSessionState {
+    let limits: TCPLimits
+    private var buffer = ByteBuffer()
+    /// When the first octet of the message still incomplete at the head of the buffer arrived.
+    private var partialSince: NIODeadline?
+    private(set) var inFlight = 0
+    private var unwritableSince: NIODeadline?
+    private var lastActivity: NIODeadline
+
+    init(limits: TCPLimits, now: NIODeadline) {
+        self.limits = limits
+        self.lastActivity = now
+    }
+
+    /// Octets arrived.
+    mutating func received(_ bytes: ByteBuffer, now: NIODeadline) {
+        if buffer.readableBytes == 0 { buffer.discardReadBytes() }
+        buffer.writeImmutableBuffer(bytes)
+        lastActivity = now
+        notePartial(now)
+    }
+
+    /// Whether a new request may be started: the socket takes answers and few are in flight.
+    var mayStartRequest: Bool { unwritableSince == nil && inFlight < limits.maxInFlight }
+
+    /// Whether the connection should read more from its socket: it may start requests and has
+    /// no whole message waiting already.
+    var wantsInput: Bool { mayStartRequest && !hasWholeMessage }
+
+    private var hasWholeMessage: Bool {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) else { return false }
+        return buffer.readableBytes >= 2 + Int(length)
+    }
+
+    /// The next whole message, if one is waiting and a request may be started.
+    mutating func nextMessage(now: NIODeadline) -> ByteBuffer? {
+        guard mayStartRequest, hasWholeMessage, let length = buffer.readInteger(as: UInt16.self) else { return nil }
+        let message = buffer.readSlice(length: Int(length))!
+        partialSince = nil
+        notePartial(now)
+        return message
+    }
+
+    private mutating func notePartial(_ now: NIODeadline) {
+        if buffer.readableBytes > 0 && !hasWholeMessage {
+            if partialSince == nil { partialSince = now }
+        } else {
+            partialSince = nil
+        }
+    }
+
+    mutating func started() { inFlight += 1 }
+
+    mutating func finished(now: NIODeadline) {
+        inFlight -= 1
+        lastActivity = now
+    }
+
+    mutating func wrote(now: NIODeadline) { lastActivity = now }
+
+    mutating func writabilityChanged(writable: Bool, now: NIODeadline) {
+        if writable {
+            unwritableSince = nil
+            lastActivity = now
+        } else if unwritableSince == nil {
+            unwritableSince = now
+        }
+    }
+
+    /// Whether it has nothing in progress: no request in flight, no message half-received.
+    var isIdle: Bool { inFlight == 0 && buffer.readableBytes == 0 && unwritableSince == nil }
+
+    /// Why the connection must be closed now, if it must.
+    func expired(now: NIODeadline) -> String? {
+        if let partialSince, now - partialSince >= limits.messageDeadline {
+            return "a message took longer than \(limits.messageDeadline) to arrive"
+        }
+        if let unwritableSince, now - unwritableSince >= limits.stallTimeout {
+            return "the client has not read its answers for \(limits.stallTimeout)"
+        }
+        if inFlight == 0, unwritableSince == nil, now - lastActivity >= limits.idleTimeout {
+            return "idle for \(limits.idleTimeout)"
+        }
+        return nil
+    }
+}
