@@ -122,10 +122,14 @@ public final class DNSClient: Sendable {
         return try await exchangeTCP(message, with: server)
     }
 
+    /// A connection kept from earlier requests may have been closed by the server as idle just
+    /// as this request went out (RFC 7766 section 6.2.3 lets servers do that): then the request
+    /// is sent once more on a new connection.
     private func exchangeTCP(_ message: Message, with server: SocketAddress) async throws -> Message {
+        var mayRetry = true
         while true {
             let (octets, matcher, verifier) = try prepare(message)
-            let connection = try await connection(to: server)
+            let (connection, reused) = try await connection(to: server)
             do {
                 let (answer, response) = try await connection.send(
                     octets, matcher: matcher, timeout: configuration.timeout)
@@ -134,7 +138,8 @@ public final class DNSClient: Sendable {
                 continue
             } catch DNSError.connection(let why) {
                 forget(connection)
-                throw DNSError.connection(why)
+                guard reused && mayRetry else { throw DNSError.connection(why) }
+                mayRetry = false
             }
         }
     }
@@ -184,9 +189,10 @@ public final class DNSClient: Sendable {
         }
     }
 
-    private func connection(to server: SocketAddress) async throws -> TCPConnection {
+    /// The pooled connection to `server`, or a new one; says whether it was already in use.
+    private func connection(to server: SocketAddress) async throws -> (TCPConnection, reused: Bool) {
         if let existing = connections.withLock({ $0[server] }), existing.isActive {
-            return existing
+            return (existing, true)
         }
         let fresh = try await TCPConnection.connect(to: server, group: group, timeout: configuration.timeout)
         let (winner, loser) = connections.withLock { pool -> (TCPConnection, TCPConnection?) in
@@ -195,7 +201,7 @@ public final class DNSClient: Sendable {
             return (fresh, nil)
         }
         loser?.close()
-        return winner
+        return (winner, winner !== fresh)
     }
 
     private func forget(_ connection: TCPConnection) {

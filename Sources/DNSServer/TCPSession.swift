@@ -28,6 +28,8 @@ struct TCPSessionState {
     private var partialSince: NIODeadline?
     private(set) var inFlight = 0
     private var unwritableSince: NIODeadline?
+    /// Since when answers written out have sat in the kernel's send queue, untaken by the client.
+    private var queuedSince: NIODeadline?
     private var lastActivity: NIODeadline
 
     init(limits: TCPLimits, now: NIODeadline) {
@@ -90,18 +92,36 @@ struct TCPSessionState {
         }
     }
 
-    /// Whether it has nothing in progress: no request in flight, no message half-received.
-    var isIdle: Bool { inFlight == 0 && buffer.readableBytes == 0 && unwritableSince == nil }
+    /// What the kernel still holds to send. A client that has not taken its answers is not idle:
+    /// it is slow, and only the stall timeout may cut it off.
+    mutating func kernelQueue(holdsOutput: Bool, now: NIODeadline) {
+        if holdsOutput {
+            if queuedSince == nil { queuedSince = now }
+        } else if queuedSince != nil {
+            queuedSince = nil
+            lastActivity = now
+        }
+    }
+
+    /// Whether the idle deadline has passed, before looking at the kernel's queue.
+    func mayBeIdle(now: NIODeadline) -> Bool {
+        inFlight == 0 && unwritableSince == nil && now - lastActivity >= limits.idleTimeout
+    }
+
+    /// Whether the server is doing nothing for it: no request in flight. A connection that is
+    /// only waiting on its client (a message half sent, answers unread) counts as idle, so that
+    /// it is the first to make room when connections run out.
+    var isIdle: Bool { inFlight == 0 }
 
     /// Why the connection must be closed now, if it must.
     func expired(now: NIODeadline) -> String? {
         if let partialSince, now - partialSince >= limits.messageDeadline {
             return "a message took longer than \(limits.messageDeadline) to arrive"
         }
-        if let unwritableSince, now - unwritableSince >= limits.stallTimeout {
+        if let stalled = unwritableSince ?? queuedSince, now - stalled >= limits.stallTimeout {
             return "the client has not read its answers for \(limits.stallTimeout)"
         }
-        if inFlight == 0, unwritableSince == nil, now - lastActivity >= limits.idleTimeout {
+        if inFlight == 0, unwritableSince == nil, queuedSince == nil, now - lastActivity >= limits.idleTimeout {
             return "idle for \(limits.idleTimeout)"
         }
         return nil

@@ -64,16 +64,21 @@ public enum RawDNS {
             }
         }
 
-        /// Writes all of `bytes`; false if the connection is gone or the write timed out.
+        public enum WriteResult { case written, timedOut, closed }
+
+        /// Writes all of `bytes`, or as much as goes before the timeout or the peer closing.
         @discardableResult
-        public func write(_ bytes: [UInt8]) -> Bool {
+        public func write(_ bytes: [UInt8]) -> WriteResult {
             var offset = 0
             while offset < bytes.count {
                 let n = bytes[offset...].withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                guard n > 0 else { return false }
-                offset += n
+                if n > 0 {
+                    offset += n
+                } else {
+                    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? .timedOut : .closed
+                }
             }
-            return true
+            return .written
         }
 
         /// One framed message (RFC 7766), or nil on timeout or close.

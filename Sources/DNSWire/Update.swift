@@ -50,8 +50,9 @@ public struct UpdateBuilder: Sendable, Hashable {
         }
     }
 
+    /// The UPDATE message. It carries EDNS0, so that a server can say why it refuses (RFC 8914).
     public func message(id: UInt16 = 0) -> Message {
-        var m = Message(id: id, opcode: .update, questions: [Question(name: zone, type: .soa, class: zoneClass)])
+        var m = Message(id: id, opcode: .update, questions: [Question(name: zone, type: .soa, class: zoneClass)], edns: EDNS())
         m.prerequisites = prerequisites.flatMap(record(for:))
         m.updates = operations.map(record(for:))
         return m

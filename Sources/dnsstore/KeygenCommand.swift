@@ -1,17 +1,29 @@
 import ArgumentParser
 import DNSWire
 
-struct KeygenCommand: ParsableCommand {
+struct KeygenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keygen",
         abstract: "Print a new TSIG key in BIND's key file format.",
-        discussion: "Example: dnsstore keygen dnsstore-key > tsig.key")
+        discussion: """
+            With --output the key goes to a new file readable by its owner only (mode 0600 from the start); \
+            an existing file is never replaced.
+            Example: dnsstore keygen dnsstore-key --output tsig.key
+            """)
 
     @Argument(help: "The key's name.") var name: String = "dnsstore-key"
     @Option(help: "hmac-sha256, hmac-sha384, hmac-sha512 or hmac-sha1.") var algorithm: String = "hmac-sha256"
+    @Option(name: .shortAndLong, help: "Write the key to this new file (mode 0600) instead of standard output.") var output: String?
 
-    func run() throws {
-        let algo = try TSIGAlgorithm(mnemonic: algorithm)
-        print(TSIGKey.generate(name: try parseName(name), algorithm: algo).bindKeyFile, terminator: "")
+    func run() async throws {
+        try await report {
+            let algo = try TSIGAlgorithm(mnemonic: algorithm)
+            let text = TSIGKey.generate(name: try parseName(name), algorithm: algo).bindKeyFile
+            if let output {
+                try SecretFile.create(output, text)
+            } else {
+                print(text, terminator: "")
+            }
+        }
     }
 }

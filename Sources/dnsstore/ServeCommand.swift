@@ -30,6 +30,23 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Accept unsigned UPDATEs and transfers (only for trusted networks).") var allowUnsigned = false
     @Flag(help: "Flush each UPDATE to disk before answering (survives power loss; slower).") var fsync = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+    @Option(help: "TCP connections open at once; when all are taken the longest idle is closed.") var maxTCPConnections = 256
+    @Option(help: "Seconds a TCP connection may sit idle.") var tcpIdleTimeout: Double = 30
+    @Option(help: "Seconds a TCP message may take to arrive, from its first octet to its last.") var tcpMessageTimeout: Double = 10
+    @Option(help: "Seconds a TCP client may leave its answers unread before it is cut off.") var tcpStallTimeout: Double = 20
+    @Option(help: "UPDATEs queued or being applied at once; more are shed before any work.") var maxPendingUpdates = 64
+    @Option(name: .customLong("max-records-per-rrset"), help: "Records one RRset may hold.") var maxRecordsPerRRset = 1_000
+
+    func validate() throws {
+        for (name, value) in [("--tcp-idle-timeout", tcpIdleTimeout), ("--tcp-message-timeout", tcpMessageTimeout), ("--tcp-stall-timeout", tcpStallTimeout)]
+        where !(value > 0 && value <= 3600) {
+            throw ValidationError("\(name) must be above 0 and at most 3600 seconds, not \(value)")
+        }
+        for (name, value) in [("--max-tcp-connections", maxTCPConnections), ("--max-pending-updates", maxPendingUpdates), ("--max-records-per-rrset", maxRecordsPerRRset)]
+        where !(1...1_000_000).contains(value) {
+            throw ValidationError("\(name) must be 1 to 1000000, not \(value)")
+        }
+    }
 
     func run() async throws {
         try await report { try await serve() }
@@ -50,10 +67,19 @@ struct ServeCommand: AsyncParsableCommand {
         config.requireSignedUpdates = !allowUnsigned
         config.requireSignedTransfers = !allowUnsigned
         config.syncEveryCommit = fsync
+        config.maxPendingUpdates = maxPendingUpdates
+        config.maxRecordsPerRRset = maxRecordsPerRRset
         let authority = try Authority(
             databasePath: (data as NSString).appendingPathComponent("zones.sqlite"), configuration: config, logger: logger)
         let address = try ServerAddress.parse(listen)
-        let server = try await NetworkServer.start(authority, host: address.ipAddress ?? "127.0.0.1", port: address.port ?? 5353)
+        var limits = NetworkServer.Limits()
+        limits.maxTCPConnections = maxTCPConnections
+        limits.tcp.idleTimeout = .milliseconds(Int64(tcpIdleTimeout * 1000))
+        limits.tcp.messageDeadline = .milliseconds(Int64(tcpMessageTimeout * 1000))
+        limits.tcp.stallTimeout = .milliseconds(Int64(tcpStallTimeout * 1000))
+        limits.tcp.tick = .milliseconds(Int64(min(1, tcpIdleTimeout, tcpMessageTimeout, tcpStallTimeout) * 250))
+        let server = try await NetworkServer.start(
+            authority, host: address.ipAddress ?? "127.0.0.1", port: address.port ?? 5353, limits: limits)
         logger.info(
             "serving", metadata: ["zones": "\(zones.map(\.description).joined(separator: " "))", "listen": "\(server.localAddress.map { "\($0)" } ?? listen)", "data": "\(data)"])
         let group = ServiceGroup(
@@ -103,8 +129,7 @@ struct ServeCommand: AsyncParsableCommand {
             return try TSIGKey.parseBINDKeyFile(text)
         }
         let generated = TSIGKey.generate(name: "dnsstore-key.")
-        try generated.bindKeyFile.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o600)
+        try SecretFile.create(path, generated.bindKeyFile)
         logger.notice("generated a TSIG key", metadata: ["file": "\(path)", "name": "\(generated.name)"])
         FileHandle.standardError.write(Data("dnsstore: generated a TSIG key in \(path); writers need it\n".utf8))
         return [generated]

@@ -1,0 +1,327 @@
+import DNSClient
+import DNSServer
+import DNSTestSupport
+import DNSWire
+import Foundation
+import NIOCore
+import Synchronization
+import Testing
+
+/// `dnsstore serve` under the attacks the issue reproduced: while each runs, a prober's queries
+/// keep being answered and the server's memory stays under a ceiling.
+@Suite("Server under abuse")
+struct AbuseTests {
+    static let memoryCeiling = 200 << 20
+
+    /// `dnsstore serve` in its own process on a free port, with its key.
+    final class Served: @unchecked Sendable {
+        let process: Process
+        let port: Int
+        let key: TSIGKey
+        let directory: URL
+
+        init(_ flags: [String] = []) async throws {
+            directory = try TempDirectory.make("abuse")
+            port = Ports.free()
+            process = try Subprocess.start(
+                try BuiltProducts.executable("dnsstore"),
+                ["serve", "--data", directory.path, "--zone", "example.test", "--listen", "127.0.0.1:\(port)", "--log-level", "warning"] + flags,
+                logFile: directory.appendingPathComponent("serve.log").path)
+            try await Ports.waitForTCP(port)
+            key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: directory.appendingPathComponent("tsig.key"), encoding: .utf8))[0]
+        }
+
+        var memory: Int { ProcessWatch.residentBytes(process.processIdentifier) ?? 0 }
+
+        func client(timeout: Duration = .seconds(2), attempts: Int = 3) throws -> DNSClient {
+            var config = try DNSClientConfiguration(host: "127.0.0.1", port: port, key: key)
+            config.timeout = timeout
+            config.attempts = attempts
+            return DNSClient(configuration: config)
+        }
+
+        func stop() {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    /// Asks for the zone's SOA over UDP every 20 ms, one retry allowed, and samples memory.
+    final class Prober: @unchecked Sendable {
+        private let state = Mutex((asked: 0, answered: 0, peakMemory: 0, running: true))
+        private let done = DispatchSemaphore(value: 0)
+
+        init(_ served: Served) {
+            let query = Array(try! Message.query("example.test.", type: .soa, id: 7).encode().readableBytesView)
+            let thread = Thread { [self] in
+                while state.withLock({ $0.running }) {
+                    let answered = RawDNS.udp(query, port: served.port, timeout: 1) != nil || RawDNS.udp(query, port: served.port, timeout: 1) != nil
+                    let memory = served.memory
+                    state.withLock {
+                        $0.asked += 1
+                        if answered { $0.answered += 1 }
+                        $0.peakMemory = max($0.peakMemory, memory)
+                    }
+                    Thread.sleep(forTimeInterval: 0.02)
+                }
+                done.signal()
+            }
+            thread.start()
+        }
+
+        /// Stops probing; returns the share answered and the peak memory seen.
+        func finish() -> (share: Double, asked: Int, peakMemory: Int) {
+            state.withLock { $0.running = false }
+            done.wait()
+            return state.withLock { (Double($0.answered) / Double(max(1, $0.asked)), $0.asked, $0.peakMemory) }
+        }
+    }
+
+    /// Runs `body` on `count` threads until `seconds` pass.
+    static func attack(threads count: Int, seconds: Double, _ body: @escaping @Sendable (_ until: Date) -> Void) {
+        let until = Date().addingTimeInterval(seconds)
+        let group = DispatchGroup()
+        for _ in 0..<count {
+            group.enter()
+            Thread {
+                body(until)
+                group.leave()
+            }.start()
+        }
+        group.wait()
+    }
+
+    @Test func unreadTCPAnswersDoNotGrowMemory() async throws {
+        let served = try await Served(["--tcp-stall-timeout", "3"])
+        defer { served.stop() }
+        var big = UpdateBuilder(zone: "example.test.")
+        big.add(.txt("big.example.test.", TXT(splitting: [UInt8](repeating: 66, count: 15_500))))
+        let writer = try served.client()
+        try await writer.update(big)
+        await writer.shutdown()
+
+        let prober = Prober(served)
+        let query = RawDNS.framed(Array(try Message.query("big.example.test.", type: .txt, id: 9).encode().readableBytesView))
+        let closedAfter = Mutex<Double?>(nil)
+        let start = Date()
+        // Pipelines queries for the 15.5 KB record as fast as the server takes them, reading nothing.
+        Self.attack(threads: 1, seconds: 10) { until in
+            guard let connection = RawDNS.Connection(port: served.port, timeout: 1) else { return }
+            let burst = Array(repeating: query, count: 64).flatMap { $0 }
+            while Date() < until {
+                if connection.write(burst) == .closed {
+                    closedAfter.withLock { $0 = Date().timeIntervalSince(start) }
+                    return
+                }
+            }
+        }
+        let (share, asked, peak) = prober.finish()
+        #expect(share >= 0.99, "\(asked) probes, \(share * 100)% answered")
+        #expect(peak < Self.memoryCeiling, "peak memory \(peak >> 20) MB")
+        let closed = try #require(closedAfter.withLock { $0 }, "the server never closed the connection that did not read")
+        #expect(closed < 9, "closed after \(closed) s")
+    }
+
+    @Test func slowClientsCannotHoldEveryTCPSlot() async throws {
+        let served = try await Served(["--max-tcp-connections", "40", "--tcp-message-timeout", "3"])
+        defer { served.stop() }
+        let prober = Prober(served)
+        // 60 connections, each sending one octet of a length prefix and nothing more.
+        var slow: [RawDNS.Connection] = []
+        for _ in 0..<60 {
+            if let connection = RawDNS.Connection(port: served.port, timeout: 1) {
+                connection.write([0])
+                slow.append(connection)
+            }
+        }
+        // A fresh client is still answered: the longest idle connection makes room.
+        let query = RawDNS.framed(Array(try Message.query("example.test.", type: .soa, id: 11).encode().readableBytesView))
+        let fresh = try #require(RawDNS.Connection(port: served.port, timeout: 2))
+        fresh.write(query)
+        let answer = try #require(fresh.readMessage(), "no answer to a fresh TCP query")
+        #expect(try Message(decoding: answer).rcode == .noError)
+        // And the trickling ones are cut off once their message is overdue.
+        try await Task.sleep(for: .seconds(4))
+        #expect(slow.filter(\.isClosedByPeer).count == slow.count, "\(slow.filter(\.isClosedByPeer).count) of \(slow.count) closed")
+        let (share, asked, peak) = prober.finish()
+        #expect(share >= 0.99, "\(asked) probes, \(share * 100)% answered")
+        #expect(peak < Self.memoryCeiling)
+    }
+
+    @Test func aFloodOfBadlySignedUpdatesAndNotifiesQueuesNoWork() async throws {
+        let served = try await Served()
+        defer { served.stop() }
+        let impostor = TSIGKey.generate(name: served.key.name)
+        var update = UpdateBuilder(zone: "example.test.")
+        update.add(.txt("flood.example.test.", TXT("x")))
+        let badlySigned = Array(try TSIGSigner.sign(try update.message(id: 1).encode(), key: impostor, timeSigned: WallClock.seconds()).message.readableBytesView)
+        var notify = Message(opcode: .notify, authoritative: true, questions: [Question(name: "example.test.", type: .soa)])
+        notify.id = 2
+        let notifyBytes = Array(try notify.encode().readableBytesView)
+        let prober = Prober(served)
+        let answeredIn = Mutex<Double?>(nil)
+        let writer = try served.client(timeout: .seconds(1), attempts: 3)
+        let valid = Task {
+            try await Task.sleep(for: .seconds(1))
+            var good = UpdateBuilder(zone: "example.test.")
+            good.add(.txt("valid.example.test.", TXT("made it")))
+            let start = ContinuousClock.now
+            try await writer.update(good)
+            let elapsed = ContinuousClock.now - start
+            answeredIn.withLock { $0 = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
+        }
+        // About 2,000 packets a second, well within what even a debug build answers: the point is
+        // that none of them queues work, not raw speed (the benchmarks measure that).
+        Self.attack(threads: 2, seconds: 5) { until in
+            let sender = RawDNS.Sender(port: served.port)
+            while Date() < until {
+                for _ in 0..<5 {
+                    sender.send(badlySigned)
+                    sender.send(notifyBytes)
+                }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+        try await valid.value
+        await writer.shutdown()
+        let (share, asked, peak) = prober.finish()
+        let elapsed = try #require(answeredIn.withLock { $0 })
+        #expect(elapsed < 3, "the valid UPDATE took \(elapsed) s")
+        #expect(share >= 0.99, "\(asked) probes, \(share * 100)% answered")
+        #expect(peak < Self.memoryCeiling, "peak memory \(peak >> 20) MB")
+    }
+
+    @Test func largeRRsetsAreLinearCappedAndSurviveARestart() async throws {
+        let served = try await Served(["--max-records-per-rrset", "1000"])
+        defer { served.stop() }
+        let client = try served.client(timeout: .seconds(10), attempts: 1)
+        defer { Task { await client.shutdown() } }
+        func add(_ count: Int, at name: DNSName) throws -> UpdateBuilder {
+            var update = UpdateBuilder(zone: "example.test.")
+            for i in 0..<count {
+                update.add(ResourceRecord(name: name, type: .a, ttl: 300, rdata: .a(IPv4Address(10, UInt8(i >> 16 & 0xFF), UInt8(i >> 8 & 0xFF), UInt8(i & 0xFF)))))
+            }
+            return update
+        }
+        try await client.update(try add(1_000, at: "thousand.example.test."))
+        let refused = try await client.send(try add(1_001, at: "more.example.test.").message())
+        #expect(refused.rcode == .refused)
+        #expect(refused.edns?.options.compactMap(\.extendedError).first?.text == "more.example.test. A would hold 1001 records; the limit is 1000")
+        // 4,000 records in one message: refused at once, the connection answered, not dropped.
+        let huge = try await client.send(try add(4_000, at: "huge.example.test.").message(), overTCP: true)
+        #expect(huge.rcode == .refused)
+        #expect(try await client.records("thousand.example.test.", type: .a).count == 1_000)
+
+        // Another server process on the same data answers for the large RRset at once.
+        let port = Ports.free()
+        let second = try Subprocess.start(
+            try BuiltProducts.executable("dnsstore"),
+            ["serve", "--data", served.directory.path, "--zone", "example.test", "--listen", "127.0.0.1:\(port)"],
+            logFile: served.directory.appendingPathComponent("second.log").path)
+        defer {
+            kill(second.processIdentifier, SIGTERM)
+            second.waitUntilExit()
+        }
+        try await Ports.waitForTCP(port)
+        let reader = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port))
+        defer { Task { await reader.shutdown() } }
+        #expect(try await reader.query("thousand.example.test.", type: .a, overTCP: true).answers.count == 1_000)
+    }
+
+    @Test func concurrentTransfersOfALargeZoneAllFinish() async throws {
+        // A short idle timeout: a connection whose transfer is being built must not be taken for idle.
+        let served = try await Served(["--tcp-idle-timeout", "2"])
+        defer { served.stop() }
+        let client = try served.client(timeout: .seconds(10), attempts: 1)
+        for batch in 0..<10 {
+            var update = UpdateBuilder(zone: "example.test.")
+            for i in 0..<500 { update.add(.txt(try DNSName("n\(batch * 500 + i).example.test."), TXT("value \(i)"))) }
+            try await client.update(update)
+        }
+        await client.shutdown()
+        let counts = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<10 {
+                group.addTask {
+                    let c = try served.client(timeout: .seconds(10), attempts: 1)
+                    defer { Task { await c.shutdown() } }
+                    return try await c.transfer(zone: "example.test.").records.count
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(counts.count == 10)
+        #expect(counts.allSatisfy { $0 == 5_000 + 3 }, "\(counts)")
+    }
+}
+
+/// What the authority queues, seen without a network.
+@Suite("Work admission")
+struct WorkAdmissionTests {
+    static func authority(_ configure: (inout AuthorityConfiguration) -> Void = { _ in }) throws -> (Authority, TSIGKey, URL) {
+        let dir = try TempDirectory.make("admission")
+        let key = TSIGKey.generate(name: "dnsstore-key.")
+        var config = AuthorityConfiguration(zones: ["example.test."], keys: [key])
+        configure(&config)
+        return (try Authority(databasePath: dir.appendingPathComponent("zones.sqlite").path, configuration: config), key, dir)
+    }
+
+    static func update(_ i: Int) -> ByteBuffer {
+        var update = UpdateBuilder(zone: "example.test.")
+        update.add(.txt(try! DNSName("n\(i).example.test."), TXT("x")))
+        return try! update.message(id: UInt16(i)).encode()
+    }
+
+    @Test func requestsThatFailTheirChecksNeverBecomeWork() throws {
+        let (authority, key, dir) = try Self.authority()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let impostor = TSIGKey.generate(name: key.name)
+        var notify = Message(opcode: .notify, authoritative: true, questions: [Question(name: "example.test.", type: .soa)])
+        notify.id = 9
+        let now = WallClock.seconds()
+        let refused: [ByteBuffer] = [
+            try TSIGSigner.sign(Self.update(1), key: impostor, timeSigned: now).message,  // bad MAC
+            try TSIGSigner.sign(Self.update(2), key: key, timeSigned: now - 3600).message,  // bad time
+            Self.update(3),  // unsigned
+            try notify.encode(),
+        ]
+        for request in refused {
+            guard case .answered(let answers) = authority.receive(request, over: .udp) else {
+                Issue.record("a request that fails its checks became work")
+                continue
+            }
+            #expect(answers.count == 1)
+        }
+        guard case .work = authority.receive(try TSIGSigner.sign(Self.update(4), key: key, timeSigned: now).message, over: .udp) else {
+            Issue.record("a valid signed UPDATE was not admitted")
+            return
+        }
+    }
+
+    @Test func workBeyondTheQueueIsShedBeforeItStarts() throws {
+        let (authority, key, dir) = try Self.authority { $0.maxPendingUpdates = 4 }
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let now = WallClock.seconds()
+        var admitted: [BlockingWork] = []
+        for i in 0..<6 {
+            let request = try TSIGSigner.sign(Self.update(i), key: key, timeSigned: now).message
+            switch authority.receive(request, over: i == 5 ? .tcp : .udp) {
+            case .work(let work): admitted.append(work)
+            case .answered(let answers):
+                // Shed: dropped over UDP, SERVFAIL over TCP.
+                if i == 5 {
+                    #expect(try Message(decoding: answers[0]).rcode == .servFail)
+                } else {
+                    #expect(answers.isEmpty && i == 4)
+                }
+            }
+        }
+        #expect(admitted.count == 4)
+        // Once work finishes, its place is free again.
+        _ = admitted.removeFirst().run()
+        guard case .work = authority.receive(try TSIGSigner.sign(Self.update(9), key: key, timeSigned: now).message, over: .udp) else {
+            Issue.record("the place of finished work was not given back")
+            return
+        }
+    }
+}
