@@ -13,18 +13,47 @@ public enum RequestOutcome: Sendable {
     case work(BlockingWork)
 }
 
-/// Admitted blocking work. It holds a place in its queue until it has run or been abandoned.
+/// Admitted blocking work. It holds a place in its queue until its last step has run or it is
+/// abandoned. Work may come in steps (a zone transfer): each step's answers are sent before the
+/// next step runs, so that a slow reader slows the work down instead of piling up its answers.
 public struct BlockingWork: Sendable {
-    let body: @Sendable () -> [ByteBuffer]
-    let release: @Sendable () -> Void
-
-    /// Does the work on the calling thread and returns the answers to send.
-    public func run() -> [ByteBuffer] {
-        defer { release() }
-        return body()
+    /// What a step produced: answers, and whether more is to come.
+    public enum Step: Sendable {
+        case done([ByteBuffer])
+        case more([ByteBuffer], @Sendable () -> Step)
     }
 
-    /// Gives the place back without doing the work (the thread pool is gone).
+    let body: @Sendable () -> Step
+    let release: @Sendable () -> Void
+
+    init(body: @escaping @Sendable () -> Step, release: @escaping @Sendable () -> Void) {
+        self.body = body
+        self.release = release
+    }
+
+    /// Runs one step on the calling thread: its answers, and the work of the next step, if any.
+    public func run() -> (answers: [ByteBuffer], next: BlockingWork?) {
+        switch body() {
+        case .done(let answers):
+            release()
+            return (answers, nil)
+        case .more(let answers, let rest):
+            return (answers, BlockingWork(body: rest, release: release))
+        }
+    }
+
+    /// Runs every step on the calling thread: every answer.
+    public func runToEnd() -> [ByteBuffer] {
+        var (answers, next) = run()
+        while let work = next {
+            let step = work.run()
+            answers += step.answers
+            next = step.next
+        }
+        return answers
+    }
+
+    /// Gives the place back without doing the work (the thread pool is gone, the client left).
     public func abandon() { release() }
 }
 
@@ -59,11 +88,9 @@ extension Authority {
         switch message.opcode {
         case .query:
             if let type = message.questions.first?.type, type == .axfr || type == .ixfr {
-                return admit(context, to: transferQueue) {
-                    self.transfer(context)
-                }
+                return admitTransfer(context)
             }
-            return .answered([answer(context)])
+            return answer(context)
         case .update:
             guard context.isAuthenticated || !configuration.requireSignedUpdates else {
                 return .answered([context.respond(rcode: .refused, payloadLimit: 65535)])
@@ -81,7 +108,7 @@ extension Authority {
     public func handle(_ request: ByteBuffer, over transport: RequestTransport) -> [ByteBuffer] {
         switch receive(request, over: transport) {
         case .answered(let answers): return answers
-        case .work(let work): return work.run()
+        case .work(let work): return work.runToEnd()
         }
     }
 
@@ -115,8 +142,14 @@ extension Authority {
 
     /// Work of one kind, admitted while fewer than `limit` are pending; otherwise shed at once:
     /// dropped over UDP (the client retries), SERVFAIL over TCP. In-process requests are never shed.
-    private func admit(
+    func admit(
         _ context: RequestContext, to queue: WorkQueue, _ body: @escaping @Sendable () -> [ByteBuffer]
+    ) -> RequestOutcome {
+        admit(context, to: queue) { BlockingWork.Step.done(body()) }
+    }
+
+    func admit(
+        _ context: RequestContext, to queue: WorkQueue, steps body: @escaping @Sendable () -> BlockingWork.Step
     ) -> RequestOutcome {
         guard context.transport != .local else { return .work(BlockingWork(body: body, release: {})) }
         guard queue.enter() else {

@@ -9,12 +9,16 @@ import Synchronization
 /// An authoritative DNS engine: answers queries, applies RFC 2136 UPDATEs atomically and durably,
 /// serves AXFR and IXFR, and sends NOTIFY. It knows zones, not documents. Requests and answers are
 /// DNS messages in wire form, whether they came over a socket or from the same process.
+///
+/// Zones stay in storage and are read by name; a bounded cache keeps the names recently asked
+/// about. Every process sharing the storage raises a shared counter after each commit, so the
+/// cache is checked against it before every answer and is never behind another process's commit.
 public final class Authority: Sendable {
     public let configuration: AuthorityConfiguration
-    let database: ZoneDatabase
+    let store: any ZoneStore
+    let cache: NodeCache
     let logger: Logger
     let notifier: Notifier?
-    private let state: Mutex<State>
     /// Counts an operator (or a test) can read.
     public let statistics = Statistics()
 
@@ -23,110 +27,137 @@ public final class Authority: Sendable {
         public let incrementalTransfers = Atomic<Int>(0)
         /// AXFR answers, and IXFR answers that had to send the whole zone.
         public let fullTransfers = Atomic<Int>(0)
+        /// Queries answered from the cache, and from storage.
+        public let cacheHits = Atomic<Int>(0)
+        public let cacheMisses = Atomic<Int>(0)
     }
 
-    /// Serializes UPDATEs so each one sees the result of the one before.
-    private let writeLock = Mutex(())
     /// Blocking work admitted and not yet finished, by kind; beyond their limits, requests are shed.
     let updateQueue: WorkQueue
     let transferQueue: WorkQueue
+    let readQueue: WorkQueue
     /// Answers to signed UPDATEs still inside their TSIG window, for retransmissions and replays.
     let replays = ReplayCache()
 
-    struct State {
-        var zones: [DNSName: Zone]
-        var dataVersion: Int
-        var lastCheck: ContinuousClock.Instant
-    }
-
-    /// Opens (or creates) the zone database at `path` and loads the configured zones.
-    public init(databasePath: String, configuration: AuthorityConfiguration, logger: Logger = Logger(label: "dnsstore.server")) throws {
+    /// Opens (or creates) the zone database at `path` and creates the configured zones that are
+    /// missing. Refuses storage that a newer version wrote, and zones without their SOA or NS
+    /// (unless `checkingZones` is false: to salvage what is left of them).
+    public init(
+        databasePath: String, configuration: AuthorityConfiguration, logger: Logger = Logger(label: "dnsstore.server"),
+        checkingZones: Bool = true
+    ) throws {
         self.configuration = configuration
         self.logger = logger
         updateQueue = WorkQueue(kind: "update", limit: configuration.maxPendingUpdates)
         transferQueue = WorkQueue(kind: "transfer", limit: configuration.maxPendingTransfers)
+        readQueue = WorkQueue(kind: "read", limit: configuration.maxPendingReads)
+        let store: SQLiteZoneStore
         do {
-            database = try ZoneDatabase(path: databasePath, syncEveryCommit: configuration.syncEveryCommit)
+            store = try SQLiteZoneStore(
+                path: databasePath, syncEveryCommit: configuration.syncEveryCommit,
+                limits: .init(maxOctets: configuration.journalMaxOctets, maxAge: configuration.journalMaxAge))
         } catch let error as AuthorityError {
             throw error
         } catch {
             throw AuthorityError.storage("cannot open \(databasePath): \(error)")
         }
-        var zones: [DNSName: Zone] = [:]
-        for origin in configuration.zones {
-            if let zone = try database.loadZone(origin) {
-                zones[origin] = zone
-            } else {
-                let zone = Self.emptyZone(origin)
-                _ = try database.commit(
-                    origin, changes: zone.allRecords.map { ZoneChange(action: .add, record: $0) }, serial: zone.serial,
-                    expectedSerial: nil)
-                zones[origin] = zone
-            }
-        }
-        state = Mutex(State(zones: zones, dataVersion: try database.dataVersion(), lastCheck: .now))
+        self.store = store
+        cache = NodeCache(capacity: configuration.cacheOctets, zones: configuration.zones)
         notifier = configuration.notify.isEmpty ? nil : Notifier(targets: configuration.notify, logger: logger)
+        guard checkingZones else { return }
+        for origin in configuration.zones {
+            if try store.createZoneIfMissing(origin, records: Self.emptyZone(origin)) { store.changes.bump() }
+        }
+        try checkZones()
     }
 
     /// A new zone: SOA and one NS, both naming `localhost.` so no glue is needed.
-    static func emptyZone(_ origin: DNSName) -> Zone {
-        var zone = Zone(origin: origin)
+    static func emptyZone(_ origin: DNSName) -> [ResourceRecord] {
         let soa = SOA(mname: "localhost.", rname: (try? origin.prepending("hostmaster")) ?? origin, serial: 1,
                       refresh: 3600, retry: 600, expire: 604_800, minimum: 30)
-        zone.add(ResourceRecord(name: origin, type: .soa, ttl: 300, rdata: .soa(soa)))
-        zone.add(ResourceRecord(name: origin, type: .ns, ttl: 300, rdata: .ns("localhost.")))
-        return zone
+        return [
+            ResourceRecord(name: origin, type: .soa, ttl: 300, rdata: .soa(soa)),
+            ResourceRecord(name: origin, type: .ns, ttl: 300, rdata: .ns("localhost.")),
+        ]
+    }
+
+    /// Every zone served has its SOA and NS, readable: a zone without them would be served
+    /// wrongly, so it is not served at all.
+    func checkZones() throws {
+        for origin in configuration.zones {
+            do {
+                try store.read(origin) { zone in
+                    guard try zone.soa() != nil else { throw StorageError.damaged("zone \(origin) has no SOA record") }
+                    guard try zone.rrset(origin, .ns) != nil else { throw StorageError.damaged("zone \(origin) has no NS records") }
+                }
+            } catch {
+                throw AuthorityError.storage("refusing to serve \(origin): \(error)")
+            }
+        }
+    }
+
+    /// Problems in the storage itself (`thorough`: every page is read), empty when it is sound.
+    public func checkStorage(thorough: Bool) throws -> [String] {
+        try store.check(thorough: thorough)
+    }
+
+    /// Every record of `zone` that can still be read, and what could not.
+    public func salvage(_ zone: DNSName) throws -> (records: [ResourceRecord], damaged: [String]) {
+        try store.salvage(zone)
     }
 
     // MARK: Zones
 
     /// The zone that holds `name`: the longest origin above it.
-    func zone(for name: DNSName) -> Zone? {
-        refreshIfChanged(maxAge: .milliseconds(50))
-        return state.withLock { state in
-            state.zones.values.filter { name.isSubdomain(of: $0.origin) }.max { $0.origin.labelCount < $1.origin.labelCount }
-        }
+    func zone(for name: DNSName) -> DNSName? {
+        configuration.zones.filter { name.isSubdomain(of: $0) }.max { $0.labelCount < $1.labelCount }
     }
 
-    func zone(origin: DNSName) -> Zone? {
-        state.withLock { $0.zones[origin] }
-    }
-
-    /// Reloads zones when another process sharing the database committed since the last look;
-    /// returns whether it did.
-    @discardableResult
-    func refreshIfChanged(maxAge: Duration) -> Bool {
-        let due = state.withLock { state in
-            guard ContinuousClock.now - state.lastCheck >= maxAge else { return false }
-            state.lastCheck = .now
-            return true
-        }
-        guard due, let version = try? database.dataVersion() else { return false }
-        let changed = state.withLock { $0.dataVersion != version }
-        guard changed else { return false }
-        var fresh: [DNSName: Zone] = [:]
+    /// Brings the cache up to the storage's change counter: removes the names the journal says
+    /// changed since it last looked, or everything when the journal does not reach back.
+    func refreshCache() {
+        let counter = store.changes.value
+        guard !cache.isCurrent(at: counter) else { return }
+        let (previous, serials) = cache.position
+        var changed = Set<DNSName>()
+        var current: [DNSName: UInt32] = [:]
+        var complete = true
         for origin in configuration.zones {
-            if let zone = try? database.loadZone(origin) { fresh[origin] = zone }
+            do {
+                let serial = try store.read(origin) { try $0.soa()?.soa.serial } ?? 0
+                current[origin] = serial
+                guard let seen = serials[origin] else {
+                    complete = false
+                    continue
+                }
+                guard seen != serial else { continue }
+                guard let diffs = try store.journal(origin, after: seen) else {
+                    complete = false
+                    continue
+                }
+                for diff in diffs { changed.formUnion((diff.deleted + diff.added).map(\.name)) }
+            } catch {
+                logger.error("cannot read zone changes", metadata: ["zone": "\(origin)", "error": "\(error)"])
+                complete = false
+            }
         }
-        state.withLock { state in
-            state.zones.merge(fresh) { _, new in new }
-            state.dataVersion = version
+        if complete {
+            cache.apply(changed: changed, zoneSerials: current, from: previous, to: counter)
+        } else {
+            cache.reset(counter: counter, zoneSerials: current)
         }
-        logger.debug("reloaded zones changed by another process")
-        return true
     }
 
-    /// Applies committed changes to the zone in memory, in place.
-    func apply(_ changes: [ZoneChange], to origin: DNSName) {
-        let version = try? database.dataVersion()
-        state.withLock { state in
-            state.zones[origin]?.apply(changes)
-            if let version { state.dataVersion = version }
+    /// After this process committed `changes` to `origin` at `serial`: tells other processes and
+    /// removes what changed from the cache.
+    func committed(_ changes: [ZoneChange], to origin: DNSName, serial: UInt32) {
+        let before = store.changes.bump()
+        let names = Set(changes.map(\.record.name))
+        if !cache.apply(changed: names, zoneSerials: [origin: serial], from: before, to: before &+ 1) {
+            // Another process committed too: the next read from storage catches up from the journal.
+            cache.forget(names)
         }
-    }
-
-    func withWriteLock<T>(_ body: () throws -> T) rethrows -> T {
-        try writeLock.withLock { _ in try body() }
+        notifier?.zoneChanged(origin)
     }
 
     func payloadLimit(_ context: RequestContext) -> Int {
@@ -146,6 +177,7 @@ enum ServerMetrics {
     static let malformed = Counter(label: "dnsstore_server_malformed_total")
     static let refused = Counter(label: "dnsstore_server_refused_total")
     static let shed = Counter(label: "dnsstore_server_shed_total")
+    static let servfail = Counter(label: "dnsstore_server_servfail_total")
 }
 
 public enum AuthorityError: Error, CustomStringConvertible {

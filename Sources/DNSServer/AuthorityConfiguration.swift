@@ -29,6 +29,15 @@ public struct AuthorityConfiguration: Sendable {
     public var maxPendingTransfers = 16
     /// Records one RRset may hold; an UPDATE that would pass it is refused.
     public var maxRecordsPerRRset = 1_000
+    /// Queries waiting for storage at once (those the cache cannot answer); more are shed.
+    public var maxPendingReads = 256
+    /// Octets of recently asked names kept in memory, about.
+    public var cacheOctets = 64 << 20
+    /// Octets of history the journal keeps for IXFR; nil: as much as the zone itself holds, at
+    /// least 512 KiB. An IXFR from before the journal's start gets the whole zone.
+    public var journalMaxOctets: Int?
+    /// Seconds of history the journal keeps.
+    public var journalMaxAge = 7 * 24 * 3600
 
     public init(zones: [DNSName], keys: [TSIGKey]) {
         self.zones = zones

@@ -128,7 +128,8 @@ final class UDPRequestHandler: ChannelInboundHandler {
             }
         case .work(let work):
             let channel = context.channel
-            pool.runIfActive(eventLoop: context.eventLoop) { work.run() }
+            // Over UDP all answers fit in one step (transfers of more are refused over UDP).
+            pool.runIfActive(eventLoop: context.eventLoop) { work.runToEnd() }
                 .whenComplete { result in
                     guard case .success(let answers) = result else { return work.abandon() }
                     for answer in answers {
@@ -162,6 +163,8 @@ final class TCPSessionHandler: ChannelDuplexHandler {
     private var state: TCPSessionState
     private var readPending = false
     private var timer: RepeatedTask?
+    /// Steps of work waiting for the socket to take more.
+    private var waitingWork: [BlockingWork] = []
 
     init(authority: Authority, pool: NIOThreadPool, limits: TCPLimits, slots: ConnectionSlots) {
         self.authority = authority
@@ -184,7 +187,9 @@ final class TCPSessionHandler: ChannelDuplexHandler {
     }
 
     private func closeIfExpired(_ context: ChannelHandlerContext) {
-        if let reason = state.expired(now: .now()) {
+        let now = NIODeadline.now()
+        defer { state.look(now: now) }
+        if let reason = state.expired(now: now) {
             authority.logger.debug("closing a TCP connection", metadata: ["reason": "\(reason)"])
             context.close(promise: nil)
         }
@@ -209,19 +214,7 @@ final class TCPSessionHandler: ChannelDuplexHandler {
                 state.wrote(now: .now())
             case .work(let work):
                 state.started()
-                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                pool.runIfActive(eventLoop: context.eventLoop) { work.run() }
-                    .whenComplete { result in
-                        let (handler, context) = bound.value
-                        handler.state.finished(now: .now())
-                        if case .success(let answers) = result {
-                            for answer in answers { context.write(handler.wrapOutboundOut(answer.framedForTCP()), promise: nil) }
-                            context.flush()
-                        } else {
-                            work.abandon()
-                        }
-                        handler.process(context)
-                    }
+                run(work, context)
             }
         }
         context.flush()
@@ -230,6 +223,39 @@ final class TCPSessionHandler: ChannelDuplexHandler {
             readPending = false
             context.read()
         }
+    }
+
+    /// Runs one step of admitted work on the pool, writes its answers, and runs the next step only
+    /// once the socket takes more: the work goes at the pace of the client's reading.
+    private func run(_ work: BlockingWork, _ context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        pool.runIfActive(eventLoop: context.eventLoop) { work.run() }
+            .whenComplete { result in
+                let (handler, context) = bound.value
+                guard case .success(let step) = result else {
+                    work.abandon()  // never ran: its place is still held
+                    handler.state.finished(now: .now())
+                    return
+                }
+                guard context.channel.isActive else {
+                    step.next?.abandon()
+                    handler.state.finished(now: .now())
+                    return
+                }
+                for answer in step.answers { context.write(handler.wrapOutboundOut(answer.framedForTCP()), promise: nil) }
+                context.flush()
+                handler.state.wrote(now: .now())
+                if let next = step.next {
+                    if context.channel.isWritable {
+                        handler.run(next, context)
+                    } else {
+                        handler.waitingWork.append(next)
+                    }
+                } else {
+                    handler.state.finished(now: .now())
+                    handler.process(context)
+                }
+            }
     }
 
     func read(context: ChannelHandlerContext) {
@@ -242,13 +268,20 @@ final class TCPSessionHandler: ChannelDuplexHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         state.writabilityChanged(writable: context.channel.isWritable, now: .now())
-        if context.channel.isWritable { process(context) }
+        if context.channel.isWritable {
+            let resumed = waitingWork
+            waitingWork = []
+            for work in resumed { run(work, context) }
+            process(context)
+        }
         context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        for work in waitingWork { work.abandon() }
+        waitingWork = []
         context.fireChannelInactive()
     }
 

@@ -31,6 +31,10 @@ struct TCPSessionState {
     /// Since when answers written out have sat in the kernel's send queue, untaken by the client.
     private var queuedSince: NIODeadline?
     private var lastActivity: NIODeadline
+    /// When the idle deadline was first seen passed. The connection is closed only if nothing
+    /// happens before the next look: input that arrived while the event loop was busy is read
+    /// first, rather than lost to a close.
+    private var idleNoticed: NIODeadline?
 
     init(limits: TCPLimits, now: NIODeadline) {
         self.limits = limits
@@ -113,7 +117,8 @@ struct TCPSessionState {
     /// it is the first to make room when connections run out.
     var isIdle: Bool { inFlight == 0 }
 
-    /// Why the connection must be closed now, if it must.
+    /// Why the connection must be closed now, if it must. An idle connection is closed at the
+    /// look after the one that noticed it idle (`look(now:)`).
     func expired(now: NIODeadline) -> String? {
         if let partialSince, now - partialSince >= limits.messageDeadline {
             return "a message took longer than \(limits.messageDeadline) to arrive"
@@ -121,9 +126,20 @@ struct TCPSessionState {
         if let stalled = unwritableSince ?? queuedSince, now - stalled >= limits.stallTimeout {
             return "the client has not read its answers for \(limits.stallTimeout)"
         }
-        if inFlight == 0, unwritableSince == nil, queuedSince == nil, now - lastActivity >= limits.idleTimeout {
+        if inFlight == 0, unwritableSince == nil, queuedSince == nil, now - lastActivity >= limits.idleTimeout,
+            let idleNoticed, idleNoticed > lastActivity
+        {
             return "idle for \(limits.idleTimeout)"
         }
         return nil
+    }
+
+    /// Notes, at each look, whether the idle deadline has passed (see `idleNoticed`).
+    mutating func look(now: NIODeadline) {
+        if inFlight == 0, unwritableSince == nil, queuedSince == nil, now - lastActivity >= limits.idleTimeout {
+            if idleNoticed == nil || idleNoticed! <= lastActivity { idleNoticed = now }
+        } else {
+            idleNoticed = nil
+        }
     }
 }

@@ -52,88 +52,6 @@ public struct RRSet: Sendable, Hashable {
     }
 }
 
-/// One zone held in memory: its origin and its names' RRsets. The SOA is the apex's SOA RRset.
-public struct Zone: Sendable {
-    public let origin: DNSName
-    public private(set) var nodes: [DNSName: [RRType: RRSet]] = [:]
-    /// For each name above an owner (within the zone), how many owners lie below it: a name with
-    /// a count exists as an empty non-terminal. Kept so NXDOMAIN needs no scan.
-    private var below: [DNSName: Int] = [:]
-
-    public init(origin: DNSName) { self.origin = origin }
-
-    public var soa: SOA? {
-        guard case .soa(let soa)? = nodes[origin]?[.soa]?.rdatas.first else { return nil }
-        return soa
-    }
-
-    public var serial: UInt32 { soa?.serial ?? 0 }
-
-    public func rrset(_ name: DNSName, _ type: RRType) -> RRSet? { nodes[name]?[type] }
-
-    /// Whether a name exists: it owns records, or is an empty non-terminal above names that do.
-    public func nameExists(_ name: DNSName) -> Bool {
-        nodes[name] != nil || below[name] != nil
-    }
-
-    private mutating func adjustAncestors(of name: DNSName, by delta: Int) {
-        var current = name
-        while current != origin && !current.isRoot {
-            current = current.parent
-            let count = (below[current] ?? 0) + delta
-            below[current] = count > 0 ? count : nil
-        }
-    }
-
-    /// Every record, SOA first, in canonical order of names after it: what AXFR sends.
-    public var allRecords: [ResourceRecord] {
-        var records: [ResourceRecord] = []
-        if let soa = rrset(origin, .soa) {
-            records += soa.rdatas.map { ResourceRecord(name: origin, type: .soa, ttl: soa.ttl, rdata: $0) }
-        }
-        for name in nodes.keys.sorted() {
-            guard let types = nodes[name] else { continue }
-            for (type, set) in types.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where !(name == origin && type == .soa) {
-                records += set.rdatas.map { ResourceRecord(name: name, type: type, ttl: set.ttl, rdata: $0) }
-            }
-        }
-        return records
-    }
-
-    // MARK: Changes
-
-    /// Adds one record; returns false if it was already there (TTL aside).
-    @discardableResult
-    public mutating func add(_ record: ResourceRecord) -> Bool {
-        if nodes[record.name] == nil { adjustAncestors(of: record.name, by: 1) }
-        // Taken out and put back, so the RRset is changed in place rather than copied.
-        var node = nodes.removeValue(forKey: record.name) ?? [:]
-        var set = node.removeValue(forKey: record.type) ?? RRSet(ttl: record.ttl)
-        set.ttl = record.ttl
-        let added = set.insert(record.rdata)
-        node[record.type] = set
-        nodes[record.name] = node
-        return added
-    }
-
-    /// Removes one record; returns whether it was there.
-    @discardableResult
-    public mutating func remove(_ name: DNSName, _ type: RRType, _ rdata: RData) -> Bool {
-        guard var node = nodes.removeValue(forKey: name) else { return false }
-        var removed = false
-        if var set = node.removeValue(forKey: type) {
-            removed = set.remove(rdata) != nil
-            if set.count > 0 { node[type] = set }
-        }
-        if node.isEmpty {
-            adjustAncestors(of: name, by: -1)
-        } else {
-            nodes[name] = node
-        }
-        return removed
-    }
-}
-
 /// One change to a zone, as the journal and IXFR record it.
 public struct ZoneChange: Sendable, Hashable {
     public enum Action: Int, Sendable { case delete = 0, add = 1 }
@@ -155,60 +73,48 @@ func nextSerial(_ serial: UInt32) -> UInt32 {
     return next == 0 ? 1 : next
 }
 
-extension Zone {
-    /// Applies journaled changes in order, in place.
-    public mutating func apply(_ changes: [ZoneChange]) {
-        for change in changes {
-            switch change.action {
-            case .add: add(change.record)
-            case .delete: remove(change.record.name, change.record.type, change.record.rdata)
-            }
-        }
-    }
-}
-
-/// An UPDATE's view of a zone: the zone as it is, plus the RRsets the update has changed so far.
-/// Only what the update touches is copied, so an update costs the same in a zone of ten names or
-/// of a hundred thousand.
+/// An UPDATE's view of a zone: the zone as storage has it, read by name as needed, plus the
+/// RRsets the update has changed so far. Only what the update touches is read or copied, so an
+/// update costs the same in a zone of ten names or of a million.
 struct ZoneDraft {
-    let base: Zone
+    let base: any ZoneReading
     private var overlay: [DNSName: [RRType: RRSet?]] = [:]
 
-    init(_ base: Zone) { self.base = base }
+    init(_ base: any ZoneReading) { self.base = base }
 
     var origin: DNSName { base.origin }
 
-    func rrset(_ name: DNSName, _ type: RRType) -> RRSet? {
+    func rrset(_ name: DNSName, _ type: RRType) throws -> RRSet? {
         if let changed = overlay[name]?[type] { return changed }
-        return base.rrset(name, type)
+        return try base.rrset(name, type)
     }
 
     /// The name's RRsets after the changes so far.
-    func types(at name: DNSName) -> [RRType: RRSet] {
-        var result = base.nodes[name] ?? [:]
+    func types(at name: DNSName) throws -> [RRType: RRSet] {
+        var result = try base.node(name)
         for (type, set) in overlay[name] ?? [:] { result[type] = set }
         return result
     }
 
     @discardableResult
-    mutating func add(_ record: ResourceRecord) -> Bool {
-        var set = take(record.name, record.type) ?? RRSet(ttl: record.ttl)
+    mutating func add(_ record: ResourceRecord) throws -> Bool {
+        var set = try take(record.name, record.type) ?? RRSet(ttl: record.ttl)
         set.ttl = record.ttl
         let added = set.insert(record.rdata)
         overlay[record.name, default: [:]][record.type] = .some(set)
         return added
     }
 
-    mutating func remove(_ name: DNSName, _ type: RRType, _ rdata: RData) {
-        guard var set = take(name, type) else { return }
+    mutating func remove(_ name: DNSName, _ type: RRType, _ rdata: RData) throws {
+        guard var set = try take(name, type) else { return }
         set.remove(rdata)
         overlay[name, default: [:]][type] = .some(set.count == 0 ? nil : set)
     }
 
     /// The RRset as changed so far, taken out of the overlay so that changing it copies nothing
-    /// (the first change copies it from the zone once).
-    private mutating func take(_ name: DNSName, _ type: RRType) -> RRSet? {
+    /// (the first change copies it from storage once).
+    private mutating func take(_ name: DNSName, _ type: RRType) throws -> RRSet? {
         if let changed = overlay[name]?.removeValue(forKey: type) { return changed }
-        return base.rrset(name, type)
+        return try base.rrset(name, type)
     }
 }

@@ -54,7 +54,7 @@ public final class LocalTransport: StoreTransport {
         case .answered(let answers):
             return answers
         case .work(let work):
-            return try await NIOThreadPool.singleton.runIfActive { work.run() }
+            return try await NIOThreadPool.singleton.runIfActive { work.runToEnd() }
         }
     }
 

@@ -36,6 +36,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a TCP client may leave its answers unread before it is cut off.") var tcpStallTimeout: Double = 20
     @Option(help: "UPDATEs queued or being applied at once; more are shed before any work.") var maxPendingUpdates = 64
     @Option(name: .customLong("max-records-per-rrset"), help: "Records one RRset may hold.") var maxRecordsPerRRset = 1_000
+    @Flag(help: "Check the data (every page of the file, every zone's SOA and NS) and exit: 0 when sound, 1 when not.") var check = false
+    @Option(help: "Write every record that can still be read, as a zone file per zone, to FILE and exit; list what cannot.") var salvage: String?
 
     func validate() throws {
         for (name, value) in [("--tcp-idle-timeout", tcpIdleTimeout), ("--tcp-message-timeout", tcpMessageTimeout), ("--tcp-stall-timeout", tcpStallTimeout)]
@@ -69,8 +71,23 @@ struct ServeCommand: AsyncParsableCommand {
         config.syncEveryCommit = fsync
         config.maxPendingUpdates = maxPendingUpdates
         config.maxRecordsPerRRset = maxRecordsPerRRset
-        let authority = try Authority(
-            databasePath: (data as NSString).appendingPathComponent("zones.sqlite"), configuration: config, logger: logger)
+        let databasePath = (data as NSString).appendingPathComponent("zones.sqlite")
+        if let salvage { return try salvageZones(zones, from: databasePath, to: salvage, configuration: config) }
+        let authority = try Authority(databasePath: databasePath, configuration: config, logger: logger)
+        // A damaged file is refused before it is served: a quick look at every page at start,
+        // a thorough one with --check.
+        let problems = try authority.checkStorage(thorough: check)
+        if check {
+            for problem in problems { print(problem) }
+            print(problems.isEmpty ? "\(databasePath): sound; zones \(zones.map(\.description).joined(separator: " ")) have their SOA and NS" : "\(databasePath): damaged")
+            if !problems.isEmpty { throw ExitCode(ExitCodes.failed) }
+            return
+        }
+        guard problems.isEmpty else {
+            throw AuthorityError.storage(
+                "refusing to serve \(databasePath): " + problems.prefix(5).joined(separator: "; ")
+                    + "; 'dnsstore serve --salvage FILE' saves what can still be read")
+        }
         let address = try ServerAddress.parse(listen)
         var limits = NetworkServer.Limits()
         limits.maxTCPConnections = maxTCPConnections
@@ -87,6 +104,26 @@ struct ServeCommand: AsyncParsableCommand {
                 services: [ServerService(server: server, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+    }
+
+    /// Writes what can be read of each zone as a master file (RFC 1035 section 5), and says on
+    /// standard error what could not. Opens the file without creating zones or checking them.
+    private func salvageZones(_ zones: [DNSName], from path: String, to output: String, configuration: AuthorityConfiguration) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw CLIError.invalidInput("\(path) does not exist") }
+        var text = ""
+        var damagedCount = 0
+        let authority = try Authority(databasePath: path, configuration: configuration, checkingZones: false)
+        for zone in zones {
+            let (records, damaged) = try authority.salvage(zone)
+            text += "; zone \(zone): \(records.count) records read, \(damaged.count) could not be\n$ORIGIN .\n"
+            for record in records { text += record.description + "\n" }
+            for problem in damaged { FileHandle.standardError.write(Data("dnsstore: \(problem)\n".utf8)) }
+            damagedCount += damaged.count
+        }
+        guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CLIError.invalidInput("cannot write \(output)")
+        }
+        print("salvaged \(zones.count) zone(s) into \(output); \(damagedCount) record(s) could not be read")
     }
 
     /// `--allow KEY=SUBTREE` gathered per key; each key must be loaded and each subtree in a served zone.

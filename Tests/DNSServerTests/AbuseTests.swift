@@ -161,7 +161,10 @@ struct AbuseTests {
         let notifyBytes = Array(try notify.encode().readableBytesView)
         let prober = Prober(served)
         let answeredIn = Mutex<Double?>(nil)
-        let writer = try served.client(timeout: .seconds(1), attempts: 3)
+        var writerConfig = try DNSClientConfiguration(host: "127.0.0.1", port: served.port, key: served.key)
+        writerConfig.alwaysTCP = true
+        writerConfig.timeout = .seconds(3)
+        let writer = DNSClient(configuration: writerConfig)
         let valid = Task {
             try await Task.sleep(for: .seconds(1))
             var good = UpdateBuilder(zone: "example.test.")
@@ -187,7 +190,7 @@ struct AbuseTests {
         await writer.shutdown()
         let (share, asked, peak) = prober.finish()
         let elapsed = try #require(answeredIn.withLock { $0 })
-        #expect(elapsed < 3, "the valid UPDATE took \(elapsed) s")
+        #expect(elapsed < 8, "the valid UPDATE took \(elapsed) s")  // it took 22.9 s when junk queued work
         #expect(share >= 0.99, "\(asked) probes, \(share * 100)% answered")
         #expect(peak < Self.memoryCeiling, "peak memory \(peak >> 20) MB")
     }
@@ -227,6 +230,45 @@ struct AbuseTests {
         let reader = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port))
         defer { Task { await reader.shutdown() } }
         #expect(try await reader.query("thousand.example.test.", type: .a, overTCP: true).answers.count == 1_000)
+    }
+
+    @Test func twoServersOnOneDataDirectoryDoNotStallEachOther() async throws {
+        let a = try await Served()
+        defer { a.stop() }
+        let writer = try a.client(timeout: .seconds(10), attempts: 1)
+        for batch in 0..<10 {
+            var update = UpdateBuilder(zone: "example.test.")
+            for i in 0..<500 { update.add(.txt(try DNSName("n\(batch * 500 + i).example.test."), TXT("value \(i)"))) }
+            try await writer.update(update)
+        }
+        await writer.shutdown()
+        // B shares A's data directory and takes updates several times a second while A is probed.
+        let portB = Ports.free()
+        let b = try Subprocess.start(
+            try BuiltProducts.executable("dnsstore"),
+            ["serve", "--data", a.directory.path, "--zone", "example.test", "--listen", "127.0.0.1:\(portB)", "--log-level", "warning"],
+            logFile: a.directory.appendingPathComponent("b.log").path)
+        defer {
+            kill(b.processIdentifier, SIGTERM)
+            b.waitUntilExit()
+        }
+        try await Ports.waitForTCP(portB)
+        let prober = Prober(a)
+        let throughB = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: portB, key: a.key))
+        for i in 0..<20 {
+            var change = UpdateBuilder(zone: "example.test.")
+            change.replace("live.example.test.", .txt, with: [.txt(TXT("\(i)"))], ttl: 30)
+            try await throughB.update(change)
+            try await Task.sleep(for: .milliseconds(150))
+        }
+        await throughB.shutdown()
+        let (share, asked, peak) = prober.finish()
+        #expect(share >= 0.99, "\(asked) probes, \(share * 100)% answered")
+        #expect(peak < Self.memoryCeiling)
+        // A answers what B last wrote, at once.
+        let reader = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: a.port))
+        defer { Task { await reader.shutdown() } }
+        #expect(try await reader.records("live.example.test.", type: .txt).first?.rdata == .txt(TXT("19")))
     }
 
     @Test func concurrentTransfersOfALargeZoneAllFinish() async throws {

@@ -1,3 +1,4 @@
+import Crypto
 import DNSServer
 import DNSTestSupport
 import DNSWire
@@ -26,29 +27,59 @@ struct SchemaTests {
         return answer.answers.map(\.rdata)
     }
 
-    @Test func filesFromBeforeSchemaVersionsAreMigrated() throws {
+    /// A file as versions 0 and 1 wrote it: records keyed by zone and owner in wire form, by the
+    /// RDATA itself (version 0) or its digest (version 1).
+    static func oldFile(_ path: String, version: Int, records: [ResourceRecord], duplicate: ResourceRecord? = nil) throws {
+        func hex(_ bytes: [UInt8]) -> String { "x'" + bytes.map { String(format: "%02x", $0) }.joined() + "'" }
+        func key(_ rdata: RData) -> [UInt8] {
+            version == 0 ? rdata.canonicalWire : Array(SHA256.hash(data: rdata.canonicalWire).prefix(16))
+        }
+        let origin = DNSName("example.test.").lowercased.wire
+        var sql = """
+            CREATE TABLE record (origin BLOB NOT NULL, owner_key BLOB NOT NULL, owner BLOB NOT NULL, type INTEGER NOT NULL,
+                ttl INTEGER NOT NULL, rdata_key BLOB NOT NULL, rdata BLOB NOT NULL, PRIMARY KEY (origin, owner_key, type, rdata_key)) WITHOUT ROWID;
+            CREATE TABLE journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, origin BLOB NOT NULL, serial INTEGER NOT NULL, action INTEGER NOT NULL,
+                owner BLOB NOT NULL, type INTEGER NOT NULL, ttl INTEGER NOT NULL, rdata BLOB NOT NULL);
+            PRAGMA user_version = \(version);
+
+            """
+        func row(_ r: ResourceRecord, key k: [UInt8]) -> String {
+            "INSERT INTO record VALUES (\(hex(origin)), \(hex(r.name.lowercased.wire)), \(hex(r.name.wire)), \(r.type.rawValue), \(r.ttl), \(hex(k)), \(hex(r.rdata.uncompressedWire)));\n"
+        }
+        for r in records { sql += row(r, key: key(r.rdata)) }
+        // A row written under the other key, as a file from just before the change could hold.
+        if let duplicate { sql += row(duplicate, key: Array(SHA256.hash(data: duplicate.rdata.canonicalWire).prefix(16))) }
+        try Self.sqlite(path, sql)
+    }
+
+    static let soa = ResourceRecord(
+        name: "example.test.", type: .soa, ttl: 300,
+        rdata: .soa(SOA(mname: "localhost.", rname: "hostmaster.example.test.", serial: 41, refresh: 3600, retry: 600, expire: 604_800, minimum: 30)))
+    static let ns = ResourceRecord(name: "example.test.", type: .ns, ttl: 300, rdata: .ns("localhost."))
+
+    @Test(arguments: [0, 1])
+    func filesFromEarlierSchemaVersionsAreMigrated(_ version: Int) throws {
         let dir = try TempDirectory.make("schema")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("zones.sqlite").path
-        do {
-            let authority = try Self.open(path)
-            var update = UpdateBuilder(zone: "example.test.")
-            update.add(.txt("a.example.test.", TXT("one")))
-            update.add(.txt("b.example.test.", TXT("two")))
-            #expect(try Self.send(authority, update) == .noError)
-        }
-        // As files were before versions: no version, records keyed by their RDATA itself.
-        try Self.sqlite(path, "UPDATE record SET rdata_key = rdata; PRAGMA user_version = 0;")
+        let one = ResourceRecord.txt("a.example.test.", TXT("one"), ttl: 300)
+        let two = ResourceRecord.txt("B.Example.test.", TXT("two"), ttl: 300)
+        try Self.oldFile(path, version: version, records: [Self.soa, Self.ns, one, two], duplicate: version == 0 ? one : nil)
         let authority = try Self.open(path)
+        #expect(try Self.txt(authority, "a.example.test.") == [.txt(TXT("one"))])
         var delete = UpdateBuilder(zone: "example.test.")
         delete.apply(.deleteRecord("a.example.test.", .txt, .txt(TXT("one"))))
         #expect(try Self.send(authority, delete) == .noError)
-        // Opened again, the deleted record stays deleted and nothing is doubled.
+        // Opened again, the deleted record stays deleted, nothing is doubled, names keep their case.
         let reopened = try Self.open(path)
         #expect(try Self.txt(reopened, "a.example.test.").isEmpty)
         #expect(try Self.txt(reopened, "b.example.test.") == [.txt(TXT("two"))])
-        let version = try Subprocess.run("python3", ["-c", "import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute('PRAGMA user_version').fetchone()[0])", path])
-        #expect(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        #expect(try reopened.salvage("example.test.").records.contains { $0.name.description == "B.Example.test." })
+        let soa = try Message(decoding: reopened.handle(try Message.query("example.test.", type: .soa, id: 4).encode(), over: .local)[0])
+        guard case .soa(let record)? = soa.answers.first?.rdata else { Issue.record("no SOA"); return }
+        #expect(record.serial == 42)
+        let stored = try Subprocess.run("python3", ["-c", "import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute('PRAGMA user_version').fetchone()[0])", path])
+        #expect(stored.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
     }
 
     @Test func filesFromANewerVersionAreRefusedByName() throws {
@@ -60,7 +91,7 @@ struct SchemaTests {
         #expect {
             try Self.open(path)
         } throws: { error in
-            "\(error)".contains("\(path) has schema version 99, written by a newer dnsstore; this one reads versions up to 1")
+            "\(error)".contains("\(path) has schema version 99, written by a newer dnsstore; this one reads versions up to 2")
         }
         // The command line says the same, and exits without touching the file.
         let cli = try Subprocess.run(

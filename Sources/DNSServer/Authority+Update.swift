@@ -54,49 +54,46 @@ extension Authority {
             return fail(.formErr, "\(name): a prerequisite on \(type), which no zone holds")
         }
 
-        return withWriteLock {
-            // Another process sharing the database may commit between our read and our write;
-            // then the zone is read again and the whole update evaluated afresh.
-            for _ in 0..<20 {
-                refreshIfChanged(maxAge: .zero)
-                let outcome: Outcome
-                do {
-                    // The snapshot must be gone before the zone is changed in place, or the
-                    // change would copy the whole zone.
-                    guard let current = zone(origin: origin) else { return fail(.notAuth) }
-                    outcome = attempt(prerequisites, operations, on: current)
-                }
-                switch outcome {
-                case .answer(let rcode, let why): return fail(rcode, why)
-                case .retry: continue
-                case .committed(let changes):
-                    apply(changes, to: origin)
-                    notifier?.zoneChanged(origin)
-                    return fail(.noError)
-                }
+        // Prerequisites are checked and changes made inside one storage transaction that no
+        // other writer of the zone, in this process or another, can interleave with.
+        let outcome: Outcome
+        do {
+            outcome = try store.write(origin) { zone in
+                let outcome = try self.plan(prerequisites, operations, in: zone)
+                guard case .commit(let changes, let serial) = outcome else { return ([], 0, outcome) }
+                return (changes, serial, outcome)
             }
-            logger.warning("update gave up: the zone kept changing under it")
-            return fail(.servFail)
+        } catch {
+            ServerMetrics.servfail.increment()
+            logger.error("update not stored", metadata: ["zone": "\(origin)", "error": "\(error)"])
+            return fail(.servFail, "the update could not be stored: \(error)")
+        }
+        switch outcome {
+        case .answer(let rcode, let why):
+            return fail(rcode, why)
+        case .commit(let changes, let serial):
+            committed(changes, to: origin, serial: serial)
+            return fail(.noError)
         }
     }
 
     private enum Outcome {
         case answer(ResponseCode, String?)
-        /// The stored zone moved under us (another process): read it again.
-        case retry
-        /// Stored; the zone in memory still has to take the changes.
-        case committed([ZoneChange])
+        /// Changes to store, the SOA's own change with its new serial among them.
+        case commit([ZoneChange], serial: UInt32)
     }
 
-    private func attempt(_ prerequisites: [Prerequisite], _ operations: [UpdateOperation], on current: Zone) -> Outcome {
-        let origin = current.origin
-        if let rcode = check(prerequisites, in: current) { return .answer(rcode, nil) }
-        var next = ZoneDraft(current)
+    /// Checks the prerequisites against the zone as stored and works out the changes (RFC 2136
+    /// section 3), the new serial included.
+    private func plan(_ prerequisites: [Prerequisite], _ operations: [UpdateOperation], in zone: any ZoneReading) throws -> Outcome {
+        let origin = zone.origin
+        if let rcode = try check(prerequisites, in: zone) { return .answer(rcode, nil) }
+        var next = ZoneDraft(zone)
         var changes: [ZoneChange] = []
-        for operation in operations { apply(operation, to: &next, changes: &changes) }
+        for operation in operations { try apply(operation, to: &next, changes: &changes) }
         guard !changes.isEmpty else { return .answer(.noError, nil) }
         for name in Set(changes.map(\.record.name)) {
-            for (type, set) in next.types(at: name) {
+            for (type, set) in try next.types(at: name) {
                 if set.count > configuration.maxRecordsPerRRset {
                     return .answer(.refused, "\(name) \(type) would hold \(set.count) records; the limit is \(configuration.maxRecordsPerRRset)")
                 }
@@ -106,7 +103,7 @@ extension Authority {
             }
         }
         // The new serial, recorded as the SOA's own change.
-        guard let soaSet = next.rrset(origin, .soa), case .soa(var soa)? = soaSet.rdatas.first else {
+        guard let soaSet = try next.rrset(origin, .soa), case .soa(var soa)? = soaSet.rdatas.first else {
             return .answer(.servFail, "the zone \(origin) has no SOA record")
         }
         let oldSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
@@ -114,31 +111,23 @@ extension Authority {
         let newSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
         changes.insert(ZoneChange(action: .delete, record: oldSOA), at: 0)
         changes.append(ZoneChange(action: .add, record: newSOA))
-        do {
-            guard try database.commit(origin, changes: changes, serial: soa.serial, expectedSerial: current.serial) else {
-                return .retry
-            }
-        } catch {
-            logger.error("update not stored", metadata: ["zone": "\(origin)", "error": "\(error)"])
-            return .answer(.servFail, "the update could not be stored: \(error)")
-        }
-        return .committed(changes)
+        return .commit(changes, serial: soa.serial)
     }
 
     /// The RCODE of the first prerequisite that fails, or nil (RFC 2136 section 3.2).
-    private func check(_ prerequisites: [Prerequisite], in zone: Zone) -> ResponseCode? {
+    private func check(_ prerequisites: [Prerequisite], in zone: any ZoneReading) throws -> ResponseCode? {
         for prerequisite in prerequisites {
             switch prerequisite {
             case .nameInUse(let name):
-                if zone.nodes[name] == nil { return .nxDomain }
+                if try zone.node(name).isEmpty { return .nxDomain }
             case .nameNotInUse(let name):
-                if zone.nodes[name] != nil { return .yxDomain }
+                if try !zone.node(name).isEmpty { return .yxDomain }
             case .rrsetExists(let name, let type):
-                if zone.rrset(name, type) == nil { return .nxRRSet }
+                if try zone.rrset(name, type) == nil { return .nxRRSet }
             case .rrsetDoesNotExist(let name, let type):
-                if zone.rrset(name, type) != nil { return .yxRRSet }
+                if try zone.rrset(name, type) != nil { return .yxRRSet }
             case .rrsetEquals(let name, let type, let rdatas):
-                guard let set = zone.rrset(name, type) else { return .nxRRSet }
+                guard let set = try zone.rrset(name, type) else { return .nxRRSet }
                 let wanted = RRSet(ttl: 0, rdatas: rdatas)
                 if wanted.count != set.count || !wanted.rdatas.allSatisfy(set.contains) { return .nxRRSet }
             }
@@ -147,7 +136,7 @@ extension Authority {
     }
 
     /// Applies one change as RFC 2136 section 3.4.2 says, recording what it actually changed.
-    private func apply(_ operation: UpdateOperation, to zone: inout ZoneDraft, changes: inout [ZoneChange]) {
+    private func apply(_ operation: UpdateOperation, to zone: inout ZoneDraft, changes: inout [ZoneChange]) throws {
         let origin = zone.origin
         switch operation {
         case .add(var record):
@@ -158,7 +147,7 @@ extension Authority {
             // RFC 2136 section 3.4.2.2 with RFC 2181 section 10.1: a CNAME stands alone at its
             // name (DNSSEC records aside) and replaces the one there; adds that would break this
             // are ignored, as are data added beside a CNAME. A DNAME replaces the one there.
-            let present = zone.types(at: record.name)
+            let present = try zone.types(at: record.name)
             if record.type == .cname {
                 if let other = present.keys.first(where: { $0 != .cname && !RDataRules.allowedBesideCNAME.contains($0) }) {
                     logger.info("ignored a CNAME added beside other data", metadata: ["name": "\(record.name)", "type": "\(other)"])
@@ -168,10 +157,10 @@ extension Authority {
                 logger.info("ignored data added beside a CNAME", metadata: ["name": "\(record.name)", "type": "\(record.type)"])
                 return
             }
-            if RDataRules.singletons.contains(record.type), let existing = zone.rrset(record.name, record.type), !existing.contains(record.rdata) {
-                removeAll(record.name, record.type, from: &zone, changes: &changes)
+            if RDataRules.singletons.contains(record.type), let existing = try zone.rrset(record.name, record.type), !existing.contains(record.rdata) {
+                try removeAll(record.name, record.type, from: &zone, changes: &changes)
             }
-            if let existing = zone.rrset(record.name, record.type), existing.ttl != record.ttl {
+            if let existing = try zone.rrset(record.name, record.type), existing.ttl != record.ttl {
                 // A new TTL applies to the whole RRset: journal it as the records re-added.
                 for rdata in existing.rdatas {
                     let old = ResourceRecord(name: record.name, type: record.type, ttl: existing.ttl, rdata: rdata)
@@ -181,27 +170,27 @@ extension Authority {
                     changes.append(ZoneChange(action: .add, record: renewed))
                 }
             }
-            if zone.add(record) { changes.append(ZoneChange(action: .add, record: record)) }
+            if try zone.add(record) { changes.append(ZoneChange(action: .add, record: record)) }
         case .deleteRRset(let name, let type):
             if name == origin && (type == .soa || type == .ns) { return }
-            removeAll(name, type, from: &zone, changes: &changes)
+            try removeAll(name, type, from: &zone, changes: &changes)
         case .deleteName(let name):
-            for type in zone.types(at: name).keys where !(name == origin && (type == .soa || type == .ns)) {
-                removeAll(name, type, from: &zone, changes: &changes)
+            for type in try zone.types(at: name).keys where !(name == origin && (type == .soa || type == .ns)) {
+                try removeAll(name, type, from: &zone, changes: &changes)
             }
         case .deleteRecord(let name, let type, let rdata):
             if type == .soa { return }
-            if name == origin && type == .ns && zone.rrset(name, .ns)?.count == 1 { return }
-            guard let set = zone.rrset(name, type), let stored = set.stored(rdata) else { return }
-            zone.remove(name, type, rdata)
+            if name == origin, type == .ns, try zone.rrset(name, .ns)?.count == 1 { return }
+            guard let set = try zone.rrset(name, type), let stored = set.stored(rdata) else { return }
+            try zone.remove(name, type, rdata)
             changes.append(ZoneChange(action: .delete, record: ResourceRecord(name: name, type: type, ttl: set.ttl, rdata: stored)))
         }
     }
 
-    private func removeAll(_ name: DNSName, _ type: RRType, from zone: inout ZoneDraft, changes: inout [ZoneChange]) {
-        guard let set = zone.rrset(name, type) else { return }
+    private func removeAll(_ name: DNSName, _ type: RRType, from zone: inout ZoneDraft, changes: inout [ZoneChange]) throws {
+        guard let set = try zone.rrset(name, type) else { return }
         for rdata in set.rdatas {
-            zone.remove(name, type, rdata)
+            try zone.remove(name, type, rdata)
             changes.append(ZoneChange(action: .delete, record: ResourceRecord(name: name, type: type, ttl: set.ttl, rdata: rdata)))
         }
     }

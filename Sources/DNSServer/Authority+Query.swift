@@ -1,0 +1,87 @@
+import DNSWire
+import NIOCore
+
+extension Authority {
+    /// An authoritative answer (RFC 1034 section 4.3.2, without delegations): the RRset, NODATA or
+    /// NXDOMAIN with the SOA in the authority section, AA set. From the cache when it holds the
+    /// name; otherwise storage is read, off the event loop.
+    func answer(_ context: RequestContext) -> RequestOutcome {
+        let limit = payloadLimit(context)
+        guard context.request.questions.count == 1, let question = context.request.questions.first else {
+            return .answered([context.respond(rcode: .formErr, payloadLimit: limit)])
+        }
+        guard question.class == .in || question.class == .any else {
+            return .answered([context.respond(rcode: .refused, payloadLimit: limit)])
+        }
+        guard let origin = zone(for: question.name) else {
+            return .answered([context.respond(rcode: .refused, payloadLimit: limit)])
+        }
+        let counter = store.changes.value
+        if let node = cache.node(question.name, counter: counter) {
+            let soa = node.needsSOA(for: question.type) ? cache.node(origin, counter: counter) : nil
+            if !node.needsSOA(for: question.type) || soa != nil {
+                statistics.cacheHits.add(1, ordering: .relaxed)
+                return .answered([respond(context, question, node: node, apex: soa, origin: origin)])
+            }
+        }
+        if context.transport == .local {
+            return .answered([answerFromStorage(context, question, origin: origin)])
+        }
+        return admit(context, to: readQueue) { [self.answerFromStorage(context, question, origin: origin)] }
+    }
+
+    /// Reads the name (and the apex, for a negative answer) from storage, keeps them, answers.
+    func answerFromStorage(_ context: RequestContext, _ question: Question, origin: DNSName) -> ByteBuffer {
+        statistics.cacheMisses.add(1, ordering: .relaxed)
+        refreshCache()
+        let counter = cache.position.counter
+        do {
+            let (node, apex) = try store.read(origin) { zone -> (NodeCache.Node, NodeCache.Node?) in
+                let rrsets = try zone.node(question.name)
+                let exists = try !rrsets.isEmpty || zone.hasDescendants(question.name)
+                let node = NodeCache.Node(rrsets: rrsets, exists: exists)
+                guard node.needsSOA(for: question.type) else { return (node, nil) }
+                let apexRRsets = try zone.node(origin)
+                return (node, NodeCache.Node(rrsets: apexRRsets, exists: true))
+            }
+            cache.store(question.name, node, counter: counter)
+            if let apex { cache.store(origin, apex, counter: counter) }
+            return respond(context, question, node: node, apex: apex, origin: origin)
+        } catch {
+            ServerMetrics.servfail.increment()
+            logger.error("query failed", metadata: ["name": "\(question.name)", "type": "\(question.type)", "error": "\(error)"])
+            return context.respond(rcode: .servFail, payloadLimit: payloadLimit(context), reason: "\(error)")
+        }
+    }
+
+    private func respond(_ context: RequestContext, _ question: Question, node: NodeCache.Node, apex: NodeCache.Node?, origin: DNSName) -> ByteBuffer {
+        var response = context.template(rcode: .noError)
+        response.authoritative = true
+        let name = question.name
+        if question.type == .any {
+            for (type, set) in node.rrsets.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                response.answers += set.rdatas.map { ResourceRecord(name: name, type: type, ttl: set.ttl, rdata: $0) }
+            }
+        } else if let set = node.rrsets[question.type] {
+            response.answers = set.rdatas.map { ResourceRecord(name: name, type: question.type, ttl: set.ttl, rdata: $0) }
+        } else if question.type != .cname, let cname = node.rrsets[.cname] {
+            response.answers = cname.rdatas.map { ResourceRecord(name: name, type: .cname, ttl: cname.ttl, rdata: $0) }
+        }
+        if response.answers.isEmpty {
+            if !node.exists { response.rcode = .nxDomain }
+            if let soa = apex?.rrsets[.soa], case .soa(let record)? = soa.rdatas.first {
+                // Negative answers are cached for the smaller of the SOA TTL and MINIMUM (RFC 2308).
+                response.authority = [ResourceRecord(name: origin, type: .soa, ttl: min(soa.ttl, record.minimum), rdata: .soa(record))]
+            }
+        }
+        return context.finish(response, payloadLimit: payloadLimit(context))
+    }
+}
+
+extension NodeCache.Node {
+    /// Whether an answer for `type` at this name is negative, and so carries the zone's SOA.
+    func needsSOA(for type: RRType) -> Bool {
+        if type == .any { return rrsets.isEmpty }
+        return rrsets[type] == nil && (type == .cname || rrsets[.cname] == nil)
+    }
+}

@@ -1,0 +1,138 @@
+import DNSWire
+import NIOCore
+
+extension Authority {
+    /// Octets of records per transfer message before starting the next one.
+    static let transferMessageOctets = 16_000
+    /// Records read from storage per step of a transfer: each step's messages are written before
+    /// the next step is read, so a transfer holds about one step in memory however large the zone.
+    static let transferStepRecords = 2_000
+
+    /// AXFR (RFC 5936) and IXFR (RFC 1995), over TCP only, to signed requests unless configured
+    /// otherwise. Every message is signed, each MAC chained from the one before.
+    func admitTransfer(_ context: RequestContext) -> RequestOutcome {
+        let request = context.request
+        guard let question = request.questions.first, request.questions.count == 1 else {
+            return .answered([context.respond(rcode: .formErr, payloadLimit: 65535)])
+        }
+        guard context.isAuthenticated || !configuration.requireSignedTransfers else {
+            return .answered([context.respond(rcode: .refused, payloadLimit: payloadLimit(context))])
+        }
+        guard configuration.zones.contains(question.name) else {
+            return .answered([context.respond(rcode: .notAuth, payloadLimit: payloadLimit(context))])
+        }
+        if question.type == .axfr && context.transport == .udp {
+            return .answered([context.respond(rcode: .refused, payloadLimit: 512)])
+        }
+        return admit(context, to: transferQueue, steps: { self.transfer(context, zone: question.name) })
+    }
+
+    /// The first step of a transfer: an IXFR answered from the journal, or the start of the zone.
+    private func transfer(_ context: RequestContext, zone origin: DNSName) -> BlockingWork.Step {
+        let failure = { (why: String) -> BlockingWork.Step in
+            ServerMetrics.servfail.increment()
+            self.logger.error("transfer failed", metadata: ["zone": "\(origin)", "error": "\(why)"])
+            return .done([context.respond(rcode: .servFail, payloadLimit: 65535, reason: why)])
+        }
+        let snapshot: any ZoneSnapshot
+        do {
+            snapshot = try store.snapshot(origin)
+        } catch {
+            return failure("\(error)")
+        }
+        guard let soa = snapshot.soa, case .soa(let current) = soa.rdata else { return failure("the zone \(origin) has no SOA record") }
+        let stream = TransferStream(context: context)
+        if context.request.questions[0].type == .ixfr {
+            guard let clientSOA = context.request.authority.first, case .soa(let client) = clientSOA.rdata else {
+                return .done([context.respond(rcode: .formErr, payloadLimit: 65535)])
+            }
+            if client.serial == current.serial || context.transport == .udp {
+                // Up to date, or over UDP: the current SOA alone (RFC 1995 section 2).
+                var response = context.template(rcode: .noError)
+                response.authoritative = true
+                response.answers = [soa]
+                return .done([context.finish(response, payloadLimit: payloadLimit(context))])
+            }
+            if let diffs = try? store.journal(origin, after: client.serial),
+                diffs.last.flatMap({ Self.serial(of: $0.toSOA) }) == current.serial
+            {
+                statistics.incrementalTransfers.add(1, ordering: .relaxed)
+                logger.info("IXFR", metadata: ["zone": "\(origin)", "from": "\(client.serial)", "to": "\(current.serial)"])
+                var records = [soa]
+                for diff in diffs { records += [diff.fromSOA] + diff.deleted + [diff.toSOA] + diff.added }
+                records.append(soa)
+                return .done(stream.messages(records, last: true))
+            }
+        }
+        statistics.fullTransfers.add(1, ordering: .relaxed)
+        return zoneStep(stream, snapshot, soa: soa, after: nil, first: true)
+    }
+
+    /// One step of a full transfer: the next page of records, and a continuation unless it was the last.
+    private func zoneStep(
+        _ stream: TransferStream, _ snapshot: any ZoneSnapshot, soa: ResourceRecord, after: [UInt8]?, first: Bool
+    ) -> BlockingWork.Step {
+        do {
+            let page = try snapshot.records(after: after, limit: Self.transferStepRecords)
+            let records = (first ? [soa] : []) + page.records + (page.next == nil ? [soa] : [])
+            let messages = stream.messages(records, last: page.next == nil)
+            guard let next = page.next else { return .done(messages) }
+            return .more(messages) { self.zoneStep(stream, snapshot, soa: soa, after: next, first: false) }
+        } catch {
+            logger.error("transfer stopped", metadata: ["zone": "\(soa.name)", "error": "\(error)"])
+            return .done([])
+        }
+    }
+
+    static func serial(of record: ResourceRecord) -> UInt32? {
+        if case .soa(let soa) = record.rdata { return soa.serial }
+        return nil
+    }
+}
+
+/// The messages of one transfer, signed in sequence: each MAC chains from the one before.
+/// Used by one step at a time, never concurrently.
+final class TransferStream: @unchecked Sendable {
+    let context: RequestContext
+    private var priorMAC: [UInt8]?
+    private var count = 0
+
+    init(context: RequestContext) {
+        self.context = context
+    }
+
+    /// Packs records into messages of about 16,000 octets and signs each.
+    func messages(_ records: [ResourceRecord], last: Bool) -> [ByteBuffer] {
+        var groups: [[ResourceRecord]] = [[]]
+        var size = 0
+        for record in records {
+            let octets = record.name.wireLength + 10 + record.rdata.uncompressedWire.count
+            if size + octets > Authority.transferMessageOctets && !groups[groups.count - 1].isEmpty {
+                groups.append([])
+                size = 0
+            }
+            groups[groups.count - 1].append(record)
+            size += octets
+        }
+        var messages: [ByteBuffer] = []
+        for group in groups where !group.isEmpty {
+            var response = context.template(rcode: .noError)
+            response.authoritative = true
+            if count > 0 { response.edns = nil }
+            response.answers = group
+            guard let unsigned = try? response.encode() else { return messages }
+            if let key = context.key, let requestMAC = context.requestMAC {
+                guard let signed = try? (count == 0
+                    ? TSIGSigner.sign(unsigned, key: key, timeSigned: context.now, requestMAC: requestMAC)
+                    : TSIGSigner.signContinuation(unsigned, key: key, timeSigned: context.now, priorMAC: priorMAC ?? []))
+                else { return messages }
+                priorMAC = signed.mac
+                messages.append(signed.message)
+            } else {
+                messages.append(unsigned)
+            }
+            count += 1
+        }
+        return messages
+    }
+}

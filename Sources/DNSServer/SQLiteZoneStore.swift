@@ -1,0 +1,432 @@
+import Crypto
+import DNSWire
+import Foundation
+import GRDB
+
+/// Zones in one SQLite file (WAL): records keyed by zone, owner (in canonical order, see
+/// `OwnerKey`), type and a digest of the RDATA, so that a name is one index lookup and a zone is
+/// never loaded whole; and a journal of steps by serial, bounded by size and age, which IXFR and
+/// caches read. Several processes may share the file: SQLite's write lock puts their UPDATEs in
+/// one order, each taken with the lock held from its first read (BEGIN IMMEDIATE).
+final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
+    let path: String
+    private let pool: DatabasePool
+    let changes: ChangeCounter
+    let limits: JournalLimits
+
+    /// How much history the journal keeps. Its octets may not pass `maxOctets`, or when that is
+    /// nil the larger of 512 KiB and the zone's own octets; steps older than `maxAge` go too. The
+    /// newest step always stays.
+    struct JournalLimits: Sendable {
+        var maxOctets: Int?
+        var maxAge: Int = 7 * 24 * 3600
+    }
+
+    /// The layout of the tables, kept in SQLite's `user_version`. 2: zones answered by name
+    /// (owner keys in canonical order) with a bounded journal of steps. 1: records keyed by
+    /// RDATA digest under names in wire form. 0: files from before versions, keyed by RDATA.
+    static let schemaVersion = 2
+
+    init(path: String, syncEveryCommit: Bool, limits: JournalLimits = JournalLimits()) throws {
+        self.path = path
+        self.limits = limits
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        let synchronous = syncEveryCommit ? "FULL" : "NORMAL"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous); PRAGMA journal_size_limit = 4194304")
+        }
+        pool = try DatabasePool(path: path, configuration: config)
+        try pool.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                try Self.migrate(db, path: path)
+                return .commit
+            }
+        }
+        changes = ChangeCounter(path: path + "-changes")
+    }
+
+    // MARK: Schema
+
+    private static func migrate(_ db: GRDB.Database, path: String) throws {
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        guard version <= schemaVersion else {
+            throw AuthorityError.storage(
+                "\(path) has schema version \(version), written by a newer dnsstore; this one reads versions up to \(schemaVersion)")
+        }
+        guard version < schemaVersion else { return }
+        let old = try db.tableExists("record") ? try Row.fetchAll(db, sql: "SELECT origin, owner, type, ttl, rdata FROM record") : []
+        try db.execute(
+            sql: """
+                DROP TABLE IF EXISTS record; DROP TABLE IF EXISTS journal; DROP INDEX IF EXISTS journal_by_zone;
+                CREATE TABLE zone (
+                    zone BLOB PRIMARY KEY, octets INTEGER NOT NULL DEFAULT 0, journal_octets INTEGER NOT NULL DEFAULT 0
+                ) WITHOUT ROWID;
+                CREATE TABLE record (
+                    zone BLOB NOT NULL, owner BLOB NOT NULL, type INTEGER NOT NULL, rdata_key BLOB NOT NULL,
+                    name BLOB, ttl INTEGER NOT NULL, rdata BLOB NOT NULL,
+                    PRIMARY KEY (zone, owner, type, rdata_key)) WITHOUT ROWID;
+                CREATE TABLE journal_step (
+                    zone BLOB NOT NULL, step INTEGER NOT NULL, from_serial INTEGER NOT NULL, to_serial INTEGER NOT NULL,
+                    at INTEGER NOT NULL, octets INTEGER NOT NULL, PRIMARY KEY (zone, step)) WITHOUT ROWID;
+                CREATE TABLE journal (
+                    zone BLOB NOT NULL, step INTEGER NOT NULL, seq INTEGER NOT NULL, action INTEGER NOT NULL,
+                    name BLOB NOT NULL, type INTEGER NOT NULL, ttl INTEGER NOT NULL, rdata BLOB NOT NULL,
+                    PRIMARY KEY (zone, step, seq)) WITHOUT ROWID;
+                """)
+        // Earlier files: every record re-keyed; their journal is not kept (IXFR from before the
+        // upgrade is answered with the whole zone).
+        var octets: [[UInt8]: Int] = [:]
+        for row in old {
+            let origin = try DNSName(wire: Array(row["origin"] as Data))
+            let name = try DNSName(wire: Array(row["owner"] as Data))
+            let type = RRType(UInt16(row["type"] as Int))
+            let rdata = try RData.decode(type: type, wire: Array(row["rdata"] as Data))
+            let zone = OwnerKey.key(origin)
+            try insert(ResourceRecord(name: name, type: type, ttl: UInt32(row["ttl"] as Int64), rdata: rdata), zone: zone, db)
+            octets[zone, default: 0] += recordOctets(name, rdata)
+        }
+        for (zone, total) in octets {
+            try db.execute(sql: "INSERT INTO zone (zone, octets) VALUES (?, ?)", arguments: [Data(zone), total])
+        }
+        try db.execute(sql: "PRAGMA user_version = \(schemaVersion)")
+    }
+
+    // MARK: Rows
+
+    static func rdataKey(_ rdata: RData) -> Data { Data(SHA256.hash(data: rdata.canonicalWire).prefix(16)) }
+
+    static func recordOctets(_ name: DNSName, _ rdata: RData) -> Int { name.wireLength + 10 + rdata.uncompressedWire.count }
+
+    /// The name's wire form when its case differs from the key's; nil when the key says it all.
+    static func storedName(_ name: DNSName) -> Data? {
+        name.wire == name.lowercased.wire ? nil : Data(name.wire)
+    }
+
+    static func insert(_ record: ResourceRecord, zone: [UInt8], _ db: GRDB.Database) throws {
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
+            Data(zone), Data(OwnerKey.key(record.name)), Int(record.type.rawValue), rdataKey(record.rdata),
+            storedName(record.name), Int64(record.ttl), Data(record.rdata.uncompressedWire),
+        ])
+    }
+
+    static func delete(_ record: ResourceRecord, zone: [UInt8], _ db: GRDB.Database) throws {
+        try db.cachedStatement(sql: "DELETE FROM record WHERE zone = ? AND owner = ? AND type = ? AND rdata_key = ?")
+            .execute(arguments: [Data(zone), Data(OwnerKey.key(record.name)), Int(record.type.rawValue), rdataKey(record.rdata)])
+    }
+
+    /// A record from a row of `owner, type, ttl, name, rdata`; a row that does not decode is
+    /// reported with where it is.
+    static func record(_ row: Row, zone origin: DNSName) throws -> ResourceRecord {
+        let key = Array(row["owner"] as Data)
+        let name: DNSName
+        let type = RRType(UInt16(row["type"] as Int))
+        do {
+            if let wire = row["name"] as Data? {
+                name = try DNSName(wire: Array(wire))
+            } else {
+                name = try OwnerKey.name(key)
+            }
+        } catch {
+            throw StorageError.damaged("zone \(origin): a \(type) record's name does not decode (\(error))")
+        }
+        do {
+            let rdata = try RData.decode(type: type, wire: Array(row["rdata"] as Data))
+            return ResourceRecord(name: name, type: type, ttl: UInt32(truncatingIfNeeded: row["ttl"] as Int64), rdata: rdata)
+        } catch {
+            throw StorageError.damaged("zone \(origin): \(name) \(type) does not decode (\(error))")
+        }
+    }
+
+    // MARK: ZoneStore
+
+    func createZoneIfMissing(_ origin: DNSName, records: [ResourceRecord]) throws -> Bool {
+        let zone = OwnerKey.key(origin)
+        let created = try pool.writeWithoutTransaction { db -> Bool in
+            var created = false
+            try db.inTransaction(.immediate) {
+                guard try Row.fetchOne(db, sql: "SELECT 1 FROM zone WHERE zone = ?", arguments: [Data(zone)]) == nil else {
+                    return .rollback
+                }
+                var octets = 0
+                for record in records {
+                    try Self.insert(record, zone: zone, db)
+                    octets += Self.recordOctets(record.name, record.rdata)
+                }
+                try db.execute(sql: "INSERT INTO zone (zone, octets) VALUES (?, ?)", arguments: [Data(zone), octets])
+                created = true
+                return .commit
+            }
+            return created
+        }
+        return created
+    }
+
+    func read<T>(_ origin: DNSName, _ body: (any ZoneReading) throws -> T) throws -> T {
+        try pool.read { db in try body(Reader(db: db, origin: origin)) }
+    }
+
+    func write<T>(
+        _ origin: DNSName, _ plan: (any ZoneReading) throws -> (changes: [ZoneChange], serial: UInt32, result: T)
+    ) throws -> T {
+        let zone = OwnerKey.key(origin)
+        return try pool.writeWithoutTransaction { db -> T in
+            var result: T?
+            try db.inTransaction(.immediate) {
+                let planned = try plan(Reader(db: db, origin: origin))
+                result = planned.result
+                guard !planned.changes.isEmpty else { return .rollback }
+                try store(planned.changes, serial: planned.serial, zone: zone, db)
+                return .commit
+            }
+            return result!
+        }
+    }
+
+    /// Writes the changes, journals them as one step and keeps the journal within its limits.
+    private func store(_ changes: [ZoneChange], serial: UInt32, zone: [UInt8], _ db: GRDB.Database) throws {
+        var delta = 0
+        var octets = 0
+        let step = (try Int.fetchOne(db, sql: "SELECT MAX(step) FROM journal_step WHERE zone = ?", arguments: [Data(zone)]) ?? 0) + 1
+        for (seq, change) in changes.enumerated() {
+            let r = change.record
+            let size = Self.recordOctets(r.name, r.rdata)
+            switch change.action {
+            case .delete:
+                try Self.delete(r, zone: zone, db)
+                delta -= size
+            case .add:
+                try Self.insert(r, zone: zone, db)
+                delta += size
+            }
+            octets += size
+            try db.cachedStatement(sql: "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
+                Data(zone), step, seq, change.action.rawValue, Data(r.name.wire), Int(r.type.rawValue), Int64(r.ttl),
+                Data(r.rdata.uncompressedWire),
+            ])
+        }
+        let from = changes.first { $0.action == .delete && $0.record.type == .soa }.flatMap { serialOf($0.record) } ?? serial
+        try db.cachedStatement(sql: "INSERT INTO journal_step VALUES (?, ?, ?, ?, ?, ?)").execute(arguments: [
+            Data(zone), step, Int64(from), Int64(serial), Int64(Date().timeIntervalSince1970), octets,
+        ])
+        try db.cachedStatement(sql: "UPDATE zone SET octets = octets + ?, journal_octets = journal_octets + ? WHERE zone = ?")
+            .execute(arguments: [delta, octets, Data(zone)])
+        try prune(zone: zone, db)
+    }
+
+    /// Drops the oldest steps while the journal is over its size or they are over its age.
+    private func prune(zone: [UInt8], _ db: GRDB.Database) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT octets, journal_octets FROM zone WHERE zone = ?", arguments: [Data(zone)])
+        else { return }
+        var journalOctets = row["journal_octets"] as Int
+        let budget = limits.maxOctets ?? max(512 << 10, row["octets"] as Int)
+        let oldestAllowed = Int64(Date().timeIntervalSince1970) - Int64(limits.maxAge)
+        while true {
+            let steps = try Row.fetchAll(
+                db, sql: "SELECT step, at, octets FROM journal_step WHERE zone = ? ORDER BY step LIMIT 2", arguments: [Data(zone)])
+            guard steps.count == 2 else { break }
+            let oldest = steps[0]
+            guard journalOctets > budget || (oldest["at"] as Int64) < oldestAllowed else { break }
+            try db.execute(sql: "DELETE FROM journal WHERE zone = ? AND step = ?", arguments: [Data(zone), oldest["step"] as Int])
+            try db.execute(sql: "DELETE FROM journal_step WHERE zone = ? AND step = ?", arguments: [Data(zone), oldest["step"] as Int])
+            journalOctets -= oldest["octets"] as Int
+        }
+        try db.execute(sql: "UPDATE zone SET journal_octets = ? WHERE zone = ?", arguments: [journalOctets, Data(zone)])
+    }
+
+    func journal(_ origin: DNSName, after serial: UInt32) throws -> [ZoneDiff]? {
+        let zone = Data(OwnerKey.key(origin))
+        return try pool.read { db -> [ZoneDiff]? in
+            guard let first = try Int.fetchOne(
+                db, sql: "SELECT MAX(step) FROM journal_step WHERE zone = ? AND from_serial = ?", arguments: [zone, Int64(serial)])
+            else { return nil }
+            let steps = try Row.fetchAll(
+                db, sql: "SELECT step, from_serial, to_serial FROM journal_step WHERE zone = ? AND step >= ? ORDER BY step",
+                arguments: [zone, first])
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT step, action, name, type, ttl, rdata FROM journal WHERE zone = ? AND step >= ? ORDER BY step, seq",
+                arguments: [zone, first])
+            var byStep: [Int: [ZoneChange]] = [:]
+            for row in rows {
+                let name = try DNSName(wire: Array(row["name"] as Data))
+                let type = RRType(UInt16(row["type"] as Int))
+                let rdata = try RData.decode(type: type, wire: Array(row["rdata"] as Data))
+                let record = ResourceRecord(name: name, type: type, ttl: UInt32(truncatingIfNeeded: row["ttl"] as Int64), rdata: rdata)
+                byStep[row["step"] as Int, default: []].append(ZoneChange(action: ZoneChange.Action(rawValue: row["action"] as Int) ?? .add, record: record))
+            }
+            var diffs: [ZoneDiff] = []
+            var expected = serial
+            for step in steps {
+                guard UInt32(step["from_serial"] as Int64) == expected, let changes = byStep[step["step"] as Int],
+                    let from = changes.first(where: { $0.action == .delete && $0.record.type == .soa })?.record,
+                    let to = changes.first(where: { $0.action == .add && $0.record.type == .soa })?.record
+                else { return nil }
+                diffs.append(ZoneDiff(
+                    fromSOA: from, toSOA: to,
+                    deleted: changes.filter { $0.action == .delete && $0.record.type != .soa }.map(\.record),
+                    added: changes.filter { $0.action == .add && $0.record.type != .soa }.map(\.record)))
+                expected = UInt32(step["to_serial"] as Int64)
+            }
+            let current = try Reader(db: db, origin: origin).soa()?.soa.serial
+            return expected == current ? diffs : nil
+        }
+    }
+
+    func snapshot(_ origin: DNSName) throws -> any ZoneSnapshot {
+        let snapshot = try pool.makeSnapshot()
+        let soa = try snapshot.read { db in try Reader(db: db, origin: origin).soa()?.record }
+        return Snapshot(snapshot: snapshot, origin: origin, soa: soa)
+    }
+
+    func check(thorough: Bool) throws -> [String] {
+        do {
+            return try pool.read { db -> [String] in
+                let rows = try String.fetchAll(db, sql: thorough ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)")
+                return rows == ["ok"] ? [] : rows.map { "\(path): \($0)" }
+            }
+        } catch let error as DatabaseError {
+            return ["\(path): \(error.message ?? "\(error)")"]
+        }
+    }
+
+    /// Reads the zone's records from both ends, so that a damaged stretch in the middle loses only
+    /// the rows in it.
+    func salvage(_ origin: DNSName) throws -> (records: [ResourceRecord], damaged: [String]) {
+        var records: [DNSName: [ResourceRecord]] = [:]
+        var seen = Set<[UInt8]>()
+        var damaged: [String] = []
+        for order in ["ASC", "DESC"] {
+            do {
+                try pool.read { db in
+                    let cursor = try Row.fetchCursor(
+                        db, sql: "SELECT owner, type, ttl, name, rdata, rdata_key FROM record WHERE zone = ? ORDER BY owner \(order), type \(order), rdata_key \(order)",
+                        arguments: [Data(OwnerKey.key(origin))])
+                    while let row = try cursor.next() {
+                        let identity = Array(row["owner"] as Data) + [UInt8(truncatingIfNeeded: row["type"] as Int)] + Array(row["rdata_key"] as Data)
+                        guard seen.insert(identity).inserted else {
+                            if order == "DESC" { return }  // met the rows read from the other end
+                            continue
+                        }
+                        do {
+                            let record = try Self.record(row, zone: origin)
+                            records[record.name, default: []].append(record)
+                        } catch {
+                            damaged.append("\(error)")
+                        }
+                    }
+                }
+            } catch {
+                damaged.append("zone \(origin): reading the records \(order == "ASC" ? "in order" : "from the end") stopped: \(error)")
+            }
+        }
+        let ordered = records.keys.sorted().flatMap { records[$0]! }
+        return (ordered, damaged)
+    }
+
+    private func serialOf(_ record: ResourceRecord) -> UInt32? {
+        if case .soa(let soa) = record.rdata { return soa.serial }
+        return nil
+    }
+
+    // MARK: Reading
+
+    /// One zone read by name from a connection in a transaction; each name is read once.
+    final class Reader: ZoneReading {
+        let db: GRDB.Database
+        let origin: DNSName
+        let zone: Data
+        private var nodes: [DNSName: [RRType: RRSet]] = [:]
+
+        init(db: GRDB.Database, origin: DNSName) {
+            self.db = db
+            self.origin = origin
+            self.zone = Data(OwnerKey.key(origin))
+        }
+
+        func node(_ name: DNSName) throws -> [RRType: RRSet] {
+            if let node = nodes[name] { return node }
+            var node: [RRType: RRSet] = [:]
+            let rows = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT owner, type, ttl, name, rdata FROM record WHERE zone = ? AND owner = ?"),
+                arguments: [zone, Data(OwnerKey.key(name))])
+            for row in rows {
+                let record = try SQLiteZoneStore.record(row, zone: origin)
+                var set = node.removeValue(forKey: record.type) ?? RRSet(ttl: record.ttl)
+                set.ttl = record.ttl
+                set.insert(record.rdata)
+                node[record.type] = set
+            }
+            nodes[name] = node
+            return node
+        }
+
+        func hasDescendants(_ name: DNSName) throws -> Bool {
+            let (after, before) = OwnerKey.descendants(of: OwnerKey.key(name))
+            return try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT 1 FROM record WHERE zone = ? AND owner > ? AND owner < ? LIMIT 1"),
+                arguments: [zone, Data(after), Data(before)]) != nil
+        }
+    }
+
+    /// A frozen view for a transfer; pages follow (owner, type, rdata key) order.
+    struct Snapshot: ZoneSnapshot, @unchecked Sendable {
+        let snapshot: DatabaseSnapshot
+        let origin: DNSName
+        let soa: ResourceRecord?
+
+        func records(after: [UInt8]?, limit: Int) throws -> (records: [ResourceRecord], next: [UInt8]?) {
+            try snapshot.read { db in
+                let zone = Data(OwnerKey.key(origin))
+                let rows: [Row]
+                if let after, let position = Position(after) {
+                    rows = try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT owner, type, ttl, name, rdata, rdata_key FROM record
+                            WHERE zone = ? AND (owner, type, rdata_key) > (?, ?, ?) ORDER BY owner, type, rdata_key LIMIT ?
+                            """,
+                        arguments: [zone, Data(position.owner), position.type, Data(position.key), limit])
+                } else {
+                    rows = try Row.fetchAll(
+                        db, sql: "SELECT owner, type, ttl, name, rdata, rdata_key FROM record WHERE zone = ? ORDER BY owner, type, rdata_key LIMIT ?",
+                        arguments: [zone, limit])
+                }
+                var records: [ResourceRecord] = []
+                for row in rows {
+                    let record = try SQLiteZoneStore.record(row, zone: origin)
+                    if record.type == .soa && record.name == origin { continue }
+                    records.append(record)
+                }
+                guard rows.count == limit, let last = rows.last else { return (records, nil) }
+                let next = Position(owner: Array(last["owner"] as Data), type: last["type"] as Int, key: Array(last["rdata_key"] as Data))
+                return (records, next.encoded)
+            }
+        }
+
+        /// Where a page ended: owner key, type and RDATA key, as opaque octets.
+        struct Position {
+            var owner: [UInt8]
+            var type: Int
+            var key: [UInt8]
+
+            init(owner: [UInt8], type: Int, key: [UInt8]) {
+                self.owner = owner
+                self.type = type
+                self.key = key
+            }
+
+            init?(_ encoded: [UInt8]) {
+                guard encoded.count >= 4 else { return nil }
+                let length = Int(encoded[0]) << 8 | Int(encoded[1])
+                guard encoded.count >= 4 + length else { return nil }
+                owner = Array(encoded[2..<(2 + length)])
+                type = Int(encoded[2 + length]) << 8 | Int(encoded[3 + length])
+                key = Array(encoded[(4 + length)...])
+            }
+
+            var encoded: [UInt8] {
+                [UInt8(owner.count >> 8), UInt8(owner.count & 0xFF)] + owner + [UInt8(type >> 8), UInt8(type & 0xFF)] + key
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import DNSWire
+
+/// One zone's data as a transaction sees it, read by name: what a query or an UPDATE needs,
+/// never the whole zone.
+protocol ZoneReading {
+    var origin: DNSName { get }
+    /// The RRsets owned by `name`: empty when it owns none.
+    func node(_ name: DNSName) throws -> [RRType: RRSet]
+    /// Whether any name below `name` owns records (so that `name` exists as an empty non-terminal).
+    func hasDescendants(_ name: DNSName) throws -> Bool
+}
+
+extension ZoneReading {
+    func rrset(_ name: DNSName, _ type: RRType) throws -> RRSet? { try node(name)[type] }
+
+    /// The zone's SOA record and its fields.
+    func soa() throws -> (record: ResourceRecord, soa: SOA)? {
+        guard let set = try rrset(origin, .soa), case .soa(let soa)? = set.rdatas.first else { return nil }
+        return (ResourceRecord(name: origin, type: .soa, ttl: set.ttl, rdata: .soa(soa)), soa)
+    }
+
+    /// Whether `name` exists: it owns records, or names below it do.
+    func nameExists(_ name: DNSName) throws -> Bool {
+        try !node(name).isEmpty || hasDescendants(name)
+    }
+}
+
+/// Where zones live. The engine's rules (prerequisites, TSIG, serials, the journal's meaning,
+/// IXFR) sit above this, written once; an implementation stores, reads by name and keeps writes
+/// to one zone in a single order that every process sharing the storage agrees on.
+protocol ZoneStore: Sendable {
+    /// Raised after every commit by every process sharing the storage (by the engine, right after
+    /// the commit returns).
+    var changes: ChangeCounter { get }
+
+    /// Creates the zone holding `records` unless it exists; returns whether it was created.
+    func createZoneIfMissing(_ origin: DNSName, records: [ResourceRecord]) throws -> Bool
+
+    /// Reads one zone with a consistent view.
+    func read<T>(_ origin: DNSName, _ body: (any ZoneReading) throws -> T) throws -> T
+
+    /// Runs `plan` in a transaction that excludes every other writer of the zone, and stores the
+    /// changes it returns, journaled under `serial`, together or not at all. No changes: nothing
+    /// is written.
+    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (changes: [ZoneChange], serial: UInt32, result: T)) throws -> T
+
+    /// The journaled steps after `serial` up to the current serial, in order; nil when the journal
+    /// does not reach back to `serial`.
+    func journal(_ origin: DNSName, after serial: UInt32) throws -> [ZoneDiff]?
+
+    /// A frozen view of the zone for a transfer, read a page at a time.
+    func snapshot(_ origin: DNSName) throws -> any ZoneSnapshot
+
+    /// Problems found checking the storage itself (`thorough`: every page), empty when sound.
+    func check(thorough: Bool) throws -> [String]
+
+    /// Every record of the zone that can still be decoded, and why the others cannot.
+    func salvage(_ origin: DNSName) throws -> (records: [ResourceRecord], damaged: [String])
+}
+
+/// A zone as it was when the snapshot was taken.
+protocol ZoneSnapshot: Sendable {
+    /// The SOA at the time of the snapshot.
+    var soa: ResourceRecord? { get }
+    /// Up to `limit` records after the position `after` (nil: from the start) in canonical order,
+    /// the SOA left out, and the position to continue from (nil: the end).
+    func records(after: [UInt8]?, limit: Int) throws -> (records: [ResourceRecord], next: [UInt8]?)
+}
+
+/// Why stored data could not be used.
+public enum StorageError: Error, CustomStringConvertible {
+    /// A stored record that does not decode, or a zone without its SOA or NS.
+    case damaged(String)
+
+    public var description: String {
+        switch self {
+        case .damaged(let why): return "damaged storage: \(why)"
+        }
+    }
+}
