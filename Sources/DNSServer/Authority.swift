@@ -42,15 +42,10 @@ public final class Authority: Sendable {
     /// Opens (or creates) the zone database at `path` and creates the configured zones that are
     /// missing. Refuses storage that a newer version wrote, and zones without their SOA or NS
     /// (unless `checkingZones` is false: to salvage what is left of them).
-    public init(
+    public convenience init(
         databasePath: String, configuration: AuthorityConfiguration, logger: Logger = Logger(label: "dnsstore.server"),
         checkingZones: Bool = true
     ) throws {
-        self.configuration = configuration
-        self.logger = logger
-        updateQueue = WorkQueue(kind: "update", limit: configuration.maxPendingUpdates)
-        transferQueue = WorkQueue(kind: "transfer", limit: configuration.maxPendingTransfers)
-        readQueue = WorkQueue(kind: "read", limit: configuration.maxPendingReads)
         let store: SQLiteZoneStore
         do {
             store = try SQLiteZoneStore(
@@ -61,6 +56,21 @@ public final class Authority: Sendable {
         } catch {
             throw AuthorityError.storage("cannot open \(databasePath): \(error)")
         }
+        try self.init(store: store, configuration: configuration, logger: logger, checkingZones: checkingZones)
+    }
+
+    /// An engine whose zones live in this process's memory only: the same rules, without a file.
+    /// For tests and fuzzing; nothing it holds survives it.
+    public convenience init(inMemory configuration: AuthorityConfiguration, logger: Logger = Logger(label: "dnsstore.server")) throws {
+        try self.init(store: MemoryZoneStore(), configuration: configuration, logger: logger, checkingZones: true)
+    }
+
+    init(store: any ZoneStore, configuration: AuthorityConfiguration, logger: Logger, checkingZones: Bool) throws {
+        self.configuration = configuration
+        self.logger = logger
+        updateQueue = WorkQueue(kind: "update", limit: configuration.maxPendingUpdates)
+        transferQueue = WorkQueue(kind: "transfer", limit: configuration.maxPendingTransfers)
+        readQueue = WorkQueue(kind: "read", limit: configuration.maxPendingReads)
         self.store = store
         cache = NodeCache(capacity: configuration.cacheOctets, zones: configuration.zones)
         notifier = configuration.notify.isEmpty ? nil : Notifier(targets: configuration.notify, logger: logger)
