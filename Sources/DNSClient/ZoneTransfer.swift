@@ -10,6 +10,12 @@ public struct ZoneTransfer: Sendable {
     /// True for an IXFR answered with differences, false for a full zone (AXFR, or IXFR fallen back to it).
     public var isIncremental: Bool
 
+    public init(records: [ResourceRecord], messageCount: Int, isIncremental: Bool) {
+        self.records = records
+        self.messageCount = messageCount
+        self.isIncremental = isIncremental
+    }
+
     /// The zone's serial after the transfer.
     public var serial: UInt32? {
         if case .soa(let soa) = records.first?.rdata { return soa.serial }

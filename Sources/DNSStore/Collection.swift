@@ -81,10 +81,16 @@ public struct DocumentCollection: Sendable {
         try await store.address(of: id, in: name, of: database).name
     }
 
+    func key(_ id: String) -> Session.DocumentKey { Session.DocumentKey(database: database, collection: name, id: id) }
+
     /// The document, or nil if there is none.
     public func get(_ id: String) async throws -> Document? {
         let address = try await store.address(of: id, in: name, of: database)
-        return try await store.readDocument(at: address.name, id: id)
+        if let document = try await store.readDocument(at: address.name, key: key(id)) { return document }
+        // Not found: the collection may have been dropped and created again by another client,
+        // with other chunks, since this store object cached it. Look once, then read again.
+        guard try await store.refreshCollection(name, in: database) else { return nil }
+        return try await store.readDocument(at: try await store.address(of: id, in: name, of: database).name, key: key(id))
     }
 
     /// The document decoded as `type` with its version, or nil.
@@ -96,7 +102,11 @@ public struct DocumentCollection: Sendable {
     /// Document ids in UTF-8 order: up to `limit` of them after `after` (a page cursor).
     public func ids(after: String? = nil, limit: Int = Int.max) async throws -> [String] {
         let node = try await store.collection(named: name, in: database)
-        let all = try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record).keys
+        var all = Set(try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record).keys)
+        // A listing from a read server must hold what this session created; if not, the primary's.
+        if store.replicas != nil, !store.session.existing(in: database, name).allSatisfy(all.contains) {
+            all = Set(try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record, route: .primary).keys)
+        }
         let sorted = all.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         let start = after.map { cursor in
             sorted.firstIndex { !Array($0.utf8).lexicographicallyPrecedes(Array(cursor.utf8)) && $0 != cursor } ?? sorted.count
@@ -110,7 +120,7 @@ public struct DocumentCollection: Sendable {
         let ids = try await self.ids()
         let documents = try await store.concurrently(ids) { id -> Document? in
             let (recordName, _) = try store.layout.child(id, total: node.metadata.chunks.total, of: node.name)
-            return try await store.readDocument(at: recordName, id: id)
+            return try await store.readDocument(at: recordName, key: key(id))
         }
         return documents.compactMap { $0 }
     }

@@ -8,7 +8,12 @@ import Synchronization
 /// compare-and-swap; every read is a plain TXT query.
 public final class DNSStore: Sendable {
     public let configuration: StoreConfiguration
+    /// The primary: writes, and reads that must see what it has now.
     let transport: any StoreTransport
+    /// Read servers (secondaries, other front ends, resolvers); nil: reads go to the primary.
+    let replicas: ReplicaSet?
+    /// What this store object wrote and read, for session reads.
+    let session = Session()
     let layout: StoreLayout
     private let cache = Mutex(MetadataCache())
 
@@ -31,11 +36,19 @@ public final class DNSStore: Sendable {
         var chunk: Int
         /// The record as read, for prerequisites.
         var rdata: RData
+        /// When it was read or last found unchanged.
+        var cachedAt = ContinuousClock.now
     }
 
-    public init(configuration: StoreConfiguration, transport: any StoreTransport) throws {
+    /// A store whose reads and writes go to one server (`transport`), or whose reads go to
+    /// `readServers` (by name, for messages) as `configuration.consistency` allows.
+    public init(
+        configuration: StoreConfiguration, transport: any StoreTransport,
+        readServers: [(transport: any StoreTransport, name: String)] = []
+    ) throws {
         self.configuration = configuration
         self.transport = transport
+        self.replicas = readServers.isEmpty ? nil : ReplicaSet(readServers.map { ReplicaSet.Server(transport: $0.transport, name: $0.name) })
         do {
             self.layout = try StoreLayout(domain: configuration.domain)
         } catch {
@@ -51,6 +64,25 @@ public final class DNSStore: Sendable {
         try self.init(configuration: StoreConfiguration(domain: domain, zone: zone), transport: client)
     }
 
+    /// A store that writes to `primaries` (in order of preference, signed with `key`) and reads
+    /// from `readServers` as `consistency` allows. Reads are not signed: read servers (secondaries,
+    /// resolvers) need not know the key.
+    public convenience init(
+        domain: DNSName, primaries: [SocketAddress], readServers: [SocketAddress], key: TSIGKey?, zone: DNSName? = nil,
+        consistency: ReadConsistency = .session, readTimeout: Duration = .milliseconds(700)
+    ) throws {
+        var config = StoreConfiguration(domain: domain, zone: zone)
+        config.consistency = consistency
+        let primary = DNSClient(configuration: DNSClientConfiguration(servers: primaries, key: key))
+        let readers = readServers.map { address -> (transport: any StoreTransport, name: String) in
+            var reader = DNSClientConfiguration(servers: [address])
+            reader.timeout = readTimeout
+            reader.attempts = 1
+            return (DNSClient(configuration: reader), address.display)
+        }
+        try self.init(configuration: config, transport: primary, readServers: readers)
+    }
+
     /// The store root's name, `_dnsstore.<domain>`.
     public var rootName: DNSName { layout.root }
 
@@ -61,18 +93,36 @@ public final class DNSStore: Sendable {
 
     // MARK: Reading records
 
-    /// The single TXT record at `name`, or nil when there is none.
-    func readRecord(_ name: DNSName, overTCP: Bool = false) async throws -> RData? {
-        let rdatas: [RData]
+    /// The single TXT record at `name`, or nil when there is none, read where `route` says.
+    func readRecord(_ name: DNSName, overTCP: Bool = false, route: ReadRoute = .primary) async throws -> RData? {
+        let answer = try await lookup(name, overTCP: overTCP, route: route)
+        guard answer.records.count <= 1 else {
+            throw StoreError.corrupted("\(name) holds \(answer.records.count) TXT records; the format allows one")
+        }
+        return answer.records.first
+    }
+
+    /// A TXT lookup where `route` says: the primary, or read servers in order of preference, each
+    /// answer checked by the route's test; the primary answers when no read server does.
+    func lookup(_ name: DNSName, overTCP: Bool = false, route: ReadRoute) async throws -> TXTLookup {
+        if case .reader(let consistency, let accepts) = route, consistency != .latest, let replicas {
+            for i in replicas.order(for: consistency) {
+                let start = ContinuousClock.now
+                do {
+                    let answer = try await replicas.servers[i].transport.lookup(name, overTCP: overTCP)
+                    replicas.answered(i, after: ContinuousClock.now - start)
+                    if consistency == .any || accepts(answer) { return answer }
+                    replicas.foundBehind(i)
+                } catch {
+                    replicas.failed(i)
+                }
+            }
+        }
         do {
-            rdatas = try await transport.txt(at: name, overTCP: overTCP)
+            return try await transport.lookup(name, overTCP: overTCP)
         } catch {
             throw StoreError.from(error, "reading \(name)")
         }
-        guard rdatas.count <= 1 else {
-            throw StoreError.corrupted("\(name) holds \(rdatas.count) TXT records; the format allows one")
-        }
-        return rdatas.first
     }
 
     func text(of rdata: RData, at name: DNSName) throws -> [UInt8] {
@@ -82,9 +132,17 @@ public final class DNSStore: Sendable {
 
     // MARK: Metadata
 
-    func root() async throws -> RootMetadata {
+    /// Where to read a database or collection (path of one or two names; none: the store root):
+    /// the primary for a write, else read servers, which must hold a node this session created.
+    func nodeRoute(_ path: [String], forWriting: Bool) -> ReadRoute {
+        if forWriting { return .primary }
+        let created = session.nodeExists(path) == true
+        return .reader(configuration.consistency) { answer in !created || !answer.records.isEmpty }
+    }
+
+    func root(forWriting: Bool = false) async throws -> RootMetadata {
         if let root = cache.withLock({ $0.root }) { return root }
-        guard let rdata = try await readRecord(layout.root) else {
+        guard let rdata = try await readRecord(layout.root, route: nodeRoute([], forWriting: forWriting)) else {
             throw StoreError.notFound("no store at \(layout.root); create a database first or run init")
         }
         let root = try MetadataJSON.decode(RootMetadata.self, try text(of: rdata, at: layout.root), name: layout.root)
@@ -98,7 +156,7 @@ public final class DNSStore: Sendable {
 
     /// Creates the store root if it does not exist. Safe to call any number of times.
     public func initialize() async throws {
-        if (try? await root()) != nil { return }
+        if (try? await root(forWriting: true)) != nil { return }
         let root = RootMetadata(version: RootMetadata.formatVersion, chunks: ChunkCount(total: configuration.rootChunks))
         var update = UpdateBuilder(zone: configuration.zone)
         update.require(.rrsetDoesNotExist(layout.root, .txt))
@@ -108,29 +166,33 @@ public final class DNSStore: Sendable {
         } catch StoreError.conflict {
             // Another writer created it first.
         }
-        _ = try await self.root()
+        session.node([], exists: true)
+        _ = try await self.root(forWriting: true)
     }
 
-    func database(named name: String) async throws -> Node {
+    func database(named name: String, forWriting: Bool = false) async throws -> Node {
         if let node = cache.withLock({ $0.databases[name] }) { return node }
-        let root = try await root()
-        let node = try await readNode(name, total: root.chunks.total, under: layout.root, kind: "database")
+        let root = try await root(forWriting: forWriting)
+        let node = try await readNode(
+            name, total: root.chunks.total, under: layout.root, kind: "database", route: nodeRoute([name], forWriting: forWriting))
         cache.withLock { $0.databases[name] = node }
         return node
     }
 
-    func collection(named name: String, in database: String) async throws -> Node {
+    func collection(named name: String, in database: String, forWriting: Bool = false) async throws -> Node {
         let key = CollectionKey(database: database, collection: name)
         if let node = cache.withLock({ $0.collections[key] }) { return node }
-        let db = try await self.database(named: database)
-        let node = try await readNode(name, total: db.metadata.chunks.total, under: db.name, kind: "collection")
+        let db = try await self.database(named: database, forWriting: forWriting)
+        let node = try await readNode(
+            name, total: db.metadata.chunks.total, under: db.name, kind: "collection",
+            route: nodeRoute([database, name], forWriting: forWriting))
         cache.withLock { $0.collections[key] = node }
         return node
     }
 
-    private func readNode(_ name: String, total: Int, under parent: DNSName, kind: String) async throws -> Node {
+    private func readNode(_ name: String, total: Int, under parent: DNSName, kind: String, route: ReadRoute) async throws -> Node {
         let (nodeName, chunk) = try layout.child(name, total: total, of: parent)
-        guard let rdata = try await readRecord(nodeName) else {
+        guard let rdata = try await readRecord(nodeName, route: route) else {
             throw StoreError.notFound("\(kind) '\(name)' does not exist")
         }
         let metadata = try MetadataJSON.decode(NodeMetadata.self, try text(of: rdata, at: nodeName), name: nodeName)
@@ -140,6 +202,27 @@ public final class DNSStore: Sendable {
         guard metadata.chunks.total > 0 else { throw StoreError.corrupted("\(nodeName) has no chunks") }
         return Node(name: nodeName, metadata: metadata, chunk: chunk, rdata: rdata)
     }
+
+    /// Reads the collection's node again (from the primary) and, when it is not what is cached,
+    /// forgets the cached one; returns whether it changed. Not more often than `recheckAfter`.
+    func refreshCollection(_ name: String, in database: String) async throws -> Bool {
+        let key = CollectionKey(database: database, collection: name)
+        let due = cache.withLock { cache -> Node? in
+            guard let node = cache.collections[key], ContinuousClock.now - node.cachedAt >= Self.recheckAfter else { return nil }
+            return node
+        }
+        guard let cached = due else { return false }
+        let current = try? await readRecord(cached.name, route: .primary)
+        if current == cached.rdata {
+            cache.withLock { $0.collections[key]?.cachedAt = .now }
+            return false
+        }
+        forget(collection: name, in: database)
+        return true
+    }
+
+    /// How long a cached collection is trusted before a miss makes the store look at it again.
+    static let recheckAfter: Duration = .milliseconds(200)
 
     func forget(database: String) {
         cache.withLock { cache in

@@ -5,10 +5,11 @@ extension DNSStore {
     @discardableResult
     public func createDatabase(_ name: String, chunks: Int? = nil) async throws -> Database {
         try await initialize()
-        let root = try await root()
+        let root = try await root(forWriting: true)
         try await createNode(
             name, level: .database, under: layout.root, parentTotal: root.chunks.total,
             chunks: chunks ?? configuration.databaseChunks)
+        session.node([name], exists: true)
         return database(name)
     }
 
@@ -25,9 +26,10 @@ extension DNSStore {
 
     /// Drops a database with all its collections and documents.
     public func dropDatabase(_ name: String) async throws {
-        let root = try await root()
+        let root = try await root(forWriting: true)
         let metadata = try await unlinkNode(name, level: .database, under: layout.root, parentTotal: root.chunks.total)
         forget(database: name)
+        session.node([name], exists: false)
         let (node, _) = try layout.child(name, total: root.chunks.total, of: layout.root)
         try await purgeDatabase(at: node, total: metadata.chunks.total)
     }
@@ -55,9 +57,9 @@ extension DNSStore {
             }
             largest = max(largest, body.count)
         }
-        let root = try await existing { try await self.root() }
-        let db = root == nil ? nil : try await existing { try await self.database(named: database) }
-        let node = db == nil ? nil : try await existing { try await self.collection(named: collection, in: database) }
+        let root = try await existing { try await self.root(forWriting: true) }
+        let db = root == nil ? nil : try await existing { try await self.database(named: database, forWriting: true) }
+        let node = db == nil ? nil : try await existing { try await self.collection(named: collection, in: database, forWriting: true) }
 
         // The names the writes need, with the chunk counts the nodes have or will be created with.
         let path = "\(database)/\(collection)"
@@ -103,10 +105,11 @@ public struct Database: Sendable {
     /// Creates a collection. Throws `.alreadyExists` if present, `.notFound` if the database is not.
     @discardableResult
     public func createCollection(_ collection: String, chunks: Int? = nil) async throws -> DocumentCollection {
-        let node = try await store.database(named: name)
+        let node = try await store.database(named: name, forWriting: true)
         try await store.createNode(
             collection, level: .collection, under: node.name, parentTotal: node.metadata.chunks.total,
             chunks: chunks ?? store.configuration.collectionChunks)
+        store.session.node([name, collection], exists: true)
         return self.collection(collection)
     }
 
@@ -118,10 +121,11 @@ public struct Database: Sendable {
 
     /// Drops a collection with all its documents.
     public func dropCollection(_ collection: String) async throws {
-        let node = try await store.database(named: name)
+        let node = try await store.database(named: name, forWriting: true)
         let metadata = try await store.unlinkNode(
             collection, level: .collection, under: node.name, parentTotal: node.metadata.chunks.total)
         store.forget(collection: collection, in: name)
+        store.session.node([name, collection], exists: false)
         let (collectionNode, _) = try store.layout.child(collection, total: node.metadata.chunks.total, of: node.name)
         try await store.purgeCollection(at: collectionNode, total: metadata.chunks.total)
     }

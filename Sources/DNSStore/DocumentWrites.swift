@@ -32,11 +32,21 @@ extension DNSStore {
     /// (for a delete, the version deleted).
     func execute(_ ops: [WriteOp], _ context: String) async throws -> [Int] {
         let ops = try validate(ops)
-        let addresses = try await concurrently(ops) { op in
-            try await self.address(of: op.id, in: op.collection, of: op.database)
+        var addresses = try await concurrently(ops) { op in
+            try await self.address(of: op.id, in: op.collection, of: op.database, forWriting: true)
         }
         for attempt in 0..<configuration.maxAttempts {
-            if attempt > 0 { try await backoff(attempt) }
+            if attempt > 0 {
+                try await backoff(attempt)
+                // The collection may have been dropped and created again since it was cached.
+                var moved = false
+                for op in ops { moved = try await refreshCollection(op.collection, in: op.database) || moved }
+                if moved {
+                    addresses = try await concurrently(ops) { op in
+                        try await self.address(of: op.id, in: op.collection, of: op.database, forWriting: true)
+                    }
+                }
+            }
             let currents = try await concurrently(Array(zip(ops, addresses))) { op, address in
                 try await self.readStoredRecord(address.name, id: op.id)
             }
@@ -48,6 +58,11 @@ extension DNSStore {
                 chunkKeys.insert(addresses[i].indexChunk)
             }
             var update = UpdateBuilder(zone: configuration.zone)
+            // Each collection written to must still be the one its names were computed from.
+            for node in Set(addresses.map(\.collection.name)) {
+                guard let collection = addresses.first(where: { $0.collection.name == node })?.collection else { continue }
+                update.require(.rrsetEquals(collection.name, .txt, [collection.rdata]))
+            }
             var versions: [Int] = []
             var written: [DNSName] = []
             do {
@@ -65,6 +80,10 @@ extension DNSStore {
                 for (key, entries) in created { try plans[key]!.add(entries) }
                 try write(plans, into: &update)
                 try await send(update, context)
+                for (op, version) in zip(ops, versions) {
+                    let key = Session.DocumentKey(database: op.database, collection: op.collection, id: op.id)
+                    if op.isDelete { session.deleted(key, version: version) } else { session.saw(key, version: version) }
+                }
                 return versions
             } catch StoreError.conflict {
                 // Lost a race. The next attempt reads again: a compare-and-swap whose document

@@ -69,20 +69,20 @@ extension DNSStore {
         let removesDamaged: Bool
         if case .keep = damaged { removesDamaged = false } else { removesDamaged = repair }
 
-        let root = try await self.root()
+        let root = try await self.root(forWriting: true)
         for chunk in 0..<root.chunks.total {
             try scan.account(try await loadIndexChunk(chunk, of: layout.root, level: .database), chunk: .init(node: layout.root, chunk: chunk, level: .database), repair: repair, into: &report)
         }
-        for database in try await databases() {
+        for database in try await readIndex(of: layout.root, total: root.chunks.total, level: .database, route: .primary).keys.sorted() {
             report.databases += 1
-            let db = try await self.database(named: database)
+            let db = try await self.database(named: database, forWriting: true)
             scan.accounted.insert(db.name)
             for chunk in 0..<db.metadata.chunks.total {
                 try scan.account(try await loadIndexChunk(chunk, of: db.name, level: .collection), chunk: .init(node: db.name, chunk: chunk, level: .collection), repair: repair, into: &report)
             }
-            for collection in try await self.database(database).collections() {
+            for collection in try await readIndex(of: db.name, total: db.metadata.chunks.total, level: .collection, route: .primary).keys.sorted() {
                 report.collections += 1
-                let node = try await self.collection(named: collection, in: database)
+                let node = try await self.collection(named: collection, in: database, forWriting: true)
                 scan.accounted.insert(node.name)
                 scan.collections[node.name] = (database, collection, node.metadata.chunks.total)
                 for chunk in 0..<node.metadata.chunks.total {

@@ -28,19 +28,20 @@ struct IndexEdits {
 extension DNSStore {
     /// Reads all pages of one index chunk; page 0 first. A missing chunk is one empty page, and a
     /// missing page after it reads as empty.
-    func loadIndexChunk(_ chunk: Int, of node: DNSName, level: IndexLevel) async throws -> [LoadedPage] {
-        let first = try await loadPage(0, chunk: chunk, of: node, level: level)
+    /// `route`: the primary (what a write compares against) unless a listing reads elsewhere.
+    func loadIndexChunk(_ chunk: Int, of node: DNSName, level: IndexLevel, route: ReadRoute = .primary) async throws -> [LoadedPage] {
+        let first = try await loadPage(0, chunk: chunk, of: node, level: level, route: route)
         let count = first.page.pages
         guard count > 1 else { return [first] }
         let rest = try await concurrently(Array(1..<count)) { page in
-            try await self.loadPage(page, chunk: chunk, of: node, level: level)
+            try await self.loadPage(page, chunk: chunk, of: node, level: level, route: route)
         }
         return [first] + rest
     }
 
-    private func loadPage(_ page: Int, chunk: Int, of node: DNSName, level: IndexLevel) async throws -> LoadedPage {
+    private func loadPage(_ page: Int, chunk: Int, of node: DNSName, level: IndexLevel, route: ReadRoute) async throws -> LoadedPage {
         let name = try layout.indexPage(page, chunk: chunk, of: node)
-        guard let rdata = try await readRecord(name) else {
+        guard let rdata = try await readRecord(name, route: route) else {
             return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: chunk, page: page))
         }
         var parsed = try IndexPage(text: try text(of: rdata, at: name), level: level, name: name)
@@ -48,10 +49,12 @@ extension DNSStore {
         return LoadedPage(name: name, rdata: rdata, page: parsed)
     }
 
-    /// Every entry of a node's index: all chunks and pages, read concurrently.
-    func readIndex(of node: DNSName, total: Int, level: IndexLevel) async throws -> [String: NodeMetadata?] {
+    /// Every entry of a node's index: all chunks and pages, read concurrently, from read servers
+    /// as configured unless `route` says otherwise.
+    func readIndex(of node: DNSName, total: Int, level: IndexLevel, route: ReadRoute? = nil) async throws -> [String: NodeMetadata?] {
+        let route = route ?? .reader(configuration.consistency)
         let chunks = try await concurrently(Array(0..<total)) { chunk in
-            try await self.loadIndexChunk(chunk, of: node, level: level)
+            try await self.loadIndexChunk(chunk, of: node, level: level, route: route)
         }
         var all: [String: NodeMetadata?] = [:]
         for pages in chunks {

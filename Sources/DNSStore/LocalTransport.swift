@@ -59,15 +59,40 @@ public final class LocalTransport: StoreTransport {
     }
 
     public func txt(at name: DNSName, overTCP: Bool) async throws -> [RData] {
+        try await lookup(name, overTCP: overTCP).records
+    }
+
+    public func lookup(_ name: DNSName, overTCP: Bool) async throws -> TXTLookup {
         let response = try await send(Message.query(name, type: .txt, payloadSize: nil))
-        if response.rcode == .nxDomain { return [] }
+        guard response.rcode == .noError || response.rcode == .nxDomain else {
+            throw DNSError(rcode: response.rcode) ?? DNSError.serverFailure
+        }
+        let records = response.answers.filter { $0.type == .txt && $0.name == name }.map(\.rdata)
+        return TXTLookup(records: records, serial: records.isEmpty ? DNSClient.serial(in: response.authority) : nil)
+    }
+
+    public func serial(of zone: DNSName) async throws -> UInt32 {
+        let response = try await send(Message.query(zone, type: .soa, payloadSize: nil))
         if let error = DNSError(rcode: response.rcode) { throw error }
-        return response.answers.filter { $0.type == .txt && $0.name == name }.map(\.rdata)
+        guard let serial = DNSClient.serial(in: response.answers) else { throw DNSError.malformedResponse(.truncated("the zone's SOA")) }
+        return serial
     }
 
     public func zoneRecords(_ zone: DNSName) async throws -> [ResourceRecord] {
+        try await transferRecords(Message.query(zone, type: .axfr, payloadSize: nil))
+    }
+
+    public func changes(of zone: DNSName, since serial: UInt32) async throws -> ZoneTransfer? {
+        var request = Message.query(zone, type: .ixfr, payloadSize: nil)
+        let soa = SOA(mname: .root, rname: .root, serial: serial, refresh: 0, retry: 0, expire: 0, minimum: 0)
+        request.authority = [ResourceRecord(name: zone, type: .soa, ttl: 0, rdata: .soa(soa))]
+        let records = try await transferRecords(request)
+        return ZoneTransfer(records: records, messageCount: 1, isIncremental: records.count > 1 && records[1].type == .soa)
+    }
+
+    private func transferRecords(_ request: Message) async throws -> [ResourceRecord] {
         var records: [ResourceRecord] = []
-        for answer in try await answers(to: Message.query(zone, type: .axfr, payloadSize: nil)) {
+        for answer in try await answers(to: request) {
             let message = try Message(decoding: answer)
             if let error = DNSError(rcode: message.rcode) { throw error }
             records += message.answers

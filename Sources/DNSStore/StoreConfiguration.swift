@@ -18,6 +18,8 @@ public struct StoreConfiguration: Sendable {
     public var maxAttempts = 100
     /// Reads in flight during listings and scans.
     public var readConcurrency = 32
+    /// How fresh reads must be when the store has read servers.
+    public var consistency: ReadConsistency = .session
 
     public init(domain: DNSName, zone: DNSName? = nil) {
         self.domain = domain
