@@ -34,6 +34,25 @@ extension Authority {
             self.logger.error("transfer failed", metadata: ["zone": "\(origin)", "error": "\(why)"])
             return .done([context.respond(rcode: .servFail, payloadLimit: 65535, reason: why)])
         }
+        let ixfrFrom: UInt32?
+        if context.request.questions[0].type == .ixfr {
+            guard let clientSOA = context.request.authority.first, case .soa(let client) = clientSOA.rdata else {
+                return .done([context.respond(rcode: .formErr, payloadLimit: 65535)])
+            }
+            ixfrFrom = client.serial
+            // The journal is read in one transaction of its own and ends at the SOA it read, so a
+            // commit landing meanwhile cannot make the answer inconsistent (or needlessly full).
+            if context.transport == .tcp, let diffs = try? store.journal(origin, after: client.serial), let last = diffs.last {
+                statistics.incrementalTransfers.add(1, ordering: .relaxed)
+                logger.info("IXFR", metadata: ["zone": "\(origin)", "from": "\(client.serial)", "to": "\(Self.serial(of: last.toSOA) ?? 0)"])
+                var records = [last.toSOA]
+                for diff in diffs { records += [diff.fromSOA] + diff.deleted + [diff.toSOA] + diff.added }
+                records.append(last.toSOA)
+                return .done(TransferStream(context: context).messages(records, last: true))
+            }
+        } else {
+            ixfrFrom = nil
+        }
         let snapshot: any ZoneSnapshot
         do {
             snapshot = try store.snapshot(origin)
@@ -42,27 +61,12 @@ extension Authority {
         }
         guard let soa = snapshot.soa, case .soa(let current) = soa.rdata else { return failure("the zone \(origin) has no SOA record") }
         let stream = TransferStream(context: context)
-        if context.request.questions[0].type == .ixfr {
-            guard let clientSOA = context.request.authority.first, case .soa(let client) = clientSOA.rdata else {
-                return .done([context.respond(rcode: .formErr, payloadLimit: 65535)])
-            }
-            if client.serial == current.serial || context.transport == .udp {
-                // Up to date, or over UDP: the current SOA alone (RFC 1995 section 2).
-                var response = context.template(rcode: .noError)
-                response.authoritative = true
-                response.answers = [soa]
-                return .done([context.finish(response, payloadLimit: payloadLimit(context))])
-            }
-            if let diffs = try? store.journal(origin, after: client.serial),
-                diffs.last.flatMap({ Self.serial(of: $0.toSOA) }) == current.serial
-            {
-                statistics.incrementalTransfers.add(1, ordering: .relaxed)
-                logger.info("IXFR", metadata: ["zone": "\(origin)", "from": "\(client.serial)", "to": "\(current.serial)"])
-                var records = [soa]
-                for diff in diffs { records += [diff.fromSOA] + diff.deleted + [diff.toSOA] + diff.added }
-                records.append(soa)
-                return .done(stream.messages(records, last: true))
-            }
+        if let ixfrFrom, ixfrFrom == current.serial || context.transport == .udp {
+            // Up to date, or over UDP: the current SOA alone (RFC 1995 section 2).
+            var response = context.template(rcode: .noError)
+            response.authoritative = true
+            response.answers = [soa]
+            return .done([context.finish(response, payloadLimit: payloadLimit(context))])
         }
         statistics.fullTransfers.add(1, ordering: .relaxed)
         return zoneStep(stream, snapshot, soa: soa, after: nil, first: true)

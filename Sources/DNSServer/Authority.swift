@@ -73,7 +73,7 @@ public final class Authority: Sendable {
         readQueue = WorkQueue(kind: "read", limit: configuration.maxPendingReads)
         self.store = store
         cache = NodeCache(capacity: configuration.cacheOctets, zones: configuration.zones)
-        notifier = configuration.notify.isEmpty ? nil : Notifier(targets: configuration.notify, logger: logger)
+        notifier = configuration.notify.isEmpty ? nil : Notifier(targets: configuration.notify, delay: configuration.notifyDelay, logger: logger)
         guard checkingZones else { return }
         for origin in configuration.zones {
             if try store.createZoneIfMissing(origin, records: Self.emptyZone(origin)) { store.changes.bump() }
@@ -104,6 +104,11 @@ public final class Authority: Sendable {
                 throw AuthorityError.storage("refusing to serve \(origin): \(error)")
             }
         }
+    }
+
+    /// Stops what the engine does in the background (NOTIFYs).
+    public func shutdown() async {
+        await notifier?.shutdown()
     }
 
     /// Problems in the storage itself (`thorough`: every page is read), empty when it is sound.

@@ -17,6 +17,9 @@ public struct AuthorityConfiguration: Sendable {
     public var requireSignedTransfers = true
     /// Secondaries told of every change with NOTIFY.
     public var notify: [SocketAddress] = []
+    /// Time to wait before sending a NOTIFY, merging the changes that come meanwhile (BIND's
+    /// `notify-delay`); secondaries lag behind by at least this much.
+    public var notifyDelay: Duration = .zero
     /// Flush every committed UPDATE to disk before answering, so it survives power loss. Without
     /// it (the default, as BIND and Knot do) an acknowledged UPDATE survives a crash or kill -9 of
     /// the server but the last ones may be lost if the machine loses power.

@@ -102,6 +102,7 @@ public final class NetworkServer: Sendable {
     public func close() async {
         for channel in udpChannels { try? await channel.close() }
         try? await tcpChannel.close()
+        await authority.shutdown()
     }
 }
 

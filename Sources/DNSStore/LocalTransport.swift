@@ -2,6 +2,7 @@ import DNSClient
 import DNSServer
 import DNSWire
 import Foundation
+import Logging
 import NIOCore
 import NIOPosix
 
@@ -28,8 +29,11 @@ public final class LocalTransport: StoreTransport {
         }
         let path = (directory as NSString).appendingPathComponent("zones.sqlite")
         let config = AuthorityConfiguration(zones: [zone], keys: [])
+        // The engine inside a command speaks only of what goes wrong.
+        var logger = Logger(label: "dnsstore.embedded")
+        logger.logLevel = .warning
         do {
-            return LocalTransport(authority: try Authority(databasePath: path, configuration: config))
+            return LocalTransport(authority: try Authority(databasePath: path, configuration: config, logger: logger))
         } catch let error as AuthorityError {
             throw StoreError.serverFailure("the data directory \(directory) cannot be used: \(error)")
         }

@@ -28,8 +28,8 @@ final class ReplicaSet: Sendable {
         self.health = Mutex((Array(repeating: Health(), count: servers.count), 0))
     }
 
-    /// The servers to try for a read, best first. Servers resting after failures come last (one
-    /// of them may have come back), and for session reads servers found behind are left out.
+    /// The servers to try for a read, best first. Servers resting after failures are left out
+    /// until their rest is over, and for session reads servers found behind are left out too.
     func order(for consistency: ReadConsistency) -> [Int] {
         let now = ContinuousClock.now
         return health.withLock { state in
@@ -44,8 +44,7 @@ final class ReplicaSet: Sendable {
             if ready.count > 1 && state.reads % 16 == 0 {
                 ready.swapAt(0, Int.random(in: 1..<ready.count))
             }
-            let rest = all.filter { resting($0) && !(consistency == .session && behind($0)) }
-            return ready + rest
+            return ready
         }
     }
 

@@ -14,9 +14,11 @@ public final class SecondaryServer: @unchecked Sendable {
     }
 
     /// Starts a secondary of `zone` pulling from 127.0.0.1:`primaryPort` with `key`, listening on `port`.
-    public static func start(_ kind: ServerKind, port: Int, zone: DNSName, primaryPort: Int, key: TSIGKey) async throws
-        -> SecondaryServer
-    {
+    /// It serves transfers (IXFR from its journal) to requests signed with `key` unless
+    /// `transfers` is false; it sends NOTIFY to `notify` after each change it takes in.
+    public static func start(
+        _ kind: ServerKind, port: Int, zone: DNSName, primaryPort: Int, key: TSIGKey, transfers: Bool = true, notify: [Int] = []
+    ) async throws -> SecondaryServer {
         let dir = try TempDirectory.make("secondary-\(kind)")
         let keyName = String(key.name.description.dropLast())
         let origin = zone.description
@@ -32,7 +34,10 @@ public final class SecondaryServer: @unchecked Sendable {
                     listen-on-v6 { none; };
                     recursion no;
                     dnssec-validation no;
-                    notify no;
+                    notify \(notify.isEmpty ? "no" : "explicit");
+                    \(notify.isEmpty ? "" : "also-notify { " + notify.map { "127.0.0.1 port \($0);" }.joined(separator: " ") + " };")
+                    notify-delay 0;
+                    max-ixfr-ratio unlimited;
                 };
                 controls { };
                 zone "\(origin)" {
@@ -40,6 +45,7 @@ public final class SecondaryServer: @unchecked Sendable {
                     file "\(dir.path)/zone.db";
                     primaries { 127.0.0.1 port \(primaryPort) key "\(keyName)"; };
                     allow-notify { 127.0.0.1; };
+                    allow-transfer { \(transfers ? "key \"\(keyName)\";" : "none;") };
                 };
 
                 """
@@ -69,12 +75,13 @@ public final class SecondaryServer: @unchecked Sendable {
                   - id: primary
                     address: 127.0.0.1@\(primaryPort)
                     key: \(keyName)
+                \(notify.enumerated().map { "  - id: watcher\($0.offset)\n    address: 127.0.0.1@\($0.element)" }.joined(separator: "\n"))
                 acl:
                   - id: from-primary
                     address: 127.0.0.1
                     action: notify
                   - id: readers
-                    address: 127.0.0.0/8
+                    address: \(transfers ? "127.0.0.0/8" : "127.0.0.255/32")
                     key: \(keyName)
                     action: transfer
                 zone:
@@ -82,9 +89,10 @@ public final class SecondaryServer: @unchecked Sendable {
                     storage: "\(dir.path)"
                     file: zone.db
                     master: primary
-                    acl: [from-primary, readers]
+                    acl: [from-primary, readers]\(notify.isEmpty ? "" : "\n    notify: [" + notify.indices.map { "watcher\($0)" }.joined(separator: ", ") + "]")
                     zonefile-sync: -1
                     journal-content: changes
+                    journal-max-depth: 100000
 
                 """
             let path = dir.appendingPathComponent("knot.conf").path
@@ -99,4 +107,10 @@ public final class SecondaryServer: @unchecked Sendable {
     public var log: String { running.log }
 
     public func stop() { running.stop() }
+
+    /// Stops it answering or taking changes (SIGSTOP), as a replica that lags would.
+    public func pause() { running.signal(SIGSTOP) }
+
+    /// Lets it go on (SIGCONT): it catches up.
+    public func resume() { running.signal(SIGCONT) }
 }

@@ -33,9 +33,15 @@ public final class ServerProcess: @unchecked Sendable {
         (try? String(contentsOf: directory.appendingPathComponent(logName), encoding: .utf8)) ?? ""
     }
 
+    /// Sends `signal` to the process, if it still runs.
+    public func signal(_ signal: Int32) {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+    }
+
     public func stop() {
         if ProcessInfo.processInfo.environment["DNSSTORE_KEEP_LOGS"] != nil { print(log) }
         if process.isRunning {
+            kill(process.processIdentifier, SIGCONT)
             kill(process.processIdentifier, SIGTERM)
             process.waitUntilExit()
         }

@@ -27,6 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "TSIG key file in BIND's format, all its keys accepted (repeatable).") var key: [String] = []
     @Option(help: "KEY=SUBTREE: the key named KEY may change names at or below SUBTREE only (repeatable).") var allow: [String] = []
     @Option(help: "A secondary to NOTIFY of changes, as ADDRESS:PORT (repeatable).") var notify: [String] = []
+    @Option(help: "Seconds to wait before sending NOTIFY, merging the changes meanwhile.") var notifyDelay: Double = 0
     @Flag(help: "Accept unsigned UPDATEs and transfers (only for trusted networks).") var allowUnsigned = false
     @Flag(help: "Flush each UPDATE to disk before answering (survives power loss; slower).") var fsync = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
@@ -40,6 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Write every record that can still be read, as a zone file per zone, to FILE and exit; list what cannot.") var salvage: String?
 
     func validate() throws {
+        guard (0...3600).contains(notifyDelay) else { throw ValidationError("--notify-delay must be 0 to 3600 seconds, not \(notifyDelay)") }
         for (name, value) in [("--tcp-idle-timeout", tcpIdleTimeout), ("--tcp-message-timeout", tcpMessageTimeout), ("--tcp-stall-timeout", tcpStallTimeout)]
         where !(value > 0 && value <= 3600) {
             throw ValidationError("\(name) must be above 0 and at most 3600 seconds, not \(value)")
@@ -66,6 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("key limited to subtrees", metadata: ["key": "\(name)", "subtrees": "\(subtrees.map(\.description).joined(separator: " "))"])
         }
         config.notify = try notify.map(ServerAddress.parse)
+        config.notifyDelay = .milliseconds(Int64(notifyDelay * 1000))
         config.requireSignedUpdates = !allowUnsigned
         config.requireSignedTransfers = !allowUnsigned
         config.syncEveryCommit = fsync

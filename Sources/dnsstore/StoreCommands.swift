@@ -10,7 +10,7 @@ struct InitCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await report(store) {
-            let s = try store.openStore()
+            let s = try await store.openStore()
             try await s.initialize()
             print(try Output.value(["root": s.rootName.description], compact: store.compact))
         }

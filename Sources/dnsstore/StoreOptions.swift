@@ -9,8 +9,14 @@ import NIOCore
 /// default (a data directory in the working directory). Every command that reaches a store or a
 /// DNS server resolves it this one way.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .shortAndLong, help: "DNS server ADDRESS[:PORT] (env DNSSTORE_SERVER). Without one, the embedded store in --data is used.")
+    @Option(name: .shortAndLong, help: "DNS server ADDRESS[:PORT] for reads and writes (env DNSSTORE_SERVER). Without one, the embedded store in --data is used.")
     var server: String?
+    @Option(name: .customLong("primary"), help: "A primary for writes, ADDRESS[:PORT]; repeat it to fail over in order (env DNSSTORE_PRIMARY, comma-separated). Found from the zone's SOA when read servers are given without one.")
+    var primary: [String] = []
+    @Option(name: .customLong("read-server"), help: "A server to read from, ADDRESS[:PORT]; repeatable, the fastest that answers is used (env DNSSTORE_READ_SERVERS, comma-separated).")
+    var readServer: [String] = []
+    @Option(help: "How fresh reads from read servers must be: latest, session or any (env DNSSTORE_CONSISTENCY; default latest).")
+    var consistency: ReadConsistency?
     @Option(name: .shortAndLong, help: "The store's domain (env DNSSTORE_DOMAIN); default dnsstore.localhost for the embedded store.")
     var domain: String?
     @Option(help: "The zone UPDATEs go to, if not the domain (env DNSSTORE_ZONE).")
@@ -35,6 +41,9 @@ struct StoreOptions: ParsableArguments {
 
     struct FileConfig: Decodable {
         var server: String?
+        var primaries: [String]?
+        var readServers: [String]?
+        var consistency: ReadConsistency?
         var domain: String?
         var zone: String?
         var key: String?
@@ -55,7 +64,8 @@ struct StoreOptions: ParsableArguments {
         do {
             return try JSONDecoder().decode(FileConfig.self, from: data)
         } catch {
-            throw CLIError.invalidInput("config file \(path) is not valid JSON with string fields server, domain, zone, key, data")
+            throw CLIError.invalidInput(
+                "config file \(path) is not valid JSON with string fields server, domain, zone, key, data, consistency and lists primaries, readServers")
         }
     }
 
@@ -67,8 +77,24 @@ struct StoreOptions: ParsableArguments {
         let domainText = domain ?? env["DNSSTORE_DOMAIN"] ?? file.domain
         let zoneText = zone ?? env["DNSSTORE_ZONE"] ?? file.zone
         let keyPath = key ?? env["DNSSTORE_KEY_FILE"] ?? file.key
+        func list(_ flags: [String], _ variable: String, _ fromFile: [String]?) -> [String] {
+            if !flags.isEmpty { return flags }
+            if let value = env[variable] { return value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+            return fromFile ?? []
+        }
+        let consistencyText = env["DNSSTORE_CONSISTENCY"]
+        var readConsistency = consistency ?? file.consistency ?? .latest
+        if consistency == nil, let consistencyText {
+            guard let parsed = ReadConsistency(rawValue: consistencyText) else {
+                throw CLIError.invalidInput("DNSSTORE_CONSISTENCY is '\(consistencyText)'; it must be latest, session or any")
+            }
+            readConsistency = parsed
+        }
         return Settings(
             server: try serverText.map(ServerAddress.parse),
+            primaries: try list(primary, "DNSSTORE_PRIMARY", file.primaries).map(ServerAddress.parse),
+            readServers: try list(readServer, "DNSSTORE_READ_SERVERS", file.readServers).map(ServerAddress.parse),
+            consistency: readConsistency,
             domain: try domainText.map(parseName) ?? LocalTransport.defaultZone,
             domainGiven: domainText != nil,
             zone: try zoneText.map(parseName),
@@ -78,9 +104,9 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens the store these options describe.
-    func openStore() throws -> DNSStore {
+    func openStore() async throws -> DNSStore {
         let settings = try settings()
-        guard let server = settings.server else {
+        guard settings.server != nil || !settings.primaries.isEmpty || !settings.readServers.isEmpty else {
             return try DNSStore.embedded(directory: settings.dataDirectory, domain: settings.domain)
         }
         guard settings.domainGiven else {
@@ -88,14 +114,39 @@ struct StoreOptions: ParsableArguments {
         }
         var config = StoreConfiguration(domain: settings.domain, zone: settings.zone)
         config.maxAttempts = 100
-        return try DNSStore(configuration: config, transport: DNSClient(configuration: settings.client(server)))
+        config.consistency = settings.consistency
+        if let server = settings.server, settings.primaries.isEmpty, settings.readServers.isEmpty {
+            return try DNSStore(configuration: config, transport: DNSClient(configuration: settings.client(server)))
+        }
+        var primaries = settings.primaries
+        if primaries.isEmpty {
+            if let server = settings.server {
+                primaries = [server]
+            } else {
+                primaries = [try await PrimaryDiscovery.primary(of: config.zone, asking: settings.readServers, timeout: settings.timeout)]
+            }
+        }
+        let readServers = settings.readServers.isEmpty ? settings.server.map { [$0] } ?? primaries : settings.readServers
+        var primary = settings.client(primaries[0])
+        primary.servers = primaries
+        primary.attempts = max(settings.attempts, primaries.count)
+        let readers = readServers.map { address -> (transport: any StoreTransport, name: String) in
+            var reader = DNSClientConfiguration(servers: [address])
+            reader.timeout = .milliseconds(Int(min(settings.timeout, 1) * 1000))
+            reader.attempts = 1
+            return (DNSClient(configuration: reader), address.display)
+        }
+        return try DNSStore(configuration: config, transport: DNSClient(configuration: primary), readServers: readers)
     }
 }
 
 /// Resolved configuration: a server or the embedded store, and how to talk to it.
 struct Settings {
-    /// Nil: the embedded store in `dataDirectory`.
+    /// Nil (and no primaries or read servers): the embedded store in `dataDirectory`.
     var server: SocketAddress?
+    var primaries: [SocketAddress]
+    var readServers: [SocketAddress]
+    var consistency: ReadConsistency
     var domain: DNSName
     var domainGiven: Bool
     var zone: DNSName?
@@ -141,3 +192,5 @@ struct StorePath {
         id = pieces.count > 2 ? pieces[2] : nil
     }
 }
+
+extension ReadConsistency: ExpressibleByArgument {}

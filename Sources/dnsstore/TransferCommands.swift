@@ -74,7 +74,7 @@ struct ExportCommand: AsyncParsableCommand {
     func run() async throws {
         try await report(store) {
             let p = try StorePath(path, needs: 2)
-            let collection = p.collection(in: try store.openStore())
+            let collection = p.collection(in: try await store.openStore())
             let ids = try await collection.ids()
             var progress = Progress(total: ids.count, label: "exporting")
             var out = [UInt8]()

@@ -1,0 +1,373 @@
+import DNSClient
+import DNSServer
+import DNSStore
+import DNSTestSupport
+import DNSWire
+import Foundation
+import Synchronization
+import Testing
+
+/// Our primary with a BIND 9 and a Knot secondary kept up by NOTIFY and IXFR; stores that write
+/// to the primary and read from the secondaries.
+final class ReplicatedSetup: @unchecked Sendable {
+    let primary: EmbeddedServer
+    let bind: SecondaryServer
+    let knot: SecondaryServer
+    var key: TSIGKey { primary.key }
+    var zone: DNSName { primary.zone }
+
+    private init(primary: EmbeddedServer, bind: SecondaryServer, knot: SecondaryServer) {
+        self.primary = primary
+        self.bind = bind
+        self.knot = knot
+    }
+
+    static func with<T>(
+        notifyDelay: Duration = .zero, watcherPorts: [Int] = [], _ body: (ReplicatedSetup) async throws -> T
+    ) async throws -> T {
+        let bindPort = Ports.free()
+        let knotPort = Ports.free()
+        let primary = try await EmbeddedServer.start { config in
+            config.notify = [try! .init(ipAddress: "127.0.0.1", port: bindPort), try! .init(ipAddress: "127.0.0.1", port: knotPort)]
+            config.notifyDelay = notifyDelay
+        }
+        let setup: ReplicatedSetup
+        do {
+            let bind = try await SecondaryServer.start(.bind, port: bindPort, zone: primary.zone, primaryPort: primary.port, key: primary.key, notify: watcherPorts)
+            let knot = try await SecondaryServer.start(.knot, port: knotPort, zone: primary.zone, primaryPort: primary.port, key: primary.key, notify: watcherPorts)
+            setup = ReplicatedSetup(primary: primary, bind: bind, knot: knot)
+        } catch {
+            await primary.stop()
+            throw error
+        }
+        defer {
+            setup.bind.stop()
+            setup.knot.stop()
+        }
+        do {
+            try await setup.waitForSecondaries()
+            let result = try await body(setup)
+            await primary.stop()
+            return result
+        } catch {
+            await primary.stop()
+            throw error
+        }
+    }
+
+    func serial(at port: Int) async -> UInt32? {
+        let client = DNSClient(configuration: try! DNSClientConfiguration(host: "127.0.0.1", port: port))
+        defer { Task { await client.shutdown() } }
+        return try? await client.serial(of: zone)
+    }
+
+    /// Waits until both secondaries have what the primary has.
+    func waitForSecondaries(timeout: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let target = await serial(at: primary.port)
+            if let target, await serial(at: bind.port) == target, await serial(at: knot.port) == target { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw SubprocessError.notReady("secondaries did not catch up with the primary")
+    }
+
+    /// A store writing to the primary and reading from both secondaries, each reader counted.
+    func store(_ consistency: ReadConsistency) throws -> (DNSStore, primary: CountingTransport, readers: [CountingTransport]) {
+        var config = StoreConfiguration(domain: zone)
+        config.consistency = consistency
+        let primaryClient = CountingTransport(DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: primary.port, key: key)))
+        let readers = [bind.port, knot.port].map { port in
+            var reader = try! DNSClientConfiguration(host: "127.0.0.1", port: port)
+            reader.timeout = .milliseconds(500)
+            reader.attempts = 1
+            return CountingTransport(DNSClient(configuration: reader))
+        }
+        let store = try DNSStore(
+            configuration: config, transport: primaryClient, readServers: zip(readers, ["bind", "knot"]).map { ($0 as any StoreTransport, $1) })
+        return (store, primaryClient, readers)
+    }
+}
+
+@Suite("Replicas and consistency")
+struct ReplicaTests {
+    @Test func sessionAndLatestReadsNeverReturnAnOlderVersionFromLaggingSecondaries() async throws {
+        try await ReplicatedSetup.with(notifyDelay: .seconds(1)) { setup in
+            let (writer, _, _) = try setup.store(.session)
+            let docs = try await writer.createDatabase("app").createCollection("docs")
+            try await setup.waitForSecondaries()
+            // Session: each store object reads what it wrote, though the secondaries are a second behind.
+            var stale = 0
+            for i in 0..<500 {
+                let version = try await docs.put("s", ["i": i])
+                if try await docs.get("s")?.version != version { stale += 1 }
+            }
+            #expect(stale == 0, "\(stale) of 500 session reads were stale")
+            // Latest: a store object that did not write reads what the primary has.
+            let (reader, _, _) = try setup.store(.latest)
+            let latest = reader.database("app").collection("docs")
+            stale = 0
+            for i in 0..<500 {
+                let version = try await docs.put("l", ["i": i])
+                if try await latest.get("l")?.version != version { stale += 1 }
+            }
+            #expect(stale == 0, "\(stale) of 500 latest reads were stale")
+            // Any: whatever a secondary has, which lags here.
+            let (anyStore, _, _) = try setup.store(.any)
+            let any = anyStore.database("app").collection("docs")
+            stale = 0
+            for i in 0..<20 {
+                let version = try await docs.put("a", ["i": i])
+                if try await any.get("a")?.version != version { stale += 1 }
+            }
+            #expect(stale > 0, "reads of any consistency never lagged behind a primary whose secondaries lag")
+            // A document this session deleted does not come back from a secondary that still has it.
+            try await docs.delete("s")
+            #expect(try await docs.get("s") == nil)
+            #expect(try await docs.ids().contains("l"))
+        }
+    }
+
+    @Test func sessionReadsCostNoExtraQueryWhenTheSecondariesAreCurrent() async throws {
+        try await ReplicatedSetup.with { setup in
+            let (writer, _, _) = try setup.store(.session)
+            let docs = try await writer.createDatabase("app").createCollection("docs")
+            try await docs.put("x", ["v": 1])
+            try await setup.waitForSecondaries()
+            let (store, primary, readers) = try setup.store(.session)
+            let collection = store.database("app").collection("docs")
+            #expect(try await collection.get("x")?.version == 1)  // cold: root, database, collection, record
+            primary.reset()
+            for reader in readers { reader.reset() }
+            for _ in 0..<10 { #expect(try await collection.get("x")?.version == 1) }
+            #expect(primary.queries == 0)
+            #expect(readers.map(\.queries).reduce(0, +) == 10)
+        }
+    }
+
+    @Test func readsGoOnWhenASecondaryStops() async throws {
+        try await ReplicatedSetup.with { setup in
+            let (writer, _, _) = try setup.store(.session)
+            let docs = try await writer.createDatabase("app").createCollection("docs")
+            for i in 0..<5 { try await docs.put("d\(i)", ["i": i]) }
+            try await setup.waitForSecondaries()
+            let (store, primary, readers) = try setup.store(.session)
+            let collection = store.database("app").collection("docs")
+            for round in 0..<200 {
+                if round == 50 { setup.bind.stop() }
+                if round == 120 { setup.knot.pause() }
+                #expect(try await collection.get("d\(round % 5)")?.version == 1, "round \(round)")
+            }
+            setup.knot.resume()
+            // Both secondaries answered before they went away; the primary took over after.
+            #expect(readers.allSatisfy { $0.queries > 0 })
+            #expect(primary.queries > 0)
+        }
+    }
+
+    @Test func aCollectionDroppedAndCreatedAgainElsewhereIsNotReadOrWrittenAsBefore() async throws {
+        try await StoreFixture.with(.inProcess) { f in
+            let long = f.store.database("app")
+            try await f.store.createDatabase("app")
+            try await long.createCollection("docs")
+            try await long.collection("docs").put("a", ["v": 1])
+            #expect(try await long.collection("docs").get("a") != nil)  // cached now
+            // Another client drops it and creates it again, with another number of chunks.
+            let (other, _) = try f.coldStore()
+            try await other.database("app").dropCollection("docs")
+            let again = try await other.database("app").createCollection("docs", chunks: 3)
+            try await again.put("b", ["v": 2])
+            try await Task.sleep(for: .milliseconds(250))
+            #expect(try await long.collection("docs").get("b")?.version == 1)
+            #expect(try await long.collection("docs").get("a") == nil)
+            try await long.collection("docs").put("c", ["v": 3])
+            #expect(try await again.ids() == ["b", "c"])
+        }
+    }
+}
+
+@Suite("Watch")
+struct WatchTests {
+    /// The last change a test made, once it is known, for a watcher to stop at.
+    final class LastChange: Sendable {
+        private let change = Mutex<Seen?>(nil)
+        func set(_ change: Seen) { self.change.withLock { $0 = change } }
+        func matches(_ event: ChangeEvent) -> Bool {
+            change.withLock { $0 == Seen(op: event.operation, id: event.id, version: event.version) }
+        }
+    }
+
+    /// A task a task of its own may cancel once it exists.
+    final class TaskHandle: Sendable {
+        private let task = Mutex<Task<[ChangeEvent], any Error>?>(nil)
+        func set(_ task: Task<[ChangeEvent], any Error>) { self.task.withLock { $0 = task } }
+        func cancel() { task.withLock { $0?.cancel() } }
+    }
+
+    struct Seen: Equatable, CustomStringConvertible {
+        var op: ChangeEvent.Operation
+        var id: String
+        var version: Int
+        var description: String { "\(op.rawValue) \(id) v\(version)" }
+    }
+
+    /// Collects the changes of `collection` as seen through `server` until `count` arrived, `until` holds
+    /// for one, or time runs out.
+    static func collect(
+        _ collection: DocumentCollection, server: any StoreTransport, count: Int, from: UInt32? = nil,
+        notifications: NotifyListener? = nil, timeout: Duration = .seconds(60),
+        until: @escaping @Sendable (ChangeEvent) -> Bool = { _ in false }
+    ) -> Task<[ChangeEvent], any Error> {
+        var options = WatchOptions()
+        options.server = server
+        options.interval = .milliseconds(100)
+        options.from = from
+        options.notifications = notifications
+        let handle = TaskHandle()
+        let task = Task {
+            var seen: [ChangeEvent] = []
+            var stopping = false
+            for try await change in collection.watch(options) {
+                seen.append(change)
+                if seen.count >= count { break }
+                if until(change), !stopping {
+                    // The rest of its serial's changes may follow it: take what comes in a moment.
+                    stopping = true
+                    Task {
+                        try? await Task.sleep(for: .seconds(1))
+                        handle.cancel()
+                    }
+                }
+            }
+            return seen
+        }
+        handle.set(task)
+        // Gives up after `timeout`, with what was seen by then.
+        Task {
+            try? await Task.sleep(for: timeout)
+            task.cancel()
+        }
+        return task
+    }
+
+    /// Where two lists of changes part, in a few words.
+    static func difference(_ seen: [Seen], _ expected: [Seen]) -> String {
+        guard let i = zip(seen, expected).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset else {
+            return "\(seen.count) seen, \(expected.count) expected, the same up to there"
+        }
+        return "\(seen.count) seen, \(expected.count) expected, first difference at \(i): \(seen[i]) instead of \(expected[i]); seen around it: \(seen[max(0, i - 2)..<min(seen.count, i + 3)])"
+    }
+
+    static func signed(_ port: Int, _ key: TSIGKey?) -> DNSClient {
+        DNSClient(configuration: try! DNSClientConfiguration(host: "127.0.0.1", port: port, key: key))
+    }
+
+    /// What a watcher through a server that merges changes must see: for each document, some of its
+    /// changes in their order, always ending with its last, and nothing that did not happen (a
+    /// delete merged with puts before it names the last version seen).
+    static func coalescingDifference(_ seen: [Seen], _ expected: [Seen]) -> String? {
+        let ids = Set(expected.map(\.id)).union(seen.map(\.id))
+        for id in ids.sorted() {
+            let mine = seen.filter { $0.id == id }
+            let theirs = expected.filter { $0.id == id }
+            var rest = theirs[...]
+            for change in mine {
+                // A merged delete names the version the watcher last saw, not the one deleted.
+                let same = { (made: Seen) in made.op == change.op && (made.version == change.version || made.op == .delete) }
+                guard let at = rest.firstIndex(where: same) else {
+                    return "\(id): \(change) out of order or never made; made \(theirs)"
+                }
+                rest = rest[(at + 1)...]
+            }
+            if mine.last?.op != theirs.last?.op || (mine.last?.op == .put && mine.last != theirs.last) { return "\(id): last seen \(mine.last.map(String.init(describing:)) ?? "nothing"), last made \(theirs.last!)" }
+        }
+        return nil
+    }
+
+    @Test func watchersOnThePrimaryBINDAndKnotSeeEveryChangeInOrderOnce() async throws {
+        let listener = try await NotifyListener.start(host: "127.0.0.1", port: 0)
+        let watcherPort = listener.localAddress!.port!
+        try await ReplicatedSetup.with(watcherPorts: [watcherPort]) { setup in
+            let (writer, _, _) = try setup.store(.session)
+            let docs = try await writer.createDatabase("app").createCollection("docs")
+            try await setup.waitForSecondaries()
+            // The expected changes: 500 puts and deletes over 40 documents.
+            var expected: [Seen] = []
+            var existing = Set<String>()
+            // Knot 3.2 keeps an incoming transfer of several changes as one step, so its watcher may see
+            // a document's changes merged; it stops at the last change made rather than at a count.
+            let last = LastChange()
+            let watchers = [setup.primary.port, setup.bind.port, setup.knot.port].map { port in
+                Self.collect(
+                    docs, server: Self.signed(port, setup.key), count: 500, notifications: port == setup.bind.port ? listener : nil,
+                    until: { port == setup.knot.port && last.matches($0) }
+                )
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            for i in 0..<500 {
+                let id = "d\(i % 40)"
+                if i % 7 == 6, existing.contains(id) {
+                    expected.append(Seen(op: .delete, id: id, version: try await docs.delete(id)))
+                    existing.remove(id)
+                } else {
+                    expected.append(Seen(op: .put, id: id, version: try await docs.put(id, ["i": i])))
+                    existing.insert(id)
+                }
+            }
+            last.set(expected.last!)
+            for (name, watcher) in zip(["primary", "BIND", "Knot"], watchers) {
+                let seen = try await watcher.value.map { Seen(op: $0.operation, id: $0.id, version: $0.version) }
+                if name == "Knot" {
+                    if let problem = Self.coalescingDifference(seen, expected) { Issue.record("Knot: \(problem)") }
+                } else if seen != expected {
+                    Issue.record("\(name): \(Self.difference(seen, expected))")
+                }
+            }
+            // The primary answered every IXFR from its journal, though commits landed while it did.
+            #expect(!setup.knot.log.contains("AXFR-style IXFR"))
+        }
+        await listener.close()
+    }
+
+    @Test func aWatcherResumedFromItsLastSerialSeesExactlyWhatItMissed() async throws {
+        try await StoreFixture.with(Backend.embedded) { f in
+            let docs = try await f.store.createDatabase("app").createCollection("docs")
+            let server = Self.signed(f.server.port, f.server.key)
+            let first = Self.collect(docs, server: server, count: 10)
+            try await Task.sleep(for: .milliseconds(300))
+            var versions: [Int] = []
+            for i in 0..<10 { versions.append(try await docs.put("d\(i)", ["i": i])) }
+            let seen = try await first.value
+            #expect(seen.map(\.id) == (0..<10).map { "d\($0)" })
+            let last = try #require(seen.last?.serial)
+            // Away while ten more changes happen, then back from the serial last seen.
+            for i in 10..<15 { try await docs.put("d\(i)", ["i": i]) }
+            for i in 0..<5 { try await docs.delete("d\(i)") }
+            let resumed = try await Self.collect(docs, server: server, count: 10, from: last).value
+            #expect(resumed.map { "\($0.operation.rawValue) \($0.id)" } == (10..<15).map { "put d\($0)" } + (0..<5).map { "delete d\($0)" })
+            #expect(resumed.first?.document?.json == Array(#"{"i":10}"#.utf8))
+        }
+    }
+
+    @Test func aWatcherOnAServerThatRefusesTransfersStillSeesEveryChange() async throws {
+        try await StoreFixture.with(Backend.embedded) { f in
+            let docs = try await f.store.createDatabase("app").createCollection("docs")
+            // Unsigned: the server refuses it transfers, so the watch reads the collection again.
+            let watcher = Self.collect(docs, server: Self.signed(f.server.port, nil), count: 12)
+            try await Task.sleep(for: .milliseconds(400))
+            var expected: [String] = []
+            for i in 0..<8 {
+                try await docs.put("d\(i)", ["i": i])
+                expected.append("put d\(i) v1")
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            for i in 0..<4 {
+                try await docs.delete("d\(i)")
+                expected.append("delete d\(i) v1")
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            let seen = try await watcher.value.map { "\($0.operation.rawValue) \($0.id) v\($0.version)" }
+            #expect(seen == expected)
+        }
+    }
+}
