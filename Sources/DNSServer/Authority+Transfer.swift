@@ -42,7 +42,7 @@ extension Authority {
             ixfrFrom = client.serial
             // The journal is read in one transaction of its own and ends at the SOA it read, so a
             // commit landing meanwhile cannot make the answer inconsistent (or needlessly full).
-            if context.transport == .tcp, let diffs = try? store.journal(origin, after: client.serial), let last = diffs.last {
+            if context.transport != .udp, let diffs = try? store.journal(origin, after: client.serial), let last = diffs.last {
                 statistics.incrementalTransfers.add(1, ordering: .relaxed)
                 logger.info("IXFR", metadata: ["zone": "\(origin)", "from": "\(client.serial)", "to": "\(Self.serial(of: last.toSOA) ?? 0)"])
                 var records = [last.toSOA]

@@ -40,6 +40,8 @@ public struct WatchOptions: Sendable {
     public var server: (any StoreTransport)?
     /// Wakes the watch at once when it receives a NOTIFY for the zone.
     public var notifications: NotifyListener?
+    /// Called once the watch knows the serial it reports changes after, before any change.
+    public var started: (@Sendable (UInt32) -> Void)?
 
     public init() {}
 }
@@ -100,6 +102,7 @@ final class Watcher: @unchecked Sendable {
     private func run(_ emit: (ChangeEvent) -> Void) async throws {
         let now = try await currentSerial()
         serial = options.from ?? now
+        options.started?(serial)
         // Whether the server transfers to us: an IXFR from its own serial is a lone SOA.
         var transfers = try await changes(since: now) != nil
         if !transfers {

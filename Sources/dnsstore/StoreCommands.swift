@@ -73,7 +73,8 @@ struct CollectionCommand: AsyncParsableCommand {
         commandName: "collection", abstract: "Create, list and drop collections.", subcommands: [Create.self, List.self, Drop.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a collection.", discussion: "Example: dnsstore collection create inventory/hosts")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a collection, and its database if it does not exist.", discussion: "Example: dnsstore collection create inventory/hosts")
         @OptionGroup var store: StoreOptions
         @Argument(help: "database/collection") var path: String
         @Option(parsing: .unconditional, help: "Record index chunks, 1 to 4096 (fixed for the collection's life).") var chunks: Int?
@@ -83,7 +84,14 @@ struct CollectionCommand: AsyncParsableCommand {
         func run() async throws {
             try await report(store) {
                 let p = try StorePath(path, needs: 2)
-                try await store.openStore().database(p.database).createCollection(p.collection!, chunks: chunks)
+                let opened = try await store.openStore()
+                do {
+                    try await opened.database(p.database).createCollection(p.collection!, chunks: chunks)
+                } catch StoreError.notFound {
+                    // Like put, it makes the database it needs (as mkdir -p would).
+                    do { try await opened.createDatabase(p.database) } catch StoreError.alreadyExists {}
+                    try await opened.database(p.database).createCollection(p.collection!, chunks: chunks)
+                }
                 print(try Output.value(["created": path], compact: store.compact))
             }
         }

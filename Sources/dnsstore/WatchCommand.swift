@@ -40,6 +40,10 @@ struct WatchCommand: AsyncParsableCommand {
             options.from = from
             options.interval = .milliseconds(Int(interval * 1000))
             options.includeDocuments = !idsOnly
+            let what = path
+            options.started = { serial in
+                FileHandle.standardError.write(Data("watching \(what) for changes after serial \(serial)\n".utf8))
+            }
             if let followed = settings.readServers.first ?? settings.server ?? settings.primaries.first {
                 // The followed server with the key, so that it may transfer changes to us.
                 options.server = DNSClient(configuration: settings.client(followed))

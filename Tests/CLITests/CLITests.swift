@@ -178,13 +178,44 @@ struct CLITests {
         #expect(try cli.run("list", "db/c").out == #"["doc0","doc1","doc2","doc4"]"#)
     }
 
+    @Test func watchPrintsALinePerChangeAndResumesFromASerial() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        #expect(try cli.run("collection", "create", "inventory/hosts").status == 0)
+        let watcher = try cli.start("watch", "inventory/hosts", "--count", "3", "--interval", "0.1")
+        defer { watcher.stop() }
+        // Changes made by other processes after it said where it starts.
+        try await watcher.waitForError(containing: "for changes after serial")
+        try cli.run("put", "inventory/hosts/web1", #"{"ip":"10.0.0.5"}"#)
+        try cli.run("put", "inventory/hosts/web2", #"{"ip":"10.0.0.6"}"#)
+        try cli.run("delete", "inventory/hosts/web1")
+        try await watcher.waitForExit()
+        let lines = watcher.output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+        let changes = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }
+        #expect(changes.map { "\($0["op"] ?? "") \($0["path"] ?? "") v\($0["version"] ?? "")" } == [
+            "put inventory/hosts/web1 v1", "put inventory/hosts/web2 v1", "delete inventory/hosts/web1 v1",
+        ])
+        #expect((changes[1]["doc"] as? [String: Any])?["ip"] as? String == "10.0.0.6")
+        #expect(changes[2]["doc"] == nil)
+        // Resumed from the last serial seen: only what came after, once.
+        let last = try #require(changes[2]["serial"] as? Int)
+        try cli.run("put", "inventory/hosts/web3", "{}")
+        let resumed = try cli.run("watch", "inventory/hosts", "--from", "\(last)", "--count", "1", "--ids-only", "--interval", "0.1")
+        #expect(resumed.status == 0)
+        #expect(resumed.out.hasPrefix(#"{"op":"put","path":"inventory/hosts/web3","version":"#) && !resumed.out.contains("doc"))
+        #expect(resumed.out.split(separator: "\n").count == 1)
+        let badInterval = try cli.run("watch", "inventory/hosts", "--interval", "0")
+        #expect(badInterval.status == 2 && badInterval.err.contains("--interval"))
+    }
+
     @Test func everyCommandHasHelpWithAnExampleAndCompletionsExist() throws {
         let cli = try CLI()
         defer { cli.cleanUp() }
         let commands = [
             ["init"], ["db", "create"], ["db", "list"], ["db", "drop"], ["collection", "create"], ["collection", "list"],
             ["collection", "drop"], ["put"], ["insert"], ["update"], ["get"], ["delete"], ["list"], ["find"], ["import"],
-            ["export"], ["inspect"], ["fsck"], ["keygen"], ["serve"], ["dns", "query"], ["dns", "set"], ["dns", "delete"],
+            ["export"], ["inspect"], ["fsck"], ["keygen"], ["serve"], ["watch"], ["dns", "query"], ["dns", "set"], ["dns", "delete"],
         ]
         for command in commands {
             let help = try cli.run(command + ["--help"])
@@ -201,5 +232,57 @@ struct CLITests {
 extension CLI {
     init(copying other: CLI) {
         self = other
+    }
+
+    /// Starts the binary in the background, as a user leaves a watch running.
+    func start(_ arguments: String...) throws -> Background {
+        try Background(binary, arguments, in: directory, environment: environment)
+    }
+}
+
+/// A `dnsstore` left running, its output in files; stopped by PID.
+final class Background {
+    let process = Process()
+    let outURL: URL
+    let errURL: URL
+
+    init(_ binary: String, _ arguments: [String], in directory: URL, environment: [String: String]) throws {
+        outURL = directory.appendingPathComponent("background-\(UUID().uuidString).out")
+        errURL = directory.appendingPathComponent("background-\(UUID().uuidString).err")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var output: String { (try? String(contentsOf: outURL, encoding: .utf8)) ?? "" }
+    var errors: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
+
+    func waitForError(containing text: String, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !errors.contains(text) {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                throw SubprocessError.notReady("dnsstore never wrote '\(text)'; it wrote: \(errors)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    func waitForExit(timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { throw SubprocessError.notReady("dnsstore still running; it wrote: \(output) \(errors)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
     }
 }
