@@ -38,6 +38,8 @@ public final class SecondaryServer: @unchecked Sendable {
                     \(notify.isEmpty ? "" : "also-notify { " + notify.map { "127.0.0.1 port \($0);" }.joined(separator: " ") + " };")
                     notify-delay 0;
                     max-ixfr-ratio unlimited;
+                    serial-query-rate 1000;
+                    notify-rate 1000;
                 };
                 controls { };
                 zone "\(origin)" {

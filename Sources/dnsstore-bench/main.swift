@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 
 /// Measures our client against its baselines on the same BIND 9, in one run, and prints ratios.
-/// Usage: dnsstore-bench [client|servers|store] [--seconds N] [--rounds N] [--smoke]
+/// Usage: dnsstore-bench [client|servers|store|replication] [--seconds N] [--rounds N] [--smoke]
 
 let arguments = CommandLine.arguments
 if arguments.contains("--nio-executor") {
@@ -118,7 +118,7 @@ struct ServerUnderTest {
     var stop: () async -> Void
 }
 
-func startServer(_ which: String, zone: DNSName) async throws -> ServerUnderTest {
+func startServer(_ which: String, zone: DNSName, notify: [Int] = []) async throws -> ServerUnderTest {
     switch which {
     case "BIND 9":
         let s = try await BindServer.start(zone: zone)
@@ -132,7 +132,8 @@ func startServer(_ which: String, zone: DNSName) async throws -> ServerUnderTest
         let port = Ports.free()
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dnsstore").path
         let process = try Subprocess.start(
-            binary, ["serve", "--data", dir.path, "--zone", zone.description, "--listen", "127.0.0.1:\(port)", "--log-level", "error"],
+            binary, ["serve", "--data", dir.path, "--zone", zone.description, "--listen", "127.0.0.1:\(port)", "--log-level", "error"]
+                + notify.flatMap { ["--notify", "127.0.0.1:\($0)"] },
             logFile: dir.appendingPathComponent("serve.log").path)
         try await Ports.waitForTCP(port)
         let key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: dir.appendingPathComponent("tsig.key"), encoding: .utf8))[0]
@@ -207,6 +208,10 @@ func run() async throws {
         try await runStore()
         return
     }
+    if arguments.contains("replication") {
+        try await runReplication()
+        return
+    }
     let bind = try await BindServer.start()
     defer { bind.stop() }
     let name = try DNSName("bench.\(bind.zone)")
@@ -254,6 +259,7 @@ func run() async throws {
     if !arguments.contains("client") {
         try await runServers()
         try await runStore()
+        try await runReplication()
     }
 }
 

@@ -367,7 +367,13 @@ struct WatchTests {
                 try await Task.sleep(for: .milliseconds(300))
             }
             let seen = try await watcher.value.map { "\($0.operation.rawValue) \($0.id) v\($0.version)" }
-            #expect(seen == expected)
+            // Each look reports what differs since the last one; changes that fall between the same
+            // two looks (a busy machine) come deletes first, so only each document's order is fixed.
+            #expect(seen.count == expected.count)
+            for i in 0..<8 {
+                let mine = { (events: [String]) in events.filter { $0.hasSuffix(" d\(i) v1") } }
+                #expect(mine(seen) == mine(expected), "d\(i)")
+            }
         }
     }
 }
