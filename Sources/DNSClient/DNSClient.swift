@@ -125,8 +125,11 @@ public final class DNSClient: Sendable {
     /// A connection kept from earlier requests may have been closed by the server as idle just
     /// as this request went out (RFC 7766 section 6.2.3 lets servers do that): then the request
     /// is sent once more on a new connection.
+    /// A request that could not even be written (the connection closed first) was never seen by
+    /// the server and is sent again on a new connection, twice at most.
     private func exchangeTCP(_ message: Message, with server: SocketAddress) async throws -> Message {
         var mayRetry = true
+        var unsent = 0
         while true {
             let (octets, matcher, verifier) = try prepare(message)
             let (connection, reused) = try await connection(to: server)
@@ -136,6 +139,10 @@ public final class DNSClient: Sendable {
                 return try verified(answer, response, verifier)
             } catch ClientInternalError.idInUse {
                 continue
+            } catch ClientInternalError.notSent(let why) {
+                forget(connection)
+                unsent += 1
+                guard unsent <= 2 else { throw DNSError.connection(why) }
             } catch DNSError.connection(let why) {
                 forget(connection)
                 guard reused && mayRetry else { throw DNSError.connection(why) }

@@ -65,7 +65,7 @@ final class TCPConnection: Sendable {
     {
         let promise = channel.eventLoop.makePromise(of: (ByteBuffer, Message).self)
         let request = TCPRequest(octets: octets, matcher: matcher, reply: .single(promise), timeout: timeout)
-        channel.writeAndFlush(request).whenFailure { request.fail(DNSError.connection("TCP to \(self.server.display): \(describeFailure($0))")) }
+        channel.writeAndFlush(request).whenFailure { request.fail(ClientInternalError.notSent("TCP to \(self.server.display): \(describeFailure($0))")) }
         return try await promise.futureResult.get()
     }
 
@@ -74,7 +74,7 @@ final class TCPConnection: Sendable {
     {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: (ByteBuffer, Message).self)
         let request = TCPRequest(octets: octets, matcher: matcher, reply: .stream(continuation), timeout: nil)
-        channel.writeAndFlush(request).whenFailure { request.fail(DNSError.connection("TCP to \(self.server.display): \(describeFailure($0))")) }
+        channel.writeAndFlush(request).whenFailure { request.fail(ClientInternalError.notSent("TCP to \(self.server.display): \(describeFailure($0))")) }
         return stream
     }
 
@@ -167,4 +167,7 @@ final class TCPMultiplexer: ChannelDuplexHandler {
 enum ClientInternalError: Error {
     /// Another request on the connection already uses this ID; pick another.
     case idInUse
+    /// The request could not be written (the connection was already closed): the server never
+    /// saw it, so sending it again elsewhere is safe whatever it is.
+    case notSent(String)
 }

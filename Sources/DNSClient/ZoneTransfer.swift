@@ -27,12 +27,31 @@ extension DNSClient {
     /// Transfers `zone` over a connection of its own: AXFR, or IXFR (RFC 1995) from `serial`
     /// when one is given. With a key, every signed message's MAC is checked in sequence and the
     /// last message must be signed.
+    /// A connection the server closes before the first answer (taken for idle on a busy client,
+    /// say) is tried once more: nothing was transferred yet.
     public func transfer(zone: DNSName, fromSerial serial: UInt32? = nil) async throws -> ZoneTransfer {
         var request = Message.query(zone, type: serial == nil ? .axfr : .ixfr, payloadSize: nil)
         if let serial {
             let soa = SOA(mname: .root, rname: .root, serial: serial, refresh: 0, retry: 0, expire: 0, minimum: 0)
             request.authority = [ResourceRecord(name: zone, type: .soa, ttl: 0, rdata: .soa(soa))]
         }
+        do {
+            return try await transferOnce(request, serial: serial)
+        } catch let early as ClosedBeforeAnswer {
+            do {
+                return try await transferOnce(request, serial: serial)
+            } catch let again as ClosedBeforeAnswer {
+                _ = early
+                throw again.underlying
+            }
+        }
+    }
+
+    private struct ClosedBeforeAnswer: Error {
+        var underlying: any Error
+    }
+
+    private func transferOnce(_ request: Message, serial: UInt32?) async throws -> ZoneTransfer {
         let server = configuration.servers[0]
         let (octets, matcher, verifier) = try prepare(request)
         let connection = try await TCPConnection.connect(to: server, group: group, timeout: configuration.timeout)
@@ -44,7 +63,17 @@ extension DNSClient {
         var tsig = verifier
         var closingSerial: UInt32?
         var soaCount = 0
-        for try await (answer, message) in connection.stream(octets, matcher: matcher) {
+        var answers = connection.stream(octets, matcher: matcher).makeAsyncIterator()
+        while true {
+            let next: (ByteBuffer, Message)?
+            do {
+                next = try await answers.next()
+            } catch DNSError.connection(let why) where transfer.messageCount == 0 {
+                throw ClosedBeforeAnswer(underlying: DNSError.connection(why))
+            } catch ClientInternalError.notSent(let why) {
+                throw ClosedBeforeAnswer(underlying: DNSError.connection(why))
+            }
+            guard let (answer, message) = next else { break }
             if let error = DNSError(rcode: message.rcode) {
                 if message.tsig == nil, tsig != nil, transfer.messageCount == 0 { throw error }
                 _ = try verified(answer, message, tsig)

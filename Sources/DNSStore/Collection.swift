@@ -125,8 +125,11 @@ public struct DocumentCollection: Sendable {
         return documents.compactMap { $0 }
     }
 
-    /// The documents that match `filter`.
+    /// The documents that match `filter`, in id order; read a page of the index at a time, so
+    /// what is held is the matches.
     public func find(_ filter: Filter) async throws -> [Document] {
-        try await documents().filter { filter.matches($0) }
+        var found: [Document] = []
+        for try await documents in scan() { found += documents.filter { filter.matches($0) } }
+        return found.sorted { Array($0.id.utf8).lexicographicallyPrecedes(Array($1.id.utf8)) }
     }
 }

@@ -39,6 +39,18 @@ extension DNSStore {
         Database(store: self, name: name)
     }
 
+    /// Checks that a document can be stored under `id` (its name, its JSON, its size) without
+    /// writing anything; returns its size as stored.
+    @discardableResult
+    public static func check(id: String, json: [UInt8]) throws -> Int {
+        try Naming.validate(id)
+        let body = try DocumentJSON.normalize(json)
+        guard body.count <= RecordText.maxDocument else {
+            throw StoreError.tooLarge("document '\(id)' is \(body.count) octets; the limit is \(RecordText.maxDocument)")
+        }
+        return body.count
+    }
+
     /// A collection ready for `documents` to be written to it: the names, the documents and every
     /// DNS name their writes need are checked first, and only then are the store root, the
     /// database and the collection created where they do not exist yet. So a write that cannot
@@ -50,12 +62,7 @@ extension DNSStore {
         try Naming.validate(collection)
         var largest = 0
         for document in documents {
-            try Naming.validate(document.id)
-            let body = try DocumentJSON.normalize(document.json)
-            guard body.count <= RecordText.maxDocument else {
-                throw StoreError.tooLarge("document '\(document.id)' is \(body.count) octets; the limit is \(RecordText.maxDocument)")
-            }
-            largest = max(largest, body.count)
+            largest = max(largest, try Self.check(id: document.id, json: document.json))
         }
         let root = try await existing { try await self.root(forWriting: true) }
         let db = root == nil ? nil : try await existing { try await self.database(named: database, forWriting: true) }

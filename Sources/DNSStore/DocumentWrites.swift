@@ -19,6 +19,10 @@ struct WriteOp: Sendable {
     var id: String
     var mode: Mode
     var body: [UInt8] = []
+    /// A put that leaves a document already holding the same JSON as it is (an import run again).
+    var skipIfUnchanged = false
+    /// The body is known to be normalized JSON within the size limit already.
+    var checked = false
 
     var isDelete: Bool {
         if case .delete = mode { return true }
@@ -31,6 +35,11 @@ extension DNSStore {
     /// and retrying when only an index page moved under it. Returns each document's new version
     /// (for a delete, the version deleted).
     func execute(_ ops: [WriteOp], _ context: String) async throws -> [Int] {
+        try await executeReporting(ops, context).map(\.version)
+    }
+
+    /// `execute`, saying for each write whether it changed anything (a put skipped as unchanged did not).
+    func executeReporting(_ ops: [WriteOp], _ context: String) async throws -> [(version: Int, changed: Bool)] {
         let ops = try validate(ops)
         var addresses = try await concurrently(ops) { op in
             try await self.address(of: op.id, in: op.collection, of: op.database, forWriting: true)
@@ -47,11 +56,16 @@ extension DNSStore {
                     }
                 }
             }
-            let currents = try await concurrently(Array(zip(ops, addresses))) { op, address in
+            let allCurrents = try await concurrently(Array(zip(ops, addresses))) { op, address in
                 try await self.readStoredRecord(address.name, id: op.id)
             }
             // A write whose condition fails against what is there now reports it, without retrying.
-            for (op, current) in zip(ops, currents) { try check(op, current: current) }
+            for (op, current) in zip(ops, allCurrents) { try check(op, current: current) }
+            let kept = ops.indices.filter { !Self.isUnchanged(ops[$0], current: allCurrents[$0]) }
+            guard !kept.isEmpty else { return allCurrents.map { ($0!.header.v, false) } }
+            let ops = kept.map { ops[$0] }
+            let addresses = kept.map { addresses[$0] }
+            let currents = kept.map { allCurrents[$0] }
             // Creates and deletes change their index chunk (and creates take their version from it).
             var chunkKeys = Set<IndexEdits.ChunkKey>()
             for (i, op) in ops.enumerated() where changesIndex(op, current: currents[i]) {
@@ -84,7 +98,9 @@ extension DNSStore {
                     let key = Session.DocumentKey(database: op.database, collection: op.collection, id: op.id)
                     if op.isDelete { session.deleted(key, version: version) } else { session.saw(key, version: version) }
                 }
-                return versions
+                var results = allCurrents.map { (version: $0?.header.v ?? 0, changed: false) }
+                for (i, version) in zip(kept, versions) { results[i] = (version, true) }
+                return results
             } catch StoreError.conflict {
                 // Lost a race. The next attempt reads again: a compare-and-swap whose document
                 // changed reports the conflict then; a write that raced only on an index page retries.
@@ -97,6 +113,12 @@ extension DNSStore {
         throw StoreError.conflict("\(context): still racing with other writers after \(configuration.maxAttempts) attempts")
     }
 
+    /// Whether a put asked to skip an unchanged document finds the same JSON there already.
+    private static func isUnchanged(_ op: WriteOp, current: StoredRecord?) -> Bool {
+        guard op.skipIfUnchanged, case .put = op.mode, let current else { return false }
+        return current.header.n == op.body.count && current.header.h == RecordText.digest(op.body)
+    }
+
     /// Checks every write before anything is sent; returns them with their documents normalized.
     private func validate(_ ops: [WriteOp]) throws -> [WriteOp] {
         var seen = Set<[String]>()
@@ -107,7 +129,7 @@ extension DNSStore {
             }
             defer { checked.append(op) }
             if case .delete = op.mode { continue }
-            op.body = try DocumentJSON.normalize(op.body)
+            if !op.checked { op.body = try DocumentJSON.normalize(op.body) }
             guard op.body.count <= RecordText.maxDocument else {
                 throw StoreError.tooLarge("document '\(op.id)' is \(op.body.count) octets; the limit is \(RecordText.maxDocument)")
             }

@@ -8,7 +8,7 @@ public indirect enum Filter: Sendable {
     case or([Filter])
     case not(Filter)
 
-    func matches(_ document: Document) -> Bool {
+    public func matches(_ document: Document) -> Bool {
         guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(document.json)) else { return false }
         return matches(json)
     }

@@ -39,7 +39,7 @@ extension DNSStore {
         return [first] + rest
     }
 
-    private func loadPage(_ page: Int, chunk: Int, of node: DNSName, level: IndexLevel, route: ReadRoute) async throws -> LoadedPage {
+    func loadPage(_ page: Int, chunk: Int, of node: DNSName, level: IndexLevel, route: ReadRoute) async throws -> LoadedPage {
         let name = try layout.indexPage(page, chunk: chunk, of: node)
         guard let rdata = try await readRecord(name, route: route) else {
             return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: chunk, page: page))

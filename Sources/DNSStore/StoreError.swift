@@ -42,6 +42,23 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The same error with `note` added to what it says.
+    public func noting(_ note: String) -> StoreError {
+        switch self {
+        case .conflict(let s): return .conflict(s + note)
+        case .notFound(let s): return .notFound(s + note)
+        case .alreadyExists(let s): return .alreadyExists(s + note)
+        case .tooLarge(let s): return .tooLarge(s + note)
+        case .invalidName(let s): return .invalidName(s + note)
+        case .invalidDocument(let s): return .invalidDocument(s + note)
+        case .unauthorized(let s): return .unauthorized(s + note)
+        case .serverFailure(let s): return .serverFailure(s + note)
+        case .timeout(let s): return .timeout(s + note)
+        case .unreachable(let s): return .unreachable(s + note)
+        case .corrupted(let s): return .corrupted(s + note)
+        }
+    }
+
     /// Maps a transport error that the store does not handle itself.
     static func from(_ error: any Error, _ context: String) -> any Error {
         switch error {

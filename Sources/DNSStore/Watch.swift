@@ -40,7 +40,8 @@ public struct WatchOptions: Sendable {
     public var server: (any StoreTransport)?
     /// Wakes the watch at once when it receives a NOTIFY for the zone.
     public var notifications: NotifyListener?
-    /// Called once the watch knows the serial it reports changes after, before any change.
+    /// Called once the watch is ready, with the serial it reports changes after: every change
+    /// made from then on is reported.
     public var started: (@Sendable (UInt32) -> Void)?
 
     public init() {}
@@ -102,15 +103,16 @@ final class Watcher: @unchecked Sendable {
     private func run(_ emit: (ChangeEvent) -> Void) async throws {
         let now = try await currentSerial()
         serial = options.from ?? now
-        options.started?(serial)
         // Whether the server transfers to us: an IXFR from its own serial is a lone SOA.
         var transfers = try await changes(since: now) != nil
-        if !transfers {
-            if options.from != nil {
-                try await reread(at: now, emit)  // the changes since then cannot be known: a resync
-            } else {
-                known = try await state().mapValues(\.version)  // the starting point, reported as nothing
-            }
+        if !transfers, options.from == nil {
+            // The starting point, reported as nothing. A change landing while it is read shows
+            // in it or after it, never in neither: the serial was read first.
+            known = try await state().mapValues(\.version)
+        }
+        options.started?(serial)
+        if !transfers, options.from != nil {
+            try await reread(at: now, emit)  // the changes since then cannot be known: a resync
         }
         var failingSince: ContinuousClock.Instant?
         while !Task.isCancelled {

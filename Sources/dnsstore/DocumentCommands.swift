@@ -123,8 +123,13 @@ struct DeleteCommand: AsyncParsableCommand {
 
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "list", abstract: "List document ids of a collection, in order, a page at a time.",
-        discussion: "Example: dnsstore list inventory/hosts --limit 100 --after web1 --table")
+        commandName: "list", abstract: "List document ids of a collection in index order, as they are read.",
+        discussion: """
+            Ids come chunk by chunk of the collection's index, and in UTF-8 order within a chunk; the same \
+            store lists in the same order. --after resumes after an id of an earlier listing, so \
+            --limit N --after LAST pages through a collection of any size.
+            Example: dnsstore list inventory/hosts --limit 100 --after web1 --table
+            """)
     @OptionGroup var store: StoreOptions
     @Argument(help: "database/collection") var path: String
     @Option(help: "Ids after this one (the previous page's last).") var after: String?
@@ -138,8 +143,35 @@ struct ListCommand: AsyncParsableCommand {
     func run() async throws {
         try await report(store) {
             let p = try StorePath(path, needs: 2)
-            let ids = try await p.collection(in: store.openStore()).ids(after: after, limit: limit ?? Int.max)
-            print(try Output.list(ids, header: "id", table: table, compact: store.compact))
+            let collection = p.collection(in: try await store.openStore())
+            var left = limit ?? Int.max
+            let writer = Output.ArrayWriter(compact: store.compact)
+            var rows = 0
+            var width = 0
+            if left > 0 {
+                for try await ids in collection.scanIDs(after: after) {
+                    let page = ids.prefix(left)
+                    if table {
+                        if rows == 0 {
+                            width = max(2, page.map(\.count).max() ?? 0)
+                            print("id".padding(toLength: width, withPad: " ", startingAt: 0))
+                            print(String(repeating: "-", count: width))
+                        }
+                        for id in page { print(id) }
+                    } else {
+                        for id in page { writer.append(JSONText.string(id)) }
+                    }
+                    rows += page.count
+                    left -= page.count
+                    if left == 0 { break }
+                }
+            }
+            if table {
+                if rows == 0 { print("id\n--") }
+                print("(\(rows) \(rows == 1 ? "row" : "rows"))")
+            } else {
+                writer.finish()
+            }
         }
     }
 }
@@ -159,9 +191,12 @@ struct FindCommand: AsyncParsableCommand {
         try await report(store) {
             let p = try StorePath(path, needs: 2)
             let filter = Filter.and(try conditions.map { try Filter(parsing: $0) })
-            let documents = try await p.collection(in: store.openStore()).find(filter)
-            let array = [UInt8]("[".utf8) + Array(documents.map(JSONLines.line).joined(separator: [UInt8](",".utf8))) + [UInt8]("]".utf8)
-            print(Output.json(array, compact: store.compact))
+            // Matched as they are read, a page of the index at a time: memory stays flat.
+            let writer = Output.ArrayWriter(compact: store.compact)
+            for try await documents in p.collection(in: try await store.openStore()).scan() {
+                for document in documents where filter.matches(document) { writer.append(JSONLines.line(document)) }
+            }
+            writer.finish()
         }
     }
 }

@@ -55,6 +55,35 @@ enum Output {
         return lines.joined(separator: "\n")
     }
 
+    /// A JSON array written to standard output an element at a time, so that a listing of any
+    /// length holds one page in memory: compact in a pipe, indented on a terminal.
+    final class ArrayWriter {
+        private let pretty: Bool
+        private(set) var count = 0
+
+        init(compact: Bool) { pretty = !compact && Output.isTerminal }
+
+        func append(_ element: [UInt8]) {
+            var out = Array((count == 0 ? "[" : ",").utf8)
+            if pretty, let indented = JSONText.pretty(element) {
+                out += Array("\n  ".utf8)
+                for byte in indented {
+                    out.append(byte)
+                    if byte == 0x0A { out += Array("  ".utf8) }
+                }
+            } else {
+                out += element
+            }
+            FileHandle.standardOutput.write(Data(out))
+            count += 1
+        }
+
+        func finish() {
+            let end = count == 0 ? "[]\n" : (pretty ? "\n]\n" : "]\n")
+            FileHandle.standardOutput.write(Data(end.utf8))
+        }
+    }
+
     static func error(_ message: String) {
         FileHandle.standardError.write(Data("dnsstore: \(message)\n".utf8))
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DNSStore
 import Foundation
+import Synchronization
 
 /// JSON Lines rows `{"id":ID,"version":V,"doc":DOC}` with the document's stored octets, which
 /// `get --with-version` and `find` print too, so every command shows a document the same way.
@@ -35,31 +36,87 @@ enum JSONLines {
 }
 
 /// A progress line on a terminal's standard error; nothing when it is not a terminal.
-struct Progress {
+final class Progress: Sendable {
     let total: Int?
     let label: String
     let enabled = Output.stderrIsTerminal
-    private var last = ContinuousClock.now
+    private let last = Mutex(ContinuousClock.now - .seconds(1))
 
     init(total: Int?, label: String) {
         self.total = total
         self.label = label
     }
 
-    mutating func update(_ done: Int, force: Bool = false) {
-        guard enabled, force || ContinuousClock.now - last > .milliseconds(100) else { return }
-        last = .now
+    func update(_ done: Int, octets: Int? = nil, force: Bool = false) {
+        guard enabled else { return }
+        let due = last.withLock { last -> Bool in
+            guard force || ContinuousClock.now - last > .milliseconds(100) else { return false }
+            last = .now
+            return true
+        }
+        guard due else { return }
         var text = "\r\(label) \(done)"
         if let total, total > 0 {
             let width = 30
             let filled = min(width, done * width / total)
             text = "\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total)"
         }
+        if let octets { text += " documents, " + Self.size(octets) }
         FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    static func size(_ octets: Int) -> String {
+        if octets < 1 << 20 { return String(format: "%.1f KiB", Double(octets) / 1024) }
+        return String(format: "%.1f MiB", Double(octets) / 1_048_576)
     }
 
     func finish() {
         if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+/// The lines of a file or of standard input, read a block at a time, so that a large import
+/// never holds the whole file.
+struct LineReader {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var ended = false
+    /// The number of the line last returned, from 1.
+    private(set) var number = 0
+
+    init(_ path: String) throws {
+        if path == "-" {
+            handle = FileHandle.standardInput
+        } else {
+            guard FileManager.default.fileExists(atPath: path) else { throw CLIError.invalidInput("the file \(path) does not exist") }
+            guard let opened = FileHandle(forReadingAtPath: path) else { throw CLIError.invalidInput("cannot read the file \(path)") }
+            handle = opened
+        }
+    }
+
+    /// The next line without its end (LF or CRLF), or nil at the end.
+    mutating func next() throws -> [UInt8]? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: 0x0A) {
+                var line = Array(buffer[start..<newline])
+                if line.last == 0x0D { line.removeLast() }
+                start = newline + 1
+                number += 1
+                return line
+            }
+            if ended {
+                guard start < buffer.count else { return nil }
+                let line = Array(buffer[start...])
+                start = buffer.count
+                number += 1
+                return line
+            }
+            buffer.removeFirst(start)
+            start = 0
+            let block = try handle.read(upToCount: 1 << 20) ?? Data()
+            if block.isEmpty { ended = true } else { buffer += block }
+        }
     }
 }
 
@@ -75,34 +132,33 @@ struct ExportCommand: AsyncParsableCommand {
         try await report(store) {
             let p = try StorePath(path, needs: 2)
             let collection = p.collection(in: try await store.openStore())
-            let ids = try await collection.ids()
-            var progress = Progress(total: ids.count, label: "exporting")
-            var out = [UInt8]()
-            var done = 0
-            for start in stride(from: 0, to: ids.count, by: 64) {
-                let page = Array(ids[start..<min(start + 64, ids.count)])
-                let documents = try await withThrowingTaskGroup(of: (Int, Document?).self) { group in
-                    for (i, id) in page.enumerated() { group.addTask { (i, try await collection.get(id)) } }
-                    var found = [Document?](repeating: nil, count: page.count)
-                    for try await (i, document) in group { found[i] = document }
-                    return found.compactMap { $0 }
-                }
-                for document in documents {
-                    out += JSONLines.line(document)
-                    out.append(0x0A)
-                }
-                done += page.count
-                progress.update(done)
-            }
-            progress.update(done, force: true)
-            progress.finish()
+            // Written as it is read, a page of the index at a time: memory stays flat.
+            let out: FileHandle
             if let output {
-                guard FileManager.default.createFile(atPath: output, contents: Data(out)) else {
+                guard FileManager.default.createFile(atPath: output, contents: nil), let file = FileHandle(forWritingAtPath: output) else {
                     throw CLIError.invalidInput("cannot write \(output)")
                 }
+                out = file
             } else {
-                FileHandle.standardOutput.write(Data(out))
+                out = FileHandle.standardOutput
             }
+            let progress = Progress(total: nil, label: "exporting")
+            var done = 0
+            var octets = 0
+            for try await documents in collection.scan() {
+                var lines = [UInt8]()
+                for document in documents {
+                    lines += JSONLines.line(document)
+                    lines.append(0x0A)
+                    octets += document.json.count
+                }
+                try out.write(contentsOf: lines)
+                done += documents.count
+                progress.update(done, octets: octets)
+            }
+            progress.update(done, octets: octets, force: true)
+            progress.finish()
+            if output != nil { try out.close() }
         }
     }
 }
@@ -115,29 +171,80 @@ struct ImportCommand: AsyncParsableCommand {
     @Argument(help: "database/collection") var path: String
     @Argument(help: "A JSON Lines file, or - for standard input.") var file: String = "-"
 
+    @Option(parsing: .unconditional, help: "UPDATEs in flight at once (1 to 64).") var concurrency = 4
+
+    func validate() throws {
+        guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 64, not \(concurrency)") }
+    }
+
     func run() async throws {
         try await report(store) {
             let p = try StorePath(path, needs: 2)
-            let bytes = try readDocument(file == "-" ? "-" : "@" + file)
-            let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: true).map { Array($0) }
-                .filter { !$0.allSatisfy { $0 == 0x20 || $0 == 0x0D || $0 == 0x09 } }
-            var rows: [(String, [UInt8])] = []
-            for (i, line) in lines.enumerated() { rows.append(try JSONLines.parse(line, number: i + 1)) }
-            let collection = try await store.openStore().collectionForWriting(p.database, p.collection!, documents: rows.map { ($0.0, $0.1) })
-            var progress = Progress(total: rows.count, label: "importing")
-            var done = 0
-            for start in stride(from: 0, to: rows.count, by: 16) {
-                let page = Array(rows[start..<min(start + 16, rows.count)])
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for (id, doc) in page { group.addTask { _ = try await collection.putJSON(id, doc) } }
-                    try await group.waitForAll()
+            // A file is checked whole before anything is written: a bad line stops the import
+            // with nothing changed. Standard input is checked a window at a time.
+            var total: Int?
+            if file != "-" {
+                var reader = try LineReader(file)
+                var count = 0
+                while let line = try reader.next() {
+                    guard let row = try Self.row(line, number: reader.number) else { continue }
+                    try Self.check(row, number: reader.number)
+                    count += 1
                 }
-                done += page.count
-                progress.update(done)
+                total = count
             }
-            progress.update(done, force: true)
+            let opened = try await store.openStore()
+            var collection: DocumentCollection?
+            let progress = Progress(total: total, label: "importing")
+            var done = BulkWriteProgress()
+            var reader = try LineReader(file)
+            var window: [(id: String, json: [UInt8])] = []
+            func flush() async throws {
+                guard !window.isEmpty else { return }
+                if collection == nil {
+                    collection = try await opened.collectionForWriting(p.database, p.collection!, documents: window)
+                }
+                let before = done
+                do {
+                    let result = try await collection!.putMany(window, concurrency: concurrency) { now in
+                        progress.update(before.documents + now.documents, octets: before.octets + now.octets)
+                    }
+                    done.written += result.written
+                    done.unchanged += result.unchanged
+                    done.octets += result.octets
+                } catch let error as BulkWriteError {
+                    progress.finish()
+                    let inPlace = before.documents + error.progress.documents
+                    let note = " (the import stopped with \(inPlace) documents in place; run it again to finish: documents already there are left as they are)"
+                    throw (error.underlying as? StoreError)?.noting(note) ?? error
+                }
+                window = []
+            }
+            while let line = try reader.next() {
+                guard let row = try Self.row(line, number: reader.number) else { continue }
+                if total == nil { try Self.check(row, number: reader.number) }
+                window.append(row)
+                if window.count >= 5_000 { try await flush() }
+            }
+            try await flush()
+            progress.update(done.documents, octets: done.octets, force: true)
             progress.finish()
-            print(try Output.value(["imported": rows.count], compact: store.compact))
+            print(try Output.value(["imported": done.documents, "written": done.written, "unchanged": done.unchanged], compact: store.compact))
+        }
+    }
+
+    /// The row a line holds, or nil for a blank line.
+    static func row(_ line: [UInt8], number: Int) throws -> (id: String, json: [UInt8])? {
+        if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { return nil }
+        let (id, json) = try JSONLines.parse(line, number: number)
+        return (id, json)
+    }
+
+    static func check(_ row: (id: String, json: [UInt8]), number: Int) throws {
+        do {
+            try DNSStore.check(id: row.id, json: row.json)
+        } catch let error as StoreError {
+            throw CLIError.invalidInput("line \(number): \(error)")
         }
     }
 }

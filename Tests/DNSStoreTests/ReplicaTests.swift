@@ -215,30 +215,36 @@ struct WatchTests {
     /// for one, or time runs out.
     static func collect(
         _ collection: DocumentCollection, server: any StoreTransport, count: Int, from: UInt32? = nil,
-        notifications: NotifyListener? = nil, timeout: Duration = .seconds(60),
+        notifications: NotifyListener? = nil, timeout: Duration = .seconds(180),
         until: @escaping @Sendable (ChangeEvent) -> Bool = { _ in false }
-    ) -> Task<[ChangeEvent], any Error> {
+    ) async -> Task<[ChangeEvent], any Error> {
         var options = WatchOptions()
         options.server = server
         options.interval = .milliseconds(100)
         options.from = from
         options.notifications = notifications
+        let ready = AsyncStream<Void>.makeStream()
+        options.started = { _ in ready.continuation.finish() }
         let handle = TaskHandle()
         let task = Task {
+            defer { ready.continuation.finish() }
             var seen: [ChangeEvent] = []
             var stopping = false
-            for try await change in collection.watch(options) {
-                seen.append(change)
-                if seen.count >= count { break }
-                if until(change), !stopping {
-                    // The rest of its serial's changes may follow it: take what comes in a moment.
-                    stopping = true
-                    Task {
-                        try? await Task.sleep(for: .seconds(1))
-                        handle.cancel()
+            // Cancelled (time ran out, or stopping): what was seen is the answer.
+            do {
+                for try await change in collection.watch(options) {
+                    seen.append(change)
+                    if seen.count >= count { break }
+                    if until(change), !stopping {
+                        // The rest of its serial's changes may follow it: take what comes in a moment.
+                        stopping = true
+                        Task {
+                            try? await Task.sleep(for: .seconds(1))
+                            handle.cancel()
+                        }
                     }
                 }
-            }
+            } catch is CancellationError {}
             return seen
         }
         handle.set(task)
@@ -246,7 +252,9 @@ struct WatchTests {
         Task {
             try? await Task.sleep(for: timeout)
             task.cancel()
+            ready.continuation.finish()
         }
+        for await _ in ready.stream {}  // returns once the watch is ready (or failed, or gave up)
         return task
     }
 
@@ -297,13 +305,13 @@ struct WatchTests {
             // Knot 3.2 keeps an incoming transfer of several changes as one step, so its watcher may see
             // a document's changes merged; it stops at the last change made rather than at a count.
             let last = LastChange()
-            let watchers = [setup.primary.port, setup.bind.port, setup.knot.port].map { port in
-                Self.collect(
+            var watchers: [Task<[ChangeEvent], any Error>] = []
+            for port in [setup.primary.port, setup.bind.port, setup.knot.port] {
+                watchers.append(await Self.collect(
                     docs, server: Self.signed(port, setup.key), count: 500, notifications: port == setup.bind.port ? listener : nil,
                     until: { port == setup.knot.port && last.matches($0) }
-                )
+                ))
             }
-            try await Task.sleep(for: .milliseconds(500))
             for i in 0..<500 {
                 let id = "d\(i % 40)"
                 if i % 7 == 6, existing.contains(id) {
@@ -333,8 +341,7 @@ struct WatchTests {
         try await StoreFixture.with(Backend.embedded) { f in
             let docs = try await f.store.createDatabase("app").createCollection("docs")
             let server = Self.signed(f.server.port, f.server.key)
-            let first = Self.collect(docs, server: server, count: 10)
-            try await Task.sleep(for: .milliseconds(300))
+            let first = await Self.collect(docs, server: server, count: 10)
             var versions: [Int] = []
             for i in 0..<10 { versions.append(try await docs.put("d\(i)", ["i": i])) }
             let seen = try await first.value
@@ -353,8 +360,7 @@ struct WatchTests {
         try await StoreFixture.with(Backend.embedded) { f in
             let docs = try await f.store.createDatabase("app").createCollection("docs")
             // Unsigned: the server refuses it transfers, so the watch reads the collection again.
-            let watcher = Self.collect(docs, server: Self.signed(f.server.port, nil), count: 12)
-            try await Task.sleep(for: .milliseconds(400))
+            let watcher = await Self.collect(docs, server: Self.signed(f.server.port, nil), count: 12)
             var expected: [String] = []
             for i in 0..<8 {
                 try await docs.put("d\(i)", ["i": i])

@@ -1,0 +1,76 @@
+import DNSWire
+
+extension DocumentCollection {
+    /// The ids of the collection in index order: chunk by chunk (section 3.1 of docs/FORMAT.md),
+    /// and by id (UTF-8 order) within a chunk. What it holds at once is one index chunk's ids, so
+    /// memory does not grow with the collection beyond that. An id created or deleted while the
+    /// scan runs may or may not be seen; every other id is seen exactly once.
+    /// `after`: resume after this id (the last one a previous scan gave).
+    public func scanIDs(after: String? = nil) -> AsyncThrowingStream<[String], any Error> {
+        let collection = self
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let store = collection.store
+                    let node = try await store.collection(named: collection.name, in: collection.database)
+                    let total = node.metadata.chunks.total
+                    var first = 0
+                    if let after { first = try store.layout.child(after, total: total, of: node.name).1 }
+                    for chunk in first..<total {
+                        try Task.checkCancellation()
+                        var ids = try await collection.chunkIDs(chunk, of: node.name)
+                        if let after, chunk == first {
+                            ids = ids.filter { Array(after.utf8).lexicographicallyPrecedes(Array($0.utf8)) }
+                        }
+                        if !ids.isEmpty { continuation.yield(ids) }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Every document of the collection in index order, a few dozen at a time (see `scanIDs`).
+    public func scan(after: String? = nil, concurrency: Int = 32) -> AsyncThrowingStream<[Document], any Error> {
+        let collection = self
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let store = collection.store
+                    let node = try await store.collection(named: collection.name, in: collection.database)
+                    for try await ids in collection.scanIDs(after: after) {
+                        for start in stride(from: 0, to: ids.count, by: 64) {
+                            let page = Array(ids[start..<min(start + 64, ids.count)])
+                            let documents = try await store.concurrently(page, limit: concurrency) { id -> Document? in
+                                let (recordName, _) = try store.layout.child(id, total: node.metadata.chunks.total, of: node.name)
+                                return try await store.readDocument(at: recordName, key: collection.key(id))
+                            }
+                            let found = documents.compactMap { $0 }
+                            if !found.isEmpty { continuation.yield(found) }
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// One index chunk's ids, its pages read one after another, sorted.
+    func chunkIDs(_ chunk: Int, of node: DNSName) async throws -> [String] {
+        let route = ReadRoute.reader(store.configuration.consistency)
+        let first = try await store.loadPage(0, chunk: chunk, of: node, level: .record, route: route)
+        var ids = Array(first.page.entries.keys)
+        if first.page.pages > 1 {
+            for page in 1..<first.page.pages {
+                ids += try await store.loadPage(page, chunk: chunk, of: node, level: .record, route: route).page.entries.keys
+            }
+        }
+        return ids.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+}
