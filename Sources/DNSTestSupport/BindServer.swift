@@ -23,7 +23,8 @@ public final class BindServer: @unchecked Sendable {
     }
 
     /// Starts `named` serving `zone` (SOA, NS and a glue A record), writable with the key.
-    public static func start(zone: DNSName = "example.test.", algorithm: String = "hmac-sha256") async throws
+    /// `zoneFile`: a zone file to serve instead of the small test zone (moved into its folder).
+    public static func start(zone: DNSName = "example.test.", algorithm: String = "hmac-sha256", zoneFile: URL? = nil) async throws
         -> BindServer
     {
         let dir = try TempDirectory.make("bind")
@@ -34,7 +35,11 @@ public final class BindServer: @unchecked Sendable {
         try keygen.stdout.write(toFile: keyFile, atomically: true, encoding: .utf8)
         let key = try TSIGKey.parseBINDKeyFile(keygen.stdout)[0]
         let origin = zone.description
-        try TestZone.text(zone).write(to: dir.appendingPathComponent("zone.db"), atomically: true, encoding: .utf8)
+        if let zoneFile {
+            try FileManager.default.moveItem(at: zoneFile, to: dir.appendingPathComponent("zone.db"))
+        } else {
+            try TestZone.text(zone).write(to: dir.appendingPathComponent("zone.db"), atomically: true, encoding: .utf8)
+        }
         let conf = """
             include "\(keyFile)";
             options {
@@ -61,11 +66,14 @@ public final class BindServer: @unchecked Sendable {
         let confPath = dir.appendingPathComponent("named.conf").path
         try conf.write(toFile: confPath, atomically: true, encoding: .utf8)
         let running = try await ServerProcess.launch(
-            "named", ["-g", "-c", confPath, "-u", "root", "-n", "1"], in: dir, logName: "named.log", port: port)
+            "named", ["-g", "-c", confPath, "-u", "root", "-n", "1"], in: dir, logName: "named.log", port: port,
+            timeout: zoneFile == nil ? .seconds(30) : .seconds(600))
         return BindServer(directory: dir, port: port, zone: zone, key: key, keyFile: keyFile, running: running)
     }
 
     public var log: String { running.log }
+
+    public var pid: Int32 { running.pid }
 
     /// Sends SIGTERM to the `named` this object started, waits for it, and removes its folder.
     public func stop() { running.stop() }

@@ -14,20 +14,29 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `executable` with its output in `directory/logName` and waits until it accepts TCP on `port`.
-    static func launch(_ executable: String, _ arguments: [String], in directory: URL, logName: String, port: Int)
-        async throws -> ServerProcess
-    {
+    /// One that exits first is reported at once, with its log.
+    static func launch(
+        _ executable: String, _ arguments: [String], in directory: URL, logName: String, port: Int, timeout: Duration = .seconds(30)
+    ) async throws -> ServerProcess {
         let process = try Subprocess.start(executable, arguments, logFile: directory.appendingPathComponent(logName).path)
         let server = ServerProcess(directory: directory, process: process, logName: logName)
-        do {
-            try await Ports.waitForTCP(port)
-        } catch {
-            let log = server.log
-            server.stop()
-            throw SubprocessError.notReady("\(executable) on port \(port): \(log)")
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            do {
+                try await Ports.waitForTCP(port, timeout: .milliseconds(250))
+                return server
+            } catch {
+                guard process.isRunning, ContinuousClock.now < deadline else {
+                    let log = server.log
+                    server.stop()
+                    throw SubprocessError.notReady("\(executable) on port \(port) \(process.isRunning ? "did not start listening" : "exited"): \(log)")
+                }
+            }
         }
-        return server
     }
+
+    /// The process's ID, for reading its memory.
+    public var pid: Int32 { process.processIdentifier }
 
     public var log: String {
         (try? String(contentsOf: directory.appendingPathComponent(logName), encoding: .utf8)) ?? ""

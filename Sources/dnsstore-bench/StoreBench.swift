@@ -106,43 +106,11 @@ func runStore() async throws {
 }
 
 func runGrowth(zone: DNSName) async throws {
-    print("")
-    print("Growth on our server (separate process): mean latency of get and put of a 1 KB document")
-    print("| documents in the collection | get, ms | put, ms | list: queries | list: queries per document | server peak RSS, MiB |")
-    print("|---|---|---|---|---|---|")
+    try await runGrowthTable()
     let server = try await startServer("DNSStore", zone: zone)
     do {
         let (store, client) = try storeOn(server, zone: zone)
         let docs = try await store.createDatabase("growth").createCollection("docs")
-        var loaded = 0
-        for target in (smoke ? [10, 100] : [10, 1000, 10_000]) {
-            // Loaded by 8 concurrent writers of single documents: a batch that adds to many index
-            // pages would not fit one UPDATE once the pages are large.
-            let from = loaded
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<8 {
-                    group.addTask {
-                        for n in stride(from: from + worker, to: target, by: 8) {
-                            try await docs.insertJSON("doc-\(n)", jsonDocument(1000, n))
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
-            loaded = target
-            let samples = smoke ? 5 : 200
-            let getStart = ContinuousClock.now
-            for n in 0..<samples { _ = try await docs.get("doc-\((n * 7919) % target)") }
-            let getMs = millis(ContinuousClock.now - getStart) / Double(samples)
-            let putStart = ContinuousClock.now
-            for n in 0..<(samples / 4) { try await docs.putJSON("doc-\((n * 104_729) % target)", jsonDocument(1000, n + 1)) }
-            let putMs = millis(ContinuousClock.now - putStart) / Double(samples / 4)
-            let ids = try await docs.ids()
-            precondition(ids.count == target)
-            let listQueries = store.configuration.collectionChunks  // one query per index chunk (single pages)
-            let rss = server.pid.flatMap(peakMemoryMiB) ?? 0
-            print("| \(target) | \(String(format: "%.2f", getMs)) | \(String(format: "%.2f", putMs)) | \(listQueries) | \(String(format: "%.4f", Double(listQueries) / Double(target))) | \(String(format: "%.0f", rss)) |")
-        }
         // Sizes: 64 KB and 1 MiB documents.
         print("")
         print("Large documents on our server")

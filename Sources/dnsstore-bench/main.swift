@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 
 /// Measures our client against its baselines on the same BIND 9, in one run, and prints ratios.
-/// Usage: dnsstore-bench [client|servers|store|replication] [--seconds N] [--rounds N] [--smoke]
+/// Usage: dnsstore-bench [client|servers|store|growth|replication] [--seconds N] [--rounds N] [--max-documents N] [--smoke]
 
 let arguments = CommandLine.arguments
 if arguments.contains("--nio-executor") {
@@ -206,6 +206,10 @@ func run() async throws {
     }
     if arguments.contains("store") {
         try await runStore()
+        return
+    }
+    if arguments.contains("growth") {
+        try await runGrowthTable()
         return
     }
     if arguments.contains("replication") {
