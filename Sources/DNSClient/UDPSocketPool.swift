@@ -42,6 +42,24 @@ final class UDPSocketPool: Sendable {
     }
 
     func send(_ request: UDPRequest) async throws -> (ByteBuffer, Message) {
+        let channel: any Channel
+        do {
+            channel = try await openChannel()
+        } catch {
+            // The request never left: its promise must still be completed, or NIO reports it leaked.
+            request.promise.fail(error)
+            throw error
+        }
+        // No flush here: the handler flushes once per event-loop turn, so requests sent together
+        // leave in one sendmmsg call.
+        channel.write(request).whenFailure { error in
+            request.promise.fail(DNSError.connection("UDP to \(request.server.display): \(describeFailure(error))"))
+        }
+        return try await request.promise.futureResult.get()
+    }
+
+    /// An open socket from the pool, replacing ones that fail to open or were closed under us.
+    private func openChannel() async throws -> any Channel {
         var channel: any Channel
         var attempts = 0
         while true {
@@ -63,12 +81,7 @@ final class UDPSocketPool: Sendable {
             attempts += 1
             guard attempts < 3 else { throw DNSError.connection("UDP socket to \(server) keeps closing") }
         }
-        // No flush here: the handler flushes once per event-loop turn, so requests sent together
-        // leave in one sendmmsg call.
-        channel.write(request).whenFailure { error in
-            request.promise.fail(DNSError.connection("UDP to \(request.server.display): \(describeFailure(error))"))
-        }
-        return try await request.promise.futureResult.get()
+        return channel
     }
 
     /// The socket for the next request, slots taken in turn. A slot is opened on first use and
