@@ -17,7 +17,7 @@ extension Authority {
             return .answered([context.respond(rcode: .refused, payloadLimit: limit)])
         }
         let counter = store.changes.value
-        if let node = cache.node(question.name, counter: counter) {
+        if store.changesSeenAtOnce, let node = cache.node(question.name, counter: counter) {
             let soa = node.needsSOA(for: question.type) ? cache.node(origin, counter: counter) : nil
             if !node.needsSOA(for: question.type) || soa != nil {
                 statistics.cacheHits.add(1, ordering: .relaxed)
@@ -33,7 +33,8 @@ extension Authority {
     /// Reads the name (and the apex, for a negative answer) from storage, keeps them, answers.
     func answerFromStorage(_ context: RequestContext, _ question: Question, origin: DNSName) -> ByteBuffer {
         statistics.cacheMisses.add(1, ordering: .relaxed)
-        refreshCache()
+        let caching = store.changesSeenAtOnce
+        if caching { refreshCache() }
         let counter = cache.position.counter
         do {
             let (node, apex) = try store.read(origin) { zone -> (NodeCache.Node, NodeCache.Node?) in
@@ -44,8 +45,10 @@ extension Authority {
                 let apexRRsets = try zone.node(origin)
                 return (node, NodeCache.Node(rrsets: apexRRsets, exists: true))
             }
-            cache.store(question.name, node, counter: counter)
-            if let apex { cache.store(origin, apex, counter: counter) }
+            if caching {
+                cache.store(question.name, node, counter: counter)
+                if let apex { cache.store(origin, apex, counter: counter) }
+            }
             return respond(context, question, node: node, apex: apex, origin: origin)
         } catch {
             ServerMetrics.servfail.increment()

@@ -59,6 +59,28 @@ public final class Authority: Sendable {
         try self.init(store: store, configuration: configuration, logger: logger, checkingZones: checkingZones)
     }
 
+    #if PostgreSQL
+        /// Opens the zones in the PostgreSQL database at `url` (creating its tables and the
+        /// configured zones when missing), shared with every other engine opened on it.
+        public convenience init(
+            postgresURL url: String, configuration: AuthorityConfiguration, logger: Logger = Logger(label: "dnsstore.server"),
+            checkingZones: Bool = true
+        ) throws {
+            let store = try PostgresZoneStore(
+                url: url, limits: .init(maxOctets: configuration.journalMaxOctets, maxAge: configuration.journalMaxAge), logger: logger)
+            try self.init(store: store, configuration: configuration, logger: logger, checkingZones: checkingZones)
+        }
+    #endif
+
+    /// Whether this build can keep zones in PostgreSQL (the package trait `PostgreSQL`).
+    public static var supportsPostgreSQL: Bool {
+        #if PostgreSQL
+            true
+        #else
+            false
+        #endif
+    }
+
     /// An engine whose zones live in this process's memory only: the same rules, without a file.
     /// For tests and fuzzing; nothing it holds survives it.
     public convenience init(inMemory configuration: AuthorityConfiguration, logger: Logger = Logger(label: "dnsstore.server")) throws {

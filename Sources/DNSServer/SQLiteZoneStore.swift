@@ -14,14 +14,6 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     let changes: ChangeCounter
     let limits: JournalLimits
 
-    /// How much history the journal keeps. Its octets may not pass `maxOctets`, or when that is
-    /// nil the larger of 512 KiB and the zone's own octets; steps older than `maxAge` go too. The
-    /// newest step always stays.
-    struct JournalLimits: Sendable {
-        var maxOctets: Int?
-        var maxAge: Int = 7 * 24 * 3600
-    }
-
     /// The layout of the tables, kept in SQLite's `user_version`. 2: zones answered by name
     /// (owner keys in canonical order) with a bounded journal of steps. 1: records keyed by
     /// RDATA digest under names in wire form. 0: files from before versions, keyed by RDATA.
@@ -219,7 +211,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         guard let row = try Row.fetchOne(db, sql: "SELECT octets, journal_octets FROM zone WHERE zone = ?", arguments: [Data(zone)])
         else { return }
         var journalOctets = row["journal_octets"] as Int
-        let budget = limits.maxOctets ?? max(512 << 10, row["octets"] as Int)
+        let budget = limits.budget(zoneOctets: row["octets"] as Int)
         let oldestAllowed = Int64(Date().timeIntervalSince1970) - Int64(limits.maxAge)
         while true {
             let steps = try Row.fetchAll(
@@ -321,11 +313,6 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         }
         let ordered = records.keys.sorted().flatMap { records[$0]! }
         return (ordered, damaged)
-    }
-
-    private func serialOf(_ record: ResourceRecord) -> UInt32? {
-        if case .soa(let soa) = record.rdata { return soa.serial }
-        return nil
     }
 
     // MARK: Reading

@@ -10,6 +10,27 @@ protocol ZoneReading {
     func hasDescendants(_ name: DNSName) throws -> Bool
 }
 
+extension ZoneStore {
+    var changesSeenAtOnce: Bool { true }
+}
+
+/// The serial of an SOA record; nil for other types.
+func serialOf(_ record: ResourceRecord) -> UInt32? {
+    if case .soa(let soa) = record.rdata { return soa.serial }
+    return nil
+}
+
+/// How much history a zone's journal keeps. Its octets may not pass `maxOctets`, or when that is
+/// nil the larger of 512 KiB and the zone's own octets; steps older than `maxAge` go too. The
+/// newest step always stays.
+struct JournalLimits: Sendable {
+    var maxOctets: Int?
+    var maxAge: Int = 7 * 24 * 3600
+
+    /// The octets the journal may hold for a zone of `zoneOctets`.
+    func budget(zoneOctets: Int) -> Int { maxOctets ?? max(512 << 10, zoneOctets) }
+}
+
 extension ZoneReading {
     func rrset(_ name: DNSName, _ type: RRType) throws -> RRSet? { try node(name)[type] }
 
@@ -32,6 +53,11 @@ protocol ZoneStore: Sendable {
     /// Raised after every commit by every process sharing the storage (by the engine, right after
     /// the commit returns).
     var changes: ChangeCounter { get }
+
+    /// Whether `changes` sees every commit of every process the moment it returns, so that a
+    /// cache checked against it is never behind. False for storage shared over a network,
+    /// whose commits this process cannot see at no cost: every query then reads storage.
+    var changesSeenAtOnce: Bool { get }
 
     /// Creates the zone holding `records` unless it exists; returns whether it was created.
     func createZoneIfMissing(_ origin: DNSName, records: [ResourceRecord]) throws -> Bool

@@ -20,6 +20,10 @@ struct IndexChunkPlan {
     let original: [LoadedPage]
     /// As planned; `pages.count` is what page 0's `"pages"` will say.
     private(set) var pages: [IndexPage]
+    /// Octets of each page's text as last computed (page 0's with the page count it had then),
+    /// dropped whenever the page changes: serializing a full page sorts a thousand names, and
+    /// placing each entry of a large chunk would otherwise do that for every page it passes.
+    private var sizes: [Int: (count: Int, octets: Int)] = [:]
     /// Names added by this plan, which may move between pages while it settles.
     private var added: Set<String> = []
     /// Page 0 must still be as read: a version floor was read from it, or a missing page was filled.
@@ -50,11 +54,13 @@ struct IndexChunkPlan {
 
     /// Records that a document of this chunk was deleted at `version`.
     mutating func raiseFloor(to version: Int) {
+        sizes[0] = nil
         pages[0].floor = max(pages[0].floor, version)
     }
 
     mutating func remove(_ name: String) {
         guard let k = page(holding: name) else { return }
+        sizes[k] = nil
         pages[k].entries[name] = nil
         added.remove(name)
     }
@@ -75,11 +81,13 @@ struct IndexChunkPlan {
             let fitting = try pages.indices.filter { k in try octetsOf(k) + octets <= IndexPage.maxTextOctets }
             if let k = fitting.first(where: exists) ?? fitting.first {
                 if !exists(k) { needsPage0AsRead = true }
+                sizes[k] = nil
                 for (name, entry) in new { pages[k].entries[name] = .some(entry) }
                 return
             }
             let fresh = IndexPage(chunk: chunk, page: pages.count, entries: Dictionary(uniqueKeysWithValues: new))
             if try fresh.text(level: level).count <= IndexPage.maxTextOctets - 100 {
+                sizes[pages.count] = nil
                 pages.append(fresh)
                 return
             }
@@ -94,17 +102,20 @@ struct IndexChunkPlan {
         let candidates = pages.indices.filter { $0 != avoided }
         for k in candidates where exists(k) {
             if try octetsOf(k) + octets + (pages[k].entries.isEmpty ? 0 : 1) <= IndexPage.maxTextOctets {
+                sizes[k] = nil
                 pages[k].entries[name] = .some(entry)
                 return
             }
         }
         for k in candidates where !exists(k) {
             if try octetsOf(k) + octets <= IndexPage.maxTextOctets {
+                sizes[k] = nil
                 pages[k].entries[name] = .some(entry)
                 needsPage0AsRead = true
                 return
             }
         }
+        sizes[pages.count] = nil
         pages.append(IndexPage(chunk: chunk, page: pages.count, entries: [name: entry]))
     }
 
@@ -115,10 +126,13 @@ struct IndexChunkPlan {
     }
 
     /// Octets of page k's text as it will be written now.
-    private func octetsOf(_ k: Int) throws -> Int {
+    private mutating func octetsOf(_ k: Int) throws -> Int {
+        if let known = sizes[k], k != 0 || known.count == pages.count { return known.octets }
         var page = pages[k]
         if k == 0 { page.pages = pages.count }
-        return try page.text(level: level).count
+        let octets = try page.text(level: level).count
+        sizes[k] = (pages.count, octets)
+        return octets
     }
 
     /// Drops trailing empty pages and moves entries off any page over the limit, until stable.
@@ -126,11 +140,16 @@ struct IndexChunkPlan {
         for _ in 0..<100_000 {
             while pages.count > 1, pages[pages.count - 1].entries.isEmpty { pages.removeLast() }
             pages[0].pages = pages.count
-            guard let k = try pages.indices.first(where: { try octetsOf($0) > IndexPage.maxTextOctets && pages[$0].entries.count > 1 })
-            else { return }
+            var over: Int?
+            for k in pages.indices where try octetsOf(k) > IndexPage.maxTextOctets && pages[k].entries.count > 1 {
+                over = k
+                break
+            }
+            guard let k = over else { return }
             // Move what this plan added if it can; otherwise the last name, which a repair moves.
             let names = pages[k].entries.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
             let name = names.last(where: { added.contains($0) }) ?? names.last!
+            sizes[k] = nil
             let entry = pages[k].entries.removeValue(forKey: name)!
             try place(name, entry, avoiding: k)
         }

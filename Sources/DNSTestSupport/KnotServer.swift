@@ -70,9 +70,9 @@ public final class KnotServer: @unchecked Sendable {
     public func stop() { running.stop() }
 }
 
-/// A standard authoritative server started for a test: BIND 9 or Knot.
+/// A standard authoritative server started for a test: BIND 9, Knot or PowerDNS.
 public enum ServerKind: String, Sendable, CaseIterable, CustomStringConvertible {
-    case bind, knot
+    case bind, knot, powerdns
     /// Our own server, in this process, over real sockets.
     case embedded
     public var description: String { rawValue }
@@ -101,6 +101,9 @@ public struct RunningServer: Sendable {
             return RunningServer(kind: kind, port: s.port, zone: zone, key: s.key, stop: { s.stop() })
         case .knot:
             let s = try await KnotServer.start(zone: zone)
+            return RunningServer(kind: kind, port: s.port, zone: zone, key: s.key, stop: { s.stop() })
+        case .powerdns:
+            let s = try await PowerDNSServer.start(zone: zone)
             return RunningServer(kind: kind, port: s.port, zone: zone, key: s.key, stop: { s.stop() })
         case .embedded:
             let s = try await EmbeddedServer.start(zone: zone)

@@ -100,8 +100,8 @@ public final class SecondaryServer: @unchecked Sendable {
             let path = dir.appendingPathComponent("knot.conf").path
             try conf.write(toFile: path, atomically: true, encoding: .utf8)
             running = try await ServerProcess.launch("knotd", ["-c", path], in: dir, logName: "knot.log", port: port)
-        case .embedded:
-            throw SubprocessError.notReady("the embedded server has no secondary mode")
+        case .embedded, .powerdns:
+            throw SubprocessError.notReady("secondaries of \(kind) are not set up by the tests")
         }
         return SecondaryServer(kind: kind, port: port, running: running)
     }

@@ -52,7 +52,13 @@ public final class ServerProcess: @unchecked Sendable {
         if process.isRunning {
             kill(process.processIdentifier, SIGCONT)
             kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
+            // Ten seconds to stop, then SIGKILL: waiting without end would hold a thread of the
+            // test process's small pool forever.
+            var deadline = ContinuousClock.now + .seconds(10)
+            while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            deadline = ContinuousClock.now + .seconds(5)
+            while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
         }
         try? FileManager.default.removeItem(at: directory)
     }

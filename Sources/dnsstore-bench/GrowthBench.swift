@@ -63,6 +63,7 @@ func runGrowthTable() async throws {
         let bind = try await measureBIND(zoneFile: served.zoneFile)
         func f(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
         print("| \(size) | \(f(importRate, 0)) | \(f(Double(disk) / 1_048_576)) | \(f(Double(disk) / Double(jsonOctets), 2)) | \(f(median(gets))) | \(f(median(puts))) | \(f(served.startMs)) | \(f(served.getMs, 2)) | \(f(served.putMs, 2)) | \(f(served.rss, 0)) | \(f(bind.startMs)) | \(f(bind.rss, 0)) |")
+        fflush(nil)  // each row as it is measured: a long run may be cut short
     }
 }
 

@@ -4,6 +4,7 @@ import DNSWire
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// `dnsstore serve`: the embedded authoritative server on the network.
@@ -22,6 +23,8 @@ struct ServeCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "The data directory.") var data: String = "dnsstore-data"
+    @Option(help: "Where zones live: postgresql://USER@HOST:PORT/DATABASE, shared by every serve given it (default: DIR/zones.sqlite; env DNSSTORE_STORAGE).")
+    var storage: String?
     @Option(help: "A zone to serve (repeatable).") var zone: [String] = []
     @Option(help: "Address and port to listen on, UDP and TCP.") var listen: String = "127.0.0.1:5353"
     @Option(help: "TSIG key file in BIND's format, all its keys accepted (repeatable).") var key: [String] = []
@@ -74,12 +77,23 @@ struct ServeCommand: AsyncParsableCommand {
         config.syncEveryCommit = fsync
         config.maxPendingUpdates = maxPendingUpdates
         config.maxRecordsPerRRset = maxRecordsPerRRset
-        let databasePath = (data as NSString).appendingPathComponent("zones.sqlite")
-        if let salvage { return try salvageZones(zones, from: databasePath, to: salvage, configuration: config) }
-        let authority = try Authority(databasePath: databasePath, configuration: config, logger: logger)
+        let storageURL = storage ?? ProcessInfo.processInfo.environment["DNSSTORE_STORAGE"].flatMap { $0.isEmpty ? nil : $0 }
+        let databasePath = storageURL.map(Self.redacted) ?? (data as NSString).appendingPathComponent("zones.sqlite")
+        if let salvage {
+            guard storageURL == nil else { throw ValidationError("--salvage reads a SQLite file; PostgreSQL keeps its own") }
+            return try salvageZones(zones, from: databasePath, to: salvage, configuration: config)
+        }
+        let authority: Authority
+        if let storageURL {
+            authority = try Self.postgresAuthority(storageURL, configuration: config, logger: logger)
+        } else {
+            authority = try Authority(databasePath: databasePath, configuration: config, logger: logger)
+        }
         // A damaged file is refused before it is served: a quick look at every page at start,
-        // a thorough one with --check.
-        let problems = try authority.checkStorage(thorough: check)
+        // a thorough one with --check. The quick look reads the whole file, so a large one is
+        // looked at while the server already answers (see StorageCheckService).
+        let checkAtStart = check || Self.fileSize(databasePath) < Self.checkBeforeServingBelow
+        let problems = checkAtStart ? try authority.checkStorage(thorough: check) : []
         if check {
             for problem in problems { print(problem) }
             print(problems.isEmpty ? "\(databasePath): sound; zones \(zones.map(\.description).joined(separator: " ")) have their SOA and NS" : "\(databasePath): damaged")
@@ -102,11 +116,43 @@ struct ServeCommand: AsyncParsableCommand {
             authority, host: address.ipAddress ?? "127.0.0.1", port: address.port ?? 5353, limits: limits)
         logger.info(
             "serving", metadata: ["zones": "\(zones.map(\.description).joined(separator: " "))", "listen": "\(server.localAddress.map { "\($0)" } ?? listen)", "data": "\(data)"])
+        var services = [ServiceGroupConfiguration.ServiceConfiguration(service: ServerService(server: server, logger: logger))]
+        if !checkAtStart {
+            services.append(.init(
+                service: StorageCheckService(authority: authority, path: databasePath, logger: logger),
+                successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup))
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [ServerService(server: server, logger: logger)], gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// The engine on PostgreSQL, when this build has it.
+    static func postgresAuthority(_ url: String, configuration: AuthorityConfiguration, logger: Logger) throws -> Authority {
+        guard url.hasPrefix("postgresql://") || url.hasPrefix("postgres://") else {
+            throw ValidationError("--storage takes postgresql://USER@HOST:PORT/DATABASE, not '\(redacted(url))'")
+        }
+        #if PostgreSQL
+            return try Authority(postgresURL: url, configuration: configuration, logger: logger)
+        #else
+            throw ValidationError("this dnsstore was built without PostgreSQL storage; build it with 'swift build --traits PostgreSQL'")
+        #endif
+    }
+
+    /// A storage URL with any password replaced, fit for messages and logs.
+    static func redacted(_ url: String) -> String {
+        guard var parts = URLComponents(string: url), parts.password != nil else { return url }
+        parts.password = "***"
+        return parts.string ?? url
+    }
+
+    /// Files smaller than this (about a tenth of a second of reading) are checked before the
+    /// first query is answered; larger ones while serving.
+    static let checkBeforeServingBelow: UInt64 = 64 << 20
+
+    static func fileSize(_ path: String) -> UInt64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
     }
 
     /// Writes what can be read of each zone as a master file (RFC 1035 section 5), and says on
@@ -185,5 +231,25 @@ struct ServerService: Service {
         try? await gracefulShutdown()
         logger.info("shutting down")
         await server.close()
+    }
+}
+
+/// The start-up look at every page of a large data file, run while the server answers: damage
+/// found stops the server, with the same message a small file gets before it is served.
+struct StorageCheckService: Service {
+    let authority: Authority
+    let path: String
+    let logger: Logger
+
+    func run() async throws {
+        let started = ContinuousClock.now
+        let problems = try await NIOThreadPool.singleton.runIfActive { try authority.checkStorage(thorough: false) }
+        guard problems.isEmpty else {
+            logger.error("data file damaged; stopping", metadata: ["data": "\(path)"])
+            throw AuthorityError.storage(
+                "refusing to serve \(path): " + problems.prefix(5).joined(separator: "; ")
+                    + "; 'dnsstore serve --salvage FILE' saves what can still be read")
+        }
+        logger.info("data file checked", metadata: ["data": "\(path)", "seconds": "\(started.duration(to: .now))"])
     }
 }

@@ -40,7 +40,7 @@ final class CountingTransport: StoreTransport {
 
 /// Where a store test runs: a real server over sockets, or our engine in the same process.
 enum Backend: String, CaseIterable, CustomStringConvertible, Sendable {
-    case bind, knot, embedded, inProcess
+    case bind, knot, powerdns, embedded, inProcess
     var description: String { rawValue }
 }
 
@@ -65,6 +65,7 @@ struct StoreFixture {
         switch backend {
         case .bind: return try await with(ServerKind.bind, body)
         case .knot: return try await with(ServerKind.knot, body)
+        case .powerdns: return try await with(ServerKind.powerdns, body)
         case .embedded: return try await with(ServerKind.embedded, body)
         case .inProcess: return try await InProcessFixture.with(body)
         }

@@ -1,0 +1,501 @@
+#if PostgreSQL
+import DNSWire
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import Synchronization
+
+/// Zones in a PostgreSQL database that any number of engines (front ends) share, so that together
+/// they act as one primary: the same tables as the SQLite store (records keyed by zone, owner in
+/// canonical order, type and RDATA digest; a journal of steps by serial), the same rules above.
+///
+/// Writers of a zone are put in one order by a row lock on the zone, taken first in every write
+/// transaction (`SELECT … FOR UPDATE`). The transactions run at READ COMMITTED on purpose: each
+/// statement then sees everything committed before it began, so once a writer holds the lock its
+/// reads include the previous writer's commit, its prerequisites are checked against it and the
+/// serial it computes is exactly one above. REPEATABLE READ would instead fail the second of two
+/// concurrent writers with a serialization error, to be retried. Reads that span several
+/// statements (a query's name and apex, a transfer, the journal) run at REPEATABLE READ, READ
+/// ONLY, so they see one commit point.
+///
+/// The database is called from threads that may block (the engine's blocking work), never from an
+/// event loop of its own: its connections run on an event loop group of the store's.
+final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
+    let changes = ChangeCounter()
+    let limits: JournalLimits
+    /// Commits of other front ends arrive with no notice: queries are read from the database.
+    var changesSeenAtOnce: Bool { false }
+    /// The URL without its password, for messages.
+    let displayURL: String
+
+    private let configuration: PostgresConnection.Configuration
+    private let group: MultiThreadedEventLoopGroup
+    private let idle = Mutex<[PostgresConnection]>([])
+    private let opened = Atomic<Int>(0)
+    private let logger: Logger
+    /// Connections kept open between uses.
+    private let keepIdle = 8
+
+    /// Tables are named with this prefix, so the store can share a database with other data.
+    static let schemaVersion = 1
+
+    /// Connects to `url` (`postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE`) and creates the
+    /// tables when they are missing.
+    init(url: String, limits: JournalLimits = JournalLimits(), logger: Logger) throws {
+        let parsed = try Self.parse(url)
+        configuration = parsed.configuration
+        displayURL = parsed.display
+        self.limits = limits
+        self.logger = logger
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        try withConnection { session in
+            try session.transaction("BEGIN") {
+                // One front end creates the tables; others starting at once wait for it.
+                try session.run("SELECT pg_advisory_xact_lock(5283)")
+                for statement in Self.schema { try session.run(PostgresQuery(unsafeSQL: statement)) }
+                let version = try session.rows("SELECT version FROM dnsstore_schema").first.map { try $0.decode(Int.self) }
+                if let version, version > Self.schemaVersion {
+                    throw AuthorityError.storage(
+                        "\(displayURL) has schema version \(version), written by a newer dnsstore; this one reads versions up to \(Self.schemaVersion)")
+                }
+                if version == nil { try session.run("INSERT INTO dnsstore_schema VALUES (\(Self.schemaVersion))") }
+            }
+        }
+    }
+
+    deinit {
+        for connection in idle.withLock({ $0 }) { Self.close(connection) }
+        group.shutdownGracefully { _ in }
+    }
+
+    static let schema = [
+        "CREATE TABLE IF NOT EXISTS dnsstore_schema (version bigint NOT NULL)",
+        """
+        CREATE TABLE IF NOT EXISTS dnsstore_zone (
+            zone bytea PRIMARY KEY, octets bigint NOT NULL DEFAULT 0, journal_octets bigint NOT NULL DEFAULT 0)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS dnsstore_record (
+            zone bytea NOT NULL, owner bytea NOT NULL, type bigint NOT NULL, rdata_key bytea NOT NULL,
+            name bytea, ttl bigint NOT NULL, rdata bytea NOT NULL, PRIMARY KEY (zone, owner, type, rdata_key))
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS dnsstore_journal_step (
+            zone bytea NOT NULL, step bigint NOT NULL, from_serial bigint NOT NULL, to_serial bigint NOT NULL,
+            at bigint NOT NULL, octets bigint NOT NULL, PRIMARY KEY (zone, step))
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS dnsstore_journal (
+            zone bytea NOT NULL, step bigint NOT NULL, seq bigint NOT NULL, action bigint NOT NULL, name bytea NOT NULL,
+            type bigint NOT NULL, ttl bigint NOT NULL, rdata bytea NOT NULL, PRIMARY KEY (zone, step, seq))
+        """,
+    ]
+
+    /// The connection settings in a URL, and the URL with its password left out.
+    static func parse(_ url: String) throws -> (configuration: PostgresConnection.Configuration, display: String) {
+        guard let parts = URLComponents(string: url), ["postgresql", "postgres"].contains(parts.scheme ?? ""),
+            let host = parts.host, !host.isEmpty
+        else {
+            throw AuthorityError.storage("'\(url)' is not a PostgreSQL URL: expected postgresql://USER@HOST:PORT/DATABASE")
+        }
+        let user = parts.user ?? "postgres"
+        let database = parts.path.hasPrefix("/") && parts.path.count > 1 ? String(parts.path.dropFirst()) : user
+        var configuration = PostgresConnection.Configuration(
+            host: host, port: parts.port ?? 5432, username: user, password: parts.password, database: database, tls: .disable)
+        configuration.options.connectTimeout = .seconds(10)
+        return (configuration, "postgresql://\(user)@\(host):\(parts.port ?? 5432)/\(database)")
+    }
+
+    // MARK: Connections
+
+    /// One connection and the statements run on it, waited for on the calling thread.
+    struct Session {
+        let connection: PostgresConnection
+        let logger: Logger
+
+        func rows(_ query: PostgresQuery) throws -> [PostgresRow] {
+            Array(try connection.query(query, logger: logger).wait().rows)
+        }
+
+        /// Runs a statement; returns the rows it changed.
+        @discardableResult
+        func run(_ query: PostgresQuery) throws -> Int {
+            try connection.query(query, logger: logger).wait().metadata.rows ?? 0
+        }
+
+        /// Runs `body` between `begin` and COMMIT, rolling back when it throws.
+        func transaction<T>(_ begin: PostgresQuery, _ body: () throws -> T) throws -> T {
+            try run(begin)
+            do {
+                let result = try body()
+                try run("COMMIT")
+                return result
+            } catch {
+                _ = try? run("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    private func withConnection<T>(_ body: (Session) throws -> T) throws -> T {
+        let connection = try take()
+        do {
+            let result = try body(Session(connection: connection, logger: logger))
+            give(connection)
+            return result
+        } catch {
+            // A connection that failed mid-statement may be in any state: it is not reused.
+            if connection.isClosed { opened.subtract(1, ordering: .relaxed) } else { give(connection) }
+            throw Self.described(error, url: displayURL)
+        }
+    }
+
+    private func take() throws -> PostgresConnection {
+        while let connection = idle.withLock({ $0.popLast() }) {
+            if !connection.isClosed { return connection }
+            opened.subtract(1, ordering: .relaxed)
+        }
+        do {
+            let id = opened.add(1, ordering: .relaxed).newValue
+            return try PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: logger).wait()
+        } catch {
+            opened.subtract(1, ordering: .relaxed)
+            throw AuthorityError.storage("cannot connect to \(displayURL): \(Self.message(error))")
+        }
+    }
+
+    private func give(_ connection: PostgresConnection) {
+        let kept = idle.withLock { idle -> Bool in
+            guard idle.count < keepIdle else { return false }
+            idle.append(connection)
+            return true
+        }
+        if !kept {
+            opened.subtract(1, ordering: .relaxed)
+            Self.close(connection)
+        }
+    }
+
+    /// Closes without waiting (the future form; the async one needs a task).
+    static func close(_ connection: PostgresConnection) {
+        let _: EventLoopFuture<Void> = connection.close()
+    }
+
+    /// PostgreSQL's own message when there is one (they name the table, the constraint, the cause).
+    static func message(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            return "\(error.code)"
+        }
+        return "\(error)"
+    }
+
+    static func described(_ error: any Error, url: String) -> any Error {
+        if error is PSQLError { return AuthorityError.storage("\(url): \(message(error))") }
+        return error
+    }
+
+    // MARK: ZoneStore
+
+    func createZoneIfMissing(_ origin: DNSName, records: [ResourceRecord]) throws -> Bool {
+        let zone = Data(OwnerKey.key(origin))
+        return try withConnection { session in
+            try session.transaction("BEGIN") {
+                let octets = records.reduce(0) { $0 + SQLiteZoneStore.recordOctets($1.name, $1.rdata) }
+                guard try session.run("INSERT INTO dnsstore_zone (zone, octets) VALUES (\(zone), \(octets)) ON CONFLICT DO NOTHING") == 1
+                else { return false }
+                for record in records { try Self.insert(record, zone: zone, session) }
+                return true
+            }
+        }
+    }
+
+    func read<T>(_ origin: DNSName, _ body: (any ZoneReading) throws -> T) throws -> T {
+        try withConnection { session in
+            try session.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+                try body(Reader(session: session, origin: origin))
+            }
+        }
+    }
+
+    func write<T>(
+        _ origin: DNSName, _ plan: (any ZoneReading) throws -> (changes: [ZoneChange], serial: UInt32, result: T)
+    ) throws -> T {
+        let zone = Data(OwnerKey.key(origin))
+        return try withConnection { session in
+            try session.transaction("BEGIN ISOLATION LEVEL READ COMMITTED") {
+                // Every writer of the zone waits here for the one before it (see the type's comment).
+                guard let row = try session.rows("SELECT octets, journal_octets FROM dnsstore_zone WHERE zone = \(zone) FOR UPDATE").first
+                else { throw StorageError.damaged("zone \(origin) is missing from \(displayURL)") }
+                let (octets, journalOctets) = try row.decode((Int, Int).self)
+                let planned = try plan(Reader(session: session, origin: origin))
+                if !planned.changes.isEmpty {
+                    try store(planned.changes, serial: planned.serial, zone: zone, octets: octets, journalOctets: journalOctets, session)
+                }
+                return planned.result
+            }
+        }
+    }
+
+    private static func insert(_ record: ResourceRecord, zone: Data, _ session: Session) throws {
+        let owner = Data(OwnerKey.key(record.name))
+        let key = SQLiteZoneStore.rdataKey(record.rdata)
+        let name = SQLiteZoneStore.storedName(record.name)
+        let rdata = Data(record.rdata.uncompressedWire)
+        try session.run(
+            """
+            INSERT INTO dnsstore_record VALUES (\(zone), \(owner), \(Int(record.type.rawValue)), \(key), \(name), \(Int(record.ttl)), \(rdata))
+            ON CONFLICT (zone, owner, type, rdata_key) DO UPDATE SET name = EXCLUDED.name, ttl = EXCLUDED.ttl, rdata = EXCLUDED.rdata
+            """)
+    }
+
+    /// Writes the changes, journals them as one step and keeps the journal within its limits.
+    private func store(_ changes: [ZoneChange], serial: UInt32, zone: Data, octets: Int, journalOctets: Int, _ session: Session) throws {
+        var delta = 0
+        var stepOctets = 0
+        let last = try session.rows("SELECT MAX(step) FROM dnsstore_journal_step WHERE zone = \(zone)").first?.decode(Int?.self)
+        let step = (last ?? 0) + 1
+        for (seq, change) in changes.enumerated() {
+            let r = change.record
+            let size = SQLiteZoneStore.recordOctets(r.name, r.rdata)
+            switch change.action {
+            case .delete:
+                try session.run(
+                    """
+                    DELETE FROM dnsstore_record WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(r.name)))
+                    AND type = \(Int(r.type.rawValue)) AND rdata_key = \(SQLiteZoneStore.rdataKey(r.rdata))
+                    """)
+                delta -= size
+            case .add:
+                try Self.insert(r, zone: zone, session)
+                delta += size
+            }
+            stepOctets += size
+            try session.run(
+                """
+                INSERT INTO dnsstore_journal VALUES (\(zone), \(step), \(seq), \(Int(change.action.rawValue)), \(Data(r.name.wire)),
+                \(Int(r.type.rawValue)), \(Int(r.ttl)), \(Data(r.rdata.uncompressedWire)))
+                """)
+        }
+        let from = changes.first { $0.action == .delete && $0.record.type == .soa }.flatMap { serialOf($0.record) } ?? serial
+        let now = Int(Date().timeIntervalSince1970)
+        try session.run(
+            "INSERT INTO dnsstore_journal_step VALUES (\(zone), \(step), \(Int(from)), \(Int(serial)), \(now), \(stepOctets))")
+        // Drops the oldest steps while the journal is over its size or they are over its age.
+        var journal = journalOctets + stepOctets
+        let budget = limits.budget(zoneOctets: octets + delta)
+        let oldestAllowed = now - limits.maxAge
+        while true {
+            let steps = try session.rows(
+                "SELECT step, at, octets FROM dnsstore_journal_step WHERE zone = \(zone) ORDER BY step LIMIT 2")
+            guard steps.count == 2 else { break }
+            let (oldest, at, size) = try steps[0].decode((Int, Int, Int).self)
+            guard journal > budget || at < oldestAllowed else { break }
+            try session.run("DELETE FROM dnsstore_journal WHERE zone = \(zone) AND step = \(oldest)")
+            try session.run("DELETE FROM dnsstore_journal_step WHERE zone = \(zone) AND step = \(oldest)")
+            journal -= size
+        }
+        try session.run("UPDATE dnsstore_zone SET octets = \(octets + delta), journal_octets = \(journal) WHERE zone = \(zone)")
+    }
+
+    func journal(_ origin: DNSName, after serial: UInt32) throws -> [ZoneDiff]? {
+        let zone = Data(OwnerKey.key(origin))
+        return try withConnection { session in
+            try session.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { () -> [ZoneDiff]? in
+                guard let first = try session.rows(
+                    "SELECT MAX(step) FROM dnsstore_journal_step WHERE zone = \(zone) AND from_serial = \(Int(serial))"
+                ).first?.decode(Int?.self) else { return nil }
+                let steps = try session.rows(
+                    "SELECT step, from_serial, to_serial FROM dnsstore_journal_step WHERE zone = \(zone) AND step >= \(first) ORDER BY step")
+                var byStep: [Int: [ZoneChange]] = [:]
+                for row in try session.rows(
+                    "SELECT step, action, name, type, ttl, rdata FROM dnsstore_journal WHERE zone = \(zone) AND step >= \(first) ORDER BY step, seq")
+                {
+                    let (step, action, name, type, ttl, rdata) = try row.decode((Int, Int, Data, Int, Int, Data).self)
+                    let rrType = RRType(UInt16(truncatingIfNeeded: type))
+                    let record = ResourceRecord(
+                        name: try DNSName(wire: Array(name)), type: rrType, ttl: UInt32(truncatingIfNeeded: ttl),
+                        rdata: try RData.decode(type: rrType, wire: Array(rdata)))
+                    byStep[step, default: []].append(ZoneChange(action: action == ZoneChange.Action.add.rawValue ? .add : .delete, record: record))
+                }
+                var diffs: [ZoneDiff] = []
+                var expected = serial
+                for row in steps {
+                    let (step, from, to) = try row.decode((Int, Int, Int).self)
+                    guard UInt32(truncatingIfNeeded: from) == expected, let changes = byStep[step],
+                        let fromSOA = changes.first(where: { $0.action == .delete && $0.record.type == .soa })?.record,
+                        let toSOA = changes.first(where: { $0.action == .add && $0.record.type == .soa })?.record
+                    else { return nil }
+                    diffs.append(ZoneDiff(
+                        fromSOA: fromSOA, toSOA: toSOA,
+                        deleted: changes.filter { $0.action == .delete && $0.record.type != .soa }.map(\.record),
+                        added: changes.filter { $0.action == .add && $0.record.type != .soa }.map(\.record)))
+                    expected = UInt32(truncatingIfNeeded: to)
+                }
+                let current = try Reader(session: session, origin: origin).soa()?.soa.serial
+                return expected == current ? diffs : nil
+            }
+        }
+    }
+
+    func snapshot(_ origin: DNSName) throws -> any ZoneSnapshot {
+        // The transfer keeps a connection of its own, in one transaction, until it is done.
+        let connection = try take()
+        let session = Session(connection: connection, logger: logger)
+        do {
+            try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            let soa = try Reader(session: session, origin: origin).soa()?.record
+            return Snapshot(session: session, origin: origin, soa: soa) { [self] in
+                opened.subtract(1, ordering: .relaxed)
+            }
+        } catch {
+            opened.subtract(1, ordering: .relaxed)
+            Self.close(connection)
+            throw Self.described(error, url: displayURL)
+        }
+    }
+
+    func check(thorough: Bool) throws -> [String] {
+        do {
+            return try withConnection { session in
+                var problems: [String] = []
+                if try session.rows("SELECT version FROM dnsstore_schema").isEmpty {
+                    problems.append("\(displayURL): no schema version")
+                }
+                if thorough {
+                    // Every stored record decodes.
+                    for row in try session.rows("SELECT zone FROM dnsstore_zone") {
+                        let origin = try OwnerKey.name(Array(try row.decode(Data.self)))
+                        problems += try salvage(origin).damaged.map { "\(displayURL): \($0)" }
+                    }
+                }
+                return problems
+            }
+        } catch {
+            return ["\(displayURL): \(Self.message(error))"]
+        }
+    }
+
+    func salvage(_ origin: DNSName) throws -> (records: [ResourceRecord], damaged: [String]) {
+        let zone = Data(OwnerKey.key(origin))
+        return try withConnection { session in
+            var records: [ResourceRecord] = []
+            var damaged: [String] = []
+            for row in try session.rows(
+                "SELECT owner, type, ttl, name, rdata FROM dnsstore_record WHERE zone = \(zone) ORDER BY owner, type, rdata_key")
+            {
+                do { records.append(try Self.record(row, zone: origin)) } catch { damaged.append("\(error)") }
+            }
+            return (records, damaged)
+        }
+    }
+
+    /// A record from a row of `owner, type, ttl, name, rdata`.
+    static func record(_ row: PostgresRow, zone origin: DNSName) throws -> ResourceRecord {
+        let (owner, type, ttl, name, rdata) = try row.decode((Data, Int, Int, Data?, Data).self)
+        let rrType = RRType(UInt16(truncatingIfNeeded: type))
+        let ownerName: DNSName
+        do {
+            ownerName = try name.map { try DNSName(wire: Array($0)) } ?? OwnerKey.name(Array(owner))
+        } catch {
+            throw StorageError.damaged("zone \(origin): a \(rrType) record's name does not decode (\(error))")
+        }
+        do {
+            return ResourceRecord(
+                name: ownerName, type: rrType, ttl: UInt32(truncatingIfNeeded: ttl), rdata: try RData.decode(type: rrType, wire: Array(rdata)))
+        } catch {
+            throw StorageError.damaged("zone \(origin): \(ownerName) \(rrType) does not decode (\(error))")
+        }
+    }
+
+    // MARK: Reading
+
+    /// One zone read by name within the session's transaction; each name is read once.
+    final class Reader: ZoneReading {
+        let session: Session
+        let origin: DNSName
+        let zone: Data
+        private var nodes: [DNSName: [RRType: RRSet]] = [:]
+
+        init(session: Session, origin: DNSName) {
+            self.session = session
+            self.origin = origin
+            self.zone = Data(OwnerKey.key(origin))
+        }
+
+        func node(_ name: DNSName) throws -> [RRType: RRSet] {
+            if let node = nodes[name] { return node }
+            var node: [RRType: RRSet] = [:]
+            let rows = try session.rows(
+                "SELECT owner, type, ttl, name, rdata FROM dnsstore_record WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(name)))")
+            for row in rows {
+                let record = try PostgresZoneStore.record(row, zone: origin)
+                var set = node.removeValue(forKey: record.type) ?? RRSet(ttl: record.ttl)
+                set.ttl = record.ttl
+                set.insert(record.rdata)
+                node[record.type] = set
+            }
+            nodes[name] = node
+            return node
+        }
+
+        func hasDescendants(_ name: DNSName) throws -> Bool {
+            let (after, before) = OwnerKey.descendants(of: OwnerKey.key(name))
+            return try !session.rows(
+                "SELECT 1 FROM dnsstore_record WHERE zone = \(zone) AND owner > \(Data(after)) AND owner < \(Data(before)) LIMIT 1"
+            ).isEmpty
+        }
+    }
+
+    /// A transfer's frozen view: its own connection, in one REPEATABLE READ transaction, closed
+    /// when the transfer lets go of it.
+    final class Snapshot: ZoneSnapshot, @unchecked Sendable {
+        let session: Session
+        let origin: DNSName
+        let soa: ResourceRecord?
+        private let closed: @Sendable () -> Void
+        private let lock = Mutex(())
+
+        init(session: Session, origin: DNSName, soa: ResourceRecord?, closed: @escaping @Sendable () -> Void) {
+            self.session = session
+            self.origin = origin
+            self.soa = soa
+            self.closed = closed
+        }
+
+        deinit {
+            PostgresZoneStore.close(session.connection)
+            closed()
+        }
+
+        func records(after: [UInt8]?, limit: Int) throws -> (records: [ResourceRecord], next: [UInt8]?) {
+            try lock.withLock { _ in
+                let zone = Data(OwnerKey.key(origin))
+                let rows: [PostgresRow]
+                if let after, let position = SQLiteZoneStore.Snapshot.Position(after) {
+                    rows = try session.rows(
+                        """
+                        SELECT owner, type, ttl, name, rdata, rdata_key FROM dnsstore_record
+                        WHERE zone = \(zone) AND (owner, type, rdata_key) > (\(Data(position.owner)), \(position.type), \(Data(position.key)))
+                        ORDER BY owner, type, rdata_key LIMIT \(limit)
+                        """)
+                } else {
+                    rows = try session.rows(
+                        "SELECT owner, type, ttl, name, rdata, rdata_key FROM dnsstore_record WHERE zone = \(zone) ORDER BY owner, type, rdata_key LIMIT \(limit)")
+                }
+                var records: [ResourceRecord] = []
+                for row in rows {
+                    let record = try PostgresZoneStore.record(row, zone: origin)
+                    if record.type == .soa && record.name == origin { continue }
+                    records.append(record)
+                }
+                guard rows.count == limit, let last = rows.last else { return (records, nil) }
+                let (owner, type, _, _, _, key) = try last.decode((Data, Int, Int, Data?, Data, Data).self)
+                return (records, SQLiteZoneStore.Snapshot.Position(owner: Array(owner), type: type, key: Array(key)).encoded)
+            }
+        }
+    }
+}
+#endif

@@ -1,0 +1,66 @@
+import Foundation
+
+/// A real PostgreSQL server, a new cluster in a temp folder on a free loopback port (trust
+/// authentication, for loopback tests only), stopped by its PID. PostgreSQL refuses to run as
+/// root: under root the cluster belongs to the `postgres` user the Debian package creates.
+public final class PostgresServer: @unchecked Sendable {
+    public let directory: URL
+    public let port: Int
+    private let running: ServerProcess
+
+    private init(directory: URL, port: Int, running: ServerProcess) {
+        self.directory = directory
+        self.port = port
+        self.running = running
+    }
+
+    /// The folder of PostgreSQL's programs (initdb, postgres), newest version first; nil when
+    /// PostgreSQL is not installed.
+    public static var binaries: String? {
+        let base = "/usr/lib/postgresql"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
+        return versions.compactMap(Int.init).sorted().last.map { "\(base)/\($0)/bin" }
+    }
+
+    public static var isAvailable: Bool { binaries != nil }
+
+    /// The URL a client connects with.
+    public var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
+
+    public static func start() async throws -> PostgresServer {
+        guard let bin = binaries else { throw SubprocessError.notFound("PostgreSQL (/usr/lib/postgresql/*/bin)") }
+        let dir = try TempDirectory.make("postgres")
+        let data = dir.appendingPathComponent("db")
+        let port = Ports.free()
+        // As root: the postgres user owns the folder and runs the programs (setpriv execs, so the
+        // PID started is the server's own).
+        let prefix: [String]
+        if getuid() == 0 {
+            try FileManager.default.setAttributes([.ownerAccountName: "postgres"], ofItemAtPath: dir.path)
+            prefix = ["--reuid=postgres", "--regid=postgres", "--init-groups"]
+        } else {
+            prefix = []
+        }
+        func command(_ program: String, _ arguments: [String]) -> (String, [String]) {
+            prefix.isEmpty ? ("\(bin)/\(program)", arguments) : ("setpriv", prefix + ["\(bin)/\(program)"] + arguments)
+        }
+        let (initdb, initArgs) = command("initdb", ["-D", data.path, "-A", "trust", "-U", "postgres", "--no-sync"])
+        let made = try Subprocess.run(initdb, initArgs)
+        guard made.status == 0 else { throw SubprocessError.failed("initdb", made) }
+        let (postgres, args) = command(
+            "postgres",
+            ["-D", data.path, "-p", "\(port)", "-k", dir.path, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+             "-c", "max_connections=200"])
+        // The log goes in a file the server's user can write.
+        let running = try await ServerProcess.launch(postgres, args, in: dir, logName: "postgres.log", port: port)
+        return PostgresServer(directory: dir, port: port, running: running)
+    }
+
+    public var log: String { running.log }
+
+    /// A fast shutdown (SIGINT: sessions ended, no waiting for clients), then the folder removed.
+    public func stop() {
+        running.signal(SIGINT)
+        running.stop()
+    }
+}
