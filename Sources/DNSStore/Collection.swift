@@ -107,9 +107,9 @@ public struct DocumentCollection: Sendable {
         if store.replicas != nil, !store.session.existing(in: database, name).allSatisfy(all.contains) {
             all = Set(try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record, route: .primary).keys)
         }
-        let sorted = all.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        let sorted = all.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         let start = after.map { cursor in
-            sorted.firstIndex { !Array($0.utf8).lexicographicallyPrecedes(Array(cursor.utf8)) && $0 != cursor } ?? sorted.count
+            sorted.firstIndex { !$0.utf8.lexicographicallyPrecedes(cursor.utf8) && $0 != cursor } ?? sorted.count
         } ?? 0
         return Array(sorted[start...].prefix(limit))
     }
@@ -130,6 +130,6 @@ public struct DocumentCollection: Sendable {
     public func find(_ filter: Filter) async throws -> [Document] {
         var found: [Document] = []
         for try await documents in scan() { found += documents.filter { filter.matches($0) } }
-        return found.sorted { Array($0.id.utf8).lexicographicallyPrecedes(Array($1.id.utf8)) }
+        return found.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
     }
 }

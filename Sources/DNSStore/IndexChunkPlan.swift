@@ -130,7 +130,7 @@ struct IndexChunkPlan {
         if let known = sizes[k], k != 0 || known.count == pages.count { return known.octets }
         var page = pages[k]
         if k == 0 { page.pages = pages.count }
-        let octets = try page.text(level: level).count
+        let octets = try page.textLength(level: level)
         sizes[k] = (pages.count, octets)
         return octets
     }
@@ -147,7 +147,7 @@ struct IndexChunkPlan {
             }
             guard let k = over else { return }
             // Move what this plan added if it can; otherwise the last name, which a repair moves.
-            let names = pages[k].entries.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            let names = pages[k].entries.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             let name = names.last(where: { added.contains($0) }) ?? names.last!
             sizes[k] = nil
             let entry = pages[k].entries.removeValue(forKey: name)!

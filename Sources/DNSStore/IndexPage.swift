@@ -27,7 +27,7 @@ struct IndexPage: Sendable, Equatable {
     /// page is always the same text.
     func text(level: IndexLevel) throws -> [UInt8] {
         var map: [UInt8] = [UInt8(ascii: "{")]
-        let sorted = entries.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        let sorted = entries.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         for (i, name) in sorted.enumerated() {
             if i > 0 { map.append(UInt8(ascii: ",")) }
             map += try Self.entryText(name, entries[name]!)
@@ -48,6 +48,22 @@ struct IndexPage: Sendable, Equatable {
         }
         text.append(UInt8(ascii: "}"))
         return text
+    }
+
+    /// The length of `text(level:)`, counted without building or sorting it: entries take the same
+    /// octets in any order.
+    func textLength(level: IndexLevel) throws -> Int {
+        var map = 2 + max(0, entries.count - 1)
+        for (name, entry) in entries { map += try Self.entryText(name, entry).count }
+        var members: [(String, Int)] = [(level.rawValue, map), ("id", String(chunk).utf8.count)]
+        if page == 0 {
+            if pages > 1 { members.append(("pages", String(pages).utf8.count)) }
+            if floor > 0 { members.append(("floor", String(floor).utf8.count)) }
+        } else {
+            members.append(("page", String(page).utf8.count))
+        }
+        // {"name":value,...}: quotes, colon and comma around each member.
+        return 2 + members.reduce(0) { $0 + $1.0.utf8.count + 3 + $1.1 } + (members.count - 1)
     }
 
     /// `"name":value` as the page's map holds it.

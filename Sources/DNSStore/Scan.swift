@@ -20,7 +20,7 @@ extension DocumentCollection {
                         try Task.checkCancellation()
                         var ids = try await collection.chunkIDs(chunk, of: node.name)
                         if let after, chunk == first {
-                            ids = ids.filter { Array(after.utf8).lexicographicallyPrecedes(Array($0.utf8)) }
+                            ids = ids.filter { after.utf8.lexicographicallyPrecedes($0.utf8) }
                         }
                         if !ids.isEmpty { continuation.yield(ids) }
                     }
@@ -71,6 +71,6 @@ extension DocumentCollection {
                 ids += try await store.loadPage(page, chunk: chunk, of: node, level: .record, route: route).page.entries.keys
             }
         }
-        return ids.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        return ids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 }

@@ -70,4 +70,22 @@ struct FormatTests {
         let records = IndexPage(chunk: 0, page: 1, entries: ["x": NodeMetadata?.none])
         #expect(String(decoding: try records.text(level: .record), as: UTF8.self) == #"{"id":0,"page":1,"record":{"x":{}}}"#)
     }
+
+    /// Writers size pages without serializing them; the count must be the text's, octet for octet.
+    @Test func pageLengthsAreCountedExactly() throws {
+        let ids = ["a", "é\"quoted\"", "tab\there", "日本", String(repeating: "z", count: 200), "\u{1F600}"]
+        for page in [0, 1, 12] {
+            for (pages, floor) in [(1, 0), (2, 0), (1, 7), (130, 1_000_000)] {
+                for count in 0...ids.count {
+                    let entries = Dictionary(uniqueKeysWithValues: ids.prefix(count).map { ($0, NodeMetadata?.none) })
+                    let index = IndexPage(chunk: 15, page: page, pages: pages, floor: floor, entries: entries)
+                    #expect(try index.textLength(level: .record) == index.text(level: .record).count)
+                    let nodes = IndexPage(
+                        chunk: 2, page: page, pages: pages,
+                        entries: Dictionary(uniqueKeysWithValues: ids.prefix(count).map { ($0, NodeMetadata(name: $0, chunks: ChunkCount(total: 16))) }))
+                    #expect(try nodes.textLength(level: .collection) == nodes.text(level: .collection).count)
+                }
+            }
+        }
+    }
 }
