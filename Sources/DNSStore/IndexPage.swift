@@ -73,6 +73,20 @@ struct IndexPage: Sendable, Equatable {
 
     init(text: [UInt8], level: IndexLevel, name: DNSName) throws {
         let bad = StoreError.corrupted("index page \(name) is not a valid \(level.rawValue) index")
+        if level == .record, let fast = RecordPageScan(text) {
+            guard fast.pages >= 1, fast.floor >= 0 else { throw bad }
+            var entries: [String: NodeMetadata?] = [:]
+            entries.reserveCapacity(fast.ids.count)
+            for id in fast.ids { entries[id] = .some(nil) }
+            self.init(chunk: fast.id, page: fast.page, pages: fast.pages, floor: fast.floor, entries: entries)
+            return
+        }
+        try self.init(parsing: text, level: level, name: name)
+    }
+
+    /// Any JSON text, through Foundation's parser.
+    init(parsing text: [UInt8], level: IndexLevel, name: DNSName) throws {
+        let bad = StoreError.corrupted("index page \(name) is not a valid \(level.rawValue) index")
         guard let object = try? JSONSerialization.jsonObject(with: Data(text)) as? [String: Any],
             let id = object["id"] as? Int, let map = object[level.rawValue] as? [String: Any]
         else { throw bad }
@@ -92,5 +106,88 @@ struct IndexPage: Sendable, Equatable {
         let floor = object["floor"] as? Int ?? 0
         guard pages >= 1, floor >= 0 else { throw bad }
         self.init(chunk: id, page: object["page"] as? Int ?? 0, pages: pages, floor: floor, entries: entries)
+    }
+}
+
+/// A record index page as writers write it (no whitespace, no escapes, plain integers), read by
+/// one scan: a large collection's pages are read by every cold write and every import batch, and
+/// Foundation's parser spent most of their time. Anything else fails the scan, and the general
+/// parser decides, so both accept and reject the same texts.
+struct RecordPageScan {
+    var id = 0
+    var page = 0
+    var pages = 1
+    var floor = 0
+    var ids: [String] = []
+
+    init?(_ text: [UInt8]) {
+        var i = 0
+        var seen = Set<String>()
+        var sawID = false
+        var sawMap = false
+        func byte(_ c: UInt8) -> Bool {
+            guard i < text.count, text[i] == c else { return false }
+            i += 1
+            return true
+        }
+        /// A string without escapes or control characters, valid UTF-8.
+        func string() -> String? {
+            guard byte(UInt8(ascii: "\"")) else { return nil }
+            let start = i
+            while i < text.count, text[i] != UInt8(ascii: "\"") {
+                if text[i] == UInt8(ascii: "\\") || text[i] < 0x20 { return nil }
+                i += 1
+            }
+            guard i < text.count else { return nil }
+            let value = String(validating: text[start..<i], as: UTF8.self)
+            i += 1
+            return value
+        }
+        /// A JSON integer of at most 15 digits: no leading zeros, fraction or exponent.
+        func integer() -> Int? {
+            let negative = byte(UInt8(ascii: "-"))
+            let start = i
+            while i < text.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(text[i]) { i += 1 }
+            let digits = i - start
+            guard digits >= 1, digits <= 15, !(digits > 1 && text[start] == UInt8(ascii: "0")) else { return nil }
+            if i < text.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(text[i]) { return nil }
+            let value = text[start..<i].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+            return negative ? -value : value
+        }
+        guard byte(UInt8(ascii: "{")) else { return nil }
+        repeat {
+            guard let key = string(), seen.insert(key).inserted, byte(UInt8(ascii: ":")) else { return nil }
+            switch key {
+            case "record":
+                guard byte(UInt8(ascii: "{")) else { return nil }
+                var names = Set<String>()
+                if !byte(UInt8(ascii: "}")) {
+                    repeat {
+                        guard let name = string(), names.insert(name).inserted,
+                            byte(UInt8(ascii: ":")), byte(UInt8(ascii: "{")), byte(UInt8(ascii: "}"))
+                        else { return nil }
+                        ids.append(name)
+                    } while byte(UInt8(ascii: ","))
+                    guard byte(UInt8(ascii: "}")) else { return nil }
+                }
+                sawMap = true
+            case "id":
+                guard let value = integer() else { return nil }
+                id = value
+                sawID = true
+            case "page":
+                guard let value = integer() else { return nil }
+                page = value
+            case "pages":
+                guard let value = integer() else { return nil }
+                pages = value
+            case "floor":
+                guard let value = integer() else { return nil }
+                floor = value
+            default:
+                return nil
+            }
+        } while byte(UInt8(ascii: ","))
+        guard byte(UInt8(ascii: "}")), i == text.count, sawID, sawMap else { return nil }
     }
 }

@@ -71,6 +71,33 @@ struct FormatTests {
         #expect(String(decoding: try records.text(level: .record), as: UTF8.self) == #"{"id":0,"page":1,"record":{"x":{}}}"#)
     }
 
+    /// Record pages are read by a quick scan where they are as writers write them, and by the
+    /// general parser otherwise; both read the same.
+    @Test func recordPagesReadTheSameEitherWay() throws {
+        let ids = ["a", "é-accent", "日本", String(repeating: "z", count: 200), "\u{1F600}", "with space"]
+        for (pages, floor) in [(1, 0), (3, 0), (1, 9)] {
+            for page in [0, 2] {
+                let index = IndexPage(chunk: 7, page: page, pages: pages, floor: floor, entries: Dictionary(uniqueKeysWithValues: ids.map { ($0, NodeMetadata?.none) }))
+                let text = try index.text(level: .record)
+                #expect(RecordPageScan(text) != nil)
+                let quick = try IndexPage(text: text, level: .record, name: "i.example.")
+                #expect(quick == (try IndexPage(parsing: text, level: .record, name: "i.example.")))
+                #expect(quick.entries == index.entries && quick.floor == (page == 0 ? floor : 0))
+            }
+        }
+        // Not as writers write them: the general parser reads or refuses them.
+        let others = [
+            #"{ "id":0,"record":{"a":{}}}"#, #"{"id":0,"record":{"a\u0062":{}}}"#, #"{"id":0,"record":{"a":{},"a":{}}}"#,
+            #"{"id":0.0,"record":{}}"#, #"{"id":01,"record":{}}"#, #"{"id":0,"record":{},"x":1}"#, #"{"id":0}"#,
+            #"{"record":{}}"#, #"{"id":0,"record":{"a":{}}"#, #"{"id":0,"record":{"a":{}}}x"#, #"{"id":0,"pages":0,"record":{}}"#,
+        ]
+        for text in others {
+            let bytes = Array(text.utf8)
+            #expect(RecordPageScan(bytes) == nil || (try? IndexPage(parsing: bytes, level: .record, name: "i.")) == nil, "\(text)")
+            #expect((try? IndexPage(text: bytes, level: .record, name: "i.")) == (try? IndexPage(parsing: bytes, level: .record, name: "i.")), "\(text)")
+        }
+    }
+
     /// Writers size pages without serializing them; the count must be the text's, octet for octet.
     @Test func pageLengthsAreCountedExactly() throws {
         let ids = ["a", "é\"quoted\"", "tab\there", "日本", String(repeating: "z", count: 200), "\u{1F600}"]
