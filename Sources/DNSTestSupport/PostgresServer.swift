@@ -6,12 +6,14 @@ import Foundation
 public final class PostgresServer: @unchecked Sendable {
     public let directory: URL
     public let port: Int
-    private let running: ServerProcess
+    private var running: ServerProcess
+    private let command: (String, [String])
 
-    private init(directory: URL, port: Int, running: ServerProcess) {
+    private init(directory: URL, port: Int, running: ServerProcess, command: (String, [String])) {
         self.directory = directory
         self.port = port
         self.running = running
+        self.command = command
     }
 
     /// The folder of PostgreSQL's programs (initdb, postgres), newest version first; nil when
@@ -53,7 +55,18 @@ public final class PostgresServer: @unchecked Sendable {
              "-c", "max_connections=200"])
         // The log goes in a file the server's user can write.
         let running = try await ServerProcess.launch(postgres, args, in: dir, logName: "postgres.log", port: port)
-        return PostgresServer(directory: dir, port: port, running: running)
+        return PostgresServer(directory: dir, port: port, running: running, command: (postgres, args))
+    }
+
+    /// Stops the server (a fast shutdown), keeping its data, as an outage would.
+    public func halt() {
+        running.signal(SIGINT)
+        running.halt()
+    }
+
+    /// Starts it again on the same data and port.
+    public func resume() async throws {
+        running = try await ServerProcess.launch(command.0, command.1, in: directory, logName: "postgres-again.log", port: port)
     }
 
     public var log: String { running.log }

@@ -49,6 +49,12 @@ public final class ServerProcess: @unchecked Sendable {
 
     public func stop() {
         if ProcessInfo.processInfo.environment["DNSSTORE_KEEP_LOGS"] != nil { print(log) }
+        halt()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Ends the process (SIGTERM, SIGKILL after ten seconds) and keeps its folder.
+    public func halt() {
         if process.isRunning {
             kill(process.processIdentifier, SIGCONT)
             kill(process.processIdentifier, SIGTERM)
@@ -60,6 +66,5 @@ public final class ServerProcess: @unchecked Sendable {
             deadline = ContinuousClock.now + .seconds(5)
             while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
         }
-        try? FileManager.default.removeItem(at: directory)
     }
 }

@@ -5,6 +5,8 @@ import DNSStore
 import DNSTestSupport
 import DNSWire
 import Foundation
+import NIOCore
+import Synchronization
 import Testing
 
 /// Several `dnsstore serve` processes on one PostgreSQL database act as one primary: the race that
@@ -19,13 +21,13 @@ struct PostgresFrontEndTests {
         let port: Int
         let directory: URL
 
-        init(storage: String, keyFile: String) async throws {
+        init(storage: String, keyFile: String, notify: [Int] = []) async throws {
             directory = try TempDirectory.make("frontend")
             port = Ports.free()
             process = try Subprocess.start(
                 try BuiltProducts.executable("dnsstore"),
                 ["serve", "--data", directory.path, "--storage", storage, "--key", keyFile, "--zone", "example.test",
-                 "--listen", "127.0.0.1:\(port)", "--log-level", "warning"],
+                 "--listen", "127.0.0.1:\(port)", "--log-level", "warning"] + notify.flatMap { ["--notify", "127.0.0.1:\($0)"] },
                 logFile: directory.appendingPathComponent("serve.log").path)
             do {
                 try await Ports.waitForTCP(port)
@@ -43,6 +45,11 @@ struct PostgresFrontEndTests {
             return (try DNSStore(configuration: StoreConfiguration(domain: PostgresFrontEndTests.zone), transport: client), client)
         }
 
+        func kill9() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
         func stop() {
             if process.isRunning {
                 kill(process.processIdentifier, SIGTERM)
@@ -52,73 +59,99 @@ struct PostgresFrontEndTests {
         }
     }
 
-    /// Two front ends and their key, on a new PostgreSQL cluster.
-    static func withFrontEnds(_ body: (FrontEnd, FrontEnd, TSIGKey) async throws -> Void) async throws {
+    /// Front ends and their key on a new PostgreSQL cluster, with an empty collection db/c.
+    static func withCluster(
+        frontEnds count: Int = 2, notify: [Int] = [], _ body: (PostgresServer, [FrontEnd], TSIGKey) async throws -> Void
+    ) async throws {
         let postgres = try await PostgresServer.start()
         defer { postgres.stop() }
         let keyFile = postgres.directory.appendingPathComponent("shared.key").path
         let keygen = try Subprocess.run(try BuiltProducts.executable("dnsstore"), ["keygen", "shared-key", "--output", keyFile])
         #expect(keygen.status == 0, "\(keygen.stderr)")
         let key = try TSIGKey.parseBINDKeyFile(try String(contentsOfFile: keyFile, encoding: .utf8))[0]
-        let a = try await FrontEnd(storage: postgres.url, keyFile: keyFile)
-        defer { a.stop() }
-        let b = try await FrontEnd(storage: postgres.url, keyFile: keyFile)
-        defer { b.stop() }
-        let (store, client) = try a.store(key)
+        var frontEnds: [FrontEnd] = []
+        defer { for frontEnd in frontEnds { frontEnd.stop() } }
+        for _ in 0..<count { frontEnds.append(try await FrontEnd(storage: postgres.url, keyFile: keyFile, notify: notify)) }
+        let (store, client) = try frontEnds[0].store(key)
         try await store.initialize()
         _ = try await store.createDatabase("db").createCollection("c")
         await client.shutdown()
-        try await body(a, b, key)
+        try await body(postgres, frontEnds, key)
     }
 
-    @Test func compareAndSwapIncrementsSplitAcrossFrontEndsAreNeverLost() async throws {
-        try await Self.withFrontEnds { a, b, key in
-            let (setup, setupClient) = try a.store(key)
+    static func withFrontEnds(_ body: (FrontEnd, FrontEnd, TSIGKey) async throws -> Void) async throws {
+        try await withCluster { _, frontEnds, key in try await body(frontEnds[0], frontEnds[1], key) }
+    }
+
+    /// Eight writers, 50 acknowledged compare-and-swap increments each, spread over the front ends;
+    /// with three, one is killed with SIGKILL a quarter of the way through and the writers go on
+    /// through the others. Every acknowledged increment is there; an increment whose answer was
+    /// lost with its front end may be there too, never half.
+    @Test(arguments: [2, 3])
+    func compareAndSwapIncrementsSplitAcrossFrontEndsAreNeverLost(frontEnds count: Int) async throws {
+        try await Self.withCluster(frontEnds: count) { _, frontEnds, key in
+            let (setup, setupClient) = try frontEnds[0].store(key)
             _ = try await setup.database("db").collection("c").putJSON("counter", Array(#"{"n":0}"#.utf8))
             await setupClient.shutdown()
-            let startSerial = try await serial(at: a.port)
+            let startSerial = try await serial(at: frontEnds[0].port)
+            let acknowledged = Tally()
+            let victim = count == 3 ? frontEnds[2] : nil
 
-            // Four workers, two on each front end, 25 successful compare-and-swap increments each.
-            let conflicts = try await withThrowingTaskGroup(of: Int.self) { group in
-                for worker in 0..<4 {
-                    let frontEnd = worker % 2 == 0 ? a : b
+            let (conflicts, unknown) = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+                for worker in 0..<8 {
+                    // Each writer prefers its own front end and fails over to the others in turn.
+                    let order = (0..<count).map { frontEnds[(worker + $0) % count] }
                     group.addTask {
-                        let (store, client) = try frontEnd.store(key)
+                        var config = try DNSClientConfiguration(
+                            servers: order.map { try SocketAddress(ipAddress: "127.0.0.1", port: $0.port) }, key: key)
+                        config.timeout = .seconds(1)
+                        config.attempts = 2
+                        let client = DNSClient(configuration: config)
                         defer { Task { await client.shutdown() } }
+                        let store = try DNSStore(configuration: StoreConfiguration(domain: PostgresFrontEndTests.zone), transport: client)
                         let docs = store.database("db").collection("c")
                         var conflicts = 0
-                        for _ in 0..<25 {
+                        var unknown = 0
+                        for _ in 0..<50 {
                             while true {
-                                let doc = try #require(try await docs.get("counter"))
-                                let n = try #require((doc.jsonObject as? [String: Any])?["n"] as? Int)
                                 do {
+                                    let doc = try #require(try await docs.get("counter"))
+                                    let n = try #require((doc.jsonObject as? [String: Any])?["n"] as? Int)
                                     _ = try await docs.updateJSON("counter", Array(#"{"n":\#(n + 1)}"#.utf8), ifVersion: doc.version)
+                                    let total = acknowledged.add()
+                                    if total == 100, let victim { victim.kill9() }
                                     break
                                 } catch StoreError.conflict {
                                     conflicts += 1
+                                } catch StoreError.timeout, StoreError.unreachable, StoreError.serverFailure {
+                                    // The front end went away: this increment may or may not have landed.
+                                    unknown += 1
                                 }
                             }
                         }
-                        return conflicts
+                        return (conflicts, unknown)
                     }
                 }
-                return try await group.reduce(0, +)
+                return try await group.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
             }
-            // Both front ends read the same final count.
-            for frontEnd in [a, b] {
+            let survivors = frontEnds.filter { $0 !== victim }
+            var final = 0
+            for frontEnd in survivors {
                 let (store, client) = try frontEnd.store(key)
                 let doc = try #require(try await store.database("db").collection("c").get("counter"))
-                #expect(String(decoding: doc.json, as: UTF8.self) == #"{"n":100}"#)
-                #expect(doc.version == 101)
                 await client.shutdown()
+                final = try #require((doc.jsonObject as? [String: Any])?["n"] as? Int)
+                #expect(doc.version == final + 1)
             }
+            #expect(acknowledged.count == 400)
+            #expect(final >= 400 && final <= 400 + unknown, "final \(final), \(unknown) increments with no answer")
             #expect(conflicts > 0, "the workers never raced: the test proves nothing")
 
-            // One serial per committed UPDATE, no gaps or repeats, the same journal behind both.
-            let endSerial = try await serial(at: b.port)
-            #expect(endSerial == startSerial + 100)
-            #expect(try await serial(at: a.port) == endSerial)
-            for frontEnd in [a, b] {
+            // One serial per committed UPDATE, no gaps or repeats, the same journal behind every front end.
+            let endSerial = try await serial(at: survivors[0].port)
+            #expect(endSerial == startSerial + UInt32(final))
+            for frontEnd in survivors {
+                #expect(try await serial(at: frontEnd.port) == endSerial)
                 var config = try DNSClientConfiguration(host: "127.0.0.1", port: frontEnd.port, key: key)
                 config.timeout = .seconds(5)
                 let client = DNSClient(configuration: config)
@@ -131,10 +164,76 @@ struct PostgresFrontEndTests {
                 }
                 // Opening SOA, then (from, to) pairs, then the closing SOA.
                 let steps = Array(serials.dropFirst().dropLast())
-                #expect(steps.count == 200)
+                #expect(steps.count == 2 * final)
                 for (i, pair) in stride(from: 0, to: steps.count - 1, by: 2).map({ (steps[$0], steps[$0 + 1]) }).enumerated() {
                     #expect(pair.0 == startSerial + UInt32(i) && pair.1 == pair.0 + 1)
                 }
+            }
+        }
+    }
+
+    /// PostgreSQL stopping under the front ends: they answer SERVFAIL meanwhile, never a wrong
+    /// answer, and serve again once it is back, without a restart of their own.
+    @Test func frontEndsRideOutAPostgreSQLRestart() async throws {
+        try await Self.withCluster { postgres, frontEnds, key in
+            let stores = try frontEnds.map { try $0.store(key) }
+            defer { Task { for (_, client) in stores { await client.shutdown() } } }
+            let docs = stores.map { $0.0.database("db").collection("c") }
+            _ = try await docs[0].putJSON("doc", Array(#"{"up":true}"#.utf8))
+            postgres.halt()
+            for collection in docs {
+                do {
+                    let doc = try await collection.get("doc")
+                    Issue.record("a read while PostgreSQL is down answered \(String(describing: doc))")
+                } catch StoreError.serverFailure {
+                } catch {
+                    Issue.record("a read while PostgreSQL is down failed with \(error), not a server failure")
+                }
+                await #expect(throws: StoreError.self) { _ = try await collection.putJSON("other", Array(#"{"x":1}"#.utf8)) }
+            }
+            try await postgres.resume()
+            let deadline = ContinuousClock.now + .seconds(20)
+            var written: Int?
+            while written == nil, ContinuousClock.now < deadline {
+                written = try? await docs[1].putJSON("doc", Array(#"{"up":"again"}"#.utf8))
+                if written == nil { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            let version = try #require(written, "no write went through after PostgreSQL came back")
+            for collection in docs {
+                let doc = try #require(try await collection.get("doc"))
+                #expect(doc.version == version && String(decoding: doc.json, as: UTF8.self) == #"{"up":"again"}"#)
+            }
+        }
+    }
+
+    /// A BIND 9 secondary of the front ends follows updates that arrive through any of them.
+    @Test func aBindSecondaryFollowsUpdatesThroughEveryFrontEnd() async throws {
+        let bindPort = Ports.free()
+        try await Self.withCluster(notify: [bindPort]) { _, frontEnds, key in
+            let bind = try await SecondaryServer.start(
+                .bind, port: bindPort, zone: PostgresFrontEndTests.zone, primaryPort: frontEnds[0].port, key: key)
+            defer { bind.stop() }
+            let stores = try frontEnds.map { try $0.store(key) }
+            defer { Task { for (_, client) in stores { await client.shutdown() } } }
+            for i in 0..<20 {
+                _ = try await stores[i % 2].0.database("db").collection("c").putJSON("doc-\(i % 5)", Array(#"{"i":\#(i)}"#.utf8))
+            }
+            let target = try await serial(at: frontEnds[1].port)
+            let deadline = ContinuousClock.now + .seconds(20)
+            var seen: UInt32?
+            while seen != target, ContinuousClock.now < deadline {
+                seen = try? await serial(at: bindPort)
+                if seen != target { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(seen == target, "BIND stayed at \(seen.map(String.init) ?? "nothing") of \(target)")
+            // It holds what the front ends hold.
+            let reader = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: bindPort))
+            defer { Task { await reader.shutdown() } }
+            let fromBind = try DNSStore(configuration: StoreConfiguration(domain: PostgresFrontEndTests.zone), transport: reader)
+            for id in 0..<5 {
+                let expected = try await stores[0].0.database("db").collection("c").get("doc-\(id)")
+                let got = try await fromBind.database("db").collection("c").get("doc-\(id)")
+                #expect(got == expected)
             }
         }
     }
@@ -160,6 +259,18 @@ struct PostgresFrontEndTests {
             // A document created on one front end, then deleted on the other.
             _ = try await read.delete("doc")
             #expect(try await written.get("doc") == nil)
+        }
+    }
+
+    /// Acknowledged increments, counted across the writers.
+    final class Tally: Sendable {
+        private let value = Mutex(0)
+        var count: Int { value.withLock { $0 } }
+        func add() -> Int {
+            value.withLock { total in
+                total += 1
+                return total
+            }
         }
     }
 
