@@ -178,9 +178,11 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         }
     }
 
-    /// Closes without waiting (the future form; the async one needs a task).
+    /// Closes without waiting (the future form; the async one needs a task), holding on to the
+    /// connection until it has closed: one let go while still open is a bug to postgres-nio.
     static func close(_ connection: PostgresConnection) {
-        let _: EventLoopFuture<Void> = connection.close()
+        let closing: EventLoopFuture<Void> = connection.close()
+        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
     /// PostgreSQL's own message when there is one (they name the table, the constraint, the cause).

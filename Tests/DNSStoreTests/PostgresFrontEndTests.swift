@@ -51,6 +51,9 @@ struct PostgresFrontEndTests {
         }
 
         func stop() {
+            if ProcessInfo.processInfo.environment["DNSSTORE_KEEP_LOGS"] != nil {
+                print((try? String(contentsOf: directory.appendingPathComponent("serve.log"), encoding: .utf8)) ?? "")
+            }
             if process.isRunning {
                 kill(process.processIdentifier, SIGTERM)
                 process.waitUntilExit()
