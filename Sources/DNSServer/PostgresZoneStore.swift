@@ -16,9 +16,9 @@ import Synchronization
 /// statement then sees everything committed before it began, so once a writer holds the lock its
 /// reads include the previous writer's commit, its prerequisites are checked against it and the
 /// serial it computes is exactly one above. REPEATABLE READ would instead fail the second of two
-/// concurrent writers with a serialization error, to be retried. Reads that span several
-/// statements (a query's name and apex, a transfer, the journal) run at REPEATABLE READ, READ
-/// ONLY, so they see one commit point.
+/// concurrent writers with a serialization error, to be retried. A transfer and a journal read
+/// run at REPEATABLE READ, READ ONLY, so they see one commit point; a query's reads run statement
+/// by statement (see `read`).
 ///
 /// The database is called from threads that may block (the engine's blocking work), never from an
 /// event loop of its own: its connections run on an event loop group of the store's.
@@ -214,12 +214,11 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         }
     }
 
+    /// Each statement sees every commit before it began. A query's statements (its name, then the
+    /// apex for a negative answer) run without a transaction around them: two round trips fewer,
+    /// and an apex read a commit later than the name only carries a newer SOA.
     func read<T>(_ origin: DNSName, _ body: (any ZoneReading) throws -> T) throws -> T {
-        try withConnection { session in
-            try session.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
-                try body(Reader(session: session, origin: origin))
-            }
-        }
+        try withConnection { session in try body(Reader(session: session, origin: origin)) }
     }
 
     func write<T>(

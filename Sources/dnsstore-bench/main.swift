@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 
 /// Measures our client against its baselines on the same BIND 9, in one run, and prints ratios.
-/// Usage: dnsstore-bench [client|servers|store|growth|replication] [--seconds N] [--rounds N] [--max-documents N] [--smoke]
+/// Usage: dnsstore-bench [client|servers|store|growth|replication|postgres] [--seconds N] [--rounds N] [--max-documents N] [--smoke]
 
 let arguments = CommandLine.arguments
 if arguments.contains("--nio-executor") {
@@ -210,6 +210,10 @@ func run() async throws {
     }
     if arguments.contains("growth") {
         try await runGrowthTable()
+        return
+    }
+    if arguments.contains("postgres") {
+        try await runPostgres()
         return
     }
     if arguments.contains("replication") {
