@@ -321,22 +321,11 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
                         rdata: try RData.decode(type: rrType, wire: Array(rdata)))
                     byStep[step, default: []].append(ZoneChange(action: action == ZoneChange.Action.add.rawValue ? .add : .delete, record: record))
                 }
-                var diffs: [ZoneDiff] = []
-                var expected = serial
-                for row in steps {
+                let chain = try steps.map { row -> JournalStep in
                     let (step, from, to) = try row.decode((Int, Int, Int).self)
-                    guard UInt32(truncatingIfNeeded: from) == expected, let changes = byStep[step],
-                        let fromSOA = changes.first(where: { $0.action == .delete && $0.record.type == .soa })?.record,
-                        let toSOA = changes.first(where: { $0.action == .add && $0.record.type == .soa })?.record
-                    else { return nil }
-                    diffs.append(ZoneDiff(
-                        fromSOA: fromSOA, toSOA: toSOA,
-                        deleted: changes.filter { $0.action == .delete && $0.record.type != .soa }.map(\.record),
-                        added: changes.filter { $0.action == .add && $0.record.type != .soa }.map(\.record)))
-                    expected = UInt32(truncatingIfNeeded: to)
+                    return JournalStep(from: UInt32(truncatingIfNeeded: from), to: UInt32(truncatingIfNeeded: to), changes: byStep[step] ?? [])
                 }
-                let current = try Reader(session: session, origin: origin).soa()?.soa.serial
-                return expected == current ? diffs : nil
+                return ZoneDiff.chain(chain, from: serial, to: try Reader(session: session, origin: origin).soa()?.soa.serial)
             }
         }
     }
@@ -428,16 +417,9 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
 
         func node(_ name: DNSName) throws -> [RRType: RRSet] {
             if let node = nodes[name] { return node }
-            var node: [RRType: RRSet] = [:]
             let rows = try session.rows(
                 "SELECT owner, type, ttl, name, rdata FROM dnsstore_record WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(name)))")
-            for row in rows {
-                let record = try PostgresZoneStore.record(row, zone: origin)
-                var set = node.removeValue(forKey: record.type) ?? RRSet(ttl: record.ttl)
-                set.ttl = record.ttl
-                set.insert(record.rdata)
-                node[record.type] = set
-            }
+            let node = RRSet.node(of: try rows.map { try PostgresZoneStore.record($0, zone: origin) })
             nodes[name] = node
             return node
         }

@@ -246,21 +246,12 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                 let record = ResourceRecord(name: name, type: type, ttl: UInt32(truncatingIfNeeded: row["ttl"] as Int64), rdata: rdata)
                 byStep[row["step"] as Int, default: []].append(ZoneChange(action: ZoneChange.Action(rawValue: row["action"] as Int) ?? .add, record: record))
             }
-            var diffs: [ZoneDiff] = []
-            var expected = serial
-            for step in steps {
-                guard UInt32(step["from_serial"] as Int64) == expected, let changes = byStep[step["step"] as Int],
-                    let from = changes.first(where: { $0.action == .delete && $0.record.type == .soa })?.record,
-                    let to = changes.first(where: { $0.action == .add && $0.record.type == .soa })?.record
-                else { return nil }
-                diffs.append(ZoneDiff(
-                    fromSOA: from, toSOA: to,
-                    deleted: changes.filter { $0.action == .delete && $0.record.type != .soa }.map(\.record),
-                    added: changes.filter { $0.action == .add && $0.record.type != .soa }.map(\.record)))
-                expected = UInt32(step["to_serial"] as Int64)
+            let chain = steps.map {
+                JournalStep(
+                    from: UInt32(truncatingIfNeeded: $0["from_serial"] as Int64), to: UInt32(truncatingIfNeeded: $0["to_serial"] as Int64),
+                    changes: byStep[$0["step"] as Int] ?? [])
             }
-            let current = try Reader(db: db, origin: origin).soa()?.soa.serial
-            return expected == current ? diffs : nil
+            return ZoneDiff.chain(chain, from: serial, to: try Reader(db: db, origin: origin).soa()?.soa.serial)
         }
     }
 
@@ -332,17 +323,10 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
 
         func node(_ name: DNSName) throws -> [RRType: RRSet] {
             if let node = nodes[name] { return node }
-            var node: [RRType: RRSet] = [:]
             let rows = try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT owner, type, ttl, name, rdata FROM record WHERE zone = ? AND owner = ?"),
                 arguments: [zone, Data(OwnerKey.key(name))])
-            for row in rows {
-                let record = try SQLiteZoneStore.record(row, zone: origin)
-                var set = node.removeValue(forKey: record.type) ?? RRSet(ttl: record.ttl)
-                set.ttl = record.ttl
-                set.insert(record.rdata)
-                node[record.type] = set
-            }
+            let node = RRSet.node(of: try rows.map { try SQLiteZoneStore.record($0, zone: origin) })
             nodes[name] = node
             return node
         }

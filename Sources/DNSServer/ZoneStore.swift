@@ -14,6 +14,48 @@ extension ZoneStore {
     var changesSeenAtOnce: Bool { true }
 }
 
+extension RRSet {
+    /// The records of one name gathered into RRsets by type; the TTL read last wins.
+    static func node(of records: [ResourceRecord]) -> [RRType: RRSet] {
+        var node: [RRType: RRSet] = [:]
+        for record in records {
+            var set = node.removeValue(forKey: record.type) ?? RRSet(ttl: record.ttl)
+            set.ttl = record.ttl
+            set.insert(record.rdata)
+            node[record.type] = set
+        }
+        return node
+    }
+}
+
+/// One journal step as stored: the serials it goes between and its changes in order.
+struct JournalStep {
+    var from: UInt32
+    var to: UInt32
+    var changes: [ZoneChange]
+}
+
+extension ZoneDiff {
+    /// The steps as differences, when they chain from `serial` to `current` without a gap and each
+    /// holds its SOA change; nil otherwise (the journal does not reach back, or was trimmed meanwhile).
+    static func chain(_ steps: [JournalStep], from serial: UInt32, to current: UInt32?) -> [ZoneDiff]? {
+        var diffs: [ZoneDiff] = []
+        var expected = serial
+        for step in steps {
+            guard step.from == expected,
+                let from = step.changes.first(where: { $0.action == .delete && $0.record.type == .soa })?.record,
+                let to = step.changes.first(where: { $0.action == .add && $0.record.type == .soa })?.record
+            else { return nil }
+            diffs.append(ZoneDiff(
+                fromSOA: from, toSOA: to,
+                deleted: step.changes.filter { $0.action == .delete && $0.record.type != .soa }.map(\.record),
+                added: step.changes.filter { $0.action == .add && $0.record.type != .soa }.map(\.record)))
+            expected = step.to
+        }
+        return expected == current ? diffs : nil
+    }
+}
+
 /// The serial of an SOA record; nil for other types.
 func serialOf(_ record: ResourceRecord) -> UInt32? {
     if case .soa(let soa) = record.rdata { return soa.serial }
