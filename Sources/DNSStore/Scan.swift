@@ -8,56 +8,40 @@ extension DocumentCollection {
     /// `after`: resume after this id (the last one a previous scan gave).
     public func scanIDs(after: String? = nil) -> AsyncThrowingStream<[String], any Error> {
         let collection = self
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    let store = collection.store
-                    let node = try await store.collection(named: collection.name, in: collection.database)
-                    let total = node.metadata.chunks.total
-                    var first = 0
-                    if let after { first = try store.layout.child(after, total: total, of: node.name).1 }
-                    for chunk in first..<total {
-                        try Task.checkCancellation()
-                        var ids = try await collection.chunkIDs(chunk, of: node.name)
-                        if let after, chunk == first {
-                            ids = ids.filter { after.utf8.lexicographicallyPrecedes($0.utf8) }
-                        }
-                        if !ids.isEmpty { continuation.yield(ids) }
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
+        return producing { continuation in
+            let store = collection.store
+            let node = try await store.collection(named: collection.name, in: collection.database)
+            let total = node.metadata.chunks.total
+            var first = 0
+            if let after { first = try store.layout.child(after, total: total, of: node.name).1 }
+            for chunk in first..<total {
+                try Task.checkCancellation()
+                var ids = try await collection.chunkIDs(chunk, of: node.name)
+                if let after, chunk == first {
+                    ids = ids.filter { after.utf8.lexicographicallyPrecedes($0.utf8) }
                 }
+                if !ids.isEmpty { continuation.yield(ids) }
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
     }
 
     /// Every document of the collection in index order, a few dozen at a time (see `scanIDs`).
     public func scan(after: String? = nil, concurrency: Int = 32) -> AsyncThrowingStream<[Document], any Error> {
         let collection = self
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    let store = collection.store
-                    let node = try await store.collection(named: collection.name, in: collection.database)
-                    for try await ids in collection.scanIDs(after: after) {
-                        for start in stride(from: 0, to: ids.count, by: 64) {
-                            let page = Array(ids[start..<min(start + 64, ids.count)])
-                            let documents = try await store.concurrently(page, limit: concurrency) { id -> Document? in
-                                let (recordName, _) = try store.layout.child(id, total: node.metadata.chunks.total, of: node.name)
-                                return try await store.readDocument(at: recordName, key: collection.key(id))
-                            }
-                            let found = documents.compactMap { $0 }
-                            if !found.isEmpty { continuation.yield(found) }
-                        }
+        return producing { continuation in
+            let store = collection.store
+            let node = try await store.collection(named: collection.name, in: collection.database)
+            for try await ids in collection.scanIDs(after: after) {
+                for start in stride(from: 0, to: ids.count, by: 64) {
+                    let page = Array(ids[start..<min(start + 64, ids.count)])
+                    let documents = try await store.concurrently(page, limit: concurrency) { id -> Document? in
+                        let (recordName, _) = try store.layout.child(id, total: node.metadata.chunks.total, of: node.name)
+                        return try await store.readDocument(at: recordName, key: collection.key(id))
                     }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
+                    let found = documents.compactMap { $0 }
+                    if !found.isEmpty { continuation.yield(found) }
                 }
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
     }
 

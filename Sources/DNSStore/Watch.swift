@@ -85,17 +85,7 @@ final class Watcher: @unchecked Sendable {
     }
 
     func stream() -> AsyncThrowingStream<ChangeEvent, any Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    try await self.run { continuation.yield($0) }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
+        producing { continuation in try await self.run { continuation.yield($0) } }
     }
 
     private var zone: DNSName { collection.store.configuration.zone }

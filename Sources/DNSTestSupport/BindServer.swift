@@ -29,11 +29,7 @@ public final class BindServer: @unchecked Sendable {
     {
         let dir = try TempDirectory.make("bind")
         let port = Ports.free()
-        let keygen = try Subprocess.run("tsig-keygen", ["-a", algorithm, keyName])
-        guard keygen.status == 0 else { throw SubprocessError.failed("tsig-keygen", keygen) }
-        let keyFile = dir.appendingPathComponent("tsig.key").path
-        try keygen.stdout.write(toFile: keyFile, atomically: true, encoding: .utf8)
-        let key = try TSIGKey.parseBINDKeyFile(keygen.stdout)[0]
+        let (key, keyFile) = try generateKey(keyName, algorithm: algorithm, in: dir)
         let origin = zone.description
         if let zoneFile {
             try FileManager.default.moveItem(at: zoneFile, to: dir.appendingPathComponent("zone.db"))
@@ -115,4 +111,13 @@ public enum TempDirectory {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir
     }
+}
+
+/// A fresh TSIG key made by BIND's `tsig-keygen`, written to `dir/tsig.key` in BIND's format.
+func generateKey(_ name: String, algorithm: String = "hmac-sha256", in dir: URL) throws -> (key: TSIGKey, file: String) {
+    let keygen = try Subprocess.run("tsig-keygen", ["-a", algorithm, name])
+    guard keygen.status == 0 else { throw SubprocessError.failed("tsig-keygen", keygen) }
+    let file = dir.appendingPathComponent("tsig.key").path
+    try keygen.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+    return (try TSIGKey.parseBINDKeyFile(keygen.stdout)[0], file)
 }

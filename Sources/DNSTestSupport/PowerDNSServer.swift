@@ -31,11 +31,7 @@ public final class PowerDNSServer: @unchecked Sendable {
     public static func start(zone: DNSName = "example.test.") async throws -> PowerDNSServer {
         let dir = try TempDirectory.make("pdns")
         let port = Ports.free()
-        let keygen = try Subprocess.run("tsig-keygen", ["-a", "hmac-sha256", keyName])
-        guard keygen.status == 0 else { throw SubprocessError.failed("tsig-keygen", keygen) }
-        let keyFile = dir.appendingPathComponent("tsig.key").path
-        try keygen.stdout.write(toFile: keyFile, atomically: true, encoding: .utf8)
-        let key = try TSIGKey.parseBINDKeyFile(keygen.stdout)[0]
+        let (key, keyFile) = try generateKey(keyName, in: dir)
         let database = dir.appendingPathComponent("pdns.db").path
         let made = try Subprocess.run(
             "python3", ["-c", "import sqlite3, sys; sqlite3.connect(sys.argv[1]).executescript(open(sys.argv[2]).read())", database, schema])
