@@ -147,7 +147,10 @@ struct PostgresFrontEndTests {
                 #expect(doc.version == final + 1)
             }
             #expect(acknowledged.count == 400)
-            #expect(final >= 400 && final <= 400 + unknown, "final \(final), \(unknown) increments with no answer")
+            // An UPDATE whose answer was lost may have landed; its retry through another front end
+            // then reports a conflict, so only the attempts bound what may have landed beyond 400.
+            #expect(final >= 400, "final \(final): an acknowledged increment is missing")
+            #expect(final <= 400 + unknown + conflicts, "final \(final) is more than every attempt made")
             #expect(conflicts > 0, "the workers never raced: the test proves nothing")
 
             // One serial per committed UPDATE, no gaps or repeats, the same journal behind every front end.
