@@ -91,3 +91,12 @@ public enum SubprocessError: Error, CustomStringConvertible {
         }
     }
 }
+
+extension Process {
+    /// Signals the process and waits for it, but only while it has not been reaped: once it has,
+    /// its PID may already belong to another test's server, which a bare `kill` would end.
+    public func end(_ signal: Int32 = SIGTERM) {
+        if isRunning { kill(processIdentifier, signal) }
+        waitUntilExit()
+    }
+}

@@ -79,8 +79,7 @@ private func measureServed(binary: String, data: URL, size: Int, samples: Int) a
         binary, ["serve", "--data", data.path, "--zone", zone.description, "--listen", "127.0.0.1:\(port)", "--log-level", "error"],
         logFile: data.deletingLastPathComponent().appendingPathComponent("serve.log").path)
     defer {
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        process.end(SIGTERM)
     }
     let probe = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port))
     while true {

@@ -138,8 +138,7 @@ func startServer(_ which: String, zone: DNSName, notify: [Int] = []) async throw
         try await Ports.waitForTCP(port)
         let key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: dir.appendingPathComponent("tsig.key"), encoding: .utf8))[0]
         return ServerUnderTest(name: which, port: port, key: key, pid: process.processIdentifier, stop: {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
+            process.end(SIGTERM)
             try? FileManager.default.removeItem(at: dir)
         })
     }

@@ -234,8 +234,7 @@ struct CLITests {
             try await Task.sleep(for: .milliseconds(5))
         }
         #expect(first.process.isRunning, "the import ended before it could be interrupted")
-        kill(first.process.processIdentifier, SIGKILL)
-        first.process.waitUntilExit()
+        first.process.end(SIGKILL)
         let partial = try cli.run("list", "inv/hosts")
         let before = try JSONSerialization.jsonObject(with: Data(partial.out.utf8)) as? [String] ?? []
         #expect(before.count < count)

@@ -42,8 +42,7 @@ struct AbuseTests {
         }
 
         func stop() {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
+            process.end(SIGTERM)
             try? FileManager.default.removeItem(at: directory)
         }
     }
@@ -224,8 +223,7 @@ struct AbuseTests {
             ["serve", "--data", served.directory.path, "--zone", "example.test", "--listen", "127.0.0.1:\(port)"],
             logFile: served.directory.appendingPathComponent("second.log").path)
         defer {
-            kill(second.processIdentifier, SIGTERM)
-            second.waitUntilExit()
+            second.end(SIGTERM)
         }
         try await Ports.waitForTCP(port)
         let reader = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port))
@@ -250,8 +248,7 @@ struct AbuseTests {
             ["serve", "--data", a.directory.path, "--zone", "example.test", "--listen", "127.0.0.1:\(portB)", "--log-level", "warning"],
             logFile: a.directory.appendingPathComponent("b.log").path)
         defer {
-            kill(b.processIdentifier, SIGTERM)
-            b.waitUntilExit()
+            b.end(SIGTERM)
         }
         try await Ports.waitForTCP(portB)
         let prober = Prober(a)

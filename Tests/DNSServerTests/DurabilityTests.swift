@@ -63,7 +63,7 @@ struct DurabilityTests {
         while acknowledged.count < 40 && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
-        kill(server.processIdentifier, SIGKILL)
+        if server.isRunning { kill(server.processIdentifier, SIGKILL) }
         acknowledged.stop()
         server.waitUntilExit()
         await writers.value
@@ -72,8 +72,7 @@ struct DurabilityTests {
 
         let restarted = try await Self.serve(data: data, port: port)
         defer {
-            kill(restarted.processIdentifier, SIGTERM)
-            restarted.waitUntilExit()
+            restarted.end(SIGTERM)
         }
         let reader = try Self.store(port: port, keyFile: keyFile).database("d").collection("docs")
         for (id, version) in expected {
@@ -98,8 +97,7 @@ struct DurabilityTests {
         let b = try await Self.serve(data: data, port: portB)
         defer {
             for p in [a, b] {
-                kill(p.processIdentifier, SIGTERM)
-                p.waitUntilExit()
+                p.end(SIGTERM)
             }
         }
         let keyFile = data.appendingPathComponent("tsig.key")

@@ -26,8 +26,7 @@ struct KeyPolicyTests {
         for rule in Self.allow { arguments += ["--allow", rule] }
         let server = try Subprocess.start(try BuiltProducts.executable("dnsstore"), arguments, logFile: data.appendingPathComponent("serve.log").path)
         defer {
-            kill(server.processIdentifier, SIGTERM)
-            server.waitUntilExit()
+            server.end(SIGTERM)
         }
         try await Ports.waitForTCP(port)
 

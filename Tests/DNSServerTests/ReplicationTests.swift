@@ -25,13 +25,16 @@ struct ReplicationTests {
         return soa.serial
     }
 
-    static func waitForSerial(_ serial: UInt32, port: Int, zone: DNSName, _ what: String) async throws {
+    static func waitForSerial(_ serial: UInt32, port: Int, zone: DNSName, _ what: String, log: () -> String = { "" }) async throws {
         let deadline = ContinuousClock.now + .seconds(20)
+        var seen: UInt32?
         while ContinuousClock.now < deadline {
-            if try await Self.serial(port: port, zone: zone) == serial { return }
+            seen = try await Self.serial(port: port, zone: zone)
+            if seen == serial { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        Issue.record("\(what) did not reach serial \(serial)")
+        // What the secondary said decides whether it was its pacing, a lost NOTIFY or our answer.
+        Issue.record("\(what) did not reach serial \(serial) (at \(seen.map(String.init) ?? "none")); its log ends: \(log().suffix(3000))")
     }
 
     @Test(arguments: [ServerKind.bind, .knot])
@@ -49,7 +52,7 @@ struct ReplicationTests {
         var add = UpdateBuilder(zone: primary.zone)
         for i in 0..<300 { add.add(.txt(try DNSName("doc\(i).example.test."), TXT(String(repeating: "d", count: 100)))) }
         try await writer.update(add)
-        try await Self.waitForSerial(2, port: secondaryPort, zone: primary.zone, "\(kind) after the first transfer")
+        try await Self.waitForSerial(2, port: secondaryPort, zone: primary.zone, "\(kind) after the first transfer") { secondary.log }
         #expect(try await Self.contents(port: secondaryPort, zone: primary.zone, key: primary.key)
             == Self.contents(port: primary.port, zone: primary.zone, key: primary.key))
 
@@ -60,7 +63,7 @@ struct ReplicationTests {
             change.add(.txt(try DNSName("new\(round).example.test."), TXT("round \(round)")))
             try await writer.update(change)
         }
-        try await Self.waitForSerial(5, port: secondaryPort, zone: primary.zone, "\(kind) after the changes")
+        try await Self.waitForSerial(5, port: secondaryPort, zone: primary.zone, "\(kind) after the changes") { secondary.log }
         let primaryData = try await Self.contents(port: primary.port, zone: primary.zone, key: primary.key)
         #expect(try await Self.contents(port: secondaryPort, zone: primary.zone, key: primary.key) == primaryData)
         #expect(primaryData.contains("new2.example.test. TXT \"round 2\""))

@@ -182,8 +182,7 @@ struct DamagedStorageTests {
             ["serve", "--data", dir.path, "--zone", "example.test", "--listen", "127.0.0.1:\(port)"],
             logFile: dir.appendingPathComponent("serve.log").path)
         defer {
-            kill(server.processIdentifier, SIGTERM)
-            server.waitUntilExit()
+            server.end(SIGTERM)
         }
         try await Ports.waitForTCP(port)
         let reply = try Message(decoding: try #require(RawDNS.udp(Array(try Message.query("bad.example.test.", type: .txt, id: 5).encode().readableBytesView), port: port)))

@@ -46,8 +46,7 @@ struct PostgresFrontEndTests {
         }
 
         func kill9() {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.end(SIGKILL)
         }
 
         func stop() {
@@ -55,8 +54,7 @@ struct PostgresFrontEndTests {
                 print((try? String(contentsOf: directory.appendingPathComponent("serve.log"), encoding: .utf8)) ?? "")
             }
             if process.isRunning {
-                kill(process.processIdentifier, SIGTERM)
-                process.waitUntilExit()
+                process.end(SIGTERM)
             }
             try? FileManager.default.removeItem(at: directory)
         }
