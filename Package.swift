@@ -69,6 +69,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // zlib, the system's (Debian: zlib1g-dev), for compressed documents.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Layer 4: the document store (docs/FORMAT.md).
         .target(
             name: "DNSStore",
@@ -76,6 +78,7 @@ let package = Package(
                 "DNSWire",
                 "DNSClient",
                 "DNSServer",
+                "CZlib",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -142,7 +145,10 @@ let package = Package(
         ),
         .testTarget(
             name: "DNSStoreTests",
-            dependencies: ["DNSStore", "DNSServer", "DNSClient", "DNSWire", "DNSTestSupport"],
+            dependencies: [
+                "DNSStore", "DNSServer", "DNSClient", "DNSWire", "DNSTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
     ]

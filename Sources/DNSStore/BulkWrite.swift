@@ -57,8 +57,10 @@ extension DocumentCollection {
                 op.checked = true
                 ops.append(op)
             }
+            var sealed = false
             for op in ops {
                 let address = try await store.address(of: op.id, in: name, of: database, forWriting: true)
+                sealed = address.codec.isPrivate
                 if op.body.count > RecordText.inlineLimit {
                     large.append(op)
                     continue
@@ -68,8 +70,8 @@ extension DocumentCollection {
             }
             let store = self.store
             let work = order.map { groups[$0]! }
-            _ = try await store.concurrently(work, limit: max(1, concurrency)) { ops in
-                try await Self.writeGroup(ops, store: store, tally: tally)
+            _ = try await store.concurrently(work, limit: max(1, concurrency)) { [sealed] ops in
+                try await Self.writeGroup(ops, sealed: sealed, store: store, tally: tally)
             }
             for op in large { try await Self.write([op], store: store, tally: tally) }
         } catch {
@@ -79,11 +81,13 @@ extension DocumentCollection {
     }
 
     /// One index chunk's documents, in UPDATEs of the size a message carries.
-    private static func writeGroup(_ ops: [WriteOp], store: DNSStore, tally: BulkTally) async throws {
+    /// `sealed`: a private collection's, whose ids are stored longer and documents encrypted.
+    private static func writeGroup(_ ops: [WriteOp], sealed: Bool, store: DNSStore, tally: BulkTally) async throws {
         var batch: [WriteOp] = []
         var octets = 0
         for op in ops {
-            let cost = op.body.count + 2 * (op.id.utf8.count + store.layout.root.wireLength + 40) + 120
+            let idOctets = sealed ? (op.id.utf8.count + 28) * 4 / 3 + 2 : op.id.utf8.count
+            let cost = op.body.count + (sealed ? 28 : 0) + 2 * (idOctets + store.layout.root.wireLength + 40) + 120
             if !batch.isEmpty, octets + cost > batchOctets || batch.count >= batchDocuments {
                 try await write(batch, store: store, tally: tally)
                 batch = []

@@ -86,11 +86,15 @@ public struct DocumentCollection: Sendable {
     /// The document, or nil if there is none.
     public func get(_ id: String) async throws -> Document? {
         let address = try await store.address(of: id, in: name, of: database)
-        if let document = try await store.readDocument(at: address.name, key: key(id)) { return document }
+        if let document = try await read(address, id) { return document }
         // Not found: the collection may have been dropped and created again by another client,
         // with other chunks, since this store object cached it. Look once, then read again.
         guard try await store.refreshCollection(name, in: database) else { return nil }
-        return try await store.readDocument(at: try await store.address(of: id, in: name, of: database).name, key: key(id))
+        return try await read(try await store.address(of: id, in: name, of: database), id)
+    }
+
+    private func read(_ address: DNSStore.RecordAddress, _ id: String) async throws -> Document? {
+        try await store.readDocument(at: address.name, key: key(id), storedID: address.storedID, codec: address.codec)
     }
 
     /// The document decoded as `type` with its version, or nil.
@@ -102,10 +106,11 @@ public struct DocumentCollection: Sendable {
     /// Document ids in UTF-8 order: up to `limit` of them after `after` (a page cursor).
     public func ids(after: String? = nil, limit: Int = Int.max) async throws -> [String] {
         let node = try await store.collection(named: name, in: database)
-        var all = Set(try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record).keys)
+        let codec = try store.codec(of: node, in: database)
+        var all = Set(try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record).keys.map(codec.realID))
         // A listing from a read server must hold what this session created; if not, the primary's.
         if store.replicas != nil, !store.session.existing(in: database, name).allSatisfy(all.contains) {
-            all = Set(try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record, route: .primary).keys)
+            all = Set(try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record, route: .primary).keys.map(codec.realID))
         }
         let sorted = all.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         let start = after.map { cursor in
@@ -117,10 +122,12 @@ public struct DocumentCollection: Sendable {
     /// Every document, read concurrently, in id order.
     public func documents() async throws -> [Document] {
         let node = try await store.collection(named: name, in: database)
+        let codec = try store.codec(of: node, in: database)
         let ids = try await self.ids()
         let documents = try await store.concurrently(ids) { id -> Document? in
-            let (recordName, _) = try store.layout.child(id, total: node.metadata.chunks.total, of: node.name)
-            return try await store.readDocument(at: recordName, key: key(id))
+            let storedID = try codec.storedID(id)
+            let (recordName, _) = try store.layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
+            return try await store.readDocument(at: recordName, key: key(id), storedID: storedID, codec: codec)
         }
         return documents.compactMap { $0 }
     }

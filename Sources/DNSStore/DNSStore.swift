@@ -38,6 +38,8 @@ public final class DNSStore: Sendable {
         var rdata: RData
         /// When it was read or last found unchanged.
         var cachedAt = ContinuousClock.now
+        /// A collection's codec (its secrets, when private); nil for a database.
+        var codec: CollectionCodec?
     }
 
     /// A store whose reads and writes go to one server (`transport`), or whose reads go to
@@ -183,9 +185,10 @@ public final class DNSStore: Sendable {
         let key = CollectionKey(database: database, collection: name)
         if let node = cache.withLock({ $0.collections[key] }) { return node }
         let db = try await self.database(named: database, forWriting: forWriting)
-        let node = try await readNode(
+        var node = try await readNode(
             name, total: db.metadata.chunks.total, under: db.name, kind: "collection",
             route: nodeRoute([database, name], forWriting: forWriting))
+        node.codec = codec(for: node.metadata, in: database)
         cache.withLock { $0.collections[key] = node }
         return node
     }

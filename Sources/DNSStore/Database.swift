@@ -110,12 +110,24 @@ public struct Database: Sendable {
     public let name: String
 
     /// Creates a collection. Throws `.alreadyExists` if present, `.notFound` if the database is not.
+    /// A private one (docs/FORMAT.md section 11) stores its ids sealed and its documents
+    /// encrypted, with secrets wrapped under each of the store's encryption keys.
     @discardableResult
-    public func createCollection(_ collection: String, chunks: Int? = nil) async throws -> DocumentCollection {
+    public func createCollection(_ collection: String, chunks: Int? = nil, private isPrivate: Bool = false) async throws -> DocumentCollection {
+        var privacy: PrivateMetadata?
+        if isPrivate {
+            guard let keys = store.configuration.encryptionKeys, !keys.all.isEmpty else {
+                throw StoreError.encryptionKey(
+                    "a private collection needs an encryption key (--encryption-key FILE; 'dnsstore keygen --encryption' makes one)")
+            }
+            try Naming.validate(collection)
+            let place = CollectionSecrets.WrapPlace(root: store.layout.root.description, database: name, collection: collection)
+            privacy = try CollectionSecrets.create(keys: keys, place: place).0
+        }
         let node = try await store.database(named: name, forWriting: true)
         try await store.createNode(
             collection, level: .collection, under: node.name, parentTotal: node.metadata.chunks.total,
-            chunks: chunks ?? store.configuration.collectionChunks)
+            chunks: chunks ?? store.configuration.collectionChunks, privacy: privacy)
         store.session.node([name, collection], exists: true)
         return self.collection(collection)
     }

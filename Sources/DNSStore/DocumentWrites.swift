@@ -56,12 +56,12 @@ extension DNSStore {
                     }
                 }
             }
-            let allCurrents = try await concurrently(Array(zip(ops, addresses))) { op, address in
-                try await self.readStoredRecord(address.name, id: op.id)
+            let allCurrents = try await concurrently(addresses) { address in
+                try await self.readStoredRecord(address.name, id: address.storedID)
             }
             // A write whose condition fails against what is there now reports it, without retrying.
             for (op, current) in zip(ops, allCurrents) { try check(op, current: current) }
-            let kept = ops.indices.filter { !Self.isUnchanged(ops[$0], current: allCurrents[$0]) }
+            let kept = try ops.indices.filter { try !Self.isUnchanged(ops[$0], current: allCurrents[$0], at: addresses[$0]) }
             guard !kept.isEmpty else { return allCurrents.map { ($0!.header.v, false) } }
             let ops = kept.map { ops[$0] }
             let addresses = kept.map { addresses[$0] }
@@ -89,7 +89,7 @@ extension DNSStore {
                 // New ids are placed together, so that a batch changes as few index pages as it can.
                 var created: [IndexEdits.ChunkKey: [(String, NodeMetadata?)]] = [:]
                 for (i, op) in ops.enumerated() where currents[i] == nil && !op.isDelete {
-                    created[addresses[i].indexChunk, default: []].append((op.id, nil))
+                    created[addresses[i].indexChunk, default: []].append((addresses[i].storedID, nil))
                 }
                 for (key, entries) in created { try plans[key]!.add(entries) }
                 try write(plans, into: &update)
@@ -114,9 +114,14 @@ extension DNSStore {
     }
 
     /// Whether a put asked to skip an unchanged document finds the same JSON there already.
-    private static func isUnchanged(_ op: WriteOp, current: StoredRecord?) -> Bool {
+    private static func isUnchanged(_ op: WriteOp, current: StoredRecord?, at address: RecordAddress) throws -> Bool {
         guard op.skipIfUnchanged, case .put = op.mode, let current else { return false }
-        return current.header.n == op.body.count && current.header.h == RecordText.digest(op.body)
+        guard current.header.e != nil else {
+            return current.header.n == op.body.count && current.header.h == RecordText.digest(op.body)
+        }
+        // Encoded: compare the document itself (a chunked one is written again).
+        guard !current.header.isChunked else { return false }
+        return try address.codec.decode(current.body, header: current.header, id: op.id, at: address.name) == op.body
     }
 
     /// Checks every write before anything is sent; returns them with their documents normalized.
@@ -182,7 +187,7 @@ extension DNSStore {
         for name in oldChunks { update.apply(.deleteName(name)) }
         if case .delete = op.mode {
             update.apply(.deleteName(address.name))
-            plans[address.indexChunk]!.remove(op.id)
+            plans[address.indexChunk]!.remove(address.storedID)
             plans[address.indexChunk]!.raiseFloor(to: current!.header.v)
             return current!.header.v
         }
@@ -192,11 +197,10 @@ extension DNSStore {
         } else {
             version = plans[address.indexChunk]!.readFloor() + 1
         }
-        var header = RecordHeader(v: version, id: op.id, n: op.body.count, h: RecordText.digest(op.body))
-        var body = op.body
-        if op.body.count > RecordText.inlineLimit {
+        var (header, body) = try address.codec.encode(op.body, id: op.id, storedID: address.storedID, version: version)
+        if body.count > RecordText.inlineLimit {
             let generation = String(format: "%08x", UInt32.random(in: .min ... .max))
-            let names = try await writeDataChunks(op.body, generation: generation, of: address.name)
+            let names = try await writeDataChunks(body, generation: generation, of: address.name)
             written += names
             header.c = names.count
             header.g = generation

@@ -114,9 +114,12 @@ extension DNSStore {
     /// A store on the embedded server, in-process, with its data in `directory`: the default
     /// when no DNS server is configured.
     public static func embedded(
-        directory: String = LocalTransport.defaultDirectory, domain: DNSName = LocalTransport.defaultZone
+        directory: String = LocalTransport.defaultDirectory, domain: DNSName = LocalTransport.defaultZone,
+        encryptionKeys: EncryptionKeys? = nil
     ) throws -> DNSStore {
         let transport = try LocalTransport.open(directory: directory, zone: domain)
-        return try DNSStore(configuration: StoreConfiguration(domain: domain), transport: transport)
+        var configuration = StoreConfiguration(domain: domain)
+        configuration.encryptionKeys = encryptionKeys
+        return try DNSStore(configuration: configuration, transport: transport)
     }
 }

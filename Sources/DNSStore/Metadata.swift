@@ -18,6 +18,19 @@ struct RootMetadata: Codable, Sendable, Hashable {
 public struct NodeMetadata: Codable, Sendable, Hashable {
     public var name: String
     public var chunks: ChunkCount
+    /// A private collection's wrapped secrets (section 11 of docs/FORMAT.md); absent otherwise.
+    public var privacy: PrivateMetadata?
+
+    public init(name: String, chunks: ChunkCount, privacy: PrivateMetadata? = nil) {
+        self.name = name
+        self.chunks = chunks
+        self.privacy = privacy
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, chunks
+        case privacy = "private"
+    }
 }
 
 /// The level of an index, which names the JSON member holding its map.

@@ -3,13 +3,13 @@ import DNSWire
 extension DNSStore {
     /// Creates a database or collection node and its index entry in one UPDATE.
     func createNode(
-        _ name: String, level: IndexLevel, under parent: DNSName, parentTotal: Int, chunks: Int
+        _ name: String, level: IndexLevel, under parent: DNSName, parentTotal: Int, chunks: Int, privacy: PrivateMetadata? = nil
     ) async throws {
         guard (1...4096).contains(chunks) else {
             throw StoreError.invalidName("\(level.rawValue) '\(name)' needs 1 to 4096 chunks, not \(chunks)")
         }
         let (nodeName, chunk) = try layout.child(name, total: parentTotal, of: parent)
-        let metadata = NodeMetadata(name: name, chunks: ChunkCount(total: chunks))
+        let metadata = NodeMetadata(name: name, chunks: ChunkCount(total: chunks), privacy: privacy)
         let text = try MetadataJSON.encode(metadata)
         for attempt in 0..<configuration.maxAttempts {
             if attempt > 0 { try await backoff(attempt) }
@@ -73,7 +73,7 @@ extension DNSStore {
         let recordNames = try await concurrently(ids) { id -> [DNSName] in
             let (name, _) = try self.layout.child(id, total: total, of: node)
             guard let rdata = try await self.readRecord(name) else { return [] }
-            guard let record = try? RecordText.parse(rdata, name: name) else { return [name] }
+            guard let record = try? RecordText.parse(rdata, name: name, anyEncoding: true) else { return [name] }
             return [name] + (try self.dataChunkNames(of: record, at: name))
         }
         names += recordNames.flatMap { $0 }

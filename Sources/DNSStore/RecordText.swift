@@ -11,6 +11,8 @@ struct RecordHeader: Codable, Sendable, Hashable {
     var c: Int?
     var g: String?
     var e: String?
+    /// The data secret of an encrypted record (section 11).
+    var k: String?
 
     var isChunked: Bool { c != nil }
 }
@@ -53,7 +55,9 @@ enum RecordText {
             throw StoreError.corrupted("\(name) has no header line")
         }
         let header = try MetadataJSON.decode(RecordHeader.self, Array(text[..<newline]), name: name)
-        if let e = header.e, !anyEncoding { throw StoreError.corrupted("\(name) uses encoding '\(e)', which this version cannot read") }
+        if let e = header.e, !anyEncoding, DocumentEncoding.steps(e) == nil {
+            throw StoreError.corrupted("\(name) uses encoding '\(e)', which this version cannot read")
+        }
         guard header.v >= 1, header.n >= 0 else { throw StoreError.corrupted("\(name) has a bad header") }
         return StoredRecord(header: header, body: Array(text[(newline + 1)...]), rdata: rdata)
     }

@@ -11,7 +11,10 @@ extension DocumentCollection {
         return producing { continuation in
             let store = collection.store
             let node = try await store.collection(named: collection.name, in: collection.database)
+            let codec = try store.codec(of: node, in: collection.database)
             let total = node.metadata.chunks.total
+            // In stored ids: a private collection's index holds those, in their order.
+            let after = try after.map(codec.storedID)
             var first = 0
             if let after { first = try store.layout.child(after, total: total, of: node.name).1 }
             for chunk in first..<total {
@@ -20,7 +23,7 @@ extension DocumentCollection {
                 if let after, chunk == first {
                     ids = ids.filter { after.utf8.lexicographicallyPrecedes($0.utf8) }
                 }
-                if !ids.isEmpty { continuation.yield(ids) }
+                if !ids.isEmpty { continuation.yield(try ids.map(codec.realID)) }
             }
         }
     }
@@ -31,12 +34,14 @@ extension DocumentCollection {
         return producing { continuation in
             let store = collection.store
             let node = try await store.collection(named: collection.name, in: collection.database)
+            let codec = try store.codec(of: node, in: collection.database)
             for try await ids in collection.scanIDs(after: after) {
                 for start in stride(from: 0, to: ids.count, by: 64) {
                     let page = Array(ids[start..<min(start + 64, ids.count)])
                     let documents = try await store.concurrently(page, limit: concurrency) { id -> Document? in
-                        let (recordName, _) = try store.layout.child(id, total: node.metadata.chunks.total, of: node.name)
-                        return try await store.readDocument(at: recordName, key: collection.key(id))
+                        let storedID = try codec.storedID(id)
+                        let (recordName, _) = try store.layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
+                        return try await store.readDocument(at: recordName, key: collection.key(id), storedID: storedID, codec: codec)
                     }
                     let found = documents.compactMap { $0 }
                     if !found.isEmpty { continuation.yield(found) }

@@ -20,6 +20,8 @@ public struct StoreConfiguration: Sendable {
     public var readConcurrency = 32
     /// How fresh reads must be when the store has read servers.
     public var consistency: ReadConsistency = .session
+    /// The keys of private collections: the first wraps the secrets of new ones, each reads.
+    public var encryptionKeys: EncryptionKeys?
 
     public init(domain: DNSName, zone: DNSName? = nil) {
         self.domain = domain

@@ -25,6 +25,9 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case unreachable(String)
     /// Stored data that does not follow docs/FORMAT.md (a bad header, a digest mismatch).
     case corrupted(String)
+    /// A private collection or encrypted document that needs a key this store does not hold, or
+    /// a key file that cannot be used.
+    case encryptionKey(String)
 
     public var description: String {
         switch self {
@@ -39,6 +42,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .timeout(let s): return "timeout: \(s); check that the server is reachable"
         case .unreachable(let s): return "unreachable: \(s); check that the server is running and its address is right"
         case .corrupted(let s): return "corrupted store data: \(s)"
+        case .encryptionKey(let s): return "encryption key: \(s)"
         }
     }
 
@@ -56,6 +60,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .timeout(let s): return .timeout(s + note)
         case .unreachable(let s): return .unreachable(s + note)
         case .corrupted(let s): return .corrupted(s + note)
+        case .encryptionKey(let s): return .encryptionKey(s + note)
         }
     }
 

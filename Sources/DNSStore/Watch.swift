@@ -98,7 +98,7 @@ final class Watcher: @unchecked Sendable {
         if !transfers, options.from == nil {
             // The starting point, reported as nothing. A change landing while it is read shows
             // in it or after it, never in neither: the serial was read first.
-            known = try await state().mapValues(\.version)
+            known = try await state().state.mapValues(\.version)
         }
         options.started?(serial)
         if !transfers, options.from != nil {
@@ -158,7 +158,9 @@ final class Watcher: @unchecked Sendable {
     private func follow(_ transfer: ZoneTransfer, _ emit: (ChangeEvent) -> Void) async throws {
         let records = transfer.records
         guard let last = transfer.serial else { return }
-        let node = try await collection.store.collection(named: collection.name, in: collection.database).name
+        let collectionNode = try await collection.store.collection(named: collection.name, in: collection.database)
+        let node = collectionNode.name
+        let codec = try collection.store.codec(of: collectionNode, in: collection.database)
         if records.count == 1 {
             serial = last
             return
@@ -167,9 +169,9 @@ final class Watcher: @unchecked Sendable {
             var state: [String: (version: Int, record: StoredRecord, name: DNSName)] = [:]
             for record in records where record.type == .txt {
                 remember(record)
-                if let (id, stored) = documentRecord(record, under: node) { state[id] = (stored.header.v, stored, record.name) }
+                if let (id, stored) = documentRecord(record, under: node, codec) { state[id] = (stored.header.v, stored, record.name) }
             }
-            try await resync(to: state, serial: last, emit)
+            try await resync(to: state, serial: last, codec, emit)
             return
         }
         var i = 1
@@ -189,29 +191,31 @@ final class Watcher: @unchecked Sendable {
                 i += 1
             }
             for record in added where record.type == .txt { remember(record) }
-            let puts = added.compactMap { record in documentRecord(record, under: node).map { ($0.0, $0.1, record.name) } }
+            let puts = added.compactMap { record in documentRecord(record, under: node, codec).map { ($0.0, $0.1, record.name) } }
             let putNames = Set(puts.map(\.2))
             for record in deleted where record.type == .txt && !putNames.contains(record.name) {
-                guard let (id, stored) = documentRecord(record, under: node) else { continue }
+                guard let (id, stored) = documentRecord(record, under: node, codec) else { continue }
                 known?[id] = nil
                 emit(event(.delete, id: id, version: stored.header.v, serial: to.serial, document: nil))
             }
             for (id, stored, name) in puts {
                 known?[id] = stored.header.v
-                emit(event(.put, id: id, version: stored.header.v, serial: to.serial, document: try await document(stored, at: name)))
+                emit(event(.put, id: id, version: stored.header.v, serial: to.serial, document: try await document(stored, id: id, at: name, codec)))
             }
             serial = to.serial
         }
         serial = last
     }
 
-    /// The document a TXT record of a transfer holds, when it is one of the watched collection.
-    private func documentRecord(_ record: ResourceRecord, under node: DNSName) -> (String, StoredRecord)? {
+    /// The document a TXT record of a transfer holds, when it is one of the watched collection:
+    /// its id (unsealed in a private collection) and the record.
+    private func documentRecord(_ record: ResourceRecord, under node: DNSName, _ codec: CollectionCodec) -> (String, StoredRecord)? {
         guard record.type == .txt, record.name.labelCount == node.labelCount + 2, record.name.parent.parent == node,
-            let stored = try? RecordText.parse(record.rdata, name: record.name, anyEncoding: true)
+            let stored = try? RecordText.parse(record.rdata, name: record.name, anyEncoding: true),
+            let realID = try? codec.realID(stored.header.id)
         else { return nil }
-        if let id, stored.header.id != id { return nil }
-        return (stored.header.id, stored)
+        if let id, realID != id { return nil }
+        return (realID, stored)
     }
 
     /// Keeps a data chunk's text seen in a transfer (bounded), for the record that refers to it.
@@ -226,11 +230,12 @@ final class Watcher: @unchecked Sendable {
     }
 
     /// The document a record holds: its body, or its chunks from transfers or from the server.
-    private func document(_ stored: StoredRecord, at name: DNSName) async throws -> Document? {
-        guard options.includeDocuments, stored.header.e == nil else { return nil }
+    private func document(_ stored: StoredRecord, id: String, at name: DNSName, _ codec: CollectionCodec) async throws -> Document? {
+        guard options.includeDocuments else { return nil }
         let header = stored.header
         guard let count = header.c, let generation = header.g else {
-            return Document(id: header.id, version: header.v, json: stored.body)
+            guard stored.body.count == header.n, RecordText.digest(stored.body) == header.h else { return nil }
+            return Document(id: id, version: header.v, json: try codec.decode(stored.body, header: header, id: id, at: name))
         }
         var body: [UInt8] = []
         for p in 0..<count {
@@ -244,7 +249,7 @@ final class Watcher: @unchecked Sendable {
             }
         }
         guard body.count == header.n, RecordText.digest(body) == header.h else { return nil }
-        return Document(id: header.id, version: header.v, json: body)
+        return Document(id: id, version: header.v, json: try codec.decode(body, header: header, id: id, at: name))
     }
 
     private func event(_ operation: ChangeEvent.Operation, id: String, version: Int, serial: UInt32, document: Document?) -> ChangeEvent {
@@ -256,34 +261,38 @@ final class Watcher: @unchecked Sendable {
     // MARK: Without transfers
 
     /// The watched documents as the source has them now.
-    private func state() async throws -> [String: (version: Int, record: StoredRecord, name: DNSName)] {
+    private func state() async throws -> (state: [String: (version: Int, record: StoredRecord, name: DNSName)], codec: CollectionCodec?) {
         reader.invalidateCache()
         let node: DNSStore.Node
         do {
             node = try await reader.collection(named: collection.name, in: collection.database)
         } catch StoreError.notFound {
-            return [:]
+            return ([:], nil)
         }
+        let codec = try reader.codec(of: node, in: collection.database)
         let view = reader.database(collection.database).collection(collection.name)
         let ids: [String]
         if let id { ids = [id] } else { ids = try await view.ids() }
         var state: [String: (version: Int, record: StoredRecord, name: DNSName)] = [:]
         for id in ids {
-            let (name, _) = try reader.layout.child(id, total: node.metadata.chunks.total, of: node.name)
-            if let stored = try await reader.readStoredRecord(name, id: id) { state[id] = (stored.header.v, stored, name) }
+            let storedID = try codec.storedID(id)
+            let (name, _) = try reader.layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
+            if let stored = try await reader.readStoredRecord(name, id: storedID) { state[id] = (stored.header.v, stored, name) }
         }
-        return state
+        return (state, codec)
     }
 
     /// Reads the watched documents as the source has them now and reports what differs.
     private func reread(at serial: UInt32, _ emit: (ChangeEvent) -> Void) async throws {
-        try await resync(to: try await state(), serial: serial, emit)
+        let (state, codec) = try await state()
+        try await resync(to: state, serial: serial, codec, emit)
     }
 
     /// Reports the difference between what the watch knew and `state`, or, when it knew nothing,
     /// a resync followed by every document.
     private func resync(
-        to state: [String: (version: Int, record: StoredRecord, name: DNSName)], serial: UInt32, _ emit: (ChangeEvent) -> Void
+        to state: [String: (version: Int, record: StoredRecord, name: DNSName)], serial: UInt32, _ codec: CollectionCodec?,
+        _ emit: (ChangeEvent) -> Void
     ) async throws {
         let previous: [String: Int]
         if let known {
@@ -296,7 +305,9 @@ final class Watcher: @unchecked Sendable {
             emit(event(.delete, id: id, version: version, serial: serial, document: nil))
         }
         for (id, entry) in state.sorted(by: { $0.key < $1.key }) where previous[id] != entry.version {
-            emit(event(.put, id: id, version: entry.version, serial: serial, document: try await document(entry.record, at: entry.name)))
+            var document: Document?
+            if let codec { document = try await self.document(entry.record, id: id, at: entry.name, codec) }
+            emit(event(.put, id: id, version: entry.version, serial: serial, document: document))
         }
         known = state.mapValues(\.version)
         self.serial = serial

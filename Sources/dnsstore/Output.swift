@@ -102,7 +102,7 @@ func report<T>(_ options: StoreOptions? = nil, _ body: () async throws -> T) asy
         case .notFound: code = ExitCodes.notFound
         case .conflict, .alreadyExists: code = ExitCodes.conflict
         case .invalidName, .invalidDocument, .tooLarge: code = ExitCodes.invalidInput
-        case .unauthorized: code = ExitCodes.unauthorized
+        case .unauthorized, .encryptionKey: code = ExitCodes.unauthorized
         case .timeout:
             code = ExitCodes.unreachable
             message += options.map { " (\($0.patience); --timeout and --attempts change it)" } ?? ""

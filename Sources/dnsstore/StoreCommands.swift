@@ -78,6 +78,7 @@ struct CollectionCommand: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
         @Argument(help: "database/collection") var path: String
         @Option(parsing: .unconditional, help: "Record index chunks, 1 to 4096 (fixed for the collection's life).") var chunks: Int?
+        @Flag(name: .customLong("private"), help: "Encrypt its documents and seal its ids with the --encryption-key keys.") var isPrivate = false
 
         func validate() throws { try requireChunks(chunks) }
 
@@ -86,11 +87,11 @@ struct CollectionCommand: AsyncParsableCommand {
                 let p = try StorePath(path, needs: 2)
                 let opened = try await store.openStore()
                 do {
-                    try await opened.database(p.database).createCollection(p.collection!, chunks: chunks)
+                    try await opened.database(p.database).createCollection(p.collection!, chunks: chunks, private: isPrivate)
                 } catch StoreError.notFound {
                     // Like put, it makes the database it needs (as mkdir -p would).
                     do { try await opened.createDatabase(p.database) } catch StoreError.alreadyExists {}
-                    try await opened.database(p.database).createCollection(p.collection!, chunks: chunks)
+                    try await opened.database(p.database).createCollection(p.collection!, chunks: chunks, private: isPrivate)
                 }
                 print(try Output.value(["created": path], compact: store.compact))
             }

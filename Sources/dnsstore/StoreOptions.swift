@@ -25,6 +25,8 @@ struct StoreOptions: ParsableArguments {
     var key: String?
     @Option(help: "Data directory of the embedded store (env DNSSTORE_DATA); default ./dnsstore-data.")
     var data: String?
+    @Option(name: .customLong("encryption-key"), help: "Encryption key file of private collections (env DNSSTORE_ENCRYPTION_KEY_FILE); 'dnsstore keygen --encryption' makes one.")
+    var encryptionKey: String?
     @Option(help: "Config file: JSON with server, domain, zone, key, data (env DNSSTORE_CONFIG); default ./dnsstore.json if present.")
     var config: String?
     @Option(parsing: .unconditional, help: "Seconds to wait for each answer (default 2).")
@@ -48,6 +50,7 @@ struct StoreOptions: ParsableArguments {
         var zone: String?
         var key: String?
         var data: String?
+        var encryptionKey: String?
     }
 
     private func fileConfig() throws -> FileConfig {
@@ -77,6 +80,7 @@ struct StoreOptions: ParsableArguments {
         let domainText = domain ?? env["DNSSTORE_DOMAIN"] ?? file.domain
         let zoneText = zone ?? env["DNSSTORE_ZONE"] ?? file.zone
         let keyPath = key ?? env["DNSSTORE_KEY_FILE"] ?? file.key
+        let encryptionKeyPath = encryptionKey ?? env["DNSSTORE_ENCRYPTION_KEY_FILE"] ?? file.encryptionKey
         func list(_ flags: [String], _ variable: String, _ fromFile: [String]?) -> [String] {
             if !flags.isEmpty { return flags }
             if let value = env[variable] { return value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
@@ -99,6 +103,7 @@ struct StoreOptions: ParsableArguments {
             domainGiven: domainText != nil,
             zone: try zoneText.map(parseName),
             key: try keyPath.map(Settings.readKey),
+            encryptionKeys: try encryptionKeyPath.map(Settings.readEncryptionKeys),
             dataDirectory: data ?? env["DNSSTORE_DATA"] ?? file.data ?? LocalTransport.defaultDirectory,
             timeout: timeout, attempts: attempts)
     }
@@ -107,7 +112,7 @@ struct StoreOptions: ParsableArguments {
     func openStore() async throws -> DNSStore {
         let settings = try settings()
         guard settings.server != nil || !settings.primaries.isEmpty || !settings.readServers.isEmpty else {
-            return try DNSStore.embedded(directory: settings.dataDirectory, domain: settings.domain)
+            return try DNSStore.embedded(directory: settings.dataDirectory, domain: settings.domain, encryptionKeys: settings.encryptionKeys)
         }
         guard settings.domainGiven else {
             throw CLIError.invalidInput("a server needs a domain: pass --domain or set DNSSTORE_DOMAIN")
@@ -115,6 +120,7 @@ struct StoreOptions: ParsableArguments {
         var config = StoreConfiguration(domain: settings.domain, zone: settings.zone)
         config.maxAttempts = 100
         config.consistency = settings.consistency
+        config.encryptionKeys = settings.encryptionKeys
         if let server = settings.server, settings.primaries.isEmpty, settings.readServers.isEmpty {
             return try DNSStore(configuration: config, transport: DNSClient(configuration: settings.client(server)))
         }
@@ -151,6 +157,8 @@ struct Settings {
     var domainGiven: Bool
     var zone: DNSName?
     var key: TSIGKey?
+    /// The keys of private collections, from --encryption-key.
+    var encryptionKeys: EncryptionKeys?
     var dataDirectory: String
     var timeout: Double
     var attempts: Int
@@ -171,6 +179,17 @@ struct Settings {
             throw CLIError.invalidInput("the key file \(path) holds no key")
         }
         return key
+    }
+
+    static func readEncryptionKeys(_ path: String) throws -> EncryptionKeys {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw CLIError.invalidInput("cannot read the encryption key file \(path); create one with 'dnsstore keygen --encryption --output FILE'")
+        }
+        do {
+            return EncryptionKeys(try EncryptionKey.parseFile(text))
+        } catch StoreError.encryptionKey(let why) {
+            throw CLIError.invalidInput("the encryption key file \(path): \(why)")
+        }
     }
 }
 

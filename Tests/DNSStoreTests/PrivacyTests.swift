@@ -1,0 +1,210 @@
+import Crypto
+import DNSClient
+import DNSStore
+import DNSTestSupport
+import DNSWire
+import Foundation
+import Testing
+
+/// Private collections and compression (docs/FORMAT.md sections 7.2 and 11), against real servers.
+@Suite("Private collections and compression")
+struct PrivacyTests {
+    /// A store on the fixture's server holding `keys`.
+    static func store(_ fixture: StoreFixture, keys: [EncryptionKey]?) throws -> (DNSStore, CountingTransport) {
+        var configuration = fixture.store.configuration
+        configuration.encryptionKeys = keys.map(EncryptionKeys.init)
+        let counter = CountingTransport(fixture.transport.inner, client: fixture.transport.client)
+        return (try DNSStore(configuration: configuration, transport: counter), counter)
+    }
+
+    /// Every TXT text and owner name in the zone, as a transfer (what anyone allowed one) sees it.
+    static func zoneText(_ fixture: StoreFixture) async throws -> String {
+        let transfer = try await fixture.transport.client.transfer(zone: fixture.server.zone)
+        return transfer.records.map { record -> String in
+            let text = if case .txt(let txt) = record.rdata { String(decoding: txt.joined, as: UTF8.self) } else { "" }
+            return record.name.description + " " + text
+        }.joined(separator: "\n")
+    }
+
+    @Test(arguments: [Backend.embedded, .bind])
+    func privateCollectionsHideIdsAndContentsFromTheZone(_ backend: Backend) async throws {
+        try await StoreFixture.with(backend) { fixture in
+            let key = EncryptionKey.generate()
+            let (store, _) = try Self.store(fixture, keys: [key])
+            try await store.createDatabase("ops")
+            let secrets = try await store.database("ops").createCollection("credentials", private: true)
+            let ids = ["alice@example.com", "db-primary", "ünïcödé id", String(repeating: "long", count: 40)]
+            for (i, id) in ids.enumerated() {
+                try await secrets.putJSON(id, Array(#"{"password":"hunter\#(i)-swordfish","host":"10.1.2.\#(i)"}"#.utf8))
+            }
+            let big = "{\"blob\":\"" + (0..<4000).map { "secret-\($0)," }.joined() + "\"}"
+            try await secrets.putJSON("big", Array(big.utf8))
+
+            // The holder of the key reads, lists, scans and finds as in any collection.
+            #expect(try await secrets.ids() == (ids + ["big"]).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+            #expect(try await secrets.get("db-primary").map { String(decoding: $0.json, as: UTF8.self) }
+                == #"{"password":"hunter1-swordfish","host":"10.1.2.1"}"#)
+            #expect(try await secrets.get("big")?.json == Array(big.utf8))
+            var scanned: [String] = []
+            for try await page in secrets.scan() { scanned += page.map(\.id) }
+            #expect(Set(scanned) == Set(ids + ["big"]))
+            #expect(try await secrets.find(Filter.equals("host", .string("10.1.2.3"))).map(\.id) == [ids[3]])
+            #expect(try await store.database("ops").collections() == ["credentials"])
+
+            // The zone, as a transfer shows it, holds neither the ids nor the contents.
+            let zone = try await Self.zoneText(fixture)
+            for secret in ids + ["hunter", "swordfish", "10.1.2", "secret-1", "alice", "long"] {
+                #expect(!zone.contains(secret), "the zone shows '\(secret)'")
+            }
+            #expect(zone.contains("credentials"), "collection names stay visible (docs/FORMAT.md section 11)")
+        }
+    }
+
+    @Test func withoutTheKeyReadsFailClearlyAndWritesSendNothing() async throws {
+        try await StoreFixture.with(Backend.embedded) { fixture in
+            let (owner, _) = try Self.store(fixture, keys: [EncryptionKey.generate()])
+            try await owner.createDatabase("ops")
+            try await owner.database("ops").createCollection("credentials", private: true).putJSON("a", Array(#"{"x":1}"#.utf8))
+
+            let (keyless, counter) = try Self.store(fixture, keys: nil)
+            let docs = keyless.database("ops").collection("credentials")
+            await #expect(throws: StoreError.self) { try await docs.get("a") }
+            do {
+                _ = try await docs.get("a")
+            } catch let error as StoreError {
+                guard case .encryptionKey(let why) = error else { throw error }
+                #expect(why.contains("'ops/credentials' is private"))
+            }
+            counter.reset()
+            for write in [{ _ = try await docs.putJSON("b", Array(#"{"y":2}"#.utf8)) }, { _ = try await docs.delete("a") }] as [() async throws -> Void] {
+                do {
+                    try await write()
+                    Issue.record("a write without the key succeeded")
+                } catch StoreError.encryptionKey {}
+            }
+            #expect(counter.updates == 0, "a write without the key sent an UPDATE")
+            await #expect(throws: StoreError.self) { try await docs.ids() }
+            // Nothing falls back to plaintext: the document is still whole for its owner.
+            #expect(try await owner.database("ops").collection("credentials").get("a")?.json == Array(#"{"x":1}"#.utf8))
+            #expect(try await owner.database("ops").collection("credentials").ids() == ["a"])
+        }
+    }
+
+    @Test func aWrongKeyIsToldApartFromAlteredData() async throws {
+        try await StoreFixture.with(Backend.embedded) { fixture in
+            let right = EncryptionKey.generate()
+            let (owner, _) = try Self.store(fixture, keys: [right])
+            try await owner.createDatabase("ops")
+            let docs = try await owner.database("ops").createCollection("credentials", private: true)
+            try await docs.putJSON("a", Array(#"{"x":1}"#.utf8))
+
+            let (stranger, _) = try Self.store(fixture, keys: [EncryptionKey.generate()])
+            do {
+                _ = try await stranger.database("ops").collection("credentials").get("a")
+                Issue.record("a wrong key read the document")
+            } catch StoreError.encryptionKey(let why) {
+                #expect(why.contains("private to keys \(right.id)"))
+            }
+
+            // The record's version changed by hand: the ciphertext no longer belongs where it is.
+            let name = try await docs.recordName(of: "a")
+            let records = try await fixture.transport.client.records(name, type: .txt)
+            guard case .txt(let txt) = records.first?.rdata else { throw StoreError.notFound("record") }
+            let text = txt.joined
+            let newline = try #require(text.firstIndex(of: 0x0A))
+            let header = String(decoding: text[..<newline], as: UTF8.self).replacingOccurrences(of: "\"v\":1", with: "\"v\":7")
+            var update = UpdateBuilder(zone: fixture.server.zone)
+            update.replace(name, .txt, with: [.txt(TXT(splitting: Array(header.utf8) + text[newline...]))], ttl: 30)
+            try await fixture.transport.client.update(update)
+            do {
+                _ = try await owner.database("ops").collection("credentials").get("a")
+                Issue.record("an altered record was read")
+            } catch StoreError.corrupted(let why) {
+                #expect(why.contains("fails authentication"))
+            }
+        }
+    }
+
+    @Test func largeDocumentsAreStoredCompressedAndSmallOnesAsTheyAre() async throws {
+        try await StoreFixture.with(Backend.embedded) { fixture in
+            let docs = try await fixture.store.createDatabase("db").createCollection("c")
+            let rows = (0..<1500).map { #"{"host":"web-\#($0).example.com","role":"frontend","zone":"eu-west-1"}"# }
+            let large = Array(("[" + rows.joined(separator: ",") + "]").utf8)
+            let small = Array(#"{"k":"v"}"#.utf8)
+            try await docs.putJSON("large", large)
+            try await docs.putJSON("small", small)
+            #expect(try await docs.get("large")?.json == large)
+            #expect(try await docs.get("small")?.json == small)
+            let stored = try await docs.dnsRecords(of: "large").reduce(0) { total, record in
+                if case .txt(let txt) = record.rdata { return total + txt.joined.count }
+                return total
+            }
+            #expect(stored * 5 < large.count, "\(large.count) octets of JSON took \(stored) stored octets")
+            #expect(large.count > 16_000 && stored < 16_000, "compressed, it fits one record inline")
+            let smallText = try await docs.dnsRecords(of: "small").first.map { record -> String in
+                if case .txt(let txt) = record.rdata { return String(decoding: txt.joined, as: UTF8.self) }
+                return ""
+            }
+            #expect(smallText?.hasSuffix("\n" + #"{"k":"v"}"#) == true, "a small document stays readable with dig")
+        }
+    }
+
+    /// A record that claims a small zlib stream which inflates past 1 MiB is refused as corrupt
+    /// without taking the memory it asks for.
+    @Test func aDecompressionBombIsReportedAsCorrupt() async throws {
+        try await StoreFixture.with(Backend.embedded) { fixture in
+            let docs = try await fixture.store.createDatabase("db").createCollection("c")
+            try await docs.putJSON("bomb", Array(#"{"placeholder":true}"#.utf8))
+            let name = try await docs.recordName(of: "bomb")
+            let inflated = Array(("[" + String(repeating: "0,", count: 1_500_000) + "0]").utf8)
+            let bomb = try Self.zlib(Array(inflated))
+            #expect(bomb.count < 16_000)
+            let digest = Data(SHA256.hash(data: bomb).prefix(16)).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            let header = #"{"e":"zlib","h":"\#(digest)","id":"bomb","n":\#(bomb.count),"v":1}"#
+            var update = UpdateBuilder(zone: fixture.server.zone)
+            update.replace(name, .txt, with: [.txt(TXT(splitting: Array(header.utf8) + [0x0A] + bomb))], ttl: 30)
+            try await fixture.transport.client.update(update)
+            do {
+                _ = try await docs.get("bomb")
+                Issue.record("the bomb was inflated")
+            } catch StoreError.corrupted(let why) {
+                #expect(why.contains("expands past the 1048576-octet limit"))
+            }
+        }
+    }
+
+    /// zlib's stream of `octets`, made by Python's zlib (an implementation apart from ours).
+    static func zlib(_ octets: [UInt8]) throws -> [UInt8] {
+        let dir = try TempDirectory.make("zlib")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("in")
+        let output = dir.appendingPathComponent("out")
+        try Data(octets).write(to: input)
+        let result = try Subprocess.run(
+            "python3", ["-c", "import sys, zlib; open(sys.argv[2], 'wb').write(zlib.compress(open(sys.argv[1], 'rb').read(), 9))", input.path, output.path])
+        guard result.status == 0 else { throw SubprocessError.failed("python3 zlib", result) }
+        return Array(try Data(contentsOf: output))
+    }
+
+    @Test func keyFilesRoundTripAndBadOnesAreNamed() throws {
+        let keys = [EncryptionKey.generate(), EncryptionKey.generate()]
+        let text = "# comment\n" + keys.map(\.fileLine).joined(separator: "\n") + "\n"
+        #expect(try EncryptionKey.parseFile(text) == keys)
+        let cases: [(String, String)] = [
+            ("", "holds no key"),
+            ("dnsstore-encryption-key abcd", "line 1 of the key file is not"),
+            ("dnsstore-encryption-key 00000000 \(keys[0].fileLine.split(separator: " ")[2])", "does not match its secret"),
+            ("dnsstore-encryption-key \(keys[0].id) c2hvcnQ=", "32 octets, not 5"),
+            ("dnsstore-encryption-key \(keys[0].id) !!!", "not base64"),
+        ]
+        for (bad, message) in cases {
+            do {
+                _ = try EncryptionKey.parseFile(bad)
+                Issue.record("'\(bad)' was accepted")
+            } catch StoreError.encryptionKey(let why) {
+                #expect(why.contains(message), "'\(bad)': \(why)")
+            }
+        }
+    }
+}
