@@ -16,6 +16,7 @@ struct DNSStoreCommand: AsyncParsableCommand {
             InitCommand.self, DatabaseCommand.self, CollectionCommand.self, PutCommand.self, InsertCommand.self,
             UpdateCommand.self, GetCommand.self, DeleteCommand.self, ListCommand.self, FindCommand.self,
             ImportCommand.self, ExportCommand.self, WatchCommand.self, InspectCommand.self, FsckCommand.self, KeygenCommand.self,
+            RekeyCommand.self,
             ServeCommand.self, DNSCommand.self,
         ]
     )

@@ -4,6 +4,7 @@ import DNSStore
 import DNSTestSupport
 import DNSWire
 import Foundation
+import Synchronization
 import Testing
 
 /// Private collections and compression (docs/FORMAT.md sections 7.2 and 11), against real servers.
@@ -57,6 +58,116 @@ struct PrivacyTests {
                 #expect(!zone.contains(secret), "the zone shows '\(secret)'")
             }
             #expect(zone.contains("credentials"), "collection names stay visible (docs/FORMAT.md section 11)")
+        }
+    }
+
+    /// A watch of a private collection reports real ids and documents, from transfers that hold
+    /// neither.
+    @Test func aWatchOfAPrivateCollectionSeesIdsAndDocuments() async throws {
+        try await StoreFixture.with(Backend.embedded) { fixture in
+            let (store, _) = try Self.store(fixture, keys: [EncryptionKey.generate()])
+            try await store.createDatabase("ops")
+            let docs = try await store.database("ops").createCollection("credentials", private: true)
+            var options = WatchOptions()
+            options.interval = .milliseconds(50)
+            // Followed by IXFR, so each change is reported on its own.
+            options.server = fixture.transport.client
+            let started = AsyncStream<UInt32>.makeStream()
+            options.started = { started.continuation.yield($0) }
+            let events = Task {
+                var seen: [ChangeEvent] = []
+                for try await event in docs.watch(options) {
+                    seen.append(event)
+                    if seen.count == 3 { break }
+                }
+                return seen
+            }
+            for await _ in started.stream { break }
+            try await docs.putJSON("alice", Array(#"{"token":"a1"}"#.utf8))
+            try await docs.putJSON("bob", Array(#"{"token":"b1"}"#.utf8))
+            try await docs.delete("alice")
+            let seen = try await events.value
+            #expect(seen.map(\.operation) == [.put, .put, .delete])
+            #expect(seen.map(\.id) == ["alice", "bob", "alice"])
+            #expect(seen[1].document?.json == Array(#"{"token":"b1"}"#.utf8))
+        }
+    }
+
+    /// A rekey under load: a writer's compare-and-swap increments all land; readers with the old
+    /// key read everything until the documents are all rewritten, readers with the new key from
+    /// when the rekey starts; afterwards only the new key reads, and every record names the new
+    /// data secret.
+    @Test func aRekeyMovesEveryDocumentOnlineWithoutLosingAWrite() async throws {
+        try await StoreFixture.with(Backend.embedded) { fixture in
+            let old = EncryptionKey.generate()
+            let new = EncryptionKey.generate()
+            let (owner, _) = try Self.store(fixture, keys: [old])
+            try await owner.createDatabase("ops")
+            let docs = try await owner.database("ops").createCollection("credentials", private: true)
+            for i in 0..<40 { try await docs.putJSON("doc-\(i)", Array(#"{"i":\#(i)}"#.utf8)) }
+            try await docs.put("counter", Counter(count: 0))
+
+            let (oldReader, _) = try Self.store(fixture, keys: [old])
+            let (newReader, _) = try Self.store(fixture, keys: [new])
+            let clock = ContinuousClock()
+            let state = RekeyRace()
+            // Each reader: when each read of two documents succeeded or failed.
+            @Sendable func reads(_ store: DNSStore) -> Task<[(ContinuousClock.Instant, Bool)], Never> {
+                Task {
+                    var outcomes: [(ContinuousClock.Instant, Bool)] = []
+                    let view = store.database("ops").collection("credentials")
+                    while !state.done.withLock({ $0 }) {
+                        store.invalidateCache()
+                        let first = (try? await view.get("doc-7")) != nil
+                        let second = (try? await view.get("doc-33")) != nil
+                        outcomes.append((clock.now, first && second))
+                    }
+                    return outcomes
+                }
+            }
+            let oldReads = reads(oldReader)
+            let newReads = reads(newReader)
+            let writer = Task {
+                var increments = 0
+                while !state.done.withLock({ $0 }) {
+                    do {
+                        try await owner.database("ops").collection("credentials").modify("counter", as: Counter.self) { $0.count += 1 }
+                    } catch StoreError.encryptionKey {
+                        break  // the rekey ended: the old key no longer writes (and nothing was sent)
+                    }
+                    increments += 1
+                }
+                return increments
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let report = try await docs.rekey(to: new) { _ in state.rewrites.withLock { $0.append(clock.now) } }
+            state.done.withLock { $0 = true }
+            let increments = try await writer.value
+            let (oldOutcomes, newOutcomes) = (await oldReads.value, await newReads.value)
+            let (firstRewrite, lastRewrite) = try state.rewrites.withLock { (try #require($0.first), try #require($0.last)) }
+
+            #expect(report.rewritten >= 40)
+            #expect(increments > 0, "the writer never ran during the rekey")
+            let (after, _) = try Self.store(fixture, keys: [new])
+            let final = try #require(try await after.database("ops").collection("credentials").get("counter", as: Counter.self))
+            #expect(final.value.count == increments, "acknowledged increments lost or doubled")
+            // The old key read every document up to the last rewrite; the new one from the first.
+            let oldFailures = oldOutcomes.filter { $0.0 < lastRewrite && !$0.1 }.count
+            let newFailures = newOutcomes.filter { $0.0 > firstRewrite && !$0.1 }.count
+            #expect(oldFailures == 0, "the old key failed \(oldFailures) times during the rekey")
+            #expect(newFailures == 0, "the new key failed \(newFailures) times during the rekey")
+            #expect(oldOutcomes.count > 3 && newOutcomes.count > 3, "the readers hardly ran")
+            // Afterwards, only the new key (a client that read the collection during the rekey
+            // may still hold its new data secret in memory; a fresh one does not get it).
+            let (oldAgain, _) = try Self.store(fixture, keys: [old])
+            await #expect(throws: StoreError.self) { try await oldAgain.database("ops").collection("credentials").get("doc-1") }
+            let view = after.database("ops").collection("credentials")
+            #expect(try await view.ids().count == 41)
+            for id in try await view.ids() {
+                let record = try #require(try await view.dnsRecords(of: id).first)
+                guard case .txt(let txt) = record.rdata else { continue }
+                #expect(String(decoding: txt.joined, as: UTF8.self).contains(#""k":"\#(report.dataSecret)""#), "\(id)")
+            }
         }
     }
 
@@ -207,4 +318,10 @@ struct PrivacyTests {
             }
         }
     }
+}
+
+/// What the rekey race shares between its tasks.
+final class RekeyRace: Sendable {
+    let done = Mutex(false)
+    let rewrites = Mutex<[ContinuousClock.Instant]>([])
 }
