@@ -107,6 +107,7 @@ let package = Package(
             name: "dnsstore-bench",
             dependencies: [
                 "DNSWire", "DNSClient", "DNSStore", "DNSTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -8,6 +8,8 @@ struct CollectionCodec: Sendable {
     let collection: String
     /// nil for a plain collection; for a private one, its secrets or why this store lacks them.
     let secrets: Result<CollectionSecrets, StoreError>?
+    /// Whether writes compress (the store's configuration).
+    var compression = true
 
     var path: String { "\(database)/\(collection)" }
     var isPrivate: Bool { secrets != nil }
@@ -38,7 +40,7 @@ struct CollectionCodec: Sendable {
     /// A document's stored octets and header at `version`.
     func encode(_ document: [UInt8], id: String, storedID: String, version: Int) throws -> (header: RecordHeader, stored: [UInt8]) {
         let seal = try sealed().map { DocumentEncoding.Seal(key: $0.writeSecret, place: place(storedID: storedID, version: version)) }
-        let (stored, e, k) = try DocumentEncoding.encode(document, seal: seal)
+        let (stored, e, k) = try DocumentEncoding.encode(document, compress: compression, seal: seal)
         var header = RecordHeader(v: version, id: storedID, n: stored.count, h: RecordText.digest(stored))
         header.e = e
         header.k = k
@@ -90,6 +92,6 @@ extension DNSStore {
                 return .failure(.corrupted("collection '\(path)': \(error)"))
             }
         }
-        return CollectionCodec(root: root, database: database, collection: metadata.name, secrets: secrets)
+        return CollectionCodec(root: root, database: database, collection: metadata.name, secrets: secrets, compression: configuration.compression)
     }
 }

@@ -41,10 +41,10 @@ enum DocumentEncoding {
     }
 
     /// The stored octets and the `e` and `k` header fields for `document`.
-    static func encode(_ document: [UInt8], seal: Seal?) throws -> (stored: [UInt8], e: String?, k: String?) {
+    static func encode(_ document: [UInt8], compress: Bool = true, seal: Seal?) throws -> (stored: [UInt8], e: String?, k: String?) {
         var steps: [String] = []
         var stored = document
-        if let packed = worthCompressing(document) {
+        if compress, let packed = worthCompressing(document) {
             stored = packed
             steps.append(zlib)
         }

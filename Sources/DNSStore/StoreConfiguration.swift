@@ -22,6 +22,10 @@ public struct StoreConfiguration: Sendable {
     public var consistency: ReadConsistency = .session
     /// The keys of private collections: the first wraps the secrets of new ones, each reads.
     public var encryptionKeys: EncryptionKeys?
+    /// Whether writes compress documents that shrink by an eighth (docs/FORMAT.md section 7.2).
+    /// Off, the size of a private document's ciphertext no longer depends on how well its content
+    /// compresses, which matters when an attacker can put chosen text next to a secret.
+    public var compression = true
 
     public init(domain: DNSName, zone: DNSName? = nil) {
         self.domain = domain

@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 
 /// Measures our client against its baselines on the same BIND 9, in one run, and prints ratios.
-/// Usage: dnsstore-bench [client|servers|store|growth|replication|postgres] [--seconds N] [--rounds N] [--max-documents N] [--smoke]
+/// Usage: dnsstore-bench [client|servers|store|privacy|growth|replication|postgres] [--seconds N] [--rounds N] [--max-documents N] [--smoke]
 
 let arguments = CommandLine.arguments
 if arguments.contains("--nio-executor") {
@@ -219,6 +219,10 @@ func run() async throws {
         try await runReplication()
         return
     }
+    if arguments.contains("privacy") {
+        try await runPrivacy()
+        return
+    }
     let bind = try await BindServer.start()
     defer { bind.stop() }
     let name = try DNSName("bench.\(bind.zone)")
@@ -266,6 +270,7 @@ func run() async throws {
     if !arguments.contains("client") {
         try await runServers()
         try await runStore()
+        try await runPrivacy()
         try await runReplication()
     }
 }

@@ -171,6 +171,113 @@ struct PrivacyTests {
         }
     }
 
+    /// JSON of about `size` octets, as compressible as configuration and inventory data are.
+    static func document(_ size: Int) -> [UInt8] {
+        guard size > 2 else { return Array("0".utf8) }
+        var text = "["
+        var i = 0
+        while text.utf8.count < size - 80 {
+            text += (i == 0 ? "" : ",") + #"{"host":"web-\#(i).example.com","port":\#(8000 + i % 100),"tags":["a","b"]}"#
+            i += 1
+        }
+        return Array((text + "]").utf8)
+    }
+
+    /// Every size round-trips in a plain and a private collection, compressed or not; a 1 KB
+    /// private document is one query once the collection is known.
+    @Test func documentsOfEverySizeRoundTripPlainAndPrivate() async throws {
+        try await StoreFixture.with(Backend.embedded) { fixture in
+            let (store, counter) = try Self.store(fixture, keys: [EncryptionKey.generate()])
+            var uncompressed = store.configuration
+            uncompressed.compression = false
+            let raw = try DNSStore(configuration: uncompressed, transport: fixture.transport)
+            try await store.createDatabase("db")
+            _ = try await store.database("db").createCollection("plain")
+            _ = try await store.database("db").createCollection("secret", private: true)
+            for size in [1, 1_000, 64_000, 1_048_000] {
+                let json = Self.document(size)
+                for (writer, collection) in [(store, "plain"), (store, "secret"), (raw, "plain"), (raw, "secret")] {
+                    let id = "doc-\(size)"
+                    try await writer.database("db").collection(collection).putJSON(id, json)
+                    let read = try await store.database("db").collection(collection).get(id)
+                    #expect(read?.json == json, "\(size) octets in \(collection), compression \(writer.configuration.compression)")
+                }
+            }
+            let secret = store.database("db").collection("secret")
+            try await secret.putJSON("one-k", Self.document(1_000))
+            _ = try await secret.get("one-k")
+            counter.reset()
+            #expect(try await secret.get("one-k")?.json == Self.document(1_000))
+            #expect(counter.queries == 1)
+            let answer = try await fixture.transport.client.query(try await secret.recordName(of: "one-k"), type: .txt)
+            let octets = try answer.encode().readableBytes
+            #expect(octets <= 1_232, "a 1 KB private document's answer is \(octets) octets")
+        }
+    }
+
+    /// Records moved behind the store's back by a signed UPDATE: to another id's name as they
+    /// are, or with the header's id changed to fit; both are refused, never read as the other.
+    @Test func aRecordMovedToAnotherIdIsRefused() async throws {
+        try await StoreFixture.with(Backend.embedded) { fixture in
+            let (store, _) = try Self.store(fixture, keys: [EncryptionKey.generate()])
+            try await store.createDatabase("ops")
+            let docs = try await store.database("ops").createCollection("credentials", private: true)
+            try await docs.putJSON("alice", Array(#"{"role":"admin"}"#.utf8))
+            try await docs.putJSON("mallory", Array(#"{"role":"guest"}"#.utf8))
+            let alice = try await docs.recordName(of: "alice")
+            let mallory = try await docs.recordName(of: "mallory")
+            guard case .txt(let aliceText)? = try await fixture.transport.client.records(alice, type: .txt).first?.rdata,
+                  case .txt(let malloryText)? = try await fixture.transport.client.records(mallory, type: .txt).first?.rdata
+            else { throw StoreError.notFound("records") }
+            func malloryID() throws -> String {
+                let text = malloryText.joined
+                let header = try JSONSerialization.jsonObject(with: Data(text[..<text.firstIndex(of: 0x0A)!])) as? [String: Any]
+                return try #require(header?["id"] as? String)
+            }
+            let aliceHeader = String(decoding: aliceText.joined.prefix { $0 != 0x0A }, as: UTF8.self)
+            let aliceBody = Array(aliceText.joined.drop { $0 != 0x0A })
+            let relabelled = try aliceHeader.replacingOccurrences(of: try #require(aliceHeader.split(separator: "\"").dropFirst(0).first { $0.hasPrefix("~") }.map(String.init)), with: malloryID())
+            for moved in [aliceText.joined, Array(relabelled.utf8) + aliceBody] {
+                var update = UpdateBuilder(zone: fixture.server.zone)
+                update.replace(mallory, .txt, with: [.txt(TXT(splitting: moved))], ttl: 30)
+                try await fixture.transport.client.update(update)
+                store.invalidateCache()
+                do {
+                    let read = try await docs.get("mallory")
+                    Issue.record("a moved record was read as mallory's: \(read.map { String(decoding: $0.json, as: UTF8.self) } ?? "nil")")
+                } catch StoreError.corrupted {}
+            }
+        }
+    }
+
+    /// Update, delete, batches, bulk writes, find and export-style scans on a private collection.
+    @Test func everyOperationWorksOnAPrivateCollection() async throws {
+        try await StoreFixture.with(Backend.embedded) { fixture in
+            let (store, _) = try Self.store(fixture, keys: [EncryptionKey.generate()])
+            try await store.createDatabase("inv")
+            let hosts = try await store.database("inv").createCollection("hosts", private: true)
+            let v1 = try await hosts.insert("web1", Person(name: "web1", age: 1, city: "Paris"))
+            await #expect(throws: StoreError.self) { try await hosts.insert("web1", Person(name: "again", age: 1, city: "x")) }
+            let v2 = try await hosts.update("web1", Person(name: "web1", age: 2, city: "Paris"), ifVersion: v1)
+            await #expect(throws: StoreError.self) { try await hosts.update("web1", Person(name: "stale", age: 0, city: "x"), ifVersion: v1) }
+            #expect(try await hosts.get("web1", as: Person.self)?.value.age == 2 && v2 == v1 + 1)
+            let imported = try await hosts.putMany((0..<300).map { (id: "bulk-\($0)", json: Array(#"{"name":"b\#($0)","age":\#($0),"city":"Oslo"}"#.utf8)) })
+            #expect(imported.written == 300)
+            _ = try await store.batch { batch in
+                try batch.put(hosts, "batch-a", Person(name: "a", age: 5, city: "Rome"))
+                batch.delete(hosts, "bulk-0")
+            }
+            #expect(try await hosts.find(.equals("city", .string("Rome"))).map(\.id) == ["batch-a"])
+            try await hosts.delete("web1", ifVersion: v2)
+            #expect(try await hosts.get("web1") == nil)
+            var all: [String] = []
+            for try await page in hosts.scan() { all += page.map(\.id) }
+            #expect(all.count == 300 && Set(all).contains("batch-a") && !Set(all).contains("bulk-0"))
+            let zone = try await Self.zoneText(fixture)
+            for secret in ["web1", "bulk-1", "batch-a", "Oslo", "Rome", "city"] { #expect(!zone.contains(secret), "the zone shows '\(secret)'") }
+        }
+    }
+
     @Test func withoutTheKeyReadsFailClearlyAndWritesSendNothing() async throws {
         try await StoreFixture.with(Backend.embedded) { fixture in
             let (owner, _) = try Self.store(fixture, keys: [EncryptionKey.generate()])
