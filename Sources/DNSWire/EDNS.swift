@@ -84,6 +84,4 @@ public struct EDNS: Sendable, Hashable {
             options: options)
         return (edns, extendedRCode)
     }
-
-    var wireLength: Int { 11 + options.reduce(0) { $0 + 4 + $1.data.count } }
 }

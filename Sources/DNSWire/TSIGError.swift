@@ -23,8 +23,6 @@ public enum TSIGError: Error, Sendable, Hashable, CustomStringConvertible {
     case tooManyUnsignedMessages
     /// The peer reported some other TSIG error.
     case otherError(ResponseCode)
-    case unsupportedAlgorithm(String)
-    case invalidKey(String)
 
     /// Maps the TSIG error field of a response to the error the caller sees.
     public init?(reported code: ResponseCode) {
@@ -52,8 +50,20 @@ public enum TSIGError: Error, Sendable, Hashable, CustomStringConvertible {
         case .responseMACSize(let n): return "the response's TSIG MAC of \(n) octets has a size RFC 8945 forbids"
         case .tooManyUnsignedMessages: return "more than 99 unsigned messages in a row"
         case .otherError(let code): return "the server reported TSIG error \(code)"
+        }
+    }
+}
+
+/// A TSIG key that cannot be used: a key file or key text that does not parse, or an algorithm
+/// this implementation refuses. Apart from `TSIGError`, which is about messages.
+public enum TSIGKeyError: Error, Sendable, Hashable, CustomStringConvertible {
+    case unsupportedAlgorithm(String)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
         case .unsupportedAlgorithm(let name): return "unsupported TSIG algorithm \(name)"
-        case .invalidKey(let why): return "invalid TSIG key: \(why)"
+        case .invalid(let why): return "invalid TSIG key: \(why)"
         }
     }
 }

@@ -34,9 +34,9 @@ public enum TSIGAlgorithm: String, Sendable, Hashable, CaseIterable {
         if let known = TSIGAlgorithm(rawValue: text) {
             self = known
         } else if text.hasPrefix("hmac-md5") {
-            throw TSIGError.unsupportedAlgorithm("\(mnemonic) (HMAC-MD5 is refused; use hmac-sha256)")
+            throw TSIGKeyError.unsupportedAlgorithm("\(mnemonic) (HMAC-MD5 is refused; use hmac-sha256)")
         } else {
-            throw TSIGError.unsupportedAlgorithm(mnemonic)
+            throw TSIGKeyError.unsupportedAlgorithm(mnemonic)
         }
     }
 
@@ -61,7 +61,7 @@ public struct TSIGKey: Sendable, Hashable, CustomStringConvertible {
     public var secret: [UInt8]
 
     public init(name: DNSName, algorithm: TSIGAlgorithm, secret: [UInt8]) throws {
-        guard !secret.isEmpty else { throw TSIGError.invalidKey("key \(name) has an empty secret") }
+        guard !secret.isEmpty else { throw TSIGKeyError.invalid("key \(name) has an empty secret") }
         self.name = name
         self.algorithm = algorithm
         self.secret = secret
@@ -88,17 +88,17 @@ public struct TSIGKey: Sendable, Hashable, CustomStringConvertible {
         case 3:
             (algorithm, name, secret) = (try TSIGAlgorithm(mnemonic: parts[0]), parts[1], parts[2])
         default:
-            throw TSIGError.invalidKey("expected [algorithm:]name:secret, got \(parts.count) fields separated by ':'")
+            throw TSIGKeyError.invalid("expected [algorithm:]name:secret, got \(parts.count) fields separated by ':'")
         }
-        guard !name.isEmpty else { throw TSIGError.invalidKey("the key name is empty") }
+        guard !name.isEmpty else { throw TSIGKeyError.invalid("the key name is empty") }
         let keyName: DNSName
-        do { keyName = try DNSName(name) } catch { throw TSIGError.invalidKey("bad key name \(name): \(error)") }
+        do { keyName = try DNSName(name) } catch { throw TSIGKeyError.invalid("bad key name \(name): \(error)") }
         try self.init(name: keyName, algorithm: algorithm, secret: try Self.decodeSecret(secret, keyName: keyName))
     }
 
     static func decodeSecret(_ base64: String, keyName: DNSName) throws -> [UInt8] {
         guard let data = Data(base64Encoded: base64), !data.isEmpty else {
-            throw TSIGError.invalidKey("the secret of key \(keyName) is not valid base64")
+            throw TSIGKeyError.invalid("the secret of key \(keyName) is not valid base64")
         }
         return Array(data)
     }
@@ -109,32 +109,32 @@ public struct TSIGKey: Sendable, Hashable, CustomStringConvertible {
         var tokens = try BINDConfigTokenizer.tokens(text)[...]
         var keys: [TSIGKey] = []
         func expect(_ token: String) throws {
-            guard let next = tokens.popFirst() else { throw TSIGError.invalidKey("key file ends where '\(token)' belongs") }
-            guard next == token else { throw TSIGError.invalidKey("key file has '\(next)' where '\(token)' belongs") }
+            guard let next = tokens.popFirst() else { throw TSIGKeyError.invalid("key file ends where '\(token)' belongs") }
+            guard next == token else { throw TSIGKeyError.invalid("key file has '\(next)' where '\(token)' belongs") }
         }
         while let keyword = tokens.popFirst() {
-            guard keyword == "key" else { throw TSIGError.invalidKey("key file has '\(keyword)' where 'key' belongs") }
-            guard let nameText = tokens.popFirst() else { throw TSIGError.invalidKey("key file ends before a key name") }
+            guard keyword == "key" else { throw TSIGKeyError.invalid("key file has '\(keyword)' where 'key' belongs") }
+            guard let nameText = tokens.popFirst() else { throw TSIGKeyError.invalid("key file ends before a key name") }
             try expect("{")
             var algorithm: TSIGAlgorithm?
             var secret: String?
             while let field = tokens.popFirst(), field != "}" {
-                guard let value = tokens.popFirst() else { throw TSIGError.invalidKey("key \(nameText): \(field) has no value") }
+                guard let value = tokens.popFirst() else { throw TSIGKeyError.invalid("key \(nameText): \(field) has no value") }
                 try expect(";")
                 switch field {
                 case "algorithm": algorithm = try TSIGAlgorithm(mnemonic: value)
                 case "secret": secret = value
-                default: throw TSIGError.invalidKey("key \(nameText): unknown field '\(field)'")
+                default: throw TSIGKeyError.invalid("key \(nameText): unknown field '\(field)'")
                 }
             }
             try expect(";")
-            guard let algorithm else { throw TSIGError.invalidKey("key \(nameText) has no algorithm") }
-            guard let secret else { throw TSIGError.invalidKey("key \(nameText) has no secret") }
+            guard let algorithm else { throw TSIGKeyError.invalid("key \(nameText) has no algorithm") }
+            guard let secret else { throw TSIGKeyError.invalid("key \(nameText) has no secret") }
             let name: DNSName
-            do { name = try DNSName(nameText) } catch { throw TSIGError.invalidKey("bad key name \(nameText): \(error)") }
+            do { name = try DNSName(nameText) } catch { throw TSIGKeyError.invalid("bad key name \(nameText): \(error)") }
             keys.append(try TSIGKey(name: name, algorithm: algorithm, secret: try decodeSecret(secret, keyName: name)))
         }
-        guard !keys.isEmpty else { throw TSIGError.invalidKey("the key file holds no key") }
+        guard !keys.isEmpty else { throw TSIGKeyError.invalid("the key file holds no key") }
         return keys
     }
 
@@ -180,7 +180,7 @@ enum BINDConfigTokenizer {
                         break
                     }
                 }
-                guard closed else { throw TSIGError.invalidKey("key file has an unclosed /* comment") }
+                guard closed else { throw TSIGKeyError.invalid("key file has an unclosed /* comment") }
             case "\"":
                 flush()
                 var quoted = ""
@@ -192,7 +192,7 @@ enum BINDConfigTokenizer {
                     }
                     quoted.unicodeScalars.append(n)
                 }
-                guard closed else { throw TSIGError.invalidKey("key file has an unclosed quote") }
+                guard closed else { throw TSIGKeyError.invalid("key file has an unclosed quote") }
                 tokens.append(quoted)
             case "{", "}", ";":
                 flush()

@@ -61,12 +61,6 @@ public struct WireReader {
         return bytes
     }
 
-    /// The message's octets from `start` up to (not including) `end`.
-    public func slice(from start: Int, to end: Int) -> ByteBuffer? {
-        guard start >= 0, end <= count, start <= end else { return nil }
-        return buffer.getSlice(at: base + start, length: end - start)
-    }
-
     /// Reads a possibly compressed name. Every pointer must point before the start of the
     /// segment it was found in, so offsets strictly decrease and loops cannot happen.
     public mutating func readName(_ field: String = "name") throws -> DNSName {

@@ -134,6 +134,9 @@ func report<T>(_ options: StoreOptions? = nil, _ body: () async throws -> T) asy
     } catch let error as TSIGError {
         Output.error(error.description)
         throw ExitCode(ExitCodes.invalidInput)
+    } catch let error as TSIGKeyError {
+        Output.error(error.description)
+        throw ExitCode(ExitCodes.invalidInput)
     } catch let error as DNSWireError {
         Output.error(error.description)
         throw ExitCode(ExitCodes.invalidInput)

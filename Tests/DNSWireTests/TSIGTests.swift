@@ -117,8 +117,8 @@ struct TSIGTests {
     }
 
     @Test func md5IsRefusedAndSHA1Accepted() throws {
-        #expect(throws: TSIGError.self) { try TSIGAlgorithm(mnemonic: "hmac-md5") }
-        #expect(throws: TSIGError.self) { try TSIGAlgorithm(name: "hmac-md5.sig-alg.reg.int.") }
+        #expect(throws: TSIGKeyError.self) { try TSIGAlgorithm(mnemonic: "hmac-md5") }
+        #expect(throws: TSIGKeyError.self) { try TSIGAlgorithm(name: "hmac-md5.sig-alg.reg.int.") }
         #expect(try TSIGAlgorithm(mnemonic: "HMAC-SHA1") == .hmacSHA1)
         #expect(try TSIGAlgorithm(name: "hmac-sha512.") == .hmacSHA512)
     }
@@ -154,11 +154,11 @@ struct KeyFileTests {
     }
 
     @Test func badKeysNameTheProblem() {
-        #expect(throws: TSIGError.invalidKey("the secret of key k. is not valid base64")) { try TSIGKey(parsing: "hmac-sha256:k:!!!") }
-        #expect(throws: TSIGError.self) { try TSIGKey(parsing: "hmac-md5:k:AAEC") }
-        #expect(throws: TSIGError.invalidKey("expected [algorithm:]name:secret, got 1 fields separated by ':'")) { try TSIGKey(parsing: "nocolons") }
-        #expect(throws: TSIGError.invalidKey("key k has no secret")) { try TSIGKey.parseBINDKeyFile("key k { algorithm hmac-sha256; };") }
-        #expect(throws: TSIGError.invalidKey("the key file holds no key")) { try TSIGKey.parseBINDKeyFile("# nothing\n") }
-        #expect(throws: TSIGError.invalidKey("key file has an unclosed quote")) { try TSIGKey.parseBINDKeyFile("key \"k { ") }
+        #expect(throws: TSIGKeyError.invalid("the secret of key k. is not valid base64")) { try TSIGKey(parsing: "hmac-sha256:k:!!!") }
+        #expect(throws: TSIGKeyError.self) { try TSIGKey(parsing: "hmac-md5:k:AAEC") }
+        #expect(throws: TSIGKeyError.invalid("expected [algorithm:]name:secret, got 1 fields separated by ':'")) { try TSIGKey(parsing: "nocolons") }
+        #expect(throws: TSIGKeyError.invalid("key k has no secret")) { try TSIGKey.parseBINDKeyFile("key k { algorithm hmac-sha256; };") }
+        #expect(throws: TSIGKeyError.invalid("the key file holds no key")) { try TSIGKey.parseBINDKeyFile("# nothing\n") }
+        #expect(throws: TSIGKeyError.invalid("key file has an unclosed quote")) { try TSIGKey.parseBINDKeyFile("key \"k { ") }
     }
 }
