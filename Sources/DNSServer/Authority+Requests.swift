@@ -63,6 +63,22 @@ extension Authority {
     /// a flood of bad ones never reaches the queue), the EDNS version, the opcode, and whether
     /// an unsigned UPDATE may be applied at all.
     public func receive(_ request: ByteBuffer, over transport: RequestTransport) -> RequestOutcome {
+        // A plain query asked before, while nothing changed since: its answer as sent then.
+        guard transport != .local, store.changesSeenAtOnce,
+              let query = PreparedAnswers.Query.parse(request, tcp: transport == .tcp, maxUDPPayload: Int(configuration.udpPayloadSize))
+        else { return decodeAndReceive(request, over: transport) }
+        let counter = store.changes.value
+        if let answer = prepared.answer(query, counter: counter) {
+            ServerMetrics.queries.increment()
+            statistics.preparedHits.add(1, ordering: .relaxed)
+            return .answered([answer])
+        }
+        let outcome = decodeAndReceive(request, over: transport)
+        if case .answered(let answers) = outcome, answers.count == 1 { prepared.keep(answers[0], for: query, counter: counter) }
+        return outcome
+    }
+
+    private func decodeAndReceive(_ request: ByteBuffer, over transport: RequestTransport) -> RequestOutcome {
         let message: Message
         do {
             message = try Message(decoding: request)

@@ -17,6 +17,8 @@ public final class Authority: Sendable {
     public let configuration: AuthorityConfiguration
     let store: any ZoneStore
     let cache: NodeCache
+    /// Answers as sent, for plain queries asked again.
+    let prepared = PreparedAnswers()
     let logger: Logger
     let notifier: Notifier?
     /// Counts an operator (or a test) can read.
@@ -30,6 +32,8 @@ public final class Authority: Sendable {
         /// Queries answered from the cache, and from storage.
         public let cacheHits = Atomic<Int>(0)
         public let cacheMisses = Atomic<Int>(0)
+        /// Queries answered with the octets of an earlier answer (`PreparedAnswers`).
+        public let preparedHits = Atomic<Int>(0)
     }
 
     /// Blocking work admitted and not yet finished, by kind; beyond their limits, requests are shed.
