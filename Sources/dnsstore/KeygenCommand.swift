@@ -9,8 +9,8 @@ struct KeygenCommand: AsyncParsableCommand {
         discussion: """
             With --output the key goes to a new file readable by its owner only (mode 0600 from the start); \
             an existing file is never replaced.
-            Examples: dnsstore keygen dnsstore-key --output tsig.key
-                      dnsstore keygen --encryption --output cluster.enckey
+            Example: dnsstore keygen dnsstore-key --output tsig.key
+            Example: dnsstore keygen --encryption --output cluster.enckey
             """)
 
     @Argument(help: "The key's name.") var name: String = "dnsstore-key"

@@ -263,7 +263,7 @@ struct CLITests {
         let commands = [
             ["init"], ["db", "create"], ["db", "list"], ["db", "drop"], ["collection", "create"], ["collection", "list"],
             ["collection", "drop"], ["put"], ["insert"], ["update"], ["get"], ["delete"], ["list"], ["find"], ["import"],
-            ["export"], ["inspect"], ["fsck"], ["keygen"], ["serve"], ["watch"], ["dns", "query"], ["dns", "set"], ["dns", "delete"],
+            ["export"], ["inspect"], ["fsck"], ["keygen"], ["serve"], ["watch"], ["rekey"], ["dns", "query"], ["dns", "set"], ["dns", "delete"],
         ]
         for command in commands {
             let help = try cli.run(command + ["--help"])
