@@ -63,9 +63,6 @@ public final class NetworkServer: Sendable {
                             // A deep receive queue rides out bursts (floods of junk included) without
                             // dropping the valid queries behind them; the kernel caps it at rmem_max.
                             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
-                            // Up to 32 datagrams per read (recvmmsg); their answers leave together at
-                            // the end of the read (sendmmsg), one system call each way per batch.
-                            .channelOption(.datagramVectorReadMessageCount, value: 32)
                             .channelInitializer { channel in
                                 channel.eventLoop.makeCompletedFuture {
                                     try channel.pipeline.syncOperations.addHandler(UDPRequestHandler(authority: authority, pool: pool))
