@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "DNSClient", targets: ["DNSClient"]),
         .library(name: "DNSServer", targets: ["DNSServer"]),
         .library(name: "DNSStore", targets: ["DNSStore"]),
+        .library(name: "DNSStoreEmbedded", targets: ["DNSStoreEmbedded"]),
         .executable(name: "dnsstore", targets: ["dnsstore"]),
     ],
     traits: [
@@ -37,6 +38,7 @@ let package = Package(
             name: "DNSWire",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
@@ -77,11 +79,23 @@ let package = Package(
             dependencies: [
                 "DNSWire",
                 "DNSClient",
-                "DNSServer",
                 "CZlib",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The store on the embedded engine in the same process (no sockets): what programs link
+        // when they keep data on their own disk, apart from the store so that a program that only
+        // talks to remote servers does not link the engine, GRDB and SQLite.
+        .target(
+            name: "DNSStoreEmbedded",
+            dependencies: [
+                "DNSStore", "DNSServer", "DNSClient", "DNSWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -94,6 +108,7 @@ let package = Package(
                 "DNSClient",
                 "DNSServer",
                 "DNSStore",
+                "DNSStoreEmbedded",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -147,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "DNSStoreTests",
             dependencies: [
-                "DNSStore", "DNSServer", "DNSClient", "DNSWire", "DNSTestSupport",
+                "DNSStore", "DNSStoreEmbedded", "DNSServer", "DNSClient", "DNSWire", "DNSTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict

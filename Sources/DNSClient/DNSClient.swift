@@ -2,7 +2,6 @@ import DNSWire
 import Logging
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// An async DNS client: queries over UDP with EDNS0 and a retry over TCP when the answer is
 /// truncated, pipelined TCP, timeouts, retries with backoff and failover across servers,
@@ -11,8 +10,8 @@ public final class DNSClient: Sendable {
     public let configuration: DNSClientConfiguration
     let group: any EventLoopGroup
     let logger: Logger
-    private let connections = Mutex<[SocketAddress: TCPConnection]>([:])
-    private let udpPools = Mutex<[SocketAddress: UDPSocketPool]>([:])
+    private let connections = Locked<[SocketAddress: TCPConnection]>([:])
+    private let udpPools = Locked<[SocketAddress: UDPSocketPool]>([:])
     private let ids = RandomIDs()
 
     public init(

@@ -1,7 +1,6 @@
 import DNSWire
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// Listens for NOTIFY (RFC 1996) on a UDP address and acknowledges it, so that whoever follows a
 /// zone (a watch) learns of a change at once instead of at its next look.
@@ -18,8 +17,8 @@ public final class NotifyListener: Sendable {
         var nextID = 0
     }
 
-    private let state = Mutex(State())
-    private let channel = Mutex<(any Channel)?>(nil)
+    private let state = Locked(State())
+    private let channel = Locked<(any Channel)?>(nil)
 
     private init() {}
 

@@ -1,4 +1,4 @@
-import Synchronization
+import DNSWire
 
 /// Message IDs from the system's cryptographic generator, drawn a few thousand at a time: one
 /// getrandom call per 2048 IDs instead of one per request, and still unpredictable to a spoofer.
@@ -7,7 +7,7 @@ final class RandomIDs: Sendable {
         var pool: [UInt16] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private static let batch = 2048
 
     func next() -> UInt16 {

@@ -1,7 +1,6 @@
 import DNSWire
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// A request handed to a pooled UDP socket.
 struct UDPRequest: Sendable {
@@ -28,7 +27,7 @@ final class UDPSocketPool: Sendable {
 
     let server: SocketAddress
     private let group: any EventLoopGroup
-    private let slots: Mutex<(slots: [Slot?], next: Int)>
+    private let slots: Locked<(slots: [Slot?], next: Int)>
     private let maxUses: Int
     /// How long a retired socket stays open for the answers still owed to it.
     private let drainTime: TimeAmount
@@ -36,7 +35,7 @@ final class UDPSocketPool: Sendable {
     init(server: SocketAddress, group: any EventLoopGroup, size: Int, maxUses: Int = 1024, drainTime: Duration) {
         self.server = server
         self.group = group
-        self.slots = Mutex((Array(repeating: nil, count: max(1, size)), 0))
+        self.slots = Locked((Array(repeating: nil, count: max(1, size)), 0))
         self.maxUses = maxUses
         self.drainTime = drainTime.timeAmount + .seconds(1)
     }

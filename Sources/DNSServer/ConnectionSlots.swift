@@ -1,5 +1,5 @@
+import DNSWire
 import NIOCore
-import Synchronization
 
 /// The TCP connections open at once, bounded. When every slot is taken, the connection idle the
 /// longest is closed to make room (as BIND does), so clients that hold connections without
@@ -12,7 +12,7 @@ final class ConnectionSlots: Sendable {
     }
 
     let limit: Int
-    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
+    private let entries = Locked<[ObjectIdentifier: Entry]>([:])
 
     init(limit: Int) {
         self.limit = limit

@@ -1,5 +1,4 @@
 import DNSWire
-import Synchronization
 
 /// Zones held in this process's memory, with the same rules as on disk: for tests and fuzzing of
 /// the engine's rules without files. Not durable; never shared with another process.
@@ -10,7 +9,7 @@ final class MemoryZoneStore: ZoneStore, Sendable {
     }
 
     let changes = ChangeCounter()
-    private let zones = Mutex<[DNSName: Zone]>([:])
+    private let zones = Locked<[DNSName: Zone]>([:])
     /// Journal steps kept per zone.
     let journalSteps: Int
 

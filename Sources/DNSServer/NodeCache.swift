@@ -1,5 +1,4 @@
 import DNSWire
-import Synchronization
 
 /// Names recently asked about, with their RRsets and whether they exist, so that most queries
 /// are answered from memory without storage. Bounded in octets: entries live in a young and an
@@ -30,7 +29,7 @@ final class NodeCache: Sendable {
     let capacity: Int
     /// The zones served: a changed name's ancestors are removed up to its zone's origin.
     let zones: [DNSName]
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// `capacity`: octets of RRsets kept, about; half of it per generation.
     init(capacity: Int, zones: [DNSName]) {

@@ -2,7 +2,6 @@ import DNSClient
 import DNSWire
 import Logging
 import NIOCore
-import Synchronization
 
 /// Sends NOTIFY (RFC 1996) to secondaries after changes, so they transfer them at once. One
 /// long-lived client per target; changes that come while a round of NOTIFYs for the zone is
@@ -14,7 +13,7 @@ final class Notifier: Sendable {
     let logger: Logger
     private let clients: [DNSClient]
     /// Per zone: a round is scheduled or running, and whether another is owed after it.
-    private let rounds = Mutex<[DNSName: Bool]>([:])
+    private let rounds = Locked<[DNSName: Bool]>([:])
 
     init(targets: [SocketAddress], delay: Duration, logger: Logger) {
         self.targets = targets

@@ -32,7 +32,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
 
     private let configuration: PostgresConnection.Configuration
     private let group: MultiThreadedEventLoopGroup
-    private let idle = Mutex<[PostgresConnection]>([])
+    private let idle = Locked<[PostgresConnection]>([])
     private let opened = Atomic<Int>(0)
     private let logger: Logger
     /// Connections kept open between uses.
@@ -439,7 +439,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         let origin: DNSName
         let soa: ResourceRecord?
         private let closed: @Sendable () -> Void
-        private let lock = Mutex(())
+        private let lock = Locked(())
 
         init(session: Session, origin: DNSName, soa: ResourceRecord?, closed: @escaping @Sendable () -> Void) {
             self.session = session

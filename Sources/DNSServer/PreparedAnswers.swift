@@ -1,6 +1,5 @@
 import DNSWire
 import NIOCore
-import Synchronization
 
 /// Answers kept as the octets they were sent as, for plain queries asked again: a repeated query
 /// is answered by copying them and setting its ID and RD bit, without decoding it into a message
@@ -79,7 +78,7 @@ final class PreparedAnswers: Sendable {
         var octets = 0
     }
 
-    private let kept = Mutex(Kept())
+    private let kept = Locked(Kept())
     /// Bounds: answers larger than `maxAnswer` are not kept, and when the kept octets would pass
     /// `maxOctets` everything is dropped (a flood of distinct names costs a refill, not memory).
     let maxAnswer: Int

@@ -1,6 +1,5 @@
 import DNSWire
 import NIOCore
-import Synchronization
 
 /// Signed UPDATEs seen within their fudge window, by key and MAC, with the answer each got. A
 /// request whose MAC was seen before is a retransmission or a replay: it gets the first one's
@@ -27,7 +26,7 @@ final class ReplayCache: Sendable {
         var expires: UInt64
     }
 
-    private let entries = Mutex<[Key: Entry]>([:])
+    private let entries = Locked<[Key: Entry]>([:])
     let capacity: Int
 
     init(capacity: Int = 16_384) {

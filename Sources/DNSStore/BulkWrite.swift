@@ -1,5 +1,4 @@
 import DNSWire
-import Synchronization
 
 /// What a bulk write has done so far.
 public struct BulkWriteProgress: Sendable, Equatable {
@@ -120,7 +119,7 @@ extension DocumentCollection {
 
 /// The running count of a bulk write, shared by its concurrent groups.
 final class BulkTally: Sendable {
-    private let state = Mutex(BulkWriteProgress())
+    private let state = Locked(BulkWriteProgress())
     private let report: (@Sendable (BulkWriteProgress) -> Void)?
 
     init(_ report: (@Sendable (BulkWriteProgress) -> Void)?) { self.report = report }

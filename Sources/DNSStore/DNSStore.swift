@@ -1,7 +1,6 @@
 import DNSClient
 import DNSWire
 import NIOCore
-import Synchronization
 
 /// A document store in DNS TXT records (docs/FORMAT.md): databases hold collections, collections
 /// hold JSON documents. Every write is an RFC 2136 UPDATE whose prerequisites make it a
@@ -15,7 +14,7 @@ public final class DNSStore: Sendable {
     /// What this store object wrote and read, for session reads.
     let session = Session()
     let layout: StoreLayout
-    private let cache = Mutex(MetadataCache())
+    private let cache = Locked(MetadataCache())
 
     struct MetadataCache {
         var root: RootMetadata?

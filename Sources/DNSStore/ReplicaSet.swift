@@ -1,5 +1,4 @@
 import DNSWire
-import Synchronization
 
 /// The read servers of a store and what is known of each: how fast it answers (a moving average),
 /// whether it failed lately (then it rests, longer each time), and whether it was found behind
@@ -19,13 +18,13 @@ final class ReplicaSet: Sendable {
     }
 
     let servers: [Server]
-    private let health: Mutex<(servers: [Health], reads: Int)>
+    private let health: Locked<(servers: [Health], reads: Int)>
     /// How long a server found behind a session is passed over for session reads.
     static let behindFor: Duration = .seconds(2)
 
     init(_ servers: [Server]) {
         self.servers = servers
-        self.health = Mutex((Array(repeating: Health(), count: servers.count), 0))
+        self.health = Locked((Array(repeating: Health(), count: servers.count), 0))
     }
 
     /// The servers to try for a read, best first. Servers resting after failures are left out

@@ -1,4 +1,4 @@
-import Synchronization
+import DNSWire
 
 /// What one store object has written and read, so that its session reads can tell a read server
 /// that is behind it: per document the lowest version it may see again (or that it deleted it),
@@ -24,7 +24,7 @@ final class Session: Sendable {
     }
 
     let capacity: Int
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(capacity: Int = 100_000) {
         self.capacity = capacity

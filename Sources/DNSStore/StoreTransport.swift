@@ -85,7 +85,9 @@ extension DNSClient: StoreTransport {
         }
     }
 
-    static func serial(in records: [ResourceRecord]) -> UInt32? {
+    /// The serial of the first SOA among `records` (an answer's, or a negative answer's authority
+    /// section), for transports that read serials from answers.
+    public static func serial(in records: [ResourceRecord]) -> UInt32? {
         for record in records { if case .soa(let soa) = record.rdata { return soa.serial } }
         return nil
     }

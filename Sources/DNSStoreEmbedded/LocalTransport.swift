@@ -1,5 +1,6 @@
 import DNSClient
 import DNSServer
+import DNSStore
 import DNSWire
 import Foundation
 import Logging

@@ -1,5 +1,5 @@
+import DNSWire
 import Foundation
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -9,7 +9,7 @@ import Synchronization
 public enum Ports {
     /// Ports already handed out in this process. BIND and our server bind with SO_REUSEPORT, so
     /// two of them given the same port would both start and split its queries between them.
-    private static let given = Mutex(Set<Int>())
+    private static let given = Locked(Set<Int>())
 
     /// A port free for both TCP and UDP on 127.0.0.1, chosen by the kernel, never the same twice.
     public static func free() -> Int {

@@ -45,8 +45,8 @@ public enum Subprocess {
         process.waitUntilExit()
         return Result(
             status: process.terminationStatus,
-            stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-            stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+            stdout: String(decoding: try readFile(outURL.path), as: UTF8.self),
+            stderr: String(decoding: try readFile(errURL.path), as: UTF8.self))
     }
 
     /// Starts `executable` in the background with output to `logFile`; the caller stops it by PID.
@@ -100,3 +100,21 @@ extension Process {
         waitUntilExit()
     }
 }
+
+/// A file's octets, read with plain system calls. (Foundation's `Data(contentsOf:)` keeps buffers
+/// that LeakSanitizer reports at exit, which would fail every sanitized test run.)
+public func readFile(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw SubprocessError.failed("reading \(path)", Subprocess.Result(status: errno, stdout: "", stderr: String(cString: strerror(errno)))) }
+    defer { close(fd) }
+    var octets: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0, errno == EINTR { continue }
+        guard n > 0 else { break }
+        octets += chunk[..<n]
+    }
+    return octets
+}
+

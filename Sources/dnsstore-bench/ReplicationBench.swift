@@ -3,12 +3,11 @@ import DNSStore
 import DNSTestSupport
 import DNSWire
 import Foundation
-import Synchronization
 
 /// A transport that counts the queries sent through it, for query cost per read.
 final class QueryCounter: StoreTransport {
     let inner: DNSClient
-    private let count = Mutex(0)
+    private let count = Locked(0)
 
     init(_ inner: DNSClient) { self.inner = inner }
 
@@ -28,7 +27,7 @@ final class QueryCounter: StoreTransport {
 
 /// When each change was acknowledged to its writer and when each watcher saw it.
 final class Arrivals: Sendable {
-    private let times = Mutex<[String: ContinuousClock.Instant]>([:])
+    private let times = Locked<[String: ContinuousClock.Instant]>([:])
     func mark(_ key: String) { times.withLock { $0[key] = $0[key] ?? .now } }
     func time(_ key: String) -> ContinuousClock.Instant? { times.withLock { $0[key] } }
 }

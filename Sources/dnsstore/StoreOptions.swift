@@ -1,6 +1,7 @@
 import ArgumentParser
 import DNSClient
 import DNSStore
+import DNSStoreEmbedded
 import DNSWire
 import Foundation
 import NIOCore

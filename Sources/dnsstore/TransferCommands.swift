@@ -1,7 +1,7 @@
 import ArgumentParser
 import DNSStore
+import DNSWire
 import Foundation
-import Synchronization
 
 /// JSON Lines rows `{"id":ID,"version":V,"doc":DOC}` with the document's stored octets, which
 /// `get --with-version` and `find` print too, so every command shows a document the same way.
@@ -40,7 +40,7 @@ final class Progress: Sendable {
     let total: Int?
     let label: String
     let enabled = Output.stderrIsTerminal
-    private let last = Mutex(ContinuousClock.now - .seconds(1))
+    private let last = Locked(ContinuousClock.now - .seconds(1))
 
     init(total: Int?, label: String) {
         self.total = total

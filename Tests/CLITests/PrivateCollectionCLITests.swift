@@ -42,7 +42,7 @@ struct PrivateCollectionCLITests {
         #expect(files.contains("zones.sqlite"))
         var sawCollection = false
         for file in files {
-            let stored = try Data(contentsOf: data.appendingPathComponent(file))
+            let stored = Data(try readFile(data.appendingPathComponent(file).path))
             sawCollection = sawCollection || stored.range(of: Data("credentials".utf8)) != nil
             #expect(stored.range(of: Data("hunter2".utf8)) == nil && stored.range(of: Data("db-primary".utf8)) == nil, "\(file)")
         }

@@ -2,7 +2,6 @@ import DNSClient
 import DNSWire
 import NIOCore
 import NIOPosix
-import Synchronization
 import Testing
 
 /// A UDP peer on loopback that answers each query with a scripted list of replies, to check
@@ -65,7 +64,7 @@ struct ClientBehaviourTests {
     }
 
     @Test func sourcePortsAndIDsChange() async throws {
-        let seen = Mutex<[(port: Int, id: UInt16)]>([])
+        let seen = Locked<[(port: Int, id: UInt16)]>([])
         let peer = try await ScriptedResponder.start { query, from in
             seen.withLock { $0.append((from.port ?? 0, query.id)) }
             return [Self.answer(query, text: "ok")]

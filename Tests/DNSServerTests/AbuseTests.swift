@@ -4,7 +4,6 @@ import DNSTestSupport
 import DNSWire
 import Foundation
 import NIOCore
-import Synchronization
 import Testing
 
 /// `dnsstore serve` under the attacks the issue reproduced: while each runs, a prober's queries
@@ -49,7 +48,7 @@ struct AbuseTests {
 
     /// Asks for the zone's SOA over UDP every 20 ms, one retry allowed, and samples memory.
     final class Prober: @unchecked Sendable {
-        private let state = Mutex((asked: 0, answered: 0, peakMemory: 0, running: true))
+        private let state = Locked((asked: 0, answered: 0, peakMemory: 0, running: true))
         private let done = DispatchSemaphore(value: 0)
 
         init(_ served: Served) {
@@ -103,7 +102,7 @@ struct AbuseTests {
 
         let prober = Prober(served)
         let query = RawDNS.framed(Array(try Message.query("big.example.test.", type: .txt, id: 9).encode().readableBytesView))
-        let closedAfter = Mutex<Double?>(nil)
+        let closedAfter = Locked<Double?>(nil)
         let start = Date()
         // Pipelines queries for the 15.5 KB record as fast as the server takes them, reading nothing.
         Self.attack(threads: 1, seconds: 10) { until in
@@ -160,7 +159,7 @@ struct AbuseTests {
         notify.id = 2
         let notifyBytes = Array(try notify.encode().readableBytesView)
         let prober = Prober(served)
-        let answeredIn = Mutex<Double?>(nil)
+        let answeredIn = Locked<Double?>(nil)
         var writerConfig = try DNSClientConfiguration(host: "127.0.0.1", port: served.port, key: served.key)
         writerConfig.alwaysTCP = true
         writerConfig.timeout = .seconds(3)

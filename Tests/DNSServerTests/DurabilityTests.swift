@@ -4,7 +4,6 @@ import DNSStore
 import DNSTestSupport
 import DNSWire
 import Foundation
-import Synchronization
 import Testing
 
 /// `dnsstore serve` as a separate process, killed with SIGKILL mid-load, and data directories
@@ -125,7 +124,7 @@ struct DurabilityTests {
 
 /// Versions the server acknowledged, by document id.
 final class Acknowledged: Sendable {
-    private let state = Mutex<(versions: [String: Int], count: Int, stopped: Bool)>(([:], 0, false))
+    private let state = Locked<(versions: [String: Int], count: Int, stopped: Bool)>(([:], 0, false))
     func record(_ id: String, _ version: Int) {
         state.withLock {
             $0.versions[id] = max($0.versions[id] ?? 0, version)

@@ -149,7 +149,7 @@ struct DamagedStorageTests {
         let dir = try Self.dataDirectory(names: 3_000)
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("zones.sqlite")
-        var bytes = try Data(contentsOf: file)
+        var bytes = Data(try readFile(file.path))
         let pageSize = 4096
         try #require(bytes.count > 40 * pageSize)
         for page in [20, 21, 22] {

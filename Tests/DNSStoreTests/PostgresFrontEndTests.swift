@@ -6,7 +6,6 @@ import DNSTestSupport
 import DNSWire
 import Foundation
 import NIOCore
-import Synchronization
 import Testing
 
 /// Several `dnsstore serve` processes on one PostgreSQL database act as one primary: the race that
@@ -268,7 +267,7 @@ struct PostgresFrontEndTests {
 
     /// Acknowledged increments, counted across the writers.
     final class Tally: Sendable {
-        private let value = Mutex(0)
+        private let value = Locked(0)
         var count: Int { value.withLock { $0 } }
         func add() -> Int {
             value.withLock { total in

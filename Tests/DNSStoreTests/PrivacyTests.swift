@@ -4,7 +4,6 @@ import DNSStore
 import DNSTestSupport
 import DNSWire
 import Foundation
-import Synchronization
 import Testing
 
 /// Private collections and compression (docs/FORMAT.md sections 7.2 and 11), against real servers.
@@ -402,7 +401,7 @@ struct PrivacyTests {
         let result = try Subprocess.run(
             "python3", ["-c", "import sys, zlib; open(sys.argv[2], 'wb').write(zlib.compress(open(sys.argv[1], 'rb').read(), 9))", input.path, output.path])
         guard result.status == 0 else { throw SubprocessError.failed("python3 zlib", result) }
-        return Array(try Data(contentsOf: output))
+        return try readFile(output.path)
     }
 
     @Test func keyFilesRoundTripAndBadOnesAreNamed() throws {
@@ -429,6 +428,6 @@ struct PrivacyTests {
 
 /// What the rekey race shares between its tasks.
 final class RekeyRace: Sendable {
-    let done = Mutex(false)
-    let rewrites = Mutex<[ContinuousClock.Instant]>([])
+    let done = Locked(false)
+    let rewrites = Locked<[ContinuousClock.Instant]>([])
 }

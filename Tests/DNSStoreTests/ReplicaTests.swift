@@ -4,7 +4,6 @@ import DNSStore
 import DNSTestSupport
 import DNSWire
 import Foundation
-import Synchronization
 import Testing
 
 /// Our primary with a BIND 9 and a Knot secondary kept up by NOTIFY and IXFR; stores that write
@@ -190,7 +189,7 @@ struct ReplicaTests {
 struct WatchTests {
     /// The last change a test made, once it is known, for a watcher to stop at.
     final class LastChange: Sendable {
-        private let change = Mutex<Seen?>(nil)
+        private let change = Locked<Seen?>(nil)
         func set(_ change: Seen) { self.change.withLock { $0 = change } }
         func matches(_ event: ChangeEvent) -> Bool {
             change.withLock { $0 == Seen(op: event.operation, id: event.id, version: event.version) }
@@ -199,7 +198,7 @@ struct WatchTests {
 
     /// A task a task of its own may cancel once it exists.
     final class TaskHandle: Sendable {
-        private let task = Mutex<Task<[ChangeEvent], any Error>?>(nil)
+        private let task = Locked<Task<[ChangeEvent], any Error>?>(nil)
         func set(_ task: Task<[ChangeEvent], any Error>) { self.task.withLock { $0 = task } }
         func cancel() { task.withLock { $0?.cancel() } }
     }

@@ -1,16 +1,16 @@
 import DNSClient
 import DNSServer
 import DNSStore
+import DNSStoreEmbedded
 import DNSTestSupport
 import DNSWire
-import Synchronization
 
 /// Counts the queries and updates a store sends through a real client.
 final class CountingTransport: StoreTransport {
     let inner: any StoreTransport
     /// A client of the same server over sockets, for looking at raw answers.
     let client: DNSClient
-    private let counts = Mutex((queries: 0, updates: 0))
+    private let counts = Locked((queries: 0, updates: 0))
 
     init(_ inner: any StoreTransport, client: DNSClient) {
         self.inner = inner
