@@ -18,7 +18,7 @@ public final class Authority: Sendable {
     let store: any ZoneStore
     let cache: NodeCache
     /// Answers as sent, for plain queries asked again.
-    let prepared = PreparedAnswers()
+    let prepared: PreparedAnswers
     let logger: Logger
     let notifier: Notifier?
     /// Counts an operator (or a test) can read.
@@ -99,6 +99,7 @@ public final class Authority: Sendable {
         readQueue = WorkQueue(kind: "read", limit: configuration.maxPendingReads)
         self.store = store
         cache = NodeCache(capacity: configuration.cacheOctets, zones: configuration.zones)
+        prepared = PreparedAnswers(maxOctets: configuration.preparedAnswerOctets)
         notifier = configuration.notify.isEmpty ? nil : Notifier(targets: configuration.notify, delay: configuration.notifyDelay, logger: logger)
         guard checkingZones else { return }
         for origin in configuration.zones {

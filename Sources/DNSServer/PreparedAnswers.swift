@@ -105,7 +105,7 @@ final class PreparedAnswers: Sendable {
     /// Keeps the answer the ordinary path gave `query`, made at change counter `counter`.
     func keep(_ answer: ByteBuffer, for query: Query, counter: UInt64) {
         let size = answer.readableBytes
-        guard size >= 12, size <= maxAnswer else { return }
+        guard size >= 12, size <= maxAnswer, size <= maxOctets else { return }
         // Only whole, unsigned answers of the ordinary kinds: no truncation, NOERROR or NXDOMAIN.
         let flags = answer.getInteger(at: answer.readerIndex + 2, as: UInt16.self)!
         let rcode = flags & 0x000F

@@ -127,13 +127,14 @@ func startServer(_ which: String, zone: DNSName, notify: [Int] = []) async throw
         let s = try await KnotServer.start(zone: zone)
         return ServerUnderTest(name: which, port: s.port, key: s.key, stop: { s.stop() })
     default:
-        // Our server as its own process, like the others.
+        // Our server as its own process, like the others; "... (no prepared answers)" with them off.
         let dir = try TempDirectory.make("bench-serve")
         let port = Ports.free()
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dnsstore").path
         let process = try Subprocess.start(
             binary, ["serve", "--data", dir.path, "--zone", zone.description, "--listen", "127.0.0.1:\(port)", "--log-level", "error"]
-                + notify.flatMap { ["--notify", "127.0.0.1:\($0)"] },
+                + notify.flatMap { ["--notify", "127.0.0.1:\($0)"] }
+                + (which.hasSuffix("(no prepared answers)") ? ["--prepared-answers-mib", "0"] : []),
             logFile: dir.appendingPathComponent("serve.log").path)
         try await Ports.waitForTCP(port)
         let key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: dir.appendingPathComponent("tsig.key"), encoding: .utf8))[0]
@@ -152,7 +153,7 @@ func median(_ values: [Double]) -> Double {
 /// Each server in turn, for several rounds, so that a noisy moment hits them all alike; medians.
 func runServers() async throws {
     let zone: DNSName = "example.test."
-    let names = ["DNSStore", "BIND 9", "Knot"]
+    let names = ["DNSStore", "DNSStore (no prepared answers)", "BIND 9", "Knot"]
     let rounds = smoke ? 1 : (arguments.firstIndex(of: "--rounds").flatMap { Int(arguments[$0 + 1]) } ?? 3)
     var samples: [String: (udp: [Double], tcp: [Double], updates: [Double])] = [:]
     for _ in 0..<rounds {

@@ -40,6 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a TCP client may leave its answers unread before it is cut off.") var tcpStallTimeout: Double = 20
     @Option(help: "UPDATEs queued or being applied at once; more are shed before any work.") var maxPendingUpdates = 64
     @Option(name: .customLong("max-records-per-rrset"), help: "Records one RRset may hold.") var maxRecordsPerRRset = 1_000
+    @Option(name: .customLong("prepared-answers-mib"), help: "MiB of answers kept as sent for queries asked again (0: none).") var preparedAnswersMiB = 16
     @Flag(help: "Check the data (every page of the file, every zone's SOA and NS) and exit: 0 when sound, 1 when not.") var check = false
     @Option(help: "Write every record that can still be read, as a zone file per zone, to FILE and exit; list what cannot.") var salvage: String?
 
@@ -77,6 +78,7 @@ struct ServeCommand: AsyncParsableCommand {
         config.syncEveryCommit = fsync
         config.maxPendingUpdates = maxPendingUpdates
         config.maxRecordsPerRRset = maxRecordsPerRRset
+        config.preparedAnswerOctets = max(0, preparedAnswersMiB) << 20
         let storageURL = storage ?? ProcessInfo.processInfo.environment["DNSSTORE_STORAGE"].flatMap { $0.isEmpty ? nil : $0 }
         let databasePath = storageURL.map(Self.redacted) ?? (data as NSString).appendingPathComponent("zones.sqlite")
         if let salvage {
