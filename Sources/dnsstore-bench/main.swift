@@ -80,8 +80,13 @@ func dnspython(port: Int, name: DNSName, seconds: Double) throws -> Double {
 }
 
 func dnsperf(port: Int, name: DNSName, seconds: Double, tcp: Bool) throws -> Double {
+    try dnsperf(port: port, names: [name], seconds: seconds, tcp: tcp)
+}
+
+/// dnsperf asking for `names` in turn (TXT), 64 in flight.
+func dnsperf(port: Int, names: [DNSName], seconds: Double, tcp: Bool) throws -> Double {
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("dnsperf-\(UUID().uuidString)")
-    try "\(name) TXT\n".write(to: file, atomically: true, encoding: .utf8)
+    try names.map { "\($0) TXT\n" }.joined().write(to: file, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: file) }
     var args = ["-s", "127.0.0.1", "-p", "\(port)", "-d", file.path, "-c", "1", "-T", "1", "-q", "\(concurrency)",
                 "-l", "\(max(1, Int(seconds.rounded())))"]
@@ -155,7 +160,10 @@ func runServers() async throws {
     let zone: DNSName = "example.test."
     let names = ["DNSStore", "DNSStore (no prepared answers)", "BIND 9", "Knot"]
     let rounds = smoke ? 1 : (arguments.firstIndex(of: "--rounds").flatMap { Int(arguments[$0 + 1]) } ?? 3)
-    var samples: [String: (udp: [Double], tcp: [Double], updates: [Double])] = [:]
+    var samples: [String: (udp: [Double], tcp: [Double], updates: [Double], mix: [Double])] = [:]
+    // The half-absent mix: 300 names that exist and 300 that do not, asked in turn.
+    let present = try (0..<300).map { try DNSName("mix-\($0).\(zone)") }
+    let mix = try present.indices.flatMap { [present[$0], try DNSName("absent-\($0).\(zone)")] }
     for _ in 0..<rounds {
         for which in names {
             let server = try await startServer(which, zone: zone)
@@ -164,14 +172,17 @@ func runServers() async throws {
                 let writer = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: server.port, key: server.key))
                 var add = UpdateBuilder(zone: zone)
                 add.add(.txt(name, TXT(String(repeating: "x", count: 100))))
+                for name in present { add.add(.txt(name, TXT(String(repeating: "m", count: 60)))) }
                 try await writer.update(add)
                 await writer.shutdown()
                 let udp = try dnsperf(port: server.port, name: name, seconds: seconds, tcp: false)
+                let mixed = try dnsperf(port: server.port, names: mix, seconds: seconds, tcp: false)
                 let tcp = try dnsperf(port: server.port, name: name, seconds: seconds, tcp: true)
                 let updates = try await updateRate(port: server.port, zone: zone, key: server.key, seconds: seconds)
-                samples[which, default: ([], [], [])].udp.append(udp)
-                samples[which, default: ([], [], [])].tcp.append(tcp)
-                samples[which, default: ([], [], [])].updates.append(updates)
+                samples[which, default: ([], [], [], [])].udp.append(udp)
+                samples[which, default: ([], [], [], [])].tcp.append(tcp)
+                samples[which, default: ([], [], [], [])].updates.append(updates)
+                samples[which, default: ([], [], [], [])].mix.append(mixed)
             } catch {
                 await server.stop()
                 throw error
@@ -180,18 +191,19 @@ func runServers() async throws {
         }
     }
     func fmt(_ v: Double) -> String { String(format: "%.0f", v) }
-    func row(_ name: String) -> (Double, Double, Double) {
+    func row(_ name: String) -> (udp: Double, tcp: Double, updates: Double, mix: Double) {
         let s = samples[name]!
-        return (median(s.udp), median(s.tcp), median(s.updates))
+        return (median(s.udp), median(s.tcp), median(s.updates), median(s.mix))
     }
+    func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f", a / b) }
     let ours = row("DNSStore")
     print("")
-    print("Servers one at a time, \(rounds) rounds, medians: dnsperf (64 in flight) and signed single-record updates from one client")
-    print("| server | UDP q/s | TCP q/s | updates/s | ours / this: UDP | TCP | updates |")
-    print("|---|---|---|---|---|---|---|")
+    print("Servers one at a time, \(rounds) rounds, medians: dnsperf (64 in flight) on one present name, UDP and TCP, and on 600 names half of them absent, UDP; signed single-record updates from one client")
+    print("| server | UDP q/s | TCP q/s | half-absent UDP q/s | updates/s | ours / this: UDP | TCP | half-absent | updates |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in names {
         let r = row(name)
-        print("| \(name) | \(fmt(r.0)) | \(fmt(r.1)) | \(fmt(r.2)) | \(String(format: "%.2f", ours.0 / r.0)) | \(String(format: "%.2f", ours.1 / r.1)) | \(String(format: "%.2f", ours.2 / r.2)) |")
+        print("| \(name) | \(fmt(r.udp)) | \(fmt(r.tcp)) | \(fmt(r.mix)) | \(fmt(r.updates)) | \(ratio(ours.udp, r.udp)) | \(ratio(ours.tcp, r.tcp)) | \(ratio(ours.mix, r.mix)) | \(ratio(ours.updates, r.updates)) |")
     }
 }
 
