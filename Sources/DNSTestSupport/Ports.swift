@@ -11,7 +11,10 @@ public enum Ports {
     /// two of them given the same port would both start and split its queries between them.
     private static let given = Locked(Set<Int>())
 
-    /// A port free for both TCP and UDP on 127.0.0.1, chosen by the kernel, never the same twice.
+    /// A port free for both TCP and UDP on 127.0.0.1, never the same twice. It is drawn below the
+    /// kernel's ephemeral range: a port from that range can be handed to any outgoing socket (a
+    /// client's, a secondary's query, dig) between this check and the server's bind, and the
+    /// server then fails to start ("unable to listen").
     public static func free() -> Int {
         while true {
             let port = candidate()
@@ -19,14 +22,24 @@ public enum Ports {
         }
     }
 
+    /// Ports the kernel never picks by itself, when there is room below its ephemeral range.
+    static let range: Range<Int>? = {
+        guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8),
+              let low = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap({ Int($0) }),
+              low > 12_000
+        else { return nil }
+        return 10_000..<low
+    }()
+
     private static func candidate() -> Int {
         while true {
+            let wanted = range.map { UInt16($0.randomElement()!) } ?? 0
             let tcp = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             defer { close(tcp) }
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            addr.sin_port = 0
+            addr.sin_port = wanted.bigEndian
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)
             let bound = withUnsafeMutablePointer(to: &addr) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
