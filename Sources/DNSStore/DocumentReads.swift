@@ -17,7 +17,7 @@ extension DNSStore {
 
     func address(of id: String, in collection: String, of database: String, forWriting: Bool = false) async throws -> RecordAddress {
         let node = try await self.collection(named: collection, in: database, forWriting: forWriting)
-        let codec = node.codec ?? self.codec(for: node.metadata, in: database)
+        let codec = try self.codec(of: node, in: database)
         let storedID = try codec.storedID(id)
         let (name, chunk) = try layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
         return RecordAddress(name: name, chunk: chunk, collection: node, storedID: storedID, codec: codec)

@@ -32,11 +32,7 @@ enum RecordText {
 
     /// base64url, no padding, of the first 16 octets of SHA-256.
     static func digest(_ bytes: some DataProtocol) -> String {
-        let prefix = Data(SHA256.hash(data: bytes).prefix(16))
-        return prefix.base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        Base64URL.encode(Array(SHA256.hash(data: bytes).prefix(16)))
     }
 
     static func rdata(header: RecordHeader, body: [UInt8]) throws -> RData {

@@ -14,38 +14,26 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `executable` with its output in `directory/logName` and waits until it accepts TCP on `port`.
-    /// One that exits first is reported with its log and how it ended, after two more tries: a
-    /// server that started cleanly and then vanished without a word (seen a few times in a
-    /// hundred starts on a loaded machine, by a signal from outside the test) is started again.
+    /// One that exits first is reported at once, with its log and how it ended.
     static func launch(
         _ executable: String, _ arguments: [String], in directory: URL, logName: String, port: Int, timeout: Duration = .seconds(30)
     ) async throws -> ServerProcess {
-        var attempt = 1
+        let process = try Subprocess.start(executable, arguments, logFile: directory.appendingPathComponent(logName).path)
+        let server = ServerProcess(directory: directory, process: process, logName: logName)
+        let deadline = ContinuousClock.now + timeout
         while true {
-            let process = try Subprocess.start(executable, arguments, logFile: directory.appendingPathComponent(logName).path)
-            let server = ServerProcess(directory: directory, process: process, logName: logName)
-            let deadline = ContinuousClock.now + timeout
-            while true {
-                do {
-                    try await Ports.waitForTCP(port, timeout: .milliseconds(250))
-                    return server
-                } catch {
-                    if process.isRunning, ContinuousClock.now < deadline { continue }
-                    let log = server.log
-                    if process.isRunning {
-                        server.stop()
-                        throw SubprocessError.notReady("\(executable) on port \(port) did not start listening: \(log)")
-                    }
-                    let ending = process.terminationReason == .uncaughtSignal
+            do {
+                try await Ports.waitForTCP(port, timeout: .milliseconds(250))
+                return server
+            } catch {
+                if process.isRunning, ContinuousClock.now < deadline { continue }
+                let log = server.log
+                let ending = process.isRunning
+                    ? "did not start listening"
+                    : process.terminationReason == .uncaughtSignal
                         ? "was ended by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
-                    guard attempt < 3, process.terminationReason == .uncaughtSignal else {
-                        server.stop()
-                        throw SubprocessError.notReady("\(executable) on port \(port) \(ending): \(log)")
-                    }
-                    FileHandle.standardError.write(Data("\(executable) on port \(port) \(ending) before listening; starting it again\n".utf8))
-                    attempt += 1
-                    break
-                }
+                server.stop()
+                throw SubprocessError.notReady("\(executable) on port \(port) \(ending): \(log)")
             }
         }
     }
