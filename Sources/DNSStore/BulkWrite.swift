@@ -108,8 +108,7 @@ extension DocumentCollection {
         do {
             let results = try await store.executeReporting(ops, "writing \(ops.count) documents")
             tally.add(results.map(\.changed), octets: ops.reduce(0) { $0 + $1.body.count })
-        } catch StoreError.tooLarge(let why) where ops.count > 1 {
-            _ = why
+        } catch let error as StoreError where error.code == .tooLarge && ops.count > 1 {
             let half = ops.count / 2
             try await write(Array(ops[..<half]), store: store, tally: tally)
             try await write(Array(ops[half...]), store: store, tally: tally)

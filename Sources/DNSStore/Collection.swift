@@ -55,17 +55,17 @@ public struct DocumentCollection: Sendable {
         _ id: String, as type: T.Type = T.self, maxAttempts: Int = 1000, _ change: (inout T) throws -> Void
     ) async throws -> Versioned<T> {
         for attempt in 0..<maxAttempts {
-            guard let current = try await get(id, as: type) else { throw StoreError.notFound("document '\(path(id))'") }
+            guard let current = try await get(id, as: type) else { throw StoreError.notFound("document '\(path(id))'", path: path(id)) }
             var value = current.value
             try change(&value)
             do {
                 let version = try await update(id, value, ifVersion: current.version)
                 return Versioned(value: value, version: version)
-            } catch StoreError.conflict {
+            } catch let error as StoreError where error.code == .conflict {
                 try await store.backoff(attempt)
             }
         }
-        throw StoreError.conflict("\(path(id)) kept changing for \(maxAttempts) attempts")
+        throw StoreError.conflict("\(path(id)) kept changing for \(maxAttempts) attempts", path: path(id))
     }
 
     /// Deletes a document, only at `version` when given; returns the version deleted.

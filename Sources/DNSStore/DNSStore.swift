@@ -164,7 +164,7 @@ public final class DNSStore: Sendable {
         update.add(.txt(layout.root, TXT(splitting: try MetadataJSON.encode(root)), ttl: configuration.metadataTTL))
         do {
             try await send(update, "creating the store root \(layout.root)")
-        } catch StoreError.conflict {
+        } catch let error as StoreError where error.code == .conflict {
             // Another writer created it first.
         }
         session.node([], exists: true)
@@ -175,7 +175,7 @@ public final class DNSStore: Sendable {
         if let node = cache.withLock({ $0.databases[name] }) { return node }
         let root = try await root(forWriting: forWriting)
         let node = try await readNode(
-            name, total: root.chunks.total, under: layout.root, kind: "database", route: nodeRoute([name], forWriting: forWriting))
+            name, path: name, total: root.chunks.total, under: layout.root, kind: "database", route: nodeRoute([name], forWriting: forWriting))
         cache.withLock { $0.databases[name] = node }
         return node
     }
@@ -185,17 +185,17 @@ public final class DNSStore: Sendable {
         if let node = cache.withLock({ $0.collections[key] }) { return node }
         let db = try await self.database(named: database, forWriting: forWriting)
         var node = try await readNode(
-            name, total: db.metadata.chunks.total, under: db.name, kind: "collection",
+            name, path: "\(database)/\(name)", total: db.metadata.chunks.total, under: db.name, kind: "collection",
             route: nodeRoute([database, name], forWriting: forWriting))
         node.codec = codec(for: node.metadata, in: database)
         cache.withLock { $0.collections[key] = node }
         return node
     }
 
-    private func readNode(_ name: String, total: Int, under parent: DNSName, kind: String, route: ReadRoute) async throws -> Node {
+    private func readNode(_ name: String, path: String, total: Int, under parent: DNSName, kind: String, route: ReadRoute) async throws -> Node {
         let (nodeName, chunk) = try layout.child(name, total: total, of: parent)
         guard let rdata = try await readRecord(nodeName, route: route) else {
-            throw StoreError.notFound("\(kind) '\(name)' does not exist")
+            throw StoreError.notFound("\(kind) '\(name)' does not exist", path: path)
         }
         let metadata = try MetadataJSON.decode(NodeMetadata.self, try text(of: rdata, at: nodeName), name: nodeName)
         guard metadata.name == name else {

@@ -7,7 +7,7 @@ extension DNSStore {
         try await initialize()
         let root = try await root(forWriting: true)
         try await createNode(
-            name, level: .database, under: layout.root, parentTotal: root.chunks.total,
+            name, path: name, level: .database, under: layout.root, parentTotal: root.chunks.total,
             chunks: chunks ?? configuration.databaseChunks)
         session.node([name], exists: true)
         return database(name)
@@ -18,7 +18,7 @@ extension DNSStore {
         let root: RootMetadata
         do {
             root = try await self.root()
-        } catch StoreError.notFound {
+        } catch let error as StoreError where error.code == .notFound {
             return []
         }
         return try await readIndex(of: layout.root, total: root.chunks.total, level: .database).keys.sorted()
@@ -27,7 +27,7 @@ extension DNSStore {
     /// Drops a database with all its collections and documents.
     public func dropDatabase(_ name: String) async throws {
         let root = try await root(forWriting: true)
-        let metadata = try await unlinkNode(name, level: .database, under: layout.root, parentTotal: root.chunks.total)
+        let metadata = try await unlinkNode(name, path: name, level: .database, under: layout.root, parentTotal: root.chunks.total)
         forget(database: name)
         session.node([name], exists: false)
         let (node, _) = try layout.child(name, total: root.chunks.total, of: layout.root)
@@ -86,10 +86,10 @@ extension DNSStore {
         }
         if root == nil { try await initialize() }
         if db == nil {
-            do { try await createDatabase(database) } catch StoreError.alreadyExists {}
+            do { try await createDatabase(database) } catch let error as StoreError where error.code == .alreadyExists {}
         }
         if node == nil {
-            do { try await self.database(database).createCollection(collection) } catch StoreError.alreadyExists {}
+            do { try await self.database(database).createCollection(collection) } catch let error as StoreError where error.code == .alreadyExists {}
         }
         return self.database(database).collection(collection)
     }
@@ -98,7 +98,7 @@ extension DNSStore {
     private func existing<T>(_ read: () async throws -> T) async throws -> T? {
         do {
             return try await read()
-        } catch StoreError.notFound {
+        } catch let error as StoreError where error.code == .notFound {
             return nil
         }
     }
@@ -126,7 +126,7 @@ public struct Database: Sendable {
         }
         let node = try await store.database(named: name, forWriting: true)
         try await store.createNode(
-            collection, level: .collection, under: node.name, parentTotal: node.metadata.chunks.total,
+            collection, path: "\(name)/\(collection)", level: .collection, under: node.name, parentTotal: node.metadata.chunks.total,
             chunks: chunks ?? store.configuration.collectionChunks, privacy: privacy)
         store.session.node([name, collection], exists: true)
         return self.collection(collection)
@@ -142,7 +142,7 @@ public struct Database: Sendable {
     public func dropCollection(_ collection: String) async throws {
         let node = try await store.database(named: name, forWriting: true)
         let metadata = try await store.unlinkNode(
-            collection, level: .collection, under: node.name, parentTotal: node.metadata.chunks.total)
+            collection, path: "\(name)/\(collection)", level: .collection, under: node.name, parentTotal: node.metadata.chunks.total)
         store.forget(collection: collection, in: name)
         store.session.node([name, collection], exists: false)
         let (collectionNode, _) = try store.layout.child(collection, total: node.metadata.chunks.total, of: node.name)

@@ -101,7 +101,7 @@ extension DNSStore {
                 var results = allCurrents.map { (version: $0?.header.v ?? 0, changed: false) }
                 for (i, version) in zip(kept, versions) { results[i] = (version, true) }
                 return results
-            } catch StoreError.conflict {
+            } catch let error as StoreError where error.code == .conflict {
                 // Lost a race. The next attempt reads again: a compare-and-swap whose document
                 // changed reports the conflict then; a write that raced only on an index page retries.
                 await deleteNames(written)
@@ -152,16 +152,20 @@ extension DNSStore {
         switch op.mode {
         case .put: break
         case .insert:
-            if current != nil { throw StoreError.alreadyExists("document '\(path)'") }
+            if current != nil { throw StoreError.alreadyExists("document '\(path)'", path: path) }
         case .update(let expected):
-            guard let current else { throw StoreError.notFound("document '\(path)'") }
+            guard let current else { throw StoreError.notFound("document '\(path)'", path: path) }
             guard current.header.v == expected else {
-                throw StoreError.conflict("document '\(path)' is at version \(current.header.v), not \(expected)")
+                throw StoreError.conflict(
+                    "document '\(path)' is at version \(current.header.v), not \(expected)", path: path,
+                    expectedVersion: expected, actualVersion: current.header.v)
             }
         case .delete(let expected):
-            guard let current else { throw StoreError.notFound("document '\(path)'") }
+            guard let current else { throw StoreError.notFound("document '\(path)'", path: path) }
             if let expected, current.header.v != expected {
-                throw StoreError.conflict("document '\(path)' is at version \(current.header.v), not \(expected)")
+                throw StoreError.conflict(
+                    "document '\(path)' is at version \(current.header.v), not \(expected)", path: path,
+                    expectedVersion: expected, actualVersion: current.header.v)
             }
         }
     }

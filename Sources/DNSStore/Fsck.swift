@@ -189,7 +189,7 @@ extension DNSStore {
             do {
                 try await send(update, "removing the damaged record \(name)")
                 return
-            } catch StoreError.conflict {
+            } catch let error as StoreError where error.code == .conflict {
                 continue
             }
         }
@@ -207,7 +207,7 @@ extension DNSStore {
             do {
                 try await send(update, "repairing an index")
                 return
-            } catch StoreError.conflict {
+            } catch let error as StoreError where error.code == .conflict {
                 continue
             }
         }

@@ -3,7 +3,7 @@ import DNSWire
 extension DNSStore {
     /// Creates a database or collection node and its index entry in one UPDATE.
     func createNode(
-        _ name: String, level: IndexLevel, under parent: DNSName, parentTotal: Int, chunks: Int, privacy: PrivateMetadata? = nil
+        _ name: String, path: String, level: IndexLevel, under parent: DNSName, parentTotal: Int, chunks: Int, privacy: PrivateMetadata? = nil
     ) async throws {
         guard (1...4096).contains(chunks) else {
             throw StoreError.invalidName("\(level.rawValue) '\(name)' needs 1 to 4096 chunks, not \(chunks)")
@@ -14,7 +14,7 @@ extension DNSStore {
         for attempt in 0..<configuration.maxAttempts {
             if attempt > 0 { try await backoff(attempt) }
             if try await readRecord(nodeName) != nil {
-                throw StoreError.alreadyExists("\(level.rawValue) '\(name)'")
+                throw StoreError.alreadyExists("\(level.rawValue) '\(name)'", path: path)
             }
             var update = UpdateBuilder(zone: configuration.zone)
             update.require(.rrsetDoesNotExist(nodeName, .txt))
@@ -25,20 +25,20 @@ extension DNSStore {
             do {
                 try await send(update, "creating \(level.rawValue) '\(name)'")
                 return
-            } catch StoreError.conflict {
+            } catch let error as StoreError where error.code == .conflict {
                 continue
             }
         }
-        throw StoreError.conflict("creating \(level.rawValue) '\(name)': still racing after \(configuration.maxAttempts) attempts")
+        throw StoreError.conflict("creating \(level.rawValue) '\(name)': still racing after \(configuration.maxAttempts) attempts", path: path)
     }
 
     /// Removes a node and its index entry in one UPDATE, so it disappears at once; returns what it was.
-    func unlinkNode(_ name: String, level: IndexLevel, under parent: DNSName, parentTotal: Int) async throws -> NodeMetadata {
+    func unlinkNode(_ name: String, path: String, level: IndexLevel, under parent: DNSName, parentTotal: Int) async throws -> NodeMetadata {
         let (nodeName, chunk) = try layout.child(name, total: parentTotal, of: parent)
         for attempt in 0..<configuration.maxAttempts {
             if attempt > 0 { try await backoff(attempt) }
             guard let rdata = try await readRecord(nodeName) else {
-                throw StoreError.notFound("\(level.rawValue) '\(name)' does not exist")
+                throw StoreError.notFound("\(level.rawValue) '\(name)' does not exist", path: path)
             }
             let metadata = try MetadataJSON.decode(NodeMetadata.self, try text(of: rdata, at: nodeName), name: nodeName)
             var update = UpdateBuilder(zone: configuration.zone)
@@ -50,11 +50,11 @@ extension DNSStore {
             do {
                 try await send(update, "dropping \(level.rawValue) '\(name)'")
                 return metadata
-            } catch StoreError.conflict {
+            } catch let error as StoreError where error.code == .conflict {
                 continue
             }
         }
-        throw StoreError.conflict("dropping \(level.rawValue) '\(name)': still racing after \(configuration.maxAttempts) attempts")
+        throw StoreError.conflict("dropping \(level.rawValue) '\(name)': still racing after \(configuration.maxAttempts) attempts", path: path)
     }
 
     /// Deletes everything under an unlinked collection node: records, data chunks, index pages.

@@ -73,9 +73,9 @@ extension DocumentCollection {
             do {
                 try await updateJSON(id, document.json, ifVersion: document.version)
                 return true
-            } catch StoreError.conflict {
+            } catch let error as StoreError where error.code == .conflict {
                 try await store.backoff(attempt)
-            } catch StoreError.notFound {
+            } catch let error as StoreError where error.code == .notFound {
                 return false
             }
         }

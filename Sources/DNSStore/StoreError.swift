@@ -1,67 +1,110 @@
 import DNSClient
 import DNSWire
 
-/// What a store operation can fail with. Each case names the problem; `description` says what to do.
-public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// A compare-and-swap lost: the document (or node) changed since it was read.
-    case conflict(String)
-    /// The document, collection, database or store does not exist.
-    case notFound(String)
-    /// An insert or create found the document or node already there.
-    case alreadyExists(String)
-    /// A document, batch or name exceeds what the format allows.
-    case tooLarge(String)
-    /// A database, collection or document name that cannot be stored.
-    case invalidName(String)
-    /// A document that is not valid JSON, or not an object where one is needed.
-    case invalidDocument(String)
-    /// The server refused the key or the write (REFUSED, NOTAUTH, TSIG errors).
-    case unauthorized(String)
-    /// The server failed or answered something unusable.
-    case serverFailure(String)
-    /// No answer in time.
-    case timeout(String)
-    /// The server could not be reached at all (the connection was refused, no route).
-    case unreachable(String)
-    /// Stored data that does not follow docs/FORMAT.md (a bad header, a digest mismatch).
-    case corrupted(String)
-    /// A private collection or encrypted document that needs a key this store does not hold, or
-    /// a key file that cannot be used.
-    case encryptionKey(String)
+/// What a store operation can fail with: a ``Code`` that programs switch on, the path it concerns,
+/// the versions of a lost compare-and-swap, and a detail for people. `description` says what to do.
+///
+/// Programs should test ``code`` and the typed context, never the wording of ``detail``:
+///
+/// ```swift
+/// do { try await users.update("alice", alice, ifVersion: 2) }
+/// catch let error as StoreError where error.code == .conflict {
+///     print("alice is at version \(error.actualVersion ?? 0) now")
+/// }
+/// ```
+public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The kind of failure. Each has its own exit code in the command line.
+    public enum Code: String, Sendable, Hashable, CaseIterable {
+        /// A compare-and-swap lost: the document (or node) changed since it was read.
+        case conflict
+        /// The document, collection, database or store does not exist.
+        case notFound
+        /// An insert or create found the document or node already there.
+        case alreadyExists
+        /// A document, batch or name exceeds what the format allows.
+        case tooLarge
+        /// A database, collection or document name that cannot be stored.
+        case invalidName
+        /// A document that is not valid JSON, or not an object where one is needed.
+        case invalidDocument
+        /// The server refused the key or the write (REFUSED, NOTAUTH, TSIG errors).
+        case unauthorized
+        /// The server failed or answered something unusable.
+        case serverFailure
+        /// No answer in time.
+        case timeout
+        /// The server could not be reached at all (the connection was refused, no route).
+        case unreachable
+        /// Stored data that does not follow docs/FORMAT.md (a bad header, a digest mismatch).
+        case corrupted
+        /// A private collection or encrypted document that needs a key this store does not hold,
+        /// or a key file that cannot be used.
+        case encryptionKey
+    }
+
+    /// What went wrong, as a kind.
+    public var code: Code
+    /// What went wrong, in words (for people; its wording may change).
+    public var detail: String
+    /// The database, `database/collection` or `database/collection/id` concerned, when one is.
+    public var path: String?
+    /// For a conflict: the version the caller expected the document to be at.
+    public var expectedVersion: Int?
+    /// For a conflict: the version it was at (nil when it was absent).
+    public var actualVersion: Int?
+
+    public init(_ code: Code, _ detail: String, path: String? = nil, expectedVersion: Int? = nil, actualVersion: Int? = nil) {
+        self.code = code
+        self.detail = detail
+        self.path = path
+        self.expectedVersion = expectedVersion
+        self.actualVersion = actualVersion
+    }
+
+    public static func conflict(_ detail: String, path: String? = nil, expectedVersion: Int? = nil, actualVersion: Int? = nil) -> StoreError {
+        StoreError(.conflict, detail, path: path, expectedVersion: expectedVersion, actualVersion: actualVersion)
+    }
+    public static func notFound(_ detail: String, path: String? = nil) -> StoreError { StoreError(.notFound, detail, path: path) }
+    public static func alreadyExists(_ detail: String, path: String? = nil) -> StoreError { StoreError(.alreadyExists, detail, path: path) }
+    public static func tooLarge(_ detail: String, path: String? = nil) -> StoreError { StoreError(.tooLarge, detail, path: path) }
+    public static func invalidName(_ detail: String, path: String? = nil) -> StoreError { StoreError(.invalidName, detail, path: path) }
+    public static func invalidDocument(_ detail: String, path: String? = nil) -> StoreError { StoreError(.invalidDocument, detail, path: path) }
+    public static func unauthorized(_ detail: String, path: String? = nil) -> StoreError { StoreError(.unauthorized, detail, path: path) }
+    public static func serverFailure(_ detail: String, path: String? = nil) -> StoreError { StoreError(.serverFailure, detail, path: path) }
+    public static func timeout(_ detail: String, path: String? = nil) -> StoreError { StoreError(.timeout, detail, path: path) }
+    public static func unreachable(_ detail: String, path: String? = nil) -> StoreError { StoreError(.unreachable, detail, path: path) }
+    public static func corrupted(_ detail: String, path: String? = nil) -> StoreError { StoreError(.corrupted, detail, path: path) }
+    public static func encryptionKey(_ detail: String, path: String? = nil) -> StoreError { StoreError(.encryptionKey, detail, path: path) }
 
     public var description: String {
-        switch self {
-        case .conflict(let s): return "conflict: \(s); read it again and retry"
-        case .notFound(let s): return "not found: \(s)"
-        case .alreadyExists(let s): return "already exists: \(s)"
-        case .tooLarge(let s): return "too large: \(s)"
-        case .invalidName(let s): return "invalid name: \(s)"
-        case .invalidDocument(let s): return "invalid document: \(s)"
-        case .unauthorized(let s): return "unauthorized: \(s); check the TSIG key and the server's update policy"
-        case .serverFailure(let s): return "server failure: \(s)"
-        case .timeout(let s): return "timeout: \(s); check that the server is reachable"
-        case .unreachable(let s): return "unreachable: \(s); check that the server is running and its address is right"
-        case .corrupted(let s): return "corrupted store data: \(s)"
-        case .encryptionKey(let s): return "encryption key: \(s)"
+        switch code {
+        case .conflict: return "conflict: \(detail); read it again and retry"
+        case .notFound: return "not found: \(detail)"
+        case .alreadyExists: return "already exists: \(detail)"
+        case .tooLarge: return "too large: \(detail)"
+        case .invalidName: return "invalid name: \(detail)"
+        case .invalidDocument: return "invalid document: \(detail)"
+        case .unauthorized: return "unauthorized: \(detail); check the TSIG key and the server's update policy"
+        case .serverFailure: return "server failure: \(detail)"
+        case .timeout: return "timeout: \(detail); check that the server is reachable"
+        case .unreachable: return "unreachable: \(detail); check that the server is running and its address is right"
+        case .corrupted: return "corrupted store data: \(detail)"
+        case .encryptionKey: return "encryption key: \(detail)"
         }
     }
 
     /// The same error with `note` added to what it says.
     public func noting(_ note: String) -> StoreError {
-        switch self {
-        case .conflict(let s): return .conflict(s + note)
-        case .notFound(let s): return .notFound(s + note)
-        case .alreadyExists(let s): return .alreadyExists(s + note)
-        case .tooLarge(let s): return .tooLarge(s + note)
-        case .invalidName(let s): return .invalidName(s + note)
-        case .invalidDocument(let s): return .invalidDocument(s + note)
-        case .unauthorized(let s): return .unauthorized(s + note)
-        case .serverFailure(let s): return .serverFailure(s + note)
-        case .timeout(let s): return .timeout(s + note)
-        case .unreachable(let s): return .unreachable(s + note)
-        case .corrupted(let s): return .corrupted(s + note)
-        case .encryptionKey(let s): return .encryptionKey(s + note)
-        }
+        var noted = self
+        noted.detail += note
+        return noted
+    }
+
+    /// The same error about `path`, unless it already names one.
+    func about(_ path: String) -> StoreError {
+        var about = self
+        if about.path == nil { about.path = path }
+        return about
     }
 
     /// Maps a transport error that the store does not handle itself.

@@ -266,7 +266,7 @@ final class Watcher: @unchecked Sendable {
         let node: DNSStore.Node
         do {
             node = try await reader.collection(named: collection.name, in: collection.database)
-        } catch StoreError.notFound {
+        } catch let error as StoreError where error.code == .notFound {
             return ([:], nil)
         }
         let codec = try reader.codec(of: node, in: collection.database)

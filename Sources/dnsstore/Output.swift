@@ -98,7 +98,7 @@ func report<T>(_ options: StoreOptions? = nil, _ body: () async throws -> T) asy
     } catch let error as StoreError {
         let code: Int32
         var message = error.description
-        switch error {
+        switch error.code {
         case .notFound: code = ExitCodes.notFound
         case .conflict, .alreadyExists: code = ExitCodes.conflict
         case .invalidName, .invalidDocument, .tooLarge: code = ExitCodes.invalidInput

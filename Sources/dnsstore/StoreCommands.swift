@@ -88,9 +88,9 @@ struct CollectionCommand: AsyncParsableCommand {
                 let opened = try await store.openStore()
                 do {
                     try await opened.database(p.database).createCollection(p.collection!, chunks: chunks, private: isPrivate)
-                } catch StoreError.notFound {
+                } catch let error as StoreError where error.code == .notFound {
                     // Like put, it makes the database it needs (as mkdir -p would).
-                    do { try await opened.createDatabase(p.database) } catch StoreError.alreadyExists {}
+                    do { try await opened.createDatabase(p.database) } catch let error as StoreError where error.code == .alreadyExists {}
                     try await opened.database(p.database).createCollection(p.collection!, chunks: chunks, private: isPrivate)
                 }
                 print(try Output.value(["created": path], compact: store.compact))

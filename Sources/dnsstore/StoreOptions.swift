@@ -188,7 +188,8 @@ struct Settings {
         }
         do {
             return EncryptionKeys(try EncryptionKey.parseFile(text))
-        } catch StoreError.encryptionKey(let why) {
+        } catch let error as StoreError where error.code == .encryptionKey {
+            let why = error.detail
             throw CLIError.invalidInput("the encryption key file \(path): \(why)")
         }
     }

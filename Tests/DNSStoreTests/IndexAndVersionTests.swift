@@ -19,10 +19,10 @@ struct IndexAndVersionTests {
             // Created again: it does not start at 1 again, so a compare-and-swap prepared
             // against the old document cannot succeed on the new one.
             #expect(try await docs.put("x", Counter(count: 3)) == 3)
-            await #expect(throws: StoreError.conflict("document 'app/docs/x' is at version 3, not 1")) {
+            await expectStoreError(.conflict, path: "app/docs/x", expected: 1, actual: 3) {
                 try await docs.update("x", Counter(count: 9), ifVersion: 1)
             }
-            await #expect(throws: StoreError.conflict("document 'app/docs/x' is at version 3, not 2")) {
+            await expectStoreError(.conflict, path: "app/docs/x", expected: 2, actual: 3) {
                 try await docs.delete("x", ifVersion: 2)
             }
             // An insert, a batch and another client all start above what was deleted.

@@ -131,7 +131,7 @@ struct PrivacyTests {
                 while !state.done.withLock({ $0 }) {
                     do {
                         try await owner.database("ops").collection("credentials").modify("counter", as: Counter.self) { $0.count += 1 }
-                    } catch StoreError.encryptionKey {
+                    } catch let error as StoreError where error.code == .encryptionKey {
                         break  // the rekey ended: the old key no longer writes (and nothing was sent)
                     }
                     increments += 1
@@ -244,7 +244,7 @@ struct PrivacyTests {
                 do {
                     let read = try await docs.get("mallory")
                     Issue.record("a moved record was read as mallory's: \(read.map { String(decoding: $0.json, as: UTF8.self) } ?? "nil")")
-                } catch StoreError.corrupted {}
+                } catch let error as StoreError where error.code == .corrupted {}
             }
         }
     }
@@ -289,15 +289,15 @@ struct PrivacyTests {
             do {
                 _ = try await docs.get("a")
             } catch let error as StoreError {
-                guard case .encryptionKey(let why) = error else { throw error }
-                #expect(why.contains("'ops/credentials' is private"))
+                guard error.code == .encryptionKey else { throw error }
+                #expect(error.detail.contains("'ops/credentials' is private"))
             }
             counter.reset()
             for write in [{ _ = try await docs.putJSON("b", Array(#"{"y":2}"#.utf8)) }, { _ = try await docs.delete("a") }] as [() async throws -> Void] {
                 do {
                     try await write()
                     Issue.record("a write without the key succeeded")
-                } catch StoreError.encryptionKey {}
+                } catch let error as StoreError where error.code == .encryptionKey {}
             }
             #expect(counter.updates == 0, "a write without the key sent an UPDATE")
             await #expect(throws: StoreError.self) { try await docs.ids() }
@@ -319,7 +319,8 @@ struct PrivacyTests {
             do {
                 _ = try await stranger.database("ops").collection("credentials").get("a")
                 Issue.record("a wrong key read the document")
-            } catch StoreError.encryptionKey(let why) {
+            } catch let error as StoreError where error.code == .encryptionKey {
+                let why = error.detail
                 #expect(why.contains("private to keys \(right.id)"))
             }
 
@@ -336,7 +337,8 @@ struct PrivacyTests {
             do {
                 _ = try await owner.database("ops").collection("credentials").get("a")
                 Issue.record("an altered record was read")
-            } catch StoreError.corrupted(let why) {
+            } catch let error as StoreError where error.code == .corrupted {
+                let why = error.detail
                 #expect(why.contains("fails authentication"))
             }
         }
@@ -385,7 +387,8 @@ struct PrivacyTests {
             do {
                 _ = try await docs.get("bomb")
                 Issue.record("the bomb was inflated")
-            } catch StoreError.corrupted(let why) {
+            } catch let error as StoreError where error.code == .corrupted {
+                let why = error.detail
                 #expect(why.contains("expands past the 1048576-octet limit"))
             }
         }
@@ -419,7 +422,8 @@ struct PrivacyTests {
             do {
                 _ = try EncryptionKey.parseFile(bad)
                 Issue.record("'\(bad)' was accepted")
-            } catch StoreError.encryptionKey(let why) {
+            } catch let error as StoreError where error.code == .encryptionKey {
+                let why = error.detail
                 #expect(why.contains(message), "'\(bad)': \(why)")
             }
         }

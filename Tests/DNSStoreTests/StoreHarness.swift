@@ -4,6 +4,7 @@ import DNSStore
 import DNSStoreEmbedded
 import DNSTestSupport
 import DNSWire
+import Testing
 
 /// Counts the queries and updates a store sends through a real client.
 final class CountingTransport: StoreTransport {
@@ -116,5 +117,24 @@ enum InProcessFixture {
             await embedded.stop()
             throw error
         }
+    }
+}
+
+/// Checks that `body` fails with a store error of `code` about `path` (and, for a lost
+/// compare-and-swap, the versions): the typed context programs rely on, not the wording.
+func expectStoreError<T>(
+    _ code: StoreError.Code, path: String, expected: Int? = nil, actual: Int? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> T
+) async {
+    do {
+        _ = try await body()
+        Issue.record("expected \(code) about '\(path)', but it succeeded", sourceLocation: sourceLocation)
+    } catch let error as StoreError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        #expect(error.path == path, "\(error)", sourceLocation: sourceLocation)
+        #expect(error.expectedVersion == expected, "\(error)", sourceLocation: sourceLocation)
+        #expect(error.actualVersion == actual, "\(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected a store error \(code), got \(error)", sourceLocation: sourceLocation)
     }
 }
