@@ -23,7 +23,7 @@ public struct Batch: Sendable {
     }
 }
 
-extension DNSStore {
+extension DocumentStore {
     /// Applies the batch's writes atomically: all or none. Returns each write's new version
     /// (for deletes, the version deleted). Documents in a batch are limited to 16,000 octets, and the
     /// whole batch to what one UPDATE message carries.

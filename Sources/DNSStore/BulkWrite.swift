@@ -81,7 +81,7 @@ extension DocumentCollection {
 
     /// One index chunk's documents, in UPDATEs of the size a message carries.
     /// `sealed`: a private collection's, whose ids are stored longer and documents encrypted.
-    private static func writeGroup(_ ops: [WriteOp], sealed: Bool, store: DNSStore, tally: BulkTally) async throws {
+    private static func writeGroup(_ ops: [WriteOp], sealed: Bool, store: DocumentStore, tally: BulkTally) async throws {
         var batch: [WriteOp] = []
         var octets = 0
         for op in ops {
@@ -104,7 +104,7 @@ extension DocumentCollection {
     static let batchDocuments = 400
 
     /// One UPDATE, or, when its message would be too large after all, two halves.
-    private static func write(_ ops: [WriteOp], store: DNSStore, tally: BulkTally) async throws {
+    private static func write(_ ops: [WriteOp], store: DocumentStore, tally: BulkTally) async throws {
         do {
             let results = try await store.executeReporting(ops, "writing \(ops.count) documents")
             tally.add(results.map(\.changed), octets: ops.reduce(0) { $0 + $1.body.count })

@@ -66,7 +66,7 @@ struct CollectionCodec: Sendable {
     }
 }
 
-extension DNSStore {
+extension DocumentStore {
     /// A collection node's codec; throws when it is private and this store lacks its key, so a
     /// listing fails before it reads anything.
     func codec(of node: Node, in database: String) throws -> CollectionCodec {

@@ -1,6 +1,6 @@
 import DNSWire
 
-extension DNSStore {
+extension DocumentStore {
     /// Creates a database (and the store root, if this is the first). Throws `.alreadyExists` if present.
     @discardableResult
     public func createDatabase(_ name: String, chunks: Int? = nil) async throws -> Database {
@@ -106,7 +106,7 @@ extension DNSStore {
 
 /// A database: a named group of collections.
 public struct Database: Sendable {
-    public let store: DNSStore
+    public let store: DocumentStore
     public let name: String
 
     /// Creates a collection. Throws `.alreadyExists` if present, `.notFound` if the database is not.

@@ -83,7 +83,7 @@ extension DocumentCollection {
     }
 }
 
-extension DNSStore {
+extension DocumentStore {
     /// Replaces a collection's private metadata, in its record and its index entry, in one UPDATE
     /// that requires the record to be as read; other writers' next writes then fail their
     /// prerequisite on it and read it again.

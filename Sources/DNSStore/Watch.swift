@@ -67,7 +67,7 @@ final class Watcher: @unchecked Sendable {
     let options: WatchOptions
     let source: any StoreTransport
     /// A store that reads only from the source, for what transfers do not carry.
-    let reader: DNSStore
+    let reader: DocumentStore
     private var serial: UInt32 = 0
     /// What the watch knows the collection holds (id to version), when it knows it.
     private var known: [String: Int]?
@@ -81,7 +81,7 @@ final class Watcher: @unchecked Sendable {
         self.options = options
         let store = collection.store
         source = options.server ?? store.replicas?.servers.first?.transport ?? store.transport
-        reader = (try? DNSStore(configuration: store.configuration, transport: source)) ?? store
+        reader = (try? DocumentStore(configuration: store.configuration, transport: source)) ?? store
     }
 
     func stream() -> AsyncThrowingStream<ChangeEvent, any Error> {
@@ -263,7 +263,7 @@ final class Watcher: @unchecked Sendable {
     /// The watched documents as the source has them now.
     private func state() async throws -> (state: [String: (version: Int, record: StoredRecord, name: DNSName)], codec: CollectionCodec?) {
         reader.invalidateCache()
-        let node: DNSStore.Node
+        let node: DocumentStore.Node
         do {
             node = try await reader.collection(named: collection.name, in: collection.database)
         } catch let error as StoreError where error.code == .notFound {

@@ -111,16 +111,16 @@ public final class LocalTransport: StoreTransport {
     }
 }
 
-extension DNSStore {
+extension DocumentStore {
     /// A store on the embedded server, in-process, with its data in `directory`: the default
     /// when no DNS server is configured.
     public static func embedded(
         directory: String = LocalTransport.defaultDirectory, domain: DNSName = LocalTransport.defaultZone,
         encryptionKeys: EncryptionKeys? = nil
-    ) throws -> DNSStore {
+    ) throws -> DocumentStore {
         let transport = try LocalTransport.open(directory: directory, zone: domain)
         var configuration = StoreConfiguration(domain: domain)
         configuration.encryptionKeys = encryptionKeys
-        return try DNSStore(configuration: configuration, transport: transport)
+        return try DocumentStore(configuration: configuration, transport: transport)
     }
 }

@@ -100,7 +100,7 @@ private func measureServed(binary: String, data: URL, size: Int, samples: Int) a
     var config = try DNSClientConfiguration(host: "127.0.0.1", port: port, key: key)
     config.timeout = .seconds(5)
     let client = DNSClient(configuration: config)
-    let store = try DNSStore(configuration: StoreConfiguration(domain: zone), transport: client)
+    let store = try DocumentStore(configuration: StoreConfiguration(domain: zone), transport: client)
     let docs = store.database("bench").collection("docs")
     _ = try await docs.get("doc-0")
     let getStart = ContinuousClock.now

@@ -44,14 +44,14 @@ private func measurePrivacy(zone: DNSName, server: ServerUnderTest) async throws
     defer { Task { await client.shutdown() } }
     var storeConfig = StoreConfiguration(domain: zone)
     storeConfig.encryptionKeys = EncryptionKeys([EncryptionKey.generate()])
-    let store = try DNSStore(configuration: storeConfig, transport: client)
+    let store = try DocumentStore(configuration: storeConfig, transport: client)
     var plainConfig = storeConfig
     plainConfig.compression = false
-    let plainStore = try DNSStore(configuration: plainConfig, transport: client)
+    let plainStore = try DocumentStore(configuration: plainConfig, transport: client)
     try await store.createDatabase("bench")
     _ = try await store.database("bench").createCollection("open")
     _ = try await store.database("bench").createCollection("private", private: true)
-    let modes: [(name: String, store: DNSStore, collection: String)] = [
+    let modes: [(name: String, store: DocumentStore, collection: String)] = [
         ("plain", plainStore, "open"), ("compressed", store, "open"), ("compressed + encrypted", store, "private"),
     ]
     print("")

@@ -76,7 +76,7 @@ private func measureReplication(
     primaryWatch: NotifyListener, bindWatch: NotifyListener
 ) async throws {
     let writerClient = try client(primary.port, key: primary.key)
-    let writer = try DNSStore(configuration: StoreConfiguration(domain: zone), transport: writerClient)
+    let writer = try DocumentStore(configuration: StoreConfiguration(domain: zone), transport: writerClient)
     let docs = try await writer.createDatabase("bench").createCollection("docs")
     for n in 0..<20 { try await docs.putJSON("d\(n)", jsonDocument(300, 0)) }
     let servers = [("BIND 9", bind.port), ("Knot", knot.port)]
@@ -87,7 +87,7 @@ private func measureReplication(
     }
     // One store per secondary reading whatever it has, to see when a version arrives there.
     let readers = try servers.map { _, port -> DocumentCollection in
-        let store = try DNSStore(configuration: StoreConfiguration(domain: zone), transport: try client(port))
+        let store = try DocumentStore(configuration: StoreConfiguration(domain: zone), transport: try client(port))
         return store.database("bench").collection("docs")
     }
     for reader in readers { _ = try await reader.get("d0") }
@@ -179,7 +179,7 @@ private func measureReplication(
         }
         var config = StoreConfiguration(domain: zone)
         config.consistency = consistency
-        let store = try DNSStore(
+        let store = try DocumentStore(
             configuration: config, transport: primaryCounter,
             readServers: zip(readCounters, servers).map { ($0 as any StoreTransport, $1.0) })
         let collection = store.database("bench").collection("docs")

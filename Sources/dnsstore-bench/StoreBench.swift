@@ -51,11 +51,11 @@ func python(_ script: String, _ args: [String]) throws -> Double {
     return value
 }
 
-func storeOn(_ server: ServerUnderTest, zone: DNSName) throws -> (DNSStore, DNSClient) {
+func storeOn(_ server: ServerUnderTest, zone: DNSName) throws -> (DocumentStore, DNSClient) {
     var config = try DNSClientConfiguration(host: "127.0.0.1", port: server.port, key: server.key)
     config.timeout = .seconds(5)
     let client = DNSClient(configuration: config)
-    return (try DNSStore(configuration: StoreConfiguration(domain: zone), transport: client), client)
+    return (try DocumentStore(configuration: StoreConfiguration(domain: zone), transport: client), client)
 }
 
 func jsonDocument(_ size: Int, _ tag: Int = 0) -> [UInt8] {
@@ -147,7 +147,7 @@ func runGrowth(zone: DNSName) async throws {
 func measureGet(port: Int, secret: String) async throws {
     let key = try TSIGKey(parsing: "dnsstore-key:\(secret)")
     let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port, key: key))
-    let store = try DNSStore(configuration: StoreConfiguration(domain: "example.test."), transport: client)
+    let store = try DocumentStore(configuration: StoreConfiguration(domain: "example.test."), transport: client)
     let document = try await store.database("growth").collection("docs").get("big-1048576")
     precondition(document?.json.count == 1_048_576)
     print(String(format: "%.0f", peakMemoryMiB(pid: getpid()) ?? 0))

@@ -128,7 +128,7 @@ struct CollectionCommand: AsyncParsableCommand {
 }
 
 extension StorePath {
-    func collection(in store: DNSStore) -> DocumentCollection {
+    func collection(in store: DocumentStore) -> DocumentCollection {
         store.database(database).collection(collection!)
     }
 }

@@ -110,10 +110,10 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens the store these options describe.
-    func openStore() async throws -> DNSStore {
+    func openStore() async throws -> DocumentStore {
         let settings = try settings()
         guard settings.server != nil || !settings.primaries.isEmpty || !settings.readServers.isEmpty else {
-            return try DNSStore.embedded(directory: settings.dataDirectory, domain: settings.domain, encryptionKeys: settings.encryptionKeys)
+            return try DocumentStore.embedded(directory: settings.dataDirectory, domain: settings.domain, encryptionKeys: settings.encryptionKeys)
         }
         guard settings.domainGiven else {
             throw CLIError.invalidInput("a server needs a domain: pass --domain or set DNSSTORE_DOMAIN")
@@ -123,7 +123,7 @@ struct StoreOptions: ParsableArguments {
         config.consistency = settings.consistency
         config.encryptionKeys = settings.encryptionKeys
         if let server = settings.server, settings.primaries.isEmpty, settings.readServers.isEmpty {
-            return try DNSStore(configuration: config, transport: DNSClient(configuration: settings.client(server)))
+            return try DocumentStore(configuration: config, transport: DNSClient(configuration: settings.client(server)))
         }
         var primaries = settings.primaries
         if primaries.isEmpty {
@@ -143,7 +143,7 @@ struct StoreOptions: ParsableArguments {
             reader.attempts = 1
             return (DNSClient(configuration: reader), address.display)
         }
-        return try DNSStore(configuration: config, transport: DNSClient(configuration: primary), readServers: readers)
+        return try DocumentStore(configuration: config, transport: DNSClient(configuration: primary), readServers: readers)
     }
 }
 

@@ -242,7 +242,7 @@ struct ImportCommand: AsyncParsableCommand {
 
     static func check(_ row: (id: String, json: [UInt8]), number: Int) throws {
         do {
-            try DNSStore.check(id: row.id, json: row.json)
+            try DocumentStore.check(id: row.id, json: row.json)
         } catch let error as StoreError {
             throw CLIError.invalidInput("line \(number): \(error)")
         }

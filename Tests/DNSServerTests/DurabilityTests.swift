@@ -20,12 +20,12 @@ struct DurabilityTests {
         return process
     }
 
-    static func store(port: Int, keyFile: URL) throws -> DNSStore {
+    static func store(port: Int, keyFile: URL) throws -> DocumentStore {
         let key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: keyFile, encoding: .utf8))[0]
         var config = try DNSClientConfiguration(host: "127.0.0.1", port: port, key: key)
         config.timeout = .seconds(2)
         config.attempts = 1
-        return try DNSStore(configuration: StoreConfiguration(domain: "example.test."), transport: DNSClient(configuration: config))
+        return try DocumentStore(configuration: StoreConfiguration(domain: "example.test."), transport: DNSClient(configuration: config))
     }
 
     @Test func everyAcknowledgedWriteSurvivesKillDashNine() async throws {

@@ -37,11 +37,11 @@ struct PostgresFrontEndTests {
             }
         }
 
-        func store(_ key: TSIGKey) throws -> (DNSStore, DNSClient) {
+        func store(_ key: TSIGKey) throws -> (DocumentStore, DNSClient) {
             var config = try DNSClientConfiguration(host: "127.0.0.1", port: port, key: key)
             config.timeout = .seconds(5)
             let client = DNSClient(configuration: config)
-            return (try DNSStore(configuration: StoreConfiguration(domain: PostgresFrontEndTests.zone), transport: client), client)
+            return (try DocumentStore(configuration: StoreConfiguration(domain: PostgresFrontEndTests.zone), transport: client), client)
         }
 
         func kill9() {
@@ -108,7 +108,7 @@ struct PostgresFrontEndTests {
                         config.attempts = 2
                         let client = DNSClient(configuration: config)
                         defer { Task { await client.shutdown() } }
-                        let store = try DNSStore(configuration: StoreConfiguration(domain: PostgresFrontEndTests.zone), transport: client)
+                        let store = try DocumentStore(configuration: StoreConfiguration(domain: PostgresFrontEndTests.zone), transport: client)
                         let docs = store.database("db").collection("c")
                         var conflicts = 0
                         var unknown = 0
@@ -232,7 +232,7 @@ struct PostgresFrontEndTests {
             // It holds what the front ends hold.
             let reader = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: bindPort))
             defer { Task { await reader.shutdown() } }
-            let fromBind = try DNSStore(configuration: StoreConfiguration(domain: PostgresFrontEndTests.zone), transport: reader)
+            let fromBind = try DocumentStore(configuration: StoreConfiguration(domain: PostgresFrontEndTests.zone), transport: reader)
             for id in 0..<5 {
                 let expected = try await stores[0].0.database("db").collection("c").get("doc-\(id)")
                 let got = try await fromBind.database("db").collection("c").get("doc-\(id)")

@@ -10,11 +10,11 @@ import Testing
 @Suite("Private collections and compression")
 struct PrivacyTests {
     /// A store on the fixture's server holding `keys`.
-    static func store(_ fixture: StoreFixture, keys: [EncryptionKey]?) throws -> (DNSStore, CountingTransport) {
+    static func store(_ fixture: StoreFixture, keys: [EncryptionKey]?) throws -> (DocumentStore, CountingTransport) {
         var configuration = fixture.store.configuration
         configuration.encryptionKeys = keys.map(EncryptionKeys.init)
         let counter = CountingTransport(fixture.transport.inner, client: fixture.transport.client)
-        return (try DNSStore(configuration: configuration, transport: counter), counter)
+        return (try DocumentStore(configuration: configuration, transport: counter), counter)
     }
 
     /// Every TXT text and owner name in the zone, as a transfer (what anyone allowed one) sees it.
@@ -111,7 +111,7 @@ struct PrivacyTests {
             let clock = ContinuousClock()
             let state = RekeyRace()
             // Each reader: when each read of two documents succeeded or failed.
-            @Sendable func reads(_ store: DNSStore) -> Task<[(ContinuousClock.Instant, Bool)], Never> {
+            @Sendable func reads(_ store: DocumentStore) -> Task<[(ContinuousClock.Instant, Bool)], Never> {
                 Task {
                     var outcomes: [(ContinuousClock.Instant, Bool)] = []
                     let view = store.database("ops").collection("credentials")
@@ -189,7 +189,7 @@ struct PrivacyTests {
             let (store, counter) = try Self.store(fixture, keys: [EncryptionKey.generate()])
             var uncompressed = store.configuration
             uncompressed.compression = false
-            let raw = try DNSStore(configuration: uncompressed, transport: fixture.transport)
+            let raw = try DocumentStore(configuration: uncompressed, transport: fixture.transport)
             try await store.createDatabase("db")
             _ = try await store.database("db").createCollection("plain")
             _ = try await store.database("db").createCollection("secret", private: true)

@@ -13,7 +13,7 @@ struct QueryCostTests {
             let docs = try await f.store.createDatabase("inventory").createCollection("hosts")
             for i in 0..<20 { try await docs.put("host\(i)", ["n": i]) }
 
-            func cold(_ body: (DNSStore) async throws -> Void) async throws -> (queries: Int, updates: Int) {
+            func cold(_ body: (DocumentStore) async throws -> Void) async throws -> (queries: Int, updates: Int) {
                 let (store, counter) = try f.coldStore()
                 try await body(store)
                 return (counter.queries, counter.updates)

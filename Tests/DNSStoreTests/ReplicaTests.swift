@@ -72,7 +72,7 @@ final class ReplicatedSetup: @unchecked Sendable {
     }
 
     /// A store writing to the primary and reading from both secondaries, each reader counted.
-    func store(_ consistency: ReadConsistency) throws -> (DNSStore, primary: CountingTransport, readers: [CountingTransport]) {
+    func store(_ consistency: ReadConsistency) throws -> (DocumentStore, primary: CountingTransport, readers: [CountingTransport]) {
         var config = StoreConfiguration(domain: zone)
         config.consistency = consistency
         let primaryClient = CountingTransport(DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: primary.port, key: key)))
@@ -82,7 +82,7 @@ final class ReplicatedSetup: @unchecked Sendable {
             reader.attempts = 1
             return CountingTransport(DNSClient(configuration: reader))
         }
-        let store = try DNSStore(
+        let store = try DocumentStore(
             configuration: config, transport: primaryClient, readServers: zip(readers, ["bind", "knot"]).map { ($0 as any StoreTransport, $1) })
         return (store, primaryClient, readers)
     }

@@ -48,17 +48,17 @@ enum Backend: String, CaseIterable, CustomStringConvertible, Sendable {
 /// A store on a real server, with the counting transport that reaches it.
 struct StoreFixture {
     let server: RunningServer
-    let store: DNSStore
+    let store: DocumentStore
     let transport: CountingTransport
 
     /// A store object with nothing cached, on the same transport, counting what it sends.
-    func coldStore() throws -> (DNSStore, CountingTransport) {
+    func coldStore() throws -> (DocumentStore, CountingTransport) {
         let counter = CountingTransport(transport.inner, client: transport.client)
-        return (try DNSStore(configuration: store.configuration, transport: counter), counter)
+        return (try DocumentStore(configuration: store.configuration, transport: counter), counter)
     }
 
     /// Another client of the same store that knows only the domain, and `key` to write with.
-    func freshStore(key: TSIGKey?) throws -> DNSStore {
+    func freshStore(key: TSIGKey?) throws -> DocumentStore {
         try Self.store(server, key: key).0
     }
 
@@ -72,11 +72,11 @@ struct StoreFixture {
         }
     }
 
-    static func store(_ server: RunningServer, key: TSIGKey?) throws -> (DNSStore, CountingTransport) {
+    static func store(_ server: RunningServer, key: TSIGKey?) throws -> (DocumentStore, CountingTransport) {
         var config = try DNSClientConfiguration(host: "127.0.0.1", port: server.port, key: key)
         config.timeout = .seconds(5)
         let transport = CountingTransport(DNSClient(configuration: config))
-        let store = try DNSStore(configuration: StoreConfiguration(domain: server.zone), transport: transport)
+        let store = try DocumentStore(configuration: StoreConfiguration(domain: server.zone), transport: transport)
         return (store, transport)
     }
 
@@ -108,7 +108,7 @@ enum InProcessFixture {
         do {
             let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: embedded.port))
             let transport = CountingTransport(LocalTransport(authority: embedded.server.authority), client: client)
-            let store = try DNSStore(configuration: StoreConfiguration(domain: embedded.zone), transport: transport)
+            let store = try DocumentStore(configuration: StoreConfiguration(domain: embedded.zone), transport: transport)
             let result = try await body(StoreFixture(server: server, store: store, transport: transport))
             await client.shutdown()
             await embedded.stop()

@@ -1,6 +1,6 @@
 import DNSWire
 
-extension DNSStore {
+extension DocumentStore {
     /// Creates a database or collection node and its index entry in one UPDATE.
     func createNode(
         _ name: String, path: String, level: IndexLevel, under parent: DNSName, parentTotal: Int, chunks: Int, privacy: PrivateMetadata? = nil

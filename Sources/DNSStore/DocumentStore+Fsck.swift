@@ -45,7 +45,7 @@ public enum DamagedDocumentAction: Sendable {
     case quarantine(@Sendable (_ path: String, _ texts: [(name: DNSName, text: [UInt8])]) throws -> Void)
 }
 
-extension DNSStore {
+extension DocumentStore {
     /// Checks the whole store against docs/FORMAT.md by reading every name of the zone (a zone
     /// transfer). With `repair`, it mends what can be made whole: adds index entries for whole
     /// documents no index lists, removes entries without records, lays out oversize index pages

@@ -30,7 +30,7 @@ struct WriteOp: Sendable {
     }
 }
 
-extension DNSStore {
+extension DocumentStore {
     /// Runs writes as one UPDATE (section 8.1 of docs/FORMAT.md), reading the current records first
     /// and retrying when only an index page moved under it. Returns each document's new version
     /// (for a delete, the version deleted).

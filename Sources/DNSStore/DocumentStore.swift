@@ -5,7 +5,7 @@ import NIOCore
 /// A document store in DNS TXT records (docs/FORMAT.md): databases hold collections, collections
 /// hold JSON documents. Every write is an RFC 2136 UPDATE whose prerequisites make it a
 /// compare-and-swap; every read is a plain TXT query.
-public final class DNSStore: Sendable {
+public final class DocumentStore: Sendable {
     public let configuration: StoreConfiguration
     /// The primary: writes, and reads that must see what it has now.
     let transport: any StoreTransport

@@ -3,7 +3,7 @@ import Foundation
 
 /// A collection of JSON documents, each under a string id.
 public struct DocumentCollection: Sendable {
-    public let store: DNSStore
+    public let store: DocumentStore
     public let database: String
     public let name: String
 
@@ -93,7 +93,7 @@ public struct DocumentCollection: Sendable {
         return try await read(try await store.address(of: id, in: name, of: database), id)
     }
 
-    private func read(_ address: DNSStore.RecordAddress, _ id: String) async throws -> Document? {
+    private func read(_ address: DocumentStore.RecordAddress, _ id: String) async throws -> Document? {
         try await store.readDocument(at: address.name, key: key(id), storedID: address.storedID, codec: address.codec)
     }
 

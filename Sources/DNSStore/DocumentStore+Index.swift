@@ -25,7 +25,7 @@ struct IndexEdits {
     var chunks: Set<ChunkKey> { Set(adds.keys).union(removes.keys).union(relayouts) }
 }
 
-extension DNSStore {
+extension DocumentStore {
     /// Reads all pages of one index chunk; page 0 first. A missing chunk is one empty page, and a
     /// missing page after it reads as empty.
     /// `route`: the primary (what a write compares against) unless a listing reads elsewhere.

@@ -1,7 +1,7 @@
 import DNSWire
 import Foundation
 
-extension DNSStore {
+extension DocumentStore {
     /// Where a document lives.
     struct RecordAddress: Sendable {
         var name: DNSName
