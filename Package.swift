@@ -141,7 +141,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DNSClientTests",
-            dependencies: ["DNSClient", "DNSWire", "DNSTestSupport"],
+            dependencies: ["DNSClient", "DNSWire", "DNSTestSupport", .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(
