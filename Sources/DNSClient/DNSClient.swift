@@ -7,6 +7,7 @@ import NIOPosix
 /// truncated, pipelined TCP, timeouts, retries with backoff and failover across servers,
 /// TSIG on every request and a verified TSIG on every answer when a key is set.
 public final class DNSClient: Sendable {
+    /// Servers, key, timeouts and retries, as created.
     public let configuration: DNSClientConfiguration
     let group: any EventLoopGroup
     let logger: Logger
@@ -14,6 +15,7 @@ public final class DNSClient: Sendable {
     private let udpPools = Locked<[SocketAddress: UDPSocketPool]>([:])
     private let ids = RandomIDs()
 
+    /// A client on `group`; it connects only when a request needs it.
     public init(
         configuration: DNSClientConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "dnsstore.client")

@@ -30,6 +30,7 @@ public struct DNSClientConfiguration: Sendable {
     /// Seconds since the epoch for TSIG's time signed and its checks; the system clock unless replaced.
     public var clock: @Sendable () -> UInt64 = { WallClock.seconds() }
 
+    /// Servers to ask, in order of preference, signing with `key` when given.
     public init(servers: [SocketAddress], key: TSIGKey? = nil) {
         self.servers = servers
         self.key = key
@@ -50,6 +51,7 @@ extension Duration {
 
 /// The system's real-time clock, which TSIG compares between peers.
 public enum WallClock {
+    /// Whole seconds since the epoch.
     public static func seconds() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)

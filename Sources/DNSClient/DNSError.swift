@@ -53,6 +53,7 @@ public enum DNSError: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// What failed, with the server's RCODE or the cause.
     public var description: String {
         switch self {
         case .nxDomain: return "the name does not exist (NXDOMAIN)"

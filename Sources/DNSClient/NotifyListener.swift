@@ -85,6 +85,7 @@ public final class NotifyListener: Sendable {
         for waiter in waiters { waiter.continuation.resume() }
     }
 
+    /// Stops listening.
     public func close() async {
         if let channel = channel.withLock({ $0 }) { try? await channel.close() }
     }

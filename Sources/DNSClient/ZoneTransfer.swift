@@ -10,6 +10,7 @@ public struct ZoneTransfer: Sendable {
     /// True for an IXFR answered with differences, false for a full zone (AXFR, or IXFR fallen back to it).
     public var isIncremental: Bool
 
+    /// A transfer as received.
     public init(records: [ResourceRecord], messageCount: Int, isIncremental: Bool) {
         self.records = records
         self.messageCount = messageCount

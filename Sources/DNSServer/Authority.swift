@@ -14,6 +14,7 @@ import Synchronization
 /// about. Every process sharing the storage raises a shared counter after each commit, so the
 /// cache is checked against it before every answer and is never behind another process's commit.
 public final class Authority: Sendable {
+    /// What it serves and whom it lets write, as it was started with.
     public let configuration: AuthorityConfiguration
     let store: any ZoneStore
     let cache: NodeCache
@@ -24,6 +25,7 @@ public final class Authority: Sendable {
     /// Counts an operator (or a test) can read.
     public let statistics = Statistics()
 
+    /// Counters read without a lock, for operators and tests.
     public final class Statistics: Sendable {
         /// IXFR answers sent as differences.
         public let incrementalTransfers = Atomic<Int>(0)
@@ -31,6 +33,7 @@ public final class Authority: Sendable {
         public let fullTransfers = Atomic<Int>(0)
         /// Queries answered from the cache, and from storage.
         public let cacheHits = Atomic<Int>(0)
+        /// Queries that had to read storage.
         public let cacheMisses = Atomic<Int>(0)
         /// Queries answered with the octets of an earlier answer (`PreparedAnswers`).
         public let preparedHits = Atomic<Int>(0)
@@ -222,9 +225,12 @@ enum ServerMetrics {
     static let servfail = Counter(label: "dnsstore_server_servfail_total")
 }
 
+/// Why an authority could not start or go on.
 public enum AuthorityError: Error, CustomStringConvertible {
+    /// The zone storage could not be opened or used.
     case storage(String)
 
+    /// What failed.
     public var description: String {
         switch self {
         case .storage(let why): return "zone storage: \(why)"

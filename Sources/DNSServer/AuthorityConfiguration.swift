@@ -44,6 +44,7 @@ public struct AuthorityConfiguration: Sendable {
     /// Seconds of history the journal keeps.
     public var journalMaxAge = 7 * 24 * 3600
 
+    /// Serves `zones`, accepting `keys`; every other setting has its documented default.
     public init(zones: [DNSName], keys: [TSIGKey]) {
         self.zones = zones
         self.keys = keys

@@ -9,14 +9,21 @@ import Synchronization
 /// transfers) runs on a thread pool. Every TCP connection is bounded in what it may hold and for
 /// how long (`TCPLimits`), and so is the number of connections.
 public final class NetworkServer: Sendable {
+    /// The engine the sockets feed.
     public let authority: Authority
+    /// The UDP sockets, one per event loop when the system lets them share a port.
     public let udpChannels: [any Channel]
+    /// The listening TCP socket.
     public let tcpChannel: any Channel
     let slots: ConnectionSlots
 
+    /// What the sockets may hold at once.
     public struct Limits: Sendable {
+        /// TCP connections open at once; past it, the one idle longest is closed for a new one.
         public var maxTCPConnections = 256
+        /// What each TCP connection may hold and for how long.
         public var tcp = TCPLimits()
+        /// The defaults.
         public init() {}
     }
 
@@ -99,6 +106,7 @@ public final class NetworkServer: Sendable {
             .get()
     }
 
+    /// Stops listening, then shuts the authority down.
     public func close() async {
         for channel in udpChannels { try? await channel.close() }
         try? await tcpChannel.close()

@@ -14,6 +14,7 @@ public struct TCPLimits: Sendable {
     /// How often the deadlines above are looked at.
     public var tick: TimeAmount = .seconds(1)
 
+    /// The defaults, close to BIND's.
     public init() {}
 }
 

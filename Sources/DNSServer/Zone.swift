@@ -3,11 +3,13 @@ import DNSWire
 /// The records of one RRset: a TTL and distinct RDATA, compared in canonical form as servers do.
 /// Membership is a set lookup, so building or changing an RRset of n records costs O(n), not O(n^2).
 public struct RRSet: Sendable, Hashable {
+    /// The TTL every record of the set has.
     public var ttl: UInt32
     public private(set) var rdatas: [RData]
     /// The canonical wire form of each record, in step with `rdatas`.
     private var keys: [[UInt8]: Int]
 
+    /// A set of `rdatas` with duplicates dropped.
     public init(ttl: UInt32, rdatas: [RData] = []) {
         self.ttl = ttl
         self.rdatas = []
@@ -15,8 +17,10 @@ public struct RRSet: Sendable, Hashable {
         for rdata in rdatas { insert(rdata) }
     }
 
+    /// Records in the set.
     public var count: Int { rdatas.count }
 
+    /// Whether a record equal to `rdata` (canonical form) is in the set.
     public func contains(_ rdata: RData) -> Bool { keys[rdata.canonicalWire] != nil }
 
     /// The stored record equal to `rdata` (its case kept as it was written).
@@ -54,16 +58,23 @@ public struct RRSet: Sendable, Hashable {
 
 /// One change to a zone, as the journal and IXFR record it.
 public struct ZoneChange: Sendable, Hashable {
+    /// Whether the record went or came.
     public enum Action: Int, Sendable { case delete = 0, add = 1 }
+    /// Whether it was deleted or added.
     public var action: Action
+    /// The record deleted or added.
     public var record: ResourceRecord
 }
 
 /// The changes between two serials: what IXFR sends for one step.
 public struct ZoneDiff: Sendable {
+    /// The SOA before the step.
     public var fromSOA: ResourceRecord
+    /// The SOA after it.
     public var toSOA: ResourceRecord
+    /// Records the step removed.
     public var deleted: [ResourceRecord]
+    /// Records the step added.
     public var added: [ResourceRecord]
 }
 

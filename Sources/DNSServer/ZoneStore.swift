@@ -140,6 +140,7 @@ public enum StorageError: Error, CustomStringConvertible {
     /// A stored record that does not decode, or a zone without its SOA or NS.
     case damaged(String)
 
+    /// What is damaged.
     public var description: String {
         switch self {
         case .damaged(let why): return "damaged storage: \(why)"

@@ -2,22 +2,27 @@
 public struct Batch: Sendable {
     var ops: [WriteOp] = []
 
+    /// Creates or replaces `id` in `collection` with `value` encoded as JSON.
     public mutating func put<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T) throws {
         ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .put, body: try DocumentJSON.encode(value)))
     }
 
+    /// Creates or replaces `id` in `collection` with JSON text as it is.
     public mutating func putJSON(_ collection: DocumentCollection, _ id: String, _ json: [UInt8]) {
         ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .put, body: json))
     }
 
+    /// Creates `id` in `collection`; the whole batch fails with `.alreadyExists` if it is there.
     public mutating func insert<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T) throws {
         ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .insert, body: try DocumentJSON.encode(value)))
     }
 
+    /// Replaces `id` only if it is at `version`; the whole batch fails with `.conflict` if not.
     public mutating func update<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T, ifVersion version: Int) throws {
         ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .update(expected: version), body: try DocumentJSON.encode(value)))
     }
 
+    /// Deletes `id`, only if it is at `version` when one is given.
     public mutating func delete(_ collection: DocumentCollection, _ id: String, ifVersion version: Int? = nil) {
         ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .delete(expected: version)))
     }

@@ -9,16 +9,21 @@ public struct BulkWriteProgress: Sendable, Equatable {
     /// The JSON octets of the documents handled (written or unchanged).
     public var octets = 0
 
+    /// Documents handled, written or unchanged.
     public var documents: Int { written + unchanged }
 
+    /// Nothing done yet.
     public init() {}
 }
 
 /// A bulk write cut short: what it had done, and why it stopped.
 public struct BulkWriteError: Error, CustomStringConvertible {
+    /// What was in place when the write stopped.
     public var progress: BulkWriteProgress
+    /// Why it stopped, usually a ``StoreError``.
     public var underlying: any Error
 
+    /// What stopped the write and how far it got.
     public var description: String {
         "\(underlying) (\(progress.documents) documents were in place before it stopped; the same write run again finishes it)"
     }

@@ -106,7 +106,9 @@ extension DocumentStore {
 
 /// A database: a named group of collections.
 public struct Database: Sendable {
+    /// The store the database is in.
     public let store: DocumentStore
+    /// The database's name, as given.
     public let name: String
 
     /// Creates a collection. Throws `.alreadyExists` if present, `.notFound` if the database is not.

@@ -2,12 +2,14 @@ import Foundation
 
 /// A document as stored: its id, version and JSON octets.
 public struct Document: Sendable, Hashable {
+    /// The document's id within its collection.
     public var id: String
     /// 1 when created, one more for every write.
     public var version: Int
     /// The document's JSON text as stored: as it was written, without insignificant whitespace.
     public var json: [UInt8]
 
+    /// A document with JSON text as it is.
     public init(id: String, version: Int, json: [UInt8]) {
         self.id = id
         self.version = version
@@ -29,7 +31,9 @@ public struct Document: Sendable, Hashable {
 
 /// A decoded document and its version.
 public struct Versioned<Value: Sendable>: Sendable {
+    /// The decoded document.
     public var value: Value
+    /// Its version: pass it to `update(_:_:ifVersion:)` to write only if nobody wrote meanwhile.
     public var version: Int
 }
 

@@ -3,8 +3,11 @@ import Foundation
 
 /// A collection of JSON documents, each under a string id.
 public struct DocumentCollection: Sendable {
+    /// The store the collection is in.
     public let store: DocumentStore
+    /// The name of its database.
     public let database: String
+    /// The collection's name, as given.
     public let name: String
 
     private func op(_ id: String, _ mode: WriteOp.Mode, _ body: [UInt8] = []) -> WriteOp {
@@ -21,6 +24,7 @@ public struct DocumentCollection: Sendable {
         try await putJSON(id, try DocumentJSON.encode(value))
     }
 
+    /// Creates or replaces a document with JSON text, kept as given minus insignificant whitespace; returns its new version.
     @discardableResult
     public func putJSON(_ id: String, _ json: [UInt8]) async throws -> Int {
         try await store.execute([op(id, .put, json)], "put \(path(id))")[0]
@@ -32,6 +36,7 @@ public struct DocumentCollection: Sendable {
         try await insertJSON(id, try DocumentJSON.encode(value))
     }
 
+    /// Creates a document from JSON text; throws `.alreadyExists` if it is there.
     @discardableResult
     public func insertJSON(_ id: String, _ json: [UInt8]) async throws -> Int {
         try await store.execute([op(id, .insert, json)], "insert \(path(id))")[0]
@@ -43,6 +48,7 @@ public struct DocumentCollection: Sendable {
         try await updateJSON(id, try DocumentJSON.encode(value), ifVersion: version)
     }
 
+    /// Replaces a document with JSON text only if it is still at `version`; throws `.conflict` if not.
     @discardableResult
     public func updateJSON(_ id: String, _ json: [UInt8], ifVersion version: Int) async throws -> Int {
         try await store.execute([op(id, .update(expected: version), json)], "update \(path(id))")[0]

@@ -2,7 +2,9 @@ import DNSWire
 
 /// What a store check found, and what it mended.
 public struct CheckReport: Sendable, Codable {
+    /// One thing a check found wrong.
     public struct Problem: Sendable, Codable, Hashable {
+        /// What kind of damage it is.
         public enum Kind: String, Sendable, Codable {
             /// An index lists a document whose record is missing.
             case entryWithoutRecord = "index entry without record"
@@ -21,17 +23,26 @@ public struct CheckReport: Sendable, Codable {
             case strayName = "unreferenced name"
         }
 
+        /// What kind of damage.
         public var kind: Kind
+        /// The DNS name it was found at.
         public var name: String
+        /// What is wrong there, in words.
         public var detail: String
+        /// Whether the check mended it.
         public var repaired: Bool
     }
 
+    /// Databases checked.
     public var databases = 0
+    /// Collections checked.
     public var collections = 0
+    /// Documents checked.
     public var documents = 0
+    /// Everything found, mended or not.
     public var problems: [Problem] = []
 
+    /// Whether nothing is left unmended.
     public var isClean: Bool { problems.allSatisfy(\.repaired) }
 }
 

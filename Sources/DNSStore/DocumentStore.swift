@@ -6,6 +6,7 @@ import NIOCore
 /// hold JSON documents. Every write is an RFC 2136 UPDATE whose prerequisites make it a
 /// compare-and-swap; every read is a plain TXT query.
 public final class DocumentStore: Sendable {
+    /// Where the store lives and how it writes.
     public let configuration: StoreConfiguration
     /// The primary: writes, and reads that must see what it has now.
     let transport: any StoreTransport

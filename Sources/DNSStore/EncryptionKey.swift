@@ -9,8 +9,10 @@ public struct EncryptionKey: Sendable, Hashable {
     public let id: String
     let secret: [UInt8]
 
+    /// Octets of secret in a key (AES-256).
     public static let secretLength = 32
 
+    /// A key from its 32 secret octets; its id is derived from them.
     public init(secret: [UInt8]) throws {
         guard secret.count == Self.secretLength else {
             throw StoreError.encryptionKey("an encryption key is \(Self.secretLength) octets, not \(secret.count)")
@@ -63,8 +65,10 @@ public struct EncryptionKey: Sendable, Hashable {
 
 /// The keys a store holds: the first encrypts, every one decrypts.
 public struct EncryptionKeys: Sendable, Hashable {
+    /// Every key held, the one that encrypts first.
     public var all: [EncryptionKey]
 
+    /// The keys held, the one that encrypts first.
     public init(_ keys: [EncryptionKey]) { all = keys }
 
     var current: EncryptionKey? { all.first }

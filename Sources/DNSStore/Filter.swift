@@ -2,12 +2,18 @@ import Foundation
 
 /// A condition on a document's JSON fields, by dotted path (`address.city`).
 public indirect enum Filter: Sendable {
+    /// The field at the path equals the value.
     case equals(String, JSONValue)
+    /// The document has a field at the path.
     case exists(String)
+    /// Every condition holds.
     case and([Filter])
+    /// At least one condition holds.
     case or([Filter])
+    /// The condition does not hold.
     case not(Filter)
 
+    /// Whether the document's JSON meets the condition; a document that is not JSON meets none.
     public func matches(_ document: Document) -> Bool {
         guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(document.json)) else { return false }
         return matches(json)
@@ -45,6 +51,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
     case array([JSONValue])
     case object([String: JSONValue])
 
+    /// Decodes any JSON value.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
@@ -62,6 +69,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// Encodes the value as JSON.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {

@@ -6,12 +6,16 @@
 public enum JSONText {
     /// Why octets are not JSON text, and where.
     public struct SyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// What is wrong.
         public var reason: String
         /// Zero-based octet offset of the problem.
         public var offset: Int
+        /// One-based line of the problem.
         public var line: Int
+        /// One-based column of the problem, in octets.
         public var column: Int
 
+        /// The reason and where.
         public var description: String { "\(reason) at line \(line), column \(column)" }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 
 /// `{"total": N}`: how many index chunks a node has.
 public struct ChunkCount: Codable, Sendable, Hashable {
+    /// Chunks, 1 to 4096.
     public var total: Int
 }
 
@@ -16,11 +17,14 @@ struct RootMetadata: Codable, Sendable, Hashable {
 
 /// A database's or collection's record, and its entry in its parent's index (sections 5 and 6).
 public struct NodeMetadata: Codable, Sendable, Hashable {
+    /// The node's name, as given.
     public var name: String
+    /// Index chunks under it.
     public var chunks: ChunkCount
     /// A private collection's wrapped secrets (section 11 of docs/FORMAT.md); absent otherwise.
     public var privacy: PrivateMetadata?
 
+    /// A node record; `privacy` is set for a private collection.
     public init(name: String, chunks: ChunkCount, privacy: PrivateMetadata? = nil) {
         self.name = name
         self.chunks = chunks

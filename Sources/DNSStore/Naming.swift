@@ -3,6 +3,7 @@ import DNSWire
 
 /// Names to labels and chunks, as sections 2 and 3.1 of docs/FORMAT.md define them.
 public enum Naming {
+    /// The longest name, in UTF-8 octets.
     public static let maxNameOctets = 255
 
     /// Checks a database, collection or document name against section 2's rules: 1 to 255

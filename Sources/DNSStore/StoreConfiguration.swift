@@ -12,7 +12,9 @@ public struct StoreConfiguration: Sendable {
     public var metadataTTL: UInt32 = 300
     /// Index chunks of a new store, database and collection.
     public var rootChunks = 8
+    /// Index chunks of a new database.
     public var databaseChunks = 8
+    /// Index chunks of a new collection.
     public var collectionChunks = 16
     /// Attempts for writes that lose a race on an index page (never for a compare-and-swap).
     public var maxAttempts = 100
@@ -27,6 +29,7 @@ public struct StoreConfiguration: Sendable {
     /// compresses, which matters when an attacker can put chosen text next to a secret.
     public var compression = true
 
+    /// A store under `domain`, writing to `zone` (the domain itself unless given).
     public init(domain: DNSName, zone: DNSName? = nil) {
         self.domain = domain
         self.zone = zone ?? domain

@@ -53,6 +53,7 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// For a conflict: the version it was at (nil when it was absent).
     public var actualVersion: Int?
 
+    /// An error of `code`, saying `detail`, with what context is known.
     public init(_ code: Code, _ detail: String, path: String? = nil, expectedVersion: Int? = nil, actualVersion: Int? = nil) {
         self.code = code
         self.detail = detail
@@ -61,21 +62,34 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         self.actualVersion = actualVersion
     }
 
+    /// A lost compare-and-swap, with the versions when known.
     public static func conflict(_ detail: String, path: String? = nil, expectedVersion: Int? = nil, actualVersion: Int? = nil) -> StoreError {
         StoreError(.conflict, detail, path: path, expectedVersion: expectedVersion, actualVersion: actualVersion)
     }
+    /// Something that does not exist.
     public static func notFound(_ detail: String, path: String? = nil) -> StoreError { StoreError(.notFound, detail, path: path) }
+    /// Something created that was already there.
     public static func alreadyExists(_ detail: String, path: String? = nil) -> StoreError { StoreError(.alreadyExists, detail, path: path) }
+    /// Something past a size limit.
     public static func tooLarge(_ detail: String, path: String? = nil) -> StoreError { StoreError(.tooLarge, detail, path: path) }
+    /// A name that cannot be stored.
     public static func invalidName(_ detail: String, path: String? = nil) -> StoreError { StoreError(.invalidName, detail, path: path) }
+    /// A document that is not what is needed.
     public static func invalidDocument(_ detail: String, path: String? = nil) -> StoreError { StoreError(.invalidDocument, detail, path: path) }
+    /// A write or key the server refused.
     public static func unauthorized(_ detail: String, path: String? = nil) -> StoreError { StoreError(.unauthorized, detail, path: path) }
+    /// A server that failed or answered something unusable.
     public static func serverFailure(_ detail: String, path: String? = nil) -> StoreError { StoreError(.serverFailure, detail, path: path) }
+    /// No answer in time.
     public static func timeout(_ detail: String, path: String? = nil) -> StoreError { StoreError(.timeout, detail, path: path) }
+    /// A server that could not be reached.
     public static func unreachable(_ detail: String, path: String? = nil) -> StoreError { StoreError(.unreachable, detail, path: path) }
+    /// Stored data that does not follow the format.
     public static func corrupted(_ detail: String, path: String? = nil) -> StoreError { StoreError(.corrupted, detail, path: path) }
+    /// A key missing, wrong or unusable.
     public static func encryptionKey(_ detail: String, path: String? = nil) -> StoreError { StoreError(.encryptionKey, detail, path: path) }
 
+    /// What went wrong and what to do about it.
     public var description: String {
         switch code {
         case .conflict: return "conflict: \(detail); read it again and retry"

@@ -23,10 +23,12 @@ public protocol StoreTransport: Sendable {
 
 /// A TXT lookup's answer.
 public struct TXTLookup: Sendable {
+    /// The TXT RDATA; empty for a negative answer.
     public var records: [RData]
     /// The zone's serial, when the answer was negative and carried the SOA (RFC 2308).
     public var serial: UInt32?
 
+    /// An answer, with the serial of a negative one when known.
     public init(records: [RData], serial: UInt32?) {
         self.records = records
         self.serial = serial

@@ -4,7 +4,9 @@ import Foundation
 
 /// One change seen by a watch (docs/CONSISTENCY.md, "Watch").
 public struct ChangeEvent: Sendable, Equatable {
+    /// What happened to the document.
     public enum Operation: String, Sendable, Codable {
+        /// Created or replaced; deleted.
         case put, delete
         /// The watch could not follow the changes one by one (the server's journal no longer
         /// reaches back to where it was): forget what you knew of the collection; every document
@@ -12,8 +14,11 @@ public struct ChangeEvent: Sendable, Equatable {
         case resync
     }
 
+    /// What happened.
     public var operation: Operation
+    /// The database of the document.
     public var database: String
+    /// The collection of the document.
     public var collection: String
     /// Empty for a resync.
     public var id: String
@@ -24,6 +29,7 @@ public struct ChangeEvent: Sendable, Equatable {
     /// The document after a put, when asked for and still readable.
     public var document: Document?
 
+    /// `database/collection/id`, or `database/collection` for a resync.
     public var path: String { id.isEmpty ? "\(database)/\(collection)" : "\(database)/\(collection)/\(id)" }
 }
 
@@ -44,6 +50,7 @@ public struct WatchOptions: Sendable {
     /// made from then on is reported.
     public var started: (@Sendable (UInt32) -> Void)?
 
+    /// From now on, looking every second, with documents.
     public init() {}
 }
 

@@ -10,8 +10,10 @@ import NIOPosix
 /// The store on the embedded server in the same process: the same DNS messages, handed to the
 /// engine without sockets. What a store uses when no server is configured.
 public final class LocalTransport: StoreTransport {
+    /// The engine the messages go to.
     public let authority: Authority
 
+    /// A transport to an authority the caller made (an in-memory one, say).
     public init(authority: Authority) {
         self.authority = authority
     }

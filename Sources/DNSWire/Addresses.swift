@@ -1,9 +1,12 @@
 /// An IPv4 address as the A record carries it.
 public struct IPv4Address: Sendable, Hashable, CustomStringConvertible {
+    /// The four octets, most significant first.
     public var bytes: (UInt8, UInt8, UInt8, UInt8)
 
+    /// The address `a.b.c.d`.
     public init(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) { bytes = (a, b, c, d) }
 
+    /// An address in dotted-quad form; throws for anything else.
     public init(_ text: String) throws {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { throw DNSWireError.badPresentation("IPv4 address \(text)") }
@@ -17,18 +20,24 @@ public struct IPv4Address: Sendable, Hashable, CustomStringConvertible {
         bytes = (octets[0], octets[1], octets[2], octets[3])
     }
 
+    /// The four octets as an array.
     public var array: [UInt8] { [bytes.0, bytes.1, bytes.2, bytes.3] }
 
+    /// Dotted-quad form.
     public var description: String { "\(bytes.0).\(bytes.1).\(bytes.2).\(bytes.3)" }
 
+    /// Whether the octets are the same.
     public static func == (l: Self, r: Self) -> Bool { l.array == r.array }
+    /// Hashes the octets.
     public func hash(into hasher: inout Hasher) { hasher.combine(array) }
 }
 
 /// An IPv6 address as the AAAA record carries it.
 public struct IPv6Address: Sendable, Hashable, CustomStringConvertible {
+    /// The sixteen octets.
     public var array: [UInt8]
 
+    /// An address from its sixteen octets; throws for any other count.
     public init(bytes: [UInt8]) throws {
         guard bytes.count == 16 else { throw DNSWireError.badPresentation("IPv6 address of \(bytes.count) octets") }
         array = bytes

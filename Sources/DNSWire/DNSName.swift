@@ -7,10 +7,12 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible, ExpressibleB
     /// Wire form without the terminating zero octet: length-prefixed labels.
     public private(set) var wire: [UInt8]
 
+    /// The longest label, in octets (RFC 1035).
     public static let maxLabelLength = 63
     /// Maximum wire length, the terminating zero included.
     public static let maxWireLength = 255
 
+    /// The root, `.`.
     public static let root = DNSName(uncheckedWire: [])
 
     init(uncheckedWire: [UInt8]) { self.wire = uncheckedWire }
@@ -84,6 +86,7 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible, ExpressibleB
         try self.init(labels: labels)
     }
 
+    /// A name written in the source; a literal that is not a valid name stops the program.
     public init(stringLiteral value: String) {
         do {
             try self.init(value)
@@ -94,11 +97,13 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible, ExpressibleB
 
     private static func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
 
+    /// Whether this is the root.
     public var isRoot: Bool { wire.isEmpty }
 
     /// Octets on the wire, uncompressed, with the terminating zero.
     public var wireLength: Int { wire.count + 1 }
 
+    /// Labels, the root not counted.
     public var labelCount: Int {
         var count = 0
         var i = 0
@@ -143,6 +148,7 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible, ExpressibleB
         try DNSName(labels: [label] + labels)
     }
 
+    /// This name with one more label, the UTF-8 of `label`, on the left.
     public func prepending(_ label: String) throws -> DNSName {
         try prepending(Array(label.utf8))
     }
@@ -172,6 +178,7 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible, ExpressibleB
     @inline(__always)
     static func lower(_ b: UInt8) -> UInt8 { (b >= 65 && b <= 90) ? b | 0x20 : b }
 
+    /// Equal as DNS compares names: ASCII letters case-insensitively.
     public static func == (lhs: DNSName, rhs: DNSName) -> Bool {
         guard lhs.wire.count == rhs.wire.count else { return false }
         return lhs.wire.withUnsafeBufferPointer { l in
@@ -182,6 +189,7 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible, ExpressibleB
         }
     }
 
+    /// Hashes the lower-cased form, so equal names hash alike.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(wire.count)
         for b in wire { hasher.combine(Self.lower(b)) }

@@ -1,13 +1,17 @@
 /// An EDNS0 option (RFC 6891 section 6.1.2), kept as code and opaque data.
 public struct EDNSOption: Sendable, Hashable {
+    /// OPTION-CODE.
     public var code: UInt16
+    /// OPTION-DATA, uninterpreted.
     public var data: [UInt8]
 
+    /// An option with this code and data.
     public init(code: UInt16, data: [UInt8]) {
         self.code = code
         self.data = data
     }
 
+    /// The code of Extended DNS Error (RFC 8914).
     public static let extendedErrorCode: UInt16 = 15
 
     /// An Extended DNS Error (RFC 8914): an INFO-CODE and a text for people.
@@ -27,15 +31,19 @@ public struct EDNSOption: Sendable, Hashable {
 public struct EDNS: Sendable, Hashable {
     /// Largest UDP payload the sender can take. 1232 avoids fragmentation on any common path.
     public var udpPayloadSize: UInt16
+    /// The EDNS version; only 0 is defined, and a server answers BADVERS to any other.
     public var version: UInt8
     /// The DO bit.
     public var dnssecOK: Bool
     /// The other flag bits of the OPT TTL, kept so they round-trip.
     public var otherFlags: UInt16
+    /// The options, in order.
     public var options: [EDNSOption]
 
+    /// The payload size we advertise (the DNS flag day 2020 value).
     public static let defaultPayloadSize: UInt16 = 1232
 
+    /// An OPT record; the defaults are what this project sends.
     public init(
         udpPayloadSize: UInt16 = EDNS.defaultPayloadSize, version: UInt8 = 0, dnssecOK: Bool = false,
         otherFlags: UInt16 = 0, options: [EDNSOption] = []

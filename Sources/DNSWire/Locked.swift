@@ -7,6 +7,7 @@ public final class Locked<Value>: @unchecked Sendable {
     @usableFromInline let lock = NIOLock()
     @usableFromInline var value: Value
 
+    /// `value`, behind a new lock.
     public init(_ value: Value) {
         self.value = value
     }

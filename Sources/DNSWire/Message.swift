@@ -3,28 +3,44 @@ import NIOCore
 /// A DNS message (RFC 1035 section 4). EDNS0's OPT and the TSIG record are lifted out of the
 /// additional section into `edns` and `tsig`, so code that reads records never trips over them.
 public struct Message: Sendable, Hashable {
+    /// Matches an answer to its request.
     public var id: UInt16
+    /// QR: an answer, not a request.
     public var isResponse: Bool
+    /// What kind of request.
     public var opcode: Opcode
+    /// AA: answered by a server authoritative for the name.
     public var authoritative: Bool
+    /// TC: the answer did not fit; ask again over TCP.
     public var truncated: Bool
+    /// RD: the client asks for recursion.
     public var recursionDesired: Bool
+    /// RA: the server offers recursion.
     public var recursionAvailable: Bool
     /// The reserved Z bit, kept so messages round-trip.
     public var zBit: Bool
+    /// AD: a resolver validated the answer with DNSSEC.
     public var authenticData: Bool
+    /// CD: the client asks a resolver not to validate.
     public var checkingDisabled: Bool
     /// The full RCODE: the header's four bits plus OPT's eight upper bits.
     public var rcode: ResponseCode
+    /// The question section (the zone section of an UPDATE).
     public var questions: [Question]
+    /// The answer section (the prerequisites of an UPDATE).
     public var answers: [ResourceRecord]
+    /// The authority section (the updates of an UPDATE).
     public var authority: [ResourceRecord]
+    /// The additional section, without OPT and TSIG.
     public var additional: [ResourceRecord]
+    /// The OPT record, when the message has one.
     public var edns: EDNS?
+    /// The TSIG record, when the message is signed.
     public var tsig: TSIGRecord?
     /// Where the TSIG record started in the decoded octets; what the MAC covers ends there.
     public internal(set) var tsigOffset: Int?
 
+    /// A message; every section empty unless given.
     public init(
         id: UInt16 = 0, isResponse: Bool = false, opcode: Opcode = .query, authoritative: Bool = false,
         truncated: Bool = false, recursionDesired: Bool = false, recursionAvailable: Bool = false,
@@ -63,11 +79,14 @@ public struct Message: Sendable, Hashable {
     }
 
     // UPDATE names the sections differently (RFC 2136 section 2).
+    /// An UPDATE's zone: its one question.
     public var zone: Question? { questions.first }
+    /// An UPDATE's prerequisites, kept in the answer section.
     public var prerequisites: [ResourceRecord] {
         get { answers }
         set { answers = newValue }
     }
+    /// An UPDATE's changes, kept in the authority section.
     public var updates: [ResourceRecord] {
         get { authority }
         set { authority = newValue }
@@ -99,6 +118,7 @@ public struct Message: Sendable, Hashable {
         return writer.buffer
     }
 
+    /// Writes the message, compressing names against what `writer` holds.
     public func encode(into writer: inout WireWriter) throws {
         guard rcode.rawValue <= 0x0F || edns != nil else { throw DNSWireError.extendedRCodeWithoutEDNS(rcode.rawValue) }
         guard rcode.rawValue <= 0x0FFF else { throw DNSWireError.extendedRCodeWithoutEDNS(rcode.rawValue) }
@@ -129,6 +149,7 @@ public struct Message: Sendable, Hashable {
         guard reader.remaining == 0 else { throw DNSWireError.trailingBytes(reader.remaining) }
     }
 
+    /// Decodes one message from all of `bytes`.
     public init(decoding bytes: [UInt8]) throws {
         try self.init(decoding: ByteBuffer(bytes: bytes))
     }

@@ -3,16 +3,23 @@ import NIOCore
 /// The twelve octets every DNS message starts with (RFC 1035 section 4.1.1): what a server and a
 /// client may look at before, or instead of, decoding the rest.
 public struct MessageHeader: Sendable, Hashable {
+    /// Matches an answer to its request.
     public var id: UInt16
     /// QR, OPCODE, AA, TC, RD, RA, Z, AD, CD and the low four bits of RCODE.
     public var flags: UInt16
+    /// QDCOUNT (ZOCOUNT in an UPDATE).
     public var questionCount: UInt16
+    /// ANCOUNT (PRCOUNT in an UPDATE).
     public var answerCount: UInt16
+    /// NSCOUNT (UPCOUNT in an UPDATE).
     public var authorityCount: UInt16
+    /// ARCOUNT, OPT and TSIG included.
     public var additionalCount: UInt16
 
+    /// Octets in a header.
     public static let length = 12
 
+    /// A header with these fields.
     public init(id: UInt16, flags: UInt16, questionCount: UInt16 = 0, answerCount: UInt16 = 0,
                 authorityCount: UInt16 = 0, additionalCount: UInt16 = 0) {
         self.id = id
@@ -34,7 +41,9 @@ public struct MessageHeader: Sendable, Hashable {
         self.init(id: id, flags: flags, questionCount: qd, answerCount: an, authorityCount: ns, additionalCount: ar)
     }
 
+    /// QR: an answer, not a request.
     public var isResponse: Bool { flags & 0x8000 != 0 }
+    /// What kind of request.
     public var opcode: Opcode { Opcode(UInt8((flags >> 11) & 0x0F)) }
 
     /// Writes the header over the first twelve readable octets of `buffer`.

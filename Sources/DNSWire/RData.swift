@@ -2,14 +2,22 @@ import NIOCore
 
 /// The SOA record's fields (RFC 1035 section 3.3.13).
 public struct SOA: Sendable, Hashable {
+    /// The primary name server.
     public var mname: DNSName
+    /// The mailbox of the person responsible, as a name.
     public var rname: DNSName
+    /// The zone's version; secondaries transfer when it rises (RFC 1982 arithmetic).
     public var serial: UInt32
+    /// Seconds between a secondary's checks of the serial.
     public var refresh: UInt32
+    /// Seconds before a secondary retries a failed check.
     public var retry: UInt32
+    /// Seconds after which a secondary that cannot check stops answering.
     public var expire: UInt32
+    /// The TTL of negative answers (RFC 2308).
     public var minimum: UInt32
 
+    /// An SOA with these fields.
     public init(
         mname: DNSName, rname: DNSName, serial: UInt32, refresh: UInt32, retry: UInt32, expire: UInt32,
         minimum: UInt32
@@ -26,8 +34,10 @@ public struct SOA: Sendable, Hashable {
 
 /// TXT RDATA: one or more character-strings of up to 255 octets, any octets allowed.
 public struct TXT: Sendable, Hashable {
+    /// The character-strings, each up to 255 octets.
     public var strings: [[UInt8]]
 
+    /// TXT RDATA of these character-strings.
     public init(strings: [[UInt8]]) { self.strings = strings }
 
     /// Cuts `bytes` into as few character-strings as possible (one empty string for no bytes).
@@ -40,6 +50,7 @@ public struct TXT: Sendable, Hashable {
         strings = stride(from: 0, to: all.count, by: 255).map { Array(all[$0..<min($0 + 255, all.count)]) }
     }
 
+    /// The UTF-8 of `text`, cut into character-strings.
     public init(_ text: String) { self.init(splitting: Array(text.utf8)) }
 
     /// The strings concatenated.

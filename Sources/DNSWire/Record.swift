@@ -1,27 +1,38 @@
 /// A question: the name, type and class asked about. In UPDATE it names the zone.
 public struct Question: Sendable, Hashable, CustomStringConvertible {
+    /// The name asked about.
     public var name: DNSName
+    /// The TYPE.
     public var type: RRType
+    /// The CLASS (IN, or NONE and ANY in UPDATE).
     public var `class`: DNSClass
 
+    /// A question for `name` and `type`.
     public init(name: DNSName, type: RRType, class: DNSClass = .in) {
         self.name = name
         self.type = type
         self.class = `class`
     }
 
+    /// Name, class and type as zone files write them.
     public var description: String { "\(name) \(`class`) \(type)" }
 }
 
 /// A resource record. In UPDATE, class NONE or ANY and empty RDATA carry the meanings
 /// RFC 2136 gives them; `UpdateBuilder` writes those forms.
 public struct ResourceRecord: Sendable, Hashable, CustomStringConvertible {
+    /// The owner name.
     public var name: DNSName
+    /// The TYPE.
     public var type: RRType
+    /// The CLASS (IN, or NONE and ANY in UPDATE).
     public var `class`: DNSClass
+    /// Seconds the record may be cached.
     public var ttl: UInt32
+    /// The record's data.
     public var rdata: RData
 
+    /// A record with these fields.
     public init(name: DNSName, type: RRType, class: DNSClass = .in, ttl: UInt32, rdata: RData) {
         self.name = name
         self.type = type
@@ -35,6 +46,7 @@ public struct ResourceRecord: Sendable, Hashable, CustomStringConvertible {
         ResourceRecord(name: name, type: .txt, ttl: ttl, rdata: .txt(txt))
     }
 
+    /// The record as a zone file line.
     public var description: String { "\(name) \(ttl) \(`class`) \(type) \(rdata.presentation)" }
 
     func encode(into writer: inout WireWriter) throws {

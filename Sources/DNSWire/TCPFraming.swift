@@ -2,10 +2,13 @@ import NIOCore
 
 /// RFC 7766 framing over TCP: each message preceded by its length in two octets.
 public struct DNSFrameDecoder: ByteToMessageDecoder {
+    /// One whole message, without its length.
     public typealias InboundOut = ByteBuffer
 
+    /// A decoder with nothing buffered.
     public init() {}
 
+    /// Passes on each whole message once its octets are in.
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
             buffer.readableBytes >= 2 + Int(length)

@@ -94,6 +94,7 @@ enum TSIGVariables {
 /// messages of a zone transfer, where each MAC chains from the one before and up to 99
 /// unsigned messages may sit between two signed ones (RFC 8945 section 5.3.1).
 public struct TSIGVerifier: Sendable {
+    /// The key the answers must be signed with.
     public let key: TSIGKey
     private var priorMAC: [UInt8]?
     private var pendingUnsigned = ByteBuffer()

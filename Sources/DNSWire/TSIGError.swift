@@ -36,6 +36,7 @@ public enum TSIGError: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// What is wrong, in words.
     public var description: String {
         switch self {
         case .badSignature: return "the server rejected the request's TSIG signature (BADSIG): check the key's secret"
@@ -60,6 +61,7 @@ public enum TSIGKeyError: Error, Sendable, Hashable, CustomStringConvertible {
     case unsupportedAlgorithm(String)
     case invalid(String)
 
+    /// What is wrong, in words.
     public var description: String {
         switch self {
         case .unsupportedAlgorithm(let name): return "unsupported TSIG algorithm \(name)"

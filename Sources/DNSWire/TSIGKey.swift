@@ -40,6 +40,7 @@ public enum TSIGAlgorithm: String, Sendable, Hashable, CaseIterable {
         }
     }
 
+    /// The algorithm named `name` (`hmac-sha256.`); throws for one not supported.
     public init(name: DNSName) throws {
         try self.init(mnemonic: name.description)
     }
@@ -56,10 +57,14 @@ public enum TSIGAlgorithm: String, Sendable, Hashable, CaseIterable {
 
 /// A shared TSIG key: its name, algorithm and secret.
 public struct TSIGKey: Sendable, Hashable, CustomStringConvertible {
+    /// The key's name, which both sides must agree on.
     public var name: DNSName
+    /// The HMAC algorithm.
     public var algorithm: TSIGAlgorithm
+    /// The shared secret.
     public var secret: [UInt8]
 
+    /// A key; throws for an empty secret.
     public init(name: DNSName, algorithm: TSIGAlgorithm, secret: [UInt8]) throws {
         guard !secret.isEmpty else { throw TSIGKeyError.invalid("key \(name) has an empty secret") }
         self.name = name

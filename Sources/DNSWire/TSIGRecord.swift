@@ -1,15 +1,23 @@
 /// The TSIG pseudo-record's RDATA (RFC 8945 section 4.2), with its owner, the key name.
 public struct TSIGRecord: Sendable, Hashable {
+    /// The key's name: the record's owner.
     public var keyName: DNSName
+    /// The algorithm, as a name (`hmac-sha256.`).
     public var algorithm: DNSName
     /// Seconds since the epoch; 48 bits on the wire.
     public var timeSigned: UInt64
+    /// Seconds of clock difference allowed either way.
     public var fudge: UInt16
+    /// The MAC.
     public var mac: [UInt8]
+    /// The message ID when it was signed (a forwarder may change the header's).
     public var originalID: UInt16
+    /// The TSIG error a responder reports (BADSIG, BADKEY, BADTIME, BADTRUNC).
     public var error: ResponseCode
+    /// The server's time in a BADTIME answer; otherwise empty.
     public var otherData: [UInt8]
 
+    /// A TSIG record with these fields.
     public init(
         keyName: DNSName, algorithm: DNSName, timeSigned: UInt64, fudge: UInt16, mac: [UInt8], originalID: UInt16,
         error: ResponseCode = .noError, otherData: [UInt8] = []

@@ -28,19 +28,27 @@ public enum UpdateOperation: Sendable, Hashable {
 /// The server applies the changes all together or not at all, and only if every prerequisite holds,
 /// which makes an UPDATE a compare-and-swap.
 public struct UpdateBuilder: Sendable, Hashable {
+    /// The zone to change.
     public var zone: DNSName
+    /// Its class; IN.
     public var zoneClass: DNSClass
+    /// What must hold for the changes to be applied.
     public var prerequisites: [Prerequisite] = []
+    /// The changes, applied in order.
     public var operations: [UpdateOperation] = []
 
+    /// An UPDATE of `zone` with no prerequisites and no changes yet.
     public init(zone: DNSName, class zoneClass: DNSClass = .in) {
         self.zone = zone
         self.zoneClass = zoneClass
     }
 
+    /// Adds a prerequisite.
     public mutating func require(_ prerequisite: Prerequisite) { prerequisites.append(prerequisite) }
+    /// Adds a change.
     public mutating func apply(_ operation: UpdateOperation) { operations.append(operation) }
 
+    /// Adds `record` to its RRset.
     public mutating func add(_ record: ResourceRecord) { operations.append(.add(record)) }
     /// Replaces the RRset of `name` and `type` by `records` (delete the RRset, then add).
     public mutating func replace(_ name: DNSName, _ type: RRType, with records: [RData], ttl: UInt32) {

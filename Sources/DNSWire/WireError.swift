@@ -37,6 +37,7 @@ public enum DNSWireError: Error, Sendable, Hashable, CustomStringConvertible {
     /// An extended RCODE needs EDNS0, which the message does not carry.
     case extendedRCodeWithoutEDNS(UInt16)
 
+    /// What is wrong, in words.
     public var description: String {
         switch self {
         case .truncated(let field): return "message truncated inside \(field)"

@@ -7,6 +7,7 @@ public struct WireReader {
     /// Index in `buffer` of the message's first octet.
     let base: Int
     /// Octets in the message.
+    /// Octets in the message.
     public let count: Int
     /// Current offset from the message start.
     public var offset: Int
@@ -14,6 +15,7 @@ public struct WireReader {
     /// Compression pointers a name may follow: a valid name has at most 127 labels.
     static let maxPointerHops = 127
 
+    /// A reader at the start of `buffer`'s readable octets.
     public init(_ buffer: ByteBuffer) {
         self.buffer = buffer
         self.base = buffer.readerIndex
@@ -21,6 +23,7 @@ public struct WireReader {
         self.offset = 0
     }
 
+    /// Octets not read yet.
     public var remaining: Int { count - offset }
 
     @inline(__always)
@@ -31,12 +34,14 @@ public struct WireReader {
         return b
     }
 
+    /// Reads one octet; throws naming `field` when none is left.
     public mutating func readUInt8(_ field: String) throws -> UInt8 {
         let b = try byte(at: offset, field)
         offset += 1
         return b
     }
 
+    /// Reads a big-endian 16-bit integer; throws naming `field` when it is cut short.
     public mutating func readUInt16(_ field: String) throws -> UInt16 {
         guard remaining >= 2, let v = buffer.getInteger(at: base + offset, as: UInt16.self) else {
             throw DNSWireError.truncated(field)
@@ -45,6 +50,7 @@ public struct WireReader {
         return v
     }
 
+    /// Reads a big-endian 32-bit integer; throws naming `field` when it is cut short.
     public mutating func readUInt32(_ field: String) throws -> UInt32 {
         guard remaining >= 4, let v = buffer.getInteger(at: base + offset, as: UInt32.self) else {
             throw DNSWireError.truncated(field)
@@ -53,6 +59,7 @@ public struct WireReader {
         return v
     }
 
+    /// Reads `n` octets; throws naming `field` when fewer are left.
     public mutating func readBytes(_ n: Int, _ field: String) throws -> [UInt8] {
         guard n >= 0, remaining >= n, let bytes = buffer.getBytes(at: base + offset, length: n) else {
             throw DNSWireError.truncated(field)

@@ -10,6 +10,7 @@ public struct WireWriter {
     /// Index in `buffer` of the message's first octet.
     let base: Int
     private var suffixes: [SuffixKey: UInt16] = [:]
+    /// Whether names are compressed against those written before.
     public var compression = true
 
     private struct SuffixKey: Hashable {
@@ -20,6 +21,7 @@ public struct WireWriter {
     /// Marks "the rest is the root"; real pointer targets are at most 0x3FFF.
     private static let rootMarker: UInt16 = 0xFFFF
 
+    /// A writer that appends a message to `buffer`.
     public init(buffer: ByteBuffer = ByteBuffer()) {
         self.buffer = buffer
         self.base = buffer.writerIndex
@@ -28,15 +30,21 @@ public struct WireWriter {
     /// Octets written since the message start.
     public var offset: Int { buffer.writerIndex - base }
 
+    /// Writes one octet.
     public mutating func writeUInt8(_ v: UInt8) { buffer.writeInteger(v) }
+    /// Writes a big-endian 16-bit integer.
     public mutating func writeUInt16(_ v: UInt16) { buffer.writeInteger(v) }
+    /// Writes a big-endian 32-bit integer.
     public mutating func writeUInt32(_ v: UInt32) { buffer.writeInteger(v) }
+    /// Writes octets as they are.
     public mutating func writeBytes<C: Collection>(_ bytes: C) where C.Element == UInt8 { buffer.writeBytes(bytes) }
 
+    /// Overwrites a 16-bit integer at `offset` from the message start (a length written afterwards).
     public mutating func setUInt16(_ v: UInt16, at offset: Int) {
         buffer.setInteger(v, at: base + offset)
     }
 
+    /// Writes a length octet and `bytes`; throws past 255 octets.
     public mutating func writeCharacterString<C: Collection>(_ bytes: C) throws where C.Element == UInt8 {
         guard bytes.count <= 255 else { throw DNSWireError.characterStringTooLong(bytes.count) }
         buffer.writeInteger(UInt8(bytes.count))
