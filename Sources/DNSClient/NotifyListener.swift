@@ -19,6 +19,10 @@ public final class NotifyListener: Sendable {
 
     private let state = Locked(State())
     private let channel = Locked<(any Channel)?>(nil)
+    private let count = Locked(0)
+
+    /// NOTIFYs received and acknowledged so far.
+    public var notificationsReceived: Int { count.withLock { $0 } }
 
     private init() {}
 
@@ -78,6 +82,7 @@ public final class NotifyListener: Sendable {
     }
 
     fileprivate func received(_ zone: DNSName) {
+        count.withLock { $0 += 1 }
         let waiters = state.withLock { state -> [Waiter] in
             state.pending.insert(zone)
             return state.waiters.removeValue(forKey: zone) ?? []

@@ -2,11 +2,15 @@ import DNSClient
 import DNSWire
 import Logging
 import NIOCore
+import NIOPosix
 
-/// Sends NOTIFY (RFC 1996) to secondaries after changes, so they transfer them at once. One
-/// long-lived client per target; changes that come while a round of NOTIFYs for the zone is
-/// waiting or on its way are merged into the next round, so a burst of UPDATEs costs a few
-/// NOTIFYs, not one each.
+/// Sends NOTIFY (RFC 1996) to secondaries after changes, so they transfer them at once.
+///
+/// One long-lived client per target and one long-lived task that owns every round, running on a
+/// thread of its own: NOTIFYs leave on time even when the process's shared executor is busy with
+/// blocking work (a test process, an embedding program). Changes that come while a round for the
+/// zone is waiting or on its way are merged into the next round, so a burst of UPDATEs costs a
+/// few NOTIFYs, not one each, and at most one change per zone is ever queued.
 final class Notifier: Sendable {
     let targets: [SocketAddress]
     let delay: Duration
@@ -14,19 +18,32 @@ final class Notifier: Sendable {
     private let clients: [DNSClient]
     /// Per zone: a round is scheduled or running, and whether another is owed after it.
     private let rounds = Locked<[DNSName: Bool]>([:])
+    private let starts: AsyncStream<DNSName>.Continuation
+    private let thread: MultiThreadedEventLoopGroup
+    private let worker: Task<Void, Never>
 
     init(targets: [SocketAddress], delay: Duration, logger: Logger) {
         self.targets = targets
         self.delay = delay
         self.logger = logger
+        thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = thread.next()
         clients = targets.map { target in
             var config = DNSClientConfiguration(servers: [target])
             config.timeout = .seconds(1)
             config.attempts = 5
-            return DNSClient(configuration: config)
+            return DNSClient(configuration: config, group: loop)
+        }
+        let (stream, continuation) = AsyncStream.makeStream(of: DNSName.self)
+        starts = continuation
+        let rounds = self.rounds
+        let clients = self.clients
+        worker = Task(executorPreference: EventLoopTaskExecutor(loop)) {
+            await Self.run(stream, rounds: rounds, targets: targets, clients: clients, delay: delay, logger: logger)
         }
     }
 
+    /// Called after every commit; never blocks and never queues more than one start per zone.
     func zoneChanged(_ origin: DNSName) {
         let start = rounds.withLock { rounds -> Bool in
             if rounds[origin] != nil {
@@ -36,12 +53,29 @@ final class Notifier: Sendable {
             rounds[origin] = false
             return true
         }
-        guard start else { return }
-        Task { await self.round(origin) }
+        if start { starts.yield(origin) }
     }
 
-    private func round(_ origin: DNSName) async {
-        while true {
+    /// Every round as a child of one task, until the stream of starts ends at shutdown.
+    private static func run(
+        _ starts: AsyncStream<DNSName>, rounds: Locked<[DNSName: Bool]>, targets: [SocketAddress], clients: [DNSClient],
+        delay: Duration, logger: Logger
+    ) async {
+        await withTaskGroup(of: Void.self) { group in
+            for await origin in starts {
+                group.addTask {
+                    await round(origin, rounds: rounds, targets: targets, clients: clients, delay: delay, logger: logger)
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private static func round(
+        _ origin: DNSName, rounds: Locked<[DNSName: Bool]>, targets: [SocketAddress], clients: [DNSClient],
+        delay: Duration, logger: Logger
+    ) async {
+        while !Task.isCancelled {
             if delay > .zero { try? await Task.sleep(for: delay) }
             rounds.withLock { $0[origin] = false }
             await withTaskGroup(of: Void.self) { group in
@@ -52,7 +86,7 @@ final class Notifier: Sendable {
                         do {
                             _ = try await client.send(notify)
                         } catch {
-                            self.logger.warning("NOTIFY not acknowledged", metadata: ["target": "\(target)", "error": "\(error)"])
+                            logger.warning("NOTIFY not acknowledged", metadata: ["target": "\(target)", "error": "\(error)"])
                         }
                     }
                 }
@@ -66,7 +100,24 @@ final class Notifier: Sendable {
         }
     }
 
+    /// Ends the rounds (a NOTIFY on its way is abandoned), then the clients and the thread.
     func shutdown() async {
+        starts.finish()
+        worker.cancel()
+        await worker.value
         for client in clients { await client.shutdown() }
+        try? await thread.shutdownGracefully()
+    }
+}
+
+/// Runs tasks on one NIO event loop's thread, apart from the shared cooperative pool.
+private final class EventLoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }

@@ -1,0 +1,38 @@
+@testable import DNSServer
+import DNSClient
+import DNSWire
+import Logging
+import NIOCore
+import Testing
+
+/// NOTIFY after changes: bursts merged per zone, every zone told, nothing owed left behind.
+@Suite("Notifier")
+struct NotifierTests {
+    @Test func aBurstOfChangesCostsAFewNotifiesAndTheLastChangeIsAlwaysTold() async throws {
+        let listener = try await NotifyListener.start(host: "127.0.0.1", port: 0)
+        let notifier = Notifier(
+            targets: [try #require(listener.localAddress)], delay: .milliseconds(50), logger: Logger(label: "test.notifier"))
+        let a: DNSName = "a.test.", b: DNSName = "b.test."
+
+        for _ in 0..<500 { notifier.zoneChanged(a) }
+        notifier.zoneChanged(b)
+        await listener.wait(for: a, upTo: .seconds(10))
+        await listener.wait(for: b, upTo: .seconds(10))
+        try await Task.sleep(for: .milliseconds(300))  // a round owed after the first would have gone by now
+        let afterBurst = listener.notificationsReceived
+        #expect(afterBurst >= 2, "each zone is told")
+        #expect(afterBurst <= 6, "500 changes to one zone were merged, not sent one by one")
+
+        // A change after the burst is told too, on its own.
+        notifier.zoneChanged(a)
+        await listener.wait(for: a, upTo: .seconds(10))
+        #expect(listener.notificationsReceived > afterBurst)
+
+        // Shutting down ends the rounds and the thread without waiting on anything owed.
+        let started = ContinuousClock.now
+        notifier.zoneChanged(b)
+        await notifier.shutdown()
+        #expect(started.duration(to: .now) < .seconds(5))
+        await listener.close()
+    }
+}
