@@ -96,9 +96,10 @@ final class PreparedAnswers: Sendable {
               entry.octets.readableBytes <= query.payloadLimit
         else { return nil }
         var answer = entry.octets
-        answer.setInteger(query.id, at: answer.readerIndex)
-        let flags = answer.getInteger(at: answer.readerIndex + 2, as: UInt8.self)!
-        answer.setInteger(query.recursionDesired ? flags | 0x01 : flags & 0xFE, at: answer.readerIndex + 2)
+        var header = MessageHeader(peeking: answer)!
+        header.id = query.id
+        header.recursionDesired = query.recursionDesired
+        header.write(over: &answer)
         return answer
     }
 
@@ -107,9 +108,8 @@ final class PreparedAnswers: Sendable {
         let size = answer.readableBytes
         guard size >= 12, size <= maxAnswer, size <= maxOctets else { return }
         // Only whole, unsigned answers of the ordinary kinds: no truncation, NOERROR or NXDOMAIN.
-        let flags = answer.getInteger(at: answer.readerIndex + 2, as: UInt16.self)!
-        let rcode = flags & 0x000F
-        guard flags & 0x0200 == 0, rcode == 0 || rcode == 3 else { return }
+        let header = MessageHeader(peeking: answer)!
+        guard !header.truncated, header.headerRCode == .noError || header.headerRCode == .nxDomain else { return }
         let entry = Entry(octets: answer, counter: counter)
         kept.withLock { kept in
             if kept.octets + size > maxOctets {

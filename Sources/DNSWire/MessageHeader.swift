@@ -45,6 +45,15 @@ public struct MessageHeader: Sendable, Hashable {
     public var isResponse: Bool { flags & 0x8000 != 0 }
     /// What kind of request.
     public var opcode: Opcode { Opcode(UInt8((flags >> 11) & 0x0F)) }
+    /// TC: the answer did not fit.
+    public var truncated: Bool { flags & 0x0200 != 0 }
+    /// RD: the client asks for recursion; an answer repeats it.
+    public var recursionDesired: Bool {
+        get { flags & 0x0100 != 0 }
+        set { flags = newValue ? flags | 0x0100 : flags & ~0x0100 }
+    }
+    /// The header's four RCODE bits; EDNS(0) may extend them (see ``Message/rcode``).
+    public var headerRCode: ResponseCode { ResponseCode(flags & 0x000F) }
 
     /// Writes the header over the first twelve readable octets of `buffer`.
     public func write(over buffer: inout ByteBuffer) {
