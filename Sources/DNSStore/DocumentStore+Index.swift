@@ -39,6 +39,25 @@ extension DocumentStore {
         return [first] + rest
     }
 
+    /// Reads what adding entries to one chunk needs: page 0 and the page its `"open"` hint names.
+    /// Without a hint (a chunk written before hints, or by a writer that drops them) every page.
+    func loadIndexChunkForAdding(_ chunk: Int, of node: DNSName, level: IndexLevel) async throws -> [LoadedPage] {
+        let first = try await loadPage(0, chunk: chunk, of: node, level: level, route: .primary)
+        let count = first.page.pages
+        guard count > 1 else { return [first] }
+        guard let open = first.page.open else { return try await loadIndexChunk(chunk, of: node, level: level) }
+        var pages = [first]
+        for k in 1..<count {
+            if k == open {
+                pages.append(try await loadPage(k, chunk: chunk, of: node, level: level, route: .primary))
+            } else {
+                let name = try layout.indexPage(k, chunk: chunk, of: node)
+                pages.append(LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: chunk, page: k), loaded: false))
+            }
+        }
+        return pages
+    }
+
     func loadPage(_ page: Int, chunk: Int, of node: DNSName, level: IndexLevel, route: ReadRoute) async throws -> LoadedPage {
         let name = try layout.indexPage(page, chunk: chunk, of: node)
         guard let rdata = try await readRecord(name, route: route) else {
@@ -63,11 +82,16 @@ extension DocumentStore {
         return all
     }
 
-    /// Reads the given chunks concurrently, each ready to be planned.
-    func loadPlans(_ keys: Set<IndexEdits.ChunkKey>) async throws -> [IndexEdits.ChunkKey: IndexChunkPlan] {
+    /// Reads the given chunks concurrently, each ready to be planned: every page, or for the chunks
+    /// in `adding` only what adding entries needs (`loadIndexChunkForAdding`).
+    func loadPlans(_ keys: Set<IndexEdits.ChunkKey>, adding: Set<IndexEdits.ChunkKey> = []) async throws
+        -> [IndexEdits.ChunkKey: IndexChunkPlan]
+    {
         let keys = Array(keys)
         let loaded = try await concurrently(keys) { key in
-            try await self.loadIndexChunk(key.chunk, of: key.node, level: key.level)
+            adding.contains(key)
+                ? try await self.loadIndexChunkForAdding(key.chunk, of: key.node, level: key.level)
+                : try await self.loadIndexChunk(key.chunk, of: key.node, level: key.level)
         }
         var plans: [IndexEdits.ChunkKey: IndexChunkPlan] = [:]
         for (key, pages) in zip(keys, loaded) {

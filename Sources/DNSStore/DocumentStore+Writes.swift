@@ -71,6 +71,14 @@ extension DocumentStore {
             for (i, op) in ops.enumerated() where changesIndex(op, current: currents[i]) {
                 chunkKeys.insert(addresses[i].indexChunk)
             }
+            // New ids, placed together so that a batch changes as few index pages as it can.
+            var created: [IndexEdits.ChunkKey: [(String, NodeMetadata?)]] = [:]
+            for (i, op) in ops.enumerated() where currents[i] == nil && !op.isDelete {
+                created[addresses[i].indexChunk, default: []].append((addresses[i].storedID, nil))
+            }
+            // A chunk that only gains entries is read from its hint; one that loses any, whole.
+            var onlyAdding = Set(created.keys)
+            for (i, op) in ops.enumerated() where op.isDelete { onlyAdding.remove(addresses[i].indexChunk) }
             var update = UpdateBuilder(zone: configuration.zone)
             // Each collection written to must still be the one its names were computed from.
             for node in Set(addresses.map(\.collection.name)) {
@@ -80,16 +88,15 @@ extension DocumentStore {
             var versions: [Int] = []
             var written: [DNSName] = []
             do {
-                var plans = try await loadPlans(chunkKeys)
+                var plans = try await loadPlans(chunkKeys, adding: onlyAdding)
+                // Where the hinted page has no room, the pages after it are read after all.
+                var whole = Set<IndexEdits.ChunkKey>()
+                for (key, entries) in created where !(try plans[key]!.hasRoom(for: entries)) { whole.insert(key) }
+                if !whole.isEmpty { plans.merge(try await loadPlans(whole)) { $1 } }
                 for (i, op) in ops.enumerated() {
                     let version = try await plan(
                         op, at: addresses[i], current: currents[i], into: &update, plans: &plans, written: &written)
                     versions.append(version)
-                }
-                // New ids are placed together, so that a batch changes as few index pages as it can.
-                var created: [IndexEdits.ChunkKey: [(String, NodeMetadata?)]] = [:]
-                for (i, op) in ops.enumerated() where currents[i] == nil && !op.isDelete {
-                    created[addresses[i].indexChunk, default: []].append((addresses[i].storedID, nil))
                 }
                 for (key, entries) in created { try plans[key]!.add(entries) }
                 try write(plans, into: &update)

@@ -1,11 +1,12 @@
 import DNSWire
 
 /// One page of an index chunk as read: its name, its exact RDATA (nil when the page does not
-/// exist), and its contents.
+/// exist), and its contents. A page not read (`loaded` false) is left exactly as it is.
 struct LoadedPage: Sendable {
     var name: DNSName
     var rdata: RData?
     var page: IndexPage
+    var loaded = true
 }
 
 /// The pages of one index chunk as read, and as they will be once the planned edits are made
@@ -13,6 +14,10 @@ struct LoadedPage: Sendable {
 /// (the first page with room), drops trailing empty pages, keeps every page within 16,000
 /// octets as it will be written, and then says which pages change and what each UPDATE must
 /// require of them.
+///
+/// A plan may hold only some pages: page 0 and the page its `"open"` hint names, when entries are
+/// only added. Pages not read are never placed on, changed or trimmed; those before the hint are
+/// full as far as the last writer knew, those after it unknown.
 struct IndexChunkPlan {
     let level: IndexLevel
     let chunk: Int
@@ -26,6 +31,13 @@ struct IndexChunkPlan {
     private var sizes: [Int: (count: Int, octets: Int)] = [:]
     /// Names added by this plan, which may move between pages while it settles.
     private var added: Set<String> = []
+    /// The lowest page an entry was removed from: room there, below the hint perhaps.
+    private var lowestRemoved: Int?
+    /// Room a page must have left to be worth a writer's look (a short id's entry), or more: as
+    /// much as the longest entry this plan added, so the hint moves past pages that could not
+    /// take an id like those this collection is written with.
+    static let usefulRoom = 64
+    private var longestAdded = 0
     /// Page 0 must still be as read: a version floor was read from it, or a missing page was filled.
     private(set) var needsPage0AsRead = false
     private let pageName: (Int) throws -> DNSName
@@ -46,6 +58,26 @@ struct IndexChunkPlan {
         pages.firstIndex { $0.entries[name] != nil }
     }
 
+    /// Whether page k's contents are known: read, or new in this plan.
+    func isLoaded(_ k: Int) -> Bool { k >= original.count || original[k].loaded }
+
+    /// Whether every page that may have room was read: those not read lie before the hint.
+    var knowsEveryRoom: Bool {
+        let hint = original[0].page.open ?? 0
+        return original.indices.allSatisfy { isLoaded($0) || $0 < hint }
+    }
+
+    /// Whether `entries` have a place on the pages read, as `add` would put them, without a new
+    /// page while a page not read might have room.
+    mutating func hasRoom(for entries: [(String, NodeMetadata?)]) throws -> Bool {
+        if knowsEveryRoom { return true }
+        let octets = try entries.reduce(0) { $0 + (try IndexPage.entryText($1.0, $1.1).count) + 1 }
+        for k in pages.indices where isLoaded(k) && exists(k) {
+            if try octetsOf(k) + octets <= IndexPage.maxTextOctets { return true }
+        }
+        return false
+    }
+
     /// The floor for a new document's version; reading it makes the write depend on page 0.
     mutating func readFloor() -> Int {
         needsPage0AsRead = true
@@ -63,6 +95,7 @@ struct IndexChunkPlan {
         sizes[k] = nil
         pages[k].entries[name] = nil
         added.remove(name)
+        lowestRemoved = min(lowestRemoved ?? k, k)
     }
 
     mutating func add(_ name: String, _ entry: NodeMetadata?) throws {
@@ -76,9 +109,10 @@ struct IndexChunkPlan {
         let new = entries.filter { page(holding: $0.0) == nil }
         guard !new.isEmpty else { return }
         added.formUnion(new.map(\.0))
+        for (name, entry) in new { longestAdded = max(longestAdded, try IndexPage.entryText(name, entry).count + 1) }
         if new.count > 1 {
             let octets = try new.reduce(0) { $0 + (try IndexPage.entryText($1.0, $1.1).count) + 1 }
-            let fitting = try pages.indices.filter { k in try octetsOf(k) + octets <= IndexPage.maxTextOctets }
+            let fitting = try pages.indices.filter { k in try isLoaded(k) && octetsOf(k) + octets <= IndexPage.maxTextOctets }
             if let k = fitting.first(where: exists) ?? fitting.first {
                 if !exists(k) { needsPage0AsRead = true }
                 sizes[k] = nil
@@ -99,7 +133,7 @@ struct IndexChunkPlan {
     /// middle (filling one depends on page 0, which says they count), then a new page at the end.
     private mutating func place(_ name: String, _ entry: NodeMetadata?, avoiding avoided: Int?) throws {
         let octets = try IndexPage.entryText(name, entry).count
-        let candidates = pages.indices.filter { $0 != avoided }
+        let candidates = pages.indices.filter { $0 != avoided && isLoaded($0) }
         for k in candidates where exists(k) {
             if try octetsOf(k) + octets + (pages[k].entries.isEmpty ? 0 : 1) <= IndexPage.maxTextOctets {
                 sizes[k] = nil
@@ -138,10 +172,11 @@ struct IndexChunkPlan {
     /// Drops trailing empty pages and moves entries off any page over the limit, until stable.
     mutating func settle() throws {
         for _ in 0..<100_000 {
-            while pages.count > 1, pages[pages.count - 1].entries.isEmpty { pages.removeLast() }
+            while pages.count > 1, isLoaded(pages.count - 1), pages[pages.count - 1].entries.isEmpty { pages.removeLast() }
             pages[0].pages = pages.count
+            try updateOpen()
             var over: Int?
-            for k in pages.indices where try octetsOf(k) > IndexPage.maxTextOctets && pages[k].entries.count > 1 {
+            for k in pages.indices where try isLoaded(k) && octetsOf(k) > IndexPage.maxTextOctets && pages[k].entries.count > 1 {
                 over = k
                 break
             }
@@ -154,6 +189,26 @@ struct IndexChunkPlan {
             try place(name, entry, avoiding: k)
         }
         throw StoreError.corrupted("index chunk \(chunk) cannot be laid out within \(IndexPage.maxTextOctets) octets a page")
+    }
+
+    /// Sets page 0's hint to the first page from which a writer should look for room: the first
+    /// one at or after the old hint (or a page entries left) that has useful room or was not read.
+    private mutating func updateOpen() throws {
+        var open: Int?
+        if pages.count > 1 {
+            let start = min(original[0].page.open ?? 0, lowestRemoved ?? .max, pages.count)
+            open = pages.count
+            for k in start..<pages.count {
+                if try !isLoaded(k) || octetsOf(k) + max(Self.usefulRoom, longestAdded) <= IndexPage.maxTextOctets {
+                    open = k
+                    break
+                }
+            }
+        }
+        if pages[0].open != open {
+            pages[0].open = open
+            sizes[0] = nil
+        }
     }
 
     /// Page k as it will be after the plan: nil when it will not exist. Page 0 stays while later
@@ -175,7 +230,7 @@ struct IndexChunkPlan {
     /// Adds to `update` the new contents of every page that changes, each required to be as read,
     /// and page 0's prerequisite when the plan depends on it. Call `settle()` first.
     func write(into update: inout UpdateBuilder, ttl: UInt32) throws {
-        for k in 0..<max(original.count, pages.count) {
+        for k in 0..<max(original.count, pages.count) where isLoaded(k) {
             let before = asRead(k)
             let after = planned(k)
             let changes = before != after

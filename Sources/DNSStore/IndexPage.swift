@@ -11,17 +11,24 @@ struct IndexPage: Sendable, Equatable {
     /// Record indexes, page 0: no document listed in this chunk and since deleted ever had a
     /// version above it, so a new document starts above it and versions of an id never repeat.
     var floor: Int
+    /// Page 0 of a chunk of several pages: the first page that may have room for a new entry
+    /// (section 3.2), so that a writer reads that page, not all of them. A hint: nil when absent.
+    var open: Int?
     var entries: [String: NodeMetadata?]
 
     static let maxTextOctets = 16_000
 
-    init(chunk: Int, page: Int, pages: Int = 1, floor: Int = 0, entries: [String: NodeMetadata?] = [:]) {
+    init(chunk: Int, page: Int, pages: Int = 1, floor: Int = 0, open: Int? = nil, entries: [String: NodeMetadata?] = [:]) {
         self.chunk = chunk
         self.page = page
         self.pages = pages
         self.floor = floor
+        self.open = open
         self.entries = entries
     }
+
+    /// The `"open"` member as written: on page 0 of a chunk of several pages only.
+    var writtenOpen: Int? { page == 0 && pages > 1 ? open : nil }
 
     /// The page's JSON text: members and map entries sorted by their UTF-8 octets, so the same
     /// page is always the same text.
@@ -37,6 +44,7 @@ struct IndexPage: Sendable, Equatable {
         if page == 0 {
             if pages > 1 { members.append(("pages", Array(String(pages).utf8))) }
             if floor > 0 { members.append(("floor", Array(String(floor).utf8))) }
+            if let open = writtenOpen { members.append(("open", Array(String(open).utf8))) }
         } else {
             members.append(("page", Array(String(page).utf8)))
         }
@@ -59,6 +67,7 @@ struct IndexPage: Sendable, Equatable {
         if page == 0 {
             if pages > 1 { members.append(("pages", String(pages).utf8.count)) }
             if floor > 0 { members.append(("floor", String(floor).utf8.count)) }
+            if let open = writtenOpen { members.append(("open", String(open).utf8.count)) }
         } else {
             members.append(("page", String(page).utf8.count))
         }
@@ -78,7 +87,8 @@ struct IndexPage: Sendable, Equatable {
             var entries: [String: NodeMetadata?] = [:]
             entries.reserveCapacity(fast.ids.count)
             for id in fast.ids { entries[id] = .some(nil) }
-            self.init(chunk: fast.id, page: fast.page, pages: fast.pages, floor: fast.floor, entries: entries)
+            guard fast.open.map({ $0 >= 0 }) ?? true else { throw bad }
+            self.init(chunk: fast.id, page: fast.page, pages: fast.pages, floor: fast.floor, open: fast.open, entries: entries)
             return
         }
         try self.init(parsing: text, level: level, name: name)
@@ -104,8 +114,9 @@ struct IndexPage: Sendable, Equatable {
         }
         let pages = object["pages"] as? Int ?? 1
         let floor = object["floor"] as? Int ?? 0
-        guard pages >= 1, floor >= 0 else { throw bad }
-        self.init(chunk: id, page: object["page"] as? Int ?? 0, pages: pages, floor: floor, entries: entries)
+        let open = object["open"] as? Int
+        guard pages >= 1, floor >= 0, open.map({ $0 >= 0 }) ?? true else { throw bad }
+        self.init(chunk: id, page: object["page"] as? Int ?? 0, pages: pages, floor: floor, open: open, entries: entries)
     }
 }
 
@@ -118,6 +129,7 @@ struct RecordPageScan {
     var page = 0
     var pages = 1
     var floor = 0
+    var open: Int?
     var ids: [String] = []
 
     init?(_ text: [UInt8]) {
@@ -184,6 +196,9 @@ struct RecordPageScan {
             case "floor":
                 guard let value = integer() else { return nil }
                 floor = value
+            case "open":
+                guard let value = integer() else { return nil }
+                open = value
             default:
                 return nil
             }

@@ -70,25 +70,35 @@ struct AbuseTests {
         }
 
         /// Stops probing; returns the share answered and the peak memory seen.
-        func finish() -> (share: Double, asked: Int, peakMemory: Int) {
+        func finish() async -> (share: Double, asked: Int, peakMemory: Int) {
             state.withLock { $0.running = false }
-            done.wait()
+            // Waited for off the test process's small pool, which every other test shares.
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().async {
+                    self.done.wait()
+                    continuation.resume()
+                }
+            }
             return state.withLock { (Double($0.answered) / Double(max(1, $0.asked)), $0.asked, $0.peakMemory) }
         }
     }
 
-    /// Runs `body` on `count` threads until `seconds` pass.
-    static func attack(threads count: Int, seconds: Double, _ body: @escaping @Sendable (_ until: Date) -> Void) {
+    /// Runs `body` on `count` threads of its own until `seconds` pass. It is awaited, not waited
+    /// for: blocking a thread of the test process's pool for the whole attack would stall every
+    /// other test in the process meanwhile.
+    static func attack(threads count: Int, seconds: Double, _ body: @escaping @Sendable (_ until: Date) -> Void) async {
         let until = Date().addingTimeInterval(seconds)
-        let group = DispatchGroup()
-        for _ in 0..<count {
-            group.enter()
-            Thread {
-                body(until)
-                group.leave()
-            }.start()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let group = DispatchGroup()
+            for _ in 0..<count {
+                group.enter()
+                Thread {
+                    body(until)
+                    group.leave()
+                }.start()
+            }
+            group.notify(queue: .global()) { continuation.resume() }
         }
-        group.wait()
     }
 
     @Test func unreadTCPAnswersDoNotGrowMemory() async throws {
@@ -105,7 +115,7 @@ struct AbuseTests {
         let closedAfter = Locked<Double?>(nil)
         let start = Date()
         // Pipelines queries for the 15.5 KB record as fast as the server takes them, reading nothing.
-        Self.attack(threads: 1, seconds: 10) { until in
+        await Self.attack(threads: 1, seconds: 10) { until in
             guard let connection = RawDNS.Connection(port: served.port, timeout: 1) else { return }
             let burst = Array(repeating: query, count: 64).flatMap { $0 }
             while Date() < until {
@@ -115,7 +125,7 @@ struct AbuseTests {
                 }
             }
         }
-        let (share, asked, peak) = prober.finish()
+        let (share, asked, peak) = await prober.finish()
         #expect(share >= 0.99, "\(asked) probes, \(share * 100)% answered")
         #expect(peak < Self.memoryCeiling, "peak memory \(peak >> 20) MB")
         let closed = try #require(closedAfter.withLock { $0 }, "the server never closed the connection that did not read")
@@ -143,7 +153,7 @@ struct AbuseTests {
         // And the trickling ones are cut off once their message is overdue.
         try await Task.sleep(for: .seconds(4))
         #expect(slow.filter(\.isClosedByPeer).count == slow.count, "\(slow.filter(\.isClosedByPeer).count) of \(slow.count) closed")
-        let (share, asked, peak) = prober.finish()
+        let (share, asked, peak) = await prober.finish()
         #expect(share >= 0.99, "\(asked) probes, \(share * 100)% answered")
         #expect(peak < Self.memoryCeiling)
     }
@@ -175,7 +185,7 @@ struct AbuseTests {
         }
         // About 2,000 packets a second, well within what even a debug build answers: the point is
         // that none of them queues work, not raw speed (the benchmarks measure that).
-        Self.attack(threads: 2, seconds: 5) { until in
+        await Self.attack(threads: 2, seconds: 5) { until in
             let sender = RawDNS.Sender(port: served.port)
             while Date() < until {
                 for _ in 0..<5 {
@@ -187,7 +197,7 @@ struct AbuseTests {
         }
         try await valid.value
         await writer.shutdown()
-        let (share, asked, peak) = prober.finish()
+        let (share, asked, peak) = await prober.finish()
         let elapsed = try #require(answeredIn.withLock { $0 })
         #expect(elapsed < 8, "the valid UPDATE took \(elapsed) s")  // it took 22.9 s when junk queued work
         #expect(share >= 0.99, "\(asked) probes, \(share * 100)% answered")
@@ -259,7 +269,7 @@ struct AbuseTests {
             try await Task.sleep(for: .milliseconds(150))
         }
         await throughB.shutdown()
-        let (share, asked, peak) = prober.finish()
+        let (share, asked, peak) = await prober.finish()
         #expect(share >= 0.99, "\(asked) probes, \(share * 100)% answered")
         #expect(peak < Self.memoryCeiling)
         // A answers what B last wrote, at once.

@@ -170,3 +170,93 @@ struct IndexChunkPlanTests {
         #expect(try IndexPage(text: text, level: .record, name: Self.name(0)) == page)
     }
 }
+
+/// Page 0's `"open"` hint: a writer that only adds reads page 0 and the page it names.
+@Suite("Index open-page hints")
+struct IndexHintTests {
+    typealias T = IndexChunkPlanTests
+
+    /// A chunk of which only the pages in `loaded` were read.
+    static func partial(_ pages: [IndexPage], loaded: Set<Int>) throws -> IndexChunkPlan {
+        let read = try pages.enumerated().map { k, page -> LoadedPage in
+            guard loaded.contains(k) else { return LoadedPage(name: T.name(k), rdata: nil, page: IndexPage(chunk: 0, page: k), loaded: false) }
+            return LoadedPage(name: T.name(k), rdata: .txt(TXT(splitting: try page.text(level: .record))), page: page)
+        }
+        return IndexChunkPlan(level: .record, chunk: 0, original: read) { T.name($0) }
+    }
+
+    static func page0(_ text: [UInt8]?) throws -> IndexPage {
+        try IndexPage(text: try #require(text), level: .record, name: T.name(0))
+    }
+
+    static let newID = String(repeating: "n", count: 100)
+
+    @Test func aNewIdGoesOnTheHintedPageAndNothingElseIsTouched() throws {
+        let pages = [
+            IndexPage(chunk: 0, page: 0, pages: 4, open: 2, entries: T.ids("a", 150)), IndexPage(chunk: 0, page: 1, entries: T.ids("b", 150)),
+            IndexPage(chunk: 0, page: 2, entries: T.ids("c", 10)), IndexPage(chunk: 0, page: 3, entries: T.ids("d", 10)),
+        ]
+        var plan = try Self.partial(pages, loaded: [0, 2])
+        #expect(try plan.hasRoom(for: [(Self.newID, nil)]))
+        try plan.add(Self.newID, nil)
+        let (after, update) = try T.result(of: plan, from: pages)
+        #expect(try IndexPage(text: after[2]!, level: .record, name: T.name(2)).entries.keys.contains(Self.newID))
+        // Only the hinted page is required and written; page 0 keeps its hint and its text.
+        #expect(update.prerequisites == [.rrsetEquals(T.name(2), .txt, [.txt(TXT(splitting: try pages[2].text(level: .record)))])])
+        #expect(after[0] == (try pages[0].text(level: .record)))
+    }
+
+    @Test func whenTheHintedPageIsFullThePagesAfterItAreReadAndTheHintMoves() throws {
+        let pages = [
+            IndexPage(chunk: 0, page: 0, pages: 3, open: 1, entries: T.ids("a", 150)), IndexPage(chunk: 0, page: 1, entries: T.ids("b", 150)),
+            IndexPage(chunk: 0, page: 2, entries: T.ids("c", 10)),
+        ]
+        var partial = try Self.partial(pages, loaded: [0, 1])
+        #expect(try !partial.hasRoom(for: [(Self.newID, nil)]), "page 1 cannot take it, and page 2 was not read")
+        var whole = try Self.partial(pages, loaded: [0, 1, 2])
+        #expect(try whole.hasRoom(for: [(Self.newID, nil)]))
+        try whole.add(Self.newID, nil)
+        let (after, _) = try T.result(of: whole, from: pages)
+        #expect(try IndexPage(text: after[2]!, level: .record, name: T.name(2)).entries.keys.contains(Self.newID))
+        #expect(try Self.page0(after[0]).open == 2)
+    }
+
+    @Test func withEveryPageFullUpToTheHintANewPageNeedsNoOtherRead() throws {
+        let pages = [
+            IndexPage(chunk: 0, page: 0, pages: 2, open: 2, entries: T.ids("a", 150)), IndexPage(chunk: 0, page: 1, entries: T.ids("b", 150)),
+        ]
+        var plan = try Self.partial(pages, loaded: [0])
+        #expect(try plan.hasRoom(for: [(Self.newID, nil)]))
+        try plan.add(Self.newID, nil)
+        let (after, update) = try T.result(of: plan, from: pages)
+        #expect(after.keys.sorted() == [0, 1, 2])
+        let page0 = try Self.page0(after[0])
+        #expect(page0.pages == 3 && page0.open == 2)
+        #expect(!update.prerequisites.contains { if case .rrsetEquals(let owner, _, _) = $0 { return owner == T.name(1) } else { return false } })
+    }
+
+    @Test func aDeleteBelowTheHintLowersIt() throws {
+        let pages = [
+            IndexPage(chunk: 0, page: 0, pages: 3, open: 2, entries: T.ids("a", 150)), IndexPage(chunk: 0, page: 1, entries: T.ids("b", 150)),
+            IndexPage(chunk: 0, page: 2, entries: T.ids("c", 10)),
+        ]
+        var plan = try Self.partial(pages, loaded: [0, 1, 2])
+        plan.remove(T.ids("b", 1).keys.first!)
+        let (after, _) = try T.result(of: plan, from: pages)
+        #expect(try Self.page0(after[0]).open == 1)
+    }
+
+    @Test func aChunkWrittenWithoutAHintGainsOne() throws {
+        let pages = [IndexPage(chunk: 0, page: 0, pages: 2, entries: T.ids("a", 150)), IndexPage(chunk: 0, page: 1, entries: T.ids("b", 3))]
+        var plan = try Self.partial(pages, loaded: [0, 1])
+        try plan.add("new", nil)
+        let (after, _) = try T.result(of: plan, from: pages)
+        #expect(try Self.page0(after[0]).open == 1)
+        // A one-page chunk has no hint to write.
+        var small = try Self.partial([IndexPage(chunk: 0, page: 0, entries: T.ids("a", 3))], loaded: [0])
+        try small.add("new", nil)
+        let (one, _) = try T.result(of: small, from: [IndexPage(chunk: 0, page: 0, entries: T.ids("a", 3))])
+        #expect(try Self.page0(one[0]).open == nil)
+        #expect(!(String(decoding: one[0]!, as: UTF8.self).contains("open")))
+    }
+}

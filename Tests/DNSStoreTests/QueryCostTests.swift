@@ -29,4 +29,27 @@ struct QueryCostTests {
             #expect(put.queries == 5 && delete.queries == 5 && get.queries == 4, "put \(put), delete \(delete), get \(get)")
         }
     }
+
+    /// The cost of a cold put does not grow with the collection: page 0's hint names the page with
+    /// room, so a chunk of many pages costs one query more than a chunk of one.
+    @Test func aColdPutCostsTheSameInACollectionOfManyPages() async throws {
+        try await StoreFixture.with(.inProcess) { f in
+            let docs = try await f.store.createDatabase("inventory").createCollection("hosts", chunks: 1)
+            let documents = (0..<3_000).map { i in (id: "host-\(i)-" + String(repeating: "x", count: 20), json: Array(#"{"n":1}"#.utf8)) }
+            try await docs.putMany(documents)
+            func coldPut(_ id: String) async throws -> Int {
+                let (store, counter) = try f.coldStore()
+                try await store.database("inventory").collection("hosts").putJSON(id, Array(#"{"ip":"10.0.0.5"}"#.utf8))
+                return counter.queries
+            }
+            let first = try await coldPut("web1")
+            let later = try await coldPut("web2")
+            // Root, database, collection, record, page 0 and the hinted page.
+            #expect(first <= 6 && later <= 6, "cold puts cost \(first) and \(later) queries")
+            let (store, _) = try f.coldStore()
+            #expect(try await store.database("inventory").collection("hosts").ids().count == 3_002)
+            let report = try await store.check(repair: false)
+            #expect(report.isClean, "\(report.problems)")
+        }
+    }
 }
