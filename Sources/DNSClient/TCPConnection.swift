@@ -38,6 +38,15 @@ final class TCPConnection: Sendable {
     static func connect(to server: SocketAddress, group: any EventLoopGroup, timeout: Duration) async throws
         -> TCPConnection
     {
+        try await connect(to: server, group: group, timeout: timeout, first: nil)
+    }
+
+    /// Connects and, when `first` is given, writes it as soon as the connection is up, on the
+    /// event loop: a busy caller's scheduling delay cannot then sit between the two, where a
+    /// server's idle timer for new connections (Knot's is 10 s by default) would close it.
+    private static func connect(to server: SocketAddress, group: any EventLoopGroup, timeout: Duration, first: TCPRequest?)
+        async throws -> TCPConnection
+    {
         do {
             let channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout.timeAmount)
@@ -49,12 +58,32 @@ final class TCPConnection: Sendable {
                     }
                 }
                 .connect(to: server)
+                .flatMap { channel in
+                    guard let first else { return channel.eventLoop.makeSucceededFuture(channel) }
+                    return channel.writeAndFlush(first).map { channel }
+                }
                 .get()
             return TCPConnection(channel: channel, server: server)
         } catch let error as DNSError {
             throw error
         } catch {
             throw DNSError.connection("TCP to \(server.display): \(describeFailure(error))")
+        }
+    }
+
+    /// A new connection whose first request is one whose answer spans several messages (a zone
+    /// transfer), written as it connects; the caller finishes the stream and closes the connection.
+    static func connect(
+        to server: SocketAddress, group: any EventLoopGroup, timeout: Duration, streaming octets: ByteBuffer, matcher: ResponseMatcher
+    ) async throws -> (TCPConnection, AsyncThrowingStream<(ByteBuffer, Message), any Error>) {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: (ByteBuffer, Message).self)
+        let request = TCPRequest(octets: octets, matcher: matcher, reply: .stream(continuation), timeout: nil)
+        do {
+            let connection = try await connect(to: server, group: group, timeout: timeout, first: request)
+            return (connection, stream)
+        } catch {
+            request.fail(error)
+            throw error
         }
     }
 
@@ -67,15 +96,6 @@ final class TCPConnection: Sendable {
         let request = TCPRequest(octets: octets, matcher: matcher, reply: .single(promise), timeout: timeout)
         channel.writeAndFlush(request).whenFailure { request.fail(ClientInternalError.notSent("TCP to \(self.server.display): \(describeFailure($0))")) }
         return try await promise.futureResult.get()
-    }
-
-    /// Sends one request whose answer spans several messages; the caller finishes the stream.
-    func stream(_ octets: ByteBuffer, matcher: ResponseMatcher) -> AsyncThrowingStream<(ByteBuffer, Message), any Error>
-    {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: (ByteBuffer, Message).self)
-        let request = TCPRequest(octets: octets, matcher: matcher, reply: .stream(continuation), timeout: nil)
-        channel.writeAndFlush(request).whenFailure { request.fail(ClientInternalError.notSent("TCP to \(self.server.display): \(describeFailure($0))")) }
-        return stream
     }
 
     func close() {

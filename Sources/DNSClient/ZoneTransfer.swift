@@ -55,7 +55,8 @@ extension DNSClient {
     private func transferOnce(_ request: Message, serial: UInt32?) async throws -> ZoneTransfer {
         let server = configuration.servers[0]
         let (octets, matcher, verifier) = try prepare(request)
-        let connection = try await TCPConnection.connect(to: server, group: group, timeout: configuration.timeout)
+        let (connection, stream) = try await TCPConnection.connect(
+            to: server, group: group, timeout: configuration.timeout, streaming: octets, matcher: matcher)
         defer { connection.close() }
         let deadline = group.next().scheduleTask(in: (configuration.timeout * 10).timeAmount) { connection.close() }
         defer { deadline.cancel() }
@@ -64,7 +65,7 @@ extension DNSClient {
         var tsig = verifier
         var closingSerial: UInt32?
         var soaCount = 0
-        var answers = connection.stream(octets, matcher: matcher).makeAsyncIterator()
+        var answers = stream.makeAsyncIterator()
         while true {
             let next: (ByteBuffer, Message)?
             do {
