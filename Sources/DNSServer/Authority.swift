@@ -79,15 +79,6 @@ public final class Authority: Sendable {
         }
     #endif
 
-    /// Whether this build can keep zones in PostgreSQL (the package trait `PostgreSQL`).
-    public static var supportsPostgreSQL: Bool {
-        #if PostgreSQL
-            true
-        #else
-            false
-        #endif
-    }
-
     /// An engine whose zones live in this process's memory only: the same rules, without a file.
     /// For tests and fuzzing; nothing it holds survives it.
     public convenience init(inMemory configuration: AuthorityConfiguration, logger: Logger = Logger(label: "dnsstore.server")) throws {

@@ -81,11 +81,6 @@ extension ZoneReading {
         guard let set = try rrset(origin, .soa), case .soa(let soa)? = set.rdatas.first else { return nil }
         return (ResourceRecord(name: origin, type: .soa, ttl: set.ttl, rdata: .soa(soa)), soa)
     }
-
-    /// Whether `name` exists: it owns records, or names below it do.
-    func nameExists(_ name: DNSName) throws -> Bool {
-        try !node(name).isEmpty || hasDescendants(name)
-    }
 }
 
 /// Where zones live. The engine's rules (prerequisites, TSIG, serials, the journal's meaning,

@@ -34,10 +34,11 @@ struct IndexChunkPlan {
     /// The lowest page an entry was removed from: room there, below the hint perhaps.
     private var lowestRemoved: Int?
     /// Room a page must have left to be worth a writer's look (a short id's entry), or more: as
-    /// much as the longest entry this plan added, so the hint moves past pages that could not
-    /// take an id like those this collection is written with.
+    /// much as the longest entry, or the largest group of entries placed together, that this plan
+    /// added, so the hint moves past pages that could not take writes like the ones being made
+    /// (an import's batches, say).
     static let usefulRoom = 64
-    private var longestAdded = 0
+    private var roomWanted = 0
     /// Page 0 must still be as read: a version floor was read from it, or a missing page was filled.
     private(set) var needsPage0AsRead = false
     private let pageName: (Int) throws -> DNSName
@@ -73,7 +74,7 @@ struct IndexChunkPlan {
         if knowsEveryRoom { return true }
         let octets = try entries.reduce(0) { $0 + (try IndexPage.entryText($1.0, $1.1).count) + 1 }
         for k in pages.indices where isLoaded(k) && exists(k) {
-            if try octetsOf(k) + octets <= IndexPage.maxTextOctets { return true }
+            if try octetsOf(k) + octets <= placementLimit(k) { return true }
         }
         return false
     }
@@ -109,10 +110,11 @@ struct IndexChunkPlan {
         let new = entries.filter { page(holding: $0.0) == nil }
         guard !new.isEmpty else { return }
         added.formUnion(new.map(\.0))
-        for (name, entry) in new { longestAdded = max(longestAdded, try IndexPage.entryText(name, entry).count + 1) }
+        for (name, entry) in new { roomWanted = max(roomWanted, try IndexPage.entryText(name, entry).count + 1) }
         if new.count > 1 {
             let octets = try new.reduce(0) { $0 + (try IndexPage.entryText($1.0, $1.1).count) + 1 }
-            let fitting = try pages.indices.filter { k in try isLoaded(k) && octetsOf(k) + octets <= IndexPage.maxTextOctets }
+            roomWanted = max(roomWanted, octets)
+            let fitting = try pages.indices.filter { k in try isLoaded(k) && octetsOf(k) + octets <= placementLimit(k) }
             if let k = fitting.first(where: exists) ?? fitting.first {
                 if !exists(k) { needsPage0AsRead = true }
                 sizes[k] = nil
@@ -131,18 +133,21 @@ struct IndexChunkPlan {
 
     /// Puts an entry on the first page it fits: pages that exist first, then missing pages in the
     /// middle (filling one depends on page 0, which says they count), then a new page at the end.
-    private mutating func place(_ name: String, _ entry: NodeMetadata?, avoiding avoided: Int?) throws {
+    /// Pages in `preferred` are tried first: an entry moved off a page goes where the UPDATE
+    /// writes anyway, so that it does not grow by a whole page as read and as written.
+    private mutating func place(_ name: String, _ entry: NodeMetadata?, avoiding avoided: Int?, preferring preferred: Set<Int> = []) throws {
         let octets = try IndexPage.entryText(name, entry).count
-        let candidates = pages.indices.filter { $0 != avoided && isLoaded($0) }
+        let loaded = pages.indices.filter { $0 != avoided && isLoaded($0) }
+        let candidates = loaded.filter(preferred.contains) + loaded.filter { !preferred.contains($0) }
         for k in candidates where exists(k) {
-            if try octetsOf(k) + octets + (pages[k].entries.isEmpty ? 0 : 1) <= IndexPage.maxTextOctets {
+            if try octetsOf(k) + octets + (pages[k].entries.isEmpty ? 0 : 1) <= placementLimit(k) {
                 sizes[k] = nil
                 pages[k].entries[name] = .some(entry)
                 return
             }
         }
         for k in candidates where !exists(k) {
-            if try octetsOf(k) + octets <= IndexPage.maxTextOctets {
+            if try octetsOf(k) + octets <= placementLimit(k) {
                 sizes[k] = nil
                 pages[k].entries[name] = .some(entry)
                 needsPage0AsRead = true
@@ -157,6 +162,20 @@ struct IndexChunkPlan {
     /// later page when it was read or this plan put entries on it.
     private func exists(_ k: Int) -> Bool {
         k == 0 || k >= original.count || original[k].rdata != nil || !pages[k].entries.isEmpty
+    }
+
+    /// Octets page k may be filled to by new entries: page 0 keeps room for its `"pages"` and
+    /// `"open"` to grow by a digit or two, which would otherwise push an entry off it and make
+    /// the UPDATE change a third full page (more than a DNS message holds).
+    private func placementLimit(_ k: Int) -> Int {
+        k == 0 ? IndexPage.maxTextOctets - Self.page0Reserve : IndexPage.maxTextOctets
+    }
+
+    static let page0Reserve = 24
+
+    /// Pages this plan changes so far.
+    private func changedPages() -> Set<Int> {
+        Set(pages.indices.filter { k in k >= original.count || (isLoaded(k) && pages[k] != original[k].page) })
     }
 
     /// Octets of page k's text as it will be written now.
@@ -186,7 +205,7 @@ struct IndexChunkPlan {
             let name = names.last(where: { added.contains($0) }) ?? names.last!
             sizes[k] = nil
             let entry = pages[k].entries.removeValue(forKey: name)!
-            try place(name, entry, avoiding: k)
+            try place(name, entry, avoiding: k, preferring: changedPages())
         }
         throw StoreError.corrupted("index chunk \(chunk) cannot be laid out within \(IndexPage.maxTextOctets) octets a page")
     }
@@ -199,7 +218,7 @@ struct IndexChunkPlan {
             let start = min(original[0].page.open ?? 0, lowestRemoved ?? .max, pages.count)
             open = pages.count
             for k in start..<pages.count {
-                if try !isLoaded(k) || octetsOf(k) + max(Self.usefulRoom, longestAdded) <= IndexPage.maxTextOctets {
+                if try !isLoaded(k) || octetsOf(k) + max(Self.usefulRoom, roomWanted) <= placementLimit(k) {
                     open = k
                     break
                 }

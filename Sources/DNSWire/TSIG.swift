@@ -207,9 +207,6 @@ public struct TSIGVerifier: Sendable {
     /// Whether the last message checked was signed; a transfer must end on a signed message.
     public var endsSigned: Bool { verifiedAny && unsignedCount == 0 }
 
-    /// The MAC of the last verified message, which a signed response to it must chain from.
-    public var lastMAC: [UInt8]? { priorMAC }
-
     static func constantTimeEqual(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
         guard a.count == b.count else { return false }
         var diff: UInt8 = 0

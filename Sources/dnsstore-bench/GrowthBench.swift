@@ -65,6 +65,50 @@ func runGrowthTable() async throws {
         print("| \(size) | \(f(importRate, 0)) | \(f(Double(disk) / 1_048_576)) | \(f(Double(disk) / Double(jsonOctets), 2)) | \(f(median(gets))) | \(f(median(puts))) | \(f(served.startMs)) | \(f(served.getMs, 2)) | \(f(served.putMs, 2)) | \(f(served.rss, 0)) | \(f(bind.startMs)) | \(f(bind.rss, 0)) |")
         fflush(nil)  // each row as it is measured: a long run may be cut short
     }
+    try await measureNetworkImport(binary: binary, documents: smoke ? 200 : 10_000, in: dir)
+}
+
+/// `dnsstore import` over the network into `dnsstore serve` and into BIND 9, the same documents
+/// in one run: the rate an import keeps on a standard server.
+private func measureNetworkImport(binary: String, documents: Int, in dir: URL) async throws {
+    let file = dir.appendingPathComponent("network-import.jsonl")
+    var lines = ""
+    for i in 0..<documents {
+        lines += #"{"id":"doc-\#(i)","doc":{"n":\#(i),"host":"host-\#(i).example.net","role":"web","rack":\#(i % 40)}}"# + "\n"
+    }
+    try Data(lines.utf8).write(to: file)
+    let zone: DNSName = "example.test."
+    func importInto(_ which: String) async throws -> Double {
+        let server = try await startServer(which, zone: zone)
+        let keyFile = dir.appendingPathComponent("import.key")
+        let secret = Data(server.key.secret).base64EncodedString()
+        let start = ContinuousClock.now
+        let result: Subprocess.Result
+        do {
+            let text = "key \"\(server.key.name)\" { algorithm hmac-sha256; secret \"\(secret)\"; };\n"
+            try? FileManager.default.removeItem(at: keyFile)
+            guard FileManager.default.createFile(atPath: keyFile.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw SubprocessError.notReady("cannot write \(keyFile.path)")
+            }
+            result = try Subprocess.run(
+                binary, ["import", "bench/docs", file.path, "--server", "127.0.0.1:\(server.port)", "--key", keyFile.path, "--domain", zone.description])
+        } catch {
+            await server.stop()
+            throw error
+        }
+        let elapsed = millis(ContinuousClock.now - start)
+        await server.stop()
+        guard result.status == 0 else { throw SubprocessError.failed("dnsstore import into \(which)", result) }
+        return Double(documents) / (elapsed / 1000)
+    }
+    let oursRate = try await importInto("DNSStore")
+    let bindRate = try await importInto("BIND 9")
+    print("")
+    print("Import of \(documents) documents over the network (`dnsstore import --server`), same run")
+    print("| server | docs/s | / ours |")
+    print("|---|---|---|")
+    print("| DNSStore (`dnsstore serve`) | \(String(format: "%.0f", oursRate)) | 1.00 |")
+    print("| BIND 9 | \(String(format: "%.0f", bindRate)) | \(String(format: "%.2f", bindRate / oursRate)) |")
 }
 
 /// `dnsstore serve` on the data: time until it answers, warm get and put over the network, its

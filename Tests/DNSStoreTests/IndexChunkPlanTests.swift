@@ -259,4 +259,53 @@ struct IndexHintTests {
         #expect(try Self.page0(one[0]).open == nil)
         #expect(!(String(decoding: one[0]!, as: UTF8.self).contains("open")))
     }
+
+    @Test func aBatchThatDidNotFitTheHintedPageMovesTheHintToWhereBatchesFit() throws {
+        // Page 1 has room for a few ids, not for an import's batch of fifty.
+        let pages = [
+            IndexPage(chunk: 0, page: 0, pages: 2, open: 1, entries: T.ids("a", 150)), IndexPage(chunk: 0, page: 1, entries: T.ids("b", 140)),
+        ]
+        var plan = try Self.partial(pages, loaded: [0, 1])
+        let batch = T.ids("new", 50).map { ($0.key, $0.value) }
+        #expect(try plan.hasRoom(for: batch), "every page was read or lies before the hint")
+        try plan.add(batch)
+        let (after, _) = try T.result(of: plan, from: pages)
+        #expect(try IndexPage(text: after[2]!, level: .record, name: T.name(2)).entries.count == 50)
+        // The next batch is written from page 2, which has room for one like it; page 1 is left to
+        // single writes only after a delete lowers the hint again.
+        #expect(try Self.page0(after[0]).open == 2)
+    }
+
+    /// `page` filled with ids of about 100 characters until its text is exactly `octets` long.
+    static func filled(_ page: IndexPage, to octets: Int) throws -> IndexPage {
+        var page = page
+        var i = 0
+        while try page.text(level: .record).count + 106 <= octets {
+            let stem = "f\(page.page)-\(i)-"
+            page.entries[stem + String(repeating: "y", count: 100 - stem.count)] = NodeMetadata?.none
+            i += 1
+        }
+        page.entries[String(repeating: "z", count: octets - (try page.text(level: .record).count) - 6)] = NodeMetadata?.none
+        #expect(try page.text(level: .record).count == octets)
+        return page
+    }
+
+    @Test func aFullPage0ThatGrowsByADigitStillLeavesAnUpdateThatFitsAMessage() throws {
+        // Page 0 filled to the limit under an older writer; its hint going from 9 to 3 is shorter,
+        // but written for the first time (an older writer dropped it) it lengthens page 0.
+        var pages = [try Self.filled(IndexPage(chunk: 0, page: 0, pages: 10), to: IndexPage.maxTextOctets)]
+        for k in 1..<9 { pages.append(IndexPage(chunk: 0, page: k, entries: T.ids("p\(k)-", 150))) }
+        pages.append(try Self.filled(IndexPage(chunk: 0, page: 9), to: IndexPage.maxTextOctets - 116))
+        // Read whole, as after a delete lowered the hint: page 3 has room again.
+        pages[3].entries = T.ids("p3-", 140)
+        var plan = try Self.partial(pages, loaded: Set(0..<10))
+        try plan.add(Self.newID, nil)
+        let (after, update) = try T.result(of: plan, from: pages)
+        #expect(try IndexPage(text: after[3]!, level: .record, name: T.name(3)).entries.keys.contains(Self.newID))
+        for (k, text) in after { #expect(text.count <= IndexPage.maxTextOctets, "page \(k) is \(text.count) octets") }
+        // Two pages as read and as written at most: the UPDATE fits in one DNS message.
+        let compared = update.prerequisites.filter { if case .rrsetEquals = $0 { return true } else { return false } }
+        #expect(compared.count <= 2)
+        #expect(try update.message().encode().readableBytes < 65_535 - 1_000)
+    }
 }
