@@ -1,12 +1,6 @@
 import DNSWire
 import NIOCore
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// How a `DNSClient` reaches its servers.
 public struct DNSClientConfiguration: Sendable {
     /// Servers in order of preference; a request that times out moves on to the next.
@@ -49,12 +43,3 @@ extension Duration {
     }
 }
 
-/// The system's real-time clock, which TSIG compares between peers.
-public enum WallClock {
-    /// Whole seconds since the epoch.
-    public static func seconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(max(0, ts.tv_sec))
-    }
-}
