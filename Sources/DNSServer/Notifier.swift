@@ -109,15 +109,3 @@ final class Notifier: Sendable {
         try? await thread.shutdownGracefully()
     }
 }
-
-/// Runs tasks on one NIO event loop's thread, apart from the shared cooperative pool.
-private final class EventLoopTaskExecutor: TaskExecutor {
-    let loop: any EventLoop
-
-    init(_ loop: any EventLoop) { self.loop = loop }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-    }
-}

@@ -35,14 +35,14 @@ func measureSequential(_ duration: Double, _ body: () async throws -> Void) asyn
     return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
 }
 
-func measureConcurrent(_ duration: Double, tasks: Int, _ body: @escaping @Sendable () async throws -> Void) async throws
-    -> Double
-{
+func measureConcurrent(
+    _ duration: Double, tasks: Int, on executor: (any TaskExecutor)? = nil, _ body: @escaping @Sendable () async throws -> Void
+) async throws -> Double {
     let start = ContinuousClock.now
     let end = start + .milliseconds(Int(duration * 1000))
     let total = try await withThrowingTaskGroup(of: Int.self) { group in
         for _ in 0..<tasks {
-            group.addTask {
+            group.addTask(executorPreference: executor) {
                 var count = 0
                 while ContinuousClock.now < end {
                     try await body()
@@ -245,10 +245,15 @@ func run() async throws {
     try await writer.update(add)
     await writer.shutdown()
 
-    let udp = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: bind.port))
+    // Each client on one event loop, its requests made from tasks on that loop's thread.
+    let udpLoop = MultiThreadedEventLoopGroup.singleton.next()
+    let tcpLoop = MultiThreadedEventLoopGroup.singleton.next()
+    let udp = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: bind.port), group: udpLoop)
     var tcpConfig = try DNSClientConfiguration(host: "127.0.0.1", port: bind.port)
     tcpConfig.alwaysTCP = true
-    let tcp = DNSClient(configuration: tcpConfig)
+    let tcp = DNSClient(configuration: tcpConfig, group: tcpLoop)
+    let udpExecutor = EventLoopTaskExecutor(udpLoop)
+    let tcpExecutor = EventLoopTaskExecutor(tcpLoop)
     let query: @Sendable (DNSClient) async throws -> Void = { client in
         let answer = try await client.query(name, type: .txt)
         precondition(answer.answers.count == 1)
@@ -259,16 +264,18 @@ func run() async throws {
 
     if let profile {
         let client = profile == "tcp" ? tcp : udp
-        let rate = try await measureConcurrent(seconds, tasks: concurrency) { try await query(client) }
+        let rate = try await measureConcurrent(seconds, tasks: concurrency, on: profile == "tcp" ? tcpExecutor : udpExecutor) {
+            try await query(client)
+        }
         print("profile \(profile): \(Int(rate)) q/s")
         return
     }
     let pySeq = try dnspython(port: bind.port, name: name, seconds: seconds)
     let oursSeq = try await measureSequential(seconds) { try await query(udp) }
     let perfUDP = try dnsperf(port: bind.port, name: name, seconds: seconds, tcp: false)
-    let oursUDP = try await measureConcurrent(seconds, tasks: concurrency) { try await query(udp) }
+    let oursUDP = try await measureConcurrent(seconds, tasks: concurrency, on: udpExecutor) { try await query(udp) }
     let perfTCP = try dnsperf(port: bind.port, name: name, seconds: seconds, tcp: true)
-    let oursTCP = try await measureConcurrent(seconds, tasks: concurrency) { try await query(tcp) }
+    let oursTCP = try await measureConcurrent(seconds, tasks: concurrency, on: tcpExecutor) { try await query(tcp) }
     await udp.shutdown()
     await tcp.shutdown()
 

@@ -63,6 +63,27 @@ struct ClientBehaviourTests {
         try await peer.close()
     }
 
+    @Test func requestsFromTasksOnTheClientsLoopAreAnsweredOnIt() async throws {
+        let peer = try await ScriptedResponder.start { query in [Self.answer(query, text: "ok")] }
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let client = DNSClient(configuration: DNSClientConfiguration(servers: [peer.localAddress!]), group: loop)
+        let executor = EventLoopTaskExecutor(loop)
+        // Many requests in flight from tasks that prefer the loop: each is answered, and each task
+        // goes on on the loop's thread, never handed to the shared pool and back.
+        let results = try await withThrowingTaskGroup(of: (Bool, Bool).self) { group in
+            for i in 0..<64 {
+                group.addTask(executorPreference: executor) {
+                    let answer = try await client.query(try DNSName("q\(i).example."), type: .txt)
+                    return (answer.answers.map(\.rdata) == [.txt(TXT("ok"))], loop.inEventLoop)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 64 && results.allSatisfy { $0.0 && $0.1 })
+        await client.shutdown()
+        try await peer.close()
+    }
+
     @Test func sourcePortsAndIDsChange() async throws {
         let seen = Locked<[(port: Int, id: UInt16)]>([])
         let peer = try await ScriptedResponder.start { query, from in
