@@ -94,7 +94,9 @@ final class TCPConnection: Sendable {
     {
         let promise = channel.eventLoop.makePromise(of: (ByteBuffer, Message).self)
         let request = TCPRequest(octets: octets, matcher: matcher, reply: .single(promise), timeout: timeout)
-        channel.writeAndFlush(request).whenFailure { request.fail(ClientInternalError.notSent("TCP to \(self.server.display): \(describeFailure($0))")) }
+        // No flush here: the multiplexer flushes once per event-loop turn, so requests sent
+        // together leave in one write.
+        channel.write(request).whenFailure { request.fail(ClientInternalError.notSent("TCP to \(self.server.display): \(describeFailure($0))")) }
         return try await promise.futureResult.get()
     }
 
@@ -111,11 +113,15 @@ final class TCPMultiplexer: ChannelDuplexHandler {
 
     private struct Pending {
         var request: TCPRequest
-        var timer: Scheduled<Void>?
+        var deadline: NIODeadline?
     }
 
     private let server: SocketAddress
     private var pending: [UInt16: Pending] = [:]
+    private var flushScheduled = false
+    /// One timer for the connection, set for the earliest deadline (see `UDPMultiplexer`).
+    private var sweep: Scheduled<Void>?
+    private var sweepDeadline: NIODeadline?
 
     init(server: SocketAddress) { self.server = server }
 
@@ -127,15 +133,46 @@ final class TCPMultiplexer: ChannelDuplexHandler {
             promise?.succeed()
             return
         }
-        var timer: Scheduled<Void>?
-        if let timeout = request.timeout {
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            timer = context.eventLoop.scheduleTask(in: timeout.timeAmount) {
-                bound.value.finish(id: id, with: DNSError.timeout)
+        let deadline = request.timeout.map { context.eventLoop.now + $0.timeAmount }
+        pending[id] = Pending(request: request, deadline: deadline)
+        if let deadline, sweepDeadline.map({ deadline < $0 }) ?? true { scheduleSweep(at: deadline, context: context) }
+        context.write(wrapOutboundOut(request.octets.framedForTCP()), promise: promise)
+        if !flushScheduled {
+            flushScheduled = true
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.flushScheduled = false
+                context.flush()
             }
         }
-        pending[id] = Pending(request: request, timer: timer)
-        context.write(wrapOutboundOut(request.octets.framedForTCP()), promise: promise)
+    }
+
+    private func scheduleSweep(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        sweep?.cancel()
+        sweepDeadline = deadline
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        sweep = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.sweepExpired(context: context)
+        }
+    }
+
+    /// Fails every request past its deadline, then waits for the earliest one left.
+    private func sweepExpired(context: ChannelHandlerContext) {
+        sweep = nil
+        sweepDeadline = nil
+        let now = context.eventLoop.now
+        var next: NIODeadline?
+        for (id, entry) in pending {
+            guard let deadline = entry.deadline else { continue }
+            if deadline <= now {
+                finish(id: id, with: DNSError.timeout)
+            } else if next.map({ deadline < $0 }) ?? true {
+                next = deadline
+            }
+        }
+        if let next { scheduleSweep(at: next, context: context) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -149,7 +186,6 @@ final class TCPMultiplexer: ChannelDuplexHandler {
         case .matches(let message):
             switch entry.request.reply {
             case .single(let promise):
-                entry.timer?.cancel()
                 pending[id] = nil
                 promise.succeed((frame, message))
             case .stream(let continuation):
@@ -160,7 +196,6 @@ final class TCPMultiplexer: ChannelDuplexHandler {
 
     private func finish(id: UInt16, with error: any Error) {
         guard let entry = pending.removeValue(forKey: id) else { return }
-        entry.timer?.cancel()
         entry.request.fail(error)
     }
 
@@ -177,10 +212,10 @@ final class TCPMultiplexer: ChannelDuplexHandler {
     private func failAll(_ error: any Error) {
         let all = pending
         pending = [:]
-        for entry in all.values {
-            entry.timer?.cancel()
-            entry.request.fail(error)
-        }
+        sweep?.cancel()
+        sweep = nil
+        sweepDeadline = nil
+        for entry in all.values { entry.request.fail(error) }
     }
 }
 

@@ -161,11 +161,16 @@ final class UDPMultiplexer: ChannelDuplexHandler {
 
     private struct Pending {
         var request: UDPRequest
-        var timer: Scheduled<Void>
+        var deadline: NIODeadline
     }
 
     private var pending: [UInt16: Pending] = [:]
     private var flushScheduled = false
+    /// One timer for the socket, set for the earliest deadline, instead of one per request:
+    /// scheduling and cancelling a task for each of many requests in flight cost more than the
+    /// requests' own bookkeeping.
+    private var sweep: Scheduled<Void>?
+    private var sweepDeadline: NIODeadline?
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
@@ -175,11 +180,9 @@ final class UDPMultiplexer: ChannelDuplexHandler {
             promise?.succeed()
             return
         }
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let timer = context.eventLoop.scheduleTask(in: request.timeout.timeAmount) {
-            bound.value.finish(id: id, with: DNSError.timeout)
-        }
-        pending[id] = Pending(request: request, timer: timer)
+        let deadline = context.eventLoop.now + request.timeout.timeAmount
+        pending[id] = Pending(request: request, deadline: deadline)
+        if sweepDeadline.map({ deadline < $0 }) ?? true { scheduleSweep(at: deadline, context: context) }
         let envelope = AddressedEnvelope(remoteAddress: request.server, data: request.octets)
         context.write(wrapOutboundOut(envelope), promise: promise)
         if !flushScheduled {
@@ -203,23 +206,53 @@ final class UDPMultiplexer: ChannelDuplexHandler {
         case .malformed(let error): finish(id: id, with: DNSError.malformedResponse(error))
         case .matches(let message):
             pending[id] = nil
-            entry.timer.cancel()
             entry.request.promise.succeed((envelope.data, message))
         }
     }
 
     private func finish(id: UInt16, with error: any Error) {
         guard let entry = pending.removeValue(forKey: id) else { return }
-        entry.timer.cancel()
         entry.request.promise.fail(error)
+    }
+
+    private func scheduleSweep(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        sweep?.cancel()
+        sweepDeadline = deadline
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        sweep = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.sweepExpired(context: context)
+        }
+    }
+
+    /// Fails every request past its deadline, then waits for the earliest one left.
+    private func sweepExpired(context: ChannelHandlerContext) {
+        sweep = nil
+        sweepDeadline = nil
+        let now = context.eventLoop.now
+        var next: NIODeadline?
+        for (id, entry) in pending {
+            if entry.deadline <= now {
+                finish(id: id, with: DNSError.timeout)
+            } else if next.map({ entry.deadline < $0 }) ?? true {
+                next = entry.deadline
+            }
+        }
+        if let next { scheduleSweep(at: next, context: context) }
+    }
+
+    private func stopSweeping() {
+        sweep?.cancel()
+        sweep = nil
+        sweepDeadline = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // On a connected socket, an ICMP error (nothing listens there) concerns every request on it.
         let all = pending
         pending = [:]
+        stopSweeping()
         for entry in all.values {
-            entry.timer.cancel()
             entry.request.promise.fail(DNSError.connection("UDP to \(entry.request.server.display): \(describeFailure(error))"))
         }
         context.close(promise: nil)
@@ -228,8 +261,8 @@ final class UDPMultiplexer: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         let all = pending
         pending = [:]
+        stopSweeping()
         for entry in all.values {
-            entry.timer.cancel()
             entry.request.promise.fail(DNSError.connection("UDP socket closed"))
         }
         context.fireChannelInactive()

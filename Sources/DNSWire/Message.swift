@@ -120,6 +120,8 @@ public struct Message: Sendable, Hashable {
 
     /// Writes the message, compressing names against what `writer` holds.
     public func encode(into writer: inout WireWriter) throws {
+        // A lone question has nothing to point at: remembering its suffixes would only cost.
+        if questions.count <= 1 && answers.isEmpty && authority.isEmpty && additional.isEmpty { writer.compression = false }
         guard rcode.rawValue <= 0x0F || edns != nil else { throw DNSWireError.extendedRCodeWithoutEDNS(rcode.rawValue) }
         guard rcode.rawValue <= 0x0FFF else { throw DNSWireError.extendedRCodeWithoutEDNS(rcode.rawValue) }
         writer.writeUInt16(id)
