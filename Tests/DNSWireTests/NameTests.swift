@@ -54,3 +54,22 @@ struct NameTests {
         #expect(zone.labelCount == 2)
     }
 }
+
+/// Names that point at names read before in the same message decode to the same names whether the
+/// reader follows the pointers or reuses what it read (the reader keeps the first and last name).
+@Suite("Compressed names read back")
+struct CompressedNameReadingTests {
+    @Test func pointersIntoEarlierNamesGiveTheFullNames() throws {
+        let owners: [DNSName] = ["example.test.", "a.example.test.", "b.a.example.test.", "c.b.a.example.test.", "Example.TEST.", "x.y.example.test."]
+        let message = Message(
+            id: 1, isResponse: true, questions: [Question(name: "example.test.", type: .txt)],
+            answers: owners.map { .txt($0, TXT("v")) },
+            authority: [ResourceRecord(name: "example.test.", type: .ns, ttl: 60, rdata: .ns("ns.b.a.example.test."))])
+        let octets = try message.encode()
+        #expect(octets.readableBytes < 200, "names were compressed")
+        let decoded = try Message(decoding: octets)
+        #expect(decoded.answers.map(\.name.description) == owners.map(\.description))
+        #expect(decoded.authority.first?.rdata == .ns("ns.b.a.example.test."))
+        #expect(decoded == message)
+    }
+}
