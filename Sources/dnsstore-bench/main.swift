@@ -79,16 +79,16 @@ func dnspython(port: Int, name: DNSName, seconds: Double) throws -> Double {
     return rate
 }
 
-func dnsperf(port: Int, name: DNSName, seconds: Double, tcp: Bool) throws -> Double {
-    try dnsperf(port: port, names: [name], seconds: seconds, tcp: tcp)
+func dnsperf(port: Int, name: DNSName, seconds: Double, tcp: Bool, inFlight: Int = concurrency) throws -> Double {
+    try dnsperf(port: port, names: [name], seconds: seconds, tcp: tcp, inFlight: inFlight)
 }
 
-/// dnsperf asking for `names` in turn (TXT), 64 in flight.
-func dnsperf(port: Int, names: [DNSName], seconds: Double, tcp: Bool) throws -> Double {
+/// dnsperf asking for `names` in turn (TXT), `inFlight` at a time (64 unless told).
+func dnsperf(port: Int, names: [DNSName], seconds: Double, tcp: Bool, inFlight: Int = concurrency) throws -> Double {
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("dnsperf-\(UUID().uuidString)")
     try names.map { "\($0) TXT\n" }.joined().write(to: file, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: file) }
-    var args = ["-s", "127.0.0.1", "-p", "\(port)", "-d", file.path, "-c", "1", "-T", "1", "-q", "\(concurrency)",
+    var args = ["-s", "127.0.0.1", "-p", "\(port)", "-d", file.path, "-c", "1", "-T", "1", "-q", "\(inFlight)",
                 "-l", "\(max(1, Int(seconds.rounded())))"]
     if tcp { args += ["-m", "tcp"] }
     let result = try Subprocess.run("dnsperf", args)
@@ -272,21 +272,29 @@ func run() async throws {
     }
     let pySeq = try dnspython(port: bind.port, name: name, seconds: seconds)
     let oursSeq = try await measureSequential(seconds) { try await query(udp) }
-    let perfUDP = try dnsperf(port: bind.port, name: name, seconds: seconds, tcp: false)
-    let oursUDP = try await measureConcurrent(seconds, tasks: concurrency, on: udpExecutor) { try await query(udp) }
-    let perfTCP = try dnsperf(port: bind.port, name: name, seconds: seconds, tcp: true)
-    let oursTCP = try await measureConcurrent(seconds, tasks: concurrency, on: tcpExecutor) { try await query(tcp) }
+    var inFlightRows: [(inFlight: Int, tcp: Bool, ours: Double, perf: Double)] = []
+    for inFlight in [1, 8, concurrency] {
+        for useTCP in [false, true] {
+            let perf = try dnsperf(port: bind.port, name: name, seconds: seconds, tcp: useTCP, inFlight: inFlight)
+            let ours = try await measureConcurrent(seconds, tasks: inFlight, on: useTCP ? tcpExecutor : udpExecutor) {
+                try await query(useTCP ? tcp : udp)
+            }
+            inFlightRows.append((inFlight, useTCP, ours, perf))
+        }
+    }
     await udp.shutdown()
     await tcp.shutdown()
 
     func fmt(_ v: Double) -> String { String(format: "%.0f", v) }
     func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f", a / b) }
-    print("Queries of one TXT name on BIND 9 (\(bind.port)), \(seconds) s per case, \(concurrency) in flight where concurrent")
+    print("Queries of one TXT name on BIND 9 (\(bind.port)), \(seconds) s per case; our client on one event loop, its tasks on that loop")
     print("| case | DNSStore q/s | baseline | baseline q/s | ratio |")
     print("|---|---|---|---|---|")
     print("| sequential, UDP | \(fmt(oursSeq)) | dnspython | \(fmt(pySeq)) | \(ratio(oursSeq, pySeq)) |")
-    print("| concurrent, UDP | \(fmt(oursUDP)) | dnsperf | \(fmt(perfUDP)) | \(ratio(oursUDP, perfUDP)) |")
-    print("| concurrent, TCP | \(fmt(oursTCP)) | dnsperf -m tcp | \(fmt(perfTCP)) | \(ratio(oursTCP, perfTCP)) |")
+    for row in inFlightRows {
+        let transport = row.tcp ? "TCP" : "UDP"
+        print("| \(row.inFlight) in flight, \(transport) | \(fmt(row.ours)) | dnsperf\(row.tcp ? " -m tcp" : "") | \(fmt(row.perf)) | \(ratio(row.ours, row.perf)) |")
+    }
     if !arguments.contains("client") {
         try await runServers()
         try await runStore()
