@@ -117,7 +117,11 @@ struct ZoneDraft {
     }
 
     mutating func remove(_ name: DNSName, _ type: RRType, _ rdata: RData) throws {
-        guard var set = try take(name, type) else { return }
+        guard var set = try take(name, type) else {
+            // Nothing there, perhaps removed earlier in this draft: keep it removed.
+            overlay[name, default: [:]][type] = .some(nil)
+            return
+        }
         set.remove(rdata)
         overlay[name, default: [:]][type] = .some(set.count == 0 ? nil : set)
     }
