@@ -113,6 +113,23 @@ func updateRate(port: Int, zone: DNSName, key: TSIGKey, seconds: Double) async t
     return rate
 }
 
+/// Signed single-record updates per second from `writers` concurrent writers, each on a name of
+/// its own (so none waits on another's prerequisite), each waiting for its answer before the next.
+func concurrentUpdateRate(port: Int, zone: DNSName, key: TSIGKey, seconds: Double, writers: Int) async throws -> Double {
+    let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port, key: key))
+    defer { Task { await client.shutdown() } }
+    let counter = Locked(0)
+    return try await measureConcurrent(seconds, tasks: writers) {
+        let i = counter.withLock { value -> Int in
+            value += 1
+            return value
+        }
+        var update = UpdateBuilder(zone: zone)
+        update.replace(try DNSName("upd\(i % writers).\(zone)"), .txt, with: [.txt(TXT("value \(i)"))], ttl: 60)
+        try await client.update(update)
+    }
+}
+
 /// A server under test: started, measured, stopped, one at a time so they never share the CPU.
 struct ServerUnderTest {
     var name: String
@@ -160,7 +177,7 @@ func runServers() async throws {
     let zone: DNSName = "example.test."
     let names = ["DNSStore", "DNSStore (no prepared answers)", "BIND 9", "Knot"]
     let rounds = smoke ? 1 : (arguments.firstIndex(of: "--rounds").flatMap { Int(arguments[$0 + 1]) } ?? 3)
-    var samples: [String: (udp: [Double], tcp: [Double], updates: [Double], mix: [Double])] = [:]
+    var samples: [String: (udp: [Double], tcp: [Double], updates: [Double], mix: [Double], writers: [Double])] = [:]
     // The half-absent mix: 300 names that exist and 300 that do not, asked in turn.
     let present = try (0..<300).map { try DNSName("mix-\($0).\(zone)") }
     let mix = try present.indices.flatMap { [present[$0], try DNSName("absent-\($0).\(zone)")] }
@@ -179,10 +196,12 @@ func runServers() async throws {
                 let mixed = try dnsperf(port: server.port, names: mix, seconds: seconds, tcp: false)
                 let tcp = try dnsperf(port: server.port, name: name, seconds: seconds, tcp: true)
                 let updates = try await updateRate(port: server.port, zone: zone, key: server.key, seconds: seconds)
-                samples[which, default: ([], [], [], [])].udp.append(udp)
-                samples[which, default: ([], [], [], [])].tcp.append(tcp)
-                samples[which, default: ([], [], [], [])].updates.append(updates)
-                samples[which, default: ([], [], [], [])].mix.append(mixed)
+                let writers = try await concurrentUpdateRate(port: server.port, zone: zone, key: server.key, seconds: seconds, writers: 8)
+                samples[which, default: ([], [], [], [], [])].udp.append(udp)
+                samples[which, default: ([], [], [], [], [])].tcp.append(tcp)
+                samples[which, default: ([], [], [], [], [])].updates.append(updates)
+                samples[which, default: ([], [], [], [], [])].mix.append(mixed)
+                samples[which, default: ([], [], [], [], [])].writers.append(writers)
             } catch {
                 await server.stop()
                 throw error
@@ -191,19 +210,19 @@ func runServers() async throws {
         }
     }
     func fmt(_ v: Double) -> String { String(format: "%.0f", v) }
-    func row(_ name: String) -> (udp: Double, tcp: Double, updates: Double, mix: Double) {
+    func row(_ name: String) -> (udp: Double, tcp: Double, updates: Double, mix: Double, writers: Double) {
         let s = samples[name]!
-        return (median(s.udp), median(s.tcp), median(s.updates), median(s.mix))
+        return (median(s.udp), median(s.tcp), median(s.updates), median(s.mix), median(s.writers))
     }
     func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f", a / b) }
     let ours = row("DNSStore")
     print("")
-    print("Servers one at a time, \(rounds) rounds, medians: dnsperf (64 in flight) on one present name, UDP and TCP, and on 600 names half of them absent, UDP; signed single-record updates from one client")
-    print("| server | UDP q/s | TCP q/s | half-absent UDP q/s | updates/s | ours / this: UDP | TCP | half-absent | updates |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("Servers one at a time, \(rounds) rounds, medians: dnsperf (64 in flight) on one present name, UDP and TCP, and on 600 names half of them absent, UDP; signed single-record updates from one writer and from 8 concurrent writers")
+    print("| server | UDP q/s | TCP q/s | half-absent UDP q/s | updates/s, 1 writer | updates/s, 8 writers | ours / this: UDP | TCP | half-absent | 1 writer | 8 writers |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names {
         let r = row(name)
-        print("| \(name) | \(fmt(r.udp)) | \(fmt(r.tcp)) | \(fmt(r.mix)) | \(fmt(r.updates)) | \(ratio(ours.udp, r.udp)) | \(ratio(ours.tcp, r.tcp)) | \(ratio(ours.mix, r.mix)) | \(ratio(ours.updates, r.updates)) |")
+        print("| \(name) | \(fmt(r.udp)) | \(fmt(r.tcp)) | \(fmt(r.mix)) | \(fmt(r.updates)) | \(fmt(r.writers)) | \(ratio(ours.udp, r.udp)) | \(ratio(ours.tcp, r.tcp)) | \(ratio(ours.mix, r.mix)) | \(ratio(ours.updates, r.updates)) | \(ratio(ours.writers, r.writers)) |")
     }
 }
 
