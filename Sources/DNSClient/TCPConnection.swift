@@ -106,7 +106,7 @@ final class TCPConnection: Sendable {
 }
 
 /// Keeps the requests in flight on one connection and hands each answer to its request.
-final class TCPMultiplexer: ChannelDuplexHandler {
+final class TCPMultiplexer: ChannelDuplexHandler, MultiplexerTiming {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = TCPRequest
     typealias OutboundOut = ByteBuffer
@@ -118,10 +118,11 @@ final class TCPMultiplexer: ChannelDuplexHandler {
 
     private let server: SocketAddress
     private var pending: [UInt16: Pending] = [:]
-    private var flushScheduled = false
-    /// One timer for the connection, set for the earliest deadline (see `UDPMultiplexer`).
-    private var sweep: Scheduled<Void>?
-    private var sweepDeadline: NIODeadline?
+    var flushScheduled = false
+    var sweep: (task: Scheduled<Void>, deadline: NIODeadline)?
+    var deadlines: [(id: UInt16, deadline: NIODeadline)] {
+        pending.compactMap { id, entry in entry.deadline.map { (id, $0) } }
+    }
 
     init(server: SocketAddress) { self.server = server }
 
@@ -135,45 +136,12 @@ final class TCPMultiplexer: ChannelDuplexHandler {
         }
         let deadline = request.timeout.map { context.eventLoop.now + $0.timeAmount }
         pending[id] = Pending(request: request, deadline: deadline)
-        if let deadline, sweepDeadline.map({ deadline < $0 }) ?? true { scheduleSweep(at: deadline, context: context) }
+        if let deadline { watch(deadline, context: context) }
         context.write(wrapOutboundOut(request.octets.framedForTCP()), promise: promise)
-        if !flushScheduled {
-            flushScheduled = true
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            context.eventLoop.execute {
-                let (handler, context) = loopBound.value
-                handler.flushScheduled = false
-                context.flush()
-            }
-        }
+        flushAtEndOfTurn(context)
     }
 
-    private func scheduleSweep(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        sweep?.cancel()
-        sweepDeadline = deadline
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        sweep = context.eventLoop.scheduleTask(deadline: deadline) {
-            let (handler, context) = bound.value
-            handler.sweepExpired(context: context)
-        }
-    }
-
-    /// Fails every request past its deadline, then waits for the earliest one left.
-    private func sweepExpired(context: ChannelHandlerContext) {
-        sweep = nil
-        sweepDeadline = nil
-        let now = context.eventLoop.now
-        var next: NIODeadline?
-        for (id, entry) in pending {
-            guard let deadline = entry.deadline else { continue }
-            if deadline <= now {
-                finish(id: id, with: DNSError.timeout)
-            } else if next.map({ deadline < $0 }) ?? true {
-                next = deadline
-            }
-        }
-        if let next { scheduleSweep(at: next, context: context) }
-    }
+    func timedOut(_ id: UInt16) { finish(id: id, with: DNSError.timeout) }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
@@ -212,9 +180,7 @@ final class TCPMultiplexer: ChannelDuplexHandler {
     private func failAll(_ error: any Error) {
         let all = pending
         pending = [:]
-        sweep?.cancel()
-        sweep = nil
-        sweepDeadline = nil
+        stopWatching()
         for entry in all.values { entry.request.fail(error) }
     }
 }

@@ -154,7 +154,7 @@ final class UDPSocketPool: Sendable {
 }
 
 /// Keeps the requests in flight on one UDP socket and hands each answer to its request.
-final class UDPMultiplexer: ChannelDuplexHandler {
+final class UDPMultiplexer: ChannelDuplexHandler, MultiplexerTiming {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundIn = UDPRequest
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
@@ -165,12 +165,9 @@ final class UDPMultiplexer: ChannelDuplexHandler {
     }
 
     private var pending: [UInt16: Pending] = [:]
-    private var flushScheduled = false
-    /// One timer for the socket, set for the earliest deadline, instead of one per request:
-    /// scheduling and cancelling a task for each of many requests in flight cost more than the
-    /// requests' own bookkeeping.
-    private var sweep: Scheduled<Void>?
-    private var sweepDeadline: NIODeadline?
+    var flushScheduled = false
+    var sweep: (task: Scheduled<Void>, deadline: NIODeadline)?
+    var deadlines: [(id: UInt16, deadline: NIODeadline)] { pending.map { ($0.key, $0.value.deadline) } }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
@@ -182,18 +179,10 @@ final class UDPMultiplexer: ChannelDuplexHandler {
         }
         let deadline = context.eventLoop.now + request.timeout.timeAmount
         pending[id] = Pending(request: request, deadline: deadline)
-        if sweepDeadline.map({ deadline < $0 }) ?? true { scheduleSweep(at: deadline, context: context) }
+        watch(deadline, context: context)
         let envelope = AddressedEnvelope(remoteAddress: request.server, data: request.octets)
         context.write(wrapOutboundOut(envelope), promise: promise)
-        if !flushScheduled {
-            flushScheduled = true
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            context.eventLoop.execute {
-                let (handler, context) = loopBound.value
-                handler.flushScheduled = false
-                context.flush()
-            }
-        }
+        flushAtEndOfTurn(context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -215,43 +204,13 @@ final class UDPMultiplexer: ChannelDuplexHandler {
         entry.request.promise.fail(error)
     }
 
-    private func scheduleSweep(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        sweep?.cancel()
-        sweepDeadline = deadline
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        sweep = context.eventLoop.scheduleTask(deadline: deadline) {
-            let (handler, context) = bound.value
-            handler.sweepExpired(context: context)
-        }
-    }
-
-    /// Fails every request past its deadline, then waits for the earliest one left.
-    private func sweepExpired(context: ChannelHandlerContext) {
-        sweep = nil
-        sweepDeadline = nil
-        let now = context.eventLoop.now
-        var next: NIODeadline?
-        for (id, entry) in pending {
-            if entry.deadline <= now {
-                finish(id: id, with: DNSError.timeout)
-            } else if next.map({ entry.deadline < $0 }) ?? true {
-                next = entry.deadline
-            }
-        }
-        if let next { scheduleSweep(at: next, context: context) }
-    }
-
-    private func stopSweeping() {
-        sweep?.cancel()
-        sweep = nil
-        sweepDeadline = nil
-    }
+    func timedOut(_ id: UInt16) { finish(id: id, with: DNSError.timeout) }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // On a connected socket, an ICMP error (nothing listens there) concerns every request on it.
         let all = pending
         pending = [:]
-        stopSweeping()
+        stopWatching()
         for entry in all.values {
             entry.request.promise.fail(DNSError.connection("UDP to \(entry.request.server.display): \(describeFailure(error))"))
         }
@@ -261,7 +220,7 @@ final class UDPMultiplexer: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         let all = pending
         pending = [:]
-        stopSweeping()
+        stopWatching()
         for entry in all.values {
             entry.request.promise.fail(DNSError.connection("UDP socket closed"))
         }
