@@ -2,6 +2,7 @@ import DNSClient
 import DNSWire
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// What becomes of a request: answered where it arrived, or work that blocks (the disk, a long
@@ -11,6 +12,8 @@ public enum RequestOutcome: Sendable {
     case answered([ByteBuffer])
     /// Run it off the event loop, then send what it returns.
     case work(BlockingWork)
+    /// Start it; its answers come when the work it joined is done (UPDATEs, committed together).
+    case deferred(DeferredWork)
 }
 
 /// Admitted blocking work. It holds a place in its queue until its last step has run or it is
@@ -125,15 +128,14 @@ extension Authority {
         switch receive(request, over: transport) {
         case .answered(let answers): return answers
         case .work(let work): return work.runToEnd()
+        case .deferred(let work): return work.wait(on: NIOThreadPool.singleton)
         }
     }
 
-    /// A signed UPDATE seen before gets the answer it got then; a new one is admitted as work.
+    /// A signed UPDATE seen before gets the answer it got then; a new one is admitted.
     private func admitUpdate(_ context: RequestContext) -> RequestOutcome {
         guard let tsig = context.tsig, context.key != nil else {
-            return admit(context, to: updateQueue) {
-                [self.update(context)]
-            }
+            return admitUpdate(context) { _ in }
         }
         switch replays.lookup(tsig, now: context.now) {
         case .answered(var answer):
@@ -146,14 +148,45 @@ extension Authority {
         case .inProgress:
             return .answered(context.transport == .tcp ? [context.respond(rcode: .servFail, payloadLimit: 65535)] : [])
         case .fresh:
-            let outcome = admit(context, to: updateQueue) {
-                let answer = self.update(context)
-                self.replays.record(tsig, answer: answer)
-                return [answer]
+            return admitUpdate(context) { answer in
+                if let answer { self.replays.record(tsig, answer: answer) } else { self.replays.forget(tsig) }
             }
-            if case .answered = outcome { replays.forget(tsig) }
-            return outcome
         }
+    }
+
+    /// Checks an UPDATE and queues it for the next group commit. `answered` learns its answer,
+    /// or nil when it was shed or abandoned unanswered. In-process requests are applied alone on
+    /// the caller's thread, and never shed.
+    private func admitUpdate(_ context: RequestContext, answered: @escaping @Sendable (ByteBuffer?) -> Void) -> RequestOutcome {
+        guard context.transport != .local else {
+            return .work(BlockingWork(body: {
+                let answer = self.update(context)
+                answered(answer)
+                return .done([answer])
+            }, release: {}))
+        }
+        guard updateQueue.enter() else {
+            answered(nil)
+            return shed(context, updateQueue)
+        }
+        let update: CheckedUpdate
+        switch check(update: context) {
+        case .answer(let answer):
+            updateQueue.leave()
+            answered(answer)
+            return .answered([answer])
+        case .ready(let ready):
+            update = ready
+        }
+        let queue = updateQueue
+        return .deferred(DeferredWork { pool, deliver in
+            let job = UpdateCommitter.Job(update: update, octets: context.octets.readableBytes) { answer in
+                queue.leave()
+                answered(answer)
+                deliver(answer.map { [$0] } ?? [])
+            }
+            self.committer.enqueue(job, on: pool) { self.commit($0) }
+        })
     }
 
     /// Work of one kind, admitted while fewer than `limit` are pending; otherwise shed at once:
@@ -168,12 +201,16 @@ extension Authority {
         _ context: RequestContext, to queue: WorkQueue, steps body: @escaping @Sendable () -> BlockingWork.Step
     ) -> RequestOutcome {
         guard context.transport != .local else { return .work(BlockingWork(body: body, release: {})) }
-        guard queue.enter() else {
-            ServerMetrics.shed.increment()
-            logger.debug("shed a request: queue full", metadata: ["kind": "\(queue.kind)", "limit": "\(queue.limit)"])
-            return .answered(context.transport == .tcp ? [context.respond(rcode: .servFail, payloadLimit: 65535)] : [])
-        }
+        guard queue.enter() else { return shed(context, queue) }
         return .work(BlockingWork(body: body, release: { queue.leave() }))
+    }
+
+    /// A request not taken because its queue is full: dropped over UDP (the client retries),
+    /// SERVFAIL over TCP.
+    private func shed(_ context: RequestContext, _ queue: WorkQueue) -> RequestOutcome {
+        ServerMetrics.shed.increment()
+        logger.debug("shed a request: queue full", metadata: ["kind": "\(queue.kind)", "limit": "\(queue.limit)"])
+        return .answered(context.transport == .tcp ? [context.respond(rcode: .servFail, payloadLimit: 65535)] : [])
     }
 
     /// FORMERR for a request that does not decode, when at least its header does.

@@ -5,14 +5,38 @@ import NIOCore
 /// the question, OPT and TSIG.
 let maxRRSetAnswerOctets = 65_535 - 12 - 2 * 255 - 4 - 11 - 400
 
+/// An UPDATE checked as far as it can be without reading its zone: what `commit` applies.
+struct CheckedUpdate: Sendable {
+    let context: RequestContext
+    let origin: DNSName
+    let prerequisites: [Prerequisite]
+    let operations: [UpdateOperation]
+}
+
 extension Authority {
-    /// Applies an UPDATE (RFC 2136 section 3): checks the zone, the sender's right, every
-    /// prerequisite, then applies all changes together with the serial raised, durably, or none.
+    /// What checking an UPDATE before storage found: an answer already, or an update to apply.
+    enum UpdateCheck {
+        case answer(ByteBuffer)
+        case ready(CheckedUpdate)
+    }
+
+    /// Applies an UPDATE alone, on the calling thread (RFC 2136 section 3): checks the zone, the
+    /// sender's right, every prerequisite, then applies all changes together with the serial
+    /// raised, durably, or none.
     func update(_ context: RequestContext) -> ByteBuffer {
+        switch check(update: context) {
+        case .answer(let answer): return answer
+        case .ready(let update): return commit([update])[0]
+        }
+    }
+
+    /// The checks that need no storage: the zone, the key's subtrees, the form of every
+    /// prerequisite and change, and RDATA the zone could never hold or serve. Cheap enough for
+    /// the event loop, so that an UPDATE refused here never waits for others' commits.
+    func check(update context: RequestContext) -> UpdateCheck {
         let request = context.request
-        func fail(_ rcode: ResponseCode, _ why: String? = nil) -> ByteBuffer {
-            if let why { logger.notice("refused an UPDATE", metadata: ["rcode": "\(rcode)", "why": "\(why)"]) }
-            return context.respond(rcode: rcode, payloadLimit: 65535, reason: why)
+        func fail(_ rcode: ResponseCode, _ why: String? = nil) -> UpdateCheck {
+            .answer(answer(context, .answer(rcode, why)))
         }
         guard request.questions.count == 1, let zoneQuestion = request.zone, zoneQuestion.type == .soa else {
             return fail(.formErr)
@@ -53,42 +77,90 @@ extension Authority {
         for case .rrsetEquals(let name, let type, _) in prerequisites where !RDataRules.isStorable(type) {
             return fail(.formErr, "\(name): a prerequisite on \(type), which no zone holds")
         }
+        return .ready(CheckedUpdate(context: context, origin: origin, prerequisites: prerequisites, operations: operations))
+    }
 
-        // Prerequisites are checked and changes made inside one storage transaction that no
-        // other writer of the zone, in this process or another, can interleave with.
-        let outcome: Outcome
-        do {
-            outcome = try store.write(origin) { zone in
-                let outcome = try self.plan(prerequisites, operations, in: zone)
-                guard case .commit(let changes, let serial) = outcome else { return ([], 0, outcome) }
-                return (changes, serial, outcome)
-            }
-        } catch {
-            ServerMetrics.servfail.increment()
-            logger.error("update not stored", metadata: ["zone": "\(origin)", "error": "\(error)"])
-            return fail(.servFail, "the update could not be stored: \(error)")
+    /// Applies checked UPDATEs in order and answers each (group commit): those to one zone go to
+    /// storage in one transaction, each checked against the zone as the ones before it left it,
+    /// each with its own serial and journal step, and each answered only once all are durable.
+    /// When such a transaction fails, its UPDATEs are tried again one at a time, so that one
+    /// cannot fail for another.
+    func commit(_ updates: [CheckedUpdate]) -> [ByteBuffer] {
+        var answers = [ByteBuffer?](repeating: nil, count: updates.count)
+        var zones: [DNSName] = []
+        var byZone: [DNSName: [Int]] = [:]
+        for (i, update) in updates.enumerated() {
+            if byZone[update.origin] == nil { zones.append(update.origin) }
+            byZone[update.origin, default: []].append(i)
         }
+        for origin in zones {
+            let indices = byZone[origin]!
+            let outcomes: [Outcome]
+            do {
+                outcomes = try commit(indices.map { updates[$0] }, to: origin)
+            } catch {
+                guard indices.count == 1 else {
+                    for i in indices { answers[i] = commit([updates[i]])[0] }
+                    continue
+                }
+                ServerMetrics.servfail.increment()
+                logger.error("update not stored", metadata: ["zone": "\(origin)", "error": "\(error)"])
+                outcomes = [.answer(.servFail, "the update could not be stored: \(error)")]
+            }
+            for (i, outcome) in zip(indices, outcomes) { answers[i] = answer(updates[i].context, outcome) }
+        }
+        return answers.map { $0! }
+    }
+
+    /// One transaction for UPDATEs to one zone: the outcome of each, in order.
+    private func commit(_ updates: [CheckedUpdate], to origin: DNSName) throws -> [Outcome] {
+        let outcomes = try store.write(origin) { zone -> (steps: [JournalStep], result: [Outcome]) in
+            var draft = ZoneDraft(zone)
+            var steps: [JournalStep] = []
+            var outcomes: [Outcome] = []
+            for update in updates {
+                let outcome = try self.plan(update.prerequisites, update.operations, in: &draft)
+                if case .commit(let step) = outcome { steps.append(step) }
+                outcomes.append(outcome)
+            }
+            return (steps, outcomes)
+        }
+        var changes: [ZoneChange] = []
+        var serial: UInt32?
+        for case .commit(let step) in outcomes {
+            changes += step.changes
+            serial = step.to
+        }
+        if let serial {
+            statistics.updateCommits.add(1, ordering: .relaxed)
+            committed(changes, to: origin, serial: serial)
+        }
+        return outcomes
+    }
+
+    /// The answer for an outcome; refusals with a reason are logged.
+    private func answer(_ context: RequestContext, _ outcome: Outcome) -> ByteBuffer {
         switch outcome {
         case .answer(let rcode, let why):
-            return fail(rcode, why)
-        case .commit(let changes, let serial):
-            committed(changes, to: origin, serial: serial)
-            return fail(.noError)
+            if let why { logger.notice("refused an UPDATE", metadata: ["rcode": "\(rcode)", "why": "\(why)"]) }
+            return context.respond(rcode: rcode, payloadLimit: 65535, reason: why)
+        case .commit:
+            return context.respond(rcode: .noError, payloadLimit: 65535)
         }
     }
 
     private enum Outcome {
         case answer(ResponseCode, String?)
         /// Changes to store, the SOA's own change with its new serial among them.
-        case commit([ZoneChange], serial: UInt32)
+        case commit(JournalStep)
     }
 
-    /// Checks the prerequisites against the zone as stored and works out the changes (RFC 2136
-    /// section 3), the new serial included.
-    private func plan(_ prerequisites: [Prerequisite], _ operations: [UpdateOperation], in zone: any ZoneReading) throws -> Outcome {
-        let origin = zone.origin
-        if let rcode = try check(prerequisites, in: zone) { return .answer(rcode, nil) }
-        var next = ZoneDraft(zone)
+    /// Checks the prerequisites against the zone as drafted so far and works out the changes
+    /// (RFC 2136 section 3), the new serial included; on success the draft holds them.
+    private func plan(_ prerequisites: [Prerequisite], _ operations: [UpdateOperation], in draft: inout ZoneDraft) throws -> Outcome {
+        let origin = draft.origin
+        if let rcode = try check(prerequisites, in: draft) { return .answer(rcode, nil) }
+        var next = draft
         var changes: [ZoneChange] = []
         for operation in operations { try apply(operation, to: &next, changes: &changes) }
         guard !changes.isEmpty else { return .answer(.noError, nil) }
@@ -107,21 +179,25 @@ extension Authority {
             return .answer(.servFail, "the zone \(origin) has no SOA record")
         }
         let oldSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
+        let oldSerial = soa.serial
         soa.serial = nextSerial(soa.serial)
         let newSOA = ResourceRecord(name: origin, type: .soa, ttl: soaSet.ttl, rdata: .soa(soa))
+        try next.remove(origin, .soa, oldSOA.rdata)
+        try next.add(newSOA)
         changes.insert(ZoneChange(action: .delete, record: oldSOA), at: 0)
         changes.append(ZoneChange(action: .add, record: newSOA))
-        return .commit(changes, serial: soa.serial)
+        draft = next
+        return .commit(JournalStep(from: oldSerial, to: soa.serial, changes: changes))
     }
 
     /// The RCODE of the first prerequisite that fails, or nil (RFC 2136 section 3.2).
-    private func check(_ prerequisites: [Prerequisite], in zone: any ZoneReading) throws -> ResponseCode? {
+    private func check(_ prerequisites: [Prerequisite], in zone: ZoneDraft) throws -> ResponseCode? {
         for prerequisite in prerequisites {
             switch prerequisite {
             case .nameInUse(let name):
-                if try zone.node(name).isEmpty { return .nxDomain }
+                if try zone.types(at: name).isEmpty { return .nxDomain }
             case .nameNotInUse(let name):
-                if try !zone.node(name).isEmpty { return .yxDomain }
+                if try !zone.types(at: name).isEmpty { return .yxDomain }
             case .rrsetExists(let name, let type):
                 if try zone.rrset(name, type) == nil { return .nxRRSet }
             case .rrsetDoesNotExist(let name, let type):

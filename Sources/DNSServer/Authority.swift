@@ -37,6 +37,9 @@ public final class Authority: Sendable {
         public let cacheMisses = Atomic<Int>(0)
         /// Queries answered with the octets of an earlier answer (`PreparedAnswers`).
         public let preparedHits = Atomic<Int>(0)
+        /// Storage transactions that committed UPDATEs: fewer than the UPDATEs when several
+        /// were committed together.
+        public let updateCommits = Atomic<Int>(0)
     }
 
     /// Blocking work admitted and not yet finished, by kind; beyond their limits, requests are shed.
@@ -45,6 +48,8 @@ public final class Authority: Sendable {
     let readQueue: WorkQueue
     /// Answers to signed UPDATEs still inside their TSIG window, for retransmissions and replays.
     let replays = ReplayCache()
+    /// UPDATEs from the network waiting to go to storage together.
+    let committer = UpdateCommitter()
 
     /// Opens (or creates) the zone database at `path` and creates the configured zones that are
     /// missing. Refuses storage that a newer version wrote, and zones without their SOA or NS

@@ -31,28 +31,27 @@ final class MemoryZoneStore: ZoneStore, Sendable {
         try body(Reader(origin: origin, nodes: zones.withLock { $0[origin]?.nodes ?? [:] }))
     }
 
-    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (changes: [ZoneChange], serial: UInt32, result: T)) throws -> T {
+    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T {
         try zones.withLock { zones in
             var zone = zones[origin] ?? Zone()
             let planned = try plan(Reader(origin: origin, nodes: zone.nodes))
-            guard !planned.changes.isEmpty else { return planned.result }
-            for change in planned.changes {
-                let r = change.record
-                var node = zone.nodes.removeValue(forKey: r.name) ?? [:]
-                var set = node.removeValue(forKey: r.type) ?? RRSet(ttl: r.ttl)
-                switch change.action {
-                case .add:
-                    set.ttl = r.ttl
-                    set.insert(r.rdata)
-                case .delete:
-                    set.remove(r.rdata)
+            for step in planned.steps {
+                for change in step.changes {
+                    let r = change.record
+                    var node = zone.nodes.removeValue(forKey: r.name) ?? [:]
+                    var set = node.removeValue(forKey: r.type) ?? RRSet(ttl: r.ttl)
+                    switch change.action {
+                    case .add:
+                        set.ttl = r.ttl
+                        set.insert(r.rdata)
+                    case .delete:
+                        set.remove(r.rdata)
+                    }
+                    if set.count > 0 { node[r.type] = set }
+                    if !node.isEmpty { zone.nodes[r.name] = node }
                 }
-                if set.count > 0 { node[r.type] = set }
-                if !node.isEmpty { zone.nodes[r.name] = node }
+                zone.steps.append((step.from, step.to, step.changes))
             }
-            let from = planned.changes.first { $0.action == .delete && $0.record.type == .soa }
-                .flatMap { record -> UInt32? in if case .soa(let soa) = record.record.rdata { return soa.serial } else { return nil } } ?? planned.serial
-            zone.steps.append((from, planned.serial, planned.changes))
             if zone.steps.count > journalSteps { zone.steps.removeFirst(zone.steps.count - journalSteps) }
             zones[origin] = zone
             return planned.result

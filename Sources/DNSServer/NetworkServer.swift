@@ -146,6 +146,16 @@ final class UDPRequestHandler: ChannelInboundHandler {
                     }
                     channel.flush()
                 }
+        case .deferred(let work):
+            let channel = context.channel
+            let remote = envelope.remoteAddress
+            work.start(on: pool) { answers in
+                guard !answers.isEmpty else { return }
+                channel.eventLoop.execute {
+                    for answer in answers { channel.write(AddressedEnvelope(remoteAddress: remote, data: answer), promise: nil) }
+                    channel.flush()
+                }
+            }
         }
     }
 
@@ -224,6 +234,16 @@ final class TCPSessionHandler: ChannelDuplexHandler {
             case .work(let work):
                 state.started()
                 run(work, context)
+            case .deferred(let work):
+                state.started()
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let loop = context.eventLoop
+                work.start(on: pool) { answers in
+                    loop.execute {
+                        let (handler, context) = bound.value
+                        handler.finished(answers, context)
+                    }
+                }
             }
         }
         context.flush()
@@ -265,6 +285,16 @@ final class TCPSessionHandler: ChannelDuplexHandler {
                     handler.process(context)
                 }
             }
+    }
+
+    /// Writes the answers of deferred work, then goes on with the connection's requests.
+    private func finished(_ answers: [ByteBuffer], _ context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return state.finished(now: .now()) }
+        for answer in answers { context.write(wrapOutboundOut(answer.framedForTCP()), promise: nil) }
+        context.flush()
+        state.wrote(now: .now())
+        state.finished(now: .now())
+        process(context)
     }
 
     func read(context: ChannelHandlerContext) {

@@ -221,9 +221,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         try withConnection { session in try body(Reader(session: session, origin: origin)) }
     }
 
-    func write<T>(
-        _ origin: DNSName, _ plan: (any ZoneReading) throws -> (changes: [ZoneChange], serial: UInt32, result: T)
-    ) throws -> T {
+    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T {
         let zone = Data(OwnerKey.key(origin))
         return try withConnection { session in
             try session.transaction("BEGIN ISOLATION LEVEL READ COMMITTED") {
@@ -232,8 +230,8 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
                 else { throw StorageError.damaged("zone \(origin) is missing from \(displayURL)") }
                 let (octets, journalOctets) = try row.decode((Int, Int).self)
                 let planned = try plan(Reader(session: session, origin: origin))
-                if !planned.changes.isEmpty {
-                    try store(planned.changes, serial: planned.serial, zone: zone, octets: octets, journalOctets: journalOctets, session)
+                if !planned.steps.isEmpty {
+                    try store(planned.steps, zone: zone, octets: octets, journalOctets: journalOctets, session)
                 }
                 return planned.result
             }
@@ -252,40 +250,43 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
             """)
     }
 
-    /// Writes the changes, journals them as one step and keeps the journal within its limits.
-    private func store(_ changes: [ZoneChange], serial: UInt32, zone: Data, octets: Int, journalOctets: Int, _ session: Session) throws {
+    /// Writes the steps' changes, journals each as its own step and keeps the journal within its limits.
+    private func store(_ planned: [JournalStep], zone: Data, octets: Int, journalOctets: Int, _ session: Session) throws {
         var delta = 0
-        var stepOctets = 0
+        var journal = journalOctets
         let last = try session.rows("SELECT MAX(step) FROM dnsstore_journal_step WHERE zone = \(zone)").first?.decode(Int?.self)
-        let step = (last ?? 0) + 1
-        for (seq, change) in changes.enumerated() {
-            let r = change.record
-            let size = SQLiteZoneStore.recordOctets(r.name, r.rdata)
-            switch change.action {
-            case .delete:
+        var step = last ?? 0
+        let now = Int(Date().timeIntervalSince1970)
+        for planned in planned {
+            step += 1
+            var stepOctets = 0
+            for (seq, change) in planned.changes.enumerated() {
+                let r = change.record
+                let size = SQLiteZoneStore.recordOctets(r.name, r.rdata)
+                switch change.action {
+                case .delete:
+                    try session.run(
+                        """
+                        DELETE FROM dnsstore_record WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(r.name)))
+                        AND type = \(Int(r.type.rawValue)) AND rdata_key = \(SQLiteZoneStore.rdataKey(r.rdata))
+                        """)
+                    delta -= size
+                case .add:
+                    try Self.insert(r, zone: zone, session)
+                    delta += size
+                }
+                stepOctets += size
                 try session.run(
                     """
-                    DELETE FROM dnsstore_record WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(r.name)))
-                    AND type = \(Int(r.type.rawValue)) AND rdata_key = \(SQLiteZoneStore.rdataKey(r.rdata))
+                    INSERT INTO dnsstore_journal VALUES (\(zone), \(step), \(seq), \(Int(change.action.rawValue)), \(Data(r.name.wire)),
+                    \(Int(r.type.rawValue)), \(Int(r.ttl)), \(Data(r.rdata.uncompressedWire)))
                     """)
-                delta -= size
-            case .add:
-                try Self.insert(r, zone: zone, session)
-                delta += size
             }
-            stepOctets += size
             try session.run(
-                """
-                INSERT INTO dnsstore_journal VALUES (\(zone), \(step), \(seq), \(Int(change.action.rawValue)), \(Data(r.name.wire)),
-                \(Int(r.type.rawValue)), \(Int(r.ttl)), \(Data(r.rdata.uncompressedWire)))
-                """)
+                "INSERT INTO dnsstore_journal_step VALUES (\(zone), \(step), \(Int(planned.from)), \(Int(planned.to)), \(now), \(stepOctets))")
+            journal += stepOctets
         }
-        let from = changes.first { $0.action == .delete && $0.record.type == .soa }.flatMap { serialOf($0.record) } ?? serial
-        let now = Int(Date().timeIntervalSince1970)
-        try session.run(
-            "INSERT INTO dnsstore_journal_step VALUES (\(zone), \(step), \(Int(from)), \(Int(serial)), \(now), \(stepOctets))")
         // Drops the oldest steps while the journal is over its size or they are over its age.
-        var journal = journalOctets + stepOctets
         let budget = limits.budget(zoneOctets: octets + delta)
         let oldestAllowed = now - limits.maxAge
         while true {

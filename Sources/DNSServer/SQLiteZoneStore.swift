@@ -158,72 +158,79 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         try pool.read { db in try body(Reader(db: db, origin: origin)) }
     }
 
-    func write<T>(
-        _ origin: DNSName, _ plan: (any ZoneReading) throws -> (changes: [ZoneChange], serial: UInt32, result: T)
-    ) throws -> T {
+    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T {
         let zone = OwnerKey.key(origin)
         return try pool.writeWithoutTransaction { db -> T in
             var result: T?
             try db.inTransaction(.immediate) {
                 let planned = try plan(Reader(db: db, origin: origin))
                 result = planned.result
-                guard !planned.changes.isEmpty else { return .rollback }
-                try store(planned.changes, serial: planned.serial, zone: zone, db)
+                guard !planned.steps.isEmpty else { return .rollback }
+                let zoneKey = Data(zone)
+                var step = (try Int.fetchOne(
+                    db.cachedStatement(sql: "SELECT MAX(step) FROM journal_step WHERE zone = ?"), arguments: [zoneKey]) ?? 0)
+                for planned in planned.steps {
+                    step += 1
+                    try store(planned, as: step, zone: zoneKey, db)
+                }
+                try prune(zone: zoneKey, db)
                 return .commit
             }
             return result!
         }
     }
 
-    /// Writes the changes, journals them as one step and keeps the journal within its limits.
-    private func store(_ changes: [ZoneChange], serial: UInt32, zone: [UInt8], _ db: GRDB.Database) throws {
+    /// Writes one step's changes and journals them as step number `step`.
+    private func store(_ planned: JournalStep, as step: Int, zone: Data, _ db: GRDB.Database) throws {
         var delta = 0
         var octets = 0
-        let step = (try Int.fetchOne(db, sql: "SELECT MAX(step) FROM journal_step WHERE zone = ?", arguments: [Data(zone)]) ?? 0) + 1
-        for (seq, change) in changes.enumerated() {
+        let journal = try db.cachedStatement(sql: "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        for (seq, change) in planned.changes.enumerated() {
             let r = change.record
             let size = Self.recordOctets(r.name, r.rdata)
             switch change.action {
             case .delete:
-                try Self.delete(r, zone: zone, db)
+                try Self.delete(r, zone: Array(zone), db)
                 delta -= size
             case .add:
-                try Self.insert(r, zone: zone, db)
+                try Self.insert(r, zone: Array(zone), db)
                 delta += size
             }
             octets += size
-            try db.cachedStatement(sql: "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
-                Data(zone), step, seq, change.action.rawValue, Data(r.name.wire), Int(r.type.rawValue), Int64(r.ttl),
+            try journal.execute(arguments: [
+                zone, step, seq, change.action.rawValue, Data(r.name.wire), Int(r.type.rawValue), Int64(r.ttl),
                 Data(r.rdata.uncompressedWire),
             ])
         }
-        let from = changes.first { $0.action == .delete && $0.record.type == .soa }.flatMap { serialOf($0.record) } ?? serial
         try db.cachedStatement(sql: "INSERT INTO journal_step VALUES (?, ?, ?, ?, ?, ?)").execute(arguments: [
-            Data(zone), step, Int64(from), Int64(serial), Int64(Date().timeIntervalSince1970), octets,
+            zone, step, Int64(planned.from), Int64(planned.to), Int64(Date().timeIntervalSince1970), octets,
         ])
         try db.cachedStatement(sql: "UPDATE zone SET octets = octets + ?, journal_octets = journal_octets + ? WHERE zone = ?")
-            .execute(arguments: [delta, octets, Data(zone)])
-        try prune(zone: zone, db)
+            .execute(arguments: [delta, octets, zone])
     }
 
     /// Drops the oldest steps while the journal is over its size or they are over its age.
-    private func prune(zone: [UInt8], _ db: GRDB.Database) throws {
-        guard let row = try Row.fetchOne(db, sql: "SELECT octets, journal_octets FROM zone WHERE zone = ?", arguments: [Data(zone)])
+    private func prune(zone: Data, _ db: GRDB.Database) throws {
+        guard let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT octets, journal_octets FROM zone WHERE zone = ?"), arguments: [zone])
         else { return }
         var journalOctets = row["journal_octets"] as Int
+        let before = journalOctets
         let budget = limits.budget(zoneOctets: row["octets"] as Int)
         let oldestAllowed = Int64(Date().timeIntervalSince1970) - Int64(limits.maxAge)
+        let oldest = try db.cachedStatement(sql: "SELECT step, at, octets FROM journal_step WHERE zone = ? ORDER BY step LIMIT 2")
         while true {
-            let steps = try Row.fetchAll(
-                db, sql: "SELECT step, at, octets FROM journal_step WHERE zone = ? ORDER BY step LIMIT 2", arguments: [Data(zone)])
+            let steps = try Row.fetchAll(oldest, arguments: [zone])
             guard steps.count == 2 else { break }
-            let oldest = steps[0]
-            guard journalOctets > budget || (oldest["at"] as Int64) < oldestAllowed else { break }
-            try db.execute(sql: "DELETE FROM journal WHERE zone = ? AND step = ?", arguments: [Data(zone), oldest["step"] as Int])
-            try db.execute(sql: "DELETE FROM journal_step WHERE zone = ? AND step = ?", arguments: [Data(zone), oldest["step"] as Int])
-            journalOctets -= oldest["octets"] as Int
+            let first = steps[0]
+            guard journalOctets > budget || (first["at"] as Int64) < oldestAllowed else { break }
+            try db.cachedStatement(sql: "DELETE FROM journal WHERE zone = ? AND step = ?").execute(arguments: [zone, first["step"] as Int])
+            try db.cachedStatement(sql: "DELETE FROM journal_step WHERE zone = ? AND step = ?").execute(arguments: [zone, first["step"] as Int])
+            journalOctets -= first["octets"] as Int
         }
-        try db.execute(sql: "UPDATE zone SET journal_octets = ? WHERE zone = ?", arguments: [journalOctets, Data(zone)])
+        if journalOctets != before {
+            try db.cachedStatement(sql: "UPDATE zone SET journal_octets = ? WHERE zone = ?").execute(arguments: [journalOctets, zone])
+        }
     }
 
     func journal(_ origin: DNSName, after serial: UInt32) throws -> [ZoneDiff]? {

@@ -103,9 +103,9 @@ protocol ZoneStore: Sendable {
     func read<T>(_ origin: DNSName, _ body: (any ZoneReading) throws -> T) throws -> T
 
     /// Runs `plan` in a transaction that excludes every other writer of the zone, and stores the
-    /// changes it returns, journaled under `serial`, together or not at all. No changes: nothing
-    /// is written.
-    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (changes: [ZoneChange], serial: UInt32, result: T)) throws -> T
+    /// steps it returns, in order, each journaled as its own step (several UPDATEs committed
+    /// together), all together or not at all. No steps: nothing is written.
+    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T
 
     /// The journaled steps after `serial` up to the current serial, in order; nil when the journal
     /// does not reach back to `serial`.

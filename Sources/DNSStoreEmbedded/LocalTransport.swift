@@ -62,6 +62,10 @@ public final class LocalTransport: StoreTransport {
             return answers
         case .work(let work):
             return try await NIOThreadPool.singleton.runIfActive { work.runToEnd() }
+        case .deferred(let work):
+            return await withCheckedContinuation { continuation in
+                work.start(on: NIOThreadPool.singleton) { continuation.resume(returning: $0) }
+            }
         }
     }
 

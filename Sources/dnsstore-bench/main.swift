@@ -156,7 +156,8 @@ func startServer(_ which: String, zone: DNSName, notify: [Int] = []) async throw
         let process = try Subprocess.start(
             binary, ["serve", "--data", dir.path, "--zone", zone.description, "--listen", "127.0.0.1:\(port)", "--log-level", "error"]
                 + notify.flatMap { ["--notify", "127.0.0.1:\($0)"] }
-                + (which.hasSuffix("(no prepared answers)") ? ["--prepared-answers-mib", "0"] : []),
+                + (which.hasSuffix("(no prepared answers)") ? ["--prepared-answers-mib", "0"] : [])
+                + (which.hasSuffix("(--fsync)") ? ["--fsync"] : []),
             logFile: dir.appendingPathComponent("serve.log").path)
         try await Ports.waitForTCP(port)
         let key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: dir.appendingPathComponent("tsig.key"), encoding: .utf8))[0]
@@ -175,7 +176,11 @@ func median(_ values: [Double]) -> Double {
 /// Each server in turn, for several rounds, so that a noisy moment hits them all alike; medians.
 func runServers() async throws {
     let zone: DNSName = "example.test."
-    let names = ["DNSStore", "DNSStore (no prepared answers)", "BIND 9", "Knot"]
+    // `--updates-only`: the two update columns alone, against BIND 9 (for work on the write path).
+    let updatesOnly = arguments.contains("--updates-only")
+    // "(--fsync)": our server syncing each commit to disk; its update columns only.
+    let names = updatesOnly
+        ? ["DNSStore", "DNSStore (--fsync)", "BIND 9"] : ["DNSStore", "DNSStore (no prepared answers)", "DNSStore (--fsync)", "BIND 9", "Knot"]
     let rounds = smoke ? 1 : (arguments.firstIndex(of: "--rounds").flatMap { Int(arguments[$0 + 1]) } ?? 3)
     var samples: [String: (udp: [Double], tcp: [Double], updates: [Double], mix: [Double], writers: [Double])] = [:]
     // The half-absent mix: 300 names that exist and 300 that do not, asked in turn.
@@ -192,9 +197,10 @@ func runServers() async throws {
                 for name in present { add.add(.txt(name, TXT(String(repeating: "m", count: 60)))) }
                 try await writer.update(add)
                 await writer.shutdown()
-                let udp = try dnsperf(port: server.port, name: name, seconds: seconds, tcp: false)
-                let mixed = try dnsperf(port: server.port, names: mix, seconds: seconds, tcp: false)
-                let tcp = try dnsperf(port: server.port, name: name, seconds: seconds, tcp: true)
+                let queries = !updatesOnly && !which.hasSuffix("(--fsync)")
+                let udp = !queries ? 0 : try dnsperf(port: server.port, name: name, seconds: seconds, tcp: false)
+                let mixed = !queries ? 0 : try dnsperf(port: server.port, names: mix, seconds: seconds, tcp: false)
+                let tcp = !queries ? 0 : try dnsperf(port: server.port, name: name, seconds: seconds, tcp: true)
                 let updates = try await updateRate(port: server.port, zone: zone, key: server.key, seconds: seconds)
                 let writers = try await concurrentUpdateRate(port: server.port, zone: zone, key: server.key, seconds: seconds, writers: 8)
                 samples[which, default: ([], [], [], [], [])].udp.append(udp)
@@ -209,12 +215,12 @@ func runServers() async throws {
             await server.stop()
         }
     }
-    func fmt(_ v: Double) -> String { String(format: "%.0f", v) }
     func row(_ name: String) -> (udp: Double, tcp: Double, updates: Double, mix: Double, writers: Double) {
         let s = samples[name]!
         return (median(s.udp), median(s.tcp), median(s.updates), median(s.mix), median(s.writers))
     }
-    func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f", a / b) }
+    func fmt(_ v: Double) -> String { v == 0 ? "n/a" : String(format: "%.0f", v) }
+    func ratio(_ a: Double, _ b: Double) -> String { b == 0 ? "n/a" : String(format: "%.2f", a / b) }
     let ours = row("DNSStore")
     print("")
     print("Servers one at a time, \(rounds) rounds, medians: dnsperf (64 in flight) on one present name, UDP and TCP, and on 600 names half of them absent, UDP; signed single-record updates from one writer and from 8 concurrent writers")
@@ -305,7 +311,7 @@ func run() async throws {
     await tcp.shutdown()
 
     func fmt(_ v: Double) -> String { String(format: "%.0f", v) }
-    func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f", a / b) }
+    func ratio(_ a: Double, _ b: Double) -> String { b == 0 ? "n/a" : String(format: "%.2f", a / b) }
     print("Queries of one TXT name on BIND 9 (\(bind.port)), \(seconds) s per case; our client on one event loop, its tasks on that loop")
     print("| case | DNSStore q/s | baseline | baseline q/s | ratio |")
     print("|---|---|---|---|---|")

@@ -353,7 +353,7 @@ struct WorkAdmissionTests {
             }
             #expect(answers.count == 1)
         }
-        guard case .work = authority.receive(try TSIGSigner.sign(Self.update(4), key: key, timeSigned: now).message, over: .udp) else {
+        guard case .deferred = authority.receive(try TSIGSigner.sign(Self.update(4), key: key, timeSigned: now).message, over: .udp) else {
             Issue.record("a valid signed UPDATE was not admitted")
             return
         }
@@ -363,11 +363,12 @@ struct WorkAdmissionTests {
         let (authority, key, dir) = try Self.authority { $0.maxPendingUpdates = 4 }
         defer { try? FileManager.default.removeItem(at: dir) }
         let now = WallClock.seconds()
-        var admitted: [BlockingWork] = []
+        var admitted: [DeferredWork] = []
         for i in 0..<6 {
             let request = try TSIGSigner.sign(Self.update(i), key: key, timeSigned: now).message
             switch authority.receive(request, over: i == 5 ? .tcp : .udp) {
-            case .work(let work): admitted.append(work)
+            case .work: Issue.record("an UPDATE became blocking work")
+            case .deferred(let work): admitted.append(work)
             case .answered(let answers):
                 // Shed: dropped over UDP, SERVFAIL over TCP.
                 if i == 5 {
@@ -379,8 +380,9 @@ struct WorkAdmissionTests {
         }
         #expect(admitted.count == 4)
         // Once work finishes, its place is free again.
-        _ = admitted.removeFirst().run()
-        guard case .work = authority.receive(try TSIGSigner.sign(Self.update(9), key: key, timeSigned: now).message, over: .udp) else {
+        let answers = admitted.removeFirst().wait(on: .singleton)
+        #expect(try answers.map { try Message(decoding: $0).rcode } == [.noError])
+        guard case .deferred = authority.receive(try TSIGSigner.sign(Self.update(9), key: key, timeSigned: now).message, over: .udp) else {
             Issue.record("the place of finished work was not given back")
             return
         }

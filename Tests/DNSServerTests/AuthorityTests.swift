@@ -2,6 +2,7 @@ import DNSServer
 import DNSWire
 import Foundation
 import NIOCore
+import NIOPosix
 import Testing
 
 /// The engine's rules driven with DNS messages directly: no sockets, no other program. The
@@ -101,6 +102,67 @@ struct AuthorityTests {
         #expect(try engine.update { $0.require(.nameInUse("none.example.test.")); $0.add(.txt("a.example.test.", TXT("2"))) } == .nxDomain)
         #expect(try engine.update { $0.add(.txt("outside.example.org.", TXT("1"))) } == .notZone)
         #expect(try engine.serial() == start &+ 1)
+    }
+
+    @Test func updatesCommittedTogetherAreEachCheckedOnTheirOwn() throws {
+        let engine = try Engine()
+        let start = try engine.serial()
+        let x: DNSName = "x.example.test."
+        func signed(_ id: UInt16, _ build: (inout UpdateBuilder) -> Void) throws -> ByteBuffer {
+            var update = UpdateBuilder(zone: AuthorityTests.zone)
+            build(&update)
+            return try TSIGSigner.sign(try update.message(id: id).encode(), key: engine.key, timeSigned: engine.now).message
+        }
+        // Two writers race to create x, a third swaps the winner's value, a fourth asks for a
+        // name that is not there.
+        let requests = [
+            try signed(1) { $0.require(.rrsetDoesNotExist(x, .txt)); $0.add(.txt(x, TXT("first"))) },
+            try signed(2) { $0.require(.rrsetDoesNotExist(x, .txt)); $0.add(.txt(x, TXT("second"))) },
+            try signed(3) {
+                $0.require(.rrsetEquals(x, .txt, [.txt(TXT("first"))]))
+                $0.replace(x, .txt, with: [.txt(TXT("third"))], ttl: 60)
+            },
+            try signed(4) { $0.require(.nameInUse("none.example.test.")); $0.add(.txt(x, TXT("fourth"))) },
+        ]
+        let works = try requests.map { request in
+            guard case .deferred(let work) = engine.authority.receive(request, over: .udp) else {
+                throw DNSWireError.truncated("an UPDATE was not queued for storage")
+            }
+            return work
+        }
+        // Hold the pool's one thread until all four wait, so that they go in one transaction.
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        defer { try? pool.syncShutdownGracefully() }
+        let gate = DispatchSemaphore(value: 0)
+        pool.submit { _ in gate.wait() }
+        let answers = Locked<[Int: ResponseCode]>([:])
+        let done = DispatchGroup()
+        for (i, work) in works.enumerated() {
+            done.enter()
+            work.start(on: pool) { octets in
+                let rcode = octets.first.flatMap { try? Message(decoding: $0).rcode }
+                answers.withLock { $0[i] = rcode }
+                done.leave()
+            }
+        }
+        gate.signal()
+        done.wait()
+        #expect(answers.withLock { $0 } == [0: .noError, 1: .yxRRSet, 2: .noError, 3: .nxDomain])
+        #expect(engine.authority.statistics.updateCommits.load(ordering: .relaxed) == 1)
+        #expect(try engine.lines(x) == ["TXT \"third\""])
+        // Each committed UPDATE is its own step: its own serial, its own IXFR difference.
+        #expect(try engine.serial() == start &+ 2)
+        var soa = try #require(try engine.query(AuthorityTests.zone, .soa).answers.first)
+        guard case .soa(var fields) = soa.rdata else { throw DNSWireError.truncated("no SOA") }
+        fields.serial = start
+        soa.rdata = .soa(fields)
+        let ixfr = try engine.send(Message(id: 5, questions: [Question(name: AuthorityTests.zone, type: .ixfr)], authority: [soa]), key: engine.key, over: .tcp)
+        let serials = ixfr.flatMap(\.answers).compactMap { record -> UInt32? in
+            if case .soa(let soa) = record.rdata { return soa.serial }
+            return nil
+        }
+        #expect(serials == [start &+ 2, start, start &+ 1, start &+ 1, start &+ 2, start &+ 2])
     }
 
     @Test func unsignedForgedAndReplayedUpdatesChangeNothing() throws {

@@ -1,0 +1,127 @@
+import Dispatch
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Work that joins others of its kind and is answered when they are done: an UPDATE, which goes
+/// to storage together with the UPDATEs that arrive while another transaction is being written.
+public struct DeferredWork: Sendable {
+    let begin: @Sendable (NIOThreadPool, @escaping @Sendable ([ByteBuffer]) -> Void) -> Void
+
+    /// Starts the work on `pool`; `deliver` gets its answers (none when it was abandoned because
+    /// the pool stopped) on one of the pool's threads.
+    public func start(on pool: NIOThreadPool, deliver: @escaping @Sendable ([ByteBuffer]) -> Void) {
+        begin(pool, deliver)
+    }
+
+    /// Starts the work and waits for its answers, for callers that may block.
+    public func wait(on pool: NIOThreadPool) -> [ByteBuffer] {
+        let result = ResultBox()
+        start(on: pool) { result.set($0) }
+        return result.wait()
+    }
+
+    /// One value handed from a pool thread to a waiting one.
+    private final class ResultBox: Sendable {
+        private let value = Mutex<[ByteBuffer]?>(nil)
+        private let done = DispatchSemaphore(value: 0)
+
+        func set(_ answers: [ByteBuffer]) {
+            value.withLock { $0 = answers }
+            done.signal()
+        }
+
+        func wait() -> [ByteBuffer] {
+            done.wait()
+            return value.withLock { $0 ?? [] }
+        }
+    }
+}
+
+/// UPDATEs waiting for storage (group commit). One batch is written at a time, on a thread of
+/// the pool; UPDATEs that arrive meanwhile wait and go to storage together in the next batch, in
+/// one transaction with one commit (and one sync to disk with `--fsync`). The engine checks each
+/// on its own prerequisites, in arrival order, and each is answered only after its commit.
+final class UpdateCommitter: Sendable {
+    /// One UPDATE and where its answer goes (nil: it was abandoned).
+    struct Job: Sendable {
+        let update: CheckedUpdate
+        let octets: Int
+        let deliver: @Sendable (ByteBuffer?) -> Void
+    }
+
+    private struct State {
+        var waiting: [Job] = []
+        var writing = false
+    }
+
+    private let state = Mutex(State())
+    /// The most UPDATEs, and request octets, one transaction takes: bounds its time and memory.
+    let maxBatch: Int
+    let maxBatchOctets: Int
+
+    init(maxBatch: Int = 64, maxBatchOctets: Int = 1 << 20) {
+        self.maxBatch = maxBatch
+        self.maxBatchOctets = maxBatchOctets
+    }
+
+    /// Queues `job`; when no batch is being written, starts writing on `pool` with `commit`,
+    /// which answers a batch in order.
+    func enqueue(_ job: Job, on pool: NIOThreadPool, commit: @escaping @Sendable ([CheckedUpdate]) -> [ByteBuffer]) {
+        let start = state.withLock { state -> Bool in
+            state.waiting.append(job)
+            guard !state.writing else { return false }
+            state.writing = true
+            return true
+        }
+        guard start else { return }
+        pool.submit { poolState in
+            guard case .active = poolState else { return self.abandonWaiting() }
+            self.write(commit)
+        }
+    }
+
+    /// Writes batches until none is waiting.
+    private func write(_ commit: @Sendable ([CheckedUpdate]) -> [ByteBuffer]) {
+        while true {
+            let batch = nextBatch()
+            guard !batch.isEmpty else { return }
+            let answers = commit(batch.map(\.update))
+            for (job, answer) in zip(batch, answers) { job.deliver(answer) }
+        }
+    }
+
+    /// The UPDATEs of the next batch, oldest first; none (and writing over) when none waits.
+    private func nextBatch() -> [Job] {
+        state.withLock { state -> [Job] in
+            guard !state.waiting.isEmpty else {
+                state.writing = false
+                return []
+            }
+            var count = 0
+            var octets = 0
+            for job in state.waiting {
+                guard count < maxBatch, count == 0 || octets + job.octets <= maxBatchOctets else { break }
+                count += 1
+                octets += job.octets
+            }
+            let batch = Array(state.waiting.prefix(count))
+            state.waiting.removeFirst(count)
+            return batch
+        }
+    }
+
+    private func abandonWaiting() {
+        let abandoned = state.withLock { state -> [Job] in
+            defer {
+                state.waiting = []
+                state.writing = false
+            }
+            return state.waiting
+        }
+        for job in abandoned { job.deliver(nil) }
+    }
+
+    /// UPDATEs waiting for the next batch.
+    var waiting: Int { state.withLock { $0.waiting.count } }
+}
