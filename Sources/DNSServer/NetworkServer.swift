@@ -70,6 +70,9 @@ public final class NetworkServer: Sendable {
                             // A deep receive queue rides out bursts (floods of junk included) without
                             // dropping the valid queries behind them; the kernel caps it at rmem_max.
                             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+                            // Up to 32 datagrams per read (recvmmsg), each in a slot of 64 KiB.
+                            .channelOption(.datagramVectorReadMessageCount, value: UDPRequestHandler.readBatch)
+                            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: UDPRequestHandler.readBatch * UDPRequestHandler.slot))
                             .channelInitializer { channel in
                                 channel.eventLoop.makeCompletedFuture {
                                     try channel.pipeline.syncOperations.addHandler(UDPRequestHandler(authority: authority, pool: pool))
@@ -128,8 +131,18 @@ final class UDPRequestHandler: ChannelInboundHandler {
         self.pool = pool
     }
 
+    /// Datagrams read per system call (recvmmsg), each into a slot that holds the largest.
+    static let readBatch = 32
+    static let slot = 65_536
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let envelope = unwrapInboundIn(data)
+        var received = unwrapInboundIn(data)
+        // The datagram is a slice of the shared read buffer: copied, so that work that keeps it
+        // does not keep the whole buffer, and the channel can read into that buffer again.
+        var copy = context.channel.allocator.buffer(capacity: received.data.readableBytes)
+        copy.writeImmutableBuffer(received.data)
+        received.data = copy
+        let envelope = received
         switch authority.receive(envelope.data, over: .udp) {
         case .answered(let answers):
             for answer in answers {

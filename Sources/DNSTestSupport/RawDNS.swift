@@ -25,7 +25,8 @@ public enum RawDNS {
         return n > 0 ? Array(buffer[..<n]) : nil
     }
 
-    /// A UDP socket that sends without reading replies: for floods.
+    /// A UDP socket that sends without waiting for replies (for floods and bursts), and reads
+    /// them when asked.
     public final class Sender: @unchecked Sendable {
         let fd: Int32
         var addr: sockaddr_in
@@ -41,6 +42,14 @@ public enum RawDNS {
                     sendto(fd, message, message.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
                 }
             }
+        }
+
+        /// The next reply, or nil if none comes within `timeout`.
+        public func receive(timeout: Double = 2) -> [UInt8]? {
+            setTimeout(fd, timeout)
+            var buffer = [UInt8](repeating: 0, count: 65_535)
+            let n = recv(fd, &buffer, buffer.count, 0)
+            return n > 0 ? Array(buffer[..<n]) : nil
         }
 
         deinit { close(fd) }

@@ -79,6 +79,34 @@ struct ServerTests {
         }
     }
 
+    @Test func readsLargeDatagramsAndBurstsOverUDP() async throws {
+        try await withEmbedded { server in
+            // One signed UPDATE of about 40 KB in one datagram: read whole (the server reads
+            // many datagrams per system call, each into a slot of its own).
+            let name = try DNSName("big.\(server.zone)")
+            let text = TXT(strings: (0..<160).map { i in Array(repeating: UInt8(ascii: "a") + UInt8(i % 26), count: 250) })
+            var update = UpdateBuilder(zone: server.zone)
+            update.add(.txt(name, text))
+            let signed = try TSIGSigner.sign(try update.message(id: 1).encode(), key: server.key, timeSigned: WallClock.seconds()).message
+            #expect(signed.readableBytes > 40_000)
+            let reply = try #require(RawDNS.udp(Array(signed.readableBytesView), port: server.port))
+            #expect(try Message(decoding: reply).rcode == .noError)
+            let reader = try client(server, key: nil, tcp: true)
+            let stored = try await reader.query(name, type: .txt).answers.map(\.rdata)
+            await reader.shutdown()
+            #expect(stored == [.txt(text)])
+
+            // A burst of queries from one socket, all sent before any reply is read: each is answered.
+            let sender = RawDNS.Sender(port: server.port)
+            for id in 0..<200 { sender.send(Array(try Message.query(name, type: .a, id: UInt16(id)).encode().readableBytesView)) }
+            var answered = Set<UInt16>()
+            while answered.count < 200, let reply = sender.receive(timeout: 2) {
+                answered.insert(try Message(decoding: reply).id)
+            }
+            #expect(answered.count == 200)
+        }
+    }
+
     @Test func carriesManyQueriesOnOneTCPConnection() async throws {
         try await withEmbedded { server in
             let tcp = try client(server, key: nil, tcp: true)
