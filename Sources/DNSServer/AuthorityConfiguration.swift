@@ -38,8 +38,8 @@ public struct AuthorityConfiguration: Sendable {
     public var cacheOctets = 64 << 20
     /// Octets of answers kept as sent, for plain queries asked again (0: none kept).
     public var preparedAnswerOctets = 16 << 20
-    /// Octets of history the journal keeps for IXFR; nil: as much as the zone itself holds, at
-    /// least 512 KiB. An IXFR from before the journal's start gets the whole zone.
+    /// Octets of history the journal keeps for IXFR; nil: a quarter of what the zone itself
+    /// holds, at least 512 KiB. An IXFR from before the journal's start gets the whole zone.
     public var journalMaxOctets: Int?
     /// Seconds of history the journal keeps.
     public var journalMaxAge = 7 * 24 * 3600

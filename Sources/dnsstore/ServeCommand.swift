@@ -41,6 +41,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "UPDATEs queued or being applied at once; more are shed before any work.") var maxPendingUpdates = 64
     @Option(name: .customLong("max-records-per-rrset"), help: "Records one RRset may hold.") var maxRecordsPerRRset = 1_000
     @Option(name: .customLong("prepared-answers-mib"), help: "MiB of answers kept as sent for queries asked again (0: none).") var preparedAnswersMiB = 16
+    @Option(name: .customLong("journal-mib"), help: "MiB of history each zone's journal keeps for IXFR (default: a quarter of the zone, at least 0.5).")
+    var journalMiB: Double?
+    @Option(name: .customLong("journal-days"), help: "Days of history each zone's journal keeps for IXFR.") var journalDays: Double = 7
     @Flag(help: "Check the data (every page of the file, every zone's SOA and NS) and exit: 0 when sound, 1 when not.") var check = false
     @Option(help: "Write every record that can still be read, as a zone file per zone, to FILE and exit; list what cannot.") var salvage: String?
 
@@ -50,6 +53,10 @@ struct ServeCommand: AsyncParsableCommand {
         where !(value > 0 && value <= 3600) {
             throw ValidationError("\(name) must be above 0 and at most 3600 seconds, not \(value)")
         }
+        if let journalMiB, !(journalMiB > 0 && journalMiB <= 1_048_576) {
+            throw ValidationError("--journal-mib must be above 0 and at most 1048576, not \(journalMiB)")
+        }
+        guard journalDays > 0 && journalDays <= 3650 else { throw ValidationError("--journal-days must be above 0 and at most 3650, not \(journalDays)") }
         for (name, value) in [("--max-tcp-connections", maxTCPConnections), ("--max-pending-updates", maxPendingUpdates), ("--max-records-per-rrset", maxRecordsPerRRset)]
         where !(1...1_000_000).contains(value) {
             throw ValidationError("\(name) must be 1 to 1000000, not \(value)")
@@ -79,6 +86,8 @@ struct ServeCommand: AsyncParsableCommand {
         config.maxPendingUpdates = maxPendingUpdates
         config.maxRecordsPerRRset = maxRecordsPerRRset
         config.preparedAnswerOctets = max(0, preparedAnswersMiB) << 20
+        config.journalMaxOctets = journalMiB.map { Int($0 * 1_048_576) }
+        config.journalMaxAge = Int(journalDays * 86_400)
         let storageURL = storage ?? ProcessInfo.processInfo.environment["DNSSTORE_STORAGE"].flatMap { $0.isEmpty ? nil : $0 }
         let databasePath = storageURL.map(Self.redacted) ?? (data as NSString).appendingPathComponent("zones.sqlite")
         if let salvage {

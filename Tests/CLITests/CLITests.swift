@@ -119,6 +119,10 @@ struct CLITests {
         let unreachable = try cli.run("get", "db/c/ok", "--server", "127.0.0.1:\(Ports.free())", "--domain", "example.test", "--timeout", "0.3")
         #expect(unreachable.status == 6)
         #expect(unreachable.err.hasPrefix("dnsstore: unreachable: "))
+        let badJournal = try cli.run("serve", "--journal-mib", "0")
+        #expect(badJournal.status == 2 && badJournal.err.contains("--journal-mib must be above 0"))
+        let badJournalAge = try cli.run("serve", "--journal-days", "0")
+        #expect(badJournalAge.status == 2 && badJournalAge.err.contains("--journal-days must be above 0"))
         let notFound = try cli.run("get", "db/c/missing")
         #expect(notFound.status == 3 && notFound.err == "dnsstore: not found: document 'db/c/missing'")
         #expect(try cli.run("get", "db/c/ok").out == "{}")  // nothing stored was touched
