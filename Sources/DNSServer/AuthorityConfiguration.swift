@@ -34,7 +34,7 @@ public struct AuthorityConfiguration: Sendable {
     public var maxRecordsPerRRset = 1_000
     /// Queries waiting for storage at once (those the cache cannot answer); more are shed.
     public var maxPendingReads = 256
-    /// Octets of recently asked names kept in memory, about.
+    /// Memory for recently asked names, about (records and their bookkeeping).
     public var cacheOctets = 64 << 20
     /// Octets of answers kept as sent, for plain queries asked again (0: none kept).
     public var preparedAnswerOctets = 16 << 20

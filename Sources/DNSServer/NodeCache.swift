@@ -11,8 +11,11 @@ final class NodeCache: Sendable {
         /// Owns records or has names below it; false means NXDOMAIN.
         var exists: Bool
 
+        /// Memory the node takes, about: its dictionaries, and each record held twice (as RDATA
+        /// and as the canonical form its set is keyed by), so that the cache's bound is a bound on
+        /// the process's memory and not only on the records' octets.
         var octets: Int {
-            rrsets.values.reduce(64) { total, set in set.rdatas.reduce(total + 16) { $0 + 12 + $1.uncompressedWire.count } }
+            rrsets.values.reduce(256) { total, set in set.rdatas.reduce(total + 160) { $0 + 64 + 2 * $1.uncompressedWire.count } }
         }
     }
 

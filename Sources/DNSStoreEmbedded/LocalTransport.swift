@@ -31,7 +31,10 @@ public final class LocalTransport: StoreTransport {
             throw StoreError.serverFailure("cannot create the data directory \(directory): \(error.localizedDescription)")
         }
         let path = (directory as NSString).appendingPathComponent("zones.sqlite")
-        let config = AuthorityConfiguration(zones: [zone], keys: [])
+        var config = AuthorityConfiguration(zones: [zone], keys: [])
+        // A store in one process reads most names once (a scan, an export); a small cache holds
+        // the metadata and index pages it reads again, and memory stays flat as the store grows.
+        config.cacheOctets = 8 << 20
         // The engine inside a command speaks only of what goes wrong.
         var logger = Logger(label: "dnsstore.embedded")
         logger.logLevel = .warning

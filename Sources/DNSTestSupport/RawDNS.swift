@@ -140,9 +140,14 @@ public enum RawDNS {
 /// Memory and liveness of a server process, as an operator would watch them.
 public enum ProcessWatch {
     /// Resident memory of `pid` in bytes, from /proc.
-    public static func residentBytes(_ pid: Int32) -> Int? {
+    public static func residentBytes(_ pid: Int32) -> Int? { status(pid, "VmRSS:") }
+
+    /// The most resident memory `pid` has had so far, in bytes, from /proc.
+    public static func peakResidentBytes(_ pid: Int32) -> Int? { status(pid, "VmHWM:") }
+
+    private static func status(_ pid: Int32, _ field: String) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) })
         else { return nil }
         let kb = line.split(separator: " ").compactMap { Int($0) }.first
         return kb.map { $0 * 1024 }

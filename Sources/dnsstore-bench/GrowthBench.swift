@@ -23,10 +23,25 @@ func runGrowthTable() async throws {
         guard result.status == 0 else { throw SubprocessError.failed("dnsstore \(args.joined(separator: " "))", result) }
         return (result, millis(ContinuousClock.now - start))
     }
+    /// Runs a command to its end and returns the most memory it held, in MiB (its peak RSS,
+    /// sampled every 10 ms).
+    func peakMemory(_ args: [String]) async throws -> Double {
+        let process = try Subprocess.start(binary, args + ["--data", data.path], logFile: dir.appendingPathComponent("peak.log").path)
+        var peak = 0
+        while process.isRunning {
+            peak = max(peak, ProcessWatch.peakResidentBytes(process.processIdentifier) ?? 0)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        guard process.terminationStatus == 0 else {
+            throw SubprocessError.failed("dnsstore \(args.joined(separator: " "))", Subprocess.Result(
+                status: process.terminationStatus, stdout: "", stderr: (try? String(contentsOf: dir.appendingPathComponent("peak.log"), encoding: .utf8)) ?? ""))
+        }
+        return Double(peak) / 1_048_576
+    }
     print("")
     print("Growth of one collection on the embedded default (documents of about 80 octets of JSON; cold CLI: each command its own process, median of \(samples))")
-    print("| documents | import docs/s | disk, MiB | disk / JSON octets | cold CLI get, ms | cold CLI put (new id), ms | serve start, ms | serve get, ms | serve put, ms | serve peak RSS, MiB | BIND start, ms | BIND RSS, MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| documents | import docs/s | disk, MiB | disk / JSON octets | cold CLI get, ms | cold CLI put (new id), ms | serve start, ms | serve get, ms | serve put, ms | serve peak RSS, MiB | BIND start, ms | BIND RSS, MiB | export peak RSS, MiB | fsck peak RSS, MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     var loaded = 0
     var jsonOctets = 0
     for size in sizes {
@@ -61,8 +76,10 @@ func runGrowthTable() async throws {
         }
         let served = try await measureServed(binary: binary, data: data, size: size, samples: samples * 10)
         let bind = try await measureBIND(zoneFile: served.zoneFile)
+        let exportMemory = try await peakMemory(["export", "bench/docs", "--output", dir.appendingPathComponent("export.jsonl").path])
+        let fsckMemory = try await peakMemory(["fsck", "--compact"])
         func f(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
-        print("| \(size) | \(f(importRate, 0)) | \(f(Double(disk) / 1_048_576)) | \(f(Double(disk) / Double(jsonOctets), 2)) | \(f(median(gets))) | \(f(median(puts))) | \(f(served.startMs)) | \(f(served.getMs, 2)) | \(f(served.putMs, 2)) | \(f(served.rss, 0)) | \(f(bind.startMs)) | \(f(bind.rss, 0)) |")
+        print("| \(size) | \(f(importRate, 0)) | \(f(Double(disk) / 1_048_576)) | \(f(Double(disk) / Double(jsonOctets), 2)) | \(f(median(gets))) | \(f(median(puts))) | \(f(served.startMs)) | \(f(served.getMs, 2)) | \(f(served.putMs, 2)) | \(f(served.rss, 0)) | \(f(bind.startMs)) | \(f(bind.rss, 0)) | \(f(exportMemory, 0)) | \(f(fsckMemory, 0)) |")
         fflush(nil)  // each row as it is measured: a long run may be cut short
     }
     try await measureNetworkImport(binary: binary, documents: smoke ? 200 : 10_000, in: dir)
