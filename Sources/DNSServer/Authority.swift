@@ -50,6 +50,8 @@ public final class Authority: Sendable {
     let replays = ReplayCache()
     /// UPDATEs from the network waiting to go to storage together.
     let committer = UpdateCommitter()
+    /// How long storage reads have been taking: whether a query may read where it arrived.
+    let readTimes: ReadTimes
 
     /// Opens (or creates) the zone database at `path` and creates the configured zones that are
     /// missing. Refuses storage that a newer version wrote, and zones without their SOA or NS
@@ -96,6 +98,7 @@ public final class Authority: Sendable {
         updateQueue = WorkQueue(kind: "update", limit: configuration.maxPendingUpdates)
         transferQueue = WorkQueue(kind: "transfer", limit: configuration.maxPendingTransfers)
         readQueue = WorkQueue(kind: "read", limit: configuration.maxPendingReads)
+        readTimes = ReadTimes(quickMicroseconds: configuration.quickReadMicroseconds)
         self.store = store
         cache = NodeCache(capacity: configuration.cacheOctets, zones: configuration.zones)
         prepared = PreparedAnswers(maxOctets: configuration.preparedAnswerOctets)

@@ -34,6 +34,10 @@ public struct AuthorityConfiguration: Sendable {
     public var maxRecordsPerRRset = 1_000
     /// Queries waiting for storage at once (those the cache cannot answer); more are shed.
     public var maxPendingReads = 256
+    /// A query the cache cannot answer reads storage where it arrived while storage reads have
+    /// averaged under this many microseconds (its pages are in memory), and on the thread pool
+    /// otherwise; 0: always on the pool.
+    public var quickReadMicroseconds = 250
     /// Memory for recently asked names, about (records and their bookkeeping).
     public var cacheOctets = 64 << 20
     /// Octets of answers kept as sent, for plain queries asked again (0: none kept).
