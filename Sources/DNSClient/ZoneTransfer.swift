@@ -37,10 +37,28 @@ extension DNSClient {
             request.authority = [ResourceRecord(name: zone, type: .soa, ttl: 0, rdata: .soa(soa))]
         }
         do {
-            return try await transferOnce(request, serial: serial)
+            return try await transferOnce(request, serial: serial, keepingRecords: true) { _ in }
         } catch let early as ClosedBeforeAnswer {
             do {
-                return try await transferOnce(request, serial: serial)
+                return try await transferOnce(request, serial: serial, keepingRecords: true) { _ in }
+            } catch let again as ClosedBeforeAnswer {
+                _ = early
+                throw again.underlying
+            }
+        }
+    }
+
+    /// Transfers all of `zone` (AXFR) as `transfer(zone:)` does, handing each record to `each`
+    /// as it arrives instead of keeping them: memory stays flat however large the zone. Returns
+    /// the number of records.
+    @discardableResult
+    public func transfer(zone: DNSName, each: (ResourceRecord) throws -> Void) async throws -> Int {
+        let request = Message.query(zone, type: .axfr, payloadSize: nil)
+        do {
+            return try await transferOnce(request, serial: nil, keepingRecords: false, each: each).messageCount
+        } catch let early as ClosedBeforeAnswer {
+            do {
+                return try await transferOnce(request, serial: nil, keepingRecords: false, each: each).messageCount
             } catch let again as ClosedBeforeAnswer {
                 _ = early
                 throw again.underlying
@@ -52,7 +70,11 @@ extension DNSClient {
         var underlying: any Error
     }
 
-    private func transferOnce(_ request: Message, serial: UInt32?) async throws -> ZoneTransfer {
+    /// One attempt. Every record goes to `each`; without `keepingRecords` only the first two are
+    /// kept (to know when the transfer ends), and the count of records is returned as `messageCount`.
+    private func transferOnce(
+        _ request: Message, serial: UInt32?, keepingRecords: Bool, each: (ResourceRecord) throws -> Void
+    ) async throws -> ZoneTransfer {
         let server = configuration.servers[0]
         let (octets, matcher, verifier) = try prepare(request)
         let (connection, stream) = try await TCPConnection.connect(
@@ -62,6 +84,7 @@ extension DNSClient {
         defer { deadline.cancel() }
 
         var transfer = ZoneTransfer(records: [], messageCount: 0, isIncremental: false)
+        var handed = 0
         var tsig = verifier
         var closingSerial: UInt32?
         var soaCount = 0
@@ -88,29 +111,33 @@ extension DNSClient {
             }
             transfer.messageCount += 1
             for record in message.answers {
-                transfer.records.append(record)
+                if keepingRecords || transfer.records.count < 2 { transfer.records.append(record) }
+                handed += 1
+                try each(record)
                 guard record.type == .soa, case .soa(let soa) = record.rdata else { continue }
                 if closingSerial == nil { closingSerial = soa.serial }
                 if soa.serial == closingSerial { soaCount += 1 }
             }
-            if isComplete(transfer, soaCount: soaCount, requestedSerial: serial) {
+            let count = handed
+            if isComplete(transfer, count: count, soaCount: soaCount, requestedSerial: serial) {
                 if let tsig, !tsig.endsSigned { throw DNSError.tsig(.responseNotSigned) }
-                transfer.isIncremental = transfer.records.count > 1 && transfer.records[1].type == .soa
+                transfer.isIncremental = count > 1 && transfer.records[1].type == .soa
+                if !keepingRecords { transfer.messageCount = handed }
                 return transfer
             }
         }
-        throw DNSError.incompleteTransfer("the connection closed after \(transfer.records.count) records")
+        throw DNSError.incompleteTransfer("the connection closed after \(handed) records")
     }
 
     /// AXFR ends with the second SOA of the zone's serial; an IXFR of differences with the third
     /// (opening, last difference, closing); an IXFR that is a lone SOA means the zone is unchanged.
-    private func isComplete(_ transfer: ZoneTransfer, soaCount: Int, requestedSerial: UInt32?) -> Bool {
+    private func isComplete(_ transfer: ZoneTransfer, count: Int, soaCount: Int, requestedSerial: UInt32?) -> Bool {
         let records = transfer.records
         let incremental = requestedSerial != nil
-        if incremental, records.count == 1, transfer.serial == requestedSerial {
+        if incremental, count == 1, transfer.serial == requestedSerial {
             return true
         }
-        guard records.count >= 2 else { return false }
+        guard count >= 2 else { return false }
         let secondIsSOA = records[1].type == .soa
         if incremental && secondIsSOA {
             return soaCount >= 3

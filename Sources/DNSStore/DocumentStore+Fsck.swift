@@ -64,37 +64,38 @@ extension DocumentStore {
     /// `damaged` says whether a repair keeps, deletes or quarantines them.
     public func check(repair: Bool, damaged: DamagedDocumentAction = .keep) async throws -> CheckReport {
         var report = CheckReport()
-        let all: [ResourceRecord]
+        // The zone is read as it arrives and kept compactly (see ZoneTexts).
+        var txt = ZoneTexts()
+        let root = layout.root
         do {
-            all = try await transport.zoneRecords(configuration.zone)
+            try await transport.zoneRecords(configuration.zone) { record in
+                if record.type == .txt && record.name.isSubdomain(of: root) { txt.insert(record.name, record.rdata) }
+            }
         } catch {
             throw StoreError.from(error, "reading the zone \(configuration.zone) (the key must allow transfers)")
         }
-        var txt: [DNSName: RData] = [:]
-        for record in all where record.type == .txt && record.name.isSubdomain(of: layout.root) {
-            txt[record.name] = record.rdata
-        }
         guard txt[layout.root] != nil else { throw StoreError.notFound("no store at \(layout.root)") }
         invalidateCache()
-        var scan = Scan(txt: txt, accounted: [layout.root])
+        txt.account(layout.root)
+        var scan = Scan(txt: txt)
         let removesDamaged: Bool
         if case .keep = damaged { removesDamaged = false } else { removesDamaged = repair }
 
-        let root = try await self.root(forWriting: true)
-        for chunk in 0..<root.chunks.total {
+        let rootMetadata = try await self.root(forWriting: true)
+        for chunk in 0..<rootMetadata.chunks.total {
             try scan.account(try await loadIndexChunk(chunk, of: layout.root, level: .database), chunk: .init(node: layout.root, chunk: chunk, level: .database), repair: repair, into: &report)
         }
-        for database in try await readIndex(of: layout.root, total: root.chunks.total, level: .database, route: .primary).keys.sorted() {
+        for database in try await readIndex(of: layout.root, total: rootMetadata.chunks.total, level: .database, route: .primary).keys.sorted() {
             report.databases += 1
             let db = try await self.database(named: database, forWriting: true)
-            scan.accounted.insert(db.name)
+            scan.txt.account(db.name)
             for chunk in 0..<db.metadata.chunks.total {
                 try scan.account(try await loadIndexChunk(chunk, of: db.name, level: .collection), chunk: .init(node: db.name, chunk: chunk, level: .collection), repair: repair, into: &report)
             }
             for collection in try await readIndex(of: db.name, total: db.metadata.chunks.total, level: .collection, route: .primary).keys.sorted() {
                 report.collections += 1
                 let node = try await self.collection(named: collection, in: database, forWriting: true)
-                scan.accounted.insert(node.name)
+                scan.txt.account(node.name)
                 scan.collections[node.name] = (database, collection, node.metadata.chunks.total)
                 for chunk in 0..<node.metadata.chunks.total {
                     let pages = try await loadIndexChunk(chunk, of: node.name, level: .record)
@@ -107,7 +108,7 @@ extension DocumentStore {
                             scan.staleEntries.append((node.name, chunk, id))
                             continue
                         }
-                        guard txt[name] != nil else {
+                        guard scan.txt[name] != nil else {
                             report.problems.append(.init(kind: .entryWithoutRecord, name: path, detail: "\(name) is missing", repaired: repair))
                             scan.staleEntries.append((node.name, chunk, id))
                             continue
@@ -123,10 +124,11 @@ extension DocumentStore {
         }
         // Names left over: records missing from their index, dangling chunks, strays.
         var strays: [DNSName] = []
-        for name in txt.keys.sorted() where !scan.accounted.contains(name) {
+        // Sorted, a record comes before its data chunks, which inspecting it accounts for.
+        for name in scan.txt.unaccounted() where !scan.txt.isAccounted(name) {
             let parent = name.parent
             if let owner = scan.collections[parent.parent], let label = name.labels.first, !DataChunkLabel.matches(label) {
-                let record = try? RecordText.parse(txt[name]!, name: name, anyEncoding: true)
+                let record = scan.txt[name].flatMap { try? RecordText.parse($0, name: name, anyEncoding: true) }
                 let id = record?.header.id
                 let chunk = id.map { Naming.chunk(for: $0, total: owner.total) }
                 let path = "\(owner.database)/\(owner.collection)/\(id ?? "?")"
@@ -148,7 +150,7 @@ extension DocumentStore {
                     continue
                 }
             }
-            if scan.accounted.contains(parent), let label = name.labels.first, DataChunkLabel.matches(label) {
+            if scan.txt.isAccounted(parent), let label = name.labels.first, DataChunkLabel.matches(label) {
                 report.problems.append(.init(kind: .danglingChunk, name: "\(name)", detail: "no record refers to it", repaired: repair))
             } else {
                 report.problems.append(.init(kind: .strayName, name: "\(name)", detail: "nothing in the store refers to it", repaired: repair))
@@ -169,13 +171,14 @@ extension DocumentStore {
             for (path, name, node, chunk, id) in scan.damaged {
                 let chunks = scan.chunks[name] ?? []
                 if case .quarantine(let save) = damaged {
-                    let texts = ([name] + chunks).compactMap { n in txt[n].flatMap { try? text(of: $0, at: n) }.map { (n, $0) } }
+                    let texts = ([name] + chunks).compactMap { n in scan.txt[n].flatMap { try? text(of: $0, at: n) }.map { (n, $0) } }
                     try save(path, texts)
                 }
-                try await removeDamaged(name, rdata: txt[name]!, chunks: chunks, node: node, chunk: chunk, id: id)
+                guard let rdata = scan.txt[name] else { continue }
+                try await removeDamaged(name, rdata: rdata, chunks: chunks, node: node, chunk: chunk, id: id)
             }
         }
-        await deleteNames(strays.filter { !scan.accounted.contains($0) })
+        await deleteNames(strays.filter { !scan.txt.isAccounted($0) })
         return report
     }
 
@@ -236,8 +239,7 @@ enum DataChunkLabel {
 
 /// What a check has seen so far of the zone's names.
 private struct Scan {
-    let txt: [DNSName: RData]
-    var accounted: Set<DNSName>
+    var txt: ZoneTexts
     var collections: [DNSName: (database: String, collection: String, total: Int)] = [:]
     /// Existing data chunks of each record inspected.
     var chunks: [DNSName: [DNSName]] = [:]
@@ -246,16 +248,15 @@ private struct Scan {
     var oversize: [IndexEdits.ChunkKey] = []
     var damaged: [(path: String, name: DNSName, node: DNSName, chunk: Int?, id: String?)] = []
 
-    init(txt: [DNSName: RData], accounted: Set<DNSName>) {
+    init(txt: ZoneTexts) {
         self.txt = txt
-        self.accounted = accounted
     }
 
     /// Accounts for an index chunk's pages and notes pages over the size limit.
     mutating func account(_ pages: [LoadedPage], chunk key: IndexEdits.ChunkKey, repair: Bool, into report: inout CheckReport) throws {
         var over = false
         for page in pages where page.rdata != nil {
-            accounted.insert(page.name)
+            txt.account(page.name)
             if case .txt(let t)? = page.rdata, t.joined.count > IndexPage.maxTextOctets {
                 report.problems.append(.init(kind: .oversizePage, name: "\(page.name)", detail: "\(t.joined.count) octets", repaired: repair))
                 over = true
@@ -266,7 +267,7 @@ private struct Scan {
 
     /// Accounts for a record and its data chunks; returns why it is damaged, or nil when it is whole.
     mutating func inspect(_ name: DNSName, id: String?) -> String? {
-        accounted.insert(name)
+        txt.account(name)
         guard let rdata = txt[name], let record = try? RecordText.parse(rdata, name: name, anyEncoding: true) else {
             return "its header does not parse"
         }
@@ -283,7 +284,7 @@ private struct Scan {
                     missing = missing ?? chunk
                     continue
                 }
-                accounted.insert(chunk)
+                txt.account(chunk)
                 chunks[name, default: []].append(chunk)
                 body += t.joined
             }

@@ -12,6 +12,9 @@ public protocol StoreTransport: Sendable {
     func apply(_ update: UpdateBuilder) async throws
     /// Every record of `zone` (a zone transfer), for checks that must see names no index lists.
     func zoneRecords(_ zone: DNSName) async throws -> [ResourceRecord]
+    /// Every record of `zone`, each handed to `each` as it arrives; by default from
+    /// `zoneRecords(_:)`, all at once.
+    func zoneRecords(_ zone: DNSName, each: (ResourceRecord) throws -> Void) async throws
 
     /// The TXT RDATA at `name`, and for a negative answer the zone serial in its SOA.
     func lookup(_ name: DNSName, overTCP: Bool) async throws -> TXTLookup
@@ -36,6 +39,10 @@ public struct TXTLookup: Sendable {
 }
 
 extension StoreTransport {
+    public func zoneRecords(_ zone: DNSName, each: (ResourceRecord) throws -> Void) async throws {
+        for record in try await zoneRecords(zone) { try each(record) }
+    }
+
     public func lookup(_ name: DNSName, overTCP: Bool) async throws -> TXTLookup {
         TXTLookup(records: try await txt(at: name, overTCP: overTCP), serial: nil)
     }
@@ -69,6 +76,10 @@ extension DNSClient: StoreTransport {
 
     public func zoneRecords(_ zone: DNSName) async throws -> [ResourceRecord] {
         try await transfer(zone: zone).records
+    }
+
+    public func zoneRecords(_ zone: DNSName, each: (ResourceRecord) throws -> Void) async throws {
+        try await transfer(zone: zone, each: each)
     }
 
     public func serial(of zone: DNSName) async throws -> UInt32 {

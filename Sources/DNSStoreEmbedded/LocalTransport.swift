@@ -96,6 +96,34 @@ public final class LocalTransport: StoreTransport {
         try await transferRecords(Message.query(zone, type: .axfr, payloadSize: nil))
     }
 
+    /// The zone a message at a time, as the engine produces them: memory holds one message.
+    public func zoneRecords(_ zone: DNSName, each: (ResourceRecord) throws -> Void) async throws {
+        var request = Message.query(zone, type: .axfr, payloadSize: nil)
+        request.id = UInt16.random(in: .min ... .max)
+        var next: BlockingWork?
+        var answers: [ByteBuffer]
+        switch authority.receive(try request.encode(), over: .local) {
+        case .answered(let given): answers = given
+        case .work(let work): (answers, next) = try await NIOThreadPool.singleton.runIfActive { work.run() }
+        case .deferred(let work):
+            answers = await withCheckedContinuation { continuation in
+                work.start(on: NIOThreadPool.singleton) { continuation.resume(returning: $0) }
+            }
+        }
+        while true {
+            for answer in answers {
+                let message = try Message(decoding: answer)
+                if let error = DNSError(rcode: message.rcode) {
+                    next?.abandon()
+                    throw error
+                }
+                for record in message.answers { try each(record) }
+            }
+            guard let work = next else { return }
+            (answers, next) = try await NIOThreadPool.singleton.runIfActive { work.run() }
+        }
+    }
+
     public func changes(of zone: DNSName, since serial: UInt32) async throws -> ZoneTransfer? {
         var request = Message.query(zone, type: .ixfr, payloadSize: nil)
         let soa = SOA(mname: .root, rname: .root, serial: serial, refresh: 0, retry: 0, expire: 0, minimum: 0)
