@@ -3,9 +3,9 @@ import DNSWire
 import Foundation
 import GRDB
 
-/// Zones in one SQLite file (WAL): records keyed by zone, owner (in canonical order, see
-/// `OwnerKey`), type and a digest of the RDATA, so that a name is one index lookup and a zone is
-/// never loaded whole; and a journal of steps by serial, bounded by size and age, which IXFR and
+/// Zones in one SQLite file (WAL): records keyed by zone (a number), owner (in canonical order,
+/// see `OwnerKey`, the zone's own labels left out), type and a digest of the RDATA, so that a
+/// name is one index lookup and a zone is never loaded whole; and a journal of steps by serial, bounded by size and age, which IXFR and
 /// caches read. Several processes may share the file: SQLite's write lock puts their UPDATEs in
 /// one order, each taken with the lock held from its first read (BEGIN IMMEDIATE).
 final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
@@ -14,10 +14,15 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     let changes: ChangeCounter
     let limits: JournalLimits
 
-    /// The layout of the tables, kept in SQLite's `user_version`. 2: zones answered by name
-    /// (owner keys in canonical order) with a bounded journal of steps. 1: records keyed by
-    /// RDATA digest under names in wire form. 0: files from before versions, keyed by RDATA.
-    static let schemaVersion = 2
+    /// The layout of the tables, kept in SQLite's `user_version`. 3: zones numbered, owner keys
+    /// relative to their zone and RDATA digests of 8 octets (a fifth less disk than 2). 2: zones
+    /// answered by name (owner keys in canonical order) with a bounded journal of steps. 1:
+    /// records keyed by RDATA digest under names in wire form. 0: files from before versions,
+    /// keyed by RDATA.
+    static let schemaVersion = 3
+
+    /// Zone numbers by origin; a zone keeps its number for the life of the file.
+    private let zoneIDs = Locked<[DNSName: Int64]>([:])
 
     init(path: String, syncEveryCommit: Bool, limits: JournalLimits = JournalLimits()) throws {
         self.path = path
@@ -26,67 +31,138 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         config.busyMode = .timeout(10)
         let synchronous = syncEveryCommit ? "FULL" : "NORMAL"
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous); PRAGMA journal_size_limit = 4194304")
+            // The write-ahead log is cut back to 1 MiB after each checkpoint, not left at its peak.
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous); PRAGMA journal_size_limit = 1048576")
         }
         pool = try DatabasePool(path: path, configuration: config)
-        try pool.writeWithoutTransaction { db in
+        let migrated = try pool.writeWithoutTransaction { db -> Bool in
+            var migrated = false
             try db.inTransaction(.immediate) {
-                try Self.migrate(db, path: path)
+                migrated = try Self.migrate(db, path: path)
                 return .commit
             }
+            return migrated
         }
+        // Tables rebuilt by a migration leave their old pages free; the file gives them back.
+        if migrated { try pool.vacuum() }
         changes = ChangeCounter(path: path + "-changes")
     }
 
     // MARK: Schema
 
-    private static func migrate(_ db: GRDB.Database, path: String) throws {
+    /// Brings the tables to `schemaVersion`; returns whether it rebuilt tables that held data.
+    private static func migrate(_ db: GRDB.Database, path: String) throws -> Bool {
         let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
         guard version <= schemaVersion else {
             throw AuthorityError.storage(
                 "\(path) has schema version \(version), written by a newer dnsstore; this one reads versions up to \(schemaVersion)")
         }
-        guard version < schemaVersion else { return }
+        guard version < schemaVersion else { return false }
+        if version == 2 {
+            // Re-keyed in place: the zone's labels cut from each owner key, digests cut to 8
+            // octets (their first 8); the journal starts afresh.
+            try db.execute(
+                sql: """
+                    CREATE TABLE zone3 (
+                        id INTEGER PRIMARY KEY, origin BLOB NOT NULL UNIQUE,
+                        octets INTEGER NOT NULL DEFAULT 0, journal_octets INTEGER NOT NULL DEFAULT 0);
+                    INSERT INTO zone3 (origin, octets) SELECT zone, octets FROM zone;
+                    \(recordTable("record3"))
+                    INSERT INTO record3 SELECT z.id, substr(r.owner, length(r.zone) + 1), r.type, substr(r.rdata_key, 1, 8), r.name, r.ttl, r.rdata
+                        FROM record r JOIN zone3 z ON z.origin = r.zone;
+                    DROP TABLE record; DROP TABLE zone; DROP TABLE journal; DROP TABLE journal_step;
+                    ALTER TABLE record3 RENAME TO record; ALTER TABLE zone3 RENAME TO zone;
+                    \(journalTables)
+                    PRAGMA user_version = \(schemaVersion);
+                    """)
+            return true
+        }
         let old = try db.tableExists("record") ? try Row.fetchAll(db, sql: "SELECT origin, owner, type, ttl, rdata FROM record") : []
         try db.execute(
             sql: """
                 DROP TABLE IF EXISTS record; DROP TABLE IF EXISTS journal; DROP INDEX IF EXISTS journal_by_zone;
                 CREATE TABLE zone (
-                    zone BLOB PRIMARY KEY, octets INTEGER NOT NULL DEFAULT 0, journal_octets INTEGER NOT NULL DEFAULT 0
-                ) WITHOUT ROWID;
-                CREATE TABLE record (
-                    zone BLOB NOT NULL, owner BLOB NOT NULL, type INTEGER NOT NULL, rdata_key BLOB NOT NULL,
-                    name BLOB, ttl INTEGER NOT NULL, rdata BLOB NOT NULL,
-                    PRIMARY KEY (zone, owner, type, rdata_key)) WITHOUT ROWID;
-                CREATE TABLE journal_step (
-                    zone BLOB NOT NULL, step INTEGER NOT NULL, from_serial INTEGER NOT NULL, to_serial INTEGER NOT NULL,
-                    at INTEGER NOT NULL, octets INTEGER NOT NULL, PRIMARY KEY (zone, step)) WITHOUT ROWID;
-                CREATE TABLE journal (
-                    zone BLOB NOT NULL, step INTEGER NOT NULL, seq INTEGER NOT NULL, action INTEGER NOT NULL,
-                    name BLOB NOT NULL, type INTEGER NOT NULL, ttl INTEGER NOT NULL, rdata BLOB NOT NULL,
-                    PRIMARY KEY (zone, step, seq)) WITHOUT ROWID;
+                    id INTEGER PRIMARY KEY, origin BLOB NOT NULL UNIQUE,
+                    octets INTEGER NOT NULL DEFAULT 0, journal_octets INTEGER NOT NULL DEFAULT 0);
+                \(recordTable("record"))
+                \(journalTables)
                 """)
         // Earlier files: every record re-keyed; their journal is not kept (IXFR from before the
         // upgrade is answered with the whole zone).
-        var octets: [[UInt8]: Int] = [:]
+        var octets: [DNSName: Int] = [:]
         for row in old {
             let origin = try DNSName(wire: Array(row["origin"] as Data))
             let name = try DNSName(wire: Array(row["owner"] as Data))
             let type = RRType(UInt16(row["type"] as Int))
             let rdata = try RData.decode(type: type, wire: Array(row["rdata"] as Data))
-            let zone = OwnerKey.key(origin)
+            if octets[origin] == nil {
+                try db.execute(sql: "INSERT INTO zone (origin) VALUES (?)", arguments: [Data(OwnerKey.key(origin))])
+            }
+            let zone = try ZoneKey.find(origin, db)!
             try insert(ResourceRecord(name: name, type: type, ttl: UInt32(row["ttl"] as Int64), rdata: rdata), zone: zone, db)
-            octets[zone, default: 0] += recordOctets(name, rdata)
+            octets[origin, default: 0] += recordOctets(name, rdata)
         }
-        for (zone, total) in octets {
-            try db.execute(sql: "INSERT INTO zone (zone, octets) VALUES (?, ?)", arguments: [Data(zone), total])
+        for (origin, total) in octets {
+            try db.execute(sql: "UPDATE zone SET octets = ? WHERE origin = ?", arguments: [total, Data(OwnerKey.key(origin))])
         }
         try db.execute(sql: "PRAGMA user_version = \(schemaVersion)")
+        return !old.isEmpty
+    }
+
+    private static func recordTable(_ name: String) -> String {
+        """
+        CREATE TABLE \(name) (
+            zone INTEGER NOT NULL, owner BLOB NOT NULL, type INTEGER NOT NULL, rdata_key BLOB NOT NULL,
+            name BLOB, ttl INTEGER NOT NULL, rdata BLOB NOT NULL,
+            PRIMARY KEY (zone, owner, type, rdata_key)) WITHOUT ROWID;
+        """
+    }
+
+    private static let journalTables = """
+        CREATE TABLE journal_step (
+            zone INTEGER NOT NULL, step INTEGER NOT NULL, from_serial INTEGER NOT NULL, to_serial INTEGER NOT NULL,
+            at INTEGER NOT NULL, octets INTEGER NOT NULL, PRIMARY KEY (zone, step)) WITHOUT ROWID;
+        CREATE TABLE journal (
+            zone INTEGER NOT NULL, step INTEGER NOT NULL, seq INTEGER NOT NULL, action INTEGER NOT NULL,
+            name BLOB NOT NULL, type INTEGER NOT NULL, ttl INTEGER NOT NULL, rdata BLOB NOT NULL,
+            PRIMARY KEY (zone, step, seq)) WITHOUT ROWID;
+        """
+
+    /// A zone as the tables know it: its number, and its key, which its names' keys start with.
+    struct ZoneKey {
+        let id: Int64
+        let origin: DNSName
+        let originKey: [UInt8]
+
+        /// The stored key of `name`, a name of this zone: its own labels below the zone's.
+        func owner(_ name: DNSName) -> Data { Data(OwnerKey.key(name).dropFirst(originKey.count)) }
+
+        /// The name a stored owner key stands for (lower case).
+        func name(_ owner: [UInt8]) throws -> DNSName { try OwnerKey.name(originKey + owner) }
+
+        static func find(_ origin: DNSName, _ db: GRDB.Database) throws -> ZoneKey? {
+            let key = OwnerKey.key(origin)
+            guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM zone WHERE origin = ?"), arguments: [Data(key)])
+            else { return nil }
+            return ZoneKey(id: id, origin: origin, originKey: key)
+        }
+    }
+
+    /// The zone's key; a zone not (yet) in the file gets number -1, which holds no rows.
+    private func zoneKey(_ origin: DNSName, _ db: GRDB.Database) throws -> ZoneKey {
+        if let id = zoneIDs.withLock({ $0[origin] }) { return ZoneKey(id: id, origin: origin, originKey: OwnerKey.key(origin)) }
+        guard let zone = try ZoneKey.find(origin, db) else { return ZoneKey(id: -1, origin: origin, originKey: OwnerKey.key(origin)) }
+        zoneIDs.withLock { $0[origin] = zone.id }
+        return zone
     }
 
     // MARK: Rows
 
+    /// RDATA keys of 16 octets (PostgreSQL storage); this file keeps their first 8.
     static func rdataKey(_ rdata: RData) -> Data { Data(SHA256.hash(data: rdata.canonicalWire).prefix(16)) }
+
+    /// The 8-octet RDATA key of a record in this file: RDATA are told apart within one RRset.
+    static func shortRDataKey(_ rdata: RData) -> Data { Data(SHA256.hash(data: rdata.canonicalWire).prefix(8)) }
 
     static func recordOctets(_ name: DNSName, _ rdata: RData) -> Int { name.wireLength + 10 + rdata.uncompressedWire.count }
 
@@ -95,21 +171,22 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         name.wire == name.lowercased.wire ? nil : Data(name.wire)
     }
 
-    static func insert(_ record: ResourceRecord, zone: [UInt8], _ db: GRDB.Database) throws {
+    static func insert(_ record: ResourceRecord, zone: ZoneKey, _ db: GRDB.Database) throws {
         try db.cachedStatement(sql: "INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
-            Data(zone), Data(OwnerKey.key(record.name)), Int(record.type.rawValue), rdataKey(record.rdata),
+            zone.id, zone.owner(record.name), Int(record.type.rawValue), shortRDataKey(record.rdata),
             storedName(record.name), Int64(record.ttl), Data(record.rdata.uncompressedWire),
         ])
     }
 
-    static func delete(_ record: ResourceRecord, zone: [UInt8], _ db: GRDB.Database) throws {
+    static func delete(_ record: ResourceRecord, zone: ZoneKey, _ db: GRDB.Database) throws {
         try db.cachedStatement(sql: "DELETE FROM record WHERE zone = ? AND owner = ? AND type = ? AND rdata_key = ?")
-            .execute(arguments: [Data(zone), Data(OwnerKey.key(record.name)), Int(record.type.rawValue), rdataKey(record.rdata)])
+            .execute(arguments: [zone.id, zone.owner(record.name), Int(record.type.rawValue), shortRDataKey(record.rdata)])
     }
 
     /// A record from a row of `owner, type, ttl, name, rdata`; a row that does not decode is
     /// reported with where it is.
-    static func record(_ row: Row, zone origin: DNSName) throws -> ResourceRecord {
+    static func record(_ row: Row, zone: ZoneKey) throws -> ResourceRecord {
+        let origin = zone.origin
         let key = Array(row["owner"] as Data)
         let name: DNSName
         let type = RRType(UInt16(row["type"] as Int))
@@ -117,7 +194,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             if let wire = row["name"] as Data? {
                 name = try DNSName(wire: Array(wire))
             } else {
-                name = try OwnerKey.name(key)
+                name = try zone.name(key)
             }
         } catch {
             throw StorageError.damaged("zone \(origin): a \(type) record's name does not decode (\(error))")
@@ -133,19 +210,14 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     // MARK: ZoneStore
 
     func createZoneIfMissing(_ origin: DNSName, records: [ResourceRecord]) throws -> Bool {
-        let zone = OwnerKey.key(origin)
         let created = try pool.writeWithoutTransaction { db -> Bool in
             var created = false
             try db.inTransaction(.immediate) {
-                guard try Row.fetchOne(db, sql: "SELECT 1 FROM zone WHERE zone = ?", arguments: [Data(zone)]) == nil else {
-                    return .rollback
-                }
-                var octets = 0
-                for record in records {
-                    try Self.insert(record, zone: zone, db)
-                    octets += Self.recordOctets(record.name, record.rdata)
-                }
-                try db.execute(sql: "INSERT INTO zone (zone, octets) VALUES (?, ?)", arguments: [Data(zone), octets])
+                guard try ZoneKey.find(origin, db) == nil else { return .rollback }
+                let octets = records.reduce(0) { $0 + Self.recordOctets($1.name, $1.rdata) }
+                try db.execute(sql: "INSERT INTO zone (origin, octets) VALUES (?, ?)", arguments: [Data(OwnerKey.key(origin)), octets])
+                let zone = try ZoneKey.find(origin, db)!
+                for record in records { try Self.insert(record, zone: zone, db) }
                 created = true
                 return .commit
             }
@@ -155,25 +227,24 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     }
 
     func read<T>(_ origin: DNSName, _ body: (any ZoneReading) throws -> T) throws -> T {
-        try pool.read { db in try body(Reader(db: db, origin: origin)) }
+        try pool.read { db in try body(Reader(db: db, zone: try zoneKey(origin, db))) }
     }
 
     func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T {
-        let zone = OwnerKey.key(origin)
         return try pool.writeWithoutTransaction { db -> T in
             var result: T?
             try db.inTransaction(.immediate) {
-                let planned = try plan(Reader(db: db, origin: origin))
+                let zone = try zoneKey(origin, db)
+                let planned = try plan(Reader(db: db, zone: zone))
                 result = planned.result
                 guard !planned.steps.isEmpty else { return .rollback }
-                let zoneKey = Data(zone)
                 var step = (try Int.fetchOne(
-                    db.cachedStatement(sql: "SELECT MAX(step) FROM journal_step WHERE zone = ?"), arguments: [zoneKey]) ?? 0)
+                    db.cachedStatement(sql: "SELECT MAX(step) FROM journal_step WHERE zone = ?"), arguments: [zone.id]) ?? 0)
                 for planned in planned.steps {
                     step += 1
-                    try store(planned, as: step, zone: zoneKey, db)
+                    try store(planned, as: step, zone: zone, db)
                 }
-                try prune(zone: zoneKey, db)
+                try prune(zone: zone.id, db)
                 return .commit
             }
             return result!
@@ -181,7 +252,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     }
 
     /// Writes one step's changes and journals them as step number `step`.
-    private func store(_ planned: JournalStep, as step: Int, zone: Data, _ db: GRDB.Database) throws {
+    private func store(_ planned: JournalStep, as step: Int, zone: ZoneKey, _ db: GRDB.Database) throws {
         var delta = 0
         var octets = 0
         let journal = try db.cachedStatement(sql: "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
@@ -190,29 +261,29 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             let size = Self.recordOctets(r.name, r.rdata)
             switch change.action {
             case .delete:
-                try Self.delete(r, zone: Array(zone), db)
+                try Self.delete(r, zone: zone, db)
                 delta -= size
             case .add:
-                try Self.insert(r, zone: Array(zone), db)
+                try Self.insert(r, zone: zone, db)
                 delta += size
             }
             octets += size
             try journal.execute(arguments: [
-                zone, step, seq, change.action.rawValue, Data(r.name.wire), Int(r.type.rawValue), Int64(r.ttl),
+                zone.id, step, seq, change.action.rawValue, Data(r.name.wire), Int(r.type.rawValue), Int64(r.ttl),
                 Data(r.rdata.uncompressedWire),
             ])
         }
         try db.cachedStatement(sql: "INSERT INTO journal_step VALUES (?, ?, ?, ?, ?, ?)").execute(arguments: [
-            zone, step, Int64(planned.from), Int64(planned.to), Int64(Date().timeIntervalSince1970), octets,
+            zone.id, step, Int64(planned.from), Int64(planned.to), Int64(Date().timeIntervalSince1970), octets,
         ])
-        try db.cachedStatement(sql: "UPDATE zone SET octets = octets + ?, journal_octets = journal_octets + ? WHERE zone = ?")
-            .execute(arguments: [delta, octets, zone])
+        try db.cachedStatement(sql: "UPDATE zone SET octets = octets + ?, journal_octets = journal_octets + ? WHERE id = ?")
+            .execute(arguments: [delta, octets, zone.id])
     }
 
     /// Drops the oldest steps while the journal is over its size or they are over its age.
-    private func prune(zone: Data, _ db: GRDB.Database) throws {
+    private func prune(zone: Int64, _ db: GRDB.Database) throws {
         guard let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT octets, journal_octets FROM zone WHERE zone = ?"), arguments: [zone])
+            db.cachedStatement(sql: "SELECT octets, journal_octets FROM zone WHERE id = ?"), arguments: [zone])
         else { return }
         var journalOctets = row["journal_octets"] as Int
         let before = journalOctets
@@ -229,13 +300,14 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             journalOctets -= first["octets"] as Int
         }
         if journalOctets != before {
-            try db.cachedStatement(sql: "UPDATE zone SET journal_octets = ? WHERE zone = ?").execute(arguments: [journalOctets, zone])
+            try db.cachedStatement(sql: "UPDATE zone SET journal_octets = ? WHERE id = ?").execute(arguments: [journalOctets, zone])
         }
     }
 
     func journal(_ origin: DNSName, after serial: UInt32) throws -> [ZoneDiff]? {
-        let zone = Data(OwnerKey.key(origin))
         return try pool.read { db -> [ZoneDiff]? in
+            let key = try zoneKey(origin, db)
+            let zone = key.id
             guard let first = try Int.fetchOne(
                 db, sql: "SELECT MAX(step) FROM journal_step WHERE zone = ? AND from_serial = ?", arguments: [zone, Int64(serial)])
             else { return nil }
@@ -258,14 +330,17 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                     from: UInt32(truncatingIfNeeded: $0["from_serial"] as Int64), to: UInt32(truncatingIfNeeded: $0["to_serial"] as Int64),
                     changes: byStep[$0["step"] as Int] ?? [])
             }
-            return ZoneDiff.chain(chain, from: serial, to: try Reader(db: db, origin: origin).soa()?.soa.serial)
+            return ZoneDiff.chain(chain, from: serial, to: try Reader(db: db, zone: key).soa()?.soa.serial)
         }
     }
 
     func snapshot(_ origin: DNSName) throws -> any ZoneSnapshot {
         let snapshot = try pool.makeSnapshot()
-        let soa = try snapshot.read { db in try Reader(db: db, origin: origin).soa()?.record }
-        return Snapshot(snapshot: snapshot, origin: origin, soa: soa)
+        let (zone, soa) = try snapshot.read { db in
+            let zone = try zoneKey(origin, db)
+            return (zone, try Reader(db: db, zone: zone).soa()?.record)
+        }
+        return Snapshot(snapshot: snapshot, zone: zone, soa: soa)
     }
 
     func check(thorough: Bool) throws -> [String] {
@@ -288,9 +363,10 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         for order in ["ASC", "DESC"] {
             do {
                 try pool.read { db in
+                    let zone = try zoneKey(origin, db)
                     let cursor = try Row.fetchCursor(
                         db, sql: "SELECT owner, type, ttl, name, rdata, rdata_key FROM record WHERE zone = ? ORDER BY owner \(order), type \(order), rdata_key \(order)",
-                        arguments: [Data(OwnerKey.key(origin))])
+                        arguments: [zone.id])
                     while let row = try cursor.next() {
                         let identity = Array(row["owner"] as Data) + [UInt8(truncatingIfNeeded: row["type"] as Int)] + Array(row["rdata_key"] as Data)
                         guard seen.insert(identity).inserted else {
@@ -298,7 +374,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                             continue
                         }
                         do {
-                            let record = try Self.record(row, zone: origin)
+                            let record = try Self.record(row, zone: zone)
                             records[record.name, default: []].append(record)
                         } catch {
                             damaged.append("\(error)")
@@ -318,43 +394,43 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     /// One zone read by name from a connection in a transaction; each name is read once.
     final class Reader: ZoneReading {
         let db: GRDB.Database
-        let origin: DNSName
-        let zone: Data
+        let zone: ZoneKey
         private var nodes: [DNSName: [RRType: RRSet]] = [:]
 
-        init(db: GRDB.Database, origin: DNSName) {
+        init(db: GRDB.Database, zone: ZoneKey) {
             self.db = db
-            self.origin = origin
-            self.zone = Data(OwnerKey.key(origin))
+            self.zone = zone
         }
+
+        var origin: DNSName { zone.origin }
 
         func node(_ name: DNSName) throws -> [RRType: RRSet] {
             if let node = nodes[name] { return node }
             let rows = try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT owner, type, ttl, name, rdata FROM record WHERE zone = ? AND owner = ?"),
-                arguments: [zone, Data(OwnerKey.key(name))])
-            let node = RRSet.node(of: try rows.map { try SQLiteZoneStore.record($0, zone: origin) })
+                arguments: [zone.id, zone.owner(name)])
+            let node = RRSet.node(of: try rows.map { try SQLiteZoneStore.record($0, zone: zone) })
             nodes[name] = node
             return node
         }
 
         func hasDescendants(_ name: DNSName) throws -> Bool {
-            let (after, before) = OwnerKey.descendants(of: OwnerKey.key(name))
+            let (after, before) = OwnerKey.descendants(of: Array(zone.owner(name)))
             return try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT 1 FROM record WHERE zone = ? AND owner > ? AND owner < ? LIMIT 1"),
-                arguments: [zone, Data(after), Data(before)]) != nil
+                arguments: [zone.id, Data(after), Data(before)]) != nil
         }
     }
 
     /// A frozen view for a transfer; pages follow (owner, type, rdata key) order.
     struct Snapshot: ZoneSnapshot, @unchecked Sendable {
         let snapshot: DatabaseSnapshot
-        let origin: DNSName
+        let zone: ZoneKey
         let soa: ResourceRecord?
 
         func records(after: [UInt8]?, limit: Int) throws -> (records: [ResourceRecord], next: [UInt8]?) {
-            try snapshot.read { db in
-                let zone = Data(OwnerKey.key(origin))
+            let origin = zone.origin
+            return try snapshot.read { db in
                 let rows: [Row]
                 if let after, let position = Position(after) {
                     rows = try Row.fetchAll(
@@ -363,15 +439,15 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                             SELECT owner, type, ttl, name, rdata, rdata_key FROM record
                             WHERE zone = ? AND (owner, type, rdata_key) > (?, ?, ?) ORDER BY owner, type, rdata_key LIMIT ?
                             """,
-                        arguments: [zone, Data(position.owner), position.type, Data(position.key), limit])
+                        arguments: [zone.id, Data(position.owner), position.type, Data(position.key), limit])
                 } else {
                     rows = try Row.fetchAll(
                         db, sql: "SELECT owner, type, ttl, name, rdata, rdata_key FROM record WHERE zone = ? ORDER BY owner, type, rdata_key LIMIT ?",
-                        arguments: [zone, limit])
+                        arguments: [zone.id, limit])
                 }
                 var records: [ResourceRecord] = []
                 for row in rows {
-                    let record = try SQLiteZoneStore.record(row, zone: origin)
+                    let record = try SQLiteZoneStore.record(row, zone: zone)
                     if record.type == .soa && record.name == origin { continue }
                     records.append(record)
                 }

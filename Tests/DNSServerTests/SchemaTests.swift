@@ -57,14 +57,44 @@ struct SchemaTests {
         rdata: .soa(SOA(mname: "localhost.", rname: "hostmaster.example.test.", serial: 41, refresh: 3600, retry: 600, expire: 604_800, minimum: 30)))
     static let ns = ResourceRecord(name: "example.test.", type: .ns, ttl: 300, rdata: .ns("localhost."))
 
-    @Test(arguments: [0, 1])
+    /// A file as version 2 wrote it: zones by key, owner keys in canonical order from the root,
+    /// 16-octet RDATA digests, a journal of steps.
+    static func version2File(_ path: String, records: [ResourceRecord]) throws {
+        func hex(_ bytes: [UInt8]) -> String { "x'" + bytes.map { String(format: "%02x", $0) }.joined() + "'" }
+        func key(_ name: DNSName) -> [UInt8] { name.lowercased.labels.reversed().flatMap { $0 + [0] } }
+        let zone = hex(key("example.test."))
+        var sql = """
+            CREATE TABLE zone (zone BLOB PRIMARY KEY, octets INTEGER NOT NULL DEFAULT 0, journal_octets INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+            CREATE TABLE record (zone BLOB NOT NULL, owner BLOB NOT NULL, type INTEGER NOT NULL, rdata_key BLOB NOT NULL,
+                name BLOB, ttl INTEGER NOT NULL, rdata BLOB NOT NULL, PRIMARY KEY (zone, owner, type, rdata_key)) WITHOUT ROWID;
+            CREATE TABLE journal_step (zone BLOB NOT NULL, step INTEGER NOT NULL, from_serial INTEGER NOT NULL, to_serial INTEGER NOT NULL,
+                at INTEGER NOT NULL, octets INTEGER NOT NULL, PRIMARY KEY (zone, step)) WITHOUT ROWID;
+            CREATE TABLE journal (zone BLOB NOT NULL, step INTEGER NOT NULL, seq INTEGER NOT NULL, action INTEGER NOT NULL,
+                name BLOB NOT NULL, type INTEGER NOT NULL, ttl INTEGER NOT NULL, rdata BLOB NOT NULL, PRIMARY KEY (zone, step, seq)) WITHOUT ROWID;
+            INSERT INTO zone VALUES (\(zone), 400, 0);
+            PRAGMA user_version = 2;
+
+            """
+        for r in records {
+            let name = r.name.wire == r.name.lowercased.wire ? "NULL" : hex(r.name.wire)
+            let digest = Array(SHA256.hash(data: r.rdata.canonicalWire).prefix(16))
+            sql += "INSERT INTO record VALUES (\(zone), \(hex(key(r.name))), \(r.type.rawValue), \(hex(digest)), \(name), \(r.ttl), \(hex(r.rdata.uncompressedWire)));\n"
+        }
+        try Self.sqlite(path, sql)
+    }
+
+    @Test(arguments: [0, 1, 2])
     func filesFromEarlierSchemaVersionsAreMigrated(_ version: Int) throws {
         let dir = try TempDirectory.make("schema")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("zones.sqlite").path
         let one = ResourceRecord.txt("a.example.test.", TXT("one"), ttl: 300)
         let two = ResourceRecord.txt("B.Example.test.", TXT("two"), ttl: 300)
-        try Self.oldFile(path, version: version, records: [Self.soa, Self.ns, one, two], duplicate: version == 0 ? one : nil)
+        if version == 2 {
+            try Self.version2File(path, records: [Self.soa, Self.ns, one, two])
+        } else {
+            try Self.oldFile(path, version: version, records: [Self.soa, Self.ns, one, two], duplicate: version == 0 ? one : nil)
+        }
         let authority = try Self.open(path)
         #expect(try Self.txt(authority, "a.example.test.") == [.txt(TXT("one"))])
         var delete = UpdateBuilder(zone: "example.test.")
@@ -79,7 +109,7 @@ struct SchemaTests {
         guard case .soa(let record)? = soa.answers.first?.rdata else { Issue.record("no SOA"); return }
         #expect(record.serial == 42)
         let stored = try Subprocess.run("python3", ["-c", "import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute('PRAGMA user_version').fetchone()[0])", path])
-        #expect(stored.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+        #expect(stored.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "3")
     }
 
     @Test func filesFromANewerVersionAreRefusedByName() throws {
@@ -91,7 +121,7 @@ struct SchemaTests {
         #expect {
             try Self.open(path)
         } throws: { error in
-            "\(error)".contains("\(path) has schema version 99, written by a newer dnsstore; this one reads versions up to 2")
+            "\(error)".contains("\(path) has schema version 99, written by a newer dnsstore; this one reads versions up to 3")
         }
         // The command line says the same, and exits without touching the file.
         let cli = try Subprocess.run(
