@@ -288,13 +288,14 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         }
         // Drops the oldest steps while the journal is over its size or they are over its age.
         let budget = limits.budget(zoneOctets: octets + delta)
+        let target = journal > budget ? budget - budget / 8 : budget  // see SQLiteZoneStore.prune
         let oldestAllowed = now - limits.maxAge
         while true {
             let steps = try session.rows(
                 "SELECT step, at, octets FROM dnsstore_journal_step WHERE zone = \(zone) ORDER BY step LIMIT 2")
             guard steps.count == 2 else { break }
             let (oldest, at, size) = try steps[0].decode((Int, Int, Int).self)
-            guard journal > budget || at < oldestAllowed else { break }
+            guard journal > target || at < oldestAllowed else { break }
             try session.run("DELETE FROM dnsstore_journal WHERE zone = \(zone) AND step = \(oldest)")
             try session.run("DELETE FROM dnsstore_journal_step WHERE zone = \(zone) AND step = \(oldest)")
             journal -= size

@@ -280,7 +280,9 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             .execute(arguments: [delta, octets, zone.id])
     }
 
-    /// Drops the oldest steps while the journal is over its size or they are over its age.
+    /// Drops the oldest steps while they are over the journal's age, and once the journal is
+    /// over its size, down to seven eighths of it: pruning a batch of steps now and then writes
+    /// the journal's first pages far less often than pruning one step with every commit.
     private func prune(zone: Int64, _ db: GRDB.Database) throws {
         guard let row = try Row.fetchOne(
             db.cachedStatement(sql: "SELECT octets, journal_octets FROM zone WHERE id = ?"), arguments: [zone])
@@ -288,13 +290,14 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         var journalOctets = row["journal_octets"] as Int
         let before = journalOctets
         let budget = limits.budget(zoneOctets: row["octets"] as Int)
+        let target = journalOctets > budget ? budget - budget / 8 : budget
         let oldestAllowed = Int64(Date().timeIntervalSince1970) - Int64(limits.maxAge)
         let oldest = try db.cachedStatement(sql: "SELECT step, at, octets FROM journal_step WHERE zone = ? ORDER BY step LIMIT 2")
         while true {
             let steps = try Row.fetchAll(oldest, arguments: [zone])
             guard steps.count == 2 else { break }
             let first = steps[0]
-            guard journalOctets > budget || (first["at"] as Int64) < oldestAllowed else { break }
+            guard journalOctets > target || (first["at"] as Int64) < oldestAllowed else { break }
             try db.cachedStatement(sql: "DELETE FROM journal WHERE zone = ? AND step = ?").execute(arguments: [zone, first["step"] as Int])
             try db.cachedStatement(sql: "DELETE FROM journal_step WHERE zone = ? AND step = ?").execute(arguments: [zone, first["step"] as Int])
             journalOctets -= first["octets"] as Int
