@@ -1,3 +1,4 @@
+import Foundation
 import DNSWire
 
 /// Changes to index chunks, gathered so that each page is read once and written once per UPDATE,
@@ -58,14 +59,58 @@ extension DocumentStore {
         return pages
     }
 
+    /// Reads what removing `ids` from one chunk needs: every page's record (which pages exist),
+    /// parsed only for page 0 and the pages whose text holds one of the ids, quoted; the plan
+    /// leaves the others as not read (see `IndexChunkPlan`). Parsing a thousand entries a page is
+    /// what a delete in a chunk of many pages spent its time on. A page that spells an id with
+    /// JSON escapes is missed here: the caller reads the chunk whole when an id is not found.
+    func loadIndexChunkForRemoving(_ chunk: Int, of node: DNSName, level: IndexLevel, ids: Set<String>) async throws -> [LoadedPage] {
+        let first = try await loadPage(0, chunk: chunk, of: node, level: level, route: .primary)
+        let count = first.page.pages
+        guard count > 1 else { return [first] }
+        let needles = ids.map { Array("\"\($0)\"".utf8) }
+        let rest = try await concurrently(Array(1..<count)) { page in
+            let name = try self.layout.indexPage(page, chunk: chunk, of: node)
+            guard let rdata = try await self.readRecord(name, route: .primary) else {
+                return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: chunk, page: page))
+            }
+            let text = try self.text(of: rdata, at: name)
+            guard needles.contains(where: { Self.occurs($0, in: text) }) else {
+                return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: chunk, page: page), loaded: false)
+            }
+            var parsed = try IndexPage(text: text, level: level, name: name)
+            parsed.page = page
+            return LoadedPage(name: name, rdata: rdata, page: parsed, textOctets: text.count)
+        }
+        return [first] + rest
+    }
+
+    /// Whether `needle` occurs in `haystack`: a page is searched in microseconds.
+    static func occurs(_ needle: [UInt8], in haystack: [UInt8]) -> Bool {
+        guard let first = needle.first else { return true }
+        guard needle.count <= haystack.count else { return false }
+        return haystack.withUnsafeBufferPointer { h in
+            needle.withUnsafeBufferPointer { n in
+                var i = 0
+                let last = h.count - n.count
+                while i <= last {
+                    if h[i] == first && memcmp(h.baseAddress! + i, n.baseAddress!, n.count) == 0 { return true }
+                    i += 1
+                }
+                return false
+            }
+        }
+    }
+
     func loadPage(_ page: Int, chunk: Int, of node: DNSName, level: IndexLevel, route: ReadRoute) async throws -> LoadedPage {
         let name = try layout.indexPage(page, chunk: chunk, of: node)
         guard let rdata = try await readRecord(name, route: route) else {
             return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: chunk, page: page))
         }
-        var parsed = try IndexPage(text: try text(of: rdata, at: name), level: level, name: name)
+        let text = try text(of: rdata, at: name)
+        var parsed = try IndexPage(text: text, level: level, name: name)
         parsed.page = page
-        return LoadedPage(name: name, rdata: rdata, page: parsed)
+        return LoadedPage(name: name, rdata: rdata, page: parsed, textOctets: text.count)
     }
 
     /// Every entry of a node's index: all chunks and pages, read concurrently, from read servers
@@ -83,15 +128,16 @@ extension DocumentStore {
     }
 
     /// Reads the given chunks concurrently, each ready to be planned: every page, or for the chunks
-    /// in `adding` only what adding entries needs (`loadIndexChunkForAdding`).
-    func loadPlans(_ keys: Set<IndexEdits.ChunkKey>, adding: Set<IndexEdits.ChunkKey> = []) async throws
-        -> [IndexEdits.ChunkKey: IndexChunkPlan]
-    {
+    /// in `adding` only what adding entries needs (`loadIndexChunkForAdding`), and for those in
+    /// `removing` only the pages that hold the ids removed (`loadIndexChunkForRemoving`).
+    func loadPlans(
+        _ keys: Set<IndexEdits.ChunkKey>, adding: Set<IndexEdits.ChunkKey> = [], removing: [IndexEdits.ChunkKey: Set<String>] = [:]
+    ) async throws -> [IndexEdits.ChunkKey: IndexChunkPlan] {
         let keys = Array(keys)
         let loaded = try await concurrently(keys) { key in
-            adding.contains(key)
-                ? try await self.loadIndexChunkForAdding(key.chunk, of: key.node, level: key.level)
-                : try await self.loadIndexChunk(key.chunk, of: key.node, level: key.level)
+            if adding.contains(key) { return try await self.loadIndexChunkForAdding(key.chunk, of: key.node, level: key.level) }
+            if let ids = removing[key] { return try await self.loadIndexChunkForRemoving(key.chunk, of: key.node, level: key.level, ids: ids) }
+            return try await self.loadIndexChunk(key.chunk, of: key.node, level: key.level)
         }
         var plans: [IndexEdits.ChunkKey: IndexChunkPlan] = [:]
         for (key, pages) in zip(keys, loaded) {

@@ -79,6 +79,11 @@ extension DocumentStore {
             // A chunk that only gains entries is read from its hint; one that loses any, whole.
             var onlyAdding = Set(created.keys)
             for (i, op) in ops.enumerated() where op.isDelete { onlyAdding.remove(addresses[i].indexChunk) }
+            // A chunk that only loses entries is parsed where they are.
+            var onlyRemoving: [IndexEdits.ChunkKey: Set<String>] = [:]
+            for (i, op) in ops.enumerated() where op.isDelete && created[addresses[i].indexChunk] == nil {
+                onlyRemoving[addresses[i].indexChunk, default: []].insert(addresses[i].storedID)
+            }
             var update = UpdateBuilder(zone: configuration.zone)
             // Each collection written to must still be the one its names were computed from.
             for node in Set(addresses.map(\.collection.name)) {
@@ -88,10 +93,12 @@ extension DocumentStore {
             var versions: [Int] = []
             var written: [DNSName] = []
             do {
-                var plans = try await loadPlans(chunkKeys, adding: onlyAdding)
-                // Where the hinted page has no room, the pages after it are read after all.
+                var plans = try await loadPlans(chunkKeys, adding: onlyAdding, removing: onlyRemoving)
+                // Where the hinted page has no room, the pages after it are read after all; so
+                // are chunks where an id to remove was not found on the pages read.
                 var whole = Set<IndexEdits.ChunkKey>()
                 for (key, entries) in created where !(try plans[key]!.hasRoom(for: entries)) { whole.insert(key) }
+                for (key, ids) in onlyRemoving where ids.contains(where: { plans[key]!.page(holding: $0) == nil }) { whole.insert(key) }
                 if !whole.isEmpty { plans.merge(try await loadPlans(whole)) { $1 } }
                 for (i, op) in ops.enumerated() {
                     let version = try await plan(

@@ -7,6 +7,8 @@ struct LoadedPage: Sendable {
     var rdata: RData?
     var page: IndexPage
     var loaded = true
+    /// Octets of the page's text as stored, when it was read.
+    var textOctets: Int? = nil
 }
 
 /// The pages of one index chunk as read, and as they will be once the planned edits are made
@@ -52,6 +54,8 @@ struct IndexChunkPlan {
         for k in pages.indices {
             pages[k].chunk = chunk
             pages[k].page = k
+            // A page left as read has the size it was read at: no need to write it out to know.
+            if let octets = self.original[k].textOctets { sizes[k] = (self.original.count, octets) }
         }
     }
 

@@ -52,4 +52,29 @@ struct QueryCostTests {
             #expect(report.isClean, "\(report.problems)")
         }
     }
+
+    @Test func deletesInAChunkOfManyPagesEmptyPagesAndKeepTheLayout() async throws {
+        try await StoreFixture.with(.inProcess) { f in
+            let docs = try await f.store.createDatabase("inventory").createCollection("hosts", chunks: 1)
+            let ids = (0..<3_000).map { "host-\($0)-" + String(repeating: "x", count: 20) }
+            try await docs.putMany(ids.map { (id: $0, json: Array(#"{"n":1}"#.utf8)) })
+            // One at a time from a cold store (the first, a middle and a late id), then the last
+            // 1,200 in batches, which empties the last pages.
+            for id in [ids[0], ids[1_500], ids[2_999]] {
+                let (store, _) = try f.coldStore()
+                _ = try await store.database("inventory").collection("hosts").delete(id)
+            }
+            for start in stride(from: 1_800, to: 2_999, by: 100) {
+                let (store, _) = try f.coldStore()
+                let hosts = store.database("inventory").collection("hosts")
+                _ = try await store.batch { batch in for id in ids[start..<min(start + 100, 2_999)] { batch.delete(hosts, id) } }
+            }
+            let (store, _) = try f.coldStore()
+            let left = try await store.database("inventory").collection("hosts").ids()
+            #expect(left.count == 1_798)
+            #expect(Set(left) == Set(ids[1..<1_800]).subtracting([ids[1_500]]))
+            let report = try await store.check(repair: false)
+            #expect(report.isClean, "\(report.problems)")
+        }
+    }
 }
