@@ -25,7 +25,7 @@ extension Authority {
                 return .answered([respond(context, question, node: node, apex: soa, origin: origin)])
             }
         }
-        if context.transport == .local || readTimes.isQuick {
+        if context.transport == .local || (store.readsAreLocal && readTimes.isQuick) {
             return .answered([answerFromStorage(context, question, origin: origin)])
         }
         return admit(context, to: readQueue) { [self.answerFromStorage(context, question, origin: origin)] }

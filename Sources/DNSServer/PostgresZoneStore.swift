@@ -27,6 +27,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     let limits: JournalLimits
     /// Commits of other front ends arrive with no notice: queries are read from the database.
     var changesSeenAtOnce: Bool { false }
+    var readsAreLocal: Bool { false }
     /// The URL without its password, for messages.
     let displayURL: String
 

@@ -14,7 +14,8 @@ public struct DeferredWork: Sendable {
         begin(pool, deliver)
     }
 
-    /// Starts the work and waits for its answers, for callers that may block.
+    /// Starts the work and waits for its answers, for callers that may block; never from a
+    /// thread of `pool`, which the work may need.
     public func wait(on pool: NIOThreadPool) -> [ByteBuffer] {
         let result = ResultBox()
         start(on: pool) { result.set($0) }

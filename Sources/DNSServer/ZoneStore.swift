@@ -12,6 +12,7 @@ protocol ZoneReading {
 
 extension ZoneStore {
     var changesSeenAtOnce: Bool { true }
+    var readsAreLocal: Bool { true }
 }
 
 extension RRSet {
@@ -96,6 +97,11 @@ protocol ZoneStore: Sendable {
     /// cache checked against it is never behind. False for storage shared over a network,
     /// whose commits this process cannot see at no cost: every query then reads storage.
     var changesSeenAtOnce: Bool { get }
+
+    /// Whether a read is a lookup in this process's memory or a local file, which an event loop
+    /// may make when it is quick; false for storage reached over a network, whose reads wait on
+    /// another event loop and must never run on one.
+    var readsAreLocal: Bool { get }
 
     /// Creates the zone holding `records` unless it exists; returns whether it was created.
     func createZoneIfMissing(_ origin: DNSName, records: [ResourceRecord]) throws -> Bool
