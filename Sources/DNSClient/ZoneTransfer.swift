@@ -36,15 +36,8 @@ extension DNSClient {
             let soa = SOA(mname: .root, rname: .root, serial: serial, refresh: 0, retry: 0, expire: 0, minimum: 0)
             request.authority = [ResourceRecord(name: zone, type: .soa, ttl: 0, rdata: .soa(soa))]
         }
-        do {
-            return try await transferOnce(request, serial: serial, keepingRecords: true) { _ in }
-        } catch let early as ClosedBeforeAnswer {
-            do {
-                return try await transferOnce(request, serial: serial, keepingRecords: true) { _ in }
-            } catch let again as ClosedBeforeAnswer {
-                _ = early
-                throw again.underlying
-            }
+        return try await Self.againIfClosedEarly {
+            try await transferOnce(request, serial: serial, keepingRecords: true) { _ in }.transfer
         }
     }
 
@@ -54,15 +47,8 @@ extension DNSClient {
     @discardableResult
     public func transfer(zone: DNSName, each: (ResourceRecord) throws -> Void) async throws -> Int {
         let request = Message.query(zone, type: .axfr, payloadSize: nil)
-        do {
-            return try await transferOnce(request, serial: nil, keepingRecords: false, each: each).messageCount
-        } catch let early as ClosedBeforeAnswer {
-            do {
-                return try await transferOnce(request, serial: nil, keepingRecords: false, each: each).messageCount
-            } catch let again as ClosedBeforeAnswer {
-                _ = early
-                throw again.underlying
-            }
+        return try await Self.againIfClosedEarly {
+            try await transferOnce(request, serial: nil, keepingRecords: false, each: each).records
         }
     }
 
@@ -70,11 +56,24 @@ extension DNSClient {
         var underlying: any Error
     }
 
-    /// One attempt. Every record goes to `each`; without `keepingRecords` only the first two are
-    /// kept (to know when the transfer ends), and the count of records is returned as `messageCount`.
+    /// Runs `attempt`, and once more if the connection closed before the first answer.
+    private static func againIfClosedEarly<T>(_ attempt: () async throws -> T) async throws -> T {
+        do {
+            return try await attempt()
+        } catch is ClosedBeforeAnswer {
+            do {
+                return try await attempt()
+            } catch let again as ClosedBeforeAnswer {
+                throw again.underlying
+            }
+        }
+    }
+
+    /// One attempt: the transfer and how many records it held. Every record goes to `each`;
+    /// without `keepingRecords` only the first two are kept, to know when the transfer ends.
     private func transferOnce(
         _ request: Message, serial: UInt32?, keepingRecords: Bool, each: (ResourceRecord) throws -> Void
-    ) async throws -> ZoneTransfer {
+    ) async throws -> (transfer: ZoneTransfer, records: Int) {
         let server = configuration.servers[0]
         let (octets, matcher, verifier) = try prepare(request)
         let (connection, stream) = try await TCPConnection.connect(
@@ -118,12 +117,10 @@ extension DNSClient {
                 if closingSerial == nil { closingSerial = soa.serial }
                 if soa.serial == closingSerial { soaCount += 1 }
             }
-            let count = handed
-            if isComplete(transfer, count: count, soaCount: soaCount, requestedSerial: serial) {
+            if isComplete(transfer, count: handed, soaCount: soaCount, requestedSerial: serial) {
                 if let tsig, !tsig.endsSigned { throw DNSError.tsig(.responseNotSigned) }
-                transfer.isIncremental = count > 1 && transfer.records[1].type == .soa
-                if !keepingRecords { transfer.messageCount = handed }
-                return transfer
+                transfer.isIncremental = handed > 1 && transfer.records[1].type == .soa
+                return (transfer, handed)
             }
         }
         throw DNSError.incompleteTransfer("the connection closed after \(handed) records")

@@ -136,17 +136,16 @@ final class UDPRequestHandler: ChannelInboundHandler {
     static let slot = 65_536
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var received = unwrapInboundIn(data)
+        let envelope = unwrapInboundIn(data)
+        let remote = envelope.remoteAddress
         // The datagram is a slice of the shared read buffer: copied, so that work that keeps it
         // does not keep the whole buffer, and the channel can read into that buffer again.
-        var copy = context.channel.allocator.buffer(capacity: received.data.readableBytes)
-        copy.writeImmutableBuffer(received.data)
-        received.data = copy
-        let envelope = received
-        switch authority.receive(envelope.data, over: .udp) {
+        var request = context.channel.allocator.buffer(capacity: envelope.data.readableBytes)
+        request.writeImmutableBuffer(envelope.data)
+        switch authority.receive(request, over: .udp) {
         case .answered(let answers):
             for answer in answers {
-                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: answer)), promise: nil)
+                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: remote, data: answer)), promise: nil)
             }
         case .work(let work):
             let channel = context.channel
@@ -155,13 +154,12 @@ final class UDPRequestHandler: ChannelInboundHandler {
                 .whenComplete { result in
                     guard case .success(let answers) = result else { return work.abandon() }
                     for answer in answers {
-                        channel.write(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: answer), promise: nil)
+                        channel.write(AddressedEnvelope(remoteAddress: remote, data: answer), promise: nil)
                     }
                     channel.flush()
                 }
         case .deferred(let work):
             let channel = context.channel
-            let remote = envelope.remoteAddress
             work.start(on: pool) { answers in
                 guard !answers.isEmpty else { return }
                 channel.eventLoop.execute {

@@ -5,8 +5,8 @@ import GRDB
 
 /// Zones in one SQLite file (WAL): records keyed by zone (a number), owner (in canonical order,
 /// see `OwnerKey`, the zone's own labels left out), type and a digest of the RDATA, so that a
-/// name is one index lookup and a zone is never loaded whole; and a journal of steps by serial, bounded by size and age, which IXFR and
-/// caches read. Several processes may share the file: SQLite's write lock puts their UPDATEs in
+/// name is one index lookup and a zone is never loaded whole; and a journal of steps by serial,
+/// bounded by size and age, which IXFR and caches read. Several processes may share the file: SQLite's write lock puts their UPDATEs in
 /// one order, each taken with the lock held from its first read (BEGIN IMMEDIATE).
 final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     let path: String
@@ -21,8 +21,8 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     /// keyed by RDATA.
     static let schemaVersion = 3
 
-    /// Zone numbers by origin; a zone keeps its number for the life of the file.
-    private let zoneIDs = Locked<[DNSName: Int64]>([:])
+    /// Zones by origin; a zone keeps its number for the life of the file.
+    private let zoneKeys = Locked<[DNSName: ZoneKey]>([:])
 
     init(path: String, syncEveryCommit: Bool, limits: JournalLimits = JournalLimits()) throws {
         self.path = path
@@ -63,9 +63,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             // octets (their first 8); the journal starts afresh.
             try db.execute(
                 sql: """
-                    CREATE TABLE zone3 (
-                        id INTEGER PRIMARY KEY, origin BLOB NOT NULL UNIQUE,
-                        octets INTEGER NOT NULL DEFAULT 0, journal_octets INTEGER NOT NULL DEFAULT 0);
+                    \(zoneTable("zone3"))
                     INSERT INTO zone3 (origin, octets) SELECT zone, octets FROM zone;
                     \(recordTable("record3"))
                     INSERT INTO record3 SELECT z.id, substr(r.owner, length(r.zone) + 1), r.type, substr(r.rdata_key, 1, 8), r.name, r.ttl, r.rdata
@@ -81,9 +79,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         try db.execute(
             sql: """
                 DROP TABLE IF EXISTS record; DROP TABLE IF EXISTS journal; DROP INDEX IF EXISTS journal_by_zone;
-                CREATE TABLE zone (
-                    id INTEGER PRIMARY KEY, origin BLOB NOT NULL UNIQUE,
-                    octets INTEGER NOT NULL DEFAULT 0, journal_octets INTEGER NOT NULL DEFAULT 0);
+                \(zoneTable("zone"))
                 \(recordTable("record"))
                 \(journalTables)
                 """)
@@ -107,6 +103,14 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         }
         try db.execute(sql: "PRAGMA user_version = \(schemaVersion)")
         return !old.isEmpty
+    }
+
+    private static func zoneTable(_ name: String) -> String {
+        """
+        CREATE TABLE \(name) (
+            id INTEGER PRIMARY KEY, origin BLOB NOT NULL UNIQUE,
+            octets INTEGER NOT NULL DEFAULT 0, journal_octets INTEGER NOT NULL DEFAULT 0);
+        """
     }
 
     private static func recordTable(_ name: String) -> String {
@@ -150,9 +154,9 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
 
     /// The zone's key; a zone not (yet) in the file gets number -1, which holds no rows.
     private func zoneKey(_ origin: DNSName, _ db: GRDB.Database) throws -> ZoneKey {
-        if let id = zoneIDs.withLock({ $0[origin] }) { return ZoneKey(id: id, origin: origin, originKey: OwnerKey.key(origin)) }
+        if let zone = zoneKeys.withLock({ $0[origin] }) { return zone }
         guard let zone = try ZoneKey.find(origin, db) else { return ZoneKey(id: -1, origin: origin, originKey: OwnerKey.key(origin)) }
-        zoneIDs.withLock { $0[origin] = zone.id }
+        zoneKeys.withLock { $0[origin] = zone }
         return zone
     }
 

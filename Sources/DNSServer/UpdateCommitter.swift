@@ -1,7 +1,7 @@
+import DNSWire
 import Dispatch
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// Work that joins others of its kind and is answered when they are done: an UPDATE, which goes
 /// to storage together with the UPDATEs that arrive while another transaction is being written.
@@ -24,7 +24,7 @@ public struct DeferredWork: Sendable {
 
     /// One value handed from a pool thread to a waiting one.
     private final class ResultBox: Sendable {
-        private let value = Mutex<[ByteBuffer]?>(nil)
+        private let value = Locked<[ByteBuffer]?>(nil)
         private let done = DispatchSemaphore(value: 0)
 
         func set(_ answers: [ByteBuffer]) {
@@ -56,7 +56,7 @@ final class UpdateCommitter: Sendable {
         var writing = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// The most UPDATEs, and request octets, one transaction takes: bounds its time and memory.
     let maxBatch: Int
     let maxBatchOctets: Int
@@ -122,7 +122,4 @@ final class UpdateCommitter: Sendable {
         }
         for job in abandoned { job.deliver(nil) }
     }
-
-    /// UPDATEs waiting for the next batch.
-    var waiting: Int { state.withLock { $0.waiting.count } }
 }

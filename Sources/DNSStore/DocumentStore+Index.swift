@@ -70,17 +70,9 @@ extension DocumentStore {
         guard count > 1 else { return [first] }
         let needles = ids.map { Array("\"\($0)\"".utf8) }
         let rest = try await concurrently(Array(1..<count)) { page in
-            let name = try self.layout.indexPage(page, chunk: chunk, of: node)
-            guard let rdata = try await self.readRecord(name, route: .primary) else {
-                return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: chunk, page: page))
+            try await self.loadPage(page, chunk: chunk, of: node, level: level, route: .primary) { text in
+                needles.contains { Self.occurs($0, in: text) }
             }
-            let text = try self.text(of: rdata, at: name)
-            guard needles.contains(where: { Self.occurs($0, in: text) }) else {
-                return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: chunk, page: page), loaded: false)
-            }
-            var parsed = try IndexPage(text: text, level: level, name: name)
-            parsed.page = page
-            return LoadedPage(name: name, rdata: rdata, page: parsed, textOctets: text.count)
         }
         return [first] + rest
     }
@@ -102,12 +94,19 @@ extension DocumentStore {
         }
     }
 
-    func loadPage(_ page: Int, chunk: Int, of node: DNSName, level: IndexLevel, route: ReadRoute) async throws -> LoadedPage {
+    /// One page, read and parsed; with `parsing`, a page whose text it turns down is left
+    /// unread (`loaded` false), as the plan treats pages it need not see.
+    func loadPage(
+        _ page: Int, chunk: Int, of node: DNSName, level: IndexLevel, route: ReadRoute, parsing: (([UInt8]) -> Bool)? = nil
+    ) async throws -> LoadedPage {
         let name = try layout.indexPage(page, chunk: chunk, of: node)
         guard let rdata = try await readRecord(name, route: route) else {
             return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: chunk, page: page))
         }
         let text = try text(of: rdata, at: name)
+        if let parsing, !parsing(text) {
+            return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: chunk, page: page), loaded: false)
+        }
         var parsed = try IndexPage(text: text, level: level, name: name)
         parsed.page = page
         return LoadedPage(name: name, rdata: rdata, page: parsed, textOctets: text.count)

@@ -58,16 +58,35 @@ public final class LocalTransport: StoreTransport {
     }
 
     private func answers(to message: Message) async throws -> [ByteBuffer] {
+        var answers: [ByteBuffer] = []
+        try await steps(of: message) { answers += $0 }
+        return answers
+    }
+
+    /// Hands `body` the engine's answers to `message` a step at a time, as it produces them (work
+    /// that blocks runs on the thread pool): a zone transfer is held one page at a time.
+    private func steps(of message: Message, _ body: ([ByteBuffer]) throws -> Void) async throws {
         var request = message
         request.id = UInt16.random(in: .min ... .max)
+        var next: BlockingWork?
         switch authority.receive(try request.encode(), over: .local) {
         case .answered(let answers):
-            return answers
+            try body(answers)
         case .work(let work):
-            return try await NIOThreadPool.singleton.runIfActive { work.runToEnd() }
+            next = work
         case .deferred(let work):
-            return await withCheckedContinuation { continuation in
+            try body(await withCheckedContinuation { continuation in
                 work.start(on: NIOThreadPool.singleton) { continuation.resume(returning: $0) }
+            })
+        }
+        while let work = next {
+            let step = try await NIOThreadPool.singleton.runIfActive { work.run() }
+            next = step.next
+            do {
+                try body(step.answers)
+            } catch {
+                next?.abandon()
+                throw error
             }
         }
     }
@@ -96,32 +115,9 @@ public final class LocalTransport: StoreTransport {
         try await transferRecords(Message.query(zone, type: .axfr, payloadSize: nil))
     }
 
-    /// The zone a message at a time, as the engine produces them: memory holds one message.
+    /// The zone a page at a time, as the engine produces it: memory holds one page.
     public func zoneRecords(_ zone: DNSName, each: (ResourceRecord) throws -> Void) async throws {
-        var request = Message.query(zone, type: .axfr, payloadSize: nil)
-        request.id = UInt16.random(in: .min ... .max)
-        var next: BlockingWork?
-        var answers: [ByteBuffer]
-        switch authority.receive(try request.encode(), over: .local) {
-        case .answered(let given): answers = given
-        case .work(let work): (answers, next) = try await NIOThreadPool.singleton.runIfActive { work.run() }
-        case .deferred(let work):
-            answers = await withCheckedContinuation { continuation in
-                work.start(on: NIOThreadPool.singleton) { continuation.resume(returning: $0) }
-            }
-        }
-        while true {
-            for answer in answers {
-                let message = try Message(decoding: answer)
-                if let error = DNSError(rcode: message.rcode) {
-                    next?.abandon()
-                    throw error
-                }
-                for record in message.answers { try each(record) }
-            }
-            guard let work = next else { return }
-            (answers, next) = try await NIOThreadPool.singleton.runIfActive { work.run() }
-        }
+        try await transfer(Message.query(zone, type: .axfr, payloadSize: nil), each: each)
     }
 
     public func changes(of zone: DNSName, since serial: UInt32) async throws -> ZoneTransfer? {
@@ -134,12 +130,19 @@ public final class LocalTransport: StoreTransport {
 
     private func transferRecords(_ request: Message) async throws -> [ResourceRecord] {
         var records: [ResourceRecord] = []
-        for answer in try await answers(to: request) {
-            let message = try Message(decoding: answer)
-            if let error = DNSError(rcode: message.rcode) { throw error }
-            records += message.answers
-        }
+        try await transfer(request) { records.append($0) }
         return records
+    }
+
+    /// Every record of a transfer's answers, in order; an RCODE other than NOERROR is thrown.
+    private func transfer(_ request: Message, each: (ResourceRecord) throws -> Void) async throws {
+        try await steps(of: request) { answers in
+            for answer in answers {
+                let message = try Message(decoding: answer)
+                if let error = DNSError(rcode: message.rcode) { throw error }
+                for record in message.answers { try each(record) }
+            }
+        }
     }
 
     public func apply(_ update: UpdateBuilder) async throws {
