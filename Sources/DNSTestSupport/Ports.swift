@@ -60,7 +60,7 @@ public enum Ports {
 
     /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
     public static func waitForTCP(_ port: Int, timeout: Duration = .seconds(30)) async throws {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + Slowdown.scaled(timeout)
         while ContinuousClock.now < deadline {
             if canConnect(port) { return }
             try await Task.sleep(for: .milliseconds(20))

@@ -130,7 +130,8 @@ public enum RawDNS {
         return addr
     }
 
-    static func setTimeout(_ fd: Int32, _ seconds: Double) {
+    static func setTimeout(_ fd: Int32, _ timeout: Double) {
+        let seconds = timeout * Slowdown.factor
         var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))

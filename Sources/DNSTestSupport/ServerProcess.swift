@@ -20,7 +20,7 @@ public final class ServerProcess: @unchecked Sendable {
     ) async throws -> ServerProcess {
         let process = try Subprocess.start(executable, arguments, logFile: directory.appendingPathComponent(logName).path)
         let server = ServerProcess(directory: directory, process: process, logName: logName)
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + Slowdown.scaled(timeout)
         while true {
             do {
                 try await Ports.waitForTCP(port, timeout: .milliseconds(250))
