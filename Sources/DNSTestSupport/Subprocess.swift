@@ -23,9 +23,7 @@ public enum Subprocess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try locate(executable))
         process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        }
+        process.environment = childEnvironment(environment)
         if let directory { process.currentDirectoryURL = directory }
         // Files, not pipes: a chatty child can never block on a full pipe.
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dnsstore-run-\(UUID().uuidString)")
@@ -60,6 +58,7 @@ public enum Subprocess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try locate(executable))
         process.arguments = arguments
+        process.environment = childEnvironment()
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
         process.standardOutput = log
@@ -67,6 +66,18 @@ public enum Subprocess {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         return process
+    }
+
+    /// This process's environment with `extra` over it, as the programs a test starts get it.
+    /// Under `scripts/test --sanitize address` they get AddressSanitizer's options meant for
+    /// them (DNSSTORE_CHILD_ASAN_OPTIONS), leak checks included, which the test process itself
+    /// runs without.
+    public static func childEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
+        if let options = environment["DNSSTORE_CHILD_ASAN_OPTIONS"], extra["ASAN_OPTIONS"] == nil {
+            environment["ASAN_OPTIONS"] = options
+        }
+        return environment
     }
 
     public static func locate(_ executable: String) throws -> String {
