@@ -5,8 +5,11 @@ import Foundation
 /// several times slower, so waits on another process stretch by this much; a wait for something
 /// that must not come only takes longer.
 public enum Slowdown {
+    /// The sanitizer the tests run under ("address" or "thread"), nil for a plain build.
+    public static let sanitizer = ProcessInfo.processInfo.environment["DNSSTORE_SANITIZER"]
+
     public static let factor: Double =
-        switch ProcessInfo.processInfo.environment["DNSSTORE_SANITIZER"] {
+        switch sanitizer {
         case "thread": 5
         case "address": 2
         default: 1

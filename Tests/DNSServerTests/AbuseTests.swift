@@ -11,7 +11,7 @@ import Testing
 @Suite("Server under abuse")
 struct AbuseTests {
     /// A sanitizer's shadow memory and quarantine raise every figure about threefold.
-    static let memoryCeiling = (ProcessInfo.processInfo.environment["DNSSTORE_SANITIZER"] == nil ? 200 : 600) << 20
+    static let memoryCeiling = (Slowdown.sanitizer == nil ? 200 : 600) << 20
 
     /// `dnsstore serve` in its own process on a free port, with its key.
     final class Served: @unchecked Sendable {
