@@ -13,7 +13,7 @@ public final class DocumentStore: Sendable {
     /// Read servers (secondaries, other front ends, resolvers); nil: reads go to the primary.
     let replicas: ReplicaSet?
     /// What this store object wrote and read, for session reads.
-    let session = Session()
+    let session: Session
     let layout: StoreLayout
     private let cache = Locked(MetadataCache())
 
@@ -51,6 +51,7 @@ public final class DocumentStore: Sendable {
         self.configuration = configuration
         self.transport = transport
         self.replicas = readServers.isEmpty ? nil : ReplicaSet(readServers.map { ReplicaSet.Server(transport: $0.transport, name: $0.name) })
+        self.session = Session(capacity: readServers.isEmpty || configuration.consistency != .session ? 0 : 100_000)
         do {
             self.layout = try StoreLayout(domain: configuration.domain)
         } catch {

@@ -3,6 +3,9 @@ import DNSWire
 /// What one store object has written and read, so that its session reads can tell a read server
 /// that is behind it: per document the lowest version it may see again (or that it deleted it),
 /// and per database and collection whether it exists. Bounded: the oldest knowledge goes first.
+/// Documents are remembered only where session reads can use it (read servers, `session`
+/// consistency): otherwise every read goes to the primary or takes any answer, and a scan of a
+/// large collection would fill the memory with versions nothing asks for.
 final class Session: Sendable {
     struct DocumentKey: Hashable, Sendable {
         var database: String
@@ -23,6 +26,7 @@ final class Session: Sendable {
         var nodes: [[String]: Bool] = [:]
     }
 
+    /// Documents remembered at most; 0: none.
     let capacity: Int
     private let state = Locked(State())
 
@@ -48,6 +52,7 @@ final class Session: Sendable {
     }
 
     private func update(_ key: DocumentKey, _ change: (Knowledge?) -> Knowledge) {
+        guard capacity > 0 else { return }
         state.withLock { state in
             if state.documents[key] == nil {
                 state.order.append(key)
