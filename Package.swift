@@ -66,6 +66,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                "CZstd",
                 .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Atomics", package: "swift-atomics"),
@@ -73,6 +74,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // zstd, the system's (Debian: libzstd-dev): RDATA compressed in the SQLite file with a
+        // dictionary trained on the file's own records.
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
         // zlib, the system's (Debian: zlib1g-dev), for compressed documents.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Layer 4: the document store (docs/FORMAT.md).

@@ -14,15 +14,18 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     let changes: ChangeCounter
     let limits: JournalLimits
 
-    /// The layout of the tables, kept in SQLite's `user_version`. 3: zones numbered, owner keys
+    /// The layout of the tables, kept in SQLite's `user_version`. 4: RDATA packed with trained
+    /// dictionaries (`RowCompression`; rows from before stay as they are). 3: zones numbered, owner keys
     /// relative to their zone and RDATA digests of 8 octets (a fifth less disk than 2). 2: zones
     /// answered by name (owner keys in canonical order) with a bounded journal of steps. 1:
     /// records keyed by RDATA digest under names in wire form. 0: files from before versions,
     /// keyed by RDATA.
-    static let schemaVersion = 3
+    static let schemaVersion = 4
 
     /// Zones by origin; a zone keeps its number for the life of the file.
     private let zoneKeys = Locked<[DNSName: ZoneKey]>([:])
+    /// How rows keep their RDATA.
+    let compression = RowCompression()
 
     init(path: String, syncEveryCommit: Bool, limits: JournalLimits = JournalLimits()) throws {
         self.path = path
@@ -58,6 +61,16 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                 "\(path) has schema version \(version), written by a newer dnsstore; this one reads versions up to \(schemaVersion)")
         }
         guard version < schemaVersion else { return false }
+        if version == 3 {
+            // Rows gain the number of the dictionary they are packed with; those there stay unpacked.
+            try db.execute(
+                sql: """
+                    ALTER TABLE record ADD COLUMN dict INTEGER; ALTER TABLE journal ADD COLUMN dict INTEGER;
+                    \(dictionaryTable)
+                    PRAGMA user_version = \(schemaVersion);
+                    """)
+            return false
+        }
         if version == 2 {
             // Re-keyed in place: the zone's labels cut from each owner key, digests cut to 8
             // octets (their first 8); the journal starts afresh.
@@ -66,11 +79,12 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                     \(zoneTable("zone3"))
                     INSERT INTO zone3 (origin, octets) SELECT zone, octets FROM zone;
                     \(recordTable("record3"))
-                    INSERT INTO record3 SELECT z.id, substr(r.owner, length(r.zone) + 1), r.type, substr(r.rdata_key, 1, 8), r.name, r.ttl, r.rdata
+                    INSERT INTO record3 SELECT z.id, substr(r.owner, length(r.zone) + 1), r.type, substr(r.rdata_key, 1, 8), r.name, r.ttl, r.rdata, NULL
                         FROM record r JOIN zone3 z ON z.origin = r.zone;
                     DROP TABLE record; DROP TABLE zone; DROP TABLE journal; DROP TABLE journal_step;
                     ALTER TABLE record3 RENAME TO record; ALTER TABLE zone3 RENAME TO zone;
                     \(journalTables)
+                    \(dictionaryTable)
                     PRAGMA user_version = \(schemaVersion);
                     """)
             return true
@@ -82,6 +96,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                 \(zoneTable("zone"))
                 \(recordTable("record"))
                 \(journalTables)
+                \(dictionaryTable)
                 """)
         // Earlier files: every record re-keyed; their journal is not kept (IXFR from before the
         // upgrade is answered with the whole zone).
@@ -95,7 +110,9 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                 try db.execute(sql: "INSERT INTO zone (origin) VALUES (?)", arguments: [Data(OwnerKey.key(origin))])
             }
             let zone = try ZoneKey.find(origin, db)!
-            try insert(ResourceRecord(name: name, type: type, ttl: UInt32(row["ttl"] as Int64), rdata: rdata), zone: zone, db)
+            try insert(
+                ResourceRecord(name: name, type: type, ttl: UInt32(row["ttl"] as Int64), rdata: rdata),
+                stored: (Data(rdata.uncompressedWire), nil), zone: zone, db)
             octets[origin, default: 0] += recordOctets(name, rdata)
         }
         for (origin, total) in octets {
@@ -117,7 +134,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         """
         CREATE TABLE \(name) (
             zone INTEGER NOT NULL, owner BLOB NOT NULL, type INTEGER NOT NULL, rdata_key BLOB NOT NULL,
-            name BLOB, ttl INTEGER NOT NULL, rdata BLOB NOT NULL,
+            name BLOB, ttl INTEGER NOT NULL, rdata BLOB NOT NULL, dict INTEGER,
             PRIMARY KEY (zone, owner, type, rdata_key)) WITHOUT ROWID;
         """
     }
@@ -128,9 +145,12 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             at INTEGER NOT NULL, octets INTEGER NOT NULL, PRIMARY KEY (zone, step)) WITHOUT ROWID;
         CREATE TABLE journal (
             zone INTEGER NOT NULL, step INTEGER NOT NULL, seq INTEGER NOT NULL, action INTEGER NOT NULL,
-            name BLOB NOT NULL, type INTEGER NOT NULL, ttl INTEGER NOT NULL, rdata BLOB NOT NULL,
+            name BLOB NOT NULL, type INTEGER NOT NULL, ttl INTEGER NOT NULL, rdata BLOB NOT NULL, dict INTEGER,
             PRIMARY KEY (zone, step, seq)) WITHOUT ROWID;
         """
+
+    /// Dictionaries that rows' RDATA are packed with (`RowCompression`), by number.
+    private static let dictionaryTable = "CREATE TABLE dictionary (id INTEGER PRIMARY KEY, octets BLOB NOT NULL);"
 
     /// A zone as the tables know it: its number, and its key, which its names' keys start with.
     struct ZoneKey {
@@ -175,21 +195,25 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         name.wire == name.lowercased.wire ? nil : Data(name.wire)
     }
 
-    static func insert(_ record: ResourceRecord, zone: ZoneKey, _ db: GRDB.Database) throws {
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
+    /// Keeps `record` with its RDATA as `stored` (see `RowCompression.pack`).
+    static func insert(_ record: ResourceRecord, stored: (octets: Data, dictionary: Int64?), zone: ZoneKey, _ db: GRDB.Database) throws {
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
             zone.id, zone.owner(record.name), Int(record.type.rawValue), shortRDataKey(record.rdata),
-            storedName(record.name), Int64(record.ttl), Data(record.rdata.uncompressedWire),
+            storedName(record.name), Int64(record.ttl), stored.octets, stored.dictionary,
         ])
     }
 
-    static func delete(_ record: ResourceRecord, zone: ZoneKey, _ db: GRDB.Database) throws {
-        try db.cachedStatement(sql: "DELETE FROM record WHERE zone = ? AND owner = ? AND type = ? AND rdata_key = ?")
-            .execute(arguments: [zone.id, zone.owner(record.name), Int(record.type.rawValue), shortRDataKey(record.rdata)])
+    /// Removes `record`; returns its RDATA as the row kept it, for the journal (nil: there was none).
+    static func delete(_ record: ResourceRecord, zone: ZoneKey, _ db: GRDB.Database) throws -> (octets: Data, dictionary: Int64?)? {
+        let row = try Row.fetchOne(
+            db.cachedStatement(sql: "DELETE FROM record WHERE zone = ? AND owner = ? AND type = ? AND rdata_key = ? RETURNING rdata, dict"),
+            arguments: [zone.id, zone.owner(record.name), Int(record.type.rawValue), shortRDataKey(record.rdata)])
+        return row.map { ($0["rdata"], $0["dict"]) }
     }
 
-    /// A record from a row of `owner, type, ttl, name, rdata`; a row that does not decode is
-    /// reported with where it is.
-    static func record(_ row: Row, zone: ZoneKey) throws -> ResourceRecord {
+    /// A record from a row of `owner, type, ttl, name, rdata, dict`; a row that does not decode
+    /// is reported with where it is.
+    static func record(_ row: Row, zone: ZoneKey, compression: RowCompression, _ db: GRDB.Database) throws -> ResourceRecord {
         let origin = zone.origin
         let key = Array(row["owner"] as Data)
         let name: DNSName
@@ -204,7 +228,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             throw StorageError.damaged("zone \(origin): a \(type) record's name does not decode (\(error))")
         }
         do {
-            let rdata = try RData.decode(type: type, wire: Array(row["rdata"] as Data))
+            let rdata = try RData.decode(type: type, wire: try compression.unpack(row["rdata"], dictionary: row["dict"], db))
             return ResourceRecord(name: name, type: type, ttl: UInt32(truncatingIfNeeded: row["ttl"] as Int64), rdata: rdata)
         } catch {
             throw StorageError.damaged("zone \(origin): \(name) \(type) does not decode (\(error))")
@@ -221,7 +245,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                 let octets = records.reduce(0) { $0 + Self.recordOctets($1.name, $1.rdata) }
                 try db.execute(sql: "INSERT INTO zone (origin, octets) VALUES (?, ?)", arguments: [Data(OwnerKey.key(origin)), octets])
                 let zone = try ZoneKey.find(origin, db)!
-                for record in records { try Self.insert(record, zone: zone, db) }
+                for record in records { try Self.insert(record, stored: compression.pack(record.rdata.uncompressedWire), zone: zone, db) }
                 created = true
                 return .commit
             }
@@ -231,7 +255,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     }
 
     func read<T>(_ origin: DNSName, _ body: (any ZoneReading) throws -> T) throws -> T {
-        try pool.read { db in try body(Reader(db: db, zone: try zoneKey(origin, db))) }
+        try pool.read { db in try body(Reader(db: db, zone: try zoneKey(origin, db), compression: compression)) }
     }
 
     func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T {
@@ -239,7 +263,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             var result: T?
             try db.inTransaction(.immediate) {
                 let zone = try zoneKey(origin, db)
-                let planned = try plan(Reader(db: db, zone: zone))
+                let planned = try plan(Reader(db: db, zone: zone, compression: compression))
                 result = planned.result
                 guard !planned.steps.isEmpty else { return .rollback }
                 var step = (try Int.fetchOne(
@@ -249,6 +273,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                     try store(planned, as: step, zone: zone, db)
                 }
                 try prune(zone: zone.id, db)
+                try compression.afterWrite(rows: planned.steps.reduce(0) { $0 + $1.changes.count }, db)
                 return .commit
             }
             return result!
@@ -259,22 +284,25 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     private func store(_ planned: JournalStep, as step: Int, zone: ZoneKey, _ db: GRDB.Database) throws {
         var delta = 0
         var octets = 0
-        let journal = try db.cachedStatement(sql: "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        let journal = try db.cachedStatement(sql: "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
         for (seq, change) in planned.changes.enumerated() {
             let r = change.record
             let size = Self.recordOctets(r.name, r.rdata)
+            // Packed once: the journal keeps what the record's row kept.
+            let stored: (octets: Data, dictionary: Int64?)
             switch change.action {
             case .delete:
-                try Self.delete(r, zone: zone, db)
+                stored = try Self.delete(r, zone: zone, db) ?? compression.pack(r.rdata.uncompressedWire)
                 delta -= size
             case .add:
-                try Self.insert(r, zone: zone, db)
+                stored = compression.pack(r.rdata.uncompressedWire)
+                try Self.insert(r, stored: stored, zone: zone, db)
                 delta += size
             }
             octets += size
             try journal.execute(arguments: [
                 zone.id, step, seq, change.action.rawValue, Data(r.name.wire), Int(r.type.rawValue), Int64(r.ttl),
-                Data(r.rdata.uncompressedWire),
+                stored.octets, stored.dictionary,
             ])
         }
         try db.cachedStatement(sql: "INSERT INTO journal_step VALUES (?, ?, ?, ?, ?, ?)").execute(arguments: [
@@ -322,13 +350,13 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                 db, sql: "SELECT step, from_serial, to_serial FROM journal_step WHERE zone = ? AND step >= ? ORDER BY step",
                 arguments: [zone, first])
             let rows = try Row.fetchAll(
-                db, sql: "SELECT step, action, name, type, ttl, rdata FROM journal WHERE zone = ? AND step >= ? ORDER BY step, seq",
+                db, sql: "SELECT step, action, name, type, ttl, rdata, dict FROM journal WHERE zone = ? AND step >= ? ORDER BY step, seq",
                 arguments: [zone, first])
             var byStep: [Int: [ZoneChange]] = [:]
             for row in rows {
                 let name = try DNSName(wire: Array(row["name"] as Data))
                 let type = RRType(UInt16(row["type"] as Int))
-                let rdata = try RData.decode(type: type, wire: Array(row["rdata"] as Data))
+                let rdata = try RData.decode(type: type, wire: try compression.unpack(row["rdata"], dictionary: row["dict"], db))
                 let record = ResourceRecord(name: name, type: type, ttl: UInt32(truncatingIfNeeded: row["ttl"] as Int64), rdata: rdata)
                 byStep[row["step"] as Int, default: []].append(ZoneChange(action: ZoneChange.Action(rawValue: row["action"] as Int) ?? .add, record: record))
             }
@@ -337,7 +365,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                     from: UInt32(truncatingIfNeeded: $0["from_serial"] as Int64), to: UInt32(truncatingIfNeeded: $0["to_serial"] as Int64),
                     changes: byStep[$0["step"] as Int] ?? [])
             }
-            return ZoneDiff.chain(chain, from: serial, to: try Reader(db: db, zone: key).soa()?.soa.serial)
+            return ZoneDiff.chain(chain, from: serial, to: try Reader(db: db, zone: key, compression: compression).soa()?.soa.serial)
         }
     }
 
@@ -345,9 +373,9 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         let snapshot = try pool.makeSnapshot()
         let (zone, soa) = try snapshot.read { db in
             let zone = try zoneKey(origin, db)
-            return (zone, try Reader(db: db, zone: zone).soa()?.record)
+            return (zone, try Reader(db: db, zone: zone, compression: compression).soa()?.record)
         }
-        return Snapshot(snapshot: snapshot, zone: zone, soa: soa)
+        return Snapshot(snapshot: snapshot, zone: zone, soa: soa, compression: compression)
     }
 
     func check(thorough: Bool) throws -> [String] {
@@ -372,7 +400,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                 try pool.read { db in
                     let zone = try zoneKey(origin, db)
                     let cursor = try Row.fetchCursor(
-                        db, sql: "SELECT owner, type, ttl, name, rdata, rdata_key FROM record WHERE zone = ? ORDER BY owner \(order), type \(order), rdata_key \(order)",
+                        db, sql: "SELECT owner, type, ttl, name, rdata, dict, rdata_key FROM record WHERE zone = ? ORDER BY owner \(order), type \(order), rdata_key \(order)",
                         arguments: [zone.id])
                     while let row = try cursor.next() {
                         let identity = Array(row["owner"] as Data) + [UInt8(truncatingIfNeeded: row["type"] as Int)] + Array(row["rdata_key"] as Data)
@@ -381,7 +409,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                             continue
                         }
                         do {
-                            let record = try Self.record(row, zone: zone)
+                            let record = try Self.record(row, zone: zone, compression: compression, db)
                             records[record.name, default: []].append(record)
                         } catch {
                             damaged.append("\(error)")
@@ -402,11 +430,13 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     final class Reader: ZoneReading {
         let db: GRDB.Database
         let zone: ZoneKey
+        let compression: RowCompression
         private var nodes: [DNSName: [RRType: RRSet]] = [:]
 
-        init(db: GRDB.Database, zone: ZoneKey) {
+        init(db: GRDB.Database, zone: ZoneKey, compression: RowCompression) {
             self.db = db
             self.zone = zone
+            self.compression = compression
         }
 
         var origin: DNSName { zone.origin }
@@ -414,9 +444,9 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         func node(_ name: DNSName) throws -> [RRType: RRSet] {
             if let node = nodes[name] { return node }
             let rows = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT owner, type, ttl, name, rdata FROM record WHERE zone = ? AND owner = ?"),
+                db.cachedStatement(sql: "SELECT owner, type, ttl, name, rdata, dict FROM record WHERE zone = ? AND owner = ?"),
                 arguments: [zone.id, zone.owner(name)])
-            let node = RRSet.node(of: try rows.map { try SQLiteZoneStore.record($0, zone: zone) })
+            let node = RRSet.node(of: try rows.map { try SQLiteZoneStore.record($0, zone: zone, compression: compression, db) })
             nodes[name] = node
             return node
         }
@@ -434,6 +464,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         let snapshot: DatabaseSnapshot
         let zone: ZoneKey
         let soa: ResourceRecord?
+        let compression: RowCompression
 
         func records(after: [UInt8]?, limit: Int) throws -> (records: [ResourceRecord], next: [UInt8]?) {
             let origin = zone.origin
@@ -443,18 +474,18 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                     rows = try Row.fetchAll(
                         db,
                         sql: """
-                            SELECT owner, type, ttl, name, rdata, rdata_key FROM record
+                            SELECT owner, type, ttl, name, rdata, dict, rdata_key FROM record
                             WHERE zone = ? AND (owner, type, rdata_key) > (?, ?, ?) ORDER BY owner, type, rdata_key LIMIT ?
                             """,
                         arguments: [zone.id, Data(position.owner), position.type, Data(position.key), limit])
                 } else {
                     rows = try Row.fetchAll(
-                        db, sql: "SELECT owner, type, ttl, name, rdata, rdata_key FROM record WHERE zone = ? ORDER BY owner, type, rdata_key LIMIT ?",
+                        db, sql: "SELECT owner, type, ttl, name, rdata, dict, rdata_key FROM record WHERE zone = ? ORDER BY owner, type, rdata_key LIMIT ?",
                         arguments: [zone.id, limit])
                 }
                 var records: [ResourceRecord] = []
                 for row in rows {
-                    let record = try SQLiteZoneStore.record(row, zone: zone)
+                    let record = try SQLiteZoneStore.record(row, zone: zone, compression: compression, db)
                     if record.type == .soa && record.name == origin { continue }
                     records.append(record)
                 }

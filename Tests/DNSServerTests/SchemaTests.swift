@@ -83,14 +83,42 @@ struct SchemaTests {
         try Self.sqlite(path, sql)
     }
 
-    @Test(arguments: [0, 1, 2])
+    /// A file as version 3 wrote it: zones numbered, owner keys relative to the zone, 8-octet
+    /// digests, RDATA as sent.
+    static func version3File(_ path: String, records: [ResourceRecord]) throws {
+        func hex(_ bytes: [UInt8]) -> String { "x'" + bytes.map { String(format: "%02x", $0) }.joined() + "'" }
+        func key(_ name: DNSName) -> [UInt8] { Array(name.lowercased.labels.dropLast(2).reversed().flatMap { $0 + [0] }) }
+        var sql = """
+            CREATE TABLE zone (id INTEGER PRIMARY KEY, origin BLOB NOT NULL UNIQUE, octets INTEGER NOT NULL DEFAULT 0,
+                journal_octets INTEGER NOT NULL DEFAULT 0);
+            CREATE TABLE record (zone INTEGER NOT NULL, owner BLOB NOT NULL, type INTEGER NOT NULL, rdata_key BLOB NOT NULL,
+                name BLOB, ttl INTEGER NOT NULL, rdata BLOB NOT NULL, PRIMARY KEY (zone, owner, type, rdata_key)) WITHOUT ROWID;
+            CREATE TABLE journal_step (zone INTEGER NOT NULL, step INTEGER NOT NULL, from_serial INTEGER NOT NULL, to_serial INTEGER NOT NULL,
+                at INTEGER NOT NULL, octets INTEGER NOT NULL, PRIMARY KEY (zone, step)) WITHOUT ROWID;
+            CREATE TABLE journal (zone INTEGER NOT NULL, step INTEGER NOT NULL, seq INTEGER NOT NULL, action INTEGER NOT NULL,
+                name BLOB NOT NULL, type INTEGER NOT NULL, ttl INTEGER NOT NULL, rdata BLOB NOT NULL, PRIMARY KEY (zone, step, seq)) WITHOUT ROWID;
+            INSERT INTO zone VALUES (1, \(hex(DNSName("example.test.").lowercased.labels.reversed().flatMap { $0 + [0] })), 400, 0);
+            PRAGMA user_version = 3;
+
+            """
+        for r in records {
+            let name = r.name.wire == r.name.lowercased.wire ? "NULL" : hex(r.name.wire)
+            let digest = Array(SHA256.hash(data: r.rdata.canonicalWire).prefix(8))
+            sql += "INSERT INTO record VALUES (1, \(hex(key(r.name))), \(r.type.rawValue), \(hex(digest)), \(name), \(r.ttl), \(hex(r.rdata.uncompressedWire)));\n"
+        }
+        try Self.sqlite(path, sql)
+    }
+
+    @Test(arguments: [0, 1, 2, 3])
     func filesFromEarlierSchemaVersionsAreMigrated(_ version: Int) throws {
         let dir = try TempDirectory.make("schema")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("zones.sqlite").path
         let one = ResourceRecord.txt("a.example.test.", TXT("one"), ttl: 300)
         let two = ResourceRecord.txt("B.Example.test.", TXT("two"), ttl: 300)
-        if version == 2 {
+        if version == 3 {
+            try Self.version3File(path, records: [Self.soa, Self.ns, one, two])
+        } else if version == 2 {
             try Self.version2File(path, records: [Self.soa, Self.ns, one, two])
         } else {
             try Self.oldFile(path, version: version, records: [Self.soa, Self.ns, one, two], duplicate: version == 0 ? one : nil)
@@ -109,7 +137,7 @@ struct SchemaTests {
         guard case .soa(let record)? = soa.answers.first?.rdata else { Issue.record("no SOA"); return }
         #expect(record.serial == 42)
         let stored = try Subprocess.run("python3", ["-c", "import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute('PRAGMA user_version').fetchone()[0])", path])
-        #expect(stored.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "3")
+        #expect(stored.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "4")
     }
 
     @Test func filesFromANewerVersionAreRefusedByName() throws {
@@ -121,7 +149,7 @@ struct SchemaTests {
         #expect {
             try Self.open(path)
         } throws: { error in
-            "\(error)".contains("\(path) has schema version 99, written by a newer dnsstore; this one reads versions up to 3")
+            "\(error)".contains("\(path) has schema version 99, written by a newer dnsstore; this one reads versions up to 4")
         }
         // The command line says the same, and exits without touching the file.
         let cli = try Subprocess.run(

@@ -244,7 +244,7 @@ struct DamagedStorageTests {
         // A TXT record whose first character-string claims more octets than it has.
         try Self.sqlite(
             dir.appendingPathComponent("zones.sqlite").path,
-            "INSERT INTO record VALUES ((SELECT id FROM zone), x'62616400', 16, x'00', NULL, 300, x'05616263');")
+            "INSERT INTO record VALUES ((SELECT id FROM zone), x'62616400', 16, x'00', NULL, 300, x'05616263', NULL);")
         let port = Ports.free()
         let server = try Subprocess.start(
             try BuiltProducts.executable("dnsstore"),
