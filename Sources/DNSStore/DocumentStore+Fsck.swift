@@ -64,99 +64,123 @@ extension DocumentStore {
     /// `damaged` says whether a repair keeps, deletes or quarantines them.
     public func check(repair: Bool, damaged: DamagedDocumentAction = .keep) async throws -> CheckReport {
         var report = CheckReport()
-        // The zone is read as it arrives and kept compactly (see ZoneTexts).
-        var txt = ZoneTexts()
+        // The zone is read as it arrives into partitions by document (see SpilledTexts); a
+        // document's record is at `root` plus six labels.
         let root = layout.root
+        var spilled = SpilledTexts(depth: root.labelCount + 6)
+        defer { spilled.remove() }
         do {
             try await transport.zoneRecords(configuration.zone) { record in
-                if record.type == .txt && record.name.isSubdomain(of: root) { txt.insert(record.name, record.rdata) }
+                if record.type == .txt && record.name.isSubdomain(of: root) { try spilled.insert(record.name, record.rdata) }
             }
         } catch {
             throw StoreError.from(error, "reading the zone \(configuration.zone) (the key must allow transfers)")
         }
-        guard txt[layout.root] != nil else { throw StoreError.notFound("no store at \(layout.root)") }
+        guard spilled.top[layout.root] != nil else { throw StoreError.notFound("no store at \(layout.root)") }
         invalidateCache()
-        txt.account(layout.root)
-        var scan = Scan(txt: txt)
+        spilled.account(layout.root)
+        var scan = Scan()
         let removesDamaged: Bool
         if case .keep = damaged { removesDamaged = false } else { removesDamaged = repair }
 
+        // The indexes, read by queries: pages accounted for, entries put with their records.
         let rootMetadata = try await self.root(forWriting: true)
         for chunk in 0..<rootMetadata.chunks.total {
-            try scan.account(try await loadIndexChunk(chunk, of: layout.root, level: .database), chunk: .init(node: layout.root, chunk: chunk, level: .database), repair: repair, into: &report)
+            try scan.account(try await loadIndexChunk(chunk, of: layout.root, level: .database), chunk: .init(node: layout.root, chunk: chunk, level: .database), in: &spilled, repair: repair, into: &report)
         }
         for database in try await readIndex(of: layout.root, total: rootMetadata.chunks.total, level: .database, route: .primary).keys.sorted() {
             report.databases += 1
             let db = try await self.database(named: database, forWriting: true)
-            scan.txt.account(db.name)
+            spilled.account(db.name)
             for chunk in 0..<db.metadata.chunks.total {
-                try scan.account(try await loadIndexChunk(chunk, of: db.name, level: .collection), chunk: .init(node: db.name, chunk: chunk, level: .collection), repair: repair, into: &report)
+                try scan.account(try await loadIndexChunk(chunk, of: db.name, level: .collection), chunk: .init(node: db.name, chunk: chunk, level: .collection), in: &spilled, repair: repair, into: &report)
             }
             for collection in try await readIndex(of: db.name, total: db.metadata.chunks.total, level: .collection, route: .primary).keys.sorted() {
                 report.collections += 1
                 let node = try await self.collection(named: collection, in: database, forWriting: true)
-                scan.txt.account(node.name)
-                scan.collections[node.name] = (database, collection, node.metadata.chunks.total)
+                spilled.account(node.name)
+                scan.collections[node.name] = scan.nodes.count
+                scan.nodes.append((node.name, database, collection, node.metadata.chunks.total))
                 for chunk in 0..<node.metadata.chunks.total {
                     let pages = try await loadIndexChunk(chunk, of: node.name, level: .record)
-                    try scan.account(pages, chunk: .init(node: node.name, chunk: chunk, level: .record), repair: repair, into: &report)
+                    try scan.account(pages, chunk: .init(node: node.name, chunk: chunk, level: .record), in: &spilled, repair: repair, into: &report)
                     for id in pages.flatMap(\.page.entries.keys) {
                         let (name, home) = try layout.child(id, total: node.metadata.chunks.total, of: node.name)
-                        let path = "\(database)/\(collection)/\(id)"
                         guard home == chunk else {
-                            report.problems.append(.init(kind: .misplacedEntry, name: path, detail: "listed in chunk \(chunk), belongs in \(home)", repaired: repair))
+                            report.problems.append(.init(kind: .misplacedEntry, name: "\(database)/\(collection)/\(id)", detail: "listed in chunk \(chunk), belongs in \(home)", repaired: repair))
                             scan.staleEntries.append((node.name, chunk, id))
                             continue
                         }
-                        guard scan.txt[name] != nil else {
-                            report.problems.append(.init(kind: .entryWithoutRecord, name: path, detail: "\(name) is missing", repaired: repair))
-                            scan.staleEntries.append((node.name, chunk, id))
-                            continue
-                        }
+                        try spilled.insert(SpilledTexts.Entry(node: scan.nodes.count - 1, chunk: chunk, id: id, name: name))
+                    }
+                }
+            }
+        }
+        // Each partition in turn: its entries against its records, then the names nothing
+        // accounted for (records missing from their index, dangling chunks, strays); the names
+        // above the records last.
+        var strays: [DNSName] = []
+        var leftovers: [(name: DNSName, problem: CheckReport.Problem)] = []
+        for index in 0...SpilledTexts.partitions {
+            let entries: [SpilledTexts.Entry]
+            scan.chunks = [:]
+            if index < SpilledTexts.partitions {
+                (scan.txt, entries) = try spilled.read(index)
+            } else {
+                (scan.txt, entries) = (spilled.top, [])
+            }
+            for entry in entries {
+                let owner = scan.nodes[entry.node]
+                let path = "\(owner.database)/\(owner.collection)/\(entry.id)"
+                guard scan.txt[entry.name] != nil else {
+                    report.problems.append(.init(kind: .entryWithoutRecord, name: path, detail: "\(entry.name) is missing", repaired: repair))
+                    scan.staleEntries.append((owner.name, entry.chunk, entry.id))
+                    continue
+                }
+                report.documents += 1
+                if let damage = scan.inspect(entry.name, id: entry.id) {
+                    report.problems.append(.init(kind: .damagedDocument, name: path, detail: "\(entry.name): \(damage)", repaired: removesDamaged))
+                    scan.keepDamaged(path, entry.name, owner.name, entry.chunk, entry.id, keepTexts: removesDamaged)
+                }
+            }
+            var found: [DNSName] = []
+            // Sorted, a record comes before its data chunks, which inspecting it accounts for.
+            for name in scan.txt.unaccounted() where !scan.txt.isAccounted(name) {
+                let parent = name.parent
+                if let number = scan.collections[parent.parent], let label = name.labels.first, !DataChunkLabel.matches(label) {
+                    let owner = scan.nodes[number]
+                    let record = scan.txt[name].flatMap { try? RecordText.parse($0, name: name, anyEncoding: true) }
+                    let id = record?.header.id
+                    let chunk = id.map { Naming.chunk(for: $0, total: owner.total) }
+                    let path = "\(owner.database)/\(owner.collection)/\(id ?? "?")"
+                    if let id, let chunk, (try? layout.child(id, total: owner.total, of: parent.parent).name) == name {
                         report.documents += 1
                         if let damage = scan.inspect(name, id: id) {
-                            report.problems.append(.init(kind: .damagedDocument, name: path, detail: "\(name): \(damage)", repaired: removesDamaged))
-                            scan.damaged.append((path, name, node.name, chunk, id))
+                            leftovers.append((name, .init(kind: .damagedDocument, name: path, detail: "\(name): \(damage); no index lists it", repaired: removesDamaged)))
+                            scan.keepDamaged(path, name, parent.parent, chunk, id, keepTexts: removesDamaged)
+                        } else {
+                            leftovers.append((name, .init(kind: .recordWithoutEntry, name: path, detail: "\(name)", repaired: repair)))
+                            scan.missingEntries.append((parent.parent, chunk, id))
                         }
+                        continue
+                    }
+                    if record == nil {
+                        _ = scan.inspect(name, id: nil)
+                        leftovers.append((name, .init(kind: .damagedDocument, name: "\(owner.database)/\(owner.collection)/?", detail: "\(name): its header does not parse", repaired: removesDamaged)))
+                        scan.keepDamaged("\(owner.database)/\(owner.collection)/\(name.labels.first.map { String(decoding: $0, as: UTF8.self) } ?? "?")", name, parent.parent, nil, nil, keepTexts: removesDamaged)
+                        continue
                     }
                 }
-            }
-        }
-        // Names left over: records missing from their index, dangling chunks, strays.
-        var strays: [DNSName] = []
-        // Sorted, a record comes before its data chunks, which inspecting it accounts for.
-        for name in scan.txt.unaccounted() where !scan.txt.isAccounted(name) {
-            let parent = name.parent
-            if let owner = scan.collections[parent.parent], let label = name.labels.first, !DataChunkLabel.matches(label) {
-                let record = scan.txt[name].flatMap { try? RecordText.parse($0, name: name, anyEncoding: true) }
-                let id = record?.header.id
-                let chunk = id.map { Naming.chunk(for: $0, total: owner.total) }
-                let path = "\(owner.database)/\(owner.collection)/\(id ?? "?")"
-                if let id, let chunk, (try? layout.child(id, total: owner.total, of: parent.parent).name) == name {
-                    report.documents += 1
-                    if let damage = scan.inspect(name, id: id) {
-                        report.problems.append(.init(kind: .damagedDocument, name: path, detail: "\(name): \(damage); no index lists it", repaired: removesDamaged))
-                        scan.damaged.append((path, name, parent.parent, chunk, id))
-                    } else {
-                        report.problems.append(.init(kind: .recordWithoutEntry, name: path, detail: "\(name)", repaired: repair))
-                        scan.missingEntries.append((parent.parent, chunk, id))
-                    }
-                    continue
+                if scan.txt.isAccounted(parent), let label = name.labels.first, DataChunkLabel.matches(label) {
+                    leftovers.append((name, .init(kind: .danglingChunk, name: "\(name)", detail: "no record refers to it", repaired: repair)))
+                } else {
+                    leftovers.append((name, .init(kind: .strayName, name: "\(name)", detail: "nothing in the store refers to it", repaired: repair)))
                 }
-                if record == nil {
-                    _ = scan.inspect(name, id: nil)
-                    report.problems.append(.init(kind: .damagedDocument, name: "\(owner.database)/\(owner.collection)/?", detail: "\(name): its header does not parse", repaired: removesDamaged))
-                    scan.damaged.append(("\(owner.database)/\(owner.collection)/\(name.labels.first.map { String(decoding: $0, as: UTF8.self) } ?? "?")", name, parent.parent, nil, nil))
-                    continue
-                }
+                found.append(name)
             }
-            if scan.txt.isAccounted(parent), let label = name.labels.first, DataChunkLabel.matches(label) {
-                report.problems.append(.init(kind: .danglingChunk, name: "\(name)", detail: "no record refers to it", repaired: repair))
-            } else {
-                report.problems.append(.init(kind: .strayName, name: "\(name)", detail: "nothing in the store refers to it", repaired: repair))
-            }
-            strays.append(name)
+            strays += found.filter { !scan.txt.isAccounted($0) }
         }
+        report.problems += leftovers.sorted { $0.name < $1.name }.map(\.problem)
         guard repair else { return report }
         for (node, chunk, id) in scan.missingEntries {
             try await editIndex { $0.add(id, nil, chunk: chunk, of: node, level: .record) }
@@ -168,17 +192,17 @@ extension DocumentStore {
             try await editIndex { $0.relayouts.insert(key) }
         }
         if removesDamaged {
-            for (path, name, node, chunk, id) in scan.damaged {
-                let chunks = scan.chunks[name] ?? []
+            for found in scan.damaged {
                 if case .quarantine(let save) = damaged {
-                    let texts = ([name] + chunks).compactMap { n in scan.txt[n].flatMap { try? text(of: $0, at: n) }.map { (n, $0) } }
-                    try save(path, texts)
+                    let texts = found.texts.compactMap { n, rdata in (try? text(of: rdata, at: n)).map { (n, $0) } }
+                    try save(found.path, texts)
                 }
-                guard let rdata = scan.txt[name] else { continue }
-                try await removeDamaged(name, rdata: rdata, chunks: chunks, node: node, chunk: chunk, id: id)
+                guard let rdata = found.texts.first(where: { $0.name == found.name })?.rdata else { continue }
+                try await removeDamaged(
+                    found.name, rdata: rdata, chunks: found.texts.map(\.name).filter { $0 != found.name }, node: found.node, chunk: found.chunk, id: found.id)
             }
         }
-        await deleteNames(strays.filter { !scan.txt.isAccounted($0) })
+        await deleteNames(strays)
         return report
     }
 
@@ -239,24 +263,31 @@ enum DataChunkLabel {
 
 /// What a check has seen so far of the zone's names.
 private struct Scan {
-    var txt: ZoneTexts
-    var collections: [DNSName: (database: String, collection: String, total: Int)] = [:]
-    /// Existing data chunks of each record inspected.
+    /// The partition being checked.
+    var txt = ZoneTexts()
+    /// Collections by name: their number in `nodes`.
+    var collections: [DNSName: Int] = [:]
+    var nodes: [(name: DNSName, database: String, collection: String, total: Int)] = []
+    /// Existing data chunks of each record inspected in this partition.
     var chunks: [DNSName: [DNSName]] = [:]
     var missingEntries: [(DNSName, Int, String)] = []
     var staleEntries: [(DNSName, Int, String)] = []
     var oversize: [IndexEdits.ChunkKey] = []
-    var damaged: [(path: String, name: DNSName, node: DNSName, chunk: Int?, id: String?)] = []
+    /// Damaged documents, with their texts (record first, then data chunks) when a repair needs them.
+    var damaged: [(path: String, name: DNSName, node: DNSName, chunk: Int?, id: String?, texts: [(name: DNSName, rdata: RData)])] = []
 
-    init(txt: ZoneTexts) {
-        self.txt = txt
+    mutating func keepDamaged(_ path: String, _ name: DNSName, _ node: DNSName, _ chunk: Int?, _ id: String?, keepTexts: Bool) {
+        let texts = keepTexts ? ([name] + (chunks[name] ?? [])).compactMap { n in txt[n].map { (n, $0) } } : []
+        damaged.append((path, name, node, chunk, id, texts))
     }
 
     /// Accounts for an index chunk's pages and notes pages over the size limit.
-    mutating func account(_ pages: [LoadedPage], chunk key: IndexEdits.ChunkKey, repair: Bool, into report: inout CheckReport) throws {
+    mutating func account(
+        _ pages: [LoadedPage], chunk key: IndexEdits.ChunkKey, in spilled: inout SpilledTexts, repair: Bool, into report: inout CheckReport
+    ) throws {
         var over = false
         for page in pages where page.rdata != nil {
-            txt.account(page.name)
+            spilled.account(page.name)
             if case .txt(let t)? = page.rdata, t.joined.count > IndexPage.maxTextOctets {
                 report.problems.append(.init(kind: .oversizePage, name: "\(page.name)", detail: "\(t.joined.count) octets", repaired: repair))
                 over = true

@@ -32,7 +32,11 @@ struct ZoneTexts {
 
     /// Keeps `rdata` at `name`, replacing what was kept there.
     mutating func insert(_ name: DNSName, _ rdata: RData) {
-        let wire = rdata.uncompressedWire
+        insert(name, wire: rdata.uncompressedWire)
+    }
+
+    /// Keeps the TXT RDATA `wire` at `name`, replacing what was kept there.
+    mutating func insert(_ name: DNSName, wire: [UInt8]) {
         let entry = starts.count
         starts.append(arena.count)
         arena.append(UInt8(name.wire.count))
