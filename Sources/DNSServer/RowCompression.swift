@@ -113,19 +113,18 @@ final class RowCompression: @unchecked Sendable {
         }
         guard due else { return }
         state.withLock { $0.rowsSinceLook = 0 }
-        if let row = try Row.fetchOne(db, sql: "SELECT id, octets FROM dictionary ORDER BY id DESC LIMIT 1") {
-            let dictionary = try adopt(row["id"], Array(row["octets"] as Data))
-            state.withLock { $0.newest = dictionary }
-            return
-        }
+        if try takeNewest(db) { return }
         var samples: [UInt8] = []
         var sizes: [Int] = []
+        var keys: [[DatabaseValue]] = []
         let rows = try Row.fetchCursor(
-            db, sql: "SELECT rdata FROM record WHERE dict IS NULL AND length(rdata) >= ? LIMIT ?", arguments: [Self.shortest, Self.samples])
+            db, sql: "SELECT zone, owner, type, rdata_key, rdata FROM record WHERE dict IS NULL AND length(rdata) >= ? LIMIT ?",
+            arguments: [Self.shortest, Self.samples])
         while let row = try rows.next(), samples.count < Self.sampleOctets {
             let octets = row["rdata"] as Data
             samples += octets
             sizes.append(octets.count)
+            keys.append([row["zone"], row["owner"], row["type"], row["rdata_key"]])
         }
         guard sizes.count >= Self.samples else { return }
         var trained = [UInt8](repeating: 0, count: Self.dictionaryOctets)
@@ -138,6 +137,25 @@ final class RowCompression: @unchecked Sendable {
         try db.execute(sql: "INSERT INTO dictionary (octets) VALUES (?)", arguments: [Data(trained)])
         let dictionary = try adopt(db.lastInsertedRowID, trained)
         state.withLock { $0.newest = dictionary }
+        // The records it learned from are packed too: a small store is mostly those.
+        let repack = try db.cachedStatement(sql: "UPDATE record SET rdata = ?, dict = ? WHERE zone = ? AND owner = ? AND type = ? AND rdata_key = ?")
+        var start = 0
+        for (key, size) in zip(keys, sizes) {
+            defer { start += size }
+            let packed = pack(Array(samples[start..<(start + size)]))
+            guard let id = packed.dictionary else { continue }
+            try repack.execute(arguments: StatementArguments([packed.octets.databaseValue, id.databaseValue] + key))
+        }
+    }
+
+    /// Takes up the newest dictionary the file holds, if any: at open, so that a process that
+    /// writes one record packs it too.
+    @discardableResult
+    func takeNewest(_ db: GRDB.Database) throws -> Bool {
+        guard let row = try Row.fetchOne(db, sql: "SELECT id, octets FROM dictionary ORDER BY id DESC LIMIT 1") else { return false }
+        let dictionary = try adopt(row["id"], Array(row["octets"] as Data))
+        state.withLock { $0.newest = dictionary }
+        return true
     }
 
     /// The dictionary numbered `id`, read from the file the first time.

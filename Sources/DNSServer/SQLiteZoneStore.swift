@@ -38,10 +38,12 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             try db.execute(sql: "PRAGMA synchronous = \(synchronous); PRAGMA journal_size_limit = 1048576")
         }
         pool = try DatabasePool(path: path, configuration: config)
+        let compression = self.compression
         let migrated = try pool.writeWithoutTransaction { db -> Bool in
             var migrated = false
             try db.inTransaction(.immediate) {
                 migrated = try Self.migrate(db, path: path)
+                try compression.takeNewest(db)
                 return .commit
             }
             return migrated
