@@ -102,16 +102,24 @@ extension DocumentStore {
                 scan.collections[node.name] = scan.nodes.count
                 scan.nodes.append((node.name, database, collection, node.metadata.chunks.total))
                 for chunk in 0..<node.metadata.chunks.total {
-                    let pages = try await loadIndexChunk(chunk, of: node.name, level: .record)
-                    try scan.account(pages, chunk: .init(node: node.name, chunk: chunk, level: .record), in: &spilled, repair: repair, into: &report)
-                    for id in pages.flatMap(\.page.entries.keys) {
-                        let (name, home) = try layout.child(id, total: node.metadata.chunks.total, of: node.name)
-                        guard home == chunk else {
-                            report.problems.append(.init(kind: .misplacedEntry, name: "\(database)/\(collection)/\(id)", detail: "listed in chunk \(chunk), belongs in \(home)", repaired: repair))
-                            scan.staleEntries.append((node.name, chunk, id))
-                            continue
+                    // A few pages at a time: a chunk of a large collection holds many.
+                    let key = IndexEdits.ChunkKey(node: node.name, chunk: chunk, level: .record)
+                    let first = try await loadPage(0, chunk: chunk, of: node.name, level: .record, route: .primary)
+                    for start in stride(from: 0, to: max(1, first.page.pages), by: 8) {
+                        let numbers = Array(start..<min(start + 8, max(1, first.page.pages)))
+                        let pages = try await concurrently(numbers) { page in
+                            page == 0 ? first : try await self.loadPage(page, chunk: chunk, of: node.name, level: .record, route: .primary)
                         }
-                        try spilled.insert(SpilledTexts.Entry(node: scan.nodes.count - 1, chunk: chunk, id: id, name: name))
+                        try scan.account(pages, chunk: key, in: &spilled, repair: repair, into: &report)
+                        for id in pages.flatMap(\.page.entries.keys) {
+                            let (name, home) = try layout.child(id, total: node.metadata.chunks.total, of: node.name)
+                            guard home == chunk else {
+                                report.problems.append(.init(kind: .misplacedEntry, name: "\(database)/\(collection)/\(id)", detail: "listed in chunk \(chunk), belongs in \(home)", repaired: repair))
+                                scan.staleEntries.append((node.name, chunk, id))
+                                continue
+                            }
+                            try spilled.insert(SpilledTexts.Entry(node: scan.nodes.count - 1, chunk: chunk, id: id, name: name))
+                        }
                     }
                 }
             }
@@ -125,7 +133,7 @@ extension DocumentStore {
             let entries: [SpilledTexts.Entry]
             scan.chunks = [:]
             if index < SpilledTexts.partitions {
-                (scan.txt, entries) = try spilled.read(index)
+                (scan.txt, entries) = try spilled.take(index)
             } else {
                 (scan.txt, entries) = (spilled.top, [])
             }
@@ -293,7 +301,7 @@ private struct Scan {
                 over = true
             }
         }
-        if over { oversize.append(key) }
+        if over && !oversize.contains(key) { oversize.append(key) }
     }
 
     /// Accounts for a record and its data chunks; returns why it is damaged, or nil when it is whole.

@@ -16,7 +16,8 @@ struct SpilledTexts {
         var name: DNSName
     }
 
-    static let partitions = 64
+    /// Partitions: many, so that even a store of millions of documents has small ones.
+    static let partitions = 1024
 
     /// Labels of a document's record name; deeper names go with the record above them.
     let depth: Int
@@ -30,7 +31,7 @@ struct SpilledTexts {
     /// Names in partitions accounted for before their partition is read (index pages).
     private var accountedEarly = [Set<DNSName>](repeating: [], count: SpilledTexts.partitions)
 
-    init(depth: Int, memoryLimit: Int = 16 << 20) {
+    init(depth: Int, memoryLimit: Int = 8 << 20) {
         self.depth = depth
         self.memoryLimit = memoryLimit
     }
@@ -62,14 +63,17 @@ struct SpilledTexts {
         if name.labelCount < depth { top.account(name) } else { accountedEarly[partition(of: name)].insert(name) }
     }
 
-    /// Partition `index`: its texts (with what was accounted for early marked) and its entries.
-    func read(_ index: Int) throws -> (texts: ZoneTexts, entries: [Entry]) {
+    /// Partition `index`, taken out: its texts (with what was accounted for early marked) and
+    /// its entries.
+    mutating func take(_ index: Int) throws -> (texts: ZoneTexts, entries: [Entry]) {
         var texts = ZoneTexts()
         var entries: [Entry] = []
-        var octets = buffers[index]
+        var octets: [UInt8] = []
         if let folder, let stored = FileManager.default.contents(atPath: folder.appendingPathComponent("\(index)").path) {
-            octets = Array(stored) + octets
+            octets = Array(stored)
         }
+        octets += buffers[index]
+        buffers[index] = []
         var i = 0
         while i < octets.count {
             let kind = octets[i]
@@ -87,6 +91,7 @@ struct SpilledTexts {
             }
         }
         for name in accountedEarly[index] { texts.account(name) }
+        accountedEarly[index] = []
         return (texts, entries)
     }
 

@@ -48,7 +48,7 @@ struct SpilledTextsTests {
         var seen = 0
         var entries = 0
         for index in 0..<SpilledTexts.partitions {
-            let (texts, found) = try spilled.read(index)
+            let (texts, found) = try spilled.take(index)
             for entry in found {
                 let i = Int(entry.id.dropFirst(3))!
                 #expect(entry.node == i % 3 && entry.chunk == i % 7)
