@@ -115,7 +115,9 @@ struct SpilledTexts {
     private mutating func spill() throws {
         let folder = try self.folder ?? {
             let made = FileManager.default.temporaryDirectory.appendingPathComponent("dnsstore-check-\(UInt64.random(in: 0...UInt64.max))")
-            try FileManager.default.createDirectory(at: made, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            guard mkdir(made.path, 0o700) == 0 else {
+                throw StoreError.serverFailure("the check cannot make its working folder \(made.path): \(String(cString: strerror(errno)))")
+            }
             return made
         }()
         self.folder = folder
