@@ -109,10 +109,11 @@ final class RowCompression: @unchecked Sendable {
         let due = state.withLock { state -> Bool in
             guard state.newest == nil else { return false }
             state.rowsSinceLook += rows
-            return state.rowsSinceLook >= Self.trainingInterval
+            guard state.rowsSinceLook >= Self.trainingInterval else { return false }
+            state.rowsSinceLook = 0
+            return true
         }
         guard due else { return }
-        state.withLock { $0.rowsSinceLook = 0 }
         if try takeNewest(db) { return }
         var samples: [UInt8] = []
         var sizes: [Int] = []

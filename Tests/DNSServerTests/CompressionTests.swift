@@ -42,12 +42,12 @@ struct CompressionTests {
         let raw = (0..<count).map { RData.txt(TXT(splitting: Array(Self.text($0).utf8))).uncompressedWire.count }.reduce(0, +) / count
         #expect(Double(packed[1])! / Double(packed[0])! < Double(raw) * 0.7)
         // Replaced and deleted packed rows: the journal keeps them as written.
-        let serialBefore = try Self.serial(engine)
+        let serialBefore = try StorageTests.serial(engine)
         #expect(try StorageTests.update(engine) { u in
             u.replace(Self.name(count - 1), .txt, with: [.txt(TXT("replaced"))], ttl: 300)
             u.apply(.deleteName(Self.name(count - 2)))
         } == .noError)
-        let diff = try Self.ixfr(engine, from: serialBefore)
+        let diff = try StorageTests.ixfr(engine, from: serialBefore)
         #expect(diff.contains { $0.name == Self.name(count - 1) && $0.rdata == .txt(TXT(splitting: Array(Self.text(count - 1).utf8))) })
         #expect(diff.contains { $0.name == Self.name(count - 2) && $0.rdata == .txt(TXT(splitting: Array(Self.text(count - 2).utf8))) })
         #expect(diff.contains { $0.name == Self.name(count - 1) && $0.rdata == .txt(TXT("replaced")) })
@@ -89,19 +89,5 @@ struct CompressionTests {
         #expect(try StorageTests.update(reopened) { $0.add(.txt(Self.name(9_999), TXT(splitting: Array(Self.text(9_999).utf8)))) } == .noError)
         #expect(try Self.python(path, "SELECT dict FROM record WHERE owner = x'683939393900'") == "1")
         #expect(try StorageTests.text(StorageTests.query(reopened, Self.name(9_999))) == Self.text(9_999))
-    }
-
-    static func serial(_ engine: Authority) throws -> UInt32 {
-        guard case .soa(let soa)? = try StorageTests.query(engine, "example.test.", .soa).answers.first?.rdata else { return 0 }
-        return soa.serial
-    }
-
-    static func ixfr(_ engine: Authority, from serial: UInt32) throws -> [ResourceRecord] {
-        var soa = try #require(try StorageTests.query(engine, "example.test.", .soa).answers.first)
-        guard case .soa(var fields) = soa.rdata else { return [] }
-        fields.serial = serial
-        soa.rdata = .soa(fields)
-        let request = Message(id: 3, questions: [Question(name: "example.test.", type: .ixfr)], authority: [soa])
-        return try engine.handle(try request.encode(), over: .local).flatMap { try Message(decoding: $0).answers }
     }
 }

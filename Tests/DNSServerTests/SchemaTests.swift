@@ -14,6 +14,9 @@ struct SchemaTests {
         try #require(result.status == 0, "\(result.stderr)")
     }
 
+    /// Octets as an SQL blob literal.
+    static func hex(_ bytes: [UInt8]) -> String { "x'" + bytes.map { String(format: "%02x", $0) }.joined() + "'" }
+
     static func open(_ path: String) throws -> Authority {
         try Authority(databasePath: path, configuration: AuthorityConfiguration(zones: ["example.test."], keys: []))
     }
@@ -30,7 +33,6 @@ struct SchemaTests {
     /// A file as versions 0 and 1 wrote it: records keyed by zone and owner in wire form, by the
     /// RDATA itself (version 0) or its digest (version 1).
     static func oldFile(_ path: String, version: Int, records: [ResourceRecord], duplicate: ResourceRecord? = nil) throws {
-        func hex(_ bytes: [UInt8]) -> String { "x'" + bytes.map { String(format: "%02x", $0) }.joined() + "'" }
         func key(_ rdata: RData) -> [UInt8] {
             version == 0 ? rdata.canonicalWire : Array(SHA256.hash(data: rdata.canonicalWire).prefix(16))
         }
@@ -60,7 +62,6 @@ struct SchemaTests {
     /// A file as version 2 wrote it: zones by key, owner keys in canonical order from the root,
     /// 16-octet RDATA digests, a journal of steps.
     static func version2File(_ path: String, records: [ResourceRecord]) throws {
-        func hex(_ bytes: [UInt8]) -> String { "x'" + bytes.map { String(format: "%02x", $0) }.joined() + "'" }
         func key(_ name: DNSName) -> [UInt8] { name.lowercased.labels.reversed().flatMap { $0 + [0] } }
         let zone = hex(key("example.test."))
         var sql = """
@@ -86,7 +87,6 @@ struct SchemaTests {
     /// A file as version 3 wrote it: zones numbered, owner keys relative to the zone, 8-octet
     /// digests, RDATA as sent.
     static func version3File(_ path: String, records: [ResourceRecord]) throws {
-        func hex(_ bytes: [UInt8]) -> String { "x'" + bytes.map { String(format: "%02x", $0) }.joined() + "'" }
         func key(_ name: DNSName) -> [UInt8] { Array(name.lowercased.labels.dropLast(2).reversed().flatMap { $0 + [0] }) }
         var sql = """
             CREATE TABLE zone (id INTEGER PRIMARY KEY, origin BLOB NOT NULL UNIQUE, octets INTEGER NOT NULL DEFAULT 0,

@@ -24,6 +24,22 @@ struct StorageTests {
         return try Message(decoding: engine.handle(try update.message(id: 2).encode(), over: .local)[0]).rcode
     }
 
+    /// The zone's SOA serial as the engine answers it.
+    static func serial(_ engine: Authority) throws -> UInt32 {
+        guard case .soa(let soa)? = try query(engine, "example.test.", .soa).answers.first?.rdata else { return 0 }
+        return soa.serial
+    }
+
+    /// The records of an IXFR from `serial`, every message's answers in order.
+    static func ixfr(_ engine: Authority, from serial: UInt32) throws -> [ResourceRecord] {
+        var soa = try #require(try query(engine, "example.test.", .soa).answers.first)
+        guard case .soa(var fields) = soa.rdata else { return [] }
+        fields.serial = serial
+        soa.rdata = .soa(fields)
+        let request = Message(id: 3, questions: [Question(name: "example.test.", type: .ixfr)], authority: [soa])
+        return try engine.handle(try request.encode(), over: .local).flatMap { try Message(decoding: $0).answers }
+    }
+
     static func text(_ message: Message) -> String? {
         guard case .txt(let txt)? = message.answers.first?.rdata else { return nil }
         return String(decoding: txt.joined, as: UTF8.self)
@@ -35,32 +51,20 @@ struct StorageTests {
         var configuration = AuthorityConfiguration(zones: ["example.test."], keys: [])
         configuration.journalMaxOctets = 8 << 10
         let engine = try Authority(databasePath: dir.appendingPathComponent("zones.sqlite").path, configuration: configuration)
-        func serial() throws -> UInt32 {
-            guard case .soa(let soa)? = try Self.query(engine, "example.test.", .soa).answers.first?.rdata else { return 0 }
-            return soa.serial
-        }
-        let start = try serial()
+        let start = try Self.serial(engine)
         // 100 steps of about 400 octets each: five times what the journal may keep.
         for i in 0..<100 {
             #expect(try Self.update(engine) { $0.add(.txt(try! DNSName("n\(i).example.test."), TXT(String(repeating: "j", count: 300)))) } == .noError)
         }
-        let current = try serial()
+        let current = try Self.serial(engine)
         #expect(current == start &+ 100)
-        func ixfr(from serial: UInt32) throws -> [ResourceRecord] {
-            var soa = try #require(try Self.query(engine, "example.test.", .soa).answers.first)
-            guard case .soa(var fields) = soa.rdata else { return [] }
-            fields.serial = serial
-            soa.rdata = .soa(fields)
-            let request = Message(id: 3, questions: [Question(name: "example.test.", type: .ixfr)], authority: [soa])
-            return try engine.handle(try request.encode(), over: .local).flatMap { try Message(decoding: $0).answers }
-        }
         // Recent history is kept, as differences: SOA, then per step the old SOA, deletions,
         // the new SOA and additions, then the SOA again.
-        let recent = try ixfr(from: current &- 10)
+        let recent = try Self.ixfr(engine, from: current &- 10)
         #expect(recent.count == 1 + 10 * 3 + 1)
         #expect(engine.statistics.incrementalTransfers.load(ordering: .relaxed) == 1)
         // From before the journal's start: the whole zone, as AXFR sends it.
-        let old = try ixfr(from: start)
+        let old = try Self.ixfr(engine, from: start)
         #expect(old.count == 1 + 1 + 100 + 1)  // SOA, NS, the 100 names, SOA
         #expect(old.dropFirst().first?.type == .ns)
         #expect(engine.statistics.fullTransfers.load(ordering: .relaxed) == 1)
