@@ -103,13 +103,11 @@ public final class DNSClient: Sendable {
             while true {
                 let (octets, matcher, verifier) = try prepare(message)
                 guard octets.readableBytes <= Int(configuration.payloadSize) else { break }
-                let promise = group.next().makePromise(of: (ByteBuffer, Message).self)
-                let request = UDPRequest(
-                    octets: octets, server: server, matcher: matcher, promise: promise, timeout: configuration.timeout)
                 let answer: ByteBuffer
                 let response: Message
                 do {
-                    (answer, response) = try await udpPool(for: server).send(request)
+                    (answer, response) = try await udpPool(for: server).send(
+                        octets, matcher: matcher, timeout: configuration.timeout)
                 } catch ClientInternalError.idInUse {
                     continue
                 }

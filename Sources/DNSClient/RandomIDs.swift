@@ -1,7 +1,14 @@
 import DNSWire
 
-/// Message IDs from the system's cryptographic generator, drawn a few thousand at a time: one
-/// getrandom call per 2048 IDs instead of one per request, and still unpredictable to a spoofer.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Message IDs from the system's cryptographic generator, drawn 2,048 at a time in one call
+/// (`arc4random_buf`, one getrandom on Linux) rather than a call per request, and still
+/// unpredictable to a spoofer.
 final class RandomIDs: Sendable {
     private struct State {
         var pool: [UInt16] = []
@@ -13,12 +20,8 @@ final class RandomIDs: Sendable {
     func next() -> UInt16 {
         state.withLock { state in
             if state.pool.isEmpty {
-                var generator = SystemRandomNumberGenerator()
-                state.pool = (0..<(Self.batch / 4)).flatMap { _ -> [UInt16] in
-                    let word = generator.next()
-                    return [UInt16(truncatingIfNeeded: word), UInt16(truncatingIfNeeded: word >> 16),
-                            UInt16(truncatingIfNeeded: word >> 32), UInt16(truncatingIfNeeded: word >> 48)]
-                }
+                state.pool = [UInt16](repeating: 0, count: Self.batch)
+                state.pool.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
             }
             return state.pool.removeLast()
         }

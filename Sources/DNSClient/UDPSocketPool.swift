@@ -2,12 +2,14 @@ import DNSWire
 import NIOCore
 import NIOPosix
 
-/// A request handed to a pooled UDP socket.
+/// A request handed to a pooled UDP socket. From the moment its socket's multiplexer takes it,
+/// the multiplexer alone resumes `answer`, exactly once: with the answer, a timeout or the
+/// socket's failure.
 struct UDPRequest: Sendable {
     var octets: ByteBuffer
     var server: SocketAddress
     var matcher: ResponseMatcher
-    var promise: EventLoopPromise<(ByteBuffer, Message)>
+    var answer: UnsafeContinuation<(ByteBuffer, Message), any Error>
     var timeout: Duration
 }
 
@@ -40,21 +42,28 @@ final class UDPSocketPool: Sendable {
         self.drainTime = drainTime.timeAmount + .seconds(1)
     }
 
-    func send(_ request: UDPRequest) async throws -> (ByteBuffer, Message) {
-        let channel: any Channel
-        do {
-            channel = try await openChannel()
-        } catch {
-            // The request never left: its promise must still be completed, or NIO reports it leaked.
-            request.promise.fail(error)
-            throw error
+    /// Sends `octets` and waits for the datagram `matcher` accepts. The caller's task is resumed
+    /// straight from the socket's read, with no future in between: at many requests in flight the
+    /// promise, its callback and the write's own future were a third of a request's allocations.
+    func send(_ octets: ByteBuffer, matcher: ResponseMatcher, timeout: Duration) async throws -> (ByteBuffer, Message) {
+        let channel = try await openChannel()
+        let server = self.server
+        return try await withUnsafeThrowingContinuation { answer in
+            let request = UDPRequest(octets: octets, server: server, matcher: matcher, answer: answer, timeout: timeout)
+            if channel.eventLoop.inEventLoop && channel.isActive {
+                // On the socket's own thread an open channel hands the write to the multiplexer at
+                // once (its handlers leave the pipeline only after it closes), which then owns it.
+                channel.pipeline.syncOperations.write(NIOAny(request), promise: nil)
+            } else {
+                // From elsewhere the write may find the socket closed before the multiplexer sees
+                // it; the multiplexer succeeds the write as soon as it takes the request, so a
+                // failure here means nobody else will resume it. No flush: the multiplexer flushes
+                // once per event-loop turn, so requests sent together leave in one sendmmsg call.
+                channel.write(request).whenFailure { error in
+                    answer.resume(throwing: DNSError.connection("UDP to \(server.display): \(describeFailure(error))"))
+                }
+            }
         }
-        // No flush here: the handler flushes once per event-loop turn, so requests sent together
-        // leave in one sendmmsg call.
-        channel.write(request).whenFailure { error in
-            request.promise.fail(DNSError.connection("UDP to \(request.server.display): \(describeFailure(error))"))
-        }
-        return try await request.promise.futureResult.get()
     }
 
     /// An open socket from the pool, replacing ones that fail to open or were closed under us.
@@ -171,17 +180,20 @@ final class UDPMultiplexer: ChannelDuplexHandler, MultiplexerTiming {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
+        // The request is ours from here on; the write's promise only tells the sender so.
+        promise?.succeed()
         let id = request.matcher.id
         guard pending[id] == nil else {
-            request.promise.fail(ClientInternalError.idInUse)
-            promise?.succeed()
+            request.answer.resume(throwing: ClientInternalError.idInUse)
             return
         }
         let deadline = context.eventLoop.now + request.timeout.timeAmount
         pending[id] = Pending(request: request, deadline: deadline)
         watch(deadline, context: context)
         let envelope = AddressedEnvelope(remoteAddress: request.server, data: request.octets)
-        context.write(wrapOutboundOut(envelope), promise: promise)
+        // A send the kernel refuses outright closes the socket, which fails every request on it
+        // (`channelInactive`); one it refuses as unreachable is left to the request's timeout.
+        context.write(wrapOutboundOut(envelope), promise: nil)
         flushAtEndOfTurn(context)
     }
 
@@ -195,13 +207,13 @@ final class UDPMultiplexer: ChannelDuplexHandler, MultiplexerTiming {
         case .malformed(let error): finish(id: id, with: DNSError.malformedResponse(error))
         case .matches(let message):
             pending[id] = nil
-            entry.request.promise.succeed((envelope.data, message))
+            entry.request.answer.resume(returning: (envelope.data, message))
         }
     }
 
     private func finish(id: UInt16, with error: any Error) {
         guard let entry = pending.removeValue(forKey: id) else { return }
-        entry.request.promise.fail(error)
+        entry.request.answer.resume(throwing: error)
     }
 
     func timedOut(_ id: UInt16) { finish(id: id, with: DNSError.timeout) }
@@ -212,7 +224,7 @@ final class UDPMultiplexer: ChannelDuplexHandler, MultiplexerTiming {
         pending = [:]
         stopWatching()
         for entry in all.values {
-            entry.request.promise.fail(DNSError.connection("UDP to \(entry.request.server.display): \(describeFailure(error))"))
+            entry.request.answer.resume(throwing: DNSError.connection("UDP to \(entry.request.server.display): \(describeFailure(error))"))
         }
         context.close(promise: nil)
     }
@@ -222,7 +234,7 @@ final class UDPMultiplexer: ChannelDuplexHandler, MultiplexerTiming {
         pending = [:]
         stopWatching()
         for entry in all.values {
-            entry.request.promise.fail(DNSError.connection("UDP socket closed"))
+            entry.request.answer.resume(throwing: DNSError.connection("UDP socket closed"))
         }
         context.fireChannelInactive()
     }
