@@ -73,7 +73,8 @@ public final class DNSClient: Sendable {
     /// Sends any message and returns the matching answer, whatever its RCODE. The ID is replaced
     /// by a random one and the message signed when a key is configured.
     public func send(_ message: Message, overTCP: Bool = false) async throws -> Message {
-        var lastError: any Error = DNSError.timeout
+        // A concrete error, not `any Error`: boxing one cost an allocation on every request.
+        var lastError = DNSError.timeout
         var pause = configuration.backoff
         for attempt in 0..<max(1, configuration.attempts) {
             if attempt > 0 {

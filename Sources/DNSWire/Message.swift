@@ -188,7 +188,8 @@ public struct Message: Sendable, Hashable {
         }
         answers = try Self.readRecords(an, "answer", &reader)
         authority = try Self.readRecords(ns, "authority", &reader)
-        additional.reserveCapacity(ar)
+        // No room reserved here: the additional section is mostly the OPT and TSIG records,
+        // which are kept apart, and reserving for them cost an allocation per message.
         for index in 0..<ar {
             let start = reader.offset
             let name = try reader.readName("additional name")

@@ -73,51 +73,67 @@ public struct WireReader {
     }
 
     /// Reads a possibly compressed name. Every pointer must point before the start of the
-    /// segment it was found in, so offsets strictly decrease and loops cannot happen.
+    /// segment it was found in, so offsets strictly decrease and loops cannot happen. Each run of
+    /// labels is measured first and copied in one go, into room reserved for it and for a suffix
+    /// read before: a name costs one allocation, not one per label.
     public mutating func readName(_ field: @autoclosure () -> String = "name") throws -> DNSName {
         let start = offset
         var wire: [UInt8] = []
         var position = offset
-        var segmentStart = offset
         var resumeAt: Int? = nil
         var hops = 0
         while true {
-            let length = try byte(at: position, field())
+            // The run of labels from `position` to a zero octet or a pointer.
+            var end = position
+            var length = try byte(at: end, field())
+            while length & 0xC0 == 0 && length != 0 {
+                let n = Int(length)
+                let total = wire.count + (end - position) + 1 + n + 1
+                guard total <= DNSName.maxWireLength else { throw DNSWireError.nameTooLong(total) }
+                guard end + 1 + n < count else { throw DNSWireError.truncated(field()) }
+                end += 1 + n
+                length = try byte(at: end, field())
+            }
+            var suffix: DNSName?
+            var target = 0
             switch length & 0xC0 {
             case 0x00:
-                if length == 0 {
-                    offset = resumeAt ?? (position + 1)
-                    return remember(DNSName(uncheckedWire: wire), startingAt: start)
-                }
-                let n = Int(length)
-                guard wire.count + 1 + n + 1 <= DNSName.maxWireLength else {
-                    throw DNSWireError.nameTooLong(wire.count + 1 + n + 1)
-                }
-                guard position + 1 + n <= count else { throw DNSWireError.truncated(field()) }
-                wire.append(length)
-                buffer.withUnsafeReadableBytes { raw in wire.append(contentsOf: raw[(position + 1)..<(position + 1 + n)]) }
-                position += 1 + n
+                break
             case 0xC0:
-                let low = try byte(at: position + 1, field())
-                let target = Int(length & 0x3F) << 8 | Int(low)
-                guard target < segmentStart else { throw DNSWireError.forwardPointer(offset: target) }
+                let low = try byte(at: end + 1, field())
+                target = Int(length & 0x3F) << 8 | Int(low)
+                guard target < position else { throw DNSWireError.forwardPointer(offset: target) }
                 hops += 1
                 guard hops <= Self.maxPointerHops else { throw DNSWireError.tooManyPointers }
-                if resumeAt == nil { resumeAt = position + 2 }
-                if let known = known(at: target) {
-                    // The rest of the name was read before, from this very offset.
-                    guard wire.count + known.wire.count + 1 <= DNSName.maxWireLength else {
-                        throw DNSWireError.nameTooLong(wire.count + known.wire.count + 1)
-                    }
-                    offset = resumeAt!
-                    let name = wire.isEmpty ? known : DNSName(uncheckedWire: wire + known.wire)
-                    return remember(name, startingAt: start)
+                if resumeAt == nil { resumeAt = end + 2 }
+                suffix = known(at: target)
+                if let suffix, wire.count + (end - position) + suffix.wire.count + 1 > DNSName.maxWireLength {
+                    throw DNSWireError.nameTooLong(wire.count + (end - position) + suffix.wire.count + 1)
                 }
-                position = target
-                segmentStart = target
             default:
                 throw DNSWireError.badLabelType(length)
             }
+            if end == position, wire.isEmpty, let suffix {
+                // Nothing before the pointer: the name read before, shared as it is.
+                offset = resumeAt!
+                return remember(suffix, startingAt: start)
+            }
+            if end > position {
+                wire.reserveCapacity(wire.count + (end - position) + (suffix?.wire.count ?? 0))
+                let (from, to) = (position, end)
+                buffer.withUnsafeReadableBytes { raw in wire.append(contentsOf: raw[from..<to]) }
+            }
+            if length == 0 {
+                offset = resumeAt ?? (end + 1)
+                return remember(DNSName(uncheckedWire: wire), startingAt: start)
+            }
+            if let suffix {
+                // The rest of the name was read before, from this very offset.
+                wire.append(contentsOf: suffix.wire)
+                offset = resumeAt!
+                return remember(DNSName(uncheckedWire: wire), startingAt: start)
+            }
+            position = target
         }
     }
 
