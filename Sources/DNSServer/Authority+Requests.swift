@@ -67,18 +67,36 @@ extension Authority {
     /// an unsigned UPDATE may be applied at all.
     public func receive(_ request: ByteBuffer, over transport: RequestTransport) -> RequestOutcome {
         // A plain query asked before, while nothing changed since: its answer as sent then.
-        guard transport != .local, store.changesSeenAtOnce,
-              let query = PreparedAnswers.Query.parse(request, tcp: transport == .tcp, maxUDPPayload: Int(configuration.udpPayloadSize))
-        else { return decodeAndReceive(request, over: transport) }
+        guard let query = preparedQuery(request, over: transport) else { return decodeAndReceive(request, over: transport) }
         let counter = store.changes.value
         if let answer = prepared.answer(query, counter: counter) {
-            ServerMetrics.queries.increment()
-            statistics.preparedHits.add(1, ordering: .relaxed)
+            countPreparedHit()
             return .answered([answer])
         }
         let outcome = decodeAndReceive(request, over: transport)
         if case .answered(let answers) = outcome, answers.count == 1 { prepared.keep(answers[0], for: query, counter: counter) }
         return outcome
+    }
+
+    /// The kept answer to a plain query asked before, while nothing changed since, or nil (then
+    /// `receive` is the way). For the socket's read, which tries it on the datagram where it lies
+    /// in the read buffer and copies the datagram only when it has to keep it.
+    public func preparedAnswer(_ request: ByteBuffer, over transport: RequestTransport) -> ByteBuffer? {
+        guard let query = preparedQuery(request, over: transport),
+              let answer = prepared.answer(query, counter: store.changes.value)
+        else { return nil }
+        countPreparedHit()
+        return answer
+    }
+
+    private func preparedQuery(_ request: ByteBuffer, over transport: RequestTransport) -> PreparedAnswers.Query? {
+        guard transport != .local, store.changesSeenAtOnce else { return nil }
+        return PreparedAnswers.Query.parse(request, tcp: transport == .tcp, maxUDPPayload: Int(configuration.udpPayloadSize))
+    }
+
+    private func countPreparedHit() {
+        ServerMetrics.queries.increment()
+        statistics.preparedHits.add(1, ordering: .relaxed)
     }
 
     private func decodeAndReceive(_ request: ByteBuffer, over transport: RequestTransport) -> RequestOutcome {

@@ -138,6 +138,11 @@ final class UDPRequestHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         let remote = envelope.remoteAddress
+        // Most queries were asked before: answered from where the datagram lies.
+        if let answer = authority.preparedAnswer(envelope.data, over: .udp) {
+            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: remote, data: answer)), promise: nil)
+            return
+        }
         // The datagram is a slice of the shared read buffer: copied, so that work that keeps it
         // does not keep the whole buffer, and the channel can read into that buffer again.
         var request = context.channel.allocator.buffer(capacity: envelope.data.readableBytes)

@@ -10,9 +10,11 @@ import NIOCore
 /// ordinary way, which is also how every kept answer was made in the first place.
 final class PreparedAnswers: Sendable {
     /// What identifies a query's answer: its question as sent (name octets, case included),
-    /// whether it spoke EDNS, and over which transport (their size limits differ).
+    /// whether it spoke EDNS, and over which transport (their size limits differ). A query's
+    /// question is a view of its own octets, so looking it up allocates nothing; a kept one
+    /// has octets of its own.
     struct Key: Hashable, Sendable {
-        var question: [UInt8]
+        var question: ByteBuffer
         var edns: Bool
         var tcp: Bool
     }
@@ -32,7 +34,7 @@ final class PreparedAnswers: Sendable {
         static func parse(_ octets: ByteBuffer, tcp: Bool, maxUDPPayload: Int) -> Query? {
             let count = octets.readableBytes
             guard count >= 17, count <= 4096 else { return nil }
-            return octets.withUnsafeReadableBytes { raw -> Query? in
+            let parsed = octets.withUnsafeReadableBytes { raw -> (questionEnd: Int, edns: Bool, id: UInt16, rd: Bool, limit: Int)? in
                 func u16(_ at: Int) -> Int { Int(raw[at]) << 8 | Int(raw[at + 1]) }
                 let flags = raw[2]
                 guard flags & 0xF8 == 0, u16(4) == 1, u16(6) == 0, u16(8) == 0 else { return nil }
@@ -62,9 +64,11 @@ final class PreparedAnswers: Sendable {
                 } else {
                     guard questionEnd == count else { return nil }
                 }
-                let key = Key(question: Array(UnsafeRawBufferPointer(rebasing: raw[12..<questionEnd])), edns: additional == 1, tcp: tcp)
-                return Query(key: key, id: UInt16(u16(0)), recursionDesired: flags & 0x01 != 0, payloadLimit: limit)
+                return (questionEnd, additional == 1, UInt16(u16(0)), flags & 0x01 != 0, limit)
             }
+            guard let parsed, let question = octets.getSlice(at: octets.readerIndex + 12, length: parsed.questionEnd - 12)
+            else { return nil }
+            return Query(key: Key(question: question, edns: parsed.edns, tcp: tcp), id: parsed.id, recursionDesired: parsed.rd, payloadLimit: parsed.limit)
         }
     }
 
@@ -111,12 +115,15 @@ final class PreparedAnswers: Sendable {
         let header = MessageHeader(peeking: answer)!
         guard !header.truncated, header.headerRCode == .noError || header.headerRCode == .nxDomain else { return }
         let entry = Entry(octets: answer, counter: counter)
+        // The key's own copy of the question: a view would keep the whole request alive.
+        var key = query.key
+        key.question = ByteBuffer(buffer: query.key.question)
         kept.withLock { kept in
             if kept.octets + size > maxOctets {
                 kept.entries.removeAll(keepingCapacity: true)
                 kept.octets = 0
             }
-            if let old = kept.entries.updateValue(entry, forKey: query.key) { kept.octets -= old.octets.readableBytes }
+            if let old = kept.entries.updateValue(entry, forKey: key) { kept.octets -= old.octets.readableBytes }
             kept.octets += size
         }
     }
