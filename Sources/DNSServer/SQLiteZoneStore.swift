@@ -210,18 +210,19 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         let row = try Row.fetchOne(
             db.cachedStatement(sql: "DELETE FROM record WHERE zone = ? AND owner = ? AND type = ? AND rdata_key = ? RETURNING rdata, dict"),
             arguments: [zone.id, zone.owner(record.name), Int(record.type.rawValue), shortRDataKey(record.rdata)])
-        return row.map { ($0["rdata"], $0["dict"]) }
+        return row.map { ($0[0], $0[1]) }
     }
 
-    /// A record from a row of `owner, type, ttl, name, rdata, dict`; a row that does not decode
-    /// is reported with where it is.
+    /// A record from a row whose first columns are `owner, type, ttl, name, rdata, dict`, read
+    /// by position (by name, every read of a column lower-cased its name); a row that does not
+    /// decode is reported with where it is.
     static func record(_ row: Row, zone: ZoneKey, compression: RowCompression, _ db: GRDB.Database) throws -> ResourceRecord {
         let origin = zone.origin
-        let key = Array(row["owner"] as Data)
+        let key = Array(row[0] as Data)
         let name: DNSName
-        let type = RRType(UInt16(row["type"] as Int))
+        let type = RRType(UInt16(row[1] as Int))
         do {
-            if let wire = row["name"] as Data? {
+            if let wire = row[3] as Data? {
                 name = try DNSName(wire: Array(wire))
             } else {
                 name = try zone.name(key)
@@ -230,8 +231,8 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             throw StorageError.damaged("zone \(origin): a \(type) record's name does not decode (\(error))")
         }
         do {
-            let rdata = try RData.decode(type: type, wire: try compression.unpack(row["rdata"], dictionary: row["dict"], db))
-            return ResourceRecord(name: name, type: type, ttl: UInt32(truncatingIfNeeded: row["ttl"] as Int64), rdata: rdata)
+            let rdata = try RData.decode(type: type, wire: try compression.unpack(row[4], dictionary: row[5], db))
+            return ResourceRecord(name: name, type: type, ttl: UInt32(truncatingIfNeeded: row[2] as Int64), rdata: rdata)
         } catch {
             throw StorageError.damaged("zone \(origin): \(name) \(type) does not decode (\(error))")
         }
