@@ -19,11 +19,18 @@ struct UDPRequest: Sendable {
 /// `maxUses` requests and replaced by one on a new random port, so the source port keeps changing
 /// without paying for a socket per request.
 final class UDPSocketPool: Sendable {
+    /// An open socket and the multiplexer on it, which requests made on the socket's own thread
+    /// are handed to directly rather than through the channel pipeline.
+    struct Socket: Sendable {
+        let channel: any Channel
+        let multiplexer: NIOLoopBound<UDPMultiplexer>
+    }
+
     private struct Slot {
         /// The socket's opening, which concurrent requests share while it is in progress.
-        var channel: EventLoopFuture<any Channel>
+        var channel: EventLoopFuture<Socket>
         /// The socket once open: taken without a suspension.
-        var ready: (any Channel)?
+        var ready: Socket?
         var uses: Int
     }
 
@@ -46,14 +53,15 @@ final class UDPSocketPool: Sendable {
     /// straight from the socket's read, with no future in between: at many requests in flight the
     /// promise, its callback and the write's own future were a third of a request's allocations.
     func send(_ octets: ByteBuffer, matcher: ResponseMatcher, timeout: Duration) async throws -> (ByteBuffer, Message) {
-        let channel = try await openChannel()
+        let socket = try await openSocket()
         let server = self.server
         return try await withUnsafeThrowingContinuation { answer in
             let request = UDPRequest(octets: octets, server: server, matcher: matcher, answer: answer, timeout: timeout)
+            let channel = socket.channel
             if channel.eventLoop.inEventLoop && channel.isActive {
-                // On the socket's own thread an open channel hands the write to the multiplexer at
-                // once (its handlers leave the pipeline only after it closes), which then owns it.
-                channel.pipeline.syncOperations.write(NIOAny(request), promise: nil)
+                // On the socket's own thread an open channel still has its multiplexer (handlers
+                // leave the pipeline only after it closes), which takes the request at once.
+                socket.multiplexer.value.send(request)
             } else {
                 // From elsewhere the write may find the socket closed before the multiplexer sees
                 // it; the multiplexer succeeds the write as soon as it takes the request, so a
@@ -67,36 +75,36 @@ final class UDPSocketPool: Sendable {
     }
 
     /// An open socket from the pool, replacing ones that fail to open or were closed under us.
-    private func openChannel() async throws -> any Channel {
-        var channel: any Channel
+    private func openSocket() async throws -> Socket {
+        var socket: Socket
         var attempts = 0
         while true {
             let (future, ready) = self.channel()
             do {
                 if let ready {
-                    channel = ready
+                    socket = ready
                 } else {
-                    channel = try await future.get()
-                    markReady(future, channel)
+                    socket = try await future.get()
+                    markReady(future, socket)
                 }
             } catch {
                 forget(future)
                 throw DNSError.connection("cannot open a UDP socket to \(server.display): \(describeFailure(error))")
             }
-            if channel.isActive { break }
+            if socket.channel.isActive { break }
             // Closed under us (an ICMP error ends a connected socket's requests): open another.
             forget(future)
             attempts += 1
             guard attempts < 3 else { throw DNSError.connection("UDP socket to \(server) keeps closing") }
         }
-        return channel
+        return socket
     }
 
     /// The socket for the next request, slots taken in turn. A slot is opened on first use and
     /// replaced once worn out or closed; only one request does that, the others share the result.
-    private func channel() -> (EventLoopFuture<any Channel>, (any Channel)?) {
+    private func channel() -> (EventLoopFuture<Socket>, Socket?) {
         let (future, ready, retired) = slots.withLock {
-            state -> (EventLoopFuture<any Channel>, (any Channel)?, EventLoopFuture<any Channel>?) in
+            state -> (EventLoopFuture<Socket>, Socket?, EventLoopFuture<Socket>?) in
             let index = state.next
             state.next = (state.next + 1) % state.slots.count
             if var slot = state.slots[index] {
@@ -114,21 +122,21 @@ final class UDPSocketPool: Sendable {
             return (fresh, nil, nil)
         }
         retired?.whenSuccess { old in
-            old.eventLoop.scheduleTask(in: self.drainTime) { old.close(promise: nil) }
+            old.channel.eventLoop.scheduleTask(in: self.drainTime) { old.channel.close(promise: nil) }
         }
         return (future, ready)
     }
 
-    private func markReady(_ future: EventLoopFuture<any Channel>, _ channel: any Channel) {
+    private func markReady(_ future: EventLoopFuture<Socket>, _ socket: Socket) {
         slots.withLock { state in
             for i in state.slots.indices where state.slots[i]?.channel === future {
-                state.slots[i]?.ready = channel
+                state.slots[i]?.ready = socket
             }
         }
     }
 
     /// Empties the slot holding `future`, if it still does, so the next request opens a new socket.
-    private func forget(_ future: EventLoopFuture<any Channel>) {
+    private func forget(_ future: EventLoopFuture<Socket>) {
         slots.withLock { state in
             for i in state.slots.indices where state.slots[i]?.channel === future {
                 state.slots[i] = nil
@@ -136,7 +144,7 @@ final class UDPSocketPool: Sendable {
         }
     }
 
-    private func open() -> EventLoopFuture<any Channel> {
+    private func open() -> EventLoopFuture<Socket> {
         DatagramBootstrap(group: group.next())
             // Read up to 32 datagrams per system call (recvmmsg).
             .channelOption(.datagramVectorReadMessageCount, value: Self.readBatch)
@@ -149,6 +157,10 @@ final class UDPSocketPool: Sendable {
                 }
             }
             .connect(to: server)
+            .flatMapThrowing { channel in
+                let multiplexer = try channel.pipeline.syncOperations.handler(type: UDPMultiplexer.self)
+                return Socket(channel: channel, multiplexer: NIOLoopBound(multiplexer, eventLoop: channel.eventLoop))
+            }
     }
 
     static let readBatch = 32
@@ -158,7 +170,7 @@ final class UDPSocketPool: Sendable {
             defer { state.slots = state.slots.map { _ in nil } }
             return state.slots.compactMap { $0?.channel }
         }
-        for future in all { try? await future.get().close() }
+        for future in all { try? await future.get().channel.close() }
     }
 }
 
@@ -178,10 +190,24 @@ final class UDPMultiplexer: ChannelDuplexHandler, MultiplexerTiming {
     var sweep: (task: Scheduled<Void>, deadline: NIODeadline)?
     var deadlines: [(id: UInt16, deadline: NIODeadline)] { pending.map { ($0.key, $0.value.deadline) } }
 
+    /// The handler's place in its pipeline, while it is in one.
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let request = unwrapOutboundIn(data)
         // The request is ours from here on; the write's promise only tells the sender so.
         promise?.succeed()
+        send(unwrapOutboundIn(data))
+    }
+
+    /// Takes a request: from `write`, or directly from a task on this socket's thread.
+    func send(_ request: UDPRequest) {
+        guard let context else {
+            request.answer.resume(throwing: DNSError.connection("UDP socket closed"))
+            return
+        }
         let id = request.matcher.id
         guard pending[id] == nil else {
             request.answer.resume(throwing: ClientInternalError.idInUse)

@@ -112,7 +112,9 @@ public struct Message: Sendable, Hashable {
 
     /// Encodes the message; throws if it would exceed `maxSize` octets.
     public func encode(maxSize: Int = 65535) throws -> ByteBuffer {
-        var writer = WireWriter(buffer: ByteBuffer())
+        // Room for most queries and short answers at once: from empty, the buffer would grow
+        // through every power of two on the way.
+        var writer = WireWriter(buffer: ByteBufferAllocator().buffer(capacity: 128))
         try encode(into: &writer)
         guard writer.offset <= maxSize else { throw DNSWireError.messageTooLarge(size: writer.offset, limit: maxSize) }
         return writer.buffer
