@@ -148,9 +148,11 @@ public struct Message: Sendable, Hashable {
 
     /// Decodes one message from all readable octets of `buffer`.
     public init(decoding buffer: ByteBuffer) throws {
-        var reader = WireReader(buffer)
-        try self.init(reader: &reader)
-        guard reader.remaining == 0 else { throw DNSWireError.trailingBytes(reader.remaining) }
+        self = try WireReader.reading(buffer) { reader in
+            let message = try Message(reader: &reader)
+            guard reader.remaining == 0 else { throw DNSWireError.trailingBytes(reader.remaining) }
+            return message
+        }
     }
 
     /// Decodes one message from all of `bytes`.

@@ -179,7 +179,6 @@ extension RData {
 
     /// Decodes RDATA of `type` from uncompressed wire octets.
     public static func decode(type: RRType, wire: [UInt8]) throws -> RData {
-        var reader = WireReader(ByteBuffer(bytes: wire))
-        return try decode(type: type, length: wire.count, from: &reader)
+        try WireReader.reading(wire) { reader in try decode(type: type, length: wire.count, from: &reader) }
     }
 }

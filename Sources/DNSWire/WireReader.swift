@@ -2,10 +2,12 @@ import NIOCore
 
 /// Reads one DNS message with bounds checks on every access. Offsets are relative to the
 /// message's first octet, which is what compression pointers count from.
+///
+/// It reads the message's octets in place, through a pointer valid only inside `reading(_:_:)`:
+/// every read of a `ByteBuffer` paid for its bounds and exclusivity checks once more.
 public struct WireReader {
-    let buffer: ByteBuffer
-    /// Index in `buffer` of the message's first octet.
-    let base: Int
+    /// The message's octets; valid only during the `reading` call that made the reader.
+    let bytes: UnsafeRawBufferPointer
     /// Octets in the message.
     public let count: Int
     /// Current offset from the message start.
@@ -19,12 +21,27 @@ public struct WireReader {
     /// Compression pointers a name may follow: a valid name has at most 127 labels.
     static let maxPointerHops = 127
 
-    /// A reader at the start of `buffer`'s readable octets.
-    public init(_ buffer: ByteBuffer) {
-        self.buffer = buffer
-        self.base = buffer.readerIndex
-        self.count = buffer.readableBytes
+    init(unsafeBytes bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+        self.count = bytes.count
         self.offset = 0
+    }
+
+    /// Runs `body` with a reader at the start of `buffer`'s readable octets. The reader must not
+    /// outlive the call.
+    public static func reading<T>(_ buffer: ByteBuffer, _ body: (inout WireReader) throws -> T) rethrows -> T {
+        try buffer.withUnsafeReadableBytes { raw in
+            var reader = WireReader(unsafeBytes: raw)
+            return try body(&reader)
+        }
+    }
+
+    /// Runs `body` with a reader at the start of `octets`. The reader must not outlive the call.
+    public static func reading<T>(_ octets: [UInt8], _ body: (inout WireReader) throws -> T) rethrows -> T {
+        try octets.withUnsafeBytes { raw in
+            var reader = WireReader(unsafeBytes: raw)
+            return try body(&reader)
+        }
     }
 
     /// Octets not read yet.
@@ -32,10 +49,8 @@ public struct WireReader {
 
     @inline(__always)
     func byte(at offset: Int, _ field: @autoclosure () -> String) throws -> UInt8 {
-        guard offset >= 0, offset < count, let b = buffer.getInteger(at: base + offset, as: UInt8.self) else {
-            throw DNSWireError.truncated(field())
-        }
-        return b
+        guard offset >= 0, offset < count else { throw DNSWireError.truncated(field()) }
+        return bytes[offset]
     }
 
     /// Reads one octet; throws naming `field` when none is left.
@@ -47,29 +62,26 @@ public struct WireReader {
 
     /// Reads a big-endian 16-bit integer; throws naming `field` when it is cut short.
     public mutating func readUInt16(_ field: @autoclosure () -> String) throws -> UInt16 {
-        guard remaining >= 2, let v = buffer.getInteger(at: base + offset, as: UInt16.self) else {
-            throw DNSWireError.truncated(field())
-        }
+        guard remaining >= 2 else { throw DNSWireError.truncated(field()) }
+        let v = UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
         offset += 2
         return v
     }
 
     /// Reads a big-endian 32-bit integer; throws naming `field` when it is cut short.
     public mutating func readUInt32(_ field: @autoclosure () -> String) throws -> UInt32 {
-        guard remaining >= 4, let v = buffer.getInteger(at: base + offset, as: UInt32.self) else {
-            throw DNSWireError.truncated(field())
-        }
+        guard remaining >= 4 else { throw DNSWireError.truncated(field()) }
+        let v = UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
         offset += 4
         return v
     }
 
     /// Reads `n` octets; throws naming `field` when fewer are left.
     public mutating func readBytes(_ n: Int, _ field: @autoclosure () -> String) throws -> [UInt8] {
-        guard n >= 0, remaining >= n, let bytes = buffer.getBytes(at: base + offset, length: n) else {
-            throw DNSWireError.truncated(field())
-        }
+        guard n >= 0, remaining >= n else { throw DNSWireError.truncated(field()) }
+        let octets = Array(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)]))
         offset += n
-        return bytes
+        return octets
     }
 
     /// Reads a possibly compressed name. Every pointer must point before the start of the
@@ -120,8 +132,7 @@ public struct WireReader {
             }
             if end > position {
                 wire.reserveCapacity(wire.count + (end - position) + (suffix?.wire.count ?? 0))
-                let (from, to) = (position, end)
-                buffer.withUnsafeReadableBytes { raw in wire.append(contentsOf: raw[from..<to]) }
+                wire.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[position..<end]))
             }
             if length == 0 {
                 offset = resumeAt ?? (end + 1)

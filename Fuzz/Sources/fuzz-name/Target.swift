@@ -1,6 +1,5 @@
 import DNSWire
 import FuzzSupport
-import NIOCore
 
 /// A name read at every offset of any octets: pointers may only go backwards, so it ends; what is
 /// read is a valid name that prints and parses back.
@@ -13,9 +12,11 @@ public func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer
 public func fuzzName(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let bytes = Fuzz.bytes(start, count)
     for offset in 0..<min(bytes.count, 64) {
-        var reader = WireReader(ByteBuffer(bytes: bytes))
-        reader.offset = offset
-        guard let name = try? reader.readName() else { continue }
+        let read = try? WireReader.reading(bytes) { reader -> DNSName in
+            reader.offset = offset
+            return try reader.readName()
+        }
+        guard let name = read else { continue }
         Fuzz.require(name.wireLength <= 255, "a name of \(name.wireLength) octets")
         Fuzz.require((try? DNSName(name.description)) == name, "\(name) does not parse back")
     }
