@@ -24,6 +24,9 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
 
     /// Zones by origin; a zone keeps its number for the life of the file.
     private let zoneKeys = Locked<[DNSName: ZoneKey]>([:])
+    /// When each zone's journal is next checked for steps past `limits.maxAge`: at most once a
+    /// minute, not on every commit (the check read the oldest steps each time).
+    private let ageChecks = Locked<[Int64: Int64]>([:])
     /// How rows keep their RDATA.
     let compression = RowCompression()
 
@@ -271,11 +274,12 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                 guard !planned.steps.isEmpty else { return .rollback }
                 var step = (try Int.fetchOne(
                     db.cachedStatement(sql: "SELECT MAX(step) FROM journal_step WHERE zone = ?"), arguments: [zone.id]) ?? 0)
+                var sizes = (zone: 0, journal: 0)
                 for planned in planned.steps {
                     step += 1
-                    try store(planned, as: step, zone: zone, db)
+                    sizes = try store(planned, as: step, zone: zone, db)
                 }
-                try prune(zone: zone.id, db)
+                try prune(zone: zone.id, octets: sizes.zone, journalOctets: sizes.journal, db)
                 try compression.afterWrite(rows: planned.steps.reduce(0) { $0 + $1.changes.count }, db)
                 return .commit
             }
@@ -283,8 +287,9 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         }
     }
 
-    /// Writes one step's changes and journals them as step number `step`.
-    private func store(_ planned: JournalStep, as step: Int, zone: ZoneKey, _ db: GRDB.Database) throws {
+    /// Writes one step's changes and journals them as step number `step`; returns the zone's and
+    /// its journal's octets after it.
+    private func store(_ planned: JournalStep, as step: Int, zone: ZoneKey, _ db: GRDB.Database) throws -> (zone: Int, journal: Int) {
         var delta = 0
         var octets = 0
         let journal = try db.cachedStatement(sql: "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -311,33 +316,40 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         try db.cachedStatement(sql: "INSERT INTO journal_step VALUES (?, ?, ?, ?, ?, ?)").execute(arguments: [
             zone.id, step, Int64(planned.from), Int64(planned.to), Int64(Date().timeIntervalSince1970), octets,
         ])
-        try db.cachedStatement(sql: "UPDATE zone SET octets = octets + ?, journal_octets = journal_octets + ? WHERE id = ?")
-            .execute(arguments: [delta, octets, zone.id])
+        guard let sizes = try Row.fetchOne(
+            db.cachedStatement(sql: "UPDATE zone SET octets = octets + ?, journal_octets = journal_octets + ? WHERE id = ? RETURNING octets, journal_octets"),
+            arguments: [delta, octets, zone.id])
+        else { throw StorageError.damaged("zone \(zone.origin) has no row of sizes") }
+        return (sizes[0], sizes[1])
     }
 
     /// Drops the oldest steps while they are over the journal's age, and once the journal is
     /// over its size, down to seven eighths of it: pruning a batch of steps now and then writes
     /// the journal's first pages far less often than pruning one step with every commit.
-    private func prune(zone: Int64, _ db: GRDB.Database) throws {
-        guard let row = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT octets, journal_octets FROM zone WHERE id = ?"), arguments: [zone])
-        else { return }
-        var journalOctets = row["journal_octets"] as Int
-        let before = journalOctets
-        let budget = limits.budget(zoneOctets: row["octets"] as Int)
+    private func prune(zone: Int64, octets: Int, journalOctets journalAfterWrite: Int, _ db: GRDB.Database) throws {
+        var journalOctets = journalAfterWrite
+        let budget = limits.budget(zoneOctets: octets)
         let target = journalOctets > budget ? budget - budget / 8 : budget
-        let oldestAllowed = Int64(Date().timeIntervalSince1970) - Int64(limits.maxAge)
+        let now = Int64(Date().timeIntervalSince1970)
+        let checkAge = ageChecks.withLock { due in
+            guard due[zone, default: 0] <= now else { return false }
+            due[zone] = now + 60
+            return true
+        }
+        guard journalOctets > target || checkAge else { return }
+        let oldestAllowed = now - Int64(limits.maxAge)
         let oldest = try db.cachedStatement(sql: "SELECT step, at, octets FROM journal_step WHERE zone = ? ORDER BY step LIMIT 2")
         while true {
+            // The oldest step, if it is not also the newest (that one always stays).
             let steps = try Row.fetchAll(oldest, arguments: [zone])
             guard steps.count == 2 else { break }
-            let first = steps[0]
-            guard journalOctets > target || (first["at"] as Int64) < oldestAllowed else { break }
-            try db.cachedStatement(sql: "DELETE FROM journal WHERE zone = ? AND step = ?").execute(arguments: [zone, first["step"] as Int])
-            try db.cachedStatement(sql: "DELETE FROM journal_step WHERE zone = ? AND step = ?").execute(arguments: [zone, first["step"] as Int])
-            journalOctets -= first["octets"] as Int
+            let first: (step: Int, at: Int64, octets: Int) = (steps[0][0], steps[0][1], steps[0][2])
+            guard journalOctets > target || first.at < oldestAllowed else { break }
+            try db.cachedStatement(sql: "DELETE FROM journal WHERE zone = ? AND step = ?").execute(arguments: [zone, first.step])
+            try db.cachedStatement(sql: "DELETE FROM journal_step WHERE zone = ? AND step = ?").execute(arguments: [zone, first.step])
+            journalOctets -= first.octets
         }
-        if journalOctets != before {
+        if journalOctets != journalAfterWrite {
             try db.cachedStatement(sql: "UPDATE zone SET journal_octets = ? WHERE id = ?").execute(arguments: [journalOctets, zone])
         }
     }

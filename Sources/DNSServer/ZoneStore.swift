@@ -66,7 +66,8 @@ func serialOf(_ record: ResourceRecord) -> UInt32? {
 /// How much history a zone's journal keeps. Its octets may not pass `maxOctets`, or when that is
 /// nil the larger of 512 KiB and a quarter of the zone's own octets (secondaries told by NOTIFY
 /// catch up within seconds; one that fell further behind gets the whole zone); steps older than
-/// `maxAge` go too. The newest step always stays.
+/// `maxAge` go too, found by a look at the oldest steps at most once a minute. The newest step
+/// always stays.
 struct JournalLimits: Sendable {
     var maxOctets: Int?
     var maxAge: Int = 7 * 24 * 3600
