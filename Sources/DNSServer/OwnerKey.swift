@@ -9,16 +9,29 @@ enum OwnerKey {
     static func key(_ name: DNSName) -> [UInt8] {
         var key: [UInt8] = []
         key.reserveCapacity(name.wireLength + 4)
-        for label in name.labels.reversed() {
-            for byte in label {
-                switch byte {
-                case 0x00: key += [0x01, 0x01]
-                case 0x01: key += [0x01, 0x02]
-                case 0x41...0x5A: key.append(byte | 0x20)
-                default: key.append(byte)
+        name.wire.withUnsafeBufferPointer { wire in
+            // The labels' starts, found left to right and taken right to left, on the stack.
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: wire.count / 2 + 1) { starts in
+                var count = 0
+                var i = 0
+                while i < wire.count {
+                    starts[count] = i
+                    count += 1
+                    i += Int(wire[i]) + 1
+                }
+                for index in stride(from: count - 1, through: 0, by: -1) {
+                    let start = starts[index]
+                    for byte in wire[(start + 1)..<(start + 1 + Int(wire[start]))] {
+                        switch byte {
+                        case 0x00: key.append(0x01); key.append(0x01)
+                        case 0x01: key.append(0x01); key.append(0x02)
+                        case 0x41...0x5A: key.append(byte | 0x20)
+                        default: key.append(byte)
+                        }
+                    }
+                    key.append(0x00)
                 }
             }
-            key.append(0x00)
         }
         return key
     }

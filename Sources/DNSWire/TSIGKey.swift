@@ -14,8 +14,19 @@ public enum TSIGAlgorithm: String, Sendable, Hashable, CaseIterable {
     case hmacSHA384 = "hmac-sha384"
     case hmacSHA512 = "hmac-sha512"
 
-    /// The algorithm's name as the TSIG record carries it.
-    public var name: DNSName { DNSName(stringLiteral: rawValue) }
+    /// The algorithm's name as the TSIG record carries it (parsed once, not on every message).
+    public var name: DNSName {
+        switch self {
+        case .hmacSHA1: return Self.names.sha1
+        case .hmacSHA256: return Self.names.sha256
+        case .hmacSHA384: return Self.names.sha384
+        case .hmacSHA512: return Self.names.sha512
+        }
+    }
+
+    private static let names: (sha1: DNSName, sha256: DNSName, sha384: DNSName, sha512: DNSName) = (
+        DNSName(stringLiteral: TSIGAlgorithm.hmacSHA1.rawValue), DNSName(stringLiteral: TSIGAlgorithm.hmacSHA256.rawValue),
+        DNSName(stringLiteral: TSIGAlgorithm.hmacSHA384.rawValue), DNSName(stringLiteral: TSIGAlgorithm.hmacSHA512.rawValue))
 
     /// Octets in a full MAC.
     public var macLength: Int {
