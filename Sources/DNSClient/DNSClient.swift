@@ -189,7 +189,10 @@ public final class DNSClient: Sendable {
         udpPools.withLock { pools in
             if let pool = pools[server] { return pool }
             let pool = UDPSocketPool(
-                server: server, group: group, size: System.coreCount, maxUses: configuration.udpSocketReuseLimit,
+                // One socket per event loop: a client on one loop sends and reads all its requests
+                // in one sendmmsg and one recvmmsg a turn, not one of each per socket.
+                server: server, group: group, size: group.makeIterator().reduce(0) { count, _ in count + 1 },
+                maxUses: configuration.udpSocketReuseLimit,
                 drainTime: configuration.timeout)
             pools[server] = pool
             return pool
