@@ -191,7 +191,7 @@ public final class DNSClient: Sendable {
             let pool = UDPSocketPool(
                 // One socket per event loop: a client on one loop sends and reads all its requests
                 // in one sendmmsg and one recvmmsg a turn, not one of each per socket.
-                server: server, group: group, size: group.makeIterator().reduce(0) { count, _ in count + 1 },
+                server: server, group: group, size: Array(group.makeIterator()).count,
                 maxUses: configuration.udpSocketReuseLimit,
                 drainTime: configuration.timeout)
             pools[server] = pool

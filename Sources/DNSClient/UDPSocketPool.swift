@@ -28,7 +28,7 @@ final class UDPSocketPool: Sendable {
 
     private struct Slot {
         /// The socket's opening, which concurrent requests share while it is in progress.
-        var channel: EventLoopFuture<Socket>
+        var opening: EventLoopFuture<Socket>
         /// The socket once open: taken without a suspension.
         var ready: Socket?
         var uses: Int
@@ -79,7 +79,7 @@ final class UDPSocketPool: Sendable {
         var socket: Socket
         var attempts = 0
         while true {
-            let (future, ready) = self.channel()
+            let (future, ready) = nextSocket()
             do {
                 if let ready {
                     socket = ready
@@ -102,7 +102,7 @@ final class UDPSocketPool: Sendable {
 
     /// The socket for the next request, slots taken in turn. A slot is opened on first use and
     /// replaced once worn out or closed; only one request does that, the others share the result.
-    private func channel() -> (EventLoopFuture<Socket>, Socket?) {
+    private func nextSocket() -> (EventLoopFuture<Socket>, Socket?) {
         let (future, ready, retired) = slots.withLock {
             state -> (EventLoopFuture<Socket>, Socket?, EventLoopFuture<Socket>?) in
             let index = state.next
@@ -111,14 +111,14 @@ final class UDPSocketPool: Sendable {
                 if slot.uses < maxUses {
                     slot.uses += 1
                     state.slots[index] = slot
-                    return (slot.channel, slot.ready, nil)
+                    return (slot.opening, slot.ready, nil)
                 }
                 let fresh = open()
-                state.slots[index] = Slot(channel: fresh, ready: nil, uses: 1)
-                return (fresh, nil, slot.channel)
+                state.slots[index] = Slot(opening: fresh, ready: nil, uses: 1)
+                return (fresh, nil, slot.opening)
             }
             let fresh = open()
-            state.slots[index] = Slot(channel: fresh, ready: nil, uses: 1)
+            state.slots[index] = Slot(opening: fresh, ready: nil, uses: 1)
             return (fresh, nil, nil)
         }
         retired?.whenSuccess { old in
@@ -129,7 +129,7 @@ final class UDPSocketPool: Sendable {
 
     private func markReady(_ future: EventLoopFuture<Socket>, _ socket: Socket) {
         slots.withLock { state in
-            for i in state.slots.indices where state.slots[i]?.channel === future {
+            for i in state.slots.indices where state.slots[i]?.opening === future {
                 state.slots[i]?.ready = socket
             }
         }
@@ -138,7 +138,7 @@ final class UDPSocketPool: Sendable {
     /// Empties the slot holding `future`, if it still does, so the next request opens a new socket.
     private func forget(_ future: EventLoopFuture<Socket>) {
         slots.withLock { state in
-            for i in state.slots.indices where state.slots[i]?.channel === future {
+            for i in state.slots.indices where state.slots[i]?.opening === future {
                 state.slots[i] = nil
             }
         }
@@ -168,7 +168,7 @@ final class UDPSocketPool: Sendable {
     func shutdown() async {
         let all = slots.withLock { state in
             defer { state.slots = state.slots.map { _ in nil } }
-            return state.slots.compactMap { $0?.channel }
+            return state.slots.compactMap { $0?.opening }
         }
         for future in all { try? await future.get().channel.close() }
     }
