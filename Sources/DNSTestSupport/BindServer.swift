@@ -29,7 +29,7 @@ public final class BindServer: @unchecked Sendable {
     {
         let dir = try TempDirectory.make("bind")
         let port = Ports.free()
-        let (key, keyFile) = try generateKey(keyName, algorithm: algorithm, in: dir)
+        let (key, keyFile) = try await generateKey(keyName, algorithm: algorithm, in: dir)
         let origin = zone.description
         if let zoneFile {
             try FileManager.default.moveItem(at: zoneFile, to: dir.appendingPathComponent("zone.db"))
@@ -114,8 +114,8 @@ public enum TempDirectory {
 }
 
 /// A fresh TSIG key made by BIND's `tsig-keygen`, written to `dir/tsig.key` in BIND's format.
-func generateKey(_ name: String, algorithm: String = "hmac-sha256", in dir: URL) throws -> (key: TSIGKey, file: String) {
-    let keygen = try Subprocess.run("tsig-keygen", ["-a", algorithm, name])
+func generateKey(_ name: String, algorithm: String = "hmac-sha256", in dir: URL) async throws -> (key: TSIGKey, file: String) {
+    let keygen = try await Subprocess.run("tsig-keygen", ["-a", algorithm, name])
     guard keygen.status == 0 else { throw SubprocessError.failed("tsig-keygen", keygen) }
     let file = dir.appendingPathComponent("tsig.key").path
     try keygen.stdout.write(toFile: file, atomically: true, encoding: .utf8)

@@ -60,12 +60,9 @@ public enum Ports {
 
     /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
     public static func waitForTCP(_ port: Int, timeout: Duration = .seconds(30)) async throws {
-        let deadline = ContinuousClock.now + Slowdown.scaled(timeout)
-        while ContinuousClock.now < deadline {
-            if canConnect(port) { return }
-            try await Task.sleep(for: .milliseconds(20))
+        guard try await Poll.until(within: timeout, every: .milliseconds(20), { canConnect(port) }) else {
+            throw SubprocessError.notReady("server on port \(port)")
         }
-        throw SubprocessError.notReady("server on port \(port)")
     }
 
     static func canConnect(_ port: Int) -> Bool {

@@ -47,7 +47,7 @@ public final class PostgresServer: @unchecked Sendable {
             prefix.isEmpty ? ("\(bin)/\(program)", arguments) : ("setpriv", prefix + ["\(bin)/\(program)"] + arguments)
         }
         let (initdb, initArgs) = command("initdb", ["-D", data.path, "-A", "trust", "-U", "postgres", "--no-sync"])
-        let made = try Subprocess.run(initdb, initArgs)
+        let made = try await Subprocess.run(initdb, initArgs)
         guard made.status == 0 else { throw SubprocessError.failed("initdb", made) }
         let (postgres, args) = command(
             "postgres",

@@ -42,12 +42,12 @@ public final class PowerDNSServer: @unchecked Sendable {
     public static func start(zone: DNSName = "example.test.") async throws -> PowerDNSServer {
         let dir = try TempDirectory.make("pdns")
         let database = dir.appendingPathComponent("pdns.db").path
-        let made = try Subprocess.run(
+        let made = try await Subprocess.run(
             "python3", ["-c", "import sqlite3, sys; sqlite3.connect(sys.argv[1]).executescript(open(sys.argv[2]).read())", database, sqliteSchema])
         guard made.status == 0 else { throw SubprocessError.failed("creating the PowerDNS database", made) }
         let backend = "launch=gsqlite3\ngsqlite3-database=\(database)"
-        let (key, keyFile) = try generateKey(keyName, in: dir)
-        try createZone(zone, key: key, backend: backend, in: dir)
+        let (key, keyFile) = try await generateKey(keyName, in: dir)
+        try await createZone(zone, key: key, backend: backend, in: dir)
         return try await launch(zone: zone, key: key, keyFile: keyFile, backend: backend, in: dir)
     }
 
@@ -61,7 +61,7 @@ public final class PowerDNSServer: @unchecked Sendable {
         for sql in ["CREATE DATABASE \(postgresDatabase)", nil] {
             var args = ["-h", "127.0.0.1", "-p", "\(postgres.port)", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
             args += sql.map { ["-c", $0] } ?? ["-d", postgresDatabase, "-f", postgresSchema]
-            let result = try Subprocess.run("psql", args)
+            let result = try await Subprocess.run("psql", args)
             guard result.status == 0 else { throw SubprocessError.failed("psql", result) }
         }
         var backend = """
@@ -75,13 +75,13 @@ public final class PowerDNSServer: @unchecked Sendable {
             // NOTIFY goes to these ports alone, never to the addresses of the zone's NS names.
             backend += "\nprimary=yes\nonly-notify=\nalso-notify=" + notify.map { "127.0.0.1:\($0)" }.joined(separator: ",")
         }
-        let (key, keyFile) = try generateKey(keyName, in: first)
-        try createZone(zone, key: key, backend: backend, in: first)
+        let (key, keyFile) = try await generateKey(keyName, in: first)
+        try await createZone(zone, key: key, backend: backend, in: first)
         if !notify.isEmpty {
             // A zone sends NOTIFY after each UPDATE only when it is of kind primary and asked to.
             let origin = String(zone.description.dropLast())
             for arguments in [["set-kind", origin, "master"], ["set-meta", origin, "NOTIFY-DNSUPDATE", "1"]] {
-                let result = try Subprocess.run("pdnsutil", ["--config-dir=\(first.path)"] + arguments)
+                let result = try await Subprocess.run("pdnsutil", ["--config-dir=\(first.path)"] + arguments)
                 guard result.status == 0 else { throw SubprocessError.failed("pdnsutil \(arguments[0])", result) }
             }
         }
@@ -120,7 +120,7 @@ public final class PowerDNSServer: @unchecked Sendable {
     }
 
     /// The zone, the key and the key's rights, written to the backend once by pdnsutil.
-    private static func createZone(_ zone: DNSName, key: TSIGKey, backend: String, in dir: URL) throws {
+    private static func createZone(_ zone: DNSName, key: TSIGKey, backend: String, in dir: URL) async throws {
         try configuration(backend: backend, port: 0, in: dir)
             .write(to: dir.appendingPathComponent("pdns.conf"), atomically: true, encoding: .utf8)
         let origin = String(zone.description.dropLast())
@@ -132,7 +132,7 @@ public final class PowerDNSServer: @unchecked Sendable {
             // Without it an UPDATE leaves the serial alone and secondaries never see the change.
             ["set-meta", origin, "SOA-EDIT-DNSUPDATE", "INCREASE"],
         ] {
-            let result = try Subprocess.run("pdnsutil", ["--config-dir=\(dir.path)"] + arguments)
+            let result = try await Subprocess.run("pdnsutil", ["--config-dir=\(dir.path)"] + arguments)
             guard result.status == 0 else { throw SubprocessError.failed("pdnsutil \(arguments[0])", result) }
         }
     }

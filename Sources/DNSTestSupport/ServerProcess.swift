@@ -20,22 +20,17 @@ public final class ServerProcess: @unchecked Sendable {
     ) async throws -> ServerProcess {
         let process = try Subprocess.start(executable, arguments, logFile: directory.appendingPathComponent(logName).path)
         let server = ServerProcess(directory: directory, process: process, logName: logName)
-        let deadline = ContinuousClock.now + Slowdown.scaled(timeout)
-        while true {
-            do {
-                try await Ports.waitForTCP(port, timeout: .milliseconds(250))
-                return server
-            } catch {
-                if process.isRunning, ContinuousClock.now < deadline { continue }
-                let log = server.log
-                let ending = process.isRunning
-                    ? "did not start listening"
-                    : process.terminationReason == .uncaughtSignal
-                        ? "was ended by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
-                server.stop()
-                throw SubprocessError.notReady("\(executable) on port \(port) \(ending): \(log)")
-            }
+        let listening = try await Poll.until(within: timeout, every: .milliseconds(20)) {
+            Ports.canConnect(port) || !process.isRunning
         }
+        if listening, process.isRunning { return server }
+        let log = server.log
+        let ending = process.isRunning
+            ? "did not start listening"
+            : process.terminationReason == .uncaughtSignal
+                ? "was ended by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
+        server.stop()
+        throw SubprocessError.notReady("\(executable) on port \(port) \(ending): \(log)")
     }
 
     /// The process's ID, for reading its memory.

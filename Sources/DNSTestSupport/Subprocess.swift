@@ -15,11 +15,13 @@ public enum Subprocess {
         }
     }
 
-    /// Runs `executable` (a path, or a name looked up in PATH) to completion.
+    /// Runs `executable` (a path, or a name looked up in PATH) to completion. It is awaited, not
+    /// waited for: a thread blocked on a child is one of the few the whole suite's tasks share, and
+    /// a handful of slow children (initdb, python3) once held every test off them for half a minute.
     public static func run(
         _ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:],
         directory: URL? = nil
-    ) throws -> Result {
+    ) async throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try locate(executable))
         process.arguments = arguments
@@ -43,10 +45,18 @@ public enum Subprocess {
         process.standardError = err
         let inp = Pipe()
         process.standardInput = inp
-        try process.run()
-        if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
-        try inp.fileHandleForWriting.close()
-        process.waitUntilExit()
+        try await withCheckedThrowingContinuation { (ended: CheckedContinuation<Void, any Error>) in
+            process.terminationHandler = { _ in ended.resume() }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                ended.resume(throwing: error)
+                return
+            }
+            if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
+            try? inp.fileHandleForWriting.close()
+        }
         return Result(
             status: process.terminationStatus,
             stdout: String(decoding: try readFile(outURL.path), as: UTF8.self),

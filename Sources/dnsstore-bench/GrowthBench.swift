@@ -17,9 +17,9 @@ func runGrowthTable() async throws {
     defer { try? FileManager.default.removeItem(at: dir) }
     let data = dir.appendingPathComponent("data")
     let environment = ["DNSSTORE_DATA": data.path]
-    func cli(_ args: [String]) throws -> (Subprocess.Result, Double) {
+    func cli(_ args: [String]) async throws -> (Subprocess.Result, Double) {
         let start = ContinuousClock.now
-        let result = try Subprocess.run(binary, args, environment: environment, directory: dir)
+        let result = try await Subprocess.run(binary, args, environment: environment, directory: dir)
         guard result.status == 0 else { throw SubprocessError.failed("dnsstore \(args.joined(separator: " "))", result) }
         return (result, millis(ContinuousClock.now - start))
     }
@@ -61,7 +61,7 @@ func runGrowthTable() async throws {
         }
         try handle.write(contentsOf: Data(block.utf8))
         try handle.close()
-        let (_, importMs) = try cli(["import", "bench/docs", file.path, "--compact"])
+        let (_, importMs) = try await cli(["import", "bench/docs", file.path, "--compact"])
         try? FileManager.default.removeItem(at: file)
         let importRate = Double(size - loaded) / (importMs / 1000)
         loaded = size
@@ -71,8 +71,8 @@ func runGrowthTable() async throws {
         var gets: [Double] = []
         var puts: [Double] = []
         for k in 0..<samples {
-            gets.append(try cli(["get", "bench/docs/doc-\((k * 7919) % size)", "--compact"]).1)
-            puts.append(try cli(["put", "bench/docs/new-\(size)-\(k)", #"{"k":\#(k)}"#, "--compact"]).1)
+            await gets.append(try cli(["get", "bench/docs/doc-\((k * 7919) % size)", "--compact"]).1)
+            await puts.append(try cli(["put", "bench/docs/new-\(size)-\(k)", #"{"k":\#(k)}"#, "--compact"]).1)
         }
         let served = try await measureServed(binary: binary, data: data, size: size, samples: samples * 10)
         let bind = try await measureBIND(zoneFile: served.zoneFile)
@@ -106,7 +106,7 @@ private func measureNetworkImport(binary: String, documents: Int, in dir: URL) a
                 throw SubprocessError.notReady("cannot write \(keyFile.path)")
             }
             start = ContinuousClock.now
-            result = try Subprocess.run(
+            result = try await Subprocess.run(
                 binary, ["import", "bench/docs", file.path, "--server", "127.0.0.1:\(server.port)", "--key", keyFile.path, "--domain", zone.description])
         } catch {
             await server.stop()
@@ -185,7 +185,7 @@ private func measureServed(binary: String, data: URL, size: Int, samples: Int) a
     // The zone as a file, as dig prints an AXFR.
     let zoneFile = data.deletingLastPathComponent().appendingPathComponent("zone-\(size).db")
     let keyArg = "hmac-sha256:\(String(key.name.description.dropLast())):\(key.secretBase64)"
-    let dig = try Subprocess.run(
+    let dig = try await Subprocess.run(
         "sh", ["-c", "dig @127.0.0.1 -p \(port) -y \(keyArg) \(zone) AXFR +onesoa +nocmd +nostats +nocomments | grep -v TSIG > '\(zoneFile.path)'"])
     guard dig.status == 0 else { throw SubprocessError.failed("dig AXFR", dig) }
     return (startMs, firstGetMs, getMs, putMs, rss, zoneFile)

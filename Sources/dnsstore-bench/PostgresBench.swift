@@ -46,7 +46,7 @@ func runPostgres() async throws {
             key = powerdns[0].key
         } else {
             let keyFile = dir.appendingPathComponent("shared.key").path
-            let keygen = try Subprocess.run(binary, ["keygen", "bench-key", "--output", keyFile])
+            let keygen = try await Subprocess.run(binary, ["keygen", "bench-key", "--output", keyFile])
             guard keygen.status == 0 else { throw SubprocessError.failed("dnsstore keygen", keygen) }
             key = try TSIGKey.parseBINDKeyFile(try String(contentsOfFile: keyFile, encoding: .utf8))[0]
             var started: [Int] = []
@@ -75,7 +75,7 @@ func runPostgres() async throws {
         var update = UpdateBuilder(zone: zone)
         update.replace(try DNSName("q.\(zone)"), .txt, with: [.txt(TXT("queried"))], ttl: 60)
         try await first.update(update)
-        let queries = try dnsperf(port: ports[0], name: try DNSName("q.\(zone)"), seconds: seconds, tcp: false)
+        let queries = try await dnsperf(port: ports[0], name: try DNSName("q.\(zone)"), seconds: seconds, tcp: false)
         let lags = try await lagToBind(port: bindPort, zone: zone, key: key, samples: lagSamples) { i, value in
             var update = UpdateBuilder(zone: zone)
             update.replace(try DNSName("lag.\(zone)"), .txt, with: [.txt(TXT(value))], ttl: 60)

@@ -217,10 +217,10 @@ private func measureReplication(
     print("dnsperf UDP (64 in flight) on one record name, \(seconds) s each")
     print("| server | q/s | / primary |")
     print("|---|---|---|")
-    let primaryRate = try dnsperf(port: primary.port, name: name, seconds: seconds, tcp: false)
+    let primaryRate = try await dnsperf(port: primary.port, name: name, seconds: seconds, tcp: false)
     print("| DNSStore primary | \(String(format: "%.0f", primaryRate)) | 1.00 |")
     for (label, port) in servers {
-        let rate = try dnsperf(port: port, name: name, seconds: seconds, tcp: false)
+        let rate = try await dnsperf(port: port, name: name, seconds: seconds, tcp: false)
         print("| \(label) secondary | \(String(format: "%.0f", rate)) | \(String(format: "%.2f", rate / primaryRate)) |")
     }
     await writerClient.shutdown()

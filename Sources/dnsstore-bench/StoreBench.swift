@@ -43,8 +43,8 @@ let signedUpdateScript = """
     print(n / (time.monotonic() - start))
     """
 
-func python(_ script: String, _ args: [String]) throws -> Double {
-    let result = try Subprocess.run("python3", ["-c", script] + args)
+func python(_ script: String, _ args: [String]) async throws -> Double {
+    let result = try await Subprocess.run("python3", ["-c", script] + args)
     guard result.status == 0, let value = Double(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
         throw SubprocessError.failed("python3", result)
     }
@@ -81,13 +81,13 @@ func runStore() async throws {
             let recordName = try await docs.recordName(of: "one-kb")
             _ = try await docs.get("one-kb")
             let gets = try await measureSequential(seconds) { _ = try await docs.get("one-kb") }
-            let raw = try python(rawQueryScript, ["\(server.port)", recordName.description, "\(seconds)"])
+            let raw = try await python(rawQueryScript, ["\(server.port)", recordName.description, "\(seconds)"])
             var i = 0
             let puts = try await measureSequential(seconds) {
                 i += 1
                 try await docs.putJSON("one-kb", jsonDocument(1000, i))
             }
-            let rawUpdates = try python(signedUpdateScript, ["\(server.port)", zone.description, server.key.name.description, server.key.secretBase64, "\(seconds)"])
+            let rawUpdates = try await python(signedUpdateScript, ["\(server.port)", zone.description, server.key.name.description, server.key.secretBase64, "\(seconds)"])
             let batchStart = ContinuousClock.now
             try await store.batch { b in
                 for n in 0..<100 { b.putJSON(docs, "batch-\(n)", jsonDocument(300, n)) }
@@ -132,7 +132,7 @@ func runGrowth(zone: DNSName) async throws {
         }
         await client.shutdown()
         // Client memory during a 1 MiB get, in a process of its own.
-        let getter = try Subprocess.run(
+        let getter = try await Subprocess.run(
             CommandLine.arguments[0], ["--measure-get", "\(server.port)", server.key.secretBase64])
         print("")
         print("Client peak RSS during a 1 MiB get (fresh process): \(getter.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) MiB")

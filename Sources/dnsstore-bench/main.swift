@@ -71,27 +71,27 @@ let dnspythonScript = """
     print(n / (time.monotonic() - start))
     """
 
-func dnspython(port: Int, name: DNSName, seconds: Double) throws -> Double {
-    let result = try Subprocess.run("python3", ["-c", dnspythonScript, "\(port)", name.description, "\(seconds)"])
+func dnspython(port: Int, name: DNSName, seconds: Double) async throws -> Double {
+    let result = try await Subprocess.run("python3", ["-c", dnspythonScript, "\(port)", name.description, "\(seconds)"])
     guard result.status == 0, let rate = Double(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
         throw SubprocessError.failed("dnspython", result)
     }
     return rate
 }
 
-func dnsperf(port: Int, name: DNSName, seconds: Double, tcp: Bool, inFlight: Int = concurrency) throws -> Double {
-    try dnsperf(port: port, names: [name], seconds: seconds, tcp: tcp, inFlight: inFlight)
+func dnsperf(port: Int, name: DNSName, seconds: Double, tcp: Bool, inFlight: Int = concurrency) async throws -> Double {
+    try await dnsperf(port: port, names: [name], seconds: seconds, tcp: tcp, inFlight: inFlight)
 }
 
 /// dnsperf asking for `names` in turn (TXT), `inFlight` at a time (64 unless told).
-func dnsperf(port: Int, names: [DNSName], seconds: Double, tcp: Bool, inFlight: Int = concurrency) throws -> Double {
+func dnsperf(port: Int, names: [DNSName], seconds: Double, tcp: Bool, inFlight: Int = concurrency) async throws -> Double {
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("dnsperf-\(UUID().uuidString)")
     try names.map { "\($0) TXT\n" }.joined().write(to: file, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: file) }
     var args = ["-s", "127.0.0.1", "-p", "\(port)", "-d", file.path, "-c", "1", "-T", "1", "-q", "\(inFlight)",
                 "-l", "\(max(1, Int(seconds.rounded())))"]
     if tcp { args += ["-m", "tcp"] }
-    let result = try Subprocess.run("dnsperf", args)
+    let result = try await Subprocess.run("dnsperf", args)
     guard let line = result.stdout.split(separator: "\n").first(where: { $0.contains("Queries per second") }),
         let rate = Double(line.split(separator: " ").last ?? "")
     else { throw SubprocessError.failed("dnsperf", result) }
@@ -198,9 +198,9 @@ func runServers() async throws {
                 try await writer.update(add)
                 await writer.shutdown()
                 let queries = !updatesOnly && !which.hasSuffix("(--fsync)")
-                let udp = !queries ? 0 : try dnsperf(port: server.port, name: name, seconds: seconds, tcp: false)
-                let mixed = !queries ? 0 : try dnsperf(port: server.port, names: mix, seconds: seconds, tcp: false)
-                let tcp = !queries ? 0 : try dnsperf(port: server.port, name: name, seconds: seconds, tcp: true)
+                let udp = await !queries ? 0 : try dnsperf(port: server.port, name: name, seconds: seconds, tcp: false)
+                let mixed = await !queries ? 0 : try dnsperf(port: server.port, names: mix, seconds: seconds, tcp: false)
+                let tcp = await !queries ? 0 : try dnsperf(port: server.port, name: name, seconds: seconds, tcp: true)
                 let updates = try await updateRate(port: server.port, zone: zone, key: server.key, seconds: seconds)
                 let writers = try await concurrentUpdateRate(port: server.port, zone: zone, key: server.key, seconds: seconds, writers: 8)
                 samples[which, default: ([], [], [], [], [])].udp.append(udp)
@@ -295,12 +295,12 @@ func run() async throws {
         print("profile \(profile): \(Int(rate)) q/s")
         return
     }
-    let pySeq = try dnspython(port: bind.port, name: name, seconds: seconds)
+    let pySeq = try await dnspython(port: bind.port, name: name, seconds: seconds)
     let oursSeq = try await measureSequential(seconds) { try await query(udp) }
     var inFlightRows: [(inFlight: Int, tcp: Bool, ours: Double, perf: Double)] = []
     for inFlight in [1, 8, concurrency] {
         for useTCP in [false, true] {
-            let perf = try dnsperf(port: bind.port, name: name, seconds: seconds, tcp: useTCP, inFlight: inFlight)
+            let perf = try await dnsperf(port: bind.port, name: name, seconds: seconds, tcp: useTCP, inFlight: inFlight)
             let ours = try await measureConcurrent(seconds, tasks: inFlight, on: useTCP ? tcpExecutor : udpExecutor) {
                 try await query(useTCP ? tcp : udp)
             }

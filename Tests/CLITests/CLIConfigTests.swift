@@ -7,7 +7,7 @@ import Testing
 /// Usage errors, configuration and unreachable servers, as a new user meets them.
 @Suite("Command line: usage and configuration")
 struct CLIConfigTests {
-    @Test func usageErrorsExitTwoWithOneLine() throws {
+    @Test func usageErrorsExitTwoWithOneLine() async throws {
         let cli = try CLI()
         defer { cli.cleanUp() }
         let cases: [([String], String)] = [
@@ -21,12 +21,12 @@ struct CLIConfigTests {
             (["nonsense"], "dnsstore: Unexpected argument 'nonsense' (see 'dnsstore --help')"),
         ]
         for (arguments, message) in cases {
-            let result = try cli.run(arguments)
+            let result = try await cli.run(arguments)
             #expect(result.status == 2, "\(arguments)")
             #expect(result.err == message, "\(arguments)")
             #expect(result.stdout.isEmpty)
         }
-        #expect(try cli.run("list", "--help").status == 0)
+        #expect(try await cli.run("list", "--help").status == 0)
     }
 
     @Test func dnsCommandsTakeTheSameConfigurationAsTheStore() async throws {
@@ -37,13 +37,13 @@ struct CLIConfigTests {
         let keyFile = cli.directory.appendingPathComponent("tsig.key").path
         try server.key.bindKeyFile.write(toFile: keyFile, atomically: true, encoding: .utf8)
         cli.environment = ["DNSSTORE_SERVER": "127.0.0.1:\(server.port)", "DNSSTORE_KEY_FILE": keyFile, "DNSSTORE_ZONE": "example.test"]
-        #expect(try cli.run("dns", "set", "cfg.example.test", "v1").status == 0)
-        #expect(try cli.run("dns", "set", "cfg.example.test", "v2", "--if-value", "v1").status == 0)
-        let stale = try cli.run("dns", "set", "cfg.example.test", "v3", "--if-value", "v1")
+        #expect(try await cli.run("dns", "set", "cfg.example.test", "v1").status == 0)
+        #expect(try await cli.run("dns", "set", "cfg.example.test", "v2", "--if-value", "v1").status == 0)
+        let stale = try await cli.run("dns", "set", "cfg.example.test", "v3", "--if-value", "v1")
         #expect(stale.status == 4)
-        #expect(try cli.run("dns", "query", "cfg.example.test").out == #"cfg.example.test. 300 IN TXT "v2""#)
-        #expect(try cli.run("dns", "delete", "cfg.example.test").status == 0)
-        #expect(try cli.run("dns", "query", "cfg.example.test").status == 3)
+        #expect(try await cli.run("dns", "query", "cfg.example.test").out == #"cfg.example.test. 300 IN TXT "v2""#)
+        #expect(try await cli.run("dns", "delete", "cfg.example.test").status == 0)
+        #expect(try await cli.run("dns", "query", "cfg.example.test").status == 3)
 
         // The same settings from a config file.
         var fromFile = try CLI()
@@ -51,25 +51,25 @@ struct CLIConfigTests {
         try #"{"server": "127.0.0.1:\#(server.port)", "key": "\#(keyFile)", "domain": "example.test"}"#
             .write(to: fromFile.directory.appendingPathComponent("dnsstore.json"), atomically: true, encoding: .utf8)
         fromFile.environment = [:]
-        #expect(try fromFile.run("dns", "set", "file.example.test", "ok").status == 0)
-        #expect(try fromFile.run("dns", "query", "file.example.test").out.hasSuffix(#"TXT "ok""#))
+        #expect(try await fromFile.run("dns", "set", "file.example.test", "ok").status == 0)
+        #expect(try await fromFile.run("dns", "query", "file.example.test").out.hasSuffix(#"TXT "ok""#))
 
         // With nothing configured, the embedded store answers.
         let local = try CLI()
         defer { local.cleanUp() }
-        try local.run("put", "db/c/x", "{}")
-        #expect(try local.run("dns", "query", "_dnsstore.dnsstore.localhost").out.contains(#"\"version\":1"#))
+        try await local.run("put", "db/c/x", "{}")
+        #expect(try await local.run("dns", "query", "_dnsstore.dnsstore.localhost").out.contains(#"\"version\":1"#))
     }
 
-    @Test func anUnreachableServerIsCalledSoAndASilentOneTimesOutAsDocumented() throws {
+    @Test func anUnreachableServerIsCalledSoAndASilentOneTimesOutAsDocumented() async throws {
         let cli = try CLI()
         defer { cli.cleanUp() }
-        let refused = try cli.run("get", "db/c/x", "-s", "127.0.0.1:\(Ports.free())", "-d", "example.test")
+        let refused = try await cli.run("get", "db/c/x", "-s", "127.0.0.1:\(Ports.free())", "-d", "example.test")
         #expect(refused.status == 6)
         #expect(refused.err.hasPrefix("dnsstore: unreachable: reading _dnsstore.example.test.: UDP to 127.0.0.1:"))
         #expect(refused.err.hasSuffix(": Connection refused; check that the server is running and its address is right"))
         #expect(!refused.err.contains(")"))
-        let dnsRefused = try cli.run("dns", "query", "-s", "127.0.0.1:\(Ports.free())", "x.example.test")
+        let dnsRefused = try await cli.run("dns", "query", "-s", "127.0.0.1:\(Ports.free())", "x.example.test")
         #expect(dnsRefused.status == 6 && dnsRefused.err.hasPrefix("dnsstore: unreachable: UDP to 127.0.0.1:"))
 
         // A socket that takes queries and never answers.
@@ -85,7 +85,7 @@ struct CLIConfigTests {
         try #require(bound)
         let port = Int(UInt16(bigEndian: addr.sin_port))
         let start = ContinuousClock.now
-        let timedOut = try cli.run("get", "db/c/x", "-s", "127.0.0.1:\(port)", "-d", "example.test", "--timeout", "0.4")
+        let timedOut = try await cli.run("get", "db/c/x", "-s", "127.0.0.1:\(port)", "-d", "example.test", "--timeout", "0.4")
         let elapsed = ContinuousClock.now - start
         #expect(timedOut.status == 6)
         #expect(timedOut.err.hasPrefix("dnsstore: timeout: reading _dnsstore.example.test.: "))

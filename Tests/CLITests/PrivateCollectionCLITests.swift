@@ -15,24 +15,24 @@ struct PrivateCollectionCLITests {
         let keyText = try String(contentsOfFile: cli.directory.appendingPathComponent("cluster.enckey").path, encoding: .utf8)
         #expect(keyText.split(separator: "\n").contains { $0.hasPrefix("dnsstore-encryption-key ") })
 
-        let made = try cli.run("collection", "create", "ops/credentials", "--private")
+        let made = try await cli.run("collection", "create", "ops/credentials", "--private")
         #expect(made.status == 5 && made.err.contains("needs an encryption key"), "\(made.err)")
-        #expect(try cli.run("collection", "create", "ops/credentials", "--private", "--encryption-key", "cluster.enckey").status == 0)
-        let put = try cli.run("put", "ops/credentials/db-primary", #"{"password":"hunter2"}"#, "--encryption-key", "cluster.enckey")
+        #expect(try await cli.run("collection", "create", "ops/credentials", "--private", "--encryption-key", "cluster.enckey").status == 0)
+        let put = try await cli.run("put", "ops/credentials/db-primary", #"{"password":"hunter2"}"#, "--encryption-key", "cluster.enckey")
         #expect(put.status == 0, "\(put.err)")
 
         // The key from the environment, as a deployment would give it.
         cli.environment["DNSSTORE_ENCRYPTION_KEY_FILE"] = "cluster.enckey"
-        #expect(try cli.run("get", "ops/credentials/db-primary", "--compact").out == #"{"password":"hunter2"}"#)
-        #expect(try idList(cli.run("list", "ops/credentials", "--compact").out) == ["db-primary"])
-        let exported = try cli.run("export", "ops/credentials")
+        #expect(try await cli.run("get", "ops/credentials/db-primary", "--compact").out == #"{"password":"hunter2"}"#)
+        #expect(try idList(await cli.run("list", "ops/credentials", "--compact").out) == ["db-primary"])
+        let exported = try await cli.run("export", "ops/credentials")
         #expect(exported.status == 0 && exported.out.contains("hunter2"), "\(exported.err)")
         cli.environment = [:]
 
         // Without it: exit 5 and a message naming the collection, for reads and writes alike.
         for arguments in [["get", "ops/credentials/db-primary"], ["list", "ops/credentials"],
                           ["put", "ops/credentials/other", #"{"a":1}"#], ["delete", "ops/credentials/db-primary"]] {
-            let result = try cli.run(arguments)
+            let result = try await cli.run(arguments)
             #expect(result.status == 5, "\(arguments): \(result.status) \(result.err)")
             #expect(result.err.contains("'ops/credentials' is private"), "\(arguments): \(result.err)")
         }
@@ -49,15 +49,15 @@ struct PrivateCollectionCLITests {
         #expect(sawCollection, "the search looked where the store writes")
 
         // Moved to a new key: the new one reads, the old one no longer does.
-        #expect(try cli.run("keygen", "--encryption", "--output", "new.enckey").status == 0)
-        let rekeyed = try cli.run("rekey", "ops/credentials", "--encryption-key", "cluster.enckey", "--new-key", "new.enckey", "--compact")
+        #expect(try await cli.run("keygen", "--encryption", "--output", "new.enckey").status == 0)
+        let rekeyed = try await cli.run("rekey", "ops/credentials", "--encryption-key", "cluster.enckey", "--new-key", "new.enckey", "--compact")
         #expect(rekeyed.status == 0 && rekeyed.out.contains(#""documents":"1""#), "\(rekeyed.out) \(rekeyed.err)")
-        #expect(try cli.run("get", "ops/credentials/db-primary", "--compact", "--encryption-key", "new.enckey").out == #"{"password":"hunter2"}"#)
-        #expect(try cli.run("get", "ops/credentials/db-primary", "--encryption-key", "cluster.enckey").status == 5)
+        #expect(try await cli.run("get", "ops/credentials/db-primary", "--compact", "--encryption-key", "new.enckey").out == #"{"password":"hunter2"}"#)
+        #expect(try await cli.run("get", "ops/credentials/db-primary", "--encryption-key", "cluster.enckey").status == 5)
 
         // A key file that cannot be used is named, with exit 2.
         try "dnsstore-encryption-key 0000 abc\n".write(to: cli.directory.appendingPathComponent("bad.enckey"), atomically: true, encoding: .utf8)
-        let bad = try cli.run("get", "ops/credentials/db-primary", "--encryption-key", "bad.enckey")
+        let bad = try await cli.run("get", "ops/credentials/db-primary", "--encryption-key", "bad.enckey")
         #expect(bad.status == 2 && bad.err.contains("bad.enckey") && bad.err.contains("line 1"), "\(bad.err)")
     }
 }

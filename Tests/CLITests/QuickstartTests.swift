@@ -17,7 +17,7 @@ struct QuickstartTests {
     }
 
     /// Runs a block with bash, stopping at the first failing command, with `dnsstore` on PATH.
-    static func run(_ script: String, in directory: URL) throws -> Subprocess.Result {
+    static func run(_ script: String, in directory: URL) async throws -> Subprocess.Result {
         let bin = directory.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
         let wrapper = bin.appendingPathComponent("dnsstore")
@@ -26,13 +26,13 @@ struct QuickstartTests {
         let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
         let work = directory.appendingPathComponent("work")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        return try Subprocess.run("bash", ["-e", "-c", script], environment: ["PATH": path], directory: work)
+        return try await Subprocess.run("bash", ["-e", "-c", script], environment: ["PATH": path], directory: work)
     }
 
-    @Test func theEmbeddedQuickstartRunsAsWritten() throws {
+    @Test func theEmbeddedQuickstartRunsAsWritten() async throws {
         let directory = try TempDirectory.make("quickstart")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let result = try Self.run(try Self.block(after: "<!-- quickstart:"), in: directory)
+        let result = try await Self.run(try Self.block(after: "<!-- quickstart:"), in: directory)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.isEmpty, "\(result.stderr)")
         #expect(result.stdout.contains(#"{"id":"web1","version":1,"doc":{"ip":"10.0.0.5","role":"web"}}"#))
@@ -42,11 +42,11 @@ struct QuickstartTests {
         #expect(result.stdout.contains(#""problems":[]"#))
     }
 
-    @Test func theServerQuickstartRunsAsWritten() throws {
+    @Test func theServerQuickstartRunsAsWritten() async throws {
         let directory = try TempDirectory.make("quickstart")
         defer { try? FileManager.default.removeItem(at: directory) }
         let block = try Self.block(after: "<!-- quickstart-server:")
-        let result = try Self.run(block.replacingOccurrences(of: "5353", with: "\(Ports.free())"), in: directory)
+        let result = try await Self.run(block.replacingOccurrences(of: "5353", with: "\(Ports.free())"), in: directory)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains(#"{"path":"inventory/hosts/web1","version":1}"#))
         #expect(result.stdout.contains(#"\"version\":1"#))

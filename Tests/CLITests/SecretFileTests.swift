@@ -29,7 +29,7 @@ struct SecretFileTests {
             for pid in children.split(separator: " ").compactMap({ Int32($0) }) { kill(pid, SIGTERM) }
             process.waitUntilExit()
         } else {
-            let result = try Subprocess.run("strace", command, directory: directory)
+            let result = try await Subprocess.run("strace", command, directory: directory)
             #expect(result.status == 0, "\(result.stderr)")
         }
         let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
@@ -61,7 +61,7 @@ struct SecretFileTests {
         #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o600)
         let key = try String(contentsOfFile: path, encoding: .utf8)
         #expect(key.hasPrefix(#"key "app-key""#))
-        let again = try cli.run("keygen", "other", "--output", "app.key")
+        let again = try await cli.run("keygen", "other", "--output", "app.key")
         #expect(again.status == 2 && again.err.contains("it already exists; not replacing a key"))
         #expect(try String(contentsOfFile: path, encoding: .utf8) == key)
     }

@@ -31,10 +31,10 @@ struct PowerDNSInteropTests {
     }
 
     /// TXT RDATA of `name` as `dig +short` prints it, one line per record, sorted.
-    static func dig(_ server: PowerDNSServer, _ name: DNSName, tcp: Bool = false) throws -> [String] {
+    static func dig(_ server: PowerDNSServer, _ name: DNSName, tcp: Bool = false) async throws -> [String] {
         var args = ["@127.0.0.1", "-p", "\(server.port)", "+short", "+norecurse", name.description, "TXT"]
         if tcp { args.append("+tcp") }
-        let result = try Subprocess.run("dig", args)
+        let result = try await Subprocess.run("dig", args)
         guard result.status == 0 else { throw SubprocessError.failed("dig", result) }
         return result.stdout.split(separator: "\n").map(String.init).sorted()
     }
@@ -48,17 +48,17 @@ struct PowerDNSInteropTests {
             add.add(.txt(name, binary))
             try await client.update(add)
             #expect(Set(try await client.records(name, type: .txt).map(\.rdata)) == [.txt(TXT("first")), .txt(binary)])
-            #expect(try Self.dig(server, name).count == 2)
+            await #expect(try Self.dig(server, name).count == 2)
 
             var replace = UpdateBuilder(zone: server.zone)
             replace.replace(name, .txt, with: [.txt(TXT("second"))], ttl: 60)
             try await client.update(replace)
-            #expect(try Self.dig(server, name) == ["\"second\""])
+            await #expect(try Self.dig(server, name) == ["\"second\""])
 
             var deleteName = UpdateBuilder(zone: server.zone)
             deleteName.apply(.deleteName(name))
             try await client.update(deleteName)
-            #expect(try Self.dig(server, name) == [])
+            await #expect(try Self.dig(server, name) == [])
             await #expect(throws: DNSError.nxDomain) { try await client.query(name, type: .txt) }
         }
     }
@@ -77,10 +77,10 @@ struct PowerDNSInteropTests {
             swap.require(.rrsetEquals(name, .txt, [.txt(TXT("v0"))]))
             swap.replace(name, .txt, with: [.txt(TXT("v2"))], ttl: 300)
             await #expect(throws: DNSError.nxRRSet) { try await client.update(swap) }
-            #expect(try Self.dig(server, name) == ["\"v1\""])
+            await #expect(try Self.dig(server, name) == ["\"v1\""])
             swap.prerequisites = [.rrsetEquals(name, .txt, [.txt(TXT("v1"))])]
             try await client.update(swap)
-            #expect(try Self.dig(server, name) == ["\"v2\""])
+            await #expect(try Self.dig(server, name) == ["\"v2\""])
         }
     }
 
@@ -99,7 +99,7 @@ struct PowerDNSInteropTests {
             let forged = try Self.client(server, key: wrongSecret)
             await #expect(throws: DNSError.self) { try await forged.update(add) }
             await forged.shutdown()
-            #expect(try Self.dig(server, name) == [])
+            await #expect(try Self.dig(server, name) == [])
         }
     }
 

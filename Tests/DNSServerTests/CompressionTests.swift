@@ -8,9 +8,9 @@ import Testing
 /// transfers and the journal give back exactly what was written, in this process and another.
 @Suite("Packed RDATA")
 struct CompressionTests {
-    static func python(_ path: String, _ query: String) throws -> String {
+    static func python(_ path: String, _ query: String) async throws -> String {
         let script = "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nfor r in c.execute(sys.argv[2]): print(*r)\nc.commit()"
-        let result = try Subprocess.run("python3", ["-c", script, path, query])
+        let result = try await Subprocess.run("python3", ["-c", script, path, query])
         try #require(result.status == 0, "\(result.stderr)")
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -23,7 +23,7 @@ struct CompressionTests {
 
     static func name(_ i: Int) -> DNSName { try! DNSName("h\(i).example.test.") }
 
-    @Test func packedRowsReadBackExactlyHereInAnotherEngineInTransfersAndInTheJournal() throws {
+    @Test func packedRowsReadBackExactlyHereInAnotherEngineInTransfersAndInTheJournal() async throws {
         let dir = try TempDirectory.make("packed")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("zones.sqlite").path
@@ -36,8 +36,8 @@ struct CompressionTests {
         }
         // Enough records to train on: the rows it learned from and later ones are packed, and
         // take far fewer octets.
-        #expect(try Self.python(path, "SELECT COUNT(*) FROM dictionary") == "1")
-        let packed = try Self.python(path, "SELECT COUNT(*), SUM(length(rdata)) FROM record WHERE dict IS NOT NULL").split(separator: " ")
+        await #expect(try Self.python(path, "SELECT COUNT(*) FROM dictionary") == "1")
+        let packed = try await Self.python(path, "SELECT COUNT(*), SUM(length(rdata)) FROM record WHERE dict IS NOT NULL").split(separator: " ")
         #expect(Int(packed[0])! >= 3_500)
         let raw = (0..<count).map { RData.txt(TXT(splitting: Array(Self.text($0).utf8))).uncompressedWire.count }.reduce(0, +) / count
         #expect(Double(packed[1])! / Double(packed[0])! < Double(raw) * 0.7)
@@ -66,7 +66,7 @@ struct CompressionTests {
         }
     }
 
-    @Test func aRowPackedWithADictionaryTheFileLacksIsNamedAsDamage() throws {
+    @Test func aRowPackedWithADictionaryTheFileLacksIsNamedAsDamage() async throws {
         let dir = try TempDirectory.make("packed")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("zones.sqlite").path
@@ -76,9 +76,9 @@ struct CompressionTests {
                 for i in start..<(start + 100) { u.add(.txt(Self.name(i), TXT(splitting: Array(Self.text(i).utf8)))) }
             } == .noError)
         }
-        let packed = try Self.python(path, "SELECT COUNT(*) FROM record WHERE dict IS NOT NULL AND type = 16")
+        let packed = try await Self.python(path, "SELECT COUNT(*) FROM record WHERE dict IS NOT NULL AND type = 16")
         #expect(Int(packed)! > 0)
-        _ = try Self.python(path, "UPDATE record SET dict = 99 WHERE dict IS NOT NULL AND type = 16")
+        _ = try await Self.python(path, "UPDATE record SET dict = 99 WHERE dict IS NOT NULL AND type = 16")
         let reopened = try StorageTests.engine(path)
         let salvaged = try reopened.salvage("example.test.")
         #expect(salvaged.damaged.count == Int(packed)!)
@@ -87,7 +87,7 @@ struct CompressionTests {
         // dictionary the file holds, and reads back.
         #expect(try StorageTests.query(reopened, Self.name(0)).rcode == .servFail)
         #expect(try StorageTests.update(reopened) { $0.add(.txt(Self.name(9_999), TXT(splitting: Array(Self.text(9_999).utf8)))) } == .noError)
-        #expect(try Self.python(path, "SELECT dict FROM record WHERE owner = x'683939393900'") == "1")
+        await #expect(try Self.python(path, "SELECT dict FROM record WHERE owner = x'683939393900'") == "1")
         #expect(try StorageTests.text(StorageTests.query(reopened, Self.name(9_999))) == Self.text(9_999))
     }
 }

@@ -95,17 +95,17 @@ struct KeyPolicyTests {
         #expect(check.rcode == .nxDomain)
     }
 
-    @Test func badAllowRulesAreRefusedAtStart() throws {
+    @Test func badAllowRulesAreRefusedAtStart() async throws {
         let data = try TempDirectory.make("policy")
         defer { try? FileManager.default.removeItem(at: data) }
         let keyFile = data.appendingPathComponent("app.key")
         try Self.app.bindKeyFile.write(to: keyFile, atomically: true, encoding: .utf8)
         let base = ["serve", "--data", data.path, "--zone", "example.test", "--listen", "127.0.0.1:\(Ports.free())", "--key", keyFile.path]
-        let unknown = try Subprocess.run(try BuiltProducts.executable("dnsstore"), base + ["--allow", "nobody=example.test"])
+        let unknown = try await Subprocess.run(try BuiltProducts.executable("dnsstore"), base + ["--allow", "nobody=example.test"])
         #expect(unknown.status == 2 && unknown.stderr.contains("--allow names the key nobody., which no key file holds"))
-        let outside = try Subprocess.run(try BuiltProducts.executable("dnsstore"), base + ["--allow", "app-key=other.test"])
+        let outside = try await Subprocess.run(try BuiltProducts.executable("dnsstore"), base + ["--allow", "app-key=other.test"])
         #expect(outside.status == 2 && outside.stderr.contains("which is in no zone served"))
-        let malformed = try Subprocess.run(try BuiltProducts.executable("dnsstore"), base + ["--allow", "app-key"])
+        let malformed = try await Subprocess.run(try BuiltProducts.executable("dnsstore"), base + ["--allow", "app-key"])
         #expect(malformed.status == 2 && malformed.stderr.contains("--allow takes KEY=SUBTREE"))
     }
 }

@@ -28,13 +28,12 @@ struct ReplicationTests {
     static func waitForSerial(_ serial: UInt32, port: Int, zone: DNSName, _ what: String, log: () -> String = { "" }) async throws {
         // Generous: the primary here runs in the test process, whose task pool the suite's many
         // blocking subprocess calls can hold for tens of seconds, delaying its NOTIFY.
-        let deadline = ContinuousClock.now + .seconds(60)
         var seen: UInt32?
-        while ContinuousClock.now < deadline {
+        let reached = try await Poll.until(within: .seconds(60), every: .milliseconds(100)) {
             seen = try await Self.serial(port: port, zone: zone)
-            if seen == serial { return }
-            try await Task.sleep(for: .milliseconds(100))
+            return seen == serial
         }
+        if reached { return }
         // What the secondary said decides whether it was its pacing, a lost NOTIFY or our answer.
         Issue.record("\(what) did not reach serial \(serial) (at \(seen.map(String.init) ?? "none")); its log ends: \(log().suffix(3000))")
     }

@@ -8,9 +8,9 @@ import Testing
 /// Data files carry a schema version: older files are brought forward, newer ones refused.
 @Suite("Data file schema")
 struct SchemaTests {
-    static func sqlite(_ path: String, _ statements: String) throws {
+    static func sqlite(_ path: String, _ statements: String) async throws {
         let script = "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nc.executescript(sys.argv[2])\nc.commit()"
-        let result = try Subprocess.run("python3", ["-c", script, path, statements])
+        let result = try await Subprocess.run("python3", ["-c", script, path, statements])
         try #require(result.status == 0, "\(result.stderr)")
     }
 
@@ -32,7 +32,7 @@ struct SchemaTests {
 
     /// A file as versions 0 and 1 wrote it: records keyed by zone and owner in wire form, by the
     /// RDATA itself (version 0) or its digest (version 1).
-    static func oldFile(_ path: String, version: Int, records: [ResourceRecord], duplicate: ResourceRecord? = nil) throws {
+    static func oldFile(_ path: String, version: Int, records: [ResourceRecord], duplicate: ResourceRecord? = nil) async throws {
         func key(_ rdata: RData) -> [UInt8] {
             version == 0 ? rdata.canonicalWire : Array(SHA256.hash(data: rdata.canonicalWire).prefix(16))
         }
@@ -51,7 +51,7 @@ struct SchemaTests {
         for r in records { sql += row(r, key: key(r.rdata)) }
         // A row written under the other key, as a file from just before the change could hold.
         if let duplicate { sql += row(duplicate, key: Array(SHA256.hash(data: duplicate.rdata.canonicalWire).prefix(16))) }
-        try Self.sqlite(path, sql)
+        try await Self.sqlite(path, sql)
     }
 
     static let soa = ResourceRecord(
@@ -61,7 +61,7 @@ struct SchemaTests {
 
     /// A file as version 2 wrote it: zones by key, owner keys in canonical order from the root,
     /// 16-octet RDATA digests, a journal of steps.
-    static func version2File(_ path: String, records: [ResourceRecord]) throws {
+    static func version2File(_ path: String, records: [ResourceRecord]) async throws {
         func key(_ name: DNSName) -> [UInt8] { name.lowercased.labels.reversed().flatMap { $0 + [0] } }
         let zone = hex(key("example.test."))
         var sql = """
@@ -81,12 +81,12 @@ struct SchemaTests {
             let digest = Array(SHA256.hash(data: r.rdata.canonicalWire).prefix(16))
             sql += "INSERT INTO record VALUES (\(zone), \(hex(key(r.name))), \(r.type.rawValue), \(hex(digest)), \(name), \(r.ttl), \(hex(r.rdata.uncompressedWire)));\n"
         }
-        try Self.sqlite(path, sql)
+        try await Self.sqlite(path, sql)
     }
 
     /// A file as version 3 wrote it: zones numbered, owner keys relative to the zone, 8-octet
     /// digests, RDATA as sent.
-    static func version3File(_ path: String, records: [ResourceRecord]) throws {
+    static func version3File(_ path: String, records: [ResourceRecord]) async throws {
         func key(_ name: DNSName) -> [UInt8] { Array(name.lowercased.labels.dropLast(2).reversed().flatMap { $0 + [0] }) }
         var sql = """
             CREATE TABLE zone (id INTEGER PRIMARY KEY, origin BLOB NOT NULL UNIQUE, octets INTEGER NOT NULL DEFAULT 0,
@@ -106,22 +106,22 @@ struct SchemaTests {
             let digest = Array(SHA256.hash(data: r.rdata.canonicalWire).prefix(8))
             sql += "INSERT INTO record VALUES (1, \(hex(key(r.name))), \(r.type.rawValue), \(hex(digest)), \(name), \(r.ttl), \(hex(r.rdata.uncompressedWire)));\n"
         }
-        try Self.sqlite(path, sql)
+        try await Self.sqlite(path, sql)
     }
 
     @Test(arguments: [0, 1, 2, 3])
-    func filesFromEarlierSchemaVersionsAreMigrated(_ version: Int) throws {
+    func filesFromEarlierSchemaVersionsAreMigrated(_ version: Int) async throws {
         let dir = try TempDirectory.make("schema")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("zones.sqlite").path
         let one = ResourceRecord.txt("a.example.test.", TXT("one"), ttl: 300)
         let two = ResourceRecord.txt("B.Example.test.", TXT("two"), ttl: 300)
         if version == 3 {
-            try Self.version3File(path, records: [Self.soa, Self.ns, one, two])
+            try await Self.version3File(path, records: [Self.soa, Self.ns, one, two])
         } else if version == 2 {
-            try Self.version2File(path, records: [Self.soa, Self.ns, one, two])
+            try await Self.version2File(path, records: [Self.soa, Self.ns, one, two])
         } else {
-            try Self.oldFile(path, version: version, records: [Self.soa, Self.ns, one, two], duplicate: version == 0 ? one : nil)
+            try await Self.oldFile(path, version: version, records: [Self.soa, Self.ns, one, two], duplicate: version == 0 ? one : nil)
         }
         let authority = try Self.open(path)
         #expect(try Self.txt(authority, "a.example.test.") == [.txt(TXT("one"))])
@@ -136,23 +136,23 @@ struct SchemaTests {
         let soa = try Message(decoding: reopened.handle(try Message.query("example.test.", type: .soa, id: 4).encode(), over: .local)[0])
         guard case .soa(let record)? = soa.answers.first?.rdata else { Issue.record("no SOA"); return }
         #expect(record.serial == 42)
-        let stored = try Subprocess.run("python3", ["-c", "import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute('PRAGMA user_version').fetchone()[0])", path])
+        let stored = try await Subprocess.run("python3", ["-c", "import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute('PRAGMA user_version').fetchone()[0])", path])
         #expect(stored.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "4")
     }
 
-    @Test func filesFromANewerVersionAreRefusedByName() throws {
+    @Test func filesFromANewerVersionAreRefusedByName() async throws {
         let dir = try TempDirectory.make("schema")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("zones.sqlite").path
         _ = try Self.open(path)
-        try Self.sqlite(path, "PRAGMA user_version = 99;")
+        try await Self.sqlite(path, "PRAGMA user_version = 99;")
         #expect {
             try Self.open(path)
         } throws: { error in
             "\(error)".contains("\(path) has schema version 99, written by a newer dnsstore; this one reads versions up to 4")
         }
         // The command line says the same, and exits without touching the file.
-        let cli = try Subprocess.run(
+        let cli = try await Subprocess.run(
             try BuiltProducts.executable("dnsstore"), ["get", "db/c/x", "--data", dir.path])
         #expect(cli.status == 1)
         #expect(cli.stderr.contains("cannot be used") && cli.stderr.contains("schema version 99"))

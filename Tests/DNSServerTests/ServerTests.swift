@@ -8,8 +8,8 @@ import NIOPosix
 import Testing
 
 /// Runs `dig` against the server and returns its whole output.
-func dig(_ port: Int, _ args: [String]) throws -> String {
-    let result = try Subprocess.run("dig", ["@127.0.0.1", "-p", "\(port)", "+norecurse", "+tries=1", "+time=2"] + args)
+func dig(_ port: Int, _ args: [String]) async throws -> String {
+    let result = try await Subprocess.run("dig", ["@127.0.0.1", "-p", "\(port)", "+norecurse", "+tries=1", "+time=2"] + args)
     return result.stdout
 }
 
@@ -43,23 +43,23 @@ struct ServerTests {
             add.add(.txt("x.y.example.test.", TXT("deep")))
             try await writer.update(add)
 
-            let found = try dig(server.port, ["a.example.test", "TXT"])
+            let found = try await dig(server.port, ["a.example.test", "TXT"])
             #expect(found.contains("status: NOERROR"))
             #expect(found.contains("flags: qr aa"))
             #expect(found.contains("\"hello\""))
-            let missing = try dig(server.port, ["nope.example.test", "TXT"])
+            let missing = try await dig(server.port, ["nope.example.test", "TXT"])
             #expect(missing.contains("status: NXDOMAIN"))
             #expect(missing.contains("AUTHORITY: 1"))
             #expect(missing.contains("IN\tSOA"))
-            let nodata = try dig(server.port, ["a.example.test", "A"])
+            let nodata = try await dig(server.port, ["a.example.test", "A"])
             #expect(nodata.contains("status: NOERROR") && nodata.contains("ANSWER: 0") && nodata.contains("AUTHORITY: 1"))
             // An empty non-terminal exists: NODATA, not NXDOMAIN.
-            #expect(try dig(server.port, ["y.example.test", "TXT"]).contains("status: NOERROR"))
-            #expect(try dig(server.port, ["elsewhere.org", "TXT"]).contains("status: REFUSED"))
+            await #expect(try dig(server.port, ["y.example.test", "TXT"]).contains("status: NOERROR"))
+            await #expect(try dig(server.port, ["elsewhere.org", "TXT"]).contains("status: REFUSED"))
             // EDNS0 is answered with EDNS0.
-            #expect(try dig(server.port, ["+edns=0", "a.example.test", "TXT"]).contains("OPT PSEUDOSECTION"))
+            await #expect(try dig(server.port, ["+edns=0", "a.example.test", "TXT"]).contains("OPT PSEUDOSECTION"))
 
-            let kdig = try Subprocess.run("kdig", ["@127.0.0.1", "-p", "\(server.port)", "+tcp", "+short", "a.example.test", "TXT"])
+            let kdig = try await Subprocess.run("kdig", ["@127.0.0.1", "-p", "\(server.port)", "+tcp", "+short", "a.example.test", "TXT"])
             #expect(kdig.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\"hello\"")
             await writer.shutdown()
         }
@@ -71,7 +71,7 @@ struct ServerTests {
             var add = UpdateBuilder(zone: server.zone)
             for i in 0..<40 { add.add(.txt("big.example.test.", TXT("\(i) " + String(repeating: "x", count: 200)))) }
             try await writer.update(add)
-            let udp = try dig(server.port, ["+ignore", "+bufsize=1232", "big.example.test", "TXT"])
+            let udp = try await dig(server.port, ["+ignore", "+bufsize=1232", "big.example.test", "TXT"])
             #expect(udp.contains(" tc"))
             let records = try await writer.records("big.example.test.", type: .txt)
             #expect(records.count == 40)
@@ -124,17 +124,17 @@ struct ServerTests {
             let keyFile = server.directory.appendingPathComponent("client.key").path
             try server.key.bindKeyFile.write(toFile: keyFile, atomically: true, encoding: .utf8)
             let script = "server 127.0.0.1 \(server.port)\nzone example.test\nupdate add ns.example.test 60 TXT \"by nsupdate\"\nsend\n"
-            let signed = try Subprocess.run("nsupdate", ["-k", keyFile], input: script)
+            let signed = try await Subprocess.run("nsupdate", ["-k", keyFile], input: script)
             #expect(signed.status == 0, "\(signed.stderr)")
             let knotKey = "hmac-sha256:dnsstore-key:\(server.key.secretBase64)"
             let kscript = "server 127.0.0.1 \(server.port)\nzone example.test\nupdate add kn.example.test 60 TXT \"by knsupdate\"\nsend\n"
-            let ksigned = try Subprocess.run("knsupdate", ["-y", knotKey], input: kscript)
+            let ksigned = try await Subprocess.run("knsupdate", ["-y", knotKey], input: kscript)
             #expect(ksigned.status == 0, "\(ksigned.stderr)\(ksigned.stdout)")
-            #expect(try dig(server.port, ["+short", "ns.example.test", "TXT"]).contains("by nsupdate"))
-            #expect(try dig(server.port, ["+short", "kn.example.test", "TXT"]).contains("by knsupdate"))
+            await #expect(try dig(server.port, ["+short", "ns.example.test", "TXT"]).contains("by nsupdate"))
+            await #expect(try dig(server.port, ["+short", "kn.example.test", "TXT"]).contains("by knsupdate"))
 
             let unsignedScript = "server 127.0.0.1 \(server.port)\nzone example.test\nupdate add u.example.test 60 TXT \"no\"\nsend\n"
-            let unsigned = try Subprocess.run("nsupdate", [], input: unsignedScript)
+            let unsigned = try await Subprocess.run("nsupdate", [], input: unsignedScript)
             #expect(unsigned.status != 0)
             #expect(unsigned.stderr.contains("REFUSED"))
 
@@ -150,7 +150,7 @@ struct ServerTests {
             var skewedConfig = try DNSClientConfiguration(host: "127.0.0.1", port: server.port, key: server.key)
             skewedConfig.clock = { WallClock.seconds() - 3600 }
             await #expect(throws: DNSError.tsig(.badTime)) { try await DNSClient(configuration: skewedConfig).update(add) }
-            #expect(try dig(server.port, ["u.example.test", "TXT"]).contains("NXDOMAIN"))
+            await #expect(try dig(server.port, ["u.example.test", "TXT"]).contains("NXDOMAIN"))
         }
     }
 

@@ -190,14 +190,14 @@ struct StorageTests {
 /// A damaged data file is noticed and named, and what can be read is saved.
 @Suite("Damaged storage")
 struct DamagedStorageTests {
-    static func sqlite(_ path: String, _ statements: String) throws {
+    static func sqlite(_ path: String, _ statements: String) async throws {
         let script = "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nc.executescript(sys.argv[2])\nc.commit()"
-        let result = try Subprocess.run("python3", ["-c", script, path, statements])
+        let result = try await Subprocess.run("python3", ["-c", script, path, statements])
         try #require(result.status == 0, "\(result.stderr)")
     }
 
     /// A data directory with a zone of `count` names, its write-ahead log folded into the file.
-    static func dataDirectory(names count: Int) throws -> URL {
+    static func dataDirectory(names count: Int) async throws -> URL {
         let dir = try TempDirectory.make("damaged")
         let path = dir.appendingPathComponent("zones.sqlite").path
         do {
@@ -208,18 +208,18 @@ struct DamagedStorageTests {
                 }
             }
         }
-        try sqlite(path, "PRAGMA wal_checkpoint(TRUNCATE);")
+        try await sqlite(path, "PRAGMA wal_checkpoint(TRUNCATE);")
         return dir
     }
 
-    static func serve(_ dir: URL, _ extra: [String] = []) throws -> Subprocess.Result {
-        try Subprocess.run(
+    static func serve(_ dir: URL, _ extra: [String] = []) async throws -> Subprocess.Result {
+        try await Subprocess.run(
             try BuiltProducts.executable("dnsstore"),
             ["serve", "--data", dir.path, "--zone", "example.test", "--listen", "127.0.0.1:\(Ports.free())"] + extra)
     }
 
-    @Test func overwrittenPagesAreFoundAtStartAndWhatCanBeReadIsSaved() throws {
-        let dir = try Self.dataDirectory(names: 3_000)
+    @Test func overwrittenPagesAreFoundAtStartAndWhatCanBeReadIsSaved() async throws {
+        let dir = try await Self.dataDirectory(names: 3_000)
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("zones.sqlite")
         var bytes = Data(try readFile(file.path))
@@ -230,23 +230,23 @@ struct DamagedStorageTests {
         }
         try bytes.write(to: file)
 
-        let started = try Self.serve(dir)
+        let started = try await Self.serve(dir)
         #expect(started.status == 1)
         #expect(started.stderr.contains("refusing to serve \(file.path)"), "\(started.stderr)")
         #expect(started.stderr.contains("serve --salvage"))
-        let checked = try Self.serve(dir, ["--check"])
+        let checked = try await Self.serve(dir, ["--check"])
         #expect(checked.status == 1 && checked.stdout.contains("damaged"))
-        let salvaged = try Self.serve(dir, ["--salvage", dir.appendingPathComponent("saved.zone").path])
+        let salvaged = try await Self.serve(dir, ["--salvage", dir.appendingPathComponent("saved.zone").path])
         #expect(salvaged.stdout.contains("salvaged 1 zone(s)"), "\(salvaged.stdout) \(salvaged.stderr)")
         let saved = try String(contentsOf: dir.appendingPathComponent("saved.zone"), encoding: .utf8)
         #expect(saved.contains("example.test. 300 IN SOA"))
     }
 
     @Test func aRecordThatDoesNotDecodeIsNamedAndAnsweredSERVFAIL() async throws {
-        let dir = try Self.dataDirectory(names: 10)
+        let dir = try await Self.dataDirectory(names: 10)
         defer { try? FileManager.default.removeItem(at: dir) }
         // A TXT record whose first character-string claims more octets than it has.
-        try Self.sqlite(
+        try await Self.sqlite(
             dir.appendingPathComponent("zones.sqlite").path,
             "INSERT INTO record VALUES ((SELECT id FROM zone), x'62616400', 16, x'00', NULL, 300, x'05616263', NULL);")
         let port = Ports.free()
@@ -267,11 +267,11 @@ struct DamagedStorageTests {
         #expect(log.contains("bad.example.test.") && log.contains("does not decode"))
     }
 
-    @Test func aZoneWithoutItsSOAIsNotServed() throws {
-        let dir = try Self.dataDirectory(names: 10)
+    @Test func aZoneWithoutItsSOAIsNotServed() async throws {
+        let dir = try await Self.dataDirectory(names: 10)
         defer { try? FileManager.default.removeItem(at: dir) }
-        try Self.sqlite(dir.appendingPathComponent("zones.sqlite").path, "DELETE FROM record WHERE type = 6;")
-        let started = try Self.serve(dir)
+        try await Self.sqlite(dir.appendingPathComponent("zones.sqlite").path, "DELETE FROM record WHERE type = 6;")
+        let started = try await Self.serve(dir)
         #expect(started.status == 1)
         #expect(started.stderr.contains("refusing to serve example.test.: damaged storage: zone example.test. has no SOA record"), "\(started.stderr)")
     }

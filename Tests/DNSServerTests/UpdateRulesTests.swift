@@ -82,11 +82,8 @@ struct UpdateRulesTests {
         let port = Ports.free()
         let secondary = try await SecondaryServer.start(.bind, port: port, zone: "example.test.", primaryPort: ours.port, key: ours.key)
         defer { secondary.stop() }
-        let deadline = ContinuousClock.now + .seconds(20)
-        var copied = false
-        while ContinuousClock.now < deadline && !copied {
-            copied = (try? await Self.lines("_y._tcp.example.test.", port: port, key: ours.key))?.isEmpty == false
-            if !copied { try await Task.sleep(for: .milliseconds(100)) }
+        let copied = try await Poll.until(within: .seconds(20), every: .milliseconds(100)) {
+            (try? await Self.lines("_y._tcp.example.test.", port: port, key: ours.key))?.isEmpty == false
         }
         #expect(copied, "the BIND secondary did not load the zone")
     }

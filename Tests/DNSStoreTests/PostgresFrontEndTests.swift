@@ -66,7 +66,7 @@ struct PostgresFrontEndTests {
         let postgres = try await PostgresServer.start()
         defer { postgres.stop() }
         let keyFile = postgres.directory.appendingPathComponent("shared.key").path
-        let keygen = try Subprocess.run(try BuiltProducts.executable("dnsstore"), ["keygen", "shared-key", "--output", keyFile])
+        let keygen = try await Subprocess.run(try BuiltProducts.executable("dnsstore"), ["keygen", "shared-key", "--output", keyFile])
         #expect(keygen.status == 0, "\(keygen.stderr)")
         let key = try TSIGKey.parseBINDKeyFile(try String(contentsOfFile: keyFile, encoding: .utf8))[0]
         var frontEnds: [FrontEnd] = []
@@ -195,11 +195,8 @@ struct PostgresFrontEndTests {
                 await #expect(throws: StoreError.self) { _ = try await collection.putJSON("other", Array(#"{"x":1}"#.utf8)) }
             }
             try await postgres.resume()
-            let deadline = ContinuousClock.now + .seconds(20)
-            var written: Int?
-            while written == nil, ContinuousClock.now < deadline {
-                written = try? await docs[1].putJSON("doc", Array(#"{"up":"again"}"#.utf8))
-                if written == nil { try await Task.sleep(for: .milliseconds(200)) }
+            let written = try await Poll.value(within: .seconds(20), every: .milliseconds(200)) {
+                try? await docs[1].putJSON("doc", Array(#"{"up":"again"}"#.utf8))
             }
             let version = try #require(written, "no write went through after PostgreSQL came back")
             for collection in docs {
@@ -222,11 +219,10 @@ struct PostgresFrontEndTests {
                 _ = try await stores[i % 2].0.database("db").collection("c").putJSON("doc-\(i % 5)", Array(#"{"i":\#(i)}"#.utf8))
             }
             let target = try await serial(at: frontEnds[1].port)
-            let deadline = ContinuousClock.now + .seconds(20)
             var seen: UInt32?
-            while seen != target, ContinuousClock.now < deadline {
+            _ = try await Poll.until(within: .seconds(20)) {
                 seen = try? await serial(at: bindPort)
-                if seen != target { try await Task.sleep(for: .milliseconds(50)) }
+                return seen == target
             }
             #expect(seen == target, "BIND stayed at \(seen.map(String.init) ?? "nothing") of \(target)")
             // It holds what the front ends hold.

@@ -62,12 +62,12 @@ final class ReplicatedSetup: @unchecked Sendable {
 
     /// Waits until both secondaries have what the primary has.
     func waitForSecondaries(timeout: Duration = .seconds(20)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            let target = await serial(at: primary.port)
-            if let target, await serial(at: bind.port) == target, await serial(at: knot.port) == target { return }
-            try await Task.sleep(for: .milliseconds(50))
+        let caughtUp = try await Poll.until(within: timeout) {
+            guard let target = await serial(at: primary.port) else { return false }
+            let (atBind, atKnot) = (await serial(at: bind.port), await serial(at: knot.port))
+            return atBind == target && atKnot == target
         }
+        if caughtUp { return }
         throw SubprocessError.notReady("secondaries did not catch up with the primary")
     }
 
