@@ -66,6 +66,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's own calls, for the statements of the UPDATE path (`SQLiteStatement`).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 "CZstd",
                 .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "Metrics", package: "swift-metrics"),

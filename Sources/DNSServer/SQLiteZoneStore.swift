@@ -202,31 +202,61 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
 
     /// Keeps `record` with its RDATA as `stored` (see `RowCompression.pack`).
     static func insert(_ record: ResourceRecord, stored: (octets: Data, dictionary: Int64?), zone: ZoneKey, _ db: GRDB.Database) throws {
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(arguments: [
-            zone.id, zone.owner(record.name), Int(record.type.rawValue), shortRDataKey(record.rdata),
-            storedName(record.name), Int64(record.ttl), stored.octets, stored.dictionary,
-        ])
+        let insert = try SQLiteStatement("INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?, ?, ?, ?, ?)", db)
+        try insert.bind(1, zone.id)
+        try insert.bind(2, zone.owner(record.name))
+        try insert.bind(3, Int(record.type.rawValue))
+        try insert.bind(4, shortRDataKey(record.rdata))
+        try insert.bind(5, storedName(record.name))
+        try insert.bind(6, Int64(record.ttl))
+        try insert.bind(7, stored.octets)
+        try insert.bind(8, stored.dictionary)
+        try insert.run()
     }
 
     /// Removes `record`; returns its RDATA as the row kept it, for the journal (nil: there was none).
     static func delete(_ record: ResourceRecord, zone: ZoneKey, _ db: GRDB.Database) throws -> (octets: Data, dictionary: Int64?)? {
-        let row = try Row.fetchOne(
-            db.cachedStatement(sql: "DELETE FROM record WHERE zone = ? AND owner = ? AND type = ? AND rdata_key = ? RETURNING rdata, dict"),
-            arguments: [zone.id, zone.owner(record.name), Int(record.type.rawValue), shortRDataKey(record.rdata)])
-        return row.map { ($0[0], $0[1]) }
+        let delete = try SQLiteStatement(
+            "DELETE FROM record WHERE zone = ? AND owner = ? AND type = ? AND rdata_key = ? RETURNING rdata, dict", db)
+        try delete.bind(1, zone.id)
+        try delete.bind(2, zone.owner(record.name))
+        try delete.bind(3, Int(record.type.rawValue))
+        try delete.bind(4, shortRDataKey(record.rdata))
+        guard try delete.step() else { return nil }
+        let kept = (delete.data(0), delete.optionalInt64(1))
+        try delete.run()
+        return kept
     }
 
     /// A record from a row whose first columns are `owner, type, ttl, name, rdata, dict`, read
     /// by position (by name, every read of a column lower-cased its name); a row that does not
     /// decode is reported with where it is.
     static func record(_ row: Row, zone: ZoneKey, compression: RowCompression, _ db: GRDB.Database) throws -> ResourceRecord {
+        try record(
+            owner: Array(row[0] as Data), type: row[1], ttl: row[2], name: (row[3] as Data?).map(Array.init), rdata: row[4],
+            dictionary: row[5], zone: zone, compression: compression, db)
+    }
+
+    /// The same from the current row of a statement whose first columns are those.
+    static func record(
+        _ statement: borrowing SQLiteStatement, zone: ZoneKey, compression: RowCompression, _ db: GRDB.Database
+    ) throws -> ResourceRecord {
+        try record(
+            owner: statement.bytes(0), type: statement.int(1), ttl: statement.int64(2),
+            name: statement.isNull(3) ? nil : statement.bytes(3), rdata: statement.data(4), dictionary: statement.optionalInt64(5),
+            zone: zone, compression: compression, db)
+    }
+
+    private static func record(
+        owner key: [UInt8], type: Int, ttl: Int64, name wire: [UInt8]?, rdata octets: Data, dictionary: Int64?,
+        zone: ZoneKey, compression: RowCompression, _ db: GRDB.Database
+    ) throws -> ResourceRecord {
         let origin = zone.origin
-        let key = Array(row[0] as Data)
         let name: DNSName
-        let type = RRType(UInt16(row[1] as Int))
+        let type = RRType(UInt16(truncatingIfNeeded: type))
         do {
-            if let wire = row[3] as Data? {
-                name = try DNSName(wire: Array(wire))
+            if let wire {
+                name = try DNSName(wire: wire)
             } else {
                 name = try zone.name(key)
             }
@@ -234,8 +264,8 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             throw StorageError.damaged("zone \(origin): a \(type) record's name does not decode (\(error))")
         }
         do {
-            let rdata = try RData.decode(type: type, wire: try compression.unpack(row[4], dictionary: row[5], db))
-            return ResourceRecord(name: name, type: type, ttl: UInt32(truncatingIfNeeded: row[2] as Int64), rdata: rdata)
+            let rdata = try RData.decode(type: type, wire: try compression.unpack(octets, dictionary: dictionary, db))
+            return ResourceRecord(name: name, type: type, ttl: UInt32(truncatingIfNeeded: ttl), rdata: rdata)
         } catch {
             throw StorageError.damaged("zone \(origin): \(name) \(type) does not decode (\(error))")
         }
@@ -267,13 +297,14 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T {
         return try pool.writeWithoutTransaction { db -> T in
             var result: T?
-            try db.inTransaction(.immediate) {
+            try db.immediateTransaction {
                 let zone = try zoneKey(origin, db)
                 let planned = try plan(Reader(db: db, zone: zone, compression: compression))
                 result = planned.result
-                guard !planned.steps.isEmpty else { return .rollback }
-                var step = (try Int.fetchOne(
-                    db.cachedStatement(sql: "SELECT MAX(step) FROM journal_step WHERE zone = ?"), arguments: [zone.id]) ?? 0)
+                guard !planned.steps.isEmpty else { return false }
+                let newest = try SQLiteStatement("SELECT MAX(step) FROM journal_step WHERE zone = ?", db)
+                try newest.bind(1, zone.id)
+                var step = try newest.step() ? newest.int(0) : 0
                 var sizes = (zone: 0, journal: 0)
                 for planned in planned.steps {
                     step += 1
@@ -281,7 +312,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                 }
                 try prune(zone: zone.id, octets: sizes.zone, journalOctets: sizes.journal, db)
                 try compression.afterWrite(rows: planned.steps.reduce(0) { $0 + $1.changes.count }, db)
-                return .commit
+                return true
             }
             return result!
         }
@@ -292,7 +323,6 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     private func store(_ planned: JournalStep, as step: Int, zone: ZoneKey, _ db: GRDB.Database) throws -> (zone: Int, journal: Int) {
         var delta = 0
         var octets = 0
-        let journal = try db.cachedStatement(sql: "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
         for (seq, change) in planned.changes.enumerated() {
             let r = change.record
             let size = Self.recordOctets(r.name, r.rdata)
@@ -308,19 +338,35 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                 delta += size
             }
             octets += size
-            try journal.execute(arguments: [
-                zone.id, step, seq, change.action.rawValue, Data(r.name.wire), Int(r.type.rawValue), Int64(r.ttl),
-                stored.octets, stored.dictionary,
-            ])
+            let journal = try SQLiteStatement("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", db)
+            try journal.bind(1, zone.id)
+            try journal.bind(2, step)
+            try journal.bind(3, seq)
+            try journal.bind(4, change.action.rawValue)
+            try journal.bind(5, r.name.wire)
+            try journal.bind(6, Int(r.type.rawValue))
+            try journal.bind(7, Int64(r.ttl))
+            try journal.bind(8, stored.octets)
+            try journal.bind(9, stored.dictionary)
+            try journal.run()
         }
-        try db.cachedStatement(sql: "INSERT INTO journal_step VALUES (?, ?, ?, ?, ?, ?)").execute(arguments: [
-            zone.id, step, Int64(planned.from), Int64(planned.to), Int64(Date().timeIntervalSince1970), octets,
-        ])
-        guard let sizes = try Row.fetchOne(
-            db.cachedStatement(sql: "UPDATE zone SET octets = octets + ?, journal_octets = journal_octets + ? WHERE id = ? RETURNING octets, journal_octets"),
-            arguments: [delta, octets, zone.id])
-        else { throw StorageError.damaged("zone \(zone.origin) has no row of sizes") }
-        return (sizes[0], sizes[1])
+        let journalStep = try SQLiteStatement("INSERT INTO journal_step VALUES (?, ?, ?, ?, ?, ?)", db)
+        try journalStep.bind(1, zone.id)
+        try journalStep.bind(2, step)
+        try journalStep.bind(3, Int64(planned.from))
+        try journalStep.bind(4, Int64(planned.to))
+        try journalStep.bind(5, Int64(Date().timeIntervalSince1970))
+        try journalStep.bind(6, octets)
+        try journalStep.run()
+        let sizes = try SQLiteStatement(
+            "UPDATE zone SET octets = octets + ?, journal_octets = journal_octets + ? WHERE id = ? RETURNING octets, journal_octets", db)
+        try sizes.bind(1, delta)
+        try sizes.bind(2, octets)
+        try sizes.bind(3, zone.id)
+        guard try sizes.step() else { throw StorageError.damaged("zone \(zone.origin) has no row of sizes") }
+        let after = (zone: sizes.int(0), journal: sizes.int(1))
+        try sizes.run()
+        return after
     }
 
     /// Drops the oldest steps while they are over the journal's age, and once the journal is
@@ -458,19 +504,25 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
 
         func node(_ name: DNSName) throws -> [RRType: RRSet] {
             if let node = nodes[name] { return node }
-            let rows = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT owner, type, ttl, name, rdata, dict FROM record WHERE zone = ? AND owner = ?"),
-                arguments: [zone.id, zone.owner(name)])
-            let node = RRSet.node(of: try rows.map { try SQLiteZoneStore.record($0, zone: zone, compression: compression, db) })
+            let select = try SQLiteStatement("SELECT owner, type, ttl, name, rdata, dict FROM record WHERE zone = ? AND owner = ?", db)
+            try select.bind(1, zone.id)
+            try select.bind(2, zone.owner(name))
+            var records: [ResourceRecord] = []
+            while try select.step() {
+                records.append(try SQLiteZoneStore.record(select, zone: zone, compression: compression, db))
+            }
+            let node = RRSet.node(of: records)
             nodes[name] = node
             return node
         }
 
         func hasDescendants(_ name: DNSName) throws -> Bool {
             let (after, before) = OwnerKey.descendants(of: Array(zone.owner(name)))
-            return try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT 1 FROM record WHERE zone = ? AND owner > ? AND owner < ? LIMIT 1"),
-                arguments: [zone.id, Data(after), Data(before)]) != nil
+            let select = try SQLiteStatement("SELECT 1 FROM record WHERE zone = ? AND owner > ? AND owner < ? LIMIT 1", db)
+            try select.bind(1, zone.id)
+            try select.bind(2, after)
+            try select.bind(3, before)
+            return try select.step()
         }
     }
 
