@@ -69,6 +69,7 @@ let package = Package(
                 // SQLite's own calls, for the statements of the UPDATE path (`SQLiteStatement`).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 "CZstd",
+                "CBatchedSockets",
                 .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Atomics", package: "swift-atomics"),
@@ -79,6 +80,9 @@ let package = Package(
         // zstd, the system's (Debian: libzstd-dev): RDATA compressed in the SQLite file with a
         // dictionary trained on the file's own records.
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
+        // recvmmsg and sendmmsg from the C library, which it declares only under _GNU_SOURCE: the
+        // server's UDP sockets read and answer datagrams in batches with them.
+        .systemLibrary(name: "CBatchedSockets", path: "Sources/CBatchedSockets"),
         // zlib, the system's (Debian: zlib1g-dev), for compressed documents.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Layer 4: the document store (docs/FORMAT.md).

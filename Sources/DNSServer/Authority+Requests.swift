@@ -89,6 +89,15 @@ extension Authority {
         return answer
     }
 
+    /// The same, written into `out` (a send buffer) without allocating: its length, or nil.
+    func preparedAnswer(_ request: ByteBuffer, over transport: RequestTransport, into out: UnsafeMutableRawBufferPointer) -> Int? {
+        guard let query = preparedQuery(request, over: transport),
+              let size = prepared.answer(query, counter: store.changes.value, into: out)
+        else { return nil }
+        countPreparedHit()
+        return size
+    }
+
     private func preparedQuery(_ request: ByteBuffer, over transport: RequestTransport) -> PreparedAnswers.Query? {
         guard transport != .local, store.changesSeenAtOnce else { return nil }
         return PreparedAnswers.Query.parse(request, tcp: transport == .tcp, maxUDPPayload: Int(configuration.udpPayloadSize))

@@ -5,14 +5,15 @@ import NIOPosix
 import Synchronization
 
 /// Puts an `Authority` on the network: UDP, and TCP with RFC 7766 framing and pipelining. What
-/// the authority answers at once is answered on the event loop; its blocking work (UPDATEs,
-/// transfers) runs on a thread pool. Every TCP connection is bounded in what it may hold and for
+/// the authority answers at once is answered where the request arrived (a UDP socket's own
+/// thread, or a TCP connection's event loop); its blocking work (UPDATEs, transfers) runs on a
+/// thread pool. Every TCP connection is bounded in what it may hold and for
 /// how long (`TCPLimits`), and so is the number of connections.
 public final class NetworkServer: Sendable {
     /// The engine the sockets feed.
     public let authority: Authority
-    /// The UDP sockets, one per event loop when the system lets them share a port.
-    public let udpChannels: [any Channel]
+    /// The UDP sockets, one per event loop of the group, sharing the port.
+    private let udp: UDPSockets
     /// The listening TCP socket.
     public let tcpChannel: any Channel
     let slots: ConnectionSlots
@@ -33,9 +34,9 @@ public final class NetworkServer: Sendable {
     /// TCP connections open now.
     public var tcpConnections: Int { slots.count }
 
-    private init(authority: Authority, udp: [any Channel], tcp: any Channel, slots: ConnectionSlots) {
+    private init(authority: Authority, udp: UDPSockets, tcp: any Channel, slots: ConnectionSlots) {
         self.authority = authority
-        self.udpChannels = udp
+        self.udp = udp
         self.tcpChannel = tcp
         self.slots = slots
     }
@@ -61,26 +62,7 @@ public final class NetworkServer: Sendable {
             do {
                 // One UDP socket per event loop on the same port (SO_REUSEPORT): the kernel spreads
                 // queries across them, so every core answers.
-                var udp: [any Channel] = []
-                for loop in group.makeIterator() {
-                    udp.append(
-                        try await DatagramBootstrap(group: loop)
-                            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                            .channelOption(ChannelOptions.Types.SocketOption(level: .socket, name: .init(rawValue: SO_REUSEPORT)), value: 1)
-                            // A deep receive queue rides out bursts (floods of junk included) without
-                            // dropping the valid queries behind them; the kernel caps it at rmem_max.
-                            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
-                            // Up to 32 datagrams per read (recvmmsg), each in a slot of 64 KiB.
-                            .channelOption(.datagramVectorReadMessageCount, value: UDPRequestHandler.readBatch)
-                            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: UDPRequestHandler.readBatch * UDPRequestHandler.slot))
-                            .channelInitializer { channel in
-                                channel.eventLoop.makeCompletedFuture {
-                                    try channel.pipeline.syncOperations.addHandler(UDPRequestHandler(authority: authority, pool: pool))
-                                }
-                            }
-                            .bind(host: host, port: boundPort)
-                            .get())
-                }
+                let udp = try await UDPSockets.bind(authority, host: host, port: boundPort, pool: pool, group: group)
                 return NetworkServer(authority: authority, udp: udp, tcp: tcp, slots: slots)
             } catch where port == 0 && attempt < 20 {
                 try? await tcp.close()
@@ -111,7 +93,7 @@ public final class NetworkServer: Sendable {
 
     /// Stops listening, then shuts the authority down.
     public func close() async {
-        for channel in udpChannels { try? await channel.close() }
+        await udp.close()
         try? await tcpChannel.close()
         await authority.shutdown()
     }
@@ -119,6 +101,63 @@ public final class NetworkServer: Sendable {
 
 struct ConnectionLimitReached: Error {}
 
+/// The server's UDP sockets: on Linux each with a thread of its own and batched system calls
+/// (`UDPListener`), elsewhere SwiftNIO datagram channels.
+struct UDPSockets: Sendable {
+    #if os(Linux)
+        let listeners: [UDPListener]
+    #else
+        let channels: [any Channel]
+    #endif
+
+    static func bind(
+        _ authority: Authority, host: String, port: Int, pool: NIOThreadPool, group: any EventLoopGroup
+    ) async throws -> UDPSockets {
+        let count = Array(group.makeIterator()).count
+        #if os(Linux)
+            let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+            var listeners: [UDPListener] = []
+            do {
+                for i in 0..<count {
+                    listeners.append(try UDPListener(authority, address: address, pool: pool, name: "dnsstore-udp-\(i)"))
+                }
+            } catch {
+                for listener in listeners { await listener.stop() }
+                throw error
+            }
+            return UDPSockets(listeners: listeners)
+        #else
+            var channels: [any Channel] = []
+            for loop in group.makeIterator() {
+                channels.append(
+                    try await DatagramBootstrap(group: loop)
+                        .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                        .channelOption(ChannelOptions.Types.SocketOption(level: .socket, name: .init(rawValue: SO_REUSEPORT)), value: 1)
+                        .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+                        .channelOption(.datagramVectorReadMessageCount, value: UDPRequestHandler.readBatch)
+                        .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: UDPRequestHandler.readBatch * UDPRequestHandler.slot))
+                        .channelInitializer { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(UDPRequestHandler(authority: authority, pool: pool))
+                            }
+                        }
+                        .bind(host: host, port: port)
+                        .get())
+            }
+            return UDPSockets(channels: channels)
+        #endif
+    }
+
+    func close() async {
+        #if os(Linux)
+            for listener in listeners { await listener.stop() }
+        #else
+            for channel in channels { try? await channel.close() }
+        #endif
+    }
+}
+
+#if !os(Linux)
 final class UDPRequestHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
@@ -183,6 +222,7 @@ final class UDPRequestHandler: ChannelInboundHandler {
         // A UDP socket sees ICMP errors for answers to vanished clients; they concern no one.
     }
 }
+#endif
 
 /// One TCP connection: feeds `TCPSessionState` and does what it says. It reads from the socket
 /// only while the session wants input, which is how a client that sends faster than it reads is

@@ -107,6 +107,20 @@ final class PreparedAnswers: Sendable {
         return answer
     }
 
+    /// Copies the kept answer to `query` into `out` with the query's ID and RD bit and returns
+    /// its length, under the same conditions as `answer(_:counter:)`; nil also when `out` is too
+    /// small. Nothing is allocated: the answer goes straight into a send buffer.
+    func answer(_ query: Query, counter: UInt64, into out: UnsafeMutableRawBufferPointer) -> Int? {
+        guard let entry = kept.withLock({ $0.entries[query.key] }), entry.counter == counter else { return nil }
+        let size = entry.octets.readableBytes
+        guard size >= 12, size <= query.payloadLimit, size <= out.count else { return nil }
+        entry.octets.withUnsafeReadableBytes { out.copyMemory(from: $0) }
+        out[0] = UInt8(query.id >> 8)
+        out[1] = UInt8(query.id & 0xFF)
+        out[2] = query.recursionDesired ? out[2] | 0x01 : out[2] & 0xFE
+        return size
+    }
+
     /// Keeps the answer the ordinary path gave `query`, made at change counter `counter`.
     func keep(_ answer: ByteBuffer, for query: Query, counter: UInt64) {
         let size = answer.readableBytes
