@@ -1,3 +1,4 @@
+import DNSClient
 import DNSServer
 import DNSTestSupport
 import DNSWire
@@ -101,5 +102,44 @@ struct PreparedAnswerTests {
         let rcode = try refused.first.map { try Message(decoding: $0).rcode }
         #expect(rcode == nil || rcode == .formErr)
         #expect(authority.statistics.preparedHits.load(ordering: .relaxed) == hits)
+    }
+    /// Over a UDP socket, repeated queries from several clients at once are read and answered in
+    /// batches; each answer goes to its own sender with its own ID and RD bit, and is the very
+    /// octets of the ordinary answer otherwise.
+    @Test func burstsOverUDPAreAnsweredEachToItsSenderWithItsOwnIDAndRD() async throws {
+        let server = try await EmbeddedServer.start()
+        let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: server.port, key: server.key))
+        var update = UpdateBuilder(zone: Self.zone)
+        update.replace("a.example.test.", .txt, with: [.txt(TXT("over the wire"))], ttl: 60)
+        #expect(try await client.update(update).rcode == .noError)
+        await client.shutdown()
+        let query = Message.query("a.example.test.", type: .txt, id: 1)
+        var ordinary: [UInt8] = []
+        for _ in 0..<3 { ordinary = try #require(RawDNS.udp(Array(buffer: try query.encode()), port: server.port)) }
+        let hitsBefore = server.server.authority.statistics.preparedHits.load(ordering: .relaxed)
+        let senders = (0..<8).map { _ in RawDNS.Sender(port: server.port) }
+        let rounds = 20
+        for round in 0..<rounds {
+            for (n, sender) in senders.enumerated() {
+                var asked = query
+                asked.id = UInt16(n * 100 + round)
+                asked.recursionDesired = round % 2 == 0
+                sender.send(Array(buffer: try asked.encode()))
+            }
+        }
+        for (n, sender) in senders.enumerated() {
+            var ids = Set<UInt16>()
+            for _ in 0..<rounds {
+                guard let reply = sender.receive() else { break }
+                let decoded = try Message(decoding: reply)
+                #expect(Int(decoded.id) / 100 == n, "sender \(n) got the answer to \(decoded.id)")
+                #expect(decoded.recursionDesired == (decoded.id % 100 % 2 == 0))
+                #expect(Array(reply[4...]) == Array(ordinary[4...]) && reply[2] & 0xFE == ordinary[2] & 0xFE)
+                ids.insert(decoded.id)
+            }
+            #expect(ids.count == rounds, "sender \(n) got \(ids.count) of \(rounds) answers")
+        }
+        #expect(server.server.authority.statistics.preparedHits.load(ordering: .relaxed) >= hitsBefore + rounds * senders.count)
+        await server.stop()
     }
 }
