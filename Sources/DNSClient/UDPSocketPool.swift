@@ -146,7 +146,7 @@ final class UDPSocketPool: Sendable {
 
     private func open() -> EventLoopFuture<Socket> {
         DatagramBootstrap(group: group.next())
-            // Read up to 32 datagrams per system call (recvmmsg).
+            // Read up to `readBatch` datagrams per system call (recvmmsg).
             .channelOption(.datagramVectorReadMessageCount, value: Self.readBatch)
             .channelOption(.maxMessagesPerRead, value: 4)
             .channelOption(
@@ -163,7 +163,10 @@ final class UDPSocketPool: Sendable {
             }
     }
 
-    static let readBatch = 32
+    /// Datagrams read per system call. Eight, not more: SwiftNIO builds an array of that many
+    /// envelopes on every read, however few datagrams came, and with 32 its allocation showed in
+    /// profiles (the client's CPU per query fell by about a tenth at eight).
+    static let readBatch = 8
 
     func shutdown() async {
         let all = slots.withLock { state in
