@@ -85,6 +85,17 @@ func dnsperf(port: Int, name: DNSName, seconds: Double, tcp: Bool, inFlight: Int
 
 /// dnsperf asking for `names` in turn (TXT), `inFlight` at a time (64 unless told).
 func dnsperf(port: Int, names: [DNSName], seconds: Double, tcp: Bool, inFlight: Int = concurrency) async throws -> Double {
+    try await dnsperfWithLoad(port: port, names: names, seconds: seconds, tcp: tcp, inFlight: inFlight).rate
+}
+
+/// The same, with how busy dnsperf itself was: its CPU time (user and system) over the run's
+/// length. Near 1, the load generator is the limit and the rate says more about it than about
+/// the server.
+func dnsperfWithLoad(
+    port: Int, names: [DNSName], seconds: Double, tcp: Bool, inFlight: Int = concurrency
+) async throws -> (rate: Double, busy: Double) {
+    let before = childrenCPUSeconds()
+    let start = ContinuousClock.now
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("dnsperf-\(UUID().uuidString)")
     try names.map { "\($0) TXT\n" }.joined().write(to: file, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: file) }
@@ -92,10 +103,20 @@ func dnsperf(port: Int, names: [DNSName], seconds: Double, tcp: Bool, inFlight: 
                 "-l", "\(max(1, Int(seconds.rounded())))"]
     if tcp { args += ["-m", "tcp"] }
     let result = try await Subprocess.run("dnsperf", args)
+    let elapsed = ContinuousClock.now - start
+    let busy = (childrenCPUSeconds() - before) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     guard let line = result.stdout.split(separator: "\n").first(where: { $0.contains("Queries per second") }),
         let rate = Double(line.split(separator: " ").last ?? "")
     else { throw SubprocessError.failed("dnsperf", result) }
-    return rate
+    return (rate, busy)
+}
+
+/// CPU seconds (user and system) of this process's children that have ended.
+func childrenCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// Signed single-record updates per second from one sequential client.
@@ -183,6 +204,8 @@ func runServers() async throws {
         ? ["DNSStore", "DNSStore (--fsync)", "BIND 9"] : ["DNSStore", "DNSStore (no prepared answers)", "DNSStore (--fsync)", "BIND 9", "Knot"]
     let rounds = smoke ? 1 : (arguments.firstIndex(of: "--rounds").flatMap { Int(arguments[$0 + 1]) } ?? 3)
     var samples: [String: (udp: [Double], tcp: [Double], updates: [Double], mix: [Double], writers: [Double])] = [:]
+    // How busy dnsperf itself was during each server's UDP runs (present names and the mix).
+    var generatorBusy: [String: [Double]] = [:]
     // The half-absent mix: 300 names that exist and 300 that do not, asked in turn.
     let present = try (0..<300).map { try DNSName("mix-\($0).\(zone)") }
     let mix = try present.indices.flatMap { [present[$0], try DNSName("absent-\($0).\(zone)")] }
@@ -198,15 +221,16 @@ func runServers() async throws {
                 try await writer.update(add)
                 await writer.shutdown()
                 let queries = !updatesOnly && !which.hasSuffix("(--fsync)")
-                let udp = await !queries ? 0 : try dnsperf(port: server.port, name: name, seconds: seconds, tcp: false)
-                let mixed = await !queries ? 0 : try dnsperf(port: server.port, names: mix, seconds: seconds, tcp: false)
+                let udp = await !queries ? (rate: 0, busy: 0) : try dnsperfWithLoad(port: server.port, names: [name], seconds: seconds, tcp: false)
+                let mixed = await !queries ? (rate: 0, busy: 0) : try dnsperfWithLoad(port: server.port, names: mix, seconds: seconds, tcp: false)
+                if queries { generatorBusy[which, default: []] += [udp.busy, mixed.busy] }
                 let tcp = await !queries ? 0 : try dnsperf(port: server.port, name: name, seconds: seconds, tcp: true)
                 let updates = try await updateRate(port: server.port, zone: zone, key: server.key, seconds: seconds)
                 let writers = try await concurrentUpdateRate(port: server.port, zone: zone, key: server.key, seconds: seconds, writers: 8)
-                samples[which, default: ([], [], [], [], [])].udp.append(udp)
+                samples[which, default: ([], [], [], [], [])].udp.append(udp.rate)
                 samples[which, default: ([], [], [], [], [])].tcp.append(tcp)
                 samples[which, default: ([], [], [], [], [])].updates.append(updates)
-                samples[which, default: ([], [], [], [], [])].mix.append(mixed)
+                samples[which, default: ([], [], [], [], [])].mix.append(mixed.rate)
                 samples[which, default: ([], [], [], [], [])].writers.append(writers)
             } catch {
                 await server.stop()
@@ -224,12 +248,14 @@ func runServers() async throws {
     let ours = row("DNSStore")
     print("")
     print("Servers one at a time, \(rounds) rounds, medians: dnsperf (64 in flight) on one present name, UDP and TCP, and on 600 names half of them absent, UDP; signed single-record updates from one writer and from 8 concurrent writers")
-    print("| server | UDP q/s | TCP q/s | half-absent UDP q/s | updates/s, 1 writer | updates/s, 8 writers | ours / this: UDP | TCP | half-absent | 1 writer | 8 writers |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| server | UDP q/s | TCP q/s | half-absent UDP q/s | updates/s, 1 writer | updates/s, 8 writers | ours / this: UDP | TCP | half-absent | 1 writer | 8 writers | dnsperf busy, UDP |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names {
         let r = row(name)
-        print("| \(name) | \(fmt(r.udp)) | \(fmt(r.tcp)) | \(fmt(r.mix)) | \(fmt(r.updates)) | \(fmt(r.writers)) | \(ratio(ours.udp, r.udp)) | \(ratio(ours.tcp, r.tcp)) | \(ratio(ours.mix, r.mix)) | \(ratio(ours.updates, r.updates)) | \(ratio(ours.writers, r.writers)) |")
+        let busy = generatorBusy[name].map { String(format: "%.0f%%", 100 * median($0)) } ?? "n/a"
+        print("| \(name) | \(fmt(r.udp)) | \(fmt(r.tcp)) | \(fmt(r.mix)) | \(fmt(r.updates)) | \(fmt(r.writers)) | \(ratio(ours.udp, r.udp)) | \(ratio(ours.tcp, r.tcp)) | \(ratio(ours.mix, r.mix)) | \(ratio(ours.updates, r.updates)) | \(ratio(ours.writers, r.writers)) | \(busy) |")
     }
+    print("dnsperf busy: its own CPU time over the run's length, median over the UDP runs; near 100% the load generator, not the server, sets the UDP rates.")
 }
 
 func run() async throws {
