@@ -113,8 +113,8 @@ struct UDPSockets: Sendable {
     static func bind(
         _ authority: Authority, host: String, port: Int, pool: NIOThreadPool, group: any EventLoopGroup
     ) async throws -> UDPSockets {
-        let count = Array(group.makeIterator()).count
         #if os(Linux)
+            let count = Array(group.makeIterator()).count
             let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
             var listeners: [UDPListener] = []
             do {

@@ -90,8 +90,6 @@ struct SQLiteStatement: ~Copyable {
         return Data(bytes: start, count: Int(sqlite3_column_bytes(handle, column)))
     }
 
-    func optionalData(_ column: Int32) -> Data? { isNull(column) ? nil : data(column) }
-
     func optionalInt64(_ column: Int32) -> Int64? { isNull(column) ? nil : int64(column) }
 
     // MARK: Errors

@@ -1,6 +1,5 @@
 #if os(Linux)
     import CBatchedSockets
-    import Dispatch
     import DNSWire
     import Foundation
     import Glibc
@@ -22,7 +21,6 @@
         /// A slot holds the largest datagram, and the largest answer over UDP.
         static let slot = 65_536
 
-        let port: Int
         private let socket: Int32
         /// A pipe written to stop the thread while it waits for datagrams: its two ends.
         private let wakeup: Int32
@@ -81,7 +79,6 @@
             self.socket = fd
             self.wakeup = pipeEnds[0]
             self.wakeupWriter = pipeEnds[1]
-            self.port = address.port ?? 0
             self.authority = authority
             self.pool = pool
             let thread = Thread { [self] in

@@ -32,7 +32,7 @@ func measureSequential(_ duration: Double, _ body: () async throws -> Void) asyn
         count += 1
     }
     let elapsed = ContinuousClock.now - start
-    return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    return Double(count) / secondsIn(elapsed)
 }
 
 func measureConcurrent(
@@ -54,7 +54,7 @@ func measureConcurrent(
         return try await group.reduce(0, +)
     }
     let elapsed = ContinuousClock.now - start
-    return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    return Double(total) / secondsIn(elapsed)
 }
 
 let dnspythonScript = """
@@ -104,11 +104,16 @@ func dnsperfWithLoad(
     if tcp { args += ["-m", "tcp"] }
     let result = try await Subprocess.run("dnsperf", args)
     let elapsed = ContinuousClock.now - start
-    let busy = (childrenCPUSeconds() - before) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    let busy = (childrenCPUSeconds() - before) / secondsIn(elapsed)
     guard let line = result.stdout.split(separator: "\n").first(where: { $0.contains("Queries per second") }),
         let rate = Double(line.split(separator: " ").last ?? "")
     else { throw SubprocessError.failed("dnsperf", result) }
     return (rate, busy)
+}
+
+/// A duration in seconds.
+func secondsIn(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
 
 /// CPU seconds (user and system) of this process's children that have ended.
