@@ -84,6 +84,8 @@ public enum Subprocess {
     /// runs without.
     public static func childEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
+        // Set for the test process alone (scripts/test), not for the servers and tools it runs.
+        if extra["MALLOC_MMAP_THRESHOLD_"] == nil { environment["MALLOC_MMAP_THRESHOLD_"] = nil }
         if let options = environment["DNSSTORE_CHILD_ASAN_OPTIONS"], extra["ASAN_OPTIONS"] == nil {
             environment["ASAN_OPTIONS"] = options
         }
