@@ -83,6 +83,9 @@ let package = Package(
         // recvmmsg and sendmmsg from the C library, which it declares only under _GNU_SOURCE: the
         // server's UDP sockets read and answer datagrams in batches with them.
         .systemLibrary(name: "CBatchedSockets", path: "Sources/CBatchedSockets"),
+        // posix_spawn's file actions for closing inherited descriptors and setting the directory,
+        // which the C library declares only under _GNU_SOURCE: the tests start programs with them.
+        .systemLibrary(name: "CSpawn", path: "Sources/CSpawn"),
         // zlib, the system's (Debian: zlib1g-dev), for compressed documents.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Layer 4: the document store (docs/FORMAT.md).
@@ -143,7 +146,7 @@ let package = Package(
         // Starts the real servers and tools the tests run against (named, knotd, dig, nsupdate).
         .target(
             name: "DNSTestSupport",
-            dependencies: ["DNSWire", "DNSServer"],
+            dependencies: ["DNSWire", "DNSServer", "CSpawn"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -4,10 +4,10 @@ import Foundation
 /// with SIGTERM, then its folder removed.
 public final class ServerProcess: @unchecked Sendable {
     public let directory: URL
-    private let process: Process
+    private let process: ChildProcess
     private let logName: String
 
-    private init(directory: URL, process: Process, logName: String) {
+    private init(directory: URL, process: ChildProcess, logName: String) {
         self.directory = directory
         self.process = process
         self.logName = logName
@@ -25,10 +25,12 @@ public final class ServerProcess: @unchecked Sendable {
         }
         if listening, process.isRunning { return server }
         let log = server.log
-        let ending = process.isRunning
-            ? "did not start listening"
-            : process.terminationReason == .uncaughtSignal
-                ? "was ended by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
+        let ending: String
+        switch process.ending {
+        case nil: ending = "did not start listening"
+        case .uncaughtSignal(let signal): ending = "was ended by signal \(signal)"
+        case .exit(let status): ending = "exited with status \(status)"
+        }
         server.stop()
         throw SubprocessError.notReady("\(executable) on port \(port) \(ending): \(log)")
     }
@@ -42,7 +44,7 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// Sends `signal` to the process, if it still runs.
     public func signal(_ signal: Int32) {
-        if process.isRunning { kill(process.processIdentifier, signal) }
+        process.signal(signal)
     }
 
     public func stop() {
@@ -54,13 +56,13 @@ public final class ServerProcess: @unchecked Sendable {
     /// Ends the process (SIGTERM, SIGKILL after ten seconds) and keeps its folder.
     public func halt() {
         if process.isRunning {
-            kill(process.processIdentifier, SIGCONT)
-            kill(process.processIdentifier, SIGTERM)
+            process.signal(SIGCONT)
+            process.signal(SIGTERM)
             // Ten seconds to stop, then SIGKILL: waiting without end would hold a thread of the
             // test process's small pool forever.
             var deadline = ContinuousClock.now + .seconds(10)
             while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.signal(SIGKILL)
             deadline = ContinuousClock.now + .seconds(5)
             while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
         }

@@ -22,60 +22,33 @@ public enum Subprocess {
         _ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:],
         directory: URL? = nil
     ) async throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try locate(executable))
-        process.arguments = arguments
-        process.environment = childEnvironment(environment)
-        if let directory { process.currentDirectoryURL = directory }
-        // Files, not pipes: a chatty child can never block on a full pipe.
+        // Files, not pipes: a chatty child can never block on a full pipe, nor we on a child
+        // that reads no input.
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dnsstore-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let outURL = dir.appendingPathComponent("out")
-        let errURL = dir.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL)
-        let err = try FileHandle(forWritingTo: errURL)
-        defer {
-            try? out.close()
-            try? err.close()
+        let outPath = dir.appendingPathComponent("out").path
+        let errPath = dir.appendingPathComponent("err").path
+        var inPath: String?
+        if let input {
+            let path = dir.appendingPathComponent("in").path
+            try Data(input.utf8).write(to: URL(fileURLWithPath: path))
+            inPath = path
         }
-        process.standardOutput = out
-        process.standardError = err
-        let inp = Pipe()
-        process.standardInput = inp
-        try await withCheckedThrowingContinuation { (ended: CheckedContinuation<Void, any Error>) in
-            process.terminationHandler = { _ in ended.resume() }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                ended.resume(throwing: error)
-                return
-            }
-            if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
-            try? inp.fileHandleForWriting.close()
-        }
+        let child = try ChildProcess.spawn(
+            try locate(executable), arguments, environment: childEnvironment(environment), directory: directory?.path,
+            input: inPath, output: outPath, errors: errPath)
+        await child.exited()
         return Result(
-            status: process.terminationStatus,
-            stdout: String(decoding: try readFile(outURL.path), as: UTF8.self),
-            stderr: String(decoding: try readFile(errURL.path), as: UTF8.self))
+            status: child.terminationStatus,
+            stdout: String(decoding: try readFile(outPath), as: UTF8.self),
+            stderr: String(decoding: try readFile(errPath), as: UTF8.self))
     }
 
     /// Starts `executable` in the background with output to `logFile`; the caller stops it by PID.
-    public static func start(_ executable: String, _ arguments: [String], logFile: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try locate(executable))
-        process.arguments = arguments
-        process.environment = childEnvironment()
-        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return process
+    public static func start(_ executable: String, _ arguments: [String], logFile: String) throws -> ChildProcess {
+        try ChildProcess.spawn(
+            try locate(executable), arguments, environment: childEnvironment(), output: logFile, errors: logFile)
     }
 
     /// This process's environment with `extra` over it, as the programs a test starts get it.
@@ -84,8 +57,6 @@ public enum Subprocess {
     /// runs without.
     public static func childEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
-        // Set for the test process alone (scripts/test), not for the servers and tools it runs.
-        if extra["MALLOC_MMAP_THRESHOLD_"] == nil { environment["MALLOC_MMAP_THRESHOLD_"] = nil }
         if let options = environment["DNSSTORE_CHILD_ASAN_OPTIONS"], extra["ASAN_OPTIONS"] == nil {
             environment["ASAN_OPTIONS"] = options
         }
@@ -118,15 +89,6 @@ public enum SubprocessError: Error, CustomStringConvertible {
         case .failed(let what, let result): return "\(what) exited \(result.status): \(result.stderr)\(result.stdout)"
         case .notReady(let what): return "\(what) did not start listening"
         }
-    }
-}
-
-extension Process {
-    /// Signals the process and waits for it, but only while it has not been reaped: once it has,
-    /// its PID may already belong to another test's server, which a bare `kill` would end.
-    public func end(_ signal: Int32 = SIGTERM) {
-        if isRunning { kill(processIdentifier, signal) }
-        waitUntilExit()
     }
 }
 

@@ -30,7 +30,7 @@ func runPostgres() async throws {
         let bindPort = Ports.free()
         let dir = try TempDirectory.make("bench-frontends")
         defer { try? FileManager.default.removeItem(at: dir) }
-        var processes: [Process] = []
+        var processes: [ChildProcess] = []
         var powerdns: [PowerDNSServer] = []
         defer {
             for process in processes where process.isRunning {

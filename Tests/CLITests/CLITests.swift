@@ -303,23 +303,16 @@ extension CLI {
 
 /// A `dnsstore` left running, its output in files; stopped by PID.
 final class Background {
-    let process = Process()
+    let process: ChildProcess
     let outURL: URL
     let errURL: URL
 
     init(_ binary: String, _ arguments: [String], in directory: URL, environment: [String: String]) throws {
         outURL = directory.appendingPathComponent("background-\(UUID().uuidString).out")
         errURL = directory.appendingPathComponent("background-\(UUID().uuidString).err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.environment = Subprocess.childEnvironment(environment)
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: errURL)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess.spawn(
+            binary, arguments, environment: Subprocess.childEnvironment(environment), directory: directory.path,
+            output: outURL.path, errors: errURL.path)
     }
 
     var output: String { (try? String(contentsOf: outURL, encoding: .utf8)) ?? "" }
@@ -339,6 +332,6 @@ final class Background {
     }
 
     func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        process.signal(SIGTERM)
     }
 }

@@ -27,7 +27,7 @@ struct SecretFileTests {
             // Stop the traced program by its PID; strace then exits with it.
             let children = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children", encoding: .utf8)) ?? ""
             for pid in children.split(separator: " ").compactMap({ Int32($0) }) { kill(pid, SIGTERM) }
-            process.waitUntilExit()
+            await process.exited()
         } else {
             let result = try await Subprocess.run("strace", command, directory: directory)
             #expect(result.status == 0, "\(result.stderr)")

@@ -15,7 +15,7 @@ struct AbuseTests {
 
     /// `dnsstore serve` in its own process on a free port, with its key.
     final class Served: @unchecked Sendable {
-        let process: Process
+        let process: ChildProcess
         let port: Int
         let key: TSIGKey
         let directory: URL

@@ -11,7 +11,7 @@ import Testing
 @Suite("Durability")
 struct DurabilityTests {
     /// Starts `dnsstore serve` on `port` over `data`; returns the process.
-    static func serve(data: URL, port: Int) async throws -> Process {
+    static func serve(data: URL, port: Int) async throws -> ChildProcess {
         let binary = try BuiltProducts.executable("dnsstore")
         let process = try Subprocess.start(
             binary, ["serve", "--data", data.path, "--zone", "example.test", "--listen", "127.0.0.1:\(port)"],
@@ -62,9 +62,9 @@ struct DurabilityTests {
         while acknowledged.count < 40 && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
-        if server.isRunning { kill(server.processIdentifier, SIGKILL) }
+        server.signal(SIGKILL)
         acknowledged.stop()
-        server.waitUntilExit()
+        await server.exited()
         await writers.value
         let expected = acknowledged.all
         #expect(acknowledged.count >= 10, "too few writes acknowledged to test anything")

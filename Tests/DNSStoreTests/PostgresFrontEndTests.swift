@@ -16,7 +16,7 @@ struct PostgresFrontEndTests {
 
     /// A `dnsstore serve --storage URL` in its own process, with the shared key.
     final class FrontEnd: @unchecked Sendable {
-        let process: Process
+        let process: ChildProcess
         let port: Int
         let directory: URL
 
