@@ -67,6 +67,9 @@ public final class KnotServer: @unchecked Sendable {
 
     public var log: String { running.log }
 
+    /// The server's process ID, for reading its memory and CPU time.
+    public var pid: Int32 { running.pid }
+
     public func stop() { running.stop() }
 }
 

@@ -90,11 +90,13 @@ func dnsperf(port: Int, names: [DNSName], seconds: Double, tcp: Bool, inFlight: 
 
 /// The same, with how busy dnsperf itself was: its CPU time (user and system) over the run's
 /// length. Near 1, the load generator is the limit and the rate says more about it than about
-/// the server.
+/// the server. Given the server's process, also the server's CPU time per answered query, in
+/// microseconds: what a query costs the server, whatever rate the load generator could offer.
 func dnsperfWithLoad(
-    port: Int, names: [DNSName], seconds: Double, tcp: Bool, inFlight: Int = concurrency
-) async throws -> (rate: Double, busy: Double) {
+    port: Int, names: [DNSName], seconds: Double, tcp: Bool, inFlight: Int = concurrency, server: Int32? = nil
+) async throws -> (rate: Double, busy: Double, serverMicroseconds: Double) {
     let before = childrenCPUSeconds()
+    let serverBefore = server.flatMap(ProcessWatch.cpuSeconds)
     let start = ContinuousClock.now
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("dnsperf-\(UUID().uuidString)")
     try names.map { "\($0) TXT\n" }.joined().write(to: file, atomically: true, encoding: .utf8)
@@ -105,10 +107,15 @@ func dnsperfWithLoad(
     let result = try await Subprocess.run("dnsperf", args)
     let elapsed = ContinuousClock.now - start
     let busy = (childrenCPUSeconds() - before) / secondsIn(elapsed)
-    guard let line = result.stdout.split(separator: "\n").first(where: { $0.contains("Queries per second") }),
-        let rate = Double(line.split(separator: " ").last ?? "")
+    let serverSeconds = serverBefore.flatMap { before in server.flatMap(ProcessWatch.cpuSeconds).map { $0 - before } }
+    let lines = result.stdout.split(separator: "\n")
+    guard let line = lines.first(where: { $0.contains("Queries per second") }),
+        let rate = Double(line.split(separator: " ").last ?? ""),
+        let completedLine = lines.first(where: { $0.contains("Queries completed:") }),
+        let completed = completedLine.split(separator: " ").dropFirst(2).first.flatMap({ Double($0) })
     else { throw SubprocessError.failed("dnsperf", result) }
-    return (rate, busy)
+    let perQuery = serverSeconds.map { completed > 0 ? $0 / completed * 1e6 : 0 } ?? 0
+    return (rate, busy, perQuery)
 }
 
 /// A duration in seconds.
@@ -161,7 +168,7 @@ struct ServerUnderTest {
     var name: String
     var port: Int
     var key: TSIGKey
-    /// The server's process, when it is ours (for memory readings).
+    /// The server's process (for its CPU time and memory).
     var pid: Int32? = nil
     var stop: () async -> Void
 }
@@ -170,10 +177,10 @@ func startServer(_ which: String, zone: DNSName, notify: [Int] = []) async throw
     switch which {
     case "BIND 9":
         let s = try await BindServer.start(zone: zone)
-        return ServerUnderTest(name: which, port: s.port, key: s.key, stop: { s.stop() })
+        return ServerUnderTest(name: which, port: s.port, key: s.key, pid: s.pid, stop: { s.stop() })
     case "Knot":
         let s = try await KnotServer.start(zone: zone)
-        return ServerUnderTest(name: which, port: s.port, key: s.key, stop: { s.stop() })
+        return ServerUnderTest(name: which, port: s.port, key: s.key, pid: s.pid, stop: { s.stop() })
     default:
         // Our server as its own process, like the others; "... (no prepared answers)" with them off.
         let dir = try TempDirectory.make("bench-serve")
@@ -211,6 +218,8 @@ func runServers() async throws {
     var samples: [String: (udp: [Double], tcp: [Double], updates: [Double], mix: [Double], writers: [Double])] = [:]
     // How busy dnsperf itself was during each server's UDP runs (present names and the mix).
     var generatorBusy: [String: [Double]] = [:]
+    // The server's CPU time per answered UDP query: present names, then the half-absent mix.
+    var cost: [String: (udp: [Double], mix: [Double])] = [:]
     // The half-absent mix: 300 names that exist and 300 that do not, asked in turn.
     let present = try (0..<300).map { try DNSName("mix-\($0).\(zone)") }
     let mix = try present.indices.flatMap { [present[$0], try DNSName("absent-\($0).\(zone)")] }
@@ -226,9 +235,14 @@ func runServers() async throws {
                 try await writer.update(add)
                 await writer.shutdown()
                 let queries = !updatesOnly && !which.hasSuffix("(--fsync)")
-                let udp = await !queries ? (rate: 0, busy: 0) : try dnsperfWithLoad(port: server.port, names: [name], seconds: seconds, tcp: false)
-                let mixed = await !queries ? (rate: 0, busy: 0) : try dnsperfWithLoad(port: server.port, names: mix, seconds: seconds, tcp: false)
-                if queries { generatorBusy[which, default: []] += [udp.busy, mixed.busy] }
+                let none = (rate: 0.0, busy: 0.0, serverMicroseconds: 0.0)
+                let udp = await !queries ? none : try dnsperfWithLoad(port: server.port, names: [name], seconds: seconds, tcp: false, server: server.pid)
+                let mixed = await !queries ? none : try dnsperfWithLoad(port: server.port, names: mix, seconds: seconds, tcp: false, server: server.pid)
+                if queries {
+                    generatorBusy[which, default: []] += [udp.busy, mixed.busy]
+                    cost[which, default: ([], [])].udp.append(udp.serverMicroseconds)
+                    cost[which, default: ([], [])].mix.append(mixed.serverMicroseconds)
+                }
                 let tcp = await !queries ? 0 : try dnsperf(port: server.port, name: name, seconds: seconds, tcp: true)
                 let updates = try await updateRate(port: server.port, zone: zone, key: server.key, seconds: seconds)
                 let writers = try await concurrentUpdateRate(port: server.port, zone: zone, key: server.key, seconds: seconds, writers: 8)
@@ -261,6 +275,18 @@ func runServers() async throws {
         print("| \(name) | \(fmt(r.udp)) | \(fmt(r.tcp)) | \(fmt(r.mix)) | \(fmt(r.updates)) | \(fmt(r.writers)) | \(ratio(ours.udp, r.udp)) | \(ratio(ours.tcp, r.tcp)) | \(ratio(ours.mix, r.mix)) | \(ratio(ours.updates, r.updates)) | \(ratio(ours.writers, r.writers)) | \(busy) |")
     }
     print("dnsperf busy: its own CPU time over the run's length, median over the UDP runs; near 100% the load generator, not the server, sets the UDP rates.")
+    // What a query costs each server, read from /proc: it does not depend on how fast the load
+    // generator can send, which on two cores it cannot do fast enough to find the servers' limits.
+    print("")
+    print("Server CPU time per answered UDP query, the same runs, medians (all threads, user and system; a million divided by it is the rate one core of this machine could answer)")
+    print("| server | µs per query, one present name | µs per query, half-absent | this / ours: present | half-absent |")
+    print("|---|---|---|---|---|")
+    let ourCost = cost["DNSStore"].map { (median($0.udp), median($0.mix)) } ?? (0, 0)
+    for name in names {
+        guard let c = cost[name] else { continue }
+        let (udp, mix) = (median(c.udp), median(c.mix))
+        print("| \(name) | \(String(format: "%.1f", udp)) | \(String(format: "%.1f", mix)) | \(ratio(udp, ourCost.0)) | \(ratio(mix, ourCost.1)) |")
+    }
 }
 
 func run() async throws {
