@@ -218,8 +218,9 @@ func runServers() async throws {
     var samples: [String: (udp: [Double], tcp: [Double], updates: [Double], mix: [Double], writers: [Double])] = [:]
     // How busy dnsperf itself was during each server's UDP runs (present names and the mix).
     var generatorBusy: [String: [Double]] = [:]
-    // The server's CPU time per answered UDP query: present names, then the half-absent mix.
-    var cost: [String: (udp: [Double], mix: [Double])] = [:]
+    // The server's CPU time per answered UDP query (present names, the half-absent mix) and per
+    // signed update (one writer, eight).
+    var cost: [String: (udp: [Double], mix: [Double], update: [Double], writers: [Double])] = [:]
     // The half-absent mix: 300 names that exist and 300 that do not, asked in turn.
     let present = try (0..<300).map { try DNSName("mix-\($0).\(zone)") }
     let mix = try present.indices.flatMap { [present[$0], try DNSName("absent-\($0).\(zone)")] }
@@ -240,12 +241,20 @@ func runServers() async throws {
                 let mixed = await !queries ? none : try dnsperfWithLoad(port: server.port, names: mix, seconds: seconds, tcp: false, server: server.pid)
                 if queries {
                     generatorBusy[which, default: []] += [udp.busy, mixed.busy]
-                    cost[which, default: ([], [])].udp.append(udp.serverMicroseconds)
-                    cost[which, default: ([], [])].mix.append(mixed.serverMicroseconds)
+                    cost[which, default: ([], [], [], [])].udp.append(udp.serverMicroseconds)
+                    cost[which, default: ([], [], [], [])].mix.append(mixed.serverMicroseconds)
                 }
                 let tcp = await !queries ? 0 : try dnsperf(port: server.port, name: name, seconds: seconds, tcp: true)
+                let beforeUpdates = server.pid.flatMap(ProcessWatch.cpuSeconds)
                 let updates = try await updateRate(port: server.port, zone: zone, key: server.key, seconds: seconds)
+                let beforeWriters = server.pid.flatMap(ProcessWatch.cpuSeconds)
                 let writers = try await concurrentUpdateRate(port: server.port, zone: zone, key: server.key, seconds: seconds, writers: 8)
+                let afterWriters = server.pid.flatMap(ProcessWatch.cpuSeconds)
+                if let beforeUpdates, let beforeWriters, let afterWriters, updates > 0, writers > 0 {
+                    // Per update: the CPU time over the count (rate times the run's length).
+                    cost[which, default: ([], [], [], [])].update.append((beforeWriters - beforeUpdates) / (updates * seconds) * 1e6)
+                    cost[which, default: ([], [], [], [])].writers.append((afterWriters - beforeWriters) / (writers * seconds) * 1e6)
+                }
                 samples[which, default: ([], [], [], [], [])].udp.append(udp.rate)
                 samples[which, default: ([], [], [], [], [])].tcp.append(tcp)
                 samples[which, default: ([], [], [], [], [])].updates.append(updates)
@@ -278,14 +287,19 @@ func runServers() async throws {
     // What a query costs each server, read from /proc: it does not depend on how fast the load
     // generator can send, which on two cores it cannot do fast enough to find the servers' limits.
     print("")
-    print("Server CPU time per answered UDP query, the same runs, medians (all threads, user and system; a million divided by it is the rate one core of this machine could answer)")
-    print("| server | µs per query, one present name | µs per query, half-absent | this / ours: present | half-absent |")
-    print("|---|---|---|---|---|")
-    let ourCost = cost["DNSStore"].map { (median($0.udp), median($0.mix)) } ?? (0, 0)
-    for name in names {
-        guard let c = cost[name] else { continue }
-        let (udp, mix) = (median(c.udp), median(c.mix))
-        print("| \(name) | \(String(format: "%.1f", udp)) | \(String(format: "%.1f", mix)) | \(ratio(udp, ourCost.0)) | \(ratio(mix, ourCost.1)) |")
+    print("Server CPU time per answered UDP query and per signed update, the same runs, medians (all threads, user and system; a million divided by it is what one core of this machine could answer)")
+    print("| server | µs per query, one present name | half-absent | µs per update, 1 writer | 8 writers | this / ours: present | half-absent | 1 writer | 8 writers |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    func costs(_ name: String) -> [Double] {
+        guard let c = cost[name] else { return [0, 0, 0, 0] }
+        return [median(c.udp), median(c.mix), median(c.update), median(c.writers)]
+    }
+    let ourCost = costs("DNSStore")
+    for name in names where cost[name] != nil {
+        let c = costs(name)
+        let shown = c.map { $0 == 0 ? "n/a" : String(format: "%.1f", $0) }
+        let ratios = zip(c, ourCost).map { ratio($0, $1) }
+        print("| \(name) | " + (shown + ratios).joined(separator: " | ") + " |")
     }
 }
 
