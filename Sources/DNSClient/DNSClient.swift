@@ -47,7 +47,7 @@ public final class DNSClient: Sendable {
     /// Asks for the RRset of `name` and `type`. NOERROR answers come back, with or without records;
     /// every other RCODE is thrown as its `DNSError`.
     /// `overTCP` skips the UDP attempt, for answers known to be large.
-    public func query(_ name: DNSName, type: RRType, class: DNSClass = .in, overTCP: Bool = false) async throws
+    nonisolated(nonsending) public func query(_ name: DNSName, type: RRType, class: DNSClass = .in, overTCP: Bool = false) async throws
         -> Message
     {
         let request = Message.query(name, type: type, class: `class`, payloadSize: configuration.payloadSize)
@@ -57,14 +57,14 @@ public final class DNSClient: Sendable {
     }
 
     /// The records of type `type` in the answer for `name` (following no CNAMEs).
-    public func records(_ name: DNSName, type: RRType) async throws -> [ResourceRecord] {
+    nonisolated(nonsending) public func records(_ name: DNSName, type: RRType) async throws -> [ResourceRecord] {
         try await query(name, type: type).answers.filter { $0.type == type && $0.name == name }
     }
 
     /// Sends an UPDATE. Succeeds on NOERROR; a failed prerequisite is thrown as NXRRSET,
     /// YXRRSET, NXDOMAIN or YXDOMAIN, and nothing changed.
     @discardableResult
-    public func update(_ update: UpdateBuilder) async throws -> Message {
+    nonisolated(nonsending) public func update(_ update: UpdateBuilder) async throws -> Message {
         let response = try await send(update.message())
         if let error = DNSError(rcode: response.rcode) { throw error }
         return response
@@ -72,7 +72,7 @@ public final class DNSClient: Sendable {
 
     /// Sends any message and returns the matching answer, whatever its RCODE. The ID is replaced
     /// by a random one and the message signed when a key is configured.
-    public func send(_ message: Message, overTCP: Bool = false) async throws -> Message {
+    nonisolated(nonsending) public func send(_ message: Message, overTCP: Bool = false) async throws -> Message {
         // A concrete error, not `any Error`: boxing one cost an allocation on every request.
         var lastError = DNSError.timeout
         var pause = configuration.backoff
@@ -99,7 +99,7 @@ public final class DNSClient: Sendable {
 
     /// One attempt against one server: UDP first unless configured otherwise or the message is too
     /// large for it, TCP when the UDP answer comes back truncated.
-    func exchange(_ message: Message, with server: SocketAddress, overTCP: Bool) async throws -> Message {
+    nonisolated(nonsending) func exchange(_ message: Message, with server: SocketAddress, overTCP: Bool) async throws -> Message {
         if !configuration.alwaysTCP && !overTCP {
             while true {
                 let (octets, matcher, verifier) = try prepare(message)
@@ -127,7 +127,7 @@ public final class DNSClient: Sendable {
     /// is sent once more on a new connection.
     /// A request that could not even be written (the connection closed first) was never seen by
     /// the server and is sent again on a new connection, twice at most.
-    private func exchangeTCP(_ message: Message, with server: SocketAddress) async throws -> Message {
+    nonisolated(nonsending) private func exchangeTCP(_ message: Message, with server: SocketAddress) async throws -> Message {
         var mayRetry = true
         var unsent = 0
         while true {
@@ -200,7 +200,7 @@ public final class DNSClient: Sendable {
     }
 
     /// The pooled connection to `server`, or a new one; says whether it was already in use.
-    private func connection(to server: SocketAddress) async throws -> (TCPConnection, reused: Bool) {
+    nonisolated(nonsending) private func connection(to server: SocketAddress) async throws -> (TCPConnection, reused: Bool) {
         if let existing = connections.withLock({ $0[server] }), existing.isActive {
             return (existing, true)
         }

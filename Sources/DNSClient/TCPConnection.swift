@@ -90,7 +90,7 @@ final class TCPConnection: Sendable {
     var isActive: Bool { channel.isActive }
 
     /// Sends one request and waits for its single answer.
-    func send(_ octets: ByteBuffer, matcher: ResponseMatcher, timeout: Duration) async throws -> (ByteBuffer, Message)
+    nonisolated(nonsending) func send(_ octets: ByteBuffer, matcher: ResponseMatcher, timeout: Duration) async throws -> (ByteBuffer, Message)
     {
         let promise = channel.eventLoop.makePromise(of: (ByteBuffer, Message).self)
         let request = TCPRequest(octets: octets, matcher: matcher, reply: .single(promise), timeout: timeout)

@@ -52,7 +52,7 @@ final class UDPSocketPool: Sendable {
     /// Sends `octets` and waits for the datagram `matcher` accepts. The caller's task is resumed
     /// straight from the socket's read, with no future in between: at many requests in flight the
     /// promise, its callback and the write's own future were a third of a request's allocations.
-    func send(_ octets: ByteBuffer, matcher: ResponseMatcher, timeout: Duration) async throws -> (ByteBuffer, Message) {
+    nonisolated(nonsending) func send(_ octets: ByteBuffer, matcher: ResponseMatcher, timeout: Duration) async throws -> (ByteBuffer, Message) {
         let socket = try await openSocket()
         let server = self.server
         return try await withUnsafeThrowingContinuation { answer in
@@ -75,7 +75,7 @@ final class UDPSocketPool: Sendable {
     }
 
     /// An open socket from the pool, replacing ones that fail to open or were closed under us.
-    private func openSocket() async throws -> Socket {
+    nonisolated(nonsending) private func openSocket() async throws -> Socket {
         var socket: Socket
         var attempts = 0
         while true {

@@ -123,6 +123,14 @@ func secondsIn(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
 
+/// CPU seconds (user and system) of this process, all its threads.
+func ownCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+}
+
 /// CPU seconds (user and system) of this process's children that have ended.
 func childrenCPUSeconds() -> Double {
     var usage = rusage()
@@ -368,14 +376,20 @@ func run() async throws {
     }
     let pySeq = try await dnspython(port: bind.port, name: name, seconds: seconds)
     let oursSeq = try await measureSequential(seconds) { try await query(udp) }
-    var inFlightRows: [(inFlight: Int, tcp: Bool, ours: Double, perf: Double)] = []
+    // Each side's CPU time per query too: what a query costs the client, whatever the server's
+    // share of the two cores let it reach.
+    var inFlightRows: [(inFlight: Int, tcp: Bool, ours: Double, perf: Double, oursCPU: Double, perfCPU: Double)] = []
     for inFlight in [1, 8, concurrency] {
         for useTCP in [false, true] {
+            let perfBefore = childrenCPUSeconds()
             let perf = try await dnsperf(port: bind.port, name: name, seconds: seconds, tcp: useTCP, inFlight: inFlight)
+            let perfCPU = (childrenCPUSeconds() - perfBefore) / (perf * seconds) * 1e6
+            let oursBefore = ownCPUSeconds()
             let ours = try await measureConcurrent(seconds, tasks: inFlight, on: useTCP ? tcpExecutor : udpExecutor) {
                 try await query(useTCP ? tcp : udp)
             }
-            inFlightRows.append((inFlight, useTCP, ours, perf))
+            let oursCPU = (ownCPUSeconds() - oursBefore) / (ours * seconds) * 1e6
+            inFlightRows.append((inFlight, useTCP, ours, perf, oursCPU, perfCPU))
         }
     }
     await udp.shutdown()
@@ -384,12 +398,13 @@ func run() async throws {
     func fmt(_ v: Double) -> String { String(format: "%.0f", v) }
     func ratio(_ a: Double, _ b: Double) -> String { b == 0 ? "n/a" : String(format: "%.2f", a / b) }
     print("Queries of one TXT name on BIND 9 (\(bind.port)), \(seconds) s per case; our client on one event loop, its tasks on that loop")
-    print("| case | DNSStore q/s | baseline | baseline q/s | ratio |")
-    print("|---|---|---|---|---|")
-    print("| sequential, UDP | \(fmt(oursSeq)) | dnspython | \(fmt(pySeq)) | \(ratio(oursSeq, pySeq)) |")
+    print("| case | DNSStore q/s | baseline | baseline q/s | ratio | DNSStore CPU µs per query | baseline CPU µs per query |")
+    print("|---|---|---|---|---|---|---|")
+    print("| sequential, UDP | \(fmt(oursSeq)) | dnspython | \(fmt(pySeq)) | \(ratio(oursSeq, pySeq)) | | |")
     for row in inFlightRows {
         let transport = row.tcp ? "TCP" : "UDP"
-        print("| \(row.inFlight) in flight, \(transport) | \(fmt(row.ours)) | dnsperf\(row.tcp ? " -m tcp" : "") | \(fmt(row.perf)) | \(ratio(row.ours, row.perf)) |")
+        let cpu = String(format: "%.1f | %.1f", row.oursCPU, row.perfCPU)
+        print("| \(row.inFlight) in flight, \(transport) | \(fmt(row.ours)) | dnsperf\(row.tcp ? " -m tcp" : "") | \(fmt(row.perf)) | \(ratio(row.ours, row.perf)) | \(cpu) |")
     }
     if !arguments.contains("client") {
         try await runServers()
