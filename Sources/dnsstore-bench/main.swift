@@ -306,7 +306,7 @@ func runServers() async throws {
     for name in names where cost[name] != nil {
         let c = costs(name)
         let shown = c.map { $0 == 0 ? "n/a" : String(format: "%.1f", $0) }
-        let ratios = zip(c, ourCost).map { ratio($0, $1) }
+        let ratios = zip(c, ourCost).map { $0 == 0 ? "n/a" : ratio($0, $1) }
         print("| \(name) | " + (shown + ratios).joined(separator: " | ") + " |")
     }
 }
