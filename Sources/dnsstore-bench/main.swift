@@ -88,15 +88,25 @@ func dnsperf(port: Int, names: [DNSName], seconds: Double, tcp: Bool, inFlight: 
     try await dnsperfWithLoad(port: port, names: names, seconds: seconds, tcp: tcp, inFlight: inFlight).rate
 }
 
+/// One dnsperf run: its rate, how busy dnsperf was, and what a query cost each side.
+struct DnsperfRun {
+    var rate = 0.0
+    /// dnsperf's CPU time over the run's length.
+    var busy = 0.0
+    /// The server's CPU time per answered query, in microseconds (0 without its process).
+    var serverMicroseconds = 0.0
+    /// dnsperf's own CPU time per answered query, in microseconds.
+    var generatorMicroseconds = 0.0
+}
+
 /// The same, with how busy dnsperf itself was: its CPU time (user and system) over the run's
 /// length. Near 1, the load generator is the limit and the rate says more about it than about
-/// the server. Given the server's process, also the server's CPU time per answered query, in
-/// microseconds: what a query costs the server, whatever rate the load generator could offer.
+/// the server. Given the server's process, also the server's CPU time per answered query: what a
+/// query costs the server, whatever rate the load generator could offer.
 func dnsperfWithLoad(
     port: Int, names: [DNSName], seconds: Double, tcp: Bool, inFlight: Int = concurrency, server: Int32? = nil
-) async throws -> (rate: Double, busy: Double, serverMicroseconds: Double) {
+) async throws -> DnsperfRun {
     let before = childrenCPUSeconds()
-    let serverBefore = server.flatMap(ProcessWatch.cpuSeconds)
     let start = ContinuousClock.now
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("dnsperf-\(UUID().uuidString)")
     try names.map { "\($0) TXT\n" }.joined().write(to: file, atomically: true, encoding: .utf8)
@@ -104,18 +114,28 @@ func dnsperfWithLoad(
     var args = ["-s", "127.0.0.1", "-p", "\(port)", "-d", file.path, "-c", "1", "-T", "1", "-q", "\(inFlight)",
                 "-l", "\(max(1, Int(seconds.rounded())))"]
     if tcp { args += ["-m", "tcp"] }
-    let result = try await Subprocess.run("dnsperf", args)
+    let (result, serverSeconds) = try await measuringCPU(of: server) { try await Subprocess.run("dnsperf", args) }
     let elapsed = ContinuousClock.now - start
-    let busy = (childrenCPUSeconds() - before) / secondsIn(elapsed)
-    let serverSeconds = serverBefore.flatMap { before in server.flatMap(ProcessWatch.cpuSeconds).map { $0 - before } }
+    let generatorSeconds = childrenCPUSeconds() - before
     let lines = result.stdout.split(separator: "\n")
     guard let line = lines.first(where: { $0.contains("Queries per second") }),
         let rate = Double(line.split(separator: " ").last ?? ""),
         let completedLine = lines.first(where: { $0.contains("Queries completed:") }),
         let completed = completedLine.split(separator: " ").dropFirst(2).first.flatMap({ Double($0) })
     else { throw SubprocessError.failed("dnsperf", result) }
-    let perQuery = serverSeconds.map { completed > 0 ? $0 / completed * 1e6 : 0 } ?? 0
-    return (rate, busy, perQuery)
+    func perQuery(_ cpu: Double?) -> Double { completed > 0 ? (cpu ?? 0) / completed * 1e6 : 0 }
+    return DnsperfRun(
+        rate: rate, busy: generatorSeconds / secondsIn(elapsed), serverMicroseconds: perQuery(serverSeconds),
+        generatorMicroseconds: perQuery(generatorSeconds))
+}
+
+/// `body`'s result and the CPU seconds process `pid` used meanwhile (nil without a PID, or when
+/// /proc has no reading of it).
+func measuringCPU<T>(of pid: Int32?, _ body: () async throws -> T) async rethrows -> (T, Double?) {
+    let before = pid.flatMap(ProcessWatch.cpuSeconds)
+    let result = try await body()
+    guard let before, let after = pid.flatMap(ProcessWatch.cpuSeconds) else { return (result, nil) }
+    return (result, after - before)
 }
 
 /// A duration in seconds.
@@ -124,17 +144,14 @@ func secondsIn(_ duration: Duration) -> Double {
 }
 
 /// CPU seconds (user and system) of this process, all its threads.
-func ownCPUSeconds() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
-        + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
-}
+func ownCPUSeconds() -> Double { cpuSeconds(RUSAGE_SELF) }
 
 /// CPU seconds (user and system) of this process's children that have ended.
-func childrenCPUSeconds() -> Double {
+func childrenCPUSeconds() -> Double { cpuSeconds(RUSAGE_CHILDREN) }
+
+private func cpuSeconds(_ who: __rusage_who) -> Double {
     var usage = rusage()
-    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+    getrusage(who.rawValue, &usage)
     func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
     return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
@@ -244,7 +261,7 @@ func runServers() async throws {
                 try await writer.update(add)
                 await writer.shutdown()
                 let queries = !updatesOnly && !which.hasSuffix("(--fsync)")
-                let none = (rate: 0.0, busy: 0.0, serverMicroseconds: 0.0)
+                let none = DnsperfRun()
                 let udp = await !queries ? none : try dnsperfWithLoad(port: server.port, names: [name], seconds: seconds, tcp: false, server: server.pid)
                 let mixed = await !queries ? none : try dnsperfWithLoad(port: server.port, names: mix, seconds: seconds, tcp: false, server: server.pid)
                 if queries {
@@ -253,15 +270,16 @@ func runServers() async throws {
                     cost[which, default: ([], [], [], [])].mix.append(mixed.serverMicroseconds)
                 }
                 let tcp = await !queries ? 0 : try dnsperf(port: server.port, name: name, seconds: seconds, tcp: true)
-                let beforeUpdates = server.pid.flatMap(ProcessWatch.cpuSeconds)
-                let updates = try await updateRate(port: server.port, zone: zone, key: server.key, seconds: seconds)
-                let beforeWriters = server.pid.flatMap(ProcessWatch.cpuSeconds)
-                let writers = try await concurrentUpdateRate(port: server.port, zone: zone, key: server.key, seconds: seconds, writers: 8)
-                let afterWriters = server.pid.flatMap(ProcessWatch.cpuSeconds)
-                if let beforeUpdates, let beforeWriters, let afterWriters, updates > 0, writers > 0 {
+                let (updates, updatesCPU) = try await measuringCPU(of: server.pid) {
+                    try await updateRate(port: server.port, zone: zone, key: server.key, seconds: seconds)
+                }
+                let (writers, writersCPU) = try await measuringCPU(of: server.pid) {
+                    try await concurrentUpdateRate(port: server.port, zone: zone, key: server.key, seconds: seconds, writers: 8)
+                }
+                if let updatesCPU, let writersCPU, updates > 0, writers > 0 {
                     // Per update: the CPU time over the count (rate times the run's length).
-                    cost[which, default: ([], [], [], [])].update.append((beforeWriters - beforeUpdates) / (updates * seconds) * 1e6)
-                    cost[which, default: ([], [], [], [])].writers.append((afterWriters - beforeWriters) / (writers * seconds) * 1e6)
+                    cost[which, default: ([], [], [], [])].update.append(updatesCPU / (updates * seconds) * 1e6)
+                    cost[which, default: ([], [], [], [])].writers.append(writersCPU / (writers * seconds) * 1e6)
                 }
                 samples[which, default: ([], [], [], [], [])].udp.append(udp.rate)
                 samples[which, default: ([], [], [], [], [])].tcp.append(tcp)
@@ -381,15 +399,13 @@ func run() async throws {
     var inFlightRows: [(inFlight: Int, tcp: Bool, ours: Double, perf: Double, oursCPU: Double, perfCPU: Double)] = []
     for inFlight in [1, 8, concurrency] {
         for useTCP in [false, true] {
-            let perfBefore = childrenCPUSeconds()
-            let perf = try await dnsperf(port: bind.port, name: name, seconds: seconds, tcp: useTCP, inFlight: inFlight)
-            let perfCPU = (childrenCPUSeconds() - perfBefore) / (perf * seconds) * 1e6
+            let perf = try await dnsperfWithLoad(port: bind.port, names: [name], seconds: seconds, tcp: useTCP, inFlight: inFlight)
             let oursBefore = ownCPUSeconds()
             let ours = try await measureConcurrent(seconds, tasks: inFlight, on: useTCP ? tcpExecutor : udpExecutor) {
                 try await query(useTCP ? tcp : udp)
             }
             let oursCPU = (ownCPUSeconds() - oursBefore) / (ours * seconds) * 1e6
-            inFlightRows.append((inFlight, useTCP, ours, perf, oursCPU, perfCPU))
+            inFlightRows.append((inFlight, useTCP, ours, perf.rate, oursCPU, perf.generatorMicroseconds))
         }
     }
     await udp.shutdown()
