@@ -76,13 +76,14 @@ final class RowCompression: @unchecked Sendable {
         return (packed, dictionary.id)
     }
 
-    /// The RDATA a row keeps: `octets` as they are when `dictionary` is nil, else unpacked.
-    func unpack(_ octets: Data, dictionary id: Int64?, _ db: GRDB.Database) throws -> [UInt8] {
+    /// The RDATA a row keeps: `octets` as they are when `dictionary` is nil, else unpacked to at
+    /// most `limit` octets (an RDATA's most; a journal step's changes say their own).
+    func unpack(_ octets: Data, dictionary id: Int64?, limit: Int = 65_535, _ db: GRDB.Database) throws -> [UInt8] {
         guard let id else { return Array(octets) }
         let dictionary = try self.dictionary(id, db)
         let size = octets.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
-        // RDATA is at most 65,535 octets; zstd's "unknown" and "error" are far above.
-        guard size <= 65_535 else { throw StorageError.damaged("a packed RDATA does not say its length") }
+        // zstd's "unknown" and "error" are far above any limit.
+        guard size <= UInt64(limit) else { throw StorageError.damaged("a packed row does not say its length, or says more than \(limit) octets") }
         let context = state.withLock { $0.idleDecompressors.popLast() } ?? ZSTD_createDCtx()!
         defer {
             state.withLock { state in
@@ -96,9 +97,9 @@ final class RowCompression: @unchecked Sendable {
             }
         }
         guard ZSTD_isError(written) == 0 else {
-            throw StorageError.damaged("a packed RDATA does not unpack (\(String(cString: ZSTD_getErrorName(written))))")
+            throw StorageError.damaged("a packed row does not unpack (\(String(cString: ZSTD_getErrorName(written))))")
         }
-        guard written == Int(size) else { throw StorageError.damaged("a packed RDATA unpacks to \(written) octets, not \(size)") }
+        guard written == Int(size) else { throw StorageError.damaged("a packed row unpacks to \(written) octets, not \(size)") }
         return wire
     }
 

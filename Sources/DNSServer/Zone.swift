@@ -64,6 +64,11 @@ public struct ZoneChange: Sendable, Hashable {
     public var action: Action
     /// The record deleted or added.
     public var record: ResourceRecord
+
+    public init(action: Action, record: ResourceRecord) {
+        self.action = action
+        self.record = record
+    }
 }
 
 /// The changes between two serials: what IXFR sends for one step.

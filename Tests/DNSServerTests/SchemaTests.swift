@@ -85,39 +85,53 @@ struct SchemaTests {
     }
 
     /// A file as version 3 wrote it: zones numbered, owner keys relative to the zone, 8-octet
-    /// digests, RDATA as sent.
-    static func version3File(_ path: String, records: [ResourceRecord]) async throws {
+    /// digests, RDATA as sent, a journal of a row per change and a row per step. Version 4 added a
+    /// column naming each row's packing dictionary (none here) and their table. `journal`: steps
+    /// already written, each its serials and changes.
+    static func version3File(
+        _ path: String, version: Int = 3, records: [ResourceRecord], journal: [(from: UInt32, to: UInt32, changes: [ZoneChange])] = []
+    ) async throws {
         func key(_ name: DNSName) -> [UInt8] { Array(name.lowercased.labels.dropLast(2).reversed().flatMap { $0 + [0] }) }
+        let dict = version == 4 ? ", dict INTEGER" : ""
         var sql = """
             CREATE TABLE zone (id INTEGER PRIMARY KEY, origin BLOB NOT NULL UNIQUE, octets INTEGER NOT NULL DEFAULT 0,
                 journal_octets INTEGER NOT NULL DEFAULT 0);
             CREATE TABLE record (zone INTEGER NOT NULL, owner BLOB NOT NULL, type INTEGER NOT NULL, rdata_key BLOB NOT NULL,
-                name BLOB, ttl INTEGER NOT NULL, rdata BLOB NOT NULL, PRIMARY KEY (zone, owner, type, rdata_key)) WITHOUT ROWID;
+                name BLOB, ttl INTEGER NOT NULL, rdata BLOB NOT NULL\(dict), PRIMARY KEY (zone, owner, type, rdata_key)) WITHOUT ROWID;
             CREATE TABLE journal_step (zone INTEGER NOT NULL, step INTEGER NOT NULL, from_serial INTEGER NOT NULL, to_serial INTEGER NOT NULL,
                 at INTEGER NOT NULL, octets INTEGER NOT NULL, PRIMARY KEY (zone, step)) WITHOUT ROWID;
             CREATE TABLE journal (zone INTEGER NOT NULL, step INTEGER NOT NULL, seq INTEGER NOT NULL, action INTEGER NOT NULL,
-                name BLOB NOT NULL, type INTEGER NOT NULL, ttl INTEGER NOT NULL, rdata BLOB NOT NULL, PRIMARY KEY (zone, step, seq)) WITHOUT ROWID;
+                name BLOB NOT NULL, type INTEGER NOT NULL, ttl INTEGER NOT NULL, rdata BLOB NOT NULL\(dict), PRIMARY KEY (zone, step, seq)) WITHOUT ROWID;
             INSERT INTO zone VALUES (1, \(hex(DNSName("example.test.").lowercased.labels.reversed().flatMap { $0 + [0] })), 400, 0);
-            PRAGMA user_version = 3;
+            \(version == 4 ? "CREATE TABLE dictionary (id INTEGER PRIMARY KEY, octets BLOB NOT NULL);" : "")
+            PRAGMA user_version = \(version);
 
             """
+        let null = version == 4 ? ", NULL" : ""
         for r in records {
             let name = r.name.wire == r.name.lowercased.wire ? "NULL" : hex(r.name.wire)
             let digest = Array(SHA256.hash(data: r.rdata.canonicalWire).prefix(8))
-            sql += "INSERT INTO record VALUES (1, \(hex(key(r.name))), \(r.type.rawValue), \(hex(digest)), \(name), \(r.ttl), \(hex(r.rdata.uncompressedWire)));\n"
+            sql += "INSERT INTO record VALUES (1, \(hex(key(r.name))), \(r.type.rawValue), \(hex(digest)), \(name), \(r.ttl), \(hex(r.rdata.uncompressedWire))\(null));\n"
+        }
+        for (step, planned) in journal.enumerated() {
+            sql += "INSERT INTO journal_step VALUES (1, \(step + 1), \(planned.from), \(planned.to), CAST(strftime('%s', 'now') AS INTEGER), 100);\n"
+            for (seq, change) in planned.changes.enumerated() {
+                let r = change.record
+                sql += "INSERT INTO journal VALUES (1, \(step + 1), \(seq), \(change.action.rawValue), \(hex(r.name.wire)), \(r.type.rawValue), \(r.ttl), \(hex(r.rdata.uncompressedWire))\(null));\n"
+            }
         }
         try await Self.sqlite(path, sql)
     }
 
-    @Test(arguments: [0, 1, 2, 3])
+    @Test(arguments: [0, 1, 2, 3, 4])
     func filesFromEarlierSchemaVersionsAreMigrated(_ version: Int) async throws {
         let dir = try TempDirectory.make("schema")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("zones.sqlite").path
         let one = ResourceRecord.txt("a.example.test.", TXT("one"), ttl: 300)
         let two = ResourceRecord.txt("B.Example.test.", TXT("two"), ttl: 300)
-        if version == 3 {
-            try await Self.version3File(path, records: [Self.soa, Self.ns, one, two])
+        if version >= 3 {
+            try await Self.version3File(path, version: version, records: [Self.soa, Self.ns, one, two])
         } else if version == 2 {
             try await Self.version2File(path, records: [Self.soa, Self.ns, one, two])
         } else {
@@ -137,7 +151,41 @@ struct SchemaTests {
         guard case .soa(let record)? = soa.answers.first?.rdata else { Issue.record("no SOA"); return }
         #expect(record.serial == 42)
         let stored = try await Subprocess.run("python3", ["-c", "import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute('PRAGMA user_version').fetchone()[0])", path])
-        #expect(stored.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "4")
+        #expect(stored.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "5")
+    }
+
+    /// Version 4 kept a journal row per change; its history still answers IXFR after the move to a
+    /// row per step, and the steps written after it number on from it.
+    @Test func aVersion4JournalStillAnswersIXFR() async throws {
+        let dir = try TempDirectory.make("schema")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("zones.sqlite").path
+        func soa(_ serial: UInt32) -> ResourceRecord {
+            var record = Self.soa
+            guard case .soa(var fields) = record.rdata else { return record }
+            fields.serial = serial
+            record.rdata = .soa(fields)
+            return record
+        }
+        let one = ResourceRecord.txt("a.example.test.", TXT("one"), ttl: 300)
+        let earlier = ResourceRecord.txt("a.example.test.", TXT("zero"), ttl: 300)
+        try await Self.version3File(
+            path, version: 4, records: [Self.soa, Self.ns, one],
+            journal: [(40, 41, [ZoneChange(action: .delete, record: soa(40)), ZoneChange(action: .delete, record: earlier),
+                ZoneChange(action: .add, record: soa(41)), ZoneChange(action: .add, record: one)])])
+        let authority = try Self.open(path)
+        var add = UpdateBuilder(zone: "example.test.")
+        add.add(.txt("b.example.test.", TXT("two"), ttl: 300))
+        #expect(try Self.send(authority, add) == .noError)
+        // SOA 42; from 40: SOA 40, "zero" deleted, SOA 41, "one" added; SOA 41, SOA 42, "two" added; SOA 42.
+        let records = try StorageTests.ixfr(authority, from: 40)
+        let serials = records.compactMap { record -> UInt32? in
+            guard case .soa(let fields) = record.rdata else { return nil }
+            return fields.serial
+        }
+        #expect(serials == [42, 40, 41, 41, 42, 42])
+        #expect(records.filter { $0.type == .txt }.map(\.rdata) == [.txt(TXT("zero")), .txt(TXT("one")), .txt(TXT("two"))])
+        #expect(authority.statistics.incrementalTransfers.load(ordering: .relaxed) == 1)
     }
 
     @Test func filesFromANewerVersionAreRefusedByName() async throws {
@@ -149,7 +197,7 @@ struct SchemaTests {
         #expect {
             try Self.open(path)
         } throws: { error in
-            "\(error)".contains("\(path) has schema version 99, written by a newer dnsstore; this one reads versions up to 4")
+            "\(error)".contains("\(path) has schema version 99, written by a newer dnsstore; this one reads versions up to 5")
         }
         // The command line says the same, and exits without touching the file.
         let cli = try await Subprocess.run(
