@@ -138,6 +138,32 @@ struct StorageTests {
         #expect(try Self.text(Self.query(engines[1], "n.example.test.")) == "100")
     }
 
+    /// An engine checks an UPDATE against what the file holds, not against what its own last
+    /// UPDATE left: another engine may have written between them.
+    @Test func anUpdateSeesWhatAnotherEngineWroteSinceItsOwnLastUpdate() throws {
+        let dir = try TempDirectory.make("storage")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("zones.sqlite").path
+        let a = try Self.engine(path)
+        let b = try Self.engine(path)
+        let start = try Self.serial(a)
+        #expect(try Self.update(a) { $0.replace("n.example.test.", .txt, with: [.txt(TXT("from a"))], ttl: 300) } == .noError)
+        #expect(try Self.update(b) { $0.replace("n.example.test.", .txt, with: [.txt(TXT("from b"))], ttl: 300) } == .noError)
+        // What a last wrote is gone; what b wrote is there.
+        #expect(try Self.update(a) { u in
+            u.require(.rrsetEquals("n.example.test.", .txt, [.txt(TXT("from a"))]))
+            u.add(.txt("m.example.test.", TXT("lost")))
+        } == .nxRRSet)
+        #expect(try Self.update(a) { u in
+            u.require(.rrsetEquals("n.example.test.", .txt, [.txt(TXT("from b"))]))
+            u.replace("n.example.test.", .txt, with: [.txt(TXT("from a again"))], ttl: 300)
+        } == .noError)
+        // Each engine raised the serial from where the other left it, and the zone has one SOA.
+        #expect(try Self.serial(b) == start &+ 3)
+        #expect(try Self.query(b, "example.test.", .soa).answers.count == 1)
+        #expect(try Self.text(Self.query(b, "n.example.test.")) == "from a again")
+    }
+
     @Test func anEngineReadsOnlyWhatItIsAskedFor() throws {
         let dir = try TempDirectory.make("storage")
         defer { try? FileManager.default.removeItem(at: dir) }
