@@ -31,19 +31,6 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     private let ageChecks = Locked<[Int64: Int64]>([:])
     /// How rows keep their RDATA.
     let compression = RowCompression()
-    /// Nodes as this process's write transactions last read or left them, by zone number, with
-    /// the file's data version they hold for: an UPDATE reads its names and its zone's SOA from
-    /// here rather than from the file, unless another connection (another process, or another
-    /// store on the same file) committed since, which changes the data version.
-    private let writtenNodes = Locked(WrittenNodes())
-
-    struct WrittenNodes {
-        var dataVersion: Int64?
-        var zones: [Int64: [DNSName: [RRType: RRSet]]] = [:]
-        /// Nodes kept, in all zones: past `limit` a zone's are dropped before more are kept.
-        var count = 0
-        static let limit = 1_024
-    }
 
     init(path: String, syncEveryCommit: Bool, limits: JournalLimits = JournalLimits()) throws {
         self.path = path
@@ -355,8 +342,6 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             }
             return created
         }
-        // Written here, not by `write`: what the nodes of that zone were is no longer known.
-        if created { writtenNodes.withLock { $0 = WrittenNodes() } }
         return created
     }
 
@@ -367,106 +352,44 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T {
         return try pool.writeWithoutTransaction { db -> T in
             var result: T?
-            var zone: ZoneKey?
-            var nodes: [DNSName: [RRType: RRSet]] = [:]
-            do {
-                try db.immediateTransaction {
-                    let key = try zoneKey(origin, db)
-                    zone = key
-                    let reader = Reader(db: db, zone: key, compression: compression, nodes: try knownNodes(key, db))
-                    let planned = try plan(reader)
-                    result = planned.result
-                    nodes = reader.nodes
-                    guard !planned.steps.isEmpty else { return false }
-                    try store(planned.steps, zone: key, db)
-                    for step in planned.steps { Self.apply(step.changes, to: &nodes) }
-                    return true
+            try db.immediateTransaction {
+                let zone = try zoneKey(origin, db)
+                let planned = try plan(Reader(db: db, zone: zone, compression: compression))
+                result = planned.result
+                guard !planned.steps.isEmpty else { return false }
+                // The zone's sizes and its steps' numbers, known before any row is written, in
+                // one statement.
+                var delta = 0
+                let stepOctets = planned.steps.map { step in
+                    step.changes.reduce(0) { total, change in
+                        let size = Self.recordOctets(change.record.name, change.record.rdata)
+                        delta += change.action == .add ? size : -size
+                        return total + size
+                    }
                 }
-            } catch {
-                writtenNodes.withLock { $0 = WrittenNodes() }
-                throw error
+                let sizes = try SQLiteStatement(
+                    """
+                    UPDATE zone SET octets = octets + ?, journal_octets = journal_octets + ?, last_step = last_step + ?
+                    WHERE id = ? RETURNING octets, journal_octets, last_step
+                    """, db)
+                try sizes.bind(1, delta)
+                try sizes.bind(2, stepOctets.reduce(0, +))
+                try sizes.bind(3, planned.steps.count)
+                try sizes.bind(4, zone.id)
+                guard try sizes.step() else { throw StorageError.damaged("zone \(zone.origin) has no row of sizes") }
+                let after = (zone: sizes.int(0), journal: sizes.int(1), step: sizes.int(2))
+                try sizes.run()
+                var step = after.step - planned.steps.count
+                for (planned, octets) in zip(planned.steps, stepOctets) {
+                    step += 1
+                    try store(planned, as: step, octets: octets, zone: zone, db)
+                }
+                try prune(zone: zone.id, octets: after.zone, journalOctets: after.journal, db)
+                try compression.afterWrite(rows: planned.steps.reduce(0) { $0 + $1.changes.count }, db)
+                return true
             }
-            if let zone, zone.id >= 0 { keep(nodes, of: zone) }
             return result!
         }
-    }
-
-    /// The nodes of `zone` this process knows as the file holds them now: none when another
-    /// connection committed since they were read. In a write transaction, whose lock keeps them
-    /// so until it ends.
-    private func knownNodes(_ zone: ZoneKey, _ db: GRDB.Database) throws -> [DNSName: [RRType: RRSet]] {
-        let version = try SQLiteStatement("PRAGMA data_version", db)
-        guard try version.step() else { throw StorageError.damaged("\(path) does not say its data version") }
-        let current = version.int64(0)
-        return writtenNodes.withLock { written in
-            if written.dataVersion != current { written = WrittenNodes(dataVersion: current) }
-            return written.zones[zone.id] ?? [:]
-        }
-    }
-
-    /// Keeps `nodes` as `zone`'s after a transaction that ended well.
-    private func keep(_ nodes: [DNSName: [RRType: RRSet]], of zone: ZoneKey) {
-        writtenNodes.withLock { written in
-            written.count -= written.zones[zone.id]?.count ?? 0
-            if written.count + nodes.count > WrittenNodes.limit { written.zones = [:]; written.count = 0 }
-            guard nodes.count <= WrittenNodes.limit else { return }
-            written.zones[zone.id] = nodes
-            written.count += nodes.count
-        }
-    }
-
-    /// `nodes` after `changes`, as reading the rows again would give them.
-    static func apply(_ changes: [ZoneChange], to nodes: inout [DNSName: [RRType: RRSet]]) {
-        for change in changes {
-            let r = change.record
-            var node = nodes[r.name] ?? [:]
-            switch change.action {
-            case .delete:
-                guard var set = node[r.type] else { break }
-                _ = set.remove(r.rdata)
-                node[r.type] = set.count == 0 ? nil : set
-            case .add:
-                var set = node[r.type] ?? RRSet(ttl: r.ttl)
-                set.ttl = r.ttl
-                _ = set.insert(r.rdata)
-                node[r.type] = set
-            }
-            nodes[r.name] = node
-        }
-    }
-
-    /// Stores planned steps in the open transaction: their rows, their journal steps and the
-    /// zone's sizes.
-    private func store(_ steps: [JournalStep], zone: ZoneKey, _ db: GRDB.Database) throws {
-        // The zone's sizes and its steps' numbers, known before any row is written, in one
-        // statement.
-        var delta = 0
-        let stepOctets = steps.map { step in
-            step.changes.reduce(0) { total, change in
-                let size = Self.recordOctets(change.record.name, change.record.rdata)
-                delta += change.action == .add ? size : -size
-                return total + size
-            }
-        }
-        let sizes = try SQLiteStatement(
-            """
-            UPDATE zone SET octets = octets + ?, journal_octets = journal_octets + ?, last_step = last_step + ?
-            WHERE id = ? RETURNING octets, journal_octets, last_step
-            """, db)
-        try sizes.bind(1, delta)
-        try sizes.bind(2, stepOctets.reduce(0, +))
-        try sizes.bind(3, steps.count)
-        try sizes.bind(4, zone.id)
-        guard try sizes.step() else { throw StorageError.damaged("zone \(zone.origin) has no row of sizes") }
-        let after = (zone: sizes.int(0), journal: sizes.int(1), step: sizes.int(2))
-        try sizes.run()
-        var number = after.step - steps.count
-        for (step, octets) in zip(steps, stepOctets) {
-            number += 1
-            try store(step, as: number, octets: octets, zone: zone, db)
-        }
-        try prune(zone: zone.id, octets: after.zone, journalOctets: after.journal, db)
-        try compression.afterWrite(rows: steps.reduce(0) { $0 + $1.changes.count }, db)
     }
 
     /// Writes one step's changes and journals them as step number `step` of `octets`.
@@ -617,14 +540,12 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         let db: GRDB.Database
         let zone: ZoneKey
         let compression: RowCompression
-        /// Nodes read so far, and those known beforehand.
-        private(set) var nodes: [DNSName: [RRType: RRSet]]
+        private var nodes: [DNSName: [RRType: RRSet]] = [:]
 
-        init(db: GRDB.Database, zone: ZoneKey, compression: RowCompression, nodes: [DNSName: [RRType: RRSet]] = [:]) {
+        init(db: GRDB.Database, zone: ZoneKey, compression: RowCompression) {
             self.db = db
             self.zone = zone
             self.compression = compression
-            self.nodes = nodes
         }
 
         var origin: DNSName { zone.origin }
