@@ -6,9 +6,10 @@ import NIOCore
 import NIOPosix
 
 /// Measures our client against its baselines on the same BIND 9, in one run, and prints ratios.
-/// Usage: dnsstore-bench [client|servers|store|privacy|growth|replication|postgres] [--seconds N] [--rounds N] [--max-documents N] [--smoke]
+/// Usage: `dnsstore-bench --help` (see `BenchArguments`).
 
 let arguments = CommandLine.arguments
+BenchArguments.check(Array(arguments.dropFirst()))
 if arguments.contains("--nio-executor") {
     print("NIO executor installed:", NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor())
 }
