@@ -49,11 +49,10 @@ enum JournalStepCoding {
             let type = RRType(try take(2, "type").reduce(0) { $0 << 8 | UInt16($1) })
             let ttl = try take(4, "TTL").reduce(0) { $0 << 8 | UInt32($1) }
             let length = Int(try take(2, "RDATA's length").reduce(0) { $0 << 8 | UInt16($1) })
+            let wire = Array(try take(length, "RDATA"))
             let rdata: RData
             do {
-                rdata = try RData.decode(type: type, wire: Array(try take(length, "RDATA")))
-            } catch let error as StorageError {
-                throw error
+                rdata = try RData.decode(type: type, wire: wire)
             } catch {
                 throw StorageError.damaged("a journal step's change \(changes.count + 1), \(name) \(type), does not decode (\(error))")
             }

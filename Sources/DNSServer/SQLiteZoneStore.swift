@@ -265,21 +265,19 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     static func replace(
         _ old: ResourceRecord, with new: ResourceRecord, stored: (octets: Data, dictionary: Int64?), zone: ZoneKey, _ db: GRDB.Database
     ) throws {
-        do {
-            let update = try SQLiteStatement(
-                "UPDATE record SET rdata_key = ?, name = ?, ttl = ?, rdata = ?, dict = ? WHERE zone = ? AND owner = ? AND type = ? AND rdata_key = ?",
-                db)
-            try update.bind(1, shortRDataKey(new.rdata))
-            try update.bind(2, storedName(new.name))
-            try update.bind(3, Int64(new.ttl))
-            try update.bind(4, stored.octets)
-            try update.bind(5, stored.dictionary)
-            try update.bind(6, zone.id)
-            try update.bind(7, zone.owner(old.name))
-            try update.bind(8, Int(old.type.rawValue))
-            try update.bind(9, shortRDataKey(old.rdata))
-            try update.run()
-        }
+        let update = try SQLiteStatement(
+            "UPDATE record SET rdata_key = ?, name = ?, ttl = ?, rdata = ?, dict = ? WHERE zone = ? AND owner = ? AND type = ? AND rdata_key = ?",
+            db)
+        try update.bind(1, shortRDataKey(new.rdata))
+        try update.bind(2, storedName(new.name))
+        try update.bind(3, Int64(new.ttl))
+        try update.bind(4, stored.octets)
+        try update.bind(5, stored.dictionary)
+        try update.bind(6, zone.id)
+        try update.bind(7, zone.owner(old.name))
+        try update.bind(8, Int(old.type.rawValue))
+        try update.bind(9, shortRDataKey(old.rdata))
+        try update.run()
         if db.changesCount == 0 { try insert(new, stored: stored, zone: zone, db) }
     }
 
