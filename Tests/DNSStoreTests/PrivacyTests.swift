@@ -157,26 +157,32 @@ struct PrivacyTests {
             let oldReads = reads(oldReader)
             let newReads = reads(newReader)
             let writer = Task {
-                var increments = 0
                 while !state.done.withLock({ $0 }) {
                     do {
                         try await owner.database("ops").collection("credentials").modify("counter", as: Counter.self) { $0.count += 1 }
                     } catch let error as StoreError where error.code == .encryptionKey {
                         break  // the rekey ended: the old key no longer writes (and nothing was sent)
                     }
-                    increments += 1
+                    state.increments.withLock { $0 += 1 }
                 }
-                return increments
             }
-            try await Task.sleep(for: .milliseconds(100))
+            // The rekey starts once the writer has written: a fixed pause did not ensure that on a
+            // machine busy with the rest of the suite.
+            let waiting = clock.now
+            while state.increments.withLock({ $0 }) == 0 {
+                try #require(clock.now - waiting < .seconds(60), "the writer never wrote before the rekey")
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let beforeRekey = state.increments.withLock { $0 }
             let report = try await docs.rekey(to: new) { _ in state.rewrites.withLock { $0.append(clock.now) } }
             state.done.withLock { $0 = true }
-            let increments = try await writer.value
+            try await writer.value
+            let increments = state.increments.withLock { $0 }
             let (oldOutcomes, newOutcomes) = (await oldReads.value, await newReads.value)
             let (firstRewrite, lastRewrite) = try state.rewrites.withLock { (try #require($0.first), try #require($0.last)) }
 
             #expect(report.rewritten >= 40)
-            #expect(increments > 0, "the writer never ran during the rekey")
+            #expect(increments > beforeRekey, "the writer never ran during the rekey")
             let (after, _) = try Self.store(fixture, keys: [new])
             let final = try #require(try await after.database("ops").collection("credentials").get("counter", as: Counter.self))
             #expect(final.value.count == increments, "acknowledged increments lost or doubled")
@@ -463,5 +469,7 @@ struct PrivacyTests {
 /// What the rekey race shares between its tasks.
 final class RekeyRace: Sendable {
     let done = Locked(false)
+    /// The writer's increments acknowledged so far.
+    let increments = Locked(0)
     let rewrites = Locked<[ContinuousClock.Instant]>([])
 }
