@@ -22,9 +22,6 @@
         static let slot = 65_536
 
         private let socket: Int32
-        /// A pipe written to stop the thread while it waits for datagrams: its two ends.
-        private let wakeup: Int32
-        private let wakeupWriter: Int32
         private let stopping = Atomic<Bool>(false)
         /// Whether the socket is still open, for answers sent from other threads (the descriptor
         /// could otherwise be reused once closed).
@@ -69,16 +66,7 @@
                 close(fd)
                 throw UDPListenerError.system("bind to \(address)", code)
             }
-            var pipeEnds: [Int32] = [-1, -1]
-            guard pipe(&pipeEnds) == 0 else {
-                let code = errno
-                close(fd)
-                throw UDPListenerError.system("pipe", code)
-            }
-            for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
             self.socket = fd
-            self.wakeup = pipeEnds[0]
-            self.wakeupWriter = pipeEnds[1]
             self.authority = authority
             self.pool = pool
             let thread = Thread { [self] in
@@ -96,9 +84,11 @@
                 let resumeNow = ended.withLock { state -> Bool in
                     if state.done { return true }
                     state.waiting.append(continuation)
-                    // The pipe is open until the thread is done, which it is not yet.
-                    var one: UInt8 = 1
-                    _ = write(wakeupWriter, &one, 1)
+                    // Shutting the socket down wakes the thread from its wait for datagrams, even
+                    // though a UDP socket is not connected (the call says so, and does it anyway).
+                    open.withLock { isOpen in
+                        if isOpen { _ = shutdown(socket, Int32(SHUT_RDWR)) }
+                    }
                     return false
                 }
                 if resumeNow { continuation.resume() }
@@ -112,8 +102,6 @@
             }
             let waiting = ended.withLock { state -> [CheckedContinuation<Void, Never>] in
                 state.done = true
-                close(wakeup)
-                close(wakeupWriter)
                 defer { state.waiting = [] }
                 return state.waiting
             }
@@ -184,23 +172,18 @@
             let batch = Batch()
             defer { batch.deallocate() }
             var received = ByteBufferAllocator().buffer(capacity: batch.count * slot)
-            var waitOn = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)]
             while !stopping.load(ordering: .acquiring) {
                 received.clear()
                 let count = received.withUnsafeMutableWritableBytes { area -> Int32 in
                     batch.prepareReads(into: area)
-                    return dnsstore_recvmmsg(socket, batch.readHeaders, UInt32(batch.count), Int32(MSG_DONTWAIT), nil)
+                    // Waits for the first datagram, then takes whatever else is queued without
+                    // waiting: one call per wake-up, where a poll and a read that finds the queue
+                    // empty cost two more. `stop` ends the wait by shutting the socket down.
+                    return dnsstore_recvmmsg(socket, batch.readHeaders, UInt32(batch.count), Int32(MSG_WAITFORONE), nil)
                 }
-                guard count > 0 else {
-                    if count < 0, errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR {
-                        // An error queued on the socket (ICMP for an earlier answer) concerns no one.
-                        continue
-                    }
-                    waitOn[0].revents = 0
-                    waitOn[1].revents = 0
-                    _ = poll(&waitOn, 2, -1)
-                    continue
-                }
+                // An error queued on the socket (ICMP for an earlier answer) concerns no one, and
+                // an interrupted or shut-down wait goes back to the loop's check.
+                guard count > 0 else { continue }
                 received.moveWriterIndex(to: batch.count * slot)
                 var answers = 0
                 for i in 0..<Int(count) {
