@@ -9,10 +9,10 @@ import Foundation
 /// data served by `dnsstore serve` and by BIND 9 from a zone file.
 /// `--max-documents N` stops the table at N.
 func runGrowthTable() async throws {
-    let limit = arguments.firstIndex(of: "--max-documents").flatMap { Int(arguments[$0 + 1]) } ?? 1_000_000
+    let limit = options.maxDocuments
     let sizes = smoke ? [10, 1_000] : [10, 10_000, 100_000, 1_000_000].filter { $0 <= limit }
     let samples = smoke ? 3 : 15
-    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dnsstore").path
+    let binary = dnsstoreBinary
     let dir = try TempDirectory.make("growth")
     defer { try? FileManager.default.removeItem(at: dir) }
     let data = dir.appendingPathComponent("data")

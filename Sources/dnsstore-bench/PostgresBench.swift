@@ -9,7 +9,7 @@ import Foundation
 /// built with the PostgreSQL trait, and PowerDNS's PostgreSQL backend for its rows.
 func runPostgres() async throws {
     let zone: DNSName = "example.test."
-    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dnsstore").path
+    let binary = dnsstoreBinary
     let writers = 8
     let lagSamples = smoke ? 10 : 100
     print("Front ends one configuration at a time, \(String(format: "%.0f", seconds)) s per case: signed single-record updates from \(writers) writers spread over the front ends (each its own name), dnsperf UDP (64 in flight) on one front end; then \(lagSamples) updates one at a time through the front ends in turn, each timed from its answer until a BIND 9 secondary of the first front end (NOTIFY, IXFR) answers it")

@@ -8,16 +8,15 @@ import NIOPosix
 /// Measures our client against its baselines on the same BIND 9, in one run, and prints ratios.
 /// Usage: `dnsstore-bench --help` (see `BenchArguments`).
 
-let arguments = CommandLine.arguments
-BenchArguments.check(Array(arguments.dropFirst()))
-if arguments.contains("--nio-executor") {
+let options = BenchOptions.fromCommandLine()
+if options.nioExecutor {
     print("NIO executor installed:", NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor())
 }
-let smoke = arguments.contains("--smoke")
-let seconds: Double = smoke ? 0.3 : (arguments.firstIndex(of: "--seconds").flatMap { Double(arguments[$0 + 1]) } ?? 5)
+let smoke = options.smoke
+let seconds = options.seconds
 let concurrency = 64
-/// `--profile udp|tcp` runs only our concurrent client for that transport, for a profiler to watch.
-let profile = arguments.firstIndex(of: "--profile").map { arguments[$0 + 1] }
+/// Our command line program, built next to this one.
+let dnsstoreBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dnsstore").path
 
 struct Row {
     var name: String
@@ -211,7 +210,7 @@ func startServer(_ which: String, zone: DNSName, notify: [Int] = []) async throw
         // Our server as its own process, like the others; "... (no prepared answers)" with them off.
         let dir = try TempDirectory.make("bench-serve")
         let port = Ports.free()
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dnsstore").path
+        let binary = dnsstoreBinary
         let process = try Subprocess.start(
             binary, ["serve", "--data", dir.path, "--zone", zone.description, "--listen", "127.0.0.1:\(port)", "--log-level", "error"]
                 + notify.flatMap { ["--notify", "127.0.0.1:\($0)"] }
@@ -236,11 +235,11 @@ func median(_ values: [Double]) -> Double {
 func runServers() async throws {
     let zone: DNSName = "example.test."
     // `--updates-only`: the two update columns alone, against BIND 9 (for work on the write path).
-    let updatesOnly = arguments.contains("--updates-only")
+    let updatesOnly = options.updatesOnly
     // "(--fsync)": our server syncing each commit to disk; its update columns only.
     let names = updatesOnly
         ? ["DNSStore", "DNSStore (--fsync)", "BIND 9"] : ["DNSStore", "DNSStore (no prepared answers)", "DNSStore (--fsync)", "BIND 9", "Knot"]
-    let rounds = smoke ? 1 : (arguments.firstIndex(of: "--rounds").flatMap { Int(arguments[$0 + 1]) } ?? 3)
+    let rounds = options.rounds
     var samples: [String: (udp: [Double], tcp: [Double], updates: [Double], mix: [Double], writers: [Double])] = [:]
     // How busy dnsperf itself was during each server's UDP runs (present names and the mix).
     var generatorBusy: [String: [Double]] = [:]
@@ -331,33 +330,18 @@ func runServers() async throws {
 }
 
 func run() async throws {
-    if let i = arguments.firstIndex(of: "--measure-get") {
-        try await measureGet(port: Int(arguments[i + 1])!, secret: arguments[i + 2])
+    if let measure = options.measureGet {
+        try await measureGet(port: measure.port, secret: measure.secret)
         return
     }
-    if arguments.contains("servers") {
-        try await runServers()
-        return
-    }
-    if arguments.contains("store") {
-        try await runStore()
-        return
-    }
-    if arguments.contains("growth") {
-        try await runGrowthTable()
-        return
-    }
-    if arguments.contains("postgres") {
-        try await runPostgres()
-        return
-    }
-    if arguments.contains("replication") {
-        try await runReplication()
-        return
-    }
-    if arguments.contains("privacy") {
-        try await runPrivacy()
-        return
+    switch options.mode {
+    case "servers": return try await runServers()
+    case "store": return try await runStore()
+    case "growth": return try await runGrowthTable()
+    case "postgres": return try await runPostgres()
+    case "replication": return try await runReplication()
+    case "privacy": return try await runPrivacy()
+    default: break
     }
     let bind = try await BindServer.start()
     defer { bind.stop() }
@@ -385,7 +369,8 @@ func run() async throws {
     try await query(udp)
     try await query(tcp)
 
-    if let profile {
+    // `--profile udp|tcp` runs only our concurrent client for that transport, for a profiler to watch.
+    if let profile = options.profile {
         let client = profile == "tcp" ? tcp : udp
         let rate = try await measureConcurrent(seconds, tasks: concurrency, on: profile == "tcp" ? tcpExecutor : udpExecutor) {
             try await query(client)
@@ -423,7 +408,7 @@ func run() async throws {
         let cpu = String(format: "%.1f | %.1f", row.oursCPU, row.perfCPU)
         print("| \(row.inFlight) in flight, \(transport) | \(fmt(row.ours)) | dnsperf\(row.tcp ? " -m tcp" : "") | \(fmt(row.perf)) | \(ratio(row.ours, row.perf)) | \(cpu) |")
     }
-    if !arguments.contains("client") {
+    if options.mode == nil {
         try await runServers()
         try await runStore()
         try await runPrivacy()

@@ -21,6 +21,8 @@ struct BenchArgumentsTests {
         (["sevrers"], "unknown argument 'sevrers'"),
         (["servers", "--seconds"], "--seconds needs a value"),
         (["servers", "--rounds", "0"], "--rounds does not take '0'"),
+        (["servers", "--seconds", "inf"], "--seconds does not take 'inf'"),
+        (["--measure-get", "port", "secret"], "--measure-get needs a port and a secret"),
         (["client", "--profile", "quic"], "--profile does not take 'quic'"),
         (["store", "servers"], "two modes given: store and servers"),
     ])
