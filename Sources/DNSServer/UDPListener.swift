@@ -84,10 +84,12 @@
                 let resumeNow = ended.withLock { state -> Bool in
                     if state.done { return true }
                     state.waiting.append(continuation)
-                    // Shutting the socket down wakes the thread from its wait for datagrams, even
-                    // though a UDP socket is not connected (the call says so, and does it anyway).
+                    // Shutting the socket's reading side wakes the thread from its wait for
+                    // datagrams, even though a UDP socket is not connected (the call says so, and
+                    // does it anyway). Answers still being sent from the pool may go out until
+                    // the socket is closed.
                     open.withLock { isOpen in
-                        if isOpen { _ = shutdown(socket, Int32(SHUT_RDWR)) }
+                        if isOpen { _ = shutdown(socket, Int32(SHUT_RD)) }
                     }
                     return false
                 }
