@@ -43,13 +43,12 @@ struct BenchOptions: Sendable {
             guard let value = rest.popFirst() else { throw Problem(message: "\(option) needs a value") }
             return value
         }
-        func number<N: LosslessStringConvertible & Comparable & ExpressibleByIntegerLiteral>(
-            of option: String, as _: N.Type
+        /// A value above zero, as `read` makes it of the option's text.
+        func positive<N: Comparable & ExpressibleByIntegerLiteral>(
+            of option: String, _ read: (String) -> N?
         ) throws(Problem) -> N {
             let text = try value(of: option)
-            guard let n = N(text), n > 0, (n as? Double)?.isFinite ?? true else {
-                throw Problem(message: "\(option) does not take '\(text)'")
-            }
+            guard let n = read(text), n > 0 else { throw Problem(message: "\(option) does not take '\(text)'") }
             return n
         }
         while let argument = rest.popFirst() {
@@ -60,9 +59,9 @@ struct BenchOptions: Sendable {
             case "--smoke": smoke = true
             case "--updates-only": updatesOnly = true
             case "--nio-executor": nioExecutor = true
-            case "--seconds": seconds = try number(of: argument, as: Double.self)
-            case "--rounds": rounds = try number(of: argument, as: Int.self)
-            case "--max-documents": maxDocuments = try number(of: argument, as: Int.self)
+            case "--seconds": seconds = try positive(of: argument) { Double($0).flatMap { $0.isFinite ? $0 : nil } }
+            case "--rounds": rounds = try positive(of: argument) { Int($0) }
+            case "--max-documents": maxDocuments = try positive(of: argument) { Int($0) }
             case "--profile":
                 let text = try value(of: argument)
                 guard text == "udp" || text == "tcp" else { throw Problem(message: "--profile does not take '\(text)'") }
