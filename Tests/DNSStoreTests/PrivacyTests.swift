@@ -174,7 +174,19 @@ struct PrivacyTests {
                 try await Task.sleep(for: .milliseconds(10))
             }
             let beforeRekey = state.increments.withLock { $0 }
-            let report = try await docs.rekey(to: new) { _ in state.rewrites.withLock { $0.append(clock.now) } }
+            // After its first rewrite the rekey waits (up to 30 s) for the writer to land an
+            // increment: on a loaded machine a rekey of 41 documents can otherwise end within one
+            // of the writer's retries, and no write is tested against a rekey in progress. The
+            // wait blocks one thread of the pool; the writer needs only the other.
+            let report = try await docs.rekey(to: new) { _ in
+                let first = state.rewrites.withLock { rewrites in
+                    rewrites.append(clock.now)
+                    return rewrites.count == 1
+                }
+                guard first else { return }
+                let deadline = clock.now + .seconds(30)
+                while state.increments.withLock({ $0 }) == beforeRekey, clock.now < deadline { usleep(2_000) }
+            }
             state.done.withLock { $0 = true }
             try await writer.value
             let increments = state.increments.withLock { $0 }
