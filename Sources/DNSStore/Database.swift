@@ -29,6 +29,7 @@ extension DocumentStore {
         let root = try await root(forWriting: true)
         let metadata = try await unlinkNode(name, path: name, level: .database, under: layout.root, parentTotal: root.chunks.total)
         forget(database: name)
+        unpin(database: name)
         session.node([name], exists: false)
         let (node, _) = try layout.child(name, total: root.chunks.total, of: layout.root)
         try await purgeDatabase(at: node, total: metadata.chunks.total)
@@ -123,7 +124,7 @@ public struct Database: Sendable {
                     "a private collection needs an encryption key (--encryption-key FILE; 'dnsstore keygen --encryption' makes one)")
             }
             try Naming.validate(collection)
-            let place = CollectionSecrets.WrapPlace(root: store.layout.root.description, database: name, collection: collection)
+            let place = CollectionSecrets.WrapPlace(root: store.layout.boundRoot, database: name, collection: collection)
             privacy = try CollectionSecrets.create(keys: keys, place: place).0
         }
         let node = try await store.database(named: name, forWriting: true)
@@ -146,6 +147,7 @@ public struct Database: Sendable {
         let metadata = try await store.unlinkNode(
             collection, path: "\(name)/\(collection)", level: .collection, under: node.name, parentTotal: node.metadata.chunks.total)
         store.forget(collection: collection, in: name)
+        store.unpin("\(name)/\(collection)")
         store.session.node([name, collection], exists: false)
         let (collectionNode, _) = try store.layout.child(collection, total: node.metadata.chunks.total, of: node.name)
         try await store.purgeCollection(at: collectionNode, total: metadata.chunks.total)

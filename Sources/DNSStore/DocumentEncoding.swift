@@ -71,14 +71,14 @@ enum DocumentEncoding {
     static func decode(
         _ stored: [UInt8], header: RecordHeader, secret: (String) throws -> EncryptionKey, place: Place, what: String, at name: String
     ) throws -> [UInt8] {
-        guard let steps = steps(header.e) else {
-            throw StoreError.corrupted("\(name) uses encoding '\(header.e ?? "")', which this version cannot read")
+        guard let steps = steps(header.encoding) else {
+            throw StoreError.corrupted("\(name) uses encoding '\(header.encoding ?? "")', which this version cannot read")
         }
         var octets = stored
         for step in steps.reversed() {
             switch step {
             case aesGCM:
-                guard let keyID = header.k else { throw StoreError.corrupted("\(name) is encrypted but names no key") }
+                guard let keyID = header.keyID else { throw StoreError.corrupted("\(name) is encrypted but names no key") }
                 let key = try secret(keyID)
                 do {
                     let box = try AES.GCM.SealedBox(combined: octets)

@@ -100,7 +100,7 @@ extension DocumentStore {
                 let node = try await self.collection(named: collection, in: database, forWriting: true)
                 spilled.account(node.name)
                 scan.collections[node.name] = scan.nodes.count
-                scan.nodes.append((node.name, database, collection, node.metadata.chunks.total))
+                scan.nodes.append((node.name, database, collection, node.metadata.chunks.total, node.codec ?? codec(for: node.metadata, in: database)))
                 for chunk in 0..<node.metadata.chunks.total {
                     // A few pages at a time: a chunk of a large collection holds many.
                     let key = IndexEdits.ChunkKey(node: node.name, chunk: chunk, level: .record)
@@ -146,7 +146,7 @@ extension DocumentStore {
                     continue
                 }
                 report.documents += 1
-                if let damage = scan.inspect(entry.name, id: entry.id) {
+                if let damage = scan.inspect(entry.name, id: entry.id, codec: owner.codec) {
                     report.problems.append(.init(kind: .damagedDocument, name: path, detail: "\(entry.name): \(damage)", repaired: removesDamaged))
                     scan.keepDamaged(path, entry.name, owner.name, entry.chunk, entry.id, keepTexts: removesDamaged)
                 }
@@ -157,13 +157,13 @@ extension DocumentStore {
                 let parent = name.parent
                 if let number = scan.collections[parent.parent], let label = name.labels.first, !DataChunkLabel.matches(label) {
                     let owner = scan.nodes[number]
-                    let record = scan.txt[name].flatMap { try? RecordText.parse($0, name: name, anyEncoding: true) }
+                    let record = scan.txt[name].flatMap { try? RecordText.parse($0, name: name, tolerateNewer: true) }
                     let id = record?.header.id
                     let chunk = id.map { Naming.chunk(for: $0, total: owner.total) }
                     let path = "\(owner.database)/\(owner.collection)/\(id ?? "?")"
                     if let id, let chunk, (try? layout.child(id, total: owner.total, of: parent.parent).name) == name {
                         report.documents += 1
-                        if let damage = scan.inspect(name, id: id) {
+                        if let damage = scan.inspect(name, id: id, codec: owner.codec) {
                             leftovers.append((name, .init(kind: .damagedDocument, name: path, detail: "\(name): \(damage); no index lists it", repaired: removesDamaged)))
                             scan.keepDamaged(path, name, parent.parent, chunk, id, keepTexts: removesDamaged)
                         } else {
@@ -173,7 +173,7 @@ extension DocumentStore {
                         continue
                     }
                     if record == nil {
-                        _ = scan.inspect(name, id: nil)
+                        _ = scan.inspect(name, id: nil, codec: owner.codec)
                         leftovers.append((name, .init(kind: .damagedDocument, name: "\(owner.database)/\(owner.collection)/?", detail: "\(name): its header does not parse", repaired: removesDamaged)))
                         scan.keepDamaged("\(owner.database)/\(owner.collection)/\(name.labels.first.map { String(decoding: $0, as: UTF8.self) } ?? "?")", name, parent.parent, nil, nil, keepTexts: removesDamaged)
                         continue
@@ -219,7 +219,7 @@ extension DocumentStore {
     private func removeDamaged(
         _ name: DNSName, rdata: RData, chunks: [DNSName], node: DNSName, chunk: Int?, id: String?
     ) async throws {
-        let version = (try? RecordText.parse(rdata, name: name))?.header.v
+        let version = (try? RecordText.parse(rdata, name: name))?.header.version
         for attempt in 0..<configuration.maxAttempts {
             if attempt > 0 { try await backoff(attempt) }
             var update = UpdateBuilder(zone: configuration.zone)
@@ -275,7 +275,7 @@ private struct Scan {
     var txt = ZoneTexts()
     /// Collections by name: their number in `nodes`.
     var collections: [DNSName: Int] = [:]
-    var nodes: [(name: DNSName, database: String, collection: String, total: Int)] = []
+    var nodes: [(name: DNSName, database: String, collection: String, total: Int, codec: CollectionCodec)] = []
     /// Existing data chunks of each record inspected in this partition.
     var chunks: [DNSName: [DNSName]] = [:]
     var missingEntries: [(DNSName, Int, String)] = []
@@ -304,17 +304,25 @@ private struct Scan {
         if over && !oversize.contains(key) { oversize.append(key) }
     }
 
-    /// Accounts for a record and its data chunks; returns why it is damaged, or nil when it is whole.
-    mutating func inspect(_ name: DNSName, id: String?) -> String? {
+    /// Accounts for a record and its data chunks; returns why it is damaged, or nil when it is
+    /// whole. In a private collection a record must be sealed (section 11.3); with the
+    /// collection's key it is opened too, without the key checked as far as its digest.
+    mutating func inspect(_ name: DNSName, id: String?, codec: CollectionCodec) -> String? {
         txt.account(name)
-        guard let rdata = txt[name], let record = try? RecordText.parse(rdata, name: name, anyEncoding: true) else {
+        guard let rdata = txt[name] else { return "its header does not parse" }
+        let record: StoredRecord
+        do {
+            record = try RecordText.parse(rdata, name: name, tolerateNewer: true)
+        } catch let error as StoreError {
+            return error.detail
+        } catch {
             return "its header does not parse"
         }
         if let id, record.header.id != id { return "it holds document '\(record.header.id)', not '\(id)'" }
         // An encoding this version cannot read is not damage: a newer writer made it.
-        guard let steps = DocumentEncoding.steps(record.header.e) else { return nil }
+        guard let steps = DocumentEncoding.steps(record.header.encoding) else { return nil }
         var body = record.body
-        if let count = record.header.c, let generation = record.header.g {
+        if let count = record.header.chunkCount, let generation = record.header.generation {
             body = []
             var missing: DNSName?
             for p in 0..<count {
@@ -329,17 +337,24 @@ private struct Scan {
             }
             if let missing { return "data chunk \(missing) is missing" }
         }
-        if body.count != record.header.n { return "it holds \(body.count) octets where its header says \(record.header.n)" }
-        if RecordText.digest(body) != record.header.h { return "its digest does not match its content" }
-        // An encrypted document is checked as far as its digest, which needs no key.
-        if steps.contains(DocumentEncoding.aesGCM) { return nil }
-        if steps == [DocumentEncoding.zlib] {
-            guard let inflated = try? Zlib.decompress(body, limit: RecordText.maxDocument) else {
-                return "its compressed content does not inflate within \(RecordText.maxDocument) octets"
+        if body.count != record.header.storedLength { return "it holds \(body.count) octets where its header says \(record.header.storedLength)" }
+        if RecordText.digest(body) != record.header.digest { return "its digest does not match its content" }
+        if codec.isPrivate {
+            guard steps.last == DocumentEncoding.aesGCM, CollectionSecrets.looksSealed(record.header.id) else {
+                return "it is not sealed (encoding '\(record.header.encoding ?? "none")') in a private collection: forged or damaged"
             }
-            body = inflated
+            // Without the key, an encrypted document is checked as far as its digest.
+            guard (try? codec.sealed()) != nil else { return nil }
+        } else if steps.contains(DocumentEncoding.aesGCM) {
+            return "it is encrypted, but its collection is not private"
         }
-        if !JSONText.isValid(body) { return "its content is not JSON" }
+        do {
+            _ = try codec.decode(body, header: record.header, id: id ?? record.header.id, at: name)
+        } catch let error as StoreError {
+            return error.detail
+        } catch {
+            return "\(error)"
+        }
         return nil
     }
 }

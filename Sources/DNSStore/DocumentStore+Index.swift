@@ -107,8 +107,10 @@ extension DocumentStore {
         if let parsing, !parsing(text) {
             return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: chunk, page: page), loaded: false)
         }
-        var parsed = try IndexPage(text: text, level: level, name: name)
-        parsed.page = page
+        let parsed = try IndexPage(text: text, level: level, name: name)
+        guard parsed.chunk == chunk, parsed.page == page else {
+            throw StoreError.corrupted("index page \(name) says it is page \(parsed.page) of chunk \(parsed.chunk)")
+        }
         return LoadedPage(name: name, rdata: rdata, page: parsed, textOctets: text.count)
     }
 

@@ -73,7 +73,7 @@ extension DocumentStore {
         let recordNames = try await concurrently(ids) { id -> [DNSName] in
             let (name, _) = try self.layout.child(id, total: total, of: node)
             guard let rdata = try await self.readRecord(name) else { return [] }
-            guard let record = try? RecordText.parse(rdata, name: name, anyEncoding: true) else { return [name] }
+            guard let record = try? RecordText.parse(rdata, name: name, tolerateNewer: true) else { return [name] }
             return [name] + (try self.dataChunkNames(of: record, at: name))
         }
         names += recordNames.flatMap { $0 }

@@ -39,23 +39,28 @@ extension DocumentStore {
     func documentRoute(_ key: Session.DocumentKey, name: DNSName) -> ReadRoute {
         let session = self.session
         return .reader(configuration.consistency) { answer in
-            let version = answer.records.first.flatMap { try? RecordText.parse($0, name: name, anyEncoding: true).header.v }
+            let version = answer.records.first.flatMap { try? RecordText.parse($0, name: name, tolerateNewer: true).header.version }
             return session.accepts(key, version: version)
         }
     }
 
     /// Reads a whole document; for chunked ones, its data chunks too, starting again when the
     /// document is replaced while being read, so the result is never torn. `key.id` is the id as
-    /// the caller knows it, `storedID` as the record holds it.
+    /// the caller knows it, `storedID` as the record holds it. A chunked record found unchanged
+    /// on a second read with a data chunk still missing or its digest still wrong is corrupt: a
+    /// writer replacing it would have changed the record (section 8.3 of docs/FORMAT.md). After
+    /// `maxReadAttempts` reads that each found it replaced, the read reports a conflict.
     func readDocument(at name: DNSName, key: Session.DocumentKey, storedID: String, codec: CollectionCodec) async throws -> Document? {
         let id = key.id
-        for _ in 0..<8 {
+        var lastBroken: RData?
+        for _ in 0..<Self.maxReadAttempts {
             guard let record = try await readStoredRecord(name, id: storedID, route: documentRoute(key, name: name)) else { return nil }
-            session.saw(key, version: record.header.v)
+            try checkNotRolledBack(key, version: record.header.version, at: name)
+            session.saw(key, version: record.header.version)
             let header = record.header
-            guard let count = header.c, let generation = header.g else {
+            guard let count = header.chunkCount, let generation = header.generation else {
                 try verify(record.body, header, name, id: id)
-                return Document(id: id, version: header.v, json: try codec.decode(record.body, header: header, id: id, at: name))
+                return Document(id: id, version: header.version, json: try codec.decode(record.body, header: header, id: id, at: name))
             }
             let chunkNames = try (0..<count).map { try layout.dataChunk($0, generation: generation, of: name) }
             // A data chunk never changes under its name: any read server that has it will do.
@@ -64,21 +69,51 @@ extension DocumentStore {
                 guard let rdata = try await self.readRecord(chunkName, overTCP: true, route: present) else { return nil }
                 return try self.text(of: rdata, at: chunkName)
             }
-            guard !pieces.contains(where: { $0 == nil }) else { continue }
-            let body = pieces.flatMap { $0! }
-            guard body.count == header.n, RecordText.digest(body) == header.h else { continue }
-            return Document(id: id, version: header.v, json: try codec.decode(body, header: header, id: id, at: name))
+            let missing = pieces.firstIndex { $0 == nil }
+            let body = missing == nil ? pieces.flatMap { $0! } : []
+            if missing == nil, body.count == header.storedLength, RecordText.digest(body) == header.digest {
+                return Document(id: id, version: header.version, json: try codec.decode(body, header: header, id: id, at: name))
+            }
+            if lastBroken == record.rdata {
+                let why = missing.map { "its data chunk \(chunkNames[$0]) is missing" } ?? "its data chunks fail its length or digest"
+                throw StoreError.corrupted(
+                    "document '\(codec.path)/\(id)' at \(name): \(why), and the record did not change when read again",
+                    path: "\(codec.path)/\(id)")
+            }
+            lastBroken = record.rdata
         }
-        throw StoreError.conflict("document '\(id)' kept changing while it was read")
+        throw StoreError.conflict("document '\(id)' kept changing while it was read (\(Self.maxReadAttempts) reads)")
+    }
+
+    /// Reads of one document that each found it replaced mid-read before a read gives up (8.3).
+    static let maxReadAttempts = 8
+
+    /// Throws when the primary (or a read server at `session` or `latest`) shows a document at a
+    /// version below one this store object saw or wrote: the zone was rolled back, or a record
+    /// put back (versions only grow, section 7.1). At `any`, a read server may lag, so that is
+    /// not a rollback.
+    func checkNotRolledBack(_ key: Session.DocumentKey, version: Int, at name: DNSName, fromPrimary: Bool = false) throws {
+        guard fromPrimary || replicas == nil || configuration.consistency != .any, let known = session.knowledge(of: key) else { return }
+        let floor: Int
+        switch known {
+        case .atLeast(let v): floor = v
+        case .deleted(let v): floor = v + 1
+        }
+        guard version >= floor else {
+            let path = "\(key.database)/\(key.collection)/\(key.id)"
+            throw StoreError.corrupted(
+                "document '\(path)' at \(name) is at version \(version), below version \(floor) that this client saw: the store was rolled back or an old record put back",
+                path: path)
+        }
     }
 
     func verify(_ body: [UInt8], _ header: RecordHeader, _ name: DNSName, id: String? = nil) throws {
         let remedy = "'dnsstore fsck --repair --quarantine DIR' saves it and takes it out of the store"
         let id = id ?? header.id
-        guard body.count == header.n else {
-            throw StoreError.corrupted("document '\(id)' at \(name) says \(header.n) octets but holds \(body.count); \(remedy)")
+        guard body.count == header.storedLength else {
+            throw StoreError.corrupted("document '\(id)' at \(name) says \(header.storedLength) octets but holds \(body.count); \(remedy)")
         }
-        guard RecordText.digest(body) == header.h else {
+        guard RecordText.digest(body) == header.digest else {
             throw StoreError.corrupted("document '\(id)' at \(name) fails its digest; \(remedy)")
         }
     }

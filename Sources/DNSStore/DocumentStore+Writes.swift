@@ -24,6 +24,9 @@ struct WriteOp: Sendable {
     /// The body is known to be normalized JSON within the size limit already.
     var checked = false
 
+    var key: Session.DocumentKey { Session.DocumentKey(database: database, collection: collection, id: id) }
+    var path: String { "\(database)/\(collection)/\(id)" }
+
     var isDelete: Bool {
         if case .delete = mode { return true }
         return false
@@ -59,10 +62,17 @@ extension DocumentStore {
             let allCurrents = try await concurrently(addresses) { address in
                 try await self.readStoredRecord(address.name, id: address.storedID)
             }
-            // A write whose condition fails against what is there now reports it, without retrying.
-            for (op, current) in zip(ops, allCurrents) { try check(op, current: current) }
+            // A write whose condition fails against what is there now reports it, without retrying;
+            // one that finds its document below a version this client saw refuses to build on it.
+            for (i, (op, current)) in zip(ops, allCurrents).enumerated() {
+                if let current {
+                    try checkNotRolledBack(op.key, version: current.header.version, at: addresses[i].name, fromPrimary: true)
+                    try checkNotDowngraded(current, at: addresses[i], op.path)
+                }
+                try check(op, current: current)
+            }
             let kept = try ops.indices.filter { try !Self.isUnchanged(ops[$0], current: allCurrents[$0], at: addresses[$0]) }
-            guard !kept.isEmpty else { return allCurrents.map { ($0!.header.v, false) } }
+            guard !kept.isEmpty else { return allCurrents.map { ($0!.header.version, false) } }
             let ops = kept.map { ops[$0] }
             let addresses = kept.map { addresses[$0] }
             let currents = kept.map { allCurrents[$0] }
@@ -100,6 +110,9 @@ extension DocumentStore {
                 for (key, entries) in created where !(try plans[key]!.hasRoom(for: entries)) { whole.insert(key) }
                 for (key, ids) in onlyRemoving where ids.contains(where: { plans[key]!.page(holding: $0) == nil }) { whole.insert(key) }
                 if !whole.isEmpty { plans.merge(try await loadPlans(whole)) { $1 } }
+                for (i, op) in ops.enumerated() where currents[i] == nil && !op.isDelete {
+                    try checkNoSealedIDs(in: plans[addresses[i].indexChunk]!, of: addresses[i], op.path)
+                }
                 for (i, op) in ops.enumerated() {
                     let version = try await plan(
                         op, at: addresses[i], current: currents[i], into: &update, plans: &plans, written: &written)
@@ -109,10 +122,9 @@ extension DocumentStore {
                 try write(plans, into: &update)
                 try await send(update, context)
                 for (op, version) in zip(ops, versions) {
-                    let key = Session.DocumentKey(database: op.database, collection: op.collection, id: op.id)
-                    if op.isDelete { session.deleted(key, version: version) } else { session.saw(key, version: version) }
+                    if op.isDelete { session.deleted(op.key, version: version) } else { session.saw(op.key, version: version) }
                 }
-                var results = allCurrents.map { (version: $0?.header.v ?? 0, changed: false) }
+                var results = allCurrents.map { (version: $0?.header.version ?? 0, changed: false) }
                 for (i, version) in zip(kept, versions) { results[i] = (version, true) }
                 return results
             } catch let error as StoreError where error.code == .conflict {
@@ -127,11 +139,33 @@ extension DocumentStore {
         throw StoreError.conflict("\(context): still racing with other writers after \(configuration.maxAttempts) attempts")
     }
 
+    /// A plain collection holding an encrypted record had its `"private"` stripped from the zone
+    /// (section 11): writing there would put a private document in the clear.
+    private func checkNotDowngraded(_ current: StoredRecord, at address: RecordAddress, _ path: String) throws {
+        guard !address.codec.isPrivate, current.header.keyID != nil else { return }
+        throw StoreError.corrupted(
+            "'\(path)' holds an encrypted record, but its collection's metadata is not private: it was altered; refusing to write it in the clear",
+            path: path)
+    }
+
+    /// A client holding encryption keys does not create a document in the clear next to ids that
+    /// are sealed (section 11.3): their collection was private and its metadata was stripped.
+    private func checkNoSealedIDs(in plan: IndexChunkPlan, of address: RecordAddress, _ path: String) throws {
+        guard !address.codec.isPrivate, configuration.encryptionKeys.map({ !$0.all.isEmpty }) ?? false else { return }
+        for page in plan.original where page.loaded {
+            if page.page.entries.keys.contains(where: CollectionSecrets.looksSealed) {
+                throw StoreError.corrupted(
+                    "collection '\(address.codec.path)' lists sealed ids, but its metadata is not private: it was altered; refusing to write '\(path)' in the clear",
+                    path: path)
+            }
+        }
+    }
+
     /// Whether a put asked to skip an unchanged document finds the same JSON there already.
     private static func isUnchanged(_ op: WriteOp, current: StoredRecord?, at address: RecordAddress) throws -> Bool {
         guard op.skipIfUnchanged, case .put = op.mode, let current else { return false }
-        guard current.header.e != nil else {
-            return current.header.n == op.body.count && current.header.h == RecordText.digest(op.body)
+        guard current.header.encoding != nil else {
+            return current.header.storedLength == op.body.count && current.header.digest == RecordText.digest(op.body)
         }
         // Encoded: compare the document itself (a chunked one is written again).
         guard !current.header.isChunked else { return false }
@@ -169,17 +203,17 @@ extension DocumentStore {
             if current != nil { throw StoreError.alreadyExists("document '\(path)'", path: path) }
         case .update(let expected):
             guard let current else { throw StoreError.notFound("document '\(path)'", path: path) }
-            guard current.header.v == expected else {
+            guard current.header.version == expected else {
                 throw StoreError.conflict(
-                    "document '\(path)' is at version \(current.header.v), not \(expected)", path: path,
-                    expectedVersion: expected, actualVersion: current.header.v)
+                    "document '\(path)' is at version \(current.header.version), not \(expected)", path: path,
+                    expectedVersion: expected, actualVersion: current.header.version)
             }
         case .delete(let expected):
             guard let current else { throw StoreError.notFound("document '\(path)'", path: path) }
-            if let expected, current.header.v != expected {
+            if let expected, current.header.version != expected {
                 throw StoreError.conflict(
-                    "document '\(path)' is at version \(current.header.v), not \(expected)", path: path,
-                    expectedVersion: expected, actualVersion: current.header.v)
+                    "document '\(path)' is at version \(current.header.version), not \(expected)", path: path,
+                    expectedVersion: expected, actualVersion: current.header.version)
             }
         }
     }
@@ -206,22 +240,29 @@ extension DocumentStore {
         if case .delete = op.mode {
             update.apply(.deleteName(address.name))
             plans[address.indexChunk]!.remove(address.storedID)
-            plans[address.indexChunk]!.raiseFloor(to: current!.header.v)
-            return current!.header.v
+            plans[address.indexChunk]!.raiseFloor(to: current!.header.version)
+            return current!.header.version
         }
         let version: Int
         if let current {
-            version = current.header.v + 1
+            version = current.header.version + 1
         } else {
             version = plans[address.indexChunk]!.readFloor() + 1
+            // Versions of an id never repeat (section 7.1): a floor below what this client saw of
+            // the id was rolled back, and writing above it would give a version out again.
+            if let seen = session.highestVersion(of: op.key), version <= seen {
+                throw StoreError.corrupted(
+                    "the index chunk of '\(op.path)' has floor \(version - 1), below version \(seen) that this client saw: the store was rolled back",
+                    path: op.path)
+            }
         }
         var (header, body) = try address.codec.encode(op.body, id: op.id, storedID: address.storedID, version: version)
         if body.count > RecordText.inlineLimit {
             let generation = String(format: "%08x", UInt32.random(in: .min ... .max))
             let names = try await writeDataChunks(body, generation: generation, of: address.name)
             written += names
-            header.c = names.count
-            header.g = generation
+            header.chunkCount = names.count
+            header.generation = generation
             body = []
         }
         update.replace(address.name, .txt, with: [try RecordText.rdata(header: header, body: body)], ttl: configuration.recordTTL)
@@ -229,7 +270,7 @@ extension DocumentStore {
     }
 
     func dataChunkNames(of record: StoredRecord, at name: DNSName) throws -> [DNSName] {
-        guard let count = record.header.c, let generation = record.header.g else { return [] }
+        guard let count = record.header.chunkCount, let generation = record.header.generation else { return [] }
         return try (0..<count).map { try layout.dataChunk($0, generation: generation, of: name) }
     }
 

@@ -16,6 +16,8 @@ public final class DocumentStore: Sendable {
     let session: Session
     let layout: StoreLayout
     private let cache = Locked(MetadataCache())
+    /// Collections pinned private: the configuration's, those seen private, less those dropped here.
+    private let pins: Locked<Set<String>>
 
     struct MetadataCache {
         var root: RootMetadata?
@@ -49,9 +51,10 @@ public final class DocumentStore: Sendable {
         readServers: [(transport: any StoreTransport, name: String)] = []
     ) throws {
         self.configuration = configuration
+        self.pins = Locked(configuration.privateCollections)
         self.transport = transport
         self.replicas = readServers.isEmpty ? nil : ReplicaSet(readServers.map { ReplicaSet.Server(transport: $0.transport, name: $0.name) })
-        self.session = Session(capacity: readServers.isEmpty || configuration.consistency != .session ? 0 : 100_000)
+        self.session = Session()
         do {
             self.layout = try StoreLayout(domain: configuration.domain)
         } catch {
@@ -152,7 +155,6 @@ public final class DocumentStore: Sendable {
         guard root.version == RootMetadata.formatVersion else {
             throw StoreError.corrupted("\(layout.root) has format version \(root.version); this version reads 1")
         }
-        guard root.chunks.total > 0 else { throw StoreError.corrupted("\(layout.root) has no chunks") }
         cache.withLock { $0.root = root }
         return root
     }
@@ -189,9 +191,41 @@ public final class DocumentStore: Sendable {
         var node = try await readNode(
             name, path: "\(database)/\(name)", total: db.metadata.chunks.total, under: db.name, kind: "collection",
             route: nodeRoute([database, name], forWriting: forWriting))
+        let path = "\(database)/\(name)"
+        if node.metadata.privacy != nil {
+            pinsChanged(pins.withLock { $0.insert(path).inserted ? $0 : nil })
+        } else if pins.withLock({ $0.contains(path) }) {
+            throw StoreError.corrupted(
+                "collection '\(path)' is private, but its metadata at \(node.name) no longer says so: it was altered, and this client will not read or write it in the clear",
+                path: path)
+        }
         node.codec = codec(for: node.metadata, in: database)
         cache.withLock { $0.collections[key] = node }
         return node
+    }
+
+    /// The collections (`database/collection`) this store object holds to be private: those of
+    /// its configuration and those it has seen private, less those it dropped. A program that
+    /// runs again (the command line keeps them in a state file) passes them back in
+    /// ``StoreConfiguration/privateCollections``.
+    public var privateCollections: Set<String> { pins.withLock { $0 } }
+
+    /// Forgets that a collection this store object dropped was private.
+    func unpin(_ path: String) {
+        pinsChanged(pins.withLock { $0.remove(path) != nil ? $0 : nil })
+    }
+
+    /// Forgets that the collections of a database this store object dropped were private.
+    func unpin(database: String) {
+        pinsChanged(pins.withLock { pins in
+            let kept = pins.filter { !$0.hasPrefix(database + "/") }
+            defer { pins = kept }
+            return kept.count != pins.count ? kept : nil
+        })
+    }
+
+    private func pinsChanged(_ pins: Set<String>?) {
+        if let pins { configuration.privateCollectionsChanged?(pins) }
     }
 
     private func readNode(_ name: String, path: String, total: Int, under parent: DNSName, kind: String, route: ReadRoute) async throws -> Node {
@@ -203,7 +237,6 @@ public final class DocumentStore: Sendable {
         guard metadata.name == name else {
             throw StoreError.corrupted("\(nodeName) belongs to \(kind) '\(metadata.name)', not '\(name)'")
         }
-        guard metadata.chunks.total > 0 else { throw StoreError.corrupted("\(nodeName) has no chunks") }
         return Node(name: nodeName, metadata: metadata, chunk: chunk, rdata: rdata)
     }
 

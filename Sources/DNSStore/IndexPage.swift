@@ -80,43 +80,86 @@ struct IndexPage: Sendable, Equatable {
         JSONText.string(name) + [UInt8(ascii: ":")] + (try entry.map(MetadataJSON.encode) ?? Array("{}".utf8))
     }
 
+    /// Reads a page strictly (section 3.2): strict JSON, only the members the format defines,
+    /// each number within `FormatLimits`, each entry a name of 1 to 255 octets and (above the
+    /// record level) node metadata as section 5 or 6 has it.
     init(text: [UInt8], level: IndexLevel, name: DNSName) throws {
-        let bad = StoreError.corrupted("index page \(name) is not a valid \(level.rawValue) index")
         if level == .record, let fast = RecordPageScan(text) {
-            guard fast.pages >= 1, fast.floor >= 0 else { throw bad }
-            var entries: [String: NodeMetadata?] = [:]
+            self.init(chunk: fast.id, page: fast.page, pages: fast.pages, floor: fast.floor, open: fast.open, entries: [:])
             entries.reserveCapacity(fast.ids.count)
-            for id in fast.ids { entries[id] = .some(nil) }
-            guard fast.open.map({ $0 >= 0 }) ?? true else { throw bad }
-            self.init(chunk: fast.id, page: fast.page, pages: fast.pages, floor: fast.floor, open: fast.open, entries: entries)
+            for id in fast.ids {
+                guard FormatLimits.isName(id) else { throw Self.bad(name, level, "an entry is not a name of 1 to 255 octets") }
+                entries[id] = .some(nil)
+            }
+            try checkBounds(name, level)
             return
         }
         try self.init(parsing: text, level: level, name: name)
     }
 
-    /// Any JSON text, through Foundation's parser.
+    /// Any JSON text a writer may have written, through the strict scanner.
     init(parsing text: [UInt8], level: IndexLevel, name: DNSName) throws {
-        let bad = StoreError.corrupted("index page \(name) is not a valid \(level.rawValue) index")
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text)) as? [String: Any],
-            let id = object["id"] as? Int, let map = object[level.rawValue] as? [String: Any]
-        else { throw bad }
-        var entries: [String: NodeMetadata?] = [:]
-        for (key, value) in map {
-            guard let fields = value as? [String: Any] else { throw bad }
-            if level == .record {
-                entries[key] = .some(nil)
-            } else {
-                guard let name = fields["name"] as? String, let chunks = fields["chunks"] as? [String: Any],
-                    let total = chunks["total"] as? Int, total > 0
-                else { throw bad }
-                entries[key] = NodeMetadata(name: name, chunks: ChunkCount(total: total))
+        let members: [(name: String, value: Range<Int>)]
+        do {
+            members = try JSONText.members(ofObject: text)
+        } catch {
+            throw Self.bad(name, level, "\(error)")
+        }
+        self.init(chunk: -1, page: 0)
+        var sawMap = false
+        for member in members {
+            let value = text[member.value]
+            func integer() throws -> Int {
+                guard let number = JSONText.integer(value) else { throw Self.bad(name, level, "'\(member.name)' is not an integer") }
+                return number
+            }
+            switch member.name {
+            case "id": chunk = try integer()
+            case "page": page = try integer()
+            case "pages": pages = try integer()
+            case "floor": floor = try integer()
+            case "open": open = try integer()
+            case level.rawValue:
+                sawMap = true
+                let map: [(name: String, value: Range<Int>)]
+                do {
+                    map = try JSONText.members(ofObject: Array(value))
+                } catch {
+                    throw Self.bad(name, level, "'\(level.rawValue)' is not an object")
+                }
+                let base = member.value.lowerBound
+                entries.reserveCapacity(map.count)
+                for entry in map {
+                    guard FormatLimits.isName(entry.name) else { throw Self.bad(name, level, "an entry is not a name of 1 to 255 octets") }
+                    let entryText = Array(text[(base + entry.value.lowerBound)..<(base + entry.value.upperBound)])
+                    if level == .record {
+                        guard entryText == Array("{}".utf8) else { throw Self.bad(name, level, "a record entry is not {}") }
+                        entries[entry.name] = .some(nil)
+                    } else {
+                        entries[entry.name] = try MetadataJSON.decode(NodeMetadata.self, entryText, name: name)
+                    }
+                }
+            default:
+                throw Self.bad(name, level, "it has the member '\(member.name)', which this version does not know")
             }
         }
-        let pages = object["pages"] as? Int ?? 1
-        let floor = object["floor"] as? Int ?? 0
-        let open = object["open"] as? Int
-        guard pages >= 1, floor >= 0, open.map({ $0 >= 0 }) ?? true else { throw bad }
-        self.init(chunk: id, page: object["page"] as? Int ?? 0, pages: pages, floor: floor, open: open, entries: entries)
+        guard chunk >= 0, sawMap else { throw Self.bad(name, level, "'id' or '\(level.rawValue)' is missing") }
+        try checkBounds(name, level)
+    }
+
+    /// Every number within the format's bounds.
+    private func checkBounds(_ name: DNSName, _ level: IndexLevel) throws {
+        guard (0..<FormatLimits.maxChunks).contains(chunk) else { throw Self.bad(name, level, "'id' is \(chunk)") }
+        guard (0..<FormatLimits.maxPages).contains(page) else { throw Self.bad(name, level, "'page' is \(page)") }
+        guard (1...FormatLimits.maxPages).contains(pages) else {
+            throw Self.bad(name, level, "'pages' is \(pages), not 1 to \(FormatLimits.maxPages)")
+        }
+        guard (0...FormatLimits.maxVersion).contains(floor) else { throw Self.bad(name, level, "'floor' is \(floor)") }
+        guard open.map({ (0...FormatLimits.maxPages).contains($0) }) ?? true else { throw Self.bad(name, level, "'open' is \(open!)") }
+    }
+
+    private static func bad(_ name: DNSName, _ level: IndexLevel, _ why: String) -> StoreError {
+        StoreError.corrupted("index page \(name) is not a valid \(level.rawValue) index: \(why)")
     }
 }
 

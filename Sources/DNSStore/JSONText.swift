@@ -38,6 +38,11 @@ public enum JSONText {
         (try? Scanner.scan(bytes) { _, _, _ in }) != nil
     }
 
+    /// Throws why the octets are not one strict JSON value.
+    public static func validate(_ bytes: [UInt8]) throws(SyntaxError) {
+        try Scanner.scan(bytes) { _, _, _ in }
+    }
+
     /// The text indented by `indent` spaces per level, member order and spelling kept; nil if it is not JSON.
     public static func pretty(_ bytes: [UInt8], indent: Int = 2) -> [UInt8]? {
         var out: [UInt8] = []

@@ -50,11 +50,54 @@ enum MetadataJSON {
         return Array(try encoder.encode(value))
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, _ text: [UInt8], name: DNSName) throws -> T {
+    /// Reads metadata strictly: strict JSON (no member twice, section 7's rules), of the type's
+    /// shape, and within the format's bounds (`FormatChecked`); anything else is corrupt.
+    static func decode<T: Decodable & FormatChecked>(_ type: T.Type, _ text: [UInt8], name: DNSName) throws -> T {
         do {
-            return try JSONDecoder().decode(type, from: Data(text))
+            try JSONText.validate(text)
+        } catch {
+            throw StoreError.corrupted("\(name) does not hold strict JSON: \(error)")
+        }
+        let value: T
+        do {
+            value = try JSONDecoder().decode(type, from: Data(text))
         } catch {
             throw StoreError.corrupted("\(name) does not hold valid \(type) JSON")
         }
+        if let problem = value.formatProblem {
+            throw StoreError.corrupted("\(name) holds \(type) outside the format: \(problem)")
+        }
+        return value
+    }
+}
+
+/// A value read from the zone whose numbers and names docs/FORMAT.md bounds.
+protocol FormatChecked {
+    /// What in the value the format does not allow; nil when it is within bounds.
+    var formatProblem: String? { get }
+}
+
+extension ChunkCount: FormatChecked {
+    var formatProblem: String? {
+        (1...FormatLimits.maxChunks).contains(total) ? nil : "chunks.total is \(total), not 1 to \(FormatLimits.maxChunks)"
+    }
+}
+
+extension RootMetadata: FormatChecked {
+    var formatProblem: String? { chunks.formatProblem }
+}
+
+extension NodeMetadata: FormatChecked {
+    var formatProblem: String? {
+        guard FormatLimits.isName(name) else { return "the name is not 1 to 255 octets of UTF-8 without NUL" }
+        return chunks.formatProblem ?? privacy?.formatProblem
+    }
+}
+
+extension PrivateMetadata: FormatChecked {
+    var formatProblem: String? {
+        let ids = Array(names.keys) + Array(data.keys) + data.values.flatMap(\.keys) + [write]
+        guard let bad = ids.first(where: { !FormatLimits.isLowerHex($0, count: 8) }) else { return nil }
+        return "key id '\(bad.prefix(16))' is not 8 lower-case hex digits"
     }
 }

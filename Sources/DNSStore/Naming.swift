@@ -66,6 +66,19 @@ struct StoreLayout: Sendable {
         root = try domain.prepending("_dnsstore")
     }
 
+    /// `R` as private collections bind it (section 11.1): the root's name in presentation form,
+    /// with its final dot, ASCII letters in lower case, so that a domain opens the same however
+    /// it is spelled.
+    var boundRoot: String {
+        String(decoding: root.description.utf8.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    /// The spellings of `R` a reader tries, in order: the lower-cased one, then the root as this
+    /// store's domain spells it, which private collections created before the rule bound.
+    var rootSpellings: [String] {
+        boundRoot == root.description ? [boundRoot] : [boundRoot, root.description]
+    }
+
     func indexPage(_ page: Int, chunk: Int, of node: DNSName) throws -> DNSName {
         let chunkName = try node.prepending(String(chunk))
         return page == 0 ? chunkName : try chunkName.prepending("_p\(page)")

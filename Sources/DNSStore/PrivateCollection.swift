@@ -40,6 +40,13 @@ struct CollectionSecrets: Sendable {
         return Self.storedIDPrefix + Base64URL.encode(Array(box.combined!))
     }
 
+    /// Whether a stored id has the shape of a sealed one: `~` and base64url of a nonce, at least
+    /// one octet of ciphertext and a tag (29 octets or more).
+    static func looksSealed(_ stored: String) -> Bool {
+        guard stored.hasPrefix(storedIDPrefix), stored.utf8.count >= 40 else { return false }
+        return (Base64URL.decode(String(stored.dropFirst()))?.count ?? 0) >= 29
+    }
+
     /// The id a stored id seals; throws `.corrupted` for one that was not sealed with this secret.
     func realID(_ stored: String) throws -> String {
         guard stored.hasPrefix(Self.storedIDPrefix), let octets = Base64URL.decode(String(stored.dropFirst())),

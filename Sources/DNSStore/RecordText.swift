@@ -2,21 +2,6 @@ import Crypto
 import DNSWire
 import Foundation
 
-/// The header line of a record (section 7 of docs/FORMAT.md).
-struct RecordHeader: Codable, Sendable, Hashable {
-    var v: Int
-    var id: String
-    var n: Int
-    var h: String
-    var c: Int?
-    var g: String?
-    var e: String?
-    /// The data secret of an encrypted record (section 11).
-    var k: String?
-
-    var isChunked: Bool { c != nil }
-}
-
 /// A record as read: its header, its inline body, and the exact RDATA, which a compare-and-swap
 /// prerequisite must repeat octet for octet.
 struct StoredRecord: Sendable {
@@ -42,19 +27,16 @@ enum RecordText {
         return .txt(TXT(splitting: text))
     }
 
-    /// Parses a record. A record in an encoding this version does not know is refused, unless
-    /// `anyEncoding` (for checks that must not mistake a newer record for a damaged one).
-    static func parse(_ rdata: RData, name: DNSName, anyEncoding: Bool = false) throws -> StoredRecord {
+    /// Parses a record, its header read strictly (`RecordHeader.init(parsing:at:)`). A record a
+    /// newer writer made (an encoding or header member this version does not know) is refused,
+    /// unless `tolerateNewer` (for checks that must not mistake a newer record for a damaged one).
+    static func parse(_ rdata: RData, name: DNSName, tolerateNewer: Bool = false) throws -> StoredRecord {
         guard case .txt(let txt) = rdata else { throw StoreError.corrupted("\(name) holds no TXT record") }
         let text = txt.joined
         guard let newline = text.firstIndex(of: 0x0A) else {
             throw StoreError.corrupted("\(name) has no header line")
         }
-        let header = try MetadataJSON.decode(RecordHeader.self, Array(text[..<newline]), name: name)
-        if let e = header.e, !anyEncoding, DocumentEncoding.steps(e) == nil {
-            throw StoreError.corrupted("\(name) uses encoding '\(e)', which this version cannot read")
-        }
-        guard header.v >= 1, header.n >= 0 else { throw StoreError.corrupted("\(name) has a bad header") }
+        let header = try RecordHeader(parsing: Array(text[..<newline]), at: name, tolerateNewer: tolerateNewer)
         return StoredRecord(header: header, body: Array(text[(newline + 1)...]), rdata: rdata)
     }
 }

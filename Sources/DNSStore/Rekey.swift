@@ -25,8 +25,8 @@ extension DocumentCollection {
         guard let privacy = node.metadata.privacy else {
             throw StoreError.invalidName("collection '\(path)' is not private; only private collections have keys to change")
         }
-        let place = CollectionSecrets.WrapPlace(root: store.layout.root.description, database: database, collection: name)
-        let secrets = try CollectionSecrets.open(privacy, keys: keys, place: place, path: path)
+        let (secrets, root) = try store.openSecrets(privacy, database: database, collection: name)
+        let place = CollectionSecrets.WrapPlace(root: root, database: database, collection: name)
 
         // 1. A new data secret, wrapped for the old keys and the new one; new writes use it.
         let data = EncryptionKey.generate()
@@ -68,7 +68,7 @@ extension DocumentCollection {
         for attempt in 0..<store.configuration.maxAttempts {
             let address = try await store.address(of: id, in: name, of: database, forWriting: true)
             guard let record = try await store.readStoredRecord(address.name, id: address.storedID) else { return false }
-            if record.header.k == secret { return false }
+            if record.header.keyID == secret { return false }
             guard let document = try await get(id) else { return false }
             do {
                 try await updateJSON(id, document.json, ifVersion: document.version)

@@ -1,11 +1,10 @@
 import DNSWire
 
-/// What one store object has written and read, so that its session reads can tell a read server
-/// that is behind it: per document the lowest version it may see again (or that it deleted it),
-/// and per database and collection whether it exists. Bounded: the oldest knowledge goes first.
-/// Documents are remembered only where session reads can use it (read servers, `session`
-/// consistency): otherwise every read goes to the primary or takes any answer, and a scan of a
-/// large collection would fill the memory with versions nothing asks for.
+/// What one store object has written and read: per document the lowest version it may see again
+/// (or that it deleted it), and per database and collection whether it exists. Session reads use
+/// it to tell a read server that is behind; every read and write uses it as a high-water mark, to
+/// tell a rollback (a document below a version seen) and never to write a version number again.
+/// Bounded: the oldest knowledge goes first.
 final class Session: Sendable {
     struct DocumentKey: Hashable, Sendable {
         var database: String
@@ -35,6 +34,14 @@ final class Session: Sendable {
     }
 
     func knowledge(of key: DocumentKey) -> Knowledge? { state.withLock { $0.documents[key] } }
+
+    /// The highest version of the document this session saw, wrote or deleted.
+    func highestVersion(of key: DocumentKey) -> Int? {
+        switch knowledge(of: key) {
+        case .atLeast(let v)?, .deleted(let v)?: return v
+        case nil: return nil
+        }
+    }
 
     /// Records a version seen or written; never lowers what was known.
     func saw(_ key: DocumentKey, version: Int) {

@@ -28,6 +28,14 @@ public struct StoreConfiguration: Sendable {
     /// Off, the size of a private document's ciphertext no longer depends on how well its content
     /// compresses, which matters when an attacker can put chosen text next to a secret.
     public var compression = true
+    /// Collections (`database/collection`) known to be private: one whose metadata no longer says
+    /// so is refused as altered, so that stripping `"private"` from the zone can deny service but
+    /// never make this client write or read that collection in the clear. Collections this store
+    /// object sees private are added as it runs (``DocumentStore/privateCollections``).
+    public var privateCollections: Set<String> = []
+    /// Called with the whole set whenever this store object pins a collection it sees private or
+    /// unpins one it dropped, so a program can keep the pins for its next run.
+    public var privateCollectionsChanged: (@Sendable (Set<String>) -> Void)?
 
     /// A store under `domain`, writing to `zone` (the domain itself unless given).
     public init(domain: DNSName, zone: DNSName? = nil) {

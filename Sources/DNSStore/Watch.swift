@@ -176,7 +176,7 @@ final class Watcher: @unchecked Sendable {
             var state: [String: (version: Int, record: StoredRecord, name: DNSName)] = [:]
             for record in records where record.type == .txt {
                 remember(record)
-                if let (id, stored) = documentRecord(record, under: node, codec) { state[id] = (stored.header.v, stored, record.name) }
+                if let (id, stored) = documentRecord(record, under: node, codec) { state[id] = (stored.header.version, stored, record.name) }
             }
             try await resync(to: state, serial: last, codec, emit)
             return
@@ -203,11 +203,11 @@ final class Watcher: @unchecked Sendable {
             for record in deleted where record.type == .txt && !putNames.contains(record.name) {
                 guard let (id, stored) = documentRecord(record, under: node, codec) else { continue }
                 known?[id] = nil
-                emit(event(.delete, id: id, version: stored.header.v, serial: to.serial, document: nil))
+                emit(event(.delete, id: id, version: stored.header.version, serial: to.serial, document: nil))
             }
             for (id, stored, name) in puts {
-                known?[id] = stored.header.v
-                emit(event(.put, id: id, version: stored.header.v, serial: to.serial, document: try await document(stored, id: id, at: name, codec)))
+                known?[id] = stored.header.version
+                emit(event(.put, id: id, version: stored.header.version, serial: to.serial, document: try await document(stored, id: id, at: name, codec)))
             }
             serial = to.serial
         }
@@ -218,7 +218,7 @@ final class Watcher: @unchecked Sendable {
     /// its id (unsealed in a private collection) and the record.
     private func documentRecord(_ record: ResourceRecord, under node: DNSName, _ codec: CollectionCodec) -> (String, StoredRecord)? {
         guard record.type == .txt, record.name.labelCount == node.labelCount + 2, record.name.parent.parent == node,
-            let stored = try? RecordText.parse(record.rdata, name: record.name, anyEncoding: true),
+            let stored = try? RecordText.parse(record.rdata, name: record.name, tolerateNewer: true),
             let realID = try? codec.realID(stored.header.id)
         else { return nil }
         if let id, realID != id { return nil }
@@ -240,9 +240,9 @@ final class Watcher: @unchecked Sendable {
     private func document(_ stored: StoredRecord, id: String, at name: DNSName, _ codec: CollectionCodec) async throws -> Document? {
         guard options.includeDocuments else { return nil }
         let header = stored.header
-        guard let count = header.c, let generation = header.g else {
-            guard stored.body.count == header.n, RecordText.digest(stored.body) == header.h else { return nil }
-            return Document(id: id, version: header.v, json: try codec.decode(stored.body, header: header, id: id, at: name))
+        guard let count = header.chunkCount, let generation = header.generation else {
+            guard stored.body.count == header.storedLength, RecordText.digest(stored.body) == header.digest else { return nil }
+            return Document(id: id, version: header.version, json: try codec.decode(stored.body, header: header, id: id, at: name))
         }
         var body: [UInt8] = []
         for p in 0..<count {
@@ -255,8 +255,8 @@ final class Watcher: @unchecked Sendable {
                 return nil  // replaced since: a later put carries the document
             }
         }
-        guard body.count == header.n, RecordText.digest(body) == header.h else { return nil }
-        return Document(id: id, version: header.v, json: try codec.decode(body, header: header, id: id, at: name))
+        guard body.count == header.storedLength, RecordText.digest(body) == header.digest else { return nil }
+        return Document(id: id, version: header.version, json: try codec.decode(body, header: header, id: id, at: name))
     }
 
     private func event(_ operation: ChangeEvent.Operation, id: String, version: Int, serial: UInt32, document: Document?) -> ChangeEvent {
@@ -284,7 +284,7 @@ final class Watcher: @unchecked Sendable {
         for id in ids {
             let storedID = try codec.storedID(id)
             let (name, _) = try reader.layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
-            if let stored = try await reader.readStoredRecord(name, id: storedID) { state[id] = (stored.header.v, stored, name) }
+            if let stored = try await reader.readStoredRecord(name, id: storedID) { state[id] = (stored.header.version, stored, name) }
         }
         return (state, codec)
     }

@@ -10,7 +10,8 @@ struct DNSStoreCommand: AsyncParsableCommand {
             With no server configured, commands use the embedded store in ./dnsstore-data. Configure a server with \
             --server/--domain/--key, the DNSSTORE_SERVER, DNSSTORE_DOMAIN and DNSSTORE_KEY_FILE variables, or a \
             dnsstore.json file (in that order of precedence).
-            Exit codes: 2 invalid input, 3 not found, 4 conflict, 5 unauthorized, 6 unreachable.
+            Exit codes: 2 invalid input, 3 not found, 4 conflict, 5 unauthorized, 6 unreachable,
+            9 corrupt store data (damaged, forged or rolled back).
             """,
         subcommands: [
             InitCommand.self, DatabaseCommand.self, CollectionCommand.self, PutCommand.self, InsertCommand.self,

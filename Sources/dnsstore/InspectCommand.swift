@@ -25,7 +25,7 @@ struct FsckCommand: AsyncParsableCommand {
         commandName: "fsck",
         abstract: "Check a store: index entries without records, records without entries, damaged documents, oversize index pages, dangling chunks.",
         discussion: """
-            Reads the whole zone with a transfer (the key must allow it). Exit 0 when clean (or all repaired), 1 otherwise.
+            Reads the whole zone with a transfer (the key must allow it). Exit 0 when clean (or all repaired), 9 when problems remain.
             --repair mends what can be made whole. A damaged document (bad digest, missing chunk, not JSON) cannot be: \
             a repair keeps it unless --delete-damaged or --quarantine DIR says to delete it (the latter first saves its \
             TXT texts in DIR, one file per DNS name).
@@ -64,6 +64,6 @@ struct FsckCommand: AsyncParsableCommand {
             print(try Output.value(result, compact: store.compact))
             return result.isClean
         }
-        if !clean { throw ExitCode(ExitCodes.failed) }
+        if !clean { throw ExitCode(ExitCodes.corrupted) }
     }
 }

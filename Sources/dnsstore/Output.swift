@@ -26,6 +26,8 @@ enum ExitCodes {
     static let conflict: Int32 = 4
     static let unauthorized: Int32 = 5
     static let unreachable: Int32 = 6
+    /// Stored data that does not follow docs/FORMAT.md: damaged, forged or rolled back.
+    static let corrupted: Int32 = 9
 }
 
 enum Output {
@@ -107,7 +109,8 @@ func report<T>(_ options: StoreOptions? = nil, _ body: () async throws -> T) asy
             code = ExitCodes.unreachable
             message += options.map { " (\($0.patience); --timeout and --attempts change it)" } ?? ""
         case .unreachable: code = ExitCodes.unreachable
-        case .serverFailure, .corrupted: code = ExitCodes.failed
+        case .corrupted: code = ExitCodes.corrupted
+        case .serverFailure: code = ExitCodes.failed
         }
         Output.error(message)
         throw ExitCode(code)

@@ -28,7 +28,7 @@ struct StoreOptions: ParsableArguments {
     var data: String?
     @Option(name: .customLong("encryption-key"), help: "Encryption key file of private collections (env DNSSTORE_ENCRYPTION_KEY_FILE); 'dnsstore keygen --encryption' makes one.")
     var encryptionKey: String?
-    @Option(help: "Config file: JSON with server, domain, zone, key, data (env DNSSTORE_CONFIG); default ./dnsstore.json if present.")
+    @Option(help: "Config file: JSON with server, domain, zone, key, data, privateCollections (env DNSSTORE_CONFIG); default ./dnsstore.json if present.")
     var config: String?
     @Option(parsing: .unconditional, help: "Seconds to wait for each answer (default 2).")
     var timeout: Double = 2
@@ -52,6 +52,7 @@ struct StoreOptions: ParsableArguments {
         var key: String?
         var data: String?
         var encryptionKey: String?
+        var privateCollections: [String]?
     }
 
     private func fileConfig() throws -> FileConfig {
@@ -106,22 +107,36 @@ struct StoreOptions: ParsableArguments {
             key: try keyPath.map(Settings.readKey),
             encryptionKeys: try encryptionKeyPath.map(Settings.readEncryptionKeys),
             dataDirectory: data ?? env["DNSSTORE_DATA"] ?? file.data ?? LocalTransport.defaultDirectory,
+            privateCollections: Set(list([], "DNSSTORE_PRIVATE_COLLECTIONS", file.privateCollections)),
             timeout: timeout, attempts: attempts)
+    }
+
+    /// The store's configuration: what the settings give, with the private collections this user's
+    /// earlier commands saw (`PinFile`) pinned, and any new ones recorded there as they are seen.
+    private func configuration(_ settings: Settings, where location: String) -> StoreConfiguration {
+        var config = StoreConfiguration(domain: settings.domain, zone: settings.zone)
+        config.maxAttempts = 100
+        config.consistency = settings.consistency
+        config.encryptionKeys = settings.encryptionKeys
+        let pins = PinFile(root: (try? settings.domain.prepending("_dnsstore")) ?? settings.domain, where: location)
+        config.privateCollections = settings.privateCollections.union(pins.load())
+        config.privateCollectionsChanged = { pins.save($0.subtracting(settings.privateCollections)) }
+        return config
     }
 
     /// Opens the store these options describe.
     func openStore() async throws -> DocumentStore {
         let settings = try settings()
         guard settings.server != nil || !settings.primaries.isEmpty || !settings.readServers.isEmpty else {
-            return try DocumentStore.embedded(directory: settings.dataDirectory, domain: settings.domain, encryptionKeys: settings.encryptionKeys)
+            let transport = try LocalTransport.open(directory: settings.dataDirectory, zone: settings.domain)
+            let directory = URL(fileURLWithPath: settings.dataDirectory).standardizedFileURL.path
+            return try DocumentStore(configuration: configuration(settings, where: directory), transport: transport)
         }
         guard settings.domainGiven else {
             throw CLIError.invalidInput("a server needs a domain: pass --domain or set DNSSTORE_DOMAIN")
         }
-        var config = StoreConfiguration(domain: settings.domain, zone: settings.zone)
-        config.maxAttempts = 100
-        config.consistency = settings.consistency
-        config.encryptionKeys = settings.encryptionKeys
+        let location = (settings.primaries.first ?? settings.server ?? settings.readServers.first).map(\.display) ?? ""
+        let config = configuration(settings, where: location)
         if let server = settings.server, settings.primaries.isEmpty, settings.readServers.isEmpty {
             return try DocumentStore(configuration: config, transport: DNSClient(configuration: settings.client(server)))
         }
@@ -161,6 +176,8 @@ struct Settings {
     /// The keys of private collections, from --encryption-key.
     var encryptionKeys: EncryptionKeys?
     var dataDirectory: String
+    /// Collections pinned private by the configuration (`privateCollections`, DNSSTORE_PRIVATE_COLLECTIONS).
+    var privateCollections: Set<String>
     var timeout: Double
     var attempts: Int
 

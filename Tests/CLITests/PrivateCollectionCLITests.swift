@@ -60,4 +60,47 @@ struct PrivateCollectionCLITests {
         let bad = try await cli.run("get", "ops/credentials/db-primary", "--encryption-key", "bad.enckey")
         #expect(bad.status == 2 && bad.err.contains("bad.enckey") && bad.err.contains("line 1"), "\(bad.err)")
     }
+
+    /// A collection once seen private stays private across commands: its `"private"` stripped
+    /// from the zone makes every command exit 9 (corrupt), with or without the key, and nothing is
+    /// written in the clear. The pins live in a file of mode 0600; a configured pin works alike.
+    @Test func aStrippedPrivateMarkFailsEveryLaterCommand() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        #expect(try await cli.run("keygen", "--encryption", "--output", "cluster.enckey").status == 0)
+        #expect(try await cli.run("collection", "create", "ops/credentials", "--private", "--encryption-key", "cluster.enckey").status == 0)
+        #expect(try await cli.run("put", "ops/credentials/db", #"{"password":"hunter2"}"#, "--encryption-key", "cluster.enckey").status == 0)
+        let pinFile = cli.stateDirectory.appendingPathComponent("private-collections.json").path
+        let pins = try String(contentsOfFile: pinFile, encoding: .utf8)
+        #expect(pins.contains("ops/credentials"), "\(pins)")
+        let mode = try FileManager.default.attributesOfItem(atPath: pinFile)[.posixPermissions] as? Int
+        #expect(mode == 0o600, "the pin file has mode \(String(mode ?? 0, radix: 8))")
+
+        // The collection's record and its index entry, rewritten without "private".
+        let record = try #require(try await cli.run("inspect", "ops/credentials/db", "--encryption-key", "cluster.enckey").out.split(separator: " ").first)
+        let labels = record.split(separator: ".")
+        let collectionName = labels.dropFirst(2).joined(separator: ".") + "."
+        let indexName = labels.dropFirst(3).joined(separator: ".") + "."
+        let chunk = try #require(Int(labels[3]))
+        let stripped = #"{"chunks":{"total":16},"name":"credentials"}"#
+        #expect(try await cli.run("dns", "set", collectionName, stripped).status == 0)
+        #expect(try await cli.run("dns", "set", indexName, #"{"collection":{"credentials":\#(stripped)},"id":\#(chunk)}"#).status == 0)
+
+        for arguments in [["put", "ops/credentials/new", #"{"password":"in-the-clear"}"#, "--encryption-key", "cluster.enckey"],
+                          ["put", "ops/credentials/new", #"{"password":"in-the-clear"}"#], ["get", "ops/credentials/db"],
+                          ["list", "ops/credentials"]] {
+            let result = try await cli.run(arguments)
+            #expect(result.status == 9, "\(arguments): \(result.status) \(result.err)")
+            #expect(result.err.contains("no longer says so"), "\(arguments): \(result.err)")
+        }
+        // A pin from the configuration, on a machine that never saw the collection.
+        var configured = cli
+        configured.environment = ["DNSSTORE_STATE_DIR": cli.directory.appendingPathComponent("other-state").path,
+                                  "DNSSTORE_PRIVATE_COLLECTIONS": "ops/credentials"]
+        let refused = try await configured.run("put", "ops/credentials/new", #"{"password":"in-the-clear"}"#)
+        #expect(refused.status == 9, "\(refused.err)")
+        let dump = try await cli.run("dns", "query", indexName, "TXT")
+        #expect(!dump.out.contains("in-the-clear"))
+        #expect(try await cli.run("get", "ops/credentials/new", "--encryption-key", "cluster.enckey").status == 9)
+    }
 }

@@ -42,7 +42,7 @@ struct FormatTests {
     }
 
     @Test func recordTextRoundTrips() throws {
-        let header = RecordHeader(v: 3, id: "doc", n: 5, h: RecordText.digest(Array("[1,2]".utf8)))
+        let header = RecordHeader(version: 3, id: "doc", storedLength: 5, digest: RecordText.digest(Array("[1,2]".utf8)))
         let rdata = try RecordText.rdata(header: header, body: Array("[1,2]".utf8))
         let parsed = try RecordText.parse(rdata, name: "r.example.")
         #expect(parsed.header == header)
@@ -58,7 +58,7 @@ struct FormatTests {
             try RecordText.parse(.txt(TXT("no newline")), name: "r.example.")
         }
         #expect(throws: StoreError.corrupted("r.example. uses encoding 'zstd', which this version cannot read")) {
-            try RecordText.parse(.txt(TXT("{\"v\":1,\"id\":\"a\",\"n\":0,\"h\":\"x\",\"e\":\"zstd\"}\n")), name: "r.example.")
+            try RecordText.parse(.txt(TXT("{\"v\":1,\"id\":\"a\",\"n\":0,\"h\":\"47DEQpj8HBSa-_TImW-5JA\",\"e\":\"zstd\"}\n")), name: "r.example.")
         }
     }
 
