@@ -14,6 +14,10 @@ public final class DNSClient: Sendable {
     private let connections = Locked<[SocketAddress: TCPConnection]>([:])
     private let udpPools = Locked<[SocketAddress: UDPSocketPool]>([:])
     private let ids = RandomIDs()
+    /// Seconds added to the configured clock when signing: set from a server's signed BADTIME
+    /// answer, so a client whose clock lags, or a server that refuses what was signed before it
+    /// started, costs one retry rather than a failure.
+    private let clockOffset = Locked<Int64>(0)
 
     /// A client on `group`; it connects only when a request needs it.
     public init(
@@ -100,6 +104,7 @@ public final class DNSClient: Sendable {
     /// One attempt against one server: UDP first unless configured otherwise or the message is too
     /// large for it, TCP when the UDP answer comes back truncated.
     nonisolated(nonsending) func exchange(_ message: Message, with server: SocketAddress, overTCP: Bool) async throws -> Message {
+        var signedAgain = false
         if !configuration.alwaysTCP && !overTCP {
             while true {
                 let (octets, matcher, verifier) = try prepare(message)
@@ -113,7 +118,13 @@ public final class DNSClient: Sendable {
                     continue
                 }
                 if !response.truncated {
-                    return try verified(answer, response, verifier)
+                    do {
+                        return try verified(answer, response, verifier)
+                    } catch ClientInternalError.signAgain {
+                        guard !signedAgain else { throw DNSError.tsig(.badTime) }
+                        signedAgain = true
+                        continue
+                    }
                 }
                 logger.trace("truncated answer, retrying over TCP", metadata: ["server": "\(server)"])
                 break
@@ -130,6 +141,7 @@ public final class DNSClient: Sendable {
     nonisolated(nonsending) private func exchangeTCP(_ message: Message, with server: SocketAddress) async throws -> Message {
         var mayRetry = true
         var unsent = 0
+        var signedAgain = false
         while true {
             let (octets, matcher, verifier) = try prepare(message)
             let (connection, reused) = try await connection(to: server)
@@ -138,6 +150,10 @@ public final class DNSClient: Sendable {
                     octets, matcher: matcher, timeout: configuration.timeout)
                 return try verified(answer, response, verifier)
             } catch ClientInternalError.idInUse {
+                continue
+            } catch ClientInternalError.signAgain {
+                guard !signedAgain else { throw DNSError.tsig(.badTime) }
+                signedAgain = true
                 continue
             } catch ClientInternalError.notSent(let why) {
                 forget(connection)
@@ -173,6 +189,13 @@ public final class DNSClient: Sendable {
         guard var verifier else { return response }
         do {
             try verifier.verify(octets, message: response, now: now())
+        } catch TSIGError.badTime where response.tsig?.otherData.count == 6 {
+            // The answer's MAC verified, so its time is the server's own (RFC 8945 section 5.2.3).
+            let serverTime = response.tsig!.otherData.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let offset = Int64(bitPattern: serverTime) - Int64(bitPattern: configuration.clock())
+            clockOffset.withLock { $0 = offset }
+            logger.notice("the server refused our TSIG time; signing with its clock", metadata: ["offset": "\(offset)"])
+            throw ClientInternalError.signAgain
         } catch TSIGError.responseNotSigned where response.rcode != .noError {
             throw DNSError(rcode: response.rcode) ?? DNSError.tsig(.responseNotSigned)
         } catch let error as TSIGError {
@@ -181,7 +204,7 @@ public final class DNSClient: Sendable {
         return response
     }
 
-    func now() -> UInt64 { configuration.clock() }
+    func now() -> UInt64 { UInt64(bitPattern: Int64(bitPattern: configuration.clock()) &+ clockOffset.withLock { $0 }) }
 
     // MARK: Socket pools
 

@@ -191,4 +191,7 @@ enum ClientInternalError: Error {
     /// The request could not be written (the connection was already closed): the server never
     /// saw it, so sending it again elsewhere is safe whatever it is.
     case notSent(String)
+    /// The server answered BADTIME, signed, with its own clock: the request may be signed again
+    /// with the server's time (the client's clock offset is now set to it).
+    case signAgain
 }

@@ -159,14 +159,21 @@ extension Authority {
         }
     }
 
-    /// A signed UPDATE seen before gets the answer it got then; a new one is admitted.
+    /// A signed UPDATE seen before gets the answer it got then; one that may be a replay the
+    /// cache no longer holds is refused (BADTIME); a new one is admitted.
     private func admitUpdate(_ context: RequestContext) -> RequestOutcome {
-        guard let tsig = context.tsig, context.key != nil else {
-            return admitUpdate(context) { _ in }
-        }
-        switch replays.lookup(tsig, now: context.now) {
+        guard let tsig = context.tsig, context.key != nil else { return admitUpdate(context, replay: nil) }
+        if let seen = seenBefore(context, replays.lookup(tsig, now: context.now)) { return seen }
+        return admitUpdate(context, replay: tsig)
+    }
+
+    /// The answer to an UPDATE the replay cache knows (`lookup` or `reserve`), or nil when it is fresh.
+    private func seenBefore(_ context: RequestContext, _ lookup: ReplayCache.Lookup) -> RequestOutcome? {
+        switch lookup {
+        case .fresh:
+            return nil
         case .answered(var answer):
-            logger.notice("repeated signed UPDATE answered as before, not applied again", metadata: ["key": "\(tsig.keyName)"])
+            logger.notice("repeated signed UPDATE answered as before, not applied again", metadata: ["key": "\(context.tsig?.keyName.description ?? "")"])
             if var header = MessageHeader(peeking: answer) {
                 header.id = context.request.id
                 header.write(over: &answer)
@@ -174,36 +181,44 @@ extension Authority {
             return .answered([answer])
         case .inProgress:
             return .answered(context.transport == .tcp ? [context.respond(rcode: .servFail, payloadLimit: 65535)] : [])
-        case .fresh:
-            return admitUpdate(context) { answer in
-                if let answer { self.replays.record(tsig, answer: answer) } else { self.replays.forget(tsig) }
-            }
+        case .tooOld:
+            ServerMetrics.refused.increment()
+            logger.notice(
+                "signed UPDATE refused as a possible replay: signed before this process started or at its key's low-water mark",
+                metadata: ["key": "\(context.tsig?.keyName.description ?? "")"])
+            return .answered(context.badTimeAnswer().map { [$0] } ?? [])
         }
     }
 
-    /// Checks an UPDATE and queues it for the next group commit. `answered` learns its answer,
-    /// or nil when it was shed or abandoned unanswered. In-process requests are applied alone on
-    /// the caller's thread, and never shed.
-    private func admitUpdate(_ context: RequestContext, answered: @escaping @Sendable (ByteBuffer?) -> Void) -> RequestOutcome {
+    /// Checks an UPDATE and queues it for the next group commit. In-process requests are applied
+    /// alone on the caller's thread, and never shed. A signed one (`replay`) takes its place in
+    /// the replay cache only once its checks pass, so requests its key may not make cannot push
+    /// others out; its answer is kept there for retransmissions.
+    private func admitUpdate(_ context: RequestContext, replay: TSIGRecord?) -> RequestOutcome {
+        let answered: @Sendable (ByteBuffer?) -> Void = { answer in
+            guard let replay else { return }
+            if let answer { self.replays.record(replay, answer: answer) } else { self.replays.forget(replay) }
+        }
         guard context.transport != .local else {
+            if let replay, let seen = seenBefore(context, replays.reserve(replay, now: context.now)) { return seen }
             return .work(BlockingWork(body: {
                 let answer = self.update(context)
                 answered(answer)
                 return .done([answer])
             }, release: {}))
         }
-        guard updateQueue.enter() else {
-            answered(nil)
-            return shed(context, updateQueue)
-        }
+        guard updateQueue.enter() else { return shed(context, updateQueue) }
         let update: CheckedUpdate
         switch check(update: context) {
         case .answer(let answer):
             updateQueue.leave()
-            answered(answer)
             return .answered([answer])
         case .ready(let ready):
             update = ready
+        }
+        if let replay, let seen = seenBefore(context, replays.reserve(replay, now: context.now)) {
+            updateQueue.leave()
+            return seen
         }
         let queue = updateQueue
         return .deferred(DeferredWork { pool, deliver in

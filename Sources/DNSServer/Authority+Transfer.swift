@@ -42,13 +42,10 @@ extension Authority {
             ixfrFrom = client.serial
             // The journal is read in one transaction of its own and ends at the SOA it read, so a
             // commit landing meanwhile cannot make the answer inconsistent (or needlessly full).
-            if context.transport != .udp, let diffs = try? store.journal(origin, after: client.serial), let last = diffs.last {
+            if context.transport != .udp, let journal = (try? store.journal(origin, after: client.serial)) ?? nil {
                 statistics.incrementalTransfers.add(1, ordering: .relaxed)
-                logger.info("IXFR", metadata: ["zone": "\(origin)", "from": "\(client.serial)", "to": "\(Self.serial(of: last.toSOA) ?? 0)"])
-                var records = [last.toSOA]
-                for diff in diffs { records += [diff.fromSOA] + diff.deleted + [diff.toSOA] + diff.added }
-                records.append(last.toSOA)
-                return .done(TransferStream(context: context).messages(records, last: true))
+                logger.info("IXFR", metadata: ["zone": "\(origin)", "from": "\(client.serial)", "to": "\(Self.serial(of: journal.soa) ?? 0)"])
+                return journalStep(TransferStream(context: context), journal, from: journal.start, first: true)
             }
         } else {
             ixfrFrom = nil
@@ -88,8 +85,27 @@ extension Authority {
         }
     }
 
-    static func serial(of record: ResourceRecord) -> UInt32? {
-        if case .soa(let soa) = record.rdata { return soa.serial }
+    /// Octets of journal changes an incremental transfer reads per step.
+    static let transferStepOctets = 256 << 10
+
+    /// One step of an incremental transfer (RFC 1995): the current SOA first, then each journal
+    /// step as its old SOA, deletions, new SOA and additions, then the current SOA again; a page
+    /// of journal steps at a time.
+    private func journalStep(_ stream: TransferStream, _ journal: any JournalSnapshot, from position: Int, first: Bool) -> BlockingWork.Step {
+        do {
+            let page = try journal.diffs(from: position, octets: Self.transferStepOctets)
+            var records = first ? [journal.soa] : []
+            for diff in page.diffs { records += [diff.fromSOA] + diff.deleted + [diff.toSOA] + diff.added }
+            guard let next = page.next else { return .done(stream.messages(records + [journal.soa], last: true)) }
+            return .more(stream.messages(records, last: false)) { self.journalStep(stream, journal, from: next, first: false) }
+        } catch {
+            logger.error("transfer stopped", metadata: ["zone": "\(journal.soa.name)", "error": "\(error)"])
+            return .done([])
+        }
+    }
+
+    static func serial(of record: ResourceRecord?) -> UInt32? {
+        if case .soa(let soa)? = record?.rdata { return soa.serial }
         return nil
     }
 }

@@ -164,6 +164,7 @@ extension Authority {
         var changes: [ZoneChange] = []
         for operation in operations { try apply(operation, to: &next, changes: &changes) }
         guard !changes.isEmpty else { return .answer(.noError, nil) }
+        if let why = try dnameProblem(changes, before: draft, after: next) { return .answer(.refused, why) }
         for name in Set(changes.map(\.record.name)) {
             for (type, set) in try next.types(at: name) {
                 if set.count > configuration.maxRecordsPerRRset {
@@ -188,6 +189,30 @@ extension Authority {
         changes.append(ZoneChange(action: .add, record: newSOA))
         draft = next
         return .commit(JournalStep(from: oldSerial, to: soa.serial, changes: changes))
+    }
+
+    /// Why an UPDATE would put names below a DNAME (RFC 6672 section 2.3: a DNAME owner has no
+    /// descendants), or nil. Secondaries refuse such a zone whole (Knot does), so an UPDATE that
+    /// adds a DNAME above existing names, or a name below a DNAME, is refused. A new name is
+    /// checked up its ancestors until one that owns records: names that exist were checked when
+    /// they were added, so none lies below a DNAME.
+    private func dnameProblem(_ changes: [ZoneChange], before: ZoneDraft, after: ZoneDraft) throws -> String? {
+        var checked = Set<DNSName>()
+        for change in changes where change.action == .add {
+            let name = change.record.name
+            if change.record.type == .dname, try after.hasDescendants(name) {
+                return "a DNAME at \(name) would have names below it"
+            }
+            guard checked.insert(name).inserted, try before.types(at: name).isEmpty else { continue }
+            var ancestor = name
+            while ancestor != after.origin, ancestor.labelCount > after.origin.labelCount {
+                ancestor = ancestor.parent
+                let types = try after.types(at: ancestor)
+                if types[.dname] != nil { return "\(name) would be below the DNAME at \(ancestor)" }
+                if !types.isEmpty { break }
+            }
+        }
+        return nil
     }
 
     /// The RCODE of the first prerequisite that fails, or nil (RFC 2136 section 3.2).

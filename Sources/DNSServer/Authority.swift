@@ -157,6 +157,9 @@ public final class Authority: Sendable {
         configuration.zones.filter { name.isSubdomain(of: $0) }.max { $0.labelCount < $1.labelCount }
     }
 
+    /// Names changed in other processes that the cache forgets one by one; more, and it starts afresh.
+    static let cacheRefreshNames = 10_000
+
     /// Brings the cache up to the storage's change counter: removes the names the journal says
     /// changed since it last looked, or everything when the journal does not reach back.
     func refreshCache() {
@@ -175,11 +178,18 @@ public final class Authority: Sendable {
                     continue
                 }
                 guard seen != serial else { continue }
-                guard let diffs = try store.journal(origin, after: seen) else {
+                guard let journal = try store.journal(origin, after: seen) else {
                     complete = false
                     continue
                 }
-                for diff in diffs { changed.formUnion((diff.deleted + diff.added).map(\.name)) }
+                // Names changed since the cache last looked; past a bound, the cache starts afresh.
+                var position: Int? = journal.start
+                while let from = position, changed.count <= Self.cacheRefreshNames {
+                    let page = try journal.diffs(from: from, octets: Self.transferStepOctets)
+                    for diff in page.diffs { changed.formUnion((diff.deleted + diff.added).map(\.name)) }
+                    position = page.next
+                }
+                if changed.count > Self.cacheRefreshNames { complete = false }
             } catch {
                 logger.error("cannot read zone changes", metadata: ["zone": "\(origin)", "error": "\(error)"])
                 complete = false

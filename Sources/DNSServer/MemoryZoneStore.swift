@@ -58,18 +58,14 @@ final class MemoryZoneStore: ZoneStore, Sendable {
         }
     }
 
-    func journal(_ origin: DNSName, after serial: UInt32) throws -> [ZoneDiff]? {
-        let steps = zones.withLock { $0[origin]?.steps ?? [] }
-        guard let start = steps.lastIndex(where: { $0.from == serial }) else { return nil }
-        return steps[start...].compactMap { step in
-            guard let from = step.changes.first(where: { $0.action == .delete && $0.record.type == .soa })?.record,
-                let to = step.changes.first(where: { $0.action == .add && $0.record.type == .soa })?.record
-            else { return nil }
-            return ZoneDiff(
-                fromSOA: from, toSOA: to,
-                deleted: step.changes.filter { $0.action == .delete && $0.record.type != .soa }.map(\.record),
-                added: step.changes.filter { $0.action == .add && $0.record.type != .soa }.map(\.record))
-        }
+    func journal(_ origin: DNSName, after serial: UInt32) throws -> (any JournalSnapshot)? {
+        let (steps, nodes) = zones.withLock { ($0[origin]?.steps ?? [], $0[origin]?.nodes ?? [:]) }
+        guard let soa = try Reader(origin: origin, nodes: nodes).soa(), let start = steps.lastIndex(where: { $0.from == serial }),
+            ZoneDiff.chains(steps[start...].map { ($0.from, $0.to) }, from: serial, to: soa.soa.serial)
+        else { return nil }
+        return JournalInMemory(
+            soa: soa.record,
+            all: try steps[start...].map { try ZoneDiff(JournalStep(from: $0.from, to: $0.to, changes: $0.changes), zone: origin) })
     }
 
     func snapshot(_ origin: DNSName) throws -> any ZoneSnapshot {

@@ -94,17 +94,19 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         """,
     ]
 
-    /// The connection settings in a URL, and the URL with its password left out.
+    /// The connection settings in a URL, and the URL with its password left out. Without a
+    /// password in the URL, `PGPASSWORD` gives it (as libpq's does), which keeps it out of `ps`.
     static func parse(_ url: String) throws -> (configuration: PostgresConnection.Configuration, display: String) {
         guard let parts = URLComponents(string: url), ["postgresql", "postgres"].contains(parts.scheme ?? ""),
             let host = parts.host, !host.isEmpty
         else {
-            throw AuthorityError.storage("'\(url)' is not a PostgreSQL URL: expected postgresql://USER@HOST:PORT/DATABASE")
+            throw AuthorityError.storage("'\(StorageURL.redacted(url))' is not a PostgreSQL URL: expected postgresql://USER@HOST:PORT/DATABASE")
         }
         let user = parts.user ?? "postgres"
         let database = parts.path.hasPrefix("/") && parts.path.count > 1 ? String(parts.path.dropFirst()) : user
+        let password = parts.password ?? ProcessInfo.processInfo.environment["PGPASSWORD"]
         var configuration = PostgresConnection.Configuration(
-            host: host, port: parts.port ?? 5432, username: user, password: parts.password, database: database, tls: .disable)
+            host: host, port: parts.port ?? 5432, username: user, password: password, database: database, tls: .disable)
         configuration.options.connectTimeout = .seconds(10)
         return (configuration, "postgresql://\(user)@\(host):\(parts.port ?? 5432)/\(database)")
     }
@@ -304,18 +306,76 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         try session.run("UPDATE dnsstore_zone SET octets = \(octets + delta), journal_octets = \(journal) WHERE zone = \(zone)")
     }
 
-    func journal(_ origin: DNSName, after serial: UInt32) throws -> [ZoneDiff]? {
+    func journal(_ origin: DNSName, after serial: UInt32) throws -> (any JournalSnapshot)? {
+        // The transfer keeps a connection of its own, in one transaction, until it is done.
+        let connection = try take()
+        let session = Session(connection: connection, logger: logger)
         let zone = Data(OwnerKey.key(origin))
-        return try withConnection { session in
-            try session.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { () -> [ZoneDiff]? in
-                guard let first = try session.rows(
-                    "SELECT MAX(step) FROM dnsstore_journal_step WHERE zone = \(zone) AND from_serial = \(Int(serial))"
-                ).first?.decode(Int?.self) else { return nil }
+        do {
+            try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            guard let first = try session.rows(
+                "SELECT MAX(step) FROM dnsstore_journal_step WHERE zone = \(zone) AND from_serial = \(Int(serial))"
+            ).first?.decode(Int?.self) else {
+                Self.close(connection)
+                opened.subtract(1, ordering: .relaxed)
+                return nil
+            }
+            let links = try session.rows(
+                "SELECT from_serial, to_serial FROM dnsstore_journal_step WHERE zone = \(zone) AND step >= \(first) ORDER BY step"
+            ).map { row -> (from: UInt32, to: UInt32) in
+                let (from, to) = try row.decode((Int, Int).self)
+                return (UInt32(truncatingIfNeeded: from), UInt32(truncatingIfNeeded: to))
+            }
+            guard let current = try Reader(session: session, origin: origin).soa(), ZoneDiff.chains(links, from: serial, to: current.soa.serial) else {
+                Self.close(connection)
+                opened.subtract(1, ordering: .relaxed)
+                return nil
+            }
+            return Journal(session: session, origin: origin, soa: current.record, start: first) { [self] in
+                opened.subtract(1, ordering: .relaxed)
+            }
+        } catch {
+            opened.subtract(1, ordering: .relaxed)
+            Self.close(connection)
+            throw Self.described(error, url: displayURL)
+        }
+    }
+
+    /// A zone's journal in a transaction of its own connection, closed when the transfer ends.
+    final class Journal: JournalSnapshot, @unchecked Sendable {
+        let session: Session
+        let origin: DNSName
+        let soa: ResourceRecord
+        let start: Int
+        private let closed: @Sendable () -> Void
+        private let lock = Locked(())
+
+        init(session: Session, origin: DNSName, soa: ResourceRecord, start: Int, closed: @escaping @Sendable () -> Void) {
+            self.session = session
+            self.origin = origin
+            self.soa = soa
+            self.start = start
+            self.closed = closed
+        }
+
+        deinit {
+            PostgresZoneStore.close(session.connection)
+            closed()
+        }
+
+        /// A step is one UPDATE, at most 65,535 octets: a page takes `octets / 65,536` of them.
+        func diffs(from: Int, octets: Int) throws -> (diffs: [ZoneDiff], next: Int?) {
+            try lock.withLock { _ in
+                let zone = Data(OwnerKey.key(origin))
+                let count = max(1, octets / 65_536)
                 let steps = try session.rows(
-                    "SELECT step, from_serial, to_serial FROM dnsstore_journal_step WHERE zone = \(zone) AND step >= \(first) ORDER BY step")
+                    "SELECT step, from_serial, to_serial FROM dnsstore_journal_step WHERE zone = \(zone) AND step >= \(from) ORDER BY step LIMIT \(count + 1)"
+                ).map { try $0.decode((Int, Int, Int).self) }
+                let page = steps.prefix(count)
+                guard let last = page.last?.0 else { return ([], nil) }
                 var byStep: [Int: [ZoneChange]] = [:]
                 for row in try session.rows(
-                    "SELECT step, action, name, type, ttl, rdata FROM dnsstore_journal WHERE zone = \(zone) AND step >= \(first) ORDER BY step, seq")
+                    "SELECT step, action, name, type, ttl, rdata FROM dnsstore_journal WHERE zone = \(zone) AND step >= \(from) AND step <= \(last) ORDER BY step, seq")
                 {
                     let (step, action, name, type, ttl, rdata) = try row.decode((Int, Int, Data, Int, Int, Data).self)
                     let rrType = RRType(UInt16(truncatingIfNeeded: type))
@@ -324,11 +384,12 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
                         rdata: try RData.decode(type: rrType, wire: Array(rdata)))
                     byStep[step, default: []].append(ZoneChange(action: action == ZoneChange.Action.add.rawValue ? .add : .delete, record: record))
                 }
-                let chain = try steps.map { row -> JournalStep in
-                    let (step, from, to) = try row.decode((Int, Int, Int).self)
-                    return JournalStep(from: UInt32(truncatingIfNeeded: from), to: UInt32(truncatingIfNeeded: to), changes: byStep[step] ?? [])
+                let diffs = try page.map { step, from, to in
+                    try ZoneDiff(
+                        JournalStep(from: UInt32(truncatingIfNeeded: from), to: UInt32(truncatingIfNeeded: to), changes: byStep[step] ?? []),
+                        zone: origin)
                 }
-                return ZoneDiff.chain(chain, from: serial, to: try Reader(session: session, origin: origin).soa()?.soa.serial)
+                return (diffs, steps.count > count ? steps[count].0 : nil)
             }
         }
     }

@@ -41,18 +41,22 @@ struct RequestContext {
         case .badSignature(let tsig): return .fail(tsigFailure(.badSig, tsig))
         case .badTruncation(let tsig): return .fail(tsigFailure(.badTrunc, tsig))
         case .badTime(let key, let tsig):
-            // BADTIME answers are signed, so the client can trust the time we report.
-            var response = template(rcode: .notAuth)
-            response.edns = nil
-            let time = now
-            let other: [UInt8] = (0..<6).map { UInt8(truncatingIfNeeded: time >> (8 * (5 - $0))) }
-            // Time Signed repeats the request's; our clock goes in Other Data (RFC 8945 section 5.2.3).
-            guard let unsigned = try? response.encode(),
-                let signed = try? TSIGSigner.sign(
-                    unsigned, key: key, timeSigned: tsig.timeSigned, requestMAC: tsig.mac, error: .badTime, otherData: other)
-            else { return .fail(nil) }
-            return .fail(signed.message)
+            return .fail(badTimeAnswer(key: key, tsig: tsig))
         }
+    }
+
+    /// A BADTIME answer to a signed request, signed so the client can trust the time we report:
+    /// Time Signed repeats the request's, our clock goes in Other Data (RFC 8945 section 5.2.3).
+    func badTimeAnswer(key: TSIGKey? = nil, tsig: TSIGRecord? = nil) -> ByteBuffer? {
+        guard let key = key ?? self.key, let tsig = tsig ?? self.tsig else { return nil }
+        var response = template(rcode: .notAuth)
+        response.edns = nil
+        let time = now
+        let other: [UInt8] = (0..<6).map { UInt8(truncatingIfNeeded: time >> (8 * (5 - $0))) }
+        guard let unsigned = try? response.encode(),
+            let signed = try? TSIGSigner.sign(unsigned, key: key, timeSigned: tsig.timeSigned, requestMAC: tsig.mac, error: .badTime, otherData: other)
+        else { return nil }
+        return signed.message
     }
 
     enum TSIGCheck {

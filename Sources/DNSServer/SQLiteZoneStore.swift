@@ -455,24 +455,55 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         }
     }
 
-    func journal(_ origin: DNSName, after serial: UInt32) throws -> [ZoneDiff]? {
-        return try pool.read { db -> [ZoneDiff]? in
+    func journal(_ origin: DNSName, after serial: UInt32) throws -> (any JournalSnapshot)? {
+        let snapshot = try pool.makeSnapshot()
+        return try snapshot.read { db -> (any JournalSnapshot)? in
             let key = try zoneKey(origin, db)
-            let zone = key.id
             guard let first = try Int.fetchOne(
-                db, sql: "SELECT MAX(step) FROM journal WHERE zone = ? AND from_serial = ?", arguments: [zone, Int64(serial)])
+                db, sql: "SELECT MAX(step) FROM journal WHERE zone = ? AND from_serial = ?", arguments: [key.id, Int64(serial)])
             else { return nil }
-            let rows = try Row.fetchAll(
-                db, sql: "SELECT from_serial, to_serial, octets, changes, dict FROM journal WHERE zone = ? AND step >= ? ORDER BY step",
-                arguments: [zone, first])
-            let chain = try rows.map { row in
-                // A step's changes take fewer octets than its records do (see `JournalStepCoding`).
-                let changes = try compression.unpack(row[3], dictionary: row[4], limit: row[2], db)
-                return JournalStep(
-                    from: UInt32(truncatingIfNeeded: row[0] as Int64), to: UInt32(truncatingIfNeeded: row[1] as Int64),
-                    changes: try JournalStepCoding.decode(changes))
+            // The chain is checked on the serials alone; the changes are read a page at a time.
+            let links = try Row.fetchCursor(
+                db, sql: "SELECT from_serial, to_serial FROM journal WHERE zone = ? AND step >= ? ORDER BY step", arguments: [key.id, first])
+            var chain: [(from: UInt32, to: UInt32)] = []
+            while let row = try links.next() {
+                chain.append((UInt32(truncatingIfNeeded: row[0] as Int64), UInt32(truncatingIfNeeded: row[1] as Int64)))
             }
-            return ZoneDiff.chain(chain, from: serial, to: try Reader(db: db, zone: key, compression: compression).soa()?.soa.serial)
+            guard let current = try Reader(db: db, zone: key, compression: compression).soa(),
+                ZoneDiff.chains(chain, from: serial, to: current.soa.serial)
+            else { return nil }
+            return Journal(snapshot: snapshot, zone: key, soa: current.record, start: first, compression: compression)
+        }
+    }
+
+    /// A zone's journal in a snapshot of the file (a WAL read transaction kept open).
+    struct Journal: JournalSnapshot, @unchecked Sendable {
+        let snapshot: DatabaseSnapshot
+        let zone: ZoneKey
+        let soa: ResourceRecord
+        let start: Int
+        let compression: RowCompression
+
+        func diffs(from: Int, octets: Int) throws -> (diffs: [ZoneDiff], next: Int?) {
+            try snapshot.read { db in
+                let rows = try Row.fetchCursor(
+                    db, sql: "SELECT step, from_serial, to_serial, octets, changes, dict FROM journal WHERE zone = ? AND step >= ? ORDER BY step",
+                    arguments: [zone.id, from])
+                var diffs: [ZoneDiff] = []
+                var size = 0
+                while let row = try rows.next() {
+                    let stepOctets: Int = row[3]
+                    guard diffs.isEmpty || size + stepOctets <= octets else { return (diffs, row[0] as Int) }
+                    // A step's changes take fewer octets than its records do (see `JournalStepCoding`).
+                    let changes = try compression.unpack(row[4], dictionary: row[5], limit: stepOctets, db)
+                    let step = JournalStep(
+                        from: UInt32(truncatingIfNeeded: row[1] as Int64), to: UInt32(truncatingIfNeeded: row[2] as Int64),
+                        changes: try JournalStepCoding.decode(changes))
+                    diffs.append(try ZoneDiff(step, zone: zone.origin))
+                    size += stepOctets
+                }
+                return (diffs, nil)
+            }
         }
     }
 

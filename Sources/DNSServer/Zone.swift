@@ -112,6 +112,13 @@ struct ZoneDraft {
         return result
     }
 
+    /// Whether any name below `name` owns records after the changes so far (a name whose records
+    /// the draft removed may still count: the answer errs towards yes).
+    func hasDescendants(_ name: DNSName) throws -> Bool {
+        let added = overlay.contains { owner, sets in owner != name && owner.isSubdomain(of: name) && sets.values.contains { $0 != nil } }
+        return try added || base.hasDescendants(name)
+    }
+
     @discardableResult
     mutating func add(_ record: ResourceRecord) throws -> Bool {
         var set = try take(record.name, record.type) ?? RRSet(ttl: record.ttl)

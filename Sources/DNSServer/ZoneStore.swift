@@ -37,23 +37,56 @@ struct JournalStep {
 }
 
 extension ZoneDiff {
-    /// The steps as differences, when they chain from `serial` to `current` without a gap and each
-    /// holds its SOA change; nil otherwise (the journal does not reach back, or was trimmed meanwhile).
-    static func chain(_ steps: [JournalStep], from serial: UInt32, to current: UInt32?) -> [ZoneDiff]? {
-        var diffs: [ZoneDiff] = []
+    /// One journal step as a difference; throws when it lacks its SOA change (damaged storage).
+    init(_ step: JournalStep, zone origin: DNSName) throws {
+        guard let from = step.changes.first(where: { $0.action == .delete && $0.record.type == .soa })?.record,
+            let to = step.changes.first(where: { $0.action == .add && $0.record.type == .soa })?.record
+        else { throw StorageError.damaged("zone \(origin): journal step \(step.from) -> \(step.to) has no SOA change") }
+        self.init(
+            fromSOA: from, toSOA: to,
+            deleted: step.changes.filter { $0.action == .delete && $0.record.type != .soa }.map(\.record),
+            added: step.changes.filter { $0.action == .add && $0.record.type != .soa }.map(\.record))
+    }
+
+    /// Whether the serials of the journal's steps, in order, chain from `serial` to `current`
+    /// without a gap: what an incremental transfer needs before it sends its first message.
+    static func chains(_ links: some Sequence<(from: UInt32, to: UInt32)>, from serial: UInt32, to current: UInt32?) -> Bool {
         var expected = serial
-        for step in steps {
-            guard step.from == expected,
-                let from = step.changes.first(where: { $0.action == .delete && $0.record.type == .soa })?.record,
-                let to = step.changes.first(where: { $0.action == .add && $0.record.type == .soa })?.record
-            else { return nil }
-            diffs.append(ZoneDiff(
-                fromSOA: from, toSOA: to,
-                deleted: step.changes.filter { $0.action == .delete && $0.record.type != .soa }.map(\.record),
-                added: step.changes.filter { $0.action == .add && $0.record.type != .soa }.map(\.record)))
-            expected = step.to
+        for link in links {
+            guard link.from == expected else { return false }
+            expected = link.to
         }
-        return expected == current ? diffs : nil
+        return expected == current
+    }
+}
+
+/// A zone's journal as one transaction saw it, from a serial to the zone's SOA then: what an
+/// incremental transfer sends, read a page of steps at a time, so that a transfer holds about one
+/// page however long the journal (a slow reader slows the transfer instead).
+protocol JournalSnapshot: Sendable {
+    /// The zone's SOA when the view was taken, where the last step leads.
+    var soa: ResourceRecord { get }
+    /// Where the first page starts.
+    var start: Int { get }
+    /// The steps from position `from` on, as differences: as many as fit in about `octets` of
+    /// stored changes, at least one; and where the next page starts (nil: at the end).
+    func diffs(from: Int, octets: Int) throws -> (diffs: [ZoneDiff], next: Int?)
+}
+
+/// A journal whose steps are all in memory already.
+struct JournalInMemory: JournalSnapshot {
+    let soa: ResourceRecord
+    let all: [ZoneDiff]
+    var start: Int { 0 }
+
+    func diffs(from: Int, octets: Int) throws -> (diffs: [ZoneDiff], next: Int?) {
+        var end = from
+        var size = 0
+        while end < all.count, end == from || size < octets {
+            size += (all[end].deleted + all[end].added).reduce(64) { $0 + $1.name.wireLength + 10 + $1.rdata.uncompressedWire.count }
+            end += 1
+        }
+        return (Array(all[from..<end]), end < all.count ? end : nil)
     }
 }
 
@@ -115,9 +148,9 @@ protocol ZoneStore: Sendable {
     /// together), all together or not at all. No steps: nothing is written.
     func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T
 
-    /// The journaled steps after `serial` up to the current serial, in order; nil when the journal
-    /// does not reach back to `serial`.
-    func journal(_ origin: DNSName, after serial: UInt32) throws -> [ZoneDiff]?
+    /// The journaled steps after `serial` up to the current serial, in order, as a view to read a
+    /// page at a time; nil when the journal does not reach back to `serial` in one unbroken chain.
+    func journal(_ origin: DNSName, after serial: UInt32) throws -> (any JournalSnapshot)?
 
     /// A frozen view of the zone for a transfer, read a page at a time.
     func snapshot(_ origin: DNSName) throws -> any ZoneSnapshot

@@ -23,6 +23,9 @@ public struct RRType: RawRepresentable, Hashable, Sendable, CustomStringConverti
     public static let txt = RRType(16)
     /// AAAA (28): an IPv6 address.
     public static let aaaa = RRType(28)
+    /// DNAME (39): a redirection of the whole subtree below its owner (RFC 6672); its RDATA is
+    /// kept as opaque octets.
+    public static let dname = RRType(39)
     /// OPT (41): the EDNS(0) pseudo-record.
     public static let opt = RRType(41)
     /// TSIG (250): a transaction signature.
@@ -36,7 +39,7 @@ public struct RRType: RawRepresentable, Hashable, Sendable, CustomStringConverti
 
     private static let names: [(RRType, String)] = [
         (.a, "A"), (.ns, "NS"), (.cname, "CNAME"), (.soa, "SOA"), (.ptr, "PTR"), (.mx, "MX"),
-        (.txt, "TXT"), (.aaaa, "AAAA"), (.opt, "OPT"), (.tsig, "TSIG"), (.ixfr, "IXFR"),
+        (.txt, "TXT"), (.aaaa, "AAAA"), (.dname, "DNAME"), (.opt, "OPT"), (.tsig, "TSIG"), (.ixfr, "IXFR"),
         (.axfr, "AXFR"), (.any, "ANY"),
     ]
 

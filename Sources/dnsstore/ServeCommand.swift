@@ -152,11 +152,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// A storage URL with any password replaced, fit for messages and logs.
-    static func redacted(_ url: String) -> String {
-        guard var parts = URLComponents(string: url), parts.password != nil else { return url }
-        parts.password = "***"
-        return parts.string ?? url
-    }
+    static func redacted(_ url: String) -> String { StorageURL.redacted(url) }
 
     /// Files smaller than this (about a tenth of a second of reading) are checked before the
     /// first query is answered; larger ones while serving.

@@ -90,6 +90,7 @@ struct CLIConfigTests {
         #expect(timedOut.status == 6)
         #expect(timedOut.err.hasPrefix("dnsstore: timeout: reading _dnsstore.example.test.: "))
         #expect(timedOut.err.hasSuffix("(2 tries of 0.4 s each; --timeout and --attempts change it)"))
-        #expect(elapsed >= .milliseconds(800) && elapsed < .seconds(5))
+        // At least the two tries; well under what a hang would take, with room for a loaded machine.
+        #expect(elapsed >= .milliseconds(800) && elapsed < .seconds(10))
     }
 }

@@ -134,6 +134,18 @@ struct CLITests {
         #expect(try await cli.run("list", "db/c").out == #"["ok"]"#)
     }
 
+    /// A storage URL's password never shows in a message, whether the URL parses or not.
+    @Test func aStoragePasswordIsNeverEchoed() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        for url in ["postgresql://dns:hunter2@127.0.0.1:notaport/db", "postgresql://dns:hunter2@127.0.0.1:1/db", "mysql://dns:hunter2@h/db"] {
+            let result = try await cli.run("serve", "--storage", url, "--zone", "example.test", "--listen", "127.0.0.1:\(Ports.free())")
+            #expect(result.status != 0, "\(url)")
+            #expect(!result.err.contains("hunter2") && !result.out.contains("hunter2"), "\(url): \(result.err)")
+            #expect(result.err.contains("dns@127.0.0.1") || result.err.contains("***"), "\(url): \(result.err)")
+        }
+    }
+
     @Test func flagsBeatEnvironmentBeatConfigFile() async throws {
         var cli = try CLI()
         defer { cli.cleanUp() }

@@ -132,6 +132,60 @@ struct AbuseTests {
         #expect(closed < 9, "closed after \(closed) s")
     }
 
+    /// Sixteen signed IXFRs of a 50 MB journal that nobody reads: each transfer holds about one
+    /// page of the journal, not the whole answer, so the server stays under 100 MB.
+    @Test func unreadIncrementalTransfersOfALongJournalHoldLittleMemory() async throws {
+        let served = try await Served(["--journal-mib", "80", "--tcp-stall-timeout", "60"])
+        defer { served.stop() }
+        let writer = try served.client(timeout: .seconds(10))
+        let start = try await writer.serial(of: "example.test.")
+        // 420 steps, each replacing a 60 KB record of random octets (a 120 KB change): 50 MB,
+        // written by 8 writers at once.
+        let filler = (0..<60_000).map { _ in UInt8.random(in: 0x21...0x7E) }
+        let clock = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<8 {
+                group.addTask {
+                    for i in stride(from: w, to: 420, by: 8) {
+                        var update = UpdateBuilder(zone: "example.test.")
+                        var octets = filler
+                        octets.replaceSubrange(0..<8, with: Array(String(format: "%08d", i).utf8))
+                        update.replace(try DNSName("r\(w).example.test."), .txt, with: [.txt(TXT(splitting: octets))], ttl: 30)
+                        try await writer.update(update)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        print("wrote the journal in \(ContinuousClock.now - clock)")
+        await writer.shutdown()
+        let before = served.memory
+
+        var request = Message.query("example.test.", type: .ixfr, id: 77, payloadSize: nil)
+        let soa = SOA(mname: .root, rname: .root, serial: start, refresh: 0, retry: 0, expire: 0, minimum: 0)
+        request.authority = [ResourceRecord(name: "example.test.", type: .soa, ttl: 0, rdata: .soa(soa))]
+        let signed = try TSIGSigner.sign(try request.encode(), key: served.key, timeSigned: WallClock.seconds()).message
+        let framed = RawDNS.framed(Array(signed.readableBytesView))
+        var connections: [RawDNS.Connection] = []
+        for _ in 0..<16 {
+            let connection = try #require(RawDNS.Connection(port: served.port, timeout: 2))
+            #expect(connection.write(framed) == .written)
+            connections.append(connection)
+        }
+        // One of them reads its first message: the answer is an IXFR, so the journal reached back.
+        let first = try #require(connections[0].readMessage())
+        let answer = try Message(decoding: ByteBuffer(bytes: first))
+        #expect(answer.rcode == .noError && answer.answers.count > 2 && answer.answers.first?.type == .soa, "\(answer.rcode)")
+        var peak = 0
+        for _ in 0..<30 {
+            peak = max(peak, served.memory)
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        print("peak \(peak >> 20) MB with 16 unread transfers, \(before >> 20) MB before them")
+        #expect(peak < (Slowdown.sanitizer == nil ? 100 : 300) << 20, "peak \(peak >> 20) MB, \(before >> 20) MB before the transfers")
+        _ = connections
+    }
+
     @Test func slowClientsCannotHoldEveryTCPSlot() async throws {
         let served = try await Served(["--max-tcp-connections", "40", "--tcp-message-timeout", "3"])
         defer { served.stop() }

@@ -63,6 +63,98 @@ struct KeyPolicyTests {
         #expect(try await add("www.example.test", by: Self.admin) == nil)
     }
 
+    /// A captured admin UPDATE sent again is not applied again: not after another key (limited
+    /// to a subtree) sent 16,500 UPDATEs the server refused, nor after the server restarted.
+    @Test func aCapturedUpdateIsNotAppliedAgainAfterAFloodFromAnotherKeyOrARestart() async throws {
+        let data = try TempDirectory.make("replay")
+        defer { try? FileManager.default.removeItem(at: data) }
+        for key in [Self.admin, Self.app] {
+            try key.bindKeyFile.write(to: data.appendingPathComponent("\(key.name).key"), atomically: true, encoding: .utf8)
+        }
+        let port = Ports.free()
+        var arguments = ["serve", "--data", data.path, "--zone", "example.test", "--listen", "127.0.0.1:\(port)", "--log-level", "error",
+                         "--key", data.appendingPathComponent("admin-key..key").path, "--key", data.appendingPathComponent("app-key..key").path]
+        for rule in Self.allow { arguments += ["--allow", rule] }
+        func start() async throws -> ChildProcess {
+            let server = try Subprocess.start(try BuiltProducts.executable("dnsstore"), arguments, logFile: data.appendingPathComponent("serve.log").path)
+            try await Ports.waitForTCP(port)
+            return server
+        }
+        var server = try await start()
+        defer { server.end(SIGTERM) }
+
+        func signed(_ update: UpdateBuilder, by key: TSIGKey, id: UInt16) throws -> [UInt8] {
+            RawDNS.framed(Array(try TSIGSigner.sign(try update.message(id: id).encode(), key: key, timeSigned: WallClock.seconds()).message.readableBytesView))
+        }
+        func exchange(_ framed: [UInt8]) throws -> Message {
+            let connection = try #require(RawDNS.Connection(port: port, timeout: 5))
+            #expect(connection.write(framed) == .written)
+            return try Message(decoding: ByteBuffer(bytes: try #require(connection.readMessage())))
+        }
+        func value() async throws -> String {
+            let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port))
+            defer { Task { await client.shutdown() } }
+            guard case .txt(let txt)? = try await client.records("x.example.test.", type: .txt).first?.rdata else { return "" }
+            return String(decoding: txt.joined, as: UTF8.self)
+        }
+        func set(_ text: String) -> UpdateBuilder {
+            var update = UpdateBuilder(zone: "example.test.")
+            update.replace("x.example.test.", .txt, with: [.txt(TXT(text))], ttl: 30)
+            return update
+        }
+        let captured = try signed(set("v1"), by: Self.admin, id: 1)
+        #expect(try exchange(captured).rcode == .noError)
+        #expect(try exchange(try signed(set("v2"), by: Self.admin, id: 2)).rcode == .noError)
+        #expect(try await value() == "v2")
+
+        // The limited key's refused UPDATEs, pipelined on one connection, each answered.
+        let flood = try #require(RawDNS.Connection(port: port, timeout: 5))
+        var outside = UpdateBuilder(zone: "example.test.")
+        outside.add(.txt("www.example.test.", TXT("no")))
+        var refused = 0
+        for batch in 0..<33 {
+            let requests = try (0..<500).map { try signed(outside, by: Self.app, id: UInt16(batch * 500 + $0)) }
+            #expect(flood.write(requests.flatMap { $0 }) == .written)
+            for _ in 0..<500 {
+                let answer = try Message(decoding: ByteBuffer(bytes: try #require(flood.readMessage())))
+                if answer.rcode == .refused { refused += 1 }
+            }
+        }
+        #expect(refused == 16_500)
+        let again = try exchange(captured)
+        #expect(again.rcode == .noError, "the captured UPDATE is answered as it was the first time")
+        #expect(try await value() == "v2", "the captured UPDATE was applied again after the flood")
+
+        // A restart: the captured UPDATE was signed before this process started.
+        server.end(SIGTERM)
+        await server.exited()
+        try await Task.sleep(for: .milliseconds(1100))
+        server = try await start()
+        let afterRestart = try exchange(captured)
+        #expect(afterRestart.rcode == .notAuth && afterRestart.tsig?.error == .badTime, "\(afterRestart.rcode)")
+        #expect(try await value() == "v2", "the captured UPDATE was applied again after a restart")
+        // A client that signs now is not held up by the restart.
+        let admin = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port, key: Self.admin))
+        defer { Task { await admin.shutdown() } }
+        try await admin.update(set("v3"))
+        #expect(try await value() == "v3")
+    }
+
+    /// A client whose clock is off by more than the fudge gets a signed BADTIME with the
+    /// server's time, signs again with it, and its UPDATE lands once.
+    @Test func aClientWithALaggingClockSignsAgainWithTheServersTime() async throws {
+        let server = try await EmbeddedServer.start()
+        defer { Task { await server.stop() } }
+        var configuration = try DNSClientConfiguration(host: "127.0.0.1", port: server.port, key: server.key)
+        configuration.clock = { WallClock.seconds() - 3_600 }
+        let client = DNSClient(configuration: configuration)
+        defer { Task { await client.shutdown() } }
+        var update = UpdateBuilder(zone: server.zone)
+        update.add(.txt("late.example.test.", TXT("on time")))
+        try await client.update(update)
+        #expect(try await client.records("late.example.test.", type: .txt).count == 1)
+    }
+
     @Test func compressionPointersCannotSmuggleANameOut() throws {
         let dir = try TempDirectory.make("policy")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -38,6 +38,47 @@ struct ReplicationTests {
         Issue.record("\(what) did not reach serial \(serial) (at \(seen.map(String.init) ?? "none")); its log ends: \(log().suffix(3000))")
     }
 
+    /// A DNAME may not have names below it (RFC 6672): one added above existing names, or a name
+    /// added below one, is refused, so a Knot secondary (which refuses such a zone whole) keeps
+    /// loading the zone; a DNAME at a leaf is accepted and replicated.
+    @Test func aDNAMEOverExistingNamesIsRefusedAndKnotKeepsTheZone() async throws {
+        let secondaryPort = Ports.free()
+        let primary = try await EmbeddedServer.start { config in
+            config.notify = [try! .init(ipAddress: "127.0.0.1", port: secondaryPort)]
+        }
+        let secondary = try await SecondaryServer.start(.knot, port: secondaryPort, zone: primary.zone, primaryPort: primary.port, key: primary.key)
+        defer { secondary.stop() }
+        let writer = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: primary.port, key: primary.key))
+        defer { Task { await writer.shutdown() } }
+        var add = UpdateBuilder(zone: primary.zone)
+        add.add(.txt("doc.sub.example.test.", TXT("below")))
+        try await writer.update(add)
+        func dname(_ owner: DNSName, to target: DNSName) -> ResourceRecord {
+            ResourceRecord(name: owner, type: .dname, ttl: 300, rdata: .opaque(target.wire + [0]))
+        }
+        for (what, update) in [
+            ("a DNAME above an existing name", { var u = UpdateBuilder(zone: primary.zone); u.add(dname("sub.example.test.", to: "elsewhere.test.")); return u }()),
+            ("a DNAME and a name below it together", { var u = UpdateBuilder(zone: primary.zone); u.add(dname("new.example.test.", to: "elsewhere.test.")); u.add(.txt("x.new.example.test.", TXT("x"))); return u }()),
+        ] {
+            let answer = try await writer.send(update.message(id: 0))
+            #expect(answer.rcode == .refused, "\(what): \(answer.rcode)")
+        }
+        var leaf = UpdateBuilder(zone: primary.zone)
+        leaf.add(dname("leaf.example.test.", to: "elsewhere.test."))
+        try await writer.update(leaf)
+        var below = UpdateBuilder(zone: primary.zone)
+        below.add(.txt("deep.x.leaf.example.test.", TXT("occluded")))
+        #expect(try await writer.send(below.message(id: 0)).rcode == .refused, "a name below the DNAME")
+
+        var after = UpdateBuilder(zone: primary.zone)
+        after.add(.txt("after.example.test.", TXT("still replicated")))
+        try await writer.update(after)
+        let serial = try #require(try await Self.serial(port: primary.port, zone: primary.zone))
+        try await Self.waitForSerial(serial, port: secondaryPort, zone: primary.zone, "Knot after the refused DNAMEs") { secondary.log }
+        #expect(try await Self.contents(port: secondaryPort, zone: primary.zone, key: primary.key)
+            == Self.contents(port: primary.port, zone: primary.zone, key: primary.key))
+    }
+
     @Test(arguments: [ServerKind.bind, .knot])
     func secondaryTransfersThenFollowsChanges(_ kind: ServerKind) async throws {
         let secondaryPort = Ports.free()

@@ -147,9 +147,12 @@ struct ServerTests {
             await #expect(throws: DNSError.tsig(.badSignature)) { try await client(server, key: wrong).update(add) }
             let stranger = TSIGKey.generate(name: "stranger.")
             await #expect(throws: DNSError.tsig(.badKey)) { try await client(server, key: stranger).update(add) }
-            var skewedConfig = try DNSClientConfiguration(host: "127.0.0.1", port: server.port, key: server.key)
-            skewedConfig.clock = { WallClock.seconds() - 3600 }
-            await #expect(throws: DNSError.tsig(.badTime)) { try await DNSClient(configuration: skewedConfig).update(add) }
+            // Signed an hour ago: BADTIME, signed, with the server's clock in Other Data.
+            let old = try TSIGSigner.sign(try add.message(id: 5).encode(), key: server.key, timeSigned: WallClock.seconds() - 3600).message
+            let connection = try #require(RawDNS.Connection(port: server.port, timeout: 5))
+            #expect(connection.write(RawDNS.framed(Array(old.readableBytesView))) == .written)
+            let answer = try Message(decoding: ByteBuffer(bytes: try #require(connection.readMessage())))
+            #expect(answer.rcode == .notAuth && answer.tsig?.error == .badTime && answer.tsig?.otherData.count == 6)
             await #expect(try dig(server.port, ["u.example.test", "TXT"]).contains("NXDOMAIN"))
         }
     }
