@@ -11,6 +11,12 @@ struct CheckedUpdate: Sendable {
     let origin: DNSName
     let prerequisites: [Prerequisite]
     let operations: [UpdateOperation]
+    /// The lease granted (RFC 9664 UPDATE-LEASE), in seconds: the names the UPDATE adds to are
+    /// deleted when it ends, unless an UPDATE with a lease refreshes them.
+    var lease: UInt32? = nil
+    /// For the server's own expiry of leases: the time it runs at; its operations delete names
+    /// whose lease ended by then (checked again inside the transaction).
+    var expiring: UInt64? = nil
 }
 
 extension Authority {
@@ -77,7 +83,12 @@ extension Authority {
         for case .rrsetEquals(let name, let type, _) in prerequisites where !RDataRules.isStorable(type) {
             return fail(.formErr, "\(name): a prerequisite on \(type), which no zone holds")
         }
-        return .ready(CheckedUpdate(context: context, origin: origin, prerequisites: prerequisites, operations: operations))
+        var update = CheckedUpdate(context: context, origin: origin, prerequisites: prerequisites, operations: operations)
+        if let option = request.edns?.options.first(where: { $0.code == EDNSOption.updateLeaseCode }) {
+            guard let asked = option.updateLease else { return fail(.formErr, "an UPDATE-LEASE option of \(option.data.count) octets") }
+            update.lease = min(max(asked.lease, 1), configuration.maxUpdateLease)
+        }
+        return .ready(update)
     }
 
     /// Applies checked UPDATEs in order and answers each (group commit): those to one zone go to
@@ -107,23 +118,37 @@ extension Authority {
                 logger.error("update not stored", metadata: ["zone": "\(origin)", "error": "\(error)"])
                 outcomes = [.answer(.servFail, "the update could not be stored: \(error)")]
             }
-            for (i, outcome) in zip(indices, outcomes) { answers[i] = answer(updates[i].context, outcome) }
+            for (i, outcome) in zip(indices, outcomes) { answers[i] = answer(updates[i].context, outcome, lease: updates[i].lease) }
         }
         return answers.map { $0! }
     }
 
     /// One transaction for UPDATEs to one zone: the outcome of each, in order.
     private func commit(_ updates: [CheckedUpdate], to origin: DNSName) throws -> [Outcome] {
-        let outcomes = try store.write(origin) { zone -> (steps: [JournalStep], result: [Outcome]) in
+        let outcomes = try store.write(origin) { zone -> ZoneWrite<[Outcome]> in
             var draft = ZoneDraft(zone)
-            var steps: [JournalStep] = []
-            var outcomes: [Outcome] = []
+            var write = ZoneWrite<[Outcome]>(steps: [], result: [])
             for update in updates {
-                let outcome = try self.plan(update.prerequisites, update.operations, in: &draft)
-                if case .commit(let step) = outcome { steps.append(step) }
-                outcomes.append(outcome)
+                var operations = update.operations
+                if let now = update.expiring {
+                    // Only names whose lease still ends by now: a refresh may have come meanwhile.
+                    operations = try operations.filter { operation in
+                        guard case .deleteName(let name) = operation, let end = try zone.leaseExpiry(name) else { return false }
+                        return end <= now
+                    }
+                }
+                let outcome = try self.plan(update.prerequisites, operations, in: &draft)
+                if case .commit(let step) = outcome { write.steps.append(step) }
+                write.result.append(outcome)
+                if update.expiring != nil {
+                    for case .deleteName(let name) in operations { write.leases[name] = .some(nil) }
+                } else if let lease = update.lease, outcome.succeeded {
+                    // Every name the UPDATE adds to, changed or already so (a refresh), is leased anew.
+                    let end = update.context.now + UInt64(lease)
+                    for case .add(let record) in update.operations { write.leases[record.name] = end }
+                }
             }
-            return (steps, outcomes)
+            return write
         }
         var changes: [ZoneChange] = []
         var serial: UInt32?
@@ -138,14 +163,16 @@ extension Authority {
         return outcomes
     }
 
-    /// The answer for an outcome; refusals with a reason are logged.
-    private func answer(_ context: RequestContext, _ outcome: Outcome) -> ByteBuffer {
+    /// The answer for an outcome; refusals with a reason are logged. A lease granted is said in an
+    /// UPDATE-LEASE option of the answer (RFC 9664 section 4).
+    private func answer(_ context: RequestContext, _ outcome: Outcome, lease: UInt32? = nil) -> ByteBuffer {
+        let granted = outcome.succeeded ? lease.map { [EDNSOption.updateLease($0)] } ?? [] : []
         switch outcome {
         case .answer(let rcode, let why):
             if let why { logger.notice("refused an UPDATE", metadata: ["rcode": "\(rcode)", "why": "\(why)"]) }
-            return context.respond(rcode: rcode, payloadLimit: 65535, reason: why)
+            return context.respond(rcode: rcode, payloadLimit: 65535, reason: why, options: granted)
         case .commit:
-            return context.respond(rcode: .noError, payloadLimit: 65535)
+            return context.respond(rcode: .noError, payloadLimit: 65535, options: granted)
         }
     }
 
@@ -153,6 +180,14 @@ extension Authority {
         case answer(ResponseCode, String?)
         /// Changes to store, the SOA's own change with its new serial among them.
         case commit(JournalStep)
+
+        /// Applied, or nothing to change: every prerequisite held.
+        var succeeded: Bool {
+            switch self {
+            case .commit: return true
+            case .answer(let rcode, _): return rcode == .noError
+            }
+        }
     }
 
     /// Checks the prerequisites against the zone as drafted so far and works out the changes

@@ -52,6 +52,8 @@ public final class Authority: Sendable {
     let committer = UpdateCommitter()
     /// How long storage reads have been taking: whether a query may read where it arrived.
     let readTimes: ReadTimes
+    /// The thread that deletes names whose lease ended, once started (`startExpiringLeases`).
+    private let expirer = Locked<LeaseExpirer?>(nil)
 
     /// Opens (or creates) the zone database at `path` and creates the configured zones that are
     /// missing. Refuses storage that a newer version wrote, and zones without their SOA or NS
@@ -135,9 +137,45 @@ public final class Authority: Sendable {
         }
     }
 
-    /// Stops what the engine does in the background (NOTIFYs).
+    /// Stops what the engine does in the background (NOTIFYs, the expiry of leases).
     public func shutdown() async {
+        expirer.withLock { $0?.stop() }
         await notifier?.shutdown()
+    }
+
+    // MARK: Leases (RFC 9664)
+
+    /// Deletes, in one journaled step per zone, every name whose lease ended at or before `now`
+    /// (at most `limit` per zone a call); returns how many names it deleted. Secondaries and
+    /// watchers see the deletions like any other change.
+    @discardableResult
+    public func expireLeases(now: UInt64 = WallClock.seconds(), limit: Int = 1_000) -> Int {
+        var deleted = 0
+        for origin in configuration.zones {
+            do {
+                let names = try store.expiredLeases(origin, at: now, limit: limit)
+                guard !names.isEmpty else { continue }
+                let request = Message(id: 0, opcode: .update, questions: [Question(name: origin, type: .soa)])
+                let context = RequestContext(request: request, octets: ByteBuffer(), transport: .local, now: now)
+                var update = CheckedUpdate(context: context, origin: origin, prerequisites: [], operations: names.map { .deleteName($0) })
+                update.expiring = now
+                _ = commit([update])
+                deleted += names.count
+                logger.info("names deleted as their lease ended", metadata: ["zone": "\(origin)", "names": "\(names.count)"])
+            } catch {
+                logger.error("cannot expire leases", metadata: ["zone": "\(origin)", "error": "\(error)"])
+            }
+        }
+        return deleted
+    }
+
+    /// Starts a thread that expires leases every `interval`, until `shutdown`. A name is deleted
+    /// within `interval` of its lease's end.
+    public func startExpiringLeases(every interval: Duration = .seconds(1)) {
+        expirer.withLock { current in
+            guard current == nil else { return }
+            current = LeaseExpirer(interval: interval) { [weak self] in self?.expireLeases() }
+        }
     }
 
     /// Problems in the storage itself (`thorough`: every page is read), empty when it is sound.

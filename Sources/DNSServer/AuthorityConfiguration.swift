@@ -47,6 +47,9 @@ public struct AuthorityConfiguration: Sendable {
     public var journalMaxOctets: Int?
     /// Seconds of history the journal keeps.
     public var journalMaxAge = 7 * 24 * 3600
+    /// The longest lease (RFC 9664 UPDATE-LEASE) granted, in seconds; a longer one asked for is
+    /// granted this long, and the answer says so.
+    public var maxUpdateLease: UInt32 = 7 * 24 * 3600
 
     /// Serves `zones`, accepting `keys`; every other setting has its documented default.
     public init(zones: [DNSName], keys: [TSIGKey]) {

@@ -6,6 +6,7 @@ final class MemoryZoneStore: ZoneStore, Sendable {
     private struct Zone {
         var nodes: [DNSName: [RRType: RRSet]] = [:]
         var steps: [(from: UInt32, to: UInt32, changes: [ZoneChange])] = []
+        var leases: [DNSName: UInt64] = [:]
     }
 
     let changes = ChangeCounter()
@@ -28,13 +29,15 @@ final class MemoryZoneStore: ZoneStore, Sendable {
     }
 
     func read<T>(_ origin: DNSName, _ body: (any ZoneReading) throws -> T) throws -> T {
-        try body(Reader(origin: origin, nodes: zones.withLock { $0[origin]?.nodes ?? [:] }))
+        let zone = zones.withLock { $0[origin] ?? Zone() }
+        return try body(Reader(origin: origin, nodes: zone.nodes, leases: zone.leases))
     }
 
-    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T {
+    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> ZoneWrite<T>) throws -> T {
         try zones.withLock { zones in
             var zone = zones[origin] ?? Zone()
-            let planned = try plan(Reader(origin: origin, nodes: zone.nodes))
+            let planned = try plan(Reader(origin: origin, nodes: zone.nodes, leases: zone.leases))
+            for (name, expires) in planned.leases { zone.leases[name] = expires }
             for step in planned.steps {
                 for change in step.changes {
                     let r = change.record
@@ -60,7 +63,7 @@ final class MemoryZoneStore: ZoneStore, Sendable {
 
     func journal(_ origin: DNSName, after serial: UInt32) throws -> (any JournalSnapshot)? {
         let (steps, nodes) = zones.withLock { ($0[origin]?.steps ?? [], $0[origin]?.nodes ?? [:]) }
-        guard let soa = try Reader(origin: origin, nodes: nodes).soa(), let start = steps.lastIndex(where: { $0.from == serial }),
+        guard let soa = try Reader(origin: origin, nodes: nodes, leases: [:]).soa(), let start = steps.lastIndex(where: { $0.from == serial }),
             ZoneDiff.chains(steps[start...].map { ($0.from, $0.to) }, from: serial, to: soa.soa.serial)
         else { return nil }
         return JournalInMemory(
@@ -70,12 +73,16 @@ final class MemoryZoneStore: ZoneStore, Sendable {
 
     func snapshot(_ origin: DNSName) throws -> any ZoneSnapshot {
         let nodes = zones.withLock { $0[origin]?.nodes ?? [:] }
-        let reader = Reader(origin: origin, nodes: nodes)
+        let reader = Reader(origin: origin, nodes: nodes, leases: [:])
         return Snapshot(soa: try reader.soa()?.record, records: nodes.keys.sorted().flatMap { name in
             (nodes[name] ?? [:]).sorted { $0.key.rawValue < $1.key.rawValue }.flatMap { type, set in
                 (name == origin && type == .soa) ? [] : set.rdatas.map { ResourceRecord(name: name, type: type, ttl: set.ttl, rdata: $0) }
             }
         })
+    }
+
+    func expiredLeases(_ origin: DNSName, at now: UInt64, limit: Int) throws -> [DNSName] {
+        zones.withLock { zones in Array((zones[origin]?.leases ?? [:]).filter { $0.value <= now }.keys.sorted().prefix(limit)) }
     }
 
     func check(thorough: Bool) throws -> [String] { [] }
@@ -88,8 +95,11 @@ final class MemoryZoneStore: ZoneStore, Sendable {
     private struct Reader: ZoneReading {
         let origin: DNSName
         let nodes: [DNSName: [RRType: RRSet]]
+        let leases: [DNSName: UInt64]
 
         func node(_ name: DNSName) throws -> [RRType: RRSet] { nodes[name] ?? [:] }
+
+        func leaseExpiry(_ name: DNSName) throws -> UInt64? { leases[name] }
 
         func hasDescendants(_ name: DNSName) throws -> Bool {
             nodes.keys.contains { $0 != name && $0.isSubdomain(of: name) }

@@ -63,6 +63,8 @@ public final class NetworkServer: Sendable {
                 // One UDP socket per event loop on the same port (SO_REUSEPORT): the kernel spreads
                 // queries across them, so every core answers.
                 let udp = try await UDPSockets.bind(authority, host: host, port: boundPort, pool: pool, group: group)
+                // A server that stays up deletes names whose lease (RFC 9664) ended.
+                authority.startExpiringLeases()
                 return NetworkServer(authority: authority, udp: udp, tcp: tcp, slots: slots)
             } catch where port == 0 && attempt < 20 {
                 try? await tcp.close()

@@ -40,7 +40,8 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     private let keepIdle = 8
 
     /// Tables are named with this prefix, so the store can share a database with other data.
-    static let schemaVersion = 1
+    /// 2: names' leases (RFC 9664), in a table of their own.
+    static let schemaVersion = 2
 
     /// Connects to `url` (`postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE`) and creates the
     /// tables when they are missing.
@@ -62,6 +63,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
                         "\(displayURL) has schema version \(version), written by a newer dnsstore; this one reads versions up to \(Self.schemaVersion)")
                 }
                 if version == nil { try session.run("INSERT INTO dnsstore_schema VALUES (\(Self.schemaVersion))") }
+                if let version, version < Self.schemaVersion { try session.run("UPDATE dnsstore_schema SET version = \(Self.schemaVersion)") }
             }
         }
     }
@@ -92,6 +94,8 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
             zone bytea NOT NULL, step bigint NOT NULL, seq bigint NOT NULL, action bigint NOT NULL, name bytea NOT NULL,
             type bigint NOT NULL, ttl bigint NOT NULL, rdata bytea NOT NULL, PRIMARY KEY (zone, step, seq))
         """,
+        "CREATE TABLE IF NOT EXISTS dnsstore_lease (zone bytea NOT NULL, owner bytea NOT NULL, expires bigint NOT NULL, PRIMARY KEY (zone, owner))",
+        "CREATE INDEX IF NOT EXISTS dnsstore_lease_by_end ON dnsstore_lease (zone, expires)",
     ]
 
     /// The connection settings in a URL, and the URL with its password left out. Without a
@@ -224,7 +228,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         try withConnection { session in try body(Reader(session: session, origin: origin)) }
     }
 
-    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T {
+    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> ZoneWrite<T>) throws -> T {
         let zone = Data(OwnerKey.key(origin))
         return try withConnection { session in
             try session.transaction("BEGIN ISOLATION LEVEL READ COMMITTED") {
@@ -233,11 +237,32 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
                 else { throw StorageError.damaged("zone \(origin) is missing from \(displayURL)") }
                 let (octets, journalOctets) = try row.decode((Int, Int).self)
                 let planned = try plan(Reader(session: session, origin: origin))
+                for (name, expires) in planned.leases {
+                    let owner = Data(OwnerKey.key(name))
+                    if let expires {
+                        try session.run(
+                            """
+                            INSERT INTO dnsstore_lease VALUES (\(zone), \(owner), \(Int64(clamping: expires)))
+                            ON CONFLICT (zone, owner) DO UPDATE SET expires = EXCLUDED.expires
+                            """)
+                    } else {
+                        try session.run("DELETE FROM dnsstore_lease WHERE zone = \(zone) AND owner = \(owner)")
+                    }
+                }
                 if !planned.steps.isEmpty {
                     try store(planned.steps, zone: zone, octets: octets, journalOctets: journalOctets, session)
                 }
                 return planned.result
             }
+        }
+    }
+
+    func expiredLeases(_ origin: DNSName, at now: UInt64, limit: Int) throws -> [DNSName] {
+        let zone = Data(OwnerKey.key(origin))
+        return try withConnection { session in
+            try session.rows(
+                "SELECT owner FROM dnsstore_lease WHERE zone = \(zone) AND expires <= \(Int64(clamping: now)) ORDER BY expires LIMIT \(limit)"
+            ).map { try OwnerKey.name(Array(try $0.decode(Data.self))) }
         }
     }
 
@@ -486,6 +511,11 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
             let node = RRSet.node(of: try rows.map { try PostgresZoneStore.record($0, zone: origin) })
             nodes[name] = node
             return node
+        }
+
+        func leaseExpiry(_ name: DNSName) throws -> UInt64? {
+            try session.rows("SELECT expires FROM dnsstore_lease WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(name)))")
+                .first.map { UInt64(clamping: try $0.decode(Int64.self)) }
         }
 
         func hasDescendants(_ name: DNSName) throws -> Bool {

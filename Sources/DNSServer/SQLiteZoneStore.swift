@@ -14,7 +14,8 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     let changes: ChangeCounter
     let limits: JournalLimits
 
-    /// The layout of the tables, kept in SQLite's `user_version`. 5: a journal step is one row, its
+    /// The layout of the tables, kept in SQLite's `user_version`. 6: names' leases (RFC 9664), a
+    /// table of their own. 5: a journal step is one row, its
     /// changes packed together (`JournalStepCoding`), and each zone keeps its newest step's number,
     /// so that a commit runs half the statements it did. 4: RDATA packed with trained
     /// dictionaries (`RowCompression`; rows from before stay as they are). 3: zones numbered, owner keys
@@ -22,7 +23,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     /// answered by name (owner keys in canonical order) with a bounded journal of steps. 1:
     /// records keyed by RDATA digest under names in wire form. 0: files from before versions,
     /// keyed by RDATA.
-    static let schemaVersion = 5
+    static let schemaVersion = 6
 
     /// Zones by origin; a zone keeps its number for the life of the file.
     private let zoneKeys = Locked<[DNSName: ZoneKey]>([:])
@@ -79,7 +80,10 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         }
         if version == 4 {
             try journalAsSteps(db, compression: compression)
-            try db.execute(sql: "PRAGMA user_version = \(schemaVersion)")
+            version = 5
+        }
+        if version == 5 {
+            try db.execute(sql: leaseTable + "PRAGMA user_version = \(schemaVersion)")
             return false
         }
         if version == 2 {
@@ -96,6 +100,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                     ALTER TABLE record3 RENAME TO record; ALTER TABLE zone3 RENAME TO zone;
                     \(journalTables)
                     \(dictionaryTable)
+                    \(leaseTable)
                     PRAGMA user_version = \(schemaVersion);
                     """)
             return true
@@ -108,6 +113,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                 \(recordTable("record"))
                 \(journalTables)
                 \(dictionaryTable)
+                \(leaseTable)
                 """)
         // Earlier files: every record re-keyed; their journal is not kept (IXFR from before the
         // upgrade is answered with the whole zone).
@@ -189,6 +195,12 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     }
 
     private static let journalTables = journalTable("journal")
+
+    /// Names' leases (RFC 9664): when each ends, found by end for the server's expiry.
+    private static let leaseTable = """
+        CREATE TABLE lease (zone INTEGER NOT NULL, owner BLOB NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (zone, owner)) WITHOUT ROWID;
+        CREATE INDEX lease_by_end ON lease (zone, expires);
+        """
 
     /// Dictionaries that rows' RDATA are packed with (`RowCompression`), by number.
     private static let dictionaryTable = "CREATE TABLE dictionary (id INTEGER PRIMARY KEY, octets BLOB NOT NULL);"
@@ -347,14 +359,15 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         try pool.read { db in try body(Reader(db: db, zone: try zoneKey(origin, db), compression: compression)) }
     }
 
-    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T {
+    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> ZoneWrite<T>) throws -> T {
         return try pool.writeWithoutTransaction { db -> T in
             var result: T?
             try db.immediateTransaction {
                 let zone = try zoneKey(origin, db)
                 let planned = try plan(Reader(db: db, zone: zone, compression: compression))
                 result = planned.result
-                guard !planned.steps.isEmpty else { return false }
+                try storeLeases(planned.leases, zone: zone, db)
+                guard !planned.steps.isEmpty else { return !planned.leases.isEmpty }
                 // The zone's sizes and its steps' numbers, known before any row is written, in
                 // one statement.
                 var delta = 0
@@ -387,6 +400,33 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                 return true
             }
             return result!
+        }
+    }
+
+    private func storeLeases(_ leases: [DNSName: UInt64?], zone: ZoneKey, _ db: GRDB.Database) throws {
+        for (name, expires) in leases {
+            if let expires {
+                let upsert = try SQLiteStatement("INSERT OR REPLACE INTO lease VALUES (?, ?, ?)", db)
+                try upsert.bind(1, zone.id)
+                try upsert.bind(2, zone.owner(name))
+                try upsert.bind(3, Int64(clamping: expires))
+                try upsert.run()
+            } else {
+                let delete = try SQLiteStatement("DELETE FROM lease WHERE zone = ? AND owner = ?", db)
+                try delete.bind(1, zone.id)
+                try delete.bind(2, zone.owner(name))
+                try delete.run()
+            }
+        }
+    }
+
+    func expiredLeases(_ origin: DNSName, at now: UInt64, limit: Int) throws -> [DNSName] {
+        try pool.read { db in
+            let zone = try zoneKey(origin, db)
+            return try Data.fetchAll(
+                db, sql: "SELECT owner FROM lease WHERE zone = ? AND expires <= ? ORDER BY expires LIMIT ?",
+                arguments: [zone.id, Int64(clamping: now), limit]
+            ).map { try zone.name(Array($0)) }
         }
     }
 
@@ -591,6 +631,13 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             let node = RRSet.node(of: records)
             nodes[name] = node
             return node
+        }
+
+        func leaseExpiry(_ name: DNSName) throws -> UInt64? {
+            let select = try SQLiteStatement("SELECT expires FROM lease WHERE zone = ? AND owner = ?", db)
+            try select.bind(1, zone.id)
+            try select.bind(2, zone.owner(name))
+            return try select.step() ? UInt64(clamping: select.int64(0)) : nil
         }
 
         func hasDescendants(_ name: DNSName) throws -> Bool {

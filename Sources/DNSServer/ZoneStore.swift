@@ -8,6 +8,18 @@ protocol ZoneReading {
     func node(_ name: DNSName) throws -> [RRType: RRSet]
     /// Whether any name below `name` owns records (so that `name` exists as an empty non-terminal).
     func hasDescendants(_ name: DNSName) throws -> Bool
+    /// When the name's lease (RFC 9664) ends, in seconds since 1970; nil when it has none.
+    func leaseExpiry(_ name: DNSName) throws -> UInt64?
+}
+
+/// What one write transaction stores: journal steps (each with its serial) and changes to names'
+/// leases (RFC 9664), which are not journaled: a lease is this server's business, and what it
+/// does at expiry (deleting the name) is a step like any other.
+struct ZoneWrite<Result> {
+    var steps: [JournalStep]
+    /// Names whose lease is set (to its end, in seconds since 1970) or removed (nil).
+    var leases: [DNSName: UInt64?] = [:]
+    var result: Result
 }
 
 extension ZoneStore {
@@ -145,8 +157,11 @@ protocol ZoneStore: Sendable {
 
     /// Runs `plan` in a transaction that excludes every other writer of the zone, and stores the
     /// steps it returns, in order, each journaled as its own step (several UPDATEs committed
-    /// together), all together or not at all. No steps: nothing is written.
-    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> (steps: [JournalStep], result: T)) throws -> T
+    /// together), and its leases, all together or not at all. Nothing returned: nothing written.
+    func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> ZoneWrite<T>) throws -> T
+
+    /// Up to `limit` names of the zone whose lease ended at or before `now`.
+    func expiredLeases(_ origin: DNSName, at now: UInt64, limit: Int) throws -> [DNSName]
 
     /// The journaled steps after `serial` up to the current serial, in order, as a view to read a
     /// page at a time; nil when the journal does not reach back to `serial` in one unbroken chain.

@@ -39,7 +39,10 @@ public final class LocalTransport: StoreTransport {
         var logger = Logger(label: "dnsstore.embedded")
         logger.logLevel = .warning
         do {
-            return LocalTransport(authority: try Authority(databasePath: path, configuration: config, logger: logger))
+            let authority = try Authority(databasePath: path, configuration: config, logger: logger)
+            // No thread expires leases in a store that lives for one command: it does so as it opens.
+            authority.expireLeases()
+            return LocalTransport(authority: authority)
         } catch let error as AuthorityError {
             throw StoreError.serverFailure("the data directory \(directory) cannot be used: \(error)")
         }

@@ -19,6 +19,25 @@ public struct EDNSOption: Sendable, Hashable {
         EDNSOption(code: extendedErrorCode, data: [UInt8(code >> 8), UInt8(code & 0xFF)] + Array(text.utf8))
     }
 
+    /// The code of UPDATE-LEASE (RFC 9664).
+    public static let updateLeaseCode: UInt16 = 2
+
+    /// An UPDATE-LEASE option (RFC 9664): how many seconds the records an UPDATE adds live unless
+    /// refreshed, and optionally (KEY-LEASE) how long their KEY records live.
+    public static func updateLease(_ lease: UInt32, keyLease: UInt32? = nil) -> EDNSOption {
+        func octets(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * (3 - $0))) } }
+        return EDNSOption(code: updateLeaseCode, data: octets(lease) + (keyLease.map(octets) ?? []))
+    }
+
+    /// LEASE and KEY-LEASE of an UPDATE-LEASE option (KEY-LEASE is LEASE when absent), or nil
+    /// for any other option or one whose data is not 4 or 8 octets.
+    public var updateLease: (lease: UInt32, keyLease: UInt32)? {
+        guard code == Self.updateLeaseCode, data.count == 4 || data.count == 8 else { return nil }
+        func value(_ at: Int) -> UInt32 { data[at..<(at + 4)].reduce(0) { $0 << 8 | UInt32($1) } }
+        let lease = value(0)
+        return (lease, data.count == 8 ? value(4) : lease)
+    }
+
     /// The INFO-CODE and text of an Extended DNS Error option, or nil for any other option.
     public var extendedError: (code: UInt16, text: String)? {
         guard code == Self.extendedErrorCode, data.count >= 2 else { return nil }

@@ -151,7 +151,28 @@ struct SchemaTests {
         guard case .soa(let record)? = soa.answers.first?.rdata else { Issue.record("no SOA"); return }
         #expect(record.serial == 42)
         let stored = try await Subprocess.run("python3", ["-c", "import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute('PRAGMA user_version').fetchone()[0])", path])
-        #expect(stored.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "5")
+        #expect(stored.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "6")
+    }
+
+    /// Version 5 had no leases: opened, the file gains their table and keeps everything else.
+    @Test func aVersion5FileGainsLeases() async throws {
+        let dir = try TempDirectory.make("schema")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("zones.sqlite").path
+        var add = UpdateBuilder(zone: "example.test.")
+        add.add(.txt("a.example.test.", TXT("one"), ttl: 300))
+        #expect(try Self.send(try Self.open(path), add) == .noError)
+        try await Self.sqlite(path, "DROP TABLE lease; PRAGMA user_version = 5;")
+        let authority = try Self.open(path)
+        #expect(try Self.txt(authority, "a.example.test.") == [.txt(TXT("one"))])
+        var builder = UpdateBuilder(zone: "example.test.")
+        builder.add(.txt("b.example.test.", TXT("two"), ttl: 300))
+        var leased = builder.message(id: 8)
+        leased.edns = EDNS(options: [.updateLease(1)])
+        let answer = try Message(decoding: authority.handle(try leased.encode(), over: .local)[0])
+        #expect(answer.rcode == .noError)
+        #expect(authority.expireLeases(now: WallClock.seconds() + 5) == 1)
+        #expect(try Self.txt(authority, "b.example.test.").isEmpty)
     }
 
     /// Version 4 kept a journal row per change; its history still answers IXFR after the move to a
@@ -197,7 +218,7 @@ struct SchemaTests {
         #expect {
             try Self.open(path)
         } throws: { error in
-            "\(error)".contains("\(path) has schema version 99, written by a newer dnsstore; this one reads versions up to 5")
+            "\(error)".contains("\(path) has schema version 99, written by a newer dnsstore; this one reads versions up to 6")
         }
         // The command line says the same, and exits without touching the file.
         let cli = try await Subprocess.run(
