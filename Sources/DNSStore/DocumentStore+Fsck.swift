@@ -191,7 +191,7 @@ extension DocumentStore {
         report.problems += leftovers.sorted { $0.name < $1.name }.map(\.problem)
         guard repair else { return report }
         for (node, chunk, id) in scan.missingEntries {
-            try await editIndex { $0.add(id, nil, chunk: chunk, of: node, level: .record) }
+            try await editIndex { $0.add(id, .unleased, chunk: chunk, of: node, level: .record) }
         }
         for (node, chunk, id) in scan.staleEntries {
             try await editIndex { $0.remove(id, chunk: chunk, of: node, level: .record) }

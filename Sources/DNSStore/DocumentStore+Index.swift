@@ -10,12 +10,12 @@ struct IndexEdits {
         var level: IndexLevel
     }
 
-    var adds: [ChunkKey: [String: NodeMetadata?]] = [:]
+    var adds: [ChunkKey: [String: IndexEntry]] = [:]
     var removes: [ChunkKey: Set<String>] = [:]
     /// Chunks to lay out again even without adds or removes (a repair of oversize pages).
     var relayouts: Set<ChunkKey> = []
 
-    mutating func add(_ key: String, _ entry: NodeMetadata?, chunk: Int, of node: DNSName, level: IndexLevel) {
+    mutating func add(_ key: String, _ entry: IndexEntry, chunk: Int, of node: DNSName, level: IndexLevel) {
         adds[ChunkKey(node: node, chunk: chunk, level: level), default: [:]][key] = .some(entry)
     }
 
@@ -116,12 +116,12 @@ extension DocumentStore {
 
     /// Every entry of a node's index: all chunks and pages, read concurrently, from read servers
     /// as configured unless `route` says otherwise.
-    func readIndex(of node: DNSName, total: Int, level: IndexLevel, route: ReadRoute? = nil) async throws -> [String: NodeMetadata?] {
+    func readIndex(of node: DNSName, total: Int, level: IndexLevel, route: ReadRoute? = nil) async throws -> [String: IndexEntry] {
         let route = route ?? .reader(configuration.consistency)
         let chunks = try await concurrently(Array(0..<total)) { chunk in
             try await self.loadIndexChunk(chunk, of: node, level: level, route: route)
         }
-        var all: [String: NodeMetadata?] = [:]
+        var all: [String: IndexEntry] = [:]
         for pages in chunks {
             for page in pages { all.merge(page.page.entries) { a, _ in a } }
         }

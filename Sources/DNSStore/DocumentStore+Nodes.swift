@@ -20,7 +20,7 @@ extension DocumentStore {
             update.require(.rrsetDoesNotExist(nodeName, .txt))
             update.add(.txt(nodeName, TXT(splitting: text), ttl: configuration.metadataTTL))
             var edits = IndexEdits()
-            edits.add(name, metadata, chunk: chunk, of: parent, level: level)
+            edits.add(name, .node(metadata), chunk: chunk, of: parent, level: level)
             try await apply(edits, to: &update)
             do {
                 try await send(update, "creating \(level.rawValue) '\(name)'")
@@ -86,7 +86,7 @@ extension DocumentStore {
         for (name, metadata) in collections {
             let (collectionNode, _) = try layout.child(name, total: total, of: node)
             await deleteNames([collectionNode])
-            try await purgeCollection(at: collectionNode, total: metadata?.chunks.total ?? configuration.collectionChunks)
+            try await purgeCollection(at: collectionNode, total: metadata.metadata?.chunks.total ?? configuration.collectionChunks)
         }
         var pageNames: [DNSName] = []
         for chunk in 0..<total {

@@ -82,9 +82,9 @@ extension DocumentStore {
                 chunkKeys.insert(addresses[i].indexChunk)
             }
             // New ids, placed together so that a batch changes as few index pages as it can.
-            var created: [IndexEdits.ChunkKey: [(String, NodeMetadata?)]] = [:]
+            var created: [IndexEdits.ChunkKey: [(String, IndexEntry)]] = [:]
             for (i, op) in ops.enumerated() where currents[i] == nil && !op.isDelete {
-                created[addresses[i].indexChunk, default: []].append((addresses[i].storedID, nil))
+                created[addresses[i].indexChunk, default: []].append((addresses[i].storedID, .unleased))
             }
             // A chunk that only gains entries is read from its hint; one that loses any, whole.
             var onlyAdding = Set(created.keys)

@@ -74,7 +74,7 @@ struct IndexChunkPlan {
 
     /// Whether `entries` have a place on the pages read, as `add` would put them, without a new
     /// page while a page not read might have room.
-    mutating func hasRoom(for entries: [(String, NodeMetadata?)]) throws -> Bool {
+    mutating func hasRoom(for entries: [(String, IndexEntry)]) throws -> Bool {
         if knowsEveryRoom { return true }
         let octets = try entries.reduce(0) { $0 + (try IndexPage.entryText($1.0, $1.1).count) + 1 }
         for k in pages.indices where isLoaded(k) && exists(k) {
@@ -103,14 +103,14 @@ struct IndexChunkPlan {
         lowestRemoved = min(lowestRemoved ?? k, k)
     }
 
-    mutating func add(_ name: String, _ entry: NodeMetadata?) throws {
+    mutating func add(_ name: String, _ entry: IndexEntry) throws {
         try add([(name, entry)])
     }
 
     /// Adds entries together on the first page with room for all of them, or else together on a
     /// new page, so that a batch changes as few full pages as it can (each changed page goes
     /// into the UPDATE twice: as read and as written); entry by entry when they fill more than a page.
-    mutating func add(_ entries: [(String, NodeMetadata?)]) throws {
+    mutating func add(_ entries: [(String, IndexEntry)]) throws {
         let new = entries.filter { page(holding: $0.0) == nil }
         guard !new.isEmpty else { return }
         added.formUnion(new.map(\.0))
@@ -122,7 +122,7 @@ struct IndexChunkPlan {
             if let k = fitting.first(where: exists) ?? fitting.first {
                 if !exists(k) { needsPage0AsRead = true }
                 sizes[k] = nil
-                for (name, entry) in new { pages[k].entries[name] = .some(entry) }
+                for (name, entry) in new { pages[k].entries[name] = entry }
                 return
             }
             let fresh = IndexPage(chunk: chunk, page: pages.count, entries: Dictionary(uniqueKeysWithValues: new))
@@ -139,21 +139,21 @@ struct IndexChunkPlan {
     /// middle (filling one depends on page 0, which says they count), then a new page at the end.
     /// Pages in `preferred` are tried first: an entry moved off a page goes where the UPDATE
     /// writes anyway, so that it does not grow by a whole page as read and as written.
-    private mutating func place(_ name: String, _ entry: NodeMetadata?, avoiding avoided: Int?, preferring preferred: Set<Int> = []) throws {
+    private mutating func place(_ name: String, _ entry: IndexEntry, avoiding avoided: Int?, preferring preferred: Set<Int> = []) throws {
         let octets = try IndexPage.entryText(name, entry).count
         let loaded = pages.indices.filter { $0 != avoided && isLoaded($0) }
         let candidates = loaded.filter(preferred.contains) + loaded.filter { !preferred.contains($0) }
         for k in candidates where exists(k) {
             if try octetsOf(k) + octets + (pages[k].entries.isEmpty ? 0 : 1) <= placementLimit(k) {
                 sizes[k] = nil
-                pages[k].entries[name] = .some(entry)
+                pages[k].entries[name] = entry
                 return
             }
         }
         for k in candidates where !exists(k) {
             if try octetsOf(k) + octets <= placementLimit(k) {
                 sizes[k] = nil
-                pages[k].entries[name] = .some(entry)
+                pages[k].entries[name] = entry
                 needsPage0AsRead = true
                 return
             }

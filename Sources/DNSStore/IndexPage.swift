@@ -1,8 +1,49 @@
 import DNSWire
 import Foundation
 
-/// One page of an index chunk (section 3.2 of docs/FORMAT.md). Record indexes map ids to empty
-/// objects; the others map names to node metadata.
+/// The value of an index entry (section 3.2 of docs/FORMAT.md): a database's or collection's
+/// metadata; for a document `{}`, or `{"l":LEASE}` when it is attached to a lease (section 13).
+enum IndexEntry: Sendable, Hashable {
+    case node(NodeMetadata)
+    case document(lease: String?)
+
+    /// A document's entry without a lease: `{}`.
+    static let unleased = IndexEntry.document(lease: nil)
+
+    var metadata: NodeMetadata? {
+        if case .node(let metadata) = self { return metadata }
+        return nil
+    }
+
+    var lease: String? {
+        if case .document(let lease) = self { return lease }
+        return nil
+    }
+
+    func text() throws -> [UInt8] {
+        switch self {
+        case .node(let metadata): return try MetadataJSON.encode(metadata)
+        case .document(nil): return Array("{}".utf8)
+        case .document(let lease?): return Array("{\"l\":\"\(lease)\"}".utf8)
+        }
+    }
+
+    /// A document's entry from its text: exactly `{}` or `{"l":"<16 lower-case hex digits>"}`.
+    init?(documentText text: [UInt8]) {
+        if text == Array("{}".utf8) {
+            self = .unleased
+            return
+        }
+        let prefix = Array(#"{"l":""#.utf8)
+        guard text.count == prefix.count + 16 + 2, text.starts(with: prefix), text.suffix(2) == [0x22, 0x7D] else { return nil }
+        let lease = String(decoding: text[prefix.count..<(prefix.count + 16)], as: UTF8.self)
+        guard FormatLimits.isLowerHex(lease, count: 16) else { return nil }
+        self = .document(lease: lease)
+    }
+}
+
+/// One page of an index chunk (section 3.2 of docs/FORMAT.md). Record and lease indexes map ids
+/// to `IndexEntry.unleased`; the others map names to node metadata.
 struct IndexPage: Sendable, Equatable {
     var chunk: Int
     var page: Int
@@ -14,11 +55,11 @@ struct IndexPage: Sendable, Equatable {
     /// Page 0 of a chunk of several pages: the first page that may have room for a new entry
     /// (section 3.2), so that a writer reads that page, not all of them. A hint: nil when absent.
     var open: Int?
-    var entries: [String: NodeMetadata?]
+    var entries: [String: IndexEntry]
 
     static let maxTextOctets = 16_000
 
-    init(chunk: Int, page: Int, pages: Int = 1, floor: Int = 0, open: Int? = nil, entries: [String: NodeMetadata?] = [:]) {
+    init(chunk: Int, page: Int, pages: Int = 1, floor: Int = 0, open: Int? = nil, entries: [String: IndexEntry] = [:]) {
         self.chunk = chunk
         self.page = page
         self.pages = pages
@@ -76,8 +117,8 @@ struct IndexPage: Sendable, Equatable {
     }
 
     /// `"name":value` as the page's map holds it.
-    static func entryText(_ name: String, _ entry: NodeMetadata?) throws -> [UInt8] {
-        JSONText.string(name) + [UInt8(ascii: ":")] + (try entry.map(MetadataJSON.encode) ?? Array("{}".utf8))
+    static func entryText(_ name: String, _ entry: IndexEntry) throws -> [UInt8] {
+        JSONText.string(name) + [UInt8(ascii: ":")] + (try entry.text())
     }
 
     /// Reads a page strictly (section 3.2): strict JSON, only the members the format defines,
@@ -89,7 +130,7 @@ struct IndexPage: Sendable, Equatable {
             entries.reserveCapacity(fast.ids.count)
             for id in fast.ids {
                 guard FormatLimits.isName(id) else { throw Self.bad(name, level, "an entry is not a name of 1 to 255 octets") }
-                entries[id] = .some(nil)
+                entries[id] = .document(lease: fast.leases[id])
             }
             try checkBounds(name, level)
             return
@@ -132,11 +173,13 @@ struct IndexPage: Sendable, Equatable {
                 for entry in map {
                     guard FormatLimits.isName(entry.name) else { throw Self.bad(name, level, "an entry is not a name of 1 to 255 octets") }
                     let entryText = Array(text[(base + entry.value.lowerBound)..<(base + entry.value.upperBound)])
-                    if level == .record {
-                        guard entryText == Array("{}".utf8) else { throw Self.bad(name, level, "a record entry is not {}") }
-                        entries[entry.name] = .some(nil)
+                    if level == .record || level == .lease {
+                        guard let value = IndexEntry(documentText: entryText) else {
+                            throw Self.bad(name, level, "an entry is neither {} nor {\"l\":LEASE}")
+                        }
+                        entries[entry.name] = value
                     } else {
-                        entries[entry.name] = try MetadataJSON.decode(NodeMetadata.self, entryText, name: name)
+                        entries[entry.name] = .node(try MetadataJSON.decode(NodeMetadata.self, entryText, name: name))
                     }
                 }
             default:
@@ -174,6 +217,8 @@ struct RecordPageScan {
     var floor = 0
     var open: Int?
     var ids: [String] = []
+    /// The leases of the ids attached to one.
+    var leases: [String: String] = [:]
 
     init?(_ text: [UInt8]) {
         var i = 0
@@ -218,9 +263,14 @@ struct RecordPageScan {
                 var names = Set<String>()
                 if !byte(UInt8(ascii: "}")) {
                     repeat {
-                        guard let name = string(), names.insert(name).inserted,
-                            byte(UInt8(ascii: ":")), byte(UInt8(ascii: "{")), byte(UInt8(ascii: "}"))
-                        else { return nil }
+                        guard let name = string(), names.insert(name).inserted, byte(UInt8(ascii: ":")), byte(UInt8(ascii: "{")) else { return nil }
+                        if !byte(UInt8(ascii: "}")) {
+                            // `{"l":"LEASE"}`: a document attached to a lease.
+                            guard string() == "l", byte(UInt8(ascii: ":")), let lease = string(), FormatLimits.isLowerHex(lease, count: 16),
+                                byte(UInt8(ascii: "}"))
+                            else { return nil }
+                            leases[name] = lease
+                        }
                         ids.append(name)
                     } while byte(UInt8(ascii: ","))
                     guard byte(UInt8(ascii: "}")) else { return nil }

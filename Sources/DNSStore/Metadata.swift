@@ -40,6 +40,8 @@ public struct NodeMetadata: Codable, Sendable, Hashable {
 /// The level of an index, which names the JSON member holding its map.
 enum IndexLevel: String, Sendable {
     case database, collection, record
+    /// The lease index (section 13).
+    case lease
 }
 
 /// JSON text for metadata records: compact, keys sorted, so the same value is always the same text.

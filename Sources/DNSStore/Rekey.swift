@@ -97,7 +97,7 @@ extension DocumentStore {
         update.replace(node.name, .txt, with: [.txt(TXT(splitting: text))], ttl: configuration.metadataTTL)
         var edits = IndexEdits()
         edits.remove(collection, chunk: node.chunk, of: parent.name, level: .collection)
-        edits.add(collection, metadata, chunk: node.chunk, of: parent.name, level: .collection)
+        edits.add(collection, .node(metadata), chunk: node.chunk, of: parent.name, level: .collection)
         try await apply(edits, to: &update)
         defer { forget(collection: collection, in: database) }
         try await send(update, "changing the keys of collection '\(database)/\(collection)'")

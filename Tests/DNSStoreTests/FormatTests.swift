@@ -63,11 +63,11 @@ struct FormatTests {
     }
 
     @Test func indexPagesRoundTrip() throws {
-        let page = IndexPage(chunk: 3, page: 0, pages: 2, entries: ["a": NodeMetadata(name: "a", chunks: ChunkCount(total: 8))])
+        let page = IndexPage(chunk: 3, page: 0, pages: 2, entries: ["a": .node(NodeMetadata(name: "a", chunks: ChunkCount(total: 8)))])
         let text = try page.text(level: .database)
         #expect(String(decoding: text, as: UTF8.self) == #"{"database":{"a":{"chunks":{"total":8},"name":"a"}},"id":3,"pages":2}"#)
         #expect(try IndexPage(text: text, level: .database, name: "i.example.") == page)
-        let records = IndexPage(chunk: 0, page: 1, entries: ["x": NodeMetadata?.none])
+        let records = IndexPage(chunk: 0, page: 1, entries: ["x": IndexEntry.unleased])
         #expect(String(decoding: try records.text(level: .record), as: UTF8.self) == #"{"id":0,"page":1,"record":{"x":{}}}"#)
     }
 
@@ -77,7 +77,7 @@ struct FormatTests {
         let ids = ["a", "é-accent", "日本", String(repeating: "z", count: 200), "\u{1F600}", "with space"]
         for (pages, floor) in [(1, 0), (3, 0), (1, 9)] {
             for page in [0, 2] {
-                let index = IndexPage(chunk: 7, page: page, pages: pages, floor: floor, entries: Dictionary(uniqueKeysWithValues: ids.map { ($0, NodeMetadata?.none) }))
+                let index = IndexPage(chunk: 7, page: page, pages: pages, floor: floor, entries: Dictionary(uniqueKeysWithValues: ids.map { ($0, IndexEntry.unleased) }))
                 let text = try index.text(level: .record)
                 #expect(RecordPageScan(text) != nil)
                 let quick = try IndexPage(text: text, level: .record, name: "i.example.")
@@ -104,12 +104,12 @@ struct FormatTests {
         for page in [0, 1, 12] {
             for (pages, floor) in [(1, 0), (2, 0), (1, 7), (130, 1_000_000)] {
                 for count in 0...ids.count {
-                    let entries = Dictionary(uniqueKeysWithValues: ids.prefix(count).map { ($0, NodeMetadata?.none) })
+                    let entries = Dictionary(uniqueKeysWithValues: ids.prefix(count).map { ($0, IndexEntry.unleased) })
                     let index = IndexPage(chunk: 15, page: page, pages: pages, floor: floor, entries: entries)
                     #expect(try index.textLength(level: .record) == index.text(level: .record).count)
                     let nodes = IndexPage(
                         chunk: 2, page: page, pages: pages,
-                        entries: Dictionary(uniqueKeysWithValues: ids.prefix(count).map { ($0, NodeMetadata(name: $0, chunks: ChunkCount(total: 16))) }))
+                        entries: Dictionary(uniqueKeysWithValues: ids.prefix(count).map { ($0, IndexEntry.node(NodeMetadata(name: $0, chunks: ChunkCount(total: 16)))) }))
                     #expect(try nodes.textLength(level: .collection) == nodes.text(level: .collection).count)
                 }
             }

@@ -169,7 +169,7 @@ struct HostileRecordTests {
             let stripped = NodeMetadata(name: "credentials", chunks: node.metadata.chunks)
             try await Self.plant(try MetadataJSON.encode(stripped), at: node.name, through: fixture.transport.client, zone: fixture.server.zone)
             let indexName = try owner.layout.indexPage(0, chunk: node.chunk, of: db.name)
-            let page = IndexPage(chunk: node.chunk, page: 0, entries: ["credentials": stripped])
+            let page = IndexPage(chunk: node.chunk, page: 0, entries: ["credentials": .node(stripped)])
             try await Self.plant(try page.text(level: .collection), at: indexName, through: fixture.transport.client, zone: fixture.server.zone)
 
             let before = try await PrivacyTests.zoneText(fixture)

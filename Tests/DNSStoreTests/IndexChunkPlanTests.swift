@@ -41,10 +41,10 @@ struct IndexChunkPlanTests {
         return (pages, update)
     }
 
-    static func ids(_ prefix: String, _ count: Int, length: Int = 100) -> [String: NodeMetadata?] {
+    static func ids(_ prefix: String, _ count: Int, length: Int = 100) -> [String: IndexEntry] {
         Dictionary(uniqueKeysWithValues: (0..<count).map { i in
             let stem = "\(prefix)\(i)-"
-            return (stem + String(repeating: "x", count: length - stem.count), NodeMetadata?.none)
+            return (stem + String(repeating: "x", count: length - stem.count), IndexEntry.unleased)
         })
     }
 
@@ -53,11 +53,11 @@ struct IndexChunkPlanTests {
         var page = IndexPage(chunk: 0, page: 0)
         var i = 0
         while try page.text(level: .record).count + 106 <= octets {
-            page.entries["id\(i)-" + String(repeating: "y", count: 100 - "id\(i)-".count)] = NodeMetadata?.none
+            page.entries["id\(i)-" + String(repeating: "y", count: 100 - "id\(i)-".count)] = IndexEntry.unleased
             i += 1
         }
         let gap = octets - (try page.text(level: .record).count) - 6
-        page.entries[String(repeating: "z", count: gap)] = NodeMetadata?.none
+        page.entries[String(repeating: "z", count: gap)] = IndexEntry.unleased
         #expect(try page.text(level: .record).count == octets)
         return page
     }
@@ -66,7 +66,7 @@ struct IndexChunkPlanTests {
         // Page 0 at 15,998 octets: one more id opens page 1, and page 0 gains "pages":2.
         let before: [IndexPage?] = [try Self.page0(octets: 15_998)]
         var plan = try Self.chunk(before)
-        try plan.add(String(repeating: "n", count: 100), nil)
+        try plan.add(String(repeating: "n", count: 100), .unleased)
         let (pages, _) = try Self.result(of: plan, from: before)
         #expect(pages.count == 2)
         for (k, text) in pages { #expect(text.count <= IndexPage.maxTextOctets, "page \(k) is \(text.count) octets") }
@@ -84,7 +84,7 @@ struct IndexChunkPlanTests {
             IndexPage(chunk: 0, page: 2, entries: Self.ids("b", 3)),
         ]
         var plan = try Self.chunk(before)
-        try plan.add("new", nil)
+        try plan.add("new", .unleased)
         let (pages, update) = try Self.result(of: plan, from: before)
         #expect(try IndexPage(text: pages[0]!, level: .record, name: Self.name(0)).entries.keys.contains("new"))
         #expect(pages[2] == (try before[2]!.text(level: .record)))
@@ -125,7 +125,7 @@ struct IndexChunkPlanTests {
         full2.page = 2
         let after: [IndexPage?] = [full0, nil, full2]
         var refill = try Self.chunk(after)
-        try refill.add("late", nil)
+        try refill.add("late", .unleased)
         let (refilled, update) = try Self.result(of: refill, from: after)
         #expect(try IndexPage(text: refilled[1]!, level: .record, name: Self.name(1)).entries.keys.contains("late"))
         #expect(update.prerequisites.contains(.rrsetEquals(Self.name(0), .txt, [.txt(TXT(splitting: try after[0]!.text(level: .record)))])))
@@ -133,7 +133,7 @@ struct IndexChunkPlanTests {
     }
 
     @Test func page0StaysWhileItHoldsAFloorOrCountsLaterPages() throws {
-        let before: [IndexPage?] = [IndexPage(chunk: 0, page: 0, entries: ["only": NodeMetadata?.none])]
+        let before: [IndexPage?] = [IndexPage(chunk: 0, page: 0, entries: ["only": IndexEntry.unleased])]
         var plan = try Self.chunk(before)
         plan.remove("only")
         plan.raiseFloor(to: 7)
@@ -146,9 +146,9 @@ struct IndexChunkPlanTests {
         next.raiseFloor(to: 3)
         #expect(next.readFloor() == 7)
 
-        var empty = try Self.chunk([IndexPage(chunk: 0, page: 0, entries: ["only": NodeMetadata?.none])])
+        var empty = try Self.chunk([IndexPage(chunk: 0, page: 0, entries: ["only": IndexEntry.unleased])])
         empty.remove("only")
-        let (gone, update) = try Self.result(of: empty, from: [IndexPage(chunk: 0, page: 0, entries: ["only": NodeMetadata?.none])])
+        let (gone, update) = try Self.result(of: empty, from: [IndexPage(chunk: 0, page: 0, entries: ["only": IndexEntry.unleased])])
         #expect(gone.isEmpty)
         #expect(update.operations == [UpdateOperation.deleteRRset(Self.name(0), .txt)])
     }
@@ -164,7 +164,7 @@ struct IndexChunkPlanTests {
     }
 
     @Test func textAndParseAgree() throws {
-        let page = IndexPage(chunk: 5, page: 0, pages: 2, floor: 9, entries: ["a\"b": NodeMetadata?.none, "日本": NodeMetadata?.none])
+        let page = IndexPage(chunk: 5, page: 0, pages: 2, floor: 9, entries: ["a\"b": IndexEntry.unleased, "日本": IndexEntry.unleased])
         let text = try page.text(level: .record)
         #expect(String(decoding: text, as: UTF8.self) == #"{"floor":9,"id":5,"pages":2,"record":{"a\"b":{},"日本":{}}}"#)
         #expect(try IndexPage(text: text, level: .record, name: Self.name(0)) == page)
@@ -197,8 +197,8 @@ struct IndexHintTests {
             IndexPage(chunk: 0, page: 2, entries: T.ids("c", 10)), IndexPage(chunk: 0, page: 3, entries: T.ids("d", 10)),
         ]
         var plan = try Self.partial(pages, loaded: [0, 2])
-        #expect(try plan.hasRoom(for: [(Self.newID, nil)]))
-        try plan.add(Self.newID, nil)
+        #expect(try plan.hasRoom(for: [(Self.newID, .unleased)]))
+        try plan.add(Self.newID, .unleased)
         let (after, update) = try T.result(of: plan, from: pages)
         #expect(try IndexPage(text: after[2]!, level: .record, name: T.name(2)).entries.keys.contains(Self.newID))
         // Only the hinted page is required and written; page 0 keeps its hint and its text.
@@ -212,10 +212,10 @@ struct IndexHintTests {
             IndexPage(chunk: 0, page: 2, entries: T.ids("c", 10)),
         ]
         var partial = try Self.partial(pages, loaded: [0, 1])
-        #expect(try !partial.hasRoom(for: [(Self.newID, nil)]), "page 1 cannot take it, and page 2 was not read")
+        #expect(try !partial.hasRoom(for: [(Self.newID, .unleased)]), "page 1 cannot take it, and page 2 was not read")
         var whole = try Self.partial(pages, loaded: [0, 1, 2])
-        #expect(try whole.hasRoom(for: [(Self.newID, nil)]))
-        try whole.add(Self.newID, nil)
+        #expect(try whole.hasRoom(for: [(Self.newID, .unleased)]))
+        try whole.add(Self.newID, .unleased)
         let (after, _) = try T.result(of: whole, from: pages)
         #expect(try IndexPage(text: after[2]!, level: .record, name: T.name(2)).entries.keys.contains(Self.newID))
         #expect(try Self.page0(after[0]).open == 2)
@@ -226,8 +226,8 @@ struct IndexHintTests {
             IndexPage(chunk: 0, page: 0, pages: 2, open: 2, entries: T.ids("a", 150)), IndexPage(chunk: 0, page: 1, entries: T.ids("b", 150)),
         ]
         var plan = try Self.partial(pages, loaded: [0])
-        #expect(try plan.hasRoom(for: [(Self.newID, nil)]))
-        try plan.add(Self.newID, nil)
+        #expect(try plan.hasRoom(for: [(Self.newID, .unleased)]))
+        try plan.add(Self.newID, .unleased)
         let (after, update) = try T.result(of: plan, from: pages)
         #expect(after.keys.sorted() == [0, 1, 2])
         let page0 = try Self.page0(after[0])
@@ -249,12 +249,12 @@ struct IndexHintTests {
     @Test func aChunkWrittenWithoutAHintGainsOne() throws {
         let pages = [IndexPage(chunk: 0, page: 0, pages: 2, entries: T.ids("a", 150)), IndexPage(chunk: 0, page: 1, entries: T.ids("b", 3))]
         var plan = try Self.partial(pages, loaded: [0, 1])
-        try plan.add("new", nil)
+        try plan.add("new", .unleased)
         let (after, _) = try T.result(of: plan, from: pages)
         #expect(try Self.page0(after[0]).open == 1)
         // A one-page chunk has no hint to write.
         var small = try Self.partial([IndexPage(chunk: 0, page: 0, entries: T.ids("a", 3))], loaded: [0])
-        try small.add("new", nil)
+        try small.add("new", .unleased)
         let (one, _) = try T.result(of: small, from: [IndexPage(chunk: 0, page: 0, entries: T.ids("a", 3))])
         #expect(try Self.page0(one[0]).open == nil)
         #expect(!(String(decoding: one[0]!, as: UTF8.self).contains("open")))
@@ -282,10 +282,10 @@ struct IndexHintTests {
         var i = 0
         while try page.text(level: .record).count + 106 <= octets {
             let stem = "f\(page.page)-\(i)-"
-            page.entries[stem + String(repeating: "y", count: 100 - stem.count)] = NodeMetadata?.none
+            page.entries[stem + String(repeating: "y", count: 100 - stem.count)] = IndexEntry.unleased
             i += 1
         }
-        page.entries[String(repeating: "z", count: octets - (try page.text(level: .record).count) - 6)] = NodeMetadata?.none
+        page.entries[String(repeating: "z", count: octets - (try page.text(level: .record).count) - 6)] = IndexEntry.unleased
         #expect(try page.text(level: .record).count == octets)
         return page
     }
@@ -299,7 +299,7 @@ struct IndexHintTests {
         // Read whole, as after a delete lowered the hint: page 3 has room again.
         pages[3].entries = T.ids("p3-", 140)
         var plan = try Self.partial(pages, loaded: Set(0..<10))
-        try plan.add(Self.newID, nil)
+        try plan.add(Self.newID, .unleased)
         let (after, update) = try T.result(of: plan, from: pages)
         #expect(try IndexPage(text: after[3]!, level: .record, name: T.name(3)).entries.keys.contains(Self.newID))
         for (k, text) in after { #expect(text.count <= IndexPage.maxTextOctets, "page \(k) is \(text.count) octets") }

@@ -56,7 +56,7 @@ struct TestVectorTests {
         let record = try RecordText.rdata(header: plainHeader, body: plain)
         guard case .txt(let recordTXT) = record else { throw StoreError.corrupted("not TXT") }
 
-        let page = IndexPage(chunk: recordChunk, page: 0, pages: 2, floor: 4, open: 1, entries: ["web1": NodeMetadata?.none, "web7": NodeMetadata?.none])
+        let page = IndexPage(chunk: recordChunk, page: 0, pages: 2, floor: 4, open: 1, entries: ["web1": IndexEntry.unleased, "web7": IndexEntry.unleased])
         let pageName = try layout.indexPage(0, chunk: recordChunk, of: collectionName)
 
         let large = Array(("[" + (0..<40).map { #"{"host":"web-\#($0).example.com","role":"frontend","zone":"eu-west-1"}"# }.joined(separator: ",") + "]").utf8)
