@@ -1,25 +1,28 @@
-/// Writes to several documents of one store that succeed or fail together, as one UPDATE.
+/// Writes to several documents of one store that succeed or fail together, as one UPDATE. A write
+/// given a lease attaches its document to it (docs/FORMAT.md section 13); one without detaches it.
 public struct Batch: Sendable {
     var ops: [WriteOp] = []
 
     /// Creates or replaces `id` in `collection` with `value` encoded as JSON.
-    public mutating func put<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T) throws {
-        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .put, body: try DocumentJSON.encode(value)))
+    public mutating func put<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T, lease: Lease? = nil) throws {
+        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .put, body: try DocumentJSON.encode(value), lease: lease?.id))
     }
 
     /// Creates or replaces `id` in `collection` with JSON text as it is.
-    public mutating func putJSON(_ collection: DocumentCollection, _ id: String, _ json: [UInt8]) {
-        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .put, body: json))
+    public mutating func putJSON(_ collection: DocumentCollection, _ id: String, _ json: [UInt8], lease: Lease? = nil) {
+        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .put, body: json, lease: lease?.id))
     }
 
     /// Creates `id` in `collection`; the whole batch fails with `.alreadyExists` if it is there.
-    public mutating func insert<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T) throws {
-        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .insert, body: try DocumentJSON.encode(value)))
+    public mutating func insert<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T, lease: Lease? = nil) throws {
+        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .insert, body: try DocumentJSON.encode(value), lease: lease?.id))
     }
 
     /// Replaces `id` only if it is at `version`; the whole batch fails with `.conflict` if not.
-    public mutating func update<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T, ifVersion version: Int) throws {
-        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .update(expected: version), body: try DocumentJSON.encode(value)))
+    public mutating func update<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T, ifVersion version: Int, lease: Lease? = nil) throws {
+        ops.append(WriteOp(
+            database: collection.database, collection: collection.name, id: id, mode: .update(expected: version), body: try DocumentJSON.encode(value),
+            lease: lease?.id))
     }
 
     /// Deletes `id`, only if it is at `version` when one is given.

@@ -8,12 +8,15 @@ public struct Document: Sendable, Hashable {
     public var version: Int
     /// The document's JSON text as stored: as it was written, without insignificant whitespace.
     public var json: [UInt8]
+    /// The lease it is attached to (docs/FORMAT.md section 13), if any.
+    public var lease: String?
 
     /// A document with JSON text as it is.
-    public init(id: String, version: Int, json: [UInt8]) {
+    public init(id: String, version: Int, json: [UInt8], lease: String? = nil) {
         self.id = id
         self.version = version
         self.json = json
+        self.lease = lease
     }
 
     /// The document decoded as `type`.

@@ -17,9 +17,10 @@ extension DocumentCollection {
             let after = try after.map(codec.storedID)
             var first = 0
             if let after { first = try store.layout.child(after, total: total, of: node.name).1 }
+            let leases = LeaseLiveness(store, route: .reader(store.configuration.consistency))
             for chunk in first..<total {
                 try Task.checkCancellation()
-                var ids = try await collection.chunkIDs(chunk, of: node.name)
+                var ids = try await collection.chunkIDs(chunk, of: node.name, leases: leases)
                 if let after, chunk == first {
                     ids = ids.filter { after.utf8.lexicographicallyPrecedes($0.utf8) }
                 }
@@ -35,13 +36,14 @@ extension DocumentCollection {
             let store = collection.store
             let node = try await store.collection(named: collection.name, in: collection.database)
             let codec = try store.codec(of: node, in: collection.database)
+            let leases = LeaseLiveness(store, route: .reader(store.configuration.consistency))
             for try await ids in collection.scanIDs(after: after) {
                 for start in stride(from: 0, to: ids.count, by: 64) {
                     let page = Array(ids[start..<min(start + 64, ids.count)])
                     let documents = try await store.concurrently(page, limit: concurrency) { id -> Document? in
                         let storedID = try codec.storedID(id)
                         let (recordName, _) = try store.layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
-                        return try await store.readDocument(at: recordName, key: collection.key(id), storedID: storedID, codec: codec)
+                        return try await store.readDocument(at: recordName, key: collection.key(id), storedID: storedID, codec: codec, leases: leases)
                     }
                     let found = documents.compactMap { $0 }
                     if !found.isEmpty { continuation.yield(found) }
@@ -50,16 +52,19 @@ extension DocumentCollection {
         }
     }
 
-    /// One index chunk's ids, its pages read one after another, sorted.
-    func chunkIDs(_ chunk: Int, of node: DNSName) async throws -> [String] {
+    /// One index chunk's ids of live documents (not attached to a lapsed lease), its pages read
+    /// one after another, sorted.
+    func chunkIDs(_ chunk: Int, of node: DNSName, leases: LeaseLiveness) async throws -> [String] {
         let route = ReadRoute.reader(store.configuration.consistency)
         let first = try await store.loadPage(0, chunk: chunk, of: node, level: .record, route: route)
-        var ids = Array(first.page.entries.keys)
+        var entries = first.page.entries
         if first.page.pages > 1 {
             for page in 1..<first.page.pages {
-                ids += try await store.loadPage(page, chunk: chunk, of: node, level: .record, route: route).page.entries.keys
+                entries.merge(try await store.loadPage(page, chunk: chunk, of: node, level: .record, route: route).page.entries) { a, _ in a }
             }
         }
+        var ids: [String] = []
+        for (id, entry) in entries where try await leases.isLive(entry.lease) { ids.append(id) }
         return ids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 }

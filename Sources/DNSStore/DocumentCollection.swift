@@ -10,48 +10,50 @@ public struct DocumentCollection: Sendable {
     /// The collection's name, as given.
     public let name: String
 
-    private func op(_ id: String, _ mode: WriteOp.Mode, _ body: [UInt8] = []) -> WriteOp {
-        WriteOp(database: database, collection: name, id: id, mode: mode, body: body)
+    private func op(_ id: String, _ mode: WriteOp.Mode, _ body: [UInt8] = [], lease: Lease? = nil) -> WriteOp {
+        WriteOp(database: database, collection: name, id: id, mode: mode, body: body, lease: lease?.id)
     }
 
     private func path(_ id: String) -> String { "\(database)/\(name)/\(id)" }
 
     // MARK: Writes
 
-    /// Creates or replaces a document; returns its new version.
+    /// Creates or replaces a document; returns its new version. With `lease`, the document lives
+    /// only while the lease does (docs/FORMAT.md section 13); without, it is detached from any.
     @discardableResult
-    public func put<T: Encodable>(_ id: String, _ value: T) async throws -> Int {
-        try await putJSON(id, try DocumentJSON.encode(value))
+    public func put<T: Encodable>(_ id: String, _ value: T, lease: Lease? = nil) async throws -> Int {
+        try await putJSON(id, try DocumentJSON.encode(value), lease: lease)
     }
 
     /// Creates or replaces a document with JSON text, kept as given minus insignificant whitespace; returns its new version.
     @discardableResult
-    public func putJSON(_ id: String, _ json: [UInt8]) async throws -> Int {
-        try await store.execute([op(id, .put, json)], "put \(path(id))")[0]
+    public func putJSON(_ id: String, _ json: [UInt8], lease: Lease? = nil) async throws -> Int {
+        try await store.execute([op(id, .put, json, lease: lease)], "put \(path(id))")[0]
     }
 
-    /// Creates a document; throws `.alreadyExists` if it is there.
+    /// Creates a document; throws `.alreadyExists` if it is there (a document whose lease lapsed
+    /// is not).
     @discardableResult
-    public func insert<T: Encodable>(_ id: String, _ value: T) async throws -> Int {
-        try await insertJSON(id, try DocumentJSON.encode(value))
+    public func insert<T: Encodable>(_ id: String, _ value: T, lease: Lease? = nil) async throws -> Int {
+        try await insertJSON(id, try DocumentJSON.encode(value), lease: lease)
     }
 
     /// Creates a document from JSON text; throws `.alreadyExists` if it is there.
     @discardableResult
-    public func insertJSON(_ id: String, _ json: [UInt8]) async throws -> Int {
-        try await store.execute([op(id, .insert, json)], "insert \(path(id))")[0]
+    public func insertJSON(_ id: String, _ json: [UInt8], lease: Lease? = nil) async throws -> Int {
+        try await store.execute([op(id, .insert, json, lease: lease)], "insert \(path(id))")[0]
     }
 
     /// Replaces a document only if it is still at `version` (compare-and-swap); throws `.conflict` if not.
     @discardableResult
-    public func update<T: Encodable>(_ id: String, _ value: T, ifVersion version: Int) async throws -> Int {
-        try await updateJSON(id, try DocumentJSON.encode(value), ifVersion: version)
+    public func update<T: Encodable>(_ id: String, _ value: T, ifVersion version: Int, lease: Lease? = nil) async throws -> Int {
+        try await updateJSON(id, try DocumentJSON.encode(value), ifVersion: version, lease: lease)
     }
 
     /// Replaces a document with JSON text only if it is still at `version`; throws `.conflict` if not.
     @discardableResult
-    public func updateJSON(_ id: String, _ json: [UInt8], ifVersion version: Int) async throws -> Int {
-        try await store.execute([op(id, .update(expected: version), json)], "update \(path(id))")[0]
+    public func updateJSON(_ id: String, _ json: [UInt8], ifVersion version: Int, lease: Lease? = nil) async throws -> Int {
+        try await store.execute([op(id, .update(expected: version), json, lease: lease)], "update \(path(id))")[0]
     }
 
     /// Reads, changes and writes back a document with compare-and-swap, retrying when another
@@ -61,11 +63,13 @@ public struct DocumentCollection: Sendable {
         _ id: String, as type: T.Type = T.self, maxAttempts: Int = 1000, _ change: (inout T) throws -> Void
     ) async throws -> Versioned<T> {
         for attempt in 0..<maxAttempts {
-            guard let current = try await get(id, as: type) else { throw StoreError.notFound("document '\(path(id))'", path: path(id)) }
-            var value = current.value
+            guard let document = try await get(id) else { throw StoreError.notFound("document '\(path(id))'", path: path(id)) }
+            var value = try document.decode(type)
             try change(&value)
             do {
-                let version = try await update(id, value, ifVersion: current.version)
+                // It stays attached to the lease it has.
+                let lease = document.lease.map { Lease(id: $0, ttl: 1) }
+                let version = try await update(id, value, ifVersion: document.version, lease: lease)
                 return Versioned(value: value, version: version)
             } catch let error as StoreError where error.code == .conflict {
                 try await store.backoff(attempt)
@@ -113,10 +117,17 @@ public struct DocumentCollection: Sendable {
     public func ids(after: String? = nil, limit: Int = Int.max) async throws -> [String] {
         let node = try await store.collection(named: name, in: database)
         let codec = try store.codec(of: node, in: database)
-        var all = Set(try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record).keys.map(codec.realID))
+        let leases = LeaseLiveness(store, route: .reader(store.configuration.consistency))
+        /// The ids of live documents: those attached to a lapsed lease are gone (section 13).
+        func live(_ index: [String: IndexEntry]) async throws -> Set<String> {
+            var ids = Set<String>()
+            for (stored, entry) in index where try await leases.isLive(entry.lease) { ids.insert(try codec.realID(stored)) }
+            return ids
+        }
+        var all = try await live(try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record))
         // A listing from a read server must hold what this session created; if not, the primary's.
         if store.replicas != nil, !store.session.existing(in: database, name).allSatisfy(all.contains) {
-            all = Set(try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record, route: .primary).keys.map(codec.realID))
+            all = try await live(try await store.readIndex(of: node.name, total: node.metadata.chunks.total, level: .record, route: .primary))
         }
         let sorted = all.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         let start = after.map { cursor in
@@ -130,10 +141,11 @@ public struct DocumentCollection: Sendable {
         let node = try await store.collection(named: name, in: database)
         let codec = try store.codec(of: node, in: database)
         let ids = try await self.ids()
+        let leases = LeaseLiveness(store, route: .reader(store.configuration.consistency))
         let documents = try await store.concurrently(ids) { id -> Document? in
             let storedID = try codec.storedID(id)
             let (recordName, _) = try store.layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
-            return try await store.readDocument(at: recordName, key: key(id), storedID: storedID, codec: codec)
+            return try await store.readDocument(at: recordName, key: key(id), storedID: storedID, codec: codec, leases: leases)
         }
         return documents.compactMap { $0 }
     }

@@ -50,7 +50,11 @@ extension DocumentStore {
     /// on a second read with a data chunk still missing or its digest still wrong is corrupt: a
     /// writer replacing it would have changed the record (section 8.3 of docs/FORMAT.md). After
     /// `maxReadAttempts` reads that each found it replaced, the read reports a conflict.
-    func readDocument(at name: DNSName, key: Session.DocumentKey, storedID: String, codec: CollectionCodec) async throws -> Document? {
+    /// A document attached to a lease that has lapsed is absent (section 13); `leases` remembers
+    /// the leases read, for a listing or scan that reads many documents.
+    func readDocument(
+        at name: DNSName, key: Session.DocumentKey, storedID: String, codec: CollectionCodec, leases: LeaseLiveness? = nil
+    ) async throws -> Document? {
         let id = key.id
         var lastBroken: RData?
         for _ in 0..<Self.maxReadAttempts {
@@ -58,9 +62,13 @@ extension DocumentStore {
             try checkNotRolledBack(key, version: record.header.version, at: name)
             session.saw(key, version: record.header.version)
             let header = record.header
+            if let lease = header.lease {
+                let liveness = leases ?? LeaseLiveness(self, route: .reader(configuration.consistency))
+                guard try await liveness.isLive(lease) else { return nil }
+            }
             guard let count = header.chunkCount, let generation = header.generation else {
                 try verify(record.body, header, name, id: id)
-                return Document(id: id, version: header.version, json: try codec.decode(record.body, header: header, id: id, at: name))
+                return Document(id: id, version: header.version, json: try codec.decode(record.body, header: header, id: id, at: name), lease: header.lease)
             }
             let chunkNames = try (0..<count).map { try layout.dataChunk($0, generation: generation, of: name) }
             // A data chunk never changes under its name: any read server that has it will do.
@@ -72,7 +80,7 @@ extension DocumentStore {
             let missing = pieces.firstIndex { $0 == nil }
             let body = missing == nil ? pieces.flatMap { $0! } : []
             if missing == nil, body.count == header.storedLength, RecordText.digest(body) == header.digest {
-                return Document(id: id, version: header.version, json: try codec.decode(body, header: header, id: id, at: name))
+                return Document(id: id, version: header.version, json: try codec.decode(body, header: header, id: id, at: name), lease: header.lease)
             }
             if lastBroken == record.rdata {
                 let why = missing.map { "its data chunk \(chunkNames[$0]) is missing" } ?? "its data chunks fail its length or digest"

@@ -1,131 +1,78 @@
 import DNSWire
 import Foundation
 
-/// One document write, alone or in a batch.
-struct WriteOp: Sendable {
-    enum Mode: Sendable {
-        /// Create or replace.
-        case put
-        /// Create; fails if present.
-        case insert
-        /// Replace only at this version (compare-and-swap).
-        case update(expected: Int)
-        /// Delete, optionally only at this version.
-        case delete(expected: Int?)
-    }
-
-    var database: String
-    var collection: String
-    var id: String
-    var mode: Mode
-    var body: [UInt8] = []
-    /// A put that leaves a document already holding the same JSON as it is (an import run again).
-    var skipIfUnchanged = false
-    /// The body is known to be normalized JSON within the size limit already.
-    var checked = false
-
-    var key: Session.DocumentKey { Session.DocumentKey(database: database, collection: collection, id: id) }
-    var path: String { "\(database)/\(collection)/\(id)" }
-
-    var isDelete: Bool {
-        if case .delete = mode { return true }
-        return false
-    }
-}
-
 extension DocumentStore {
-    /// Runs writes as one UPDATE (section 8.1 of docs/FORMAT.md), reading the current records first
-    /// and retrying when only an index page moved under it. Returns each document's new version
-    /// (for a delete, the version deleted).
+    /// Runs writes as one UPDATE (section 8.1 of docs/FORMAT.md): reads what they depend on, plans
+    /// the UPDATE (`WritePlan`, no I/O), writes a large document's data chunks, sends the UPDATE,
+    /// and reads again and retries when only an index page moved under it. Returns each
+    /// document's new version (for a delete, the version deleted).
     func execute(_ ops: [WriteOp], _ context: String) async throws -> [Int] {
         try await executeReporting(ops, context).map(\.version)
     }
 
-    /// `execute`, saying for each write whether it changed anything (a put skipped as unchanged did not).
-    func executeReporting(_ ops: [WriteOp], _ context: String) async throws -> [(version: Int, changed: Bool)] {
+    /// `execute`, saying for each write whether it changed anything (a put skipped as unchanged
+    /// did not). `revoking`: a lease deleted in the same UPDATE (its documents are among `ops`).
+    func executeReporting(_ ops: [WriteOp], _ context: String, revoking: String? = nil) async throws -> [(version: Int, changed: Bool)] {
         let ops = try validate(ops)
-        var addresses = try await concurrently(ops) { op in
-            try await self.address(of: op.id, in: op.collection, of: op.database, forWriting: true)
-        }
+        var addresses = try await concurrently(ops) { try await self.address(for: $0) }
         for attempt in 0..<configuration.maxAttempts {
             if attempt > 0 {
                 try await backoff(attempt)
                 // The collection may have been dropped and created again since it was cached.
                 var moved = false
                 for op in ops { moved = try await refreshCollection(op.collection, in: op.database) || moved }
-                if moved {
-                    addresses = try await concurrently(ops) { op in
-                        try await self.address(of: op.id, in: op.collection, of: op.database, forWriting: true)
-                    }
-                }
+                if moved { addresses = try await concurrently(ops) { try await self.address(for: $0) } }
             }
             let allCurrents = try await concurrently(addresses) { address in
                 try await self.readStoredRecord(address.name, id: address.storedID)
             }
-            // A write whose condition fails against what is there now reports it, without retrying;
-            // one that finds its document below a version this client saw refuses to build on it.
-            for (i, (op, current)) in zip(ops, allCurrents).enumerated() {
+            // Every lease the writes touch: those they attach to, those their documents leave.
+            var leaseIDs = Set(ops.compactMap(\.lease) + allCurrents.compactMap { $0?.header.lease })
+            if let revoking { leaseIDs.insert(revoking) }
+            let leases = try await readLeases(leaseIDs)
+            let now = configuration.clock()
+            for (i, op) in ops.enumerated() {
+                let current = allCurrents[i]
                 if let current {
-                    try checkNotRolledBack(op.key, version: current.header.version, at: addresses[i].name, fromPrimary: true)
+                    if !op.byStoredID {
+                        try checkNotRolledBack(op.key, version: current.header.version, at: addresses[i].name, fromPrimary: true)
+                    }
                     try checkNotDowngraded(current, at: addresses[i], op.path)
                 }
-                try check(op, current: current)
+                // A document whose lease lapsed is gone, for conditions as for readers.
+                let live = current.flatMap { record in record.header.lease.map { leases[$0]!.isLive(at: now) } ?? true } ?? false
+                try check(op, current: live || op.physical ? current : nil)
+                if let lease = op.lease, !op.isDelete, !leases[lease]!.isLive(at: now) {
+                    guard let record = leases[lease]!.record else {
+                        throw StoreError.notFound("lease \(lease) does not exist: it expired or was revoked", path: op.path)
+                    }
+                    throw StoreError.notFound("lease \(lease) lapsed \(Double(now - record.deadline) / 1000) s ago", path: op.path)
+                }
             }
+            // A write whose condition fails against what is there now reported it above, without
+            // retrying; puts asked to skip documents that already hold their JSON drop out here.
             let kept = try ops.indices.filter { try !Self.isUnchanged(ops[$0], current: allCurrents[$0], at: addresses[$0]) }
-            guard !kept.isEmpty else { return allCurrents.map { ($0!.header.version, false) } }
-            let ops = kept.map { ops[$0] }
-            let addresses = kept.map { addresses[$0] }
-            let currents = kept.map { allCurrents[$0] }
-            // Creates and deletes change their index chunk (and creates take their version from it).
-            var chunkKeys = Set<IndexEdits.ChunkKey>()
-            for (i, op) in ops.enumerated() where changesIndex(op, current: currents[i]) {
-                chunkKeys.insert(addresses[i].indexChunk)
-            }
-            // New ids, placed together so that a batch changes as few index pages as it can.
-            var created: [IndexEdits.ChunkKey: [(String, IndexEntry)]] = [:]
-            for (i, op) in ops.enumerated() where currents[i] == nil && !op.isDelete {
-                created[addresses[i].indexChunk, default: []].append((addresses[i].storedID, .unleased))
-            }
-            // A chunk that only gains entries is read from its hint; one that loses any, whole.
-            var onlyAdding = Set(created.keys)
-            for (i, op) in ops.enumerated() where op.isDelete { onlyAdding.remove(addresses[i].indexChunk) }
-            // A chunk that only loses entries is parsed where they are.
-            var onlyRemoving: [IndexEdits.ChunkKey: Set<String>] = [:]
-            for (i, op) in ops.enumerated() where op.isDelete && created[addresses[i].indexChunk] == nil {
-                onlyRemoving[addresses[i].indexChunk, default: []].insert(addresses[i].storedID)
-            }
-            var update = UpdateBuilder(zone: configuration.zone)
-            // Each collection written to must still be the one its names were computed from.
-            for node in Set(addresses.map(\.collection.name)) {
-                guard let collection = addresses.first(where: { $0.collection.name == node })?.collection else { continue }
-                update.require(.rrsetEquals(collection.name, .txt, [collection.rdata]))
-            }
-            var versions: [Int] = []
+            guard !kept.isEmpty || revoking != nil else { return allCurrents.map { ($0!.header.version, false) } }
+            var reading = WriteReading(
+                ops: kept.map { ops[$0] }, addresses: kept.map { addresses[$0] }, currents: kept.map { allCurrents[$0] },
+                leases: leases, revoking: revoking, now: now)
             var written: [DNSName] = []
             do {
-                var plans = try await loadPlans(chunkKeys, adding: onlyAdding, removing: onlyRemoving)
-                // Where the hinted page has no room, the pages after it are read after all; so
-                // are chunks where an id to remove was not found on the pages read.
-                var whole = Set<IndexEdits.ChunkKey>()
-                for (key, entries) in created where !(try plans[key]!.hasRoom(for: entries)) { whole.insert(key) }
-                for (key, ids) in onlyRemoving where ids.contains(where: { plans[key]!.page(holding: $0) == nil }) { whole.insert(key) }
-                if !whole.isEmpty { plans.merge(try await loadPlans(whole)) { $1 } }
-                for (i, op) in ops.enumerated() where currents[i] == nil && !op.isDelete {
-                    try checkNoSealedIDs(in: plans[addresses[i].indexChunk]!, of: addresses[i], op.path)
+                reading.plans = try await loadIndexChunks(for: reading)
+                for (i, op) in reading.ops.enumerated() where reading.currents[i] == nil && !op.isDelete {
+                    try checkNoSealedIDs(in: reading.plans[reading.addresses[i].indexChunk]!, of: reading.addresses[i], op.path)
                 }
-                for (i, op) in ops.enumerated() {
-                    let version = try await plan(
-                        op, at: addresses[i], current: currents[i], into: &update, plans: &plans, written: &written)
-                    versions.append(version)
-                }
-                for (key, entries) in created { try plans[key]!.add(entries) }
-                try write(plans, into: &update)
-                try await send(update, context)
-                for (op, version) in zip(ops, versions) {
+                let plan = try WritePlan(
+                    reading, zone: configuration.zone, recordTTL: configuration.recordTTL, layout: layout,
+                    highestSeen: { [session] in session.highestVersion(of: $0) })
+                written = plan.dataChunks.map(\.name)
+                try await writeDataChunks(plan.dataChunks)
+                try await send(plan.update, context)
+                for (op, version) in zip(reading.ops, plan.versions) where !op.byStoredID {
                     if op.isDelete { session.deleted(op.key, version: version) } else { session.saw(op.key, version: version) }
                 }
                 var results = allCurrents.map { (version: $0?.header.version ?? 0, changed: false) }
-                for (i, version) in zip(kept, versions) { results[i] = (version, true) }
+                for (i, version) in zip(kept, plan.versions) { results[i] = (version, true) }
                 return results
             } catch let error as StoreError where error.code == .conflict {
                 // Lost a race. The next attempt reads again: a compare-and-swap whose document
@@ -137,6 +84,63 @@ extension DocumentStore {
             }
         }
         throw StoreError.conflict("\(context): still racing with other writers after \(configuration.maxAttempts) attempts")
+    }
+
+    /// Where a write's document lives: by its id, or by the stored id it names.
+    func address(for op: WriteOp) async throws -> RecordAddress {
+        guard op.byStoredID else { return try await address(of: op.id, in: op.collection, of: op.database, forWriting: true) }
+        let node = try await collection(named: op.collection, in: op.database, forWriting: true)
+        let (name, chunk) = try layout.child(op.id, total: node.metadata.chunks.total, of: node.name)
+        return RecordAddress(
+            name: name, chunk: chunk, collection: node, storedID: op.id, codec: node.codec ?? codec(for: node.metadata, in: op.database))
+    }
+
+    /// The lease records of `ids`, read from the primary.
+    func readLeases(_ ids: Set<String>) async throws -> [String: LeaseReading] {
+        let read = try await concurrently(Array(ids)) { id -> LeaseReading in
+            let (name, chunk) = try self.layout.lease(id)
+            let found = try await self.readLease(id, route: .primary)
+            return LeaseReading(id: id, name: name, chunk: chunk, rdata: found?.rdata, record: found?.record)
+        }
+        return Dictionary(uniqueKeysWithValues: read.map { ($0.id, $0) })
+    }
+
+    /// Reads the index chunks a write changes, each as little as it needs: a chunk that only gains
+    /// entries from its hint, one that only loses them where they are, any other whole; then, where
+    /// the hinted page has no room or an id to remove was not found, the rest of the chunk.
+    private func loadIndexChunks(for reading: WriteReading) async throws -> [IndexEdits.ChunkKey: IndexChunkPlan] {
+        var keys = Set<IndexEdits.ChunkKey>()
+        var created: [IndexEdits.ChunkKey: [(String, IndexEntry)]] = [:]
+        var adding = Set<IndexEdits.ChunkKey>()
+        var removing: [IndexEdits.ChunkKey: Set<String>] = [:]
+        var whole = Set<IndexEdits.ChunkKey>()
+        for (i, op) in reading.ops.enumerated() {
+            let key = reading.addresses[i].indexChunk
+            let current = reading.currents[i]
+            if current == nil && !op.isDelete {
+                keys.insert(key)
+                created[key, default: []].append((reading.addresses[i].storedID, .document(lease: op.lease)))
+            } else if op.isDelete {
+                keys.insert(key)
+                removing[key, default: []].insert(reading.addresses[i].storedID)
+            } else if current?.header.lease != op.lease {
+                keys.insert(key)
+                whole.insert(key)
+            }
+        }
+        if let revoking = reading.revoking, let lease = reading.leases[revoking], lease.record != nil {
+            let key = WritePlan.leaseIndexKey(lease.chunk, layout)
+            keys.insert(key)
+            removing[key, default: []].insert(revoking)
+        }
+        for key in created.keys where removing[key] == nil && !whole.contains(key) { adding.insert(key) }
+        for key in removing.keys where created[key] != nil || whole.contains(key) { removing[key] = nil }
+        var plans = try await loadPlans(keys, adding: adding, removing: removing)
+        var again = Set<IndexEdits.ChunkKey>()
+        for (key, entries) in created where !(try plans[key]!.hasRoom(for: entries)) { again.insert(key) }
+        for (key, ids) in removing where ids.contains(where: { plans[key]!.page(holding: $0) == nil }) { again.insert(key) }
+        if !again.isEmpty { plans.merge(try await loadPlans(again)) { $1 } }
+        return plans
     }
 
     /// A plain collection holding an encrypted record had its `"private"` stripped from the zone
@@ -161,9 +165,10 @@ extension DocumentStore {
         }
     }
 
-    /// Whether a put asked to skip an unchanged document finds the same JSON there already.
+    /// Whether a put asked to skip an unchanged document finds the same JSON there already,
+    /// attached to the same lease.
     private static func isUnchanged(_ op: WriteOp, current: StoredRecord?, at address: RecordAddress) throws -> Bool {
-        guard op.skipIfUnchanged, case .put = op.mode, let current else { return false }
+        guard op.skipIfUnchanged, case .put = op.mode, let current, current.header.lease == op.lease else { return false }
         guard current.header.encoding != nil else {
             return current.header.storedLength == op.body.count && current.header.digest == RecordText.digest(op.body)
         }
@@ -180,6 +185,9 @@ extension DocumentStore {
             guard seen.insert([op.database, op.collection, op.id]).inserted else {
                 throw StoreError.invalidDocument("the batch writes '\(op.collection)/\(op.id)' twice")
             }
+            if let lease = op.lease, !Lease.isValidID(lease) {
+                throw StoreError.invalidDocument("'\(lease)' is not a lease id (16 lower-case hex digits)", path: op.path)
+            }
             defer { checked.append(op) }
             if case .delete = op.mode { continue }
             if !op.checked { op.body = try DocumentJSON.normalize(op.body) }
@@ -194,9 +202,10 @@ extension DocumentStore {
         return checked
     }
 
-    /// Throws the error a write's condition earns against the current record.
+    /// Throws the error a write's condition earns against the current record (nil: none, or one
+    /// whose lease lapsed).
     private func check(_ op: WriteOp, current: StoredRecord?) throws {
-        let path = "\(op.database)/\(op.collection)/\(op.id)"
+        let path = op.path
         switch op.mode {
         case .put: break
         case .insert:
@@ -218,79 +227,24 @@ extension DocumentStore {
         }
     }
 
-    /// Whether a write creates or deletes its document, and so changes the index.
-    private func changesIndex(_ op: WriteOp, current: StoredRecord?) -> Bool {
-        op.isDelete || current == nil
-    }
-
-    /// Adds one write's prerequisites and changes; writes a chunked document's data chunks first.
-    /// A new document's version is one above its index chunk's floor, so that the versions of an
-    /// id never repeat across a delete and a create (section 7 of docs/FORMAT.md).
-    private func plan(
-        _ op: WriteOp, at address: RecordAddress, current: StoredRecord?, into update: inout UpdateBuilder,
-        plans: inout [IndexEdits.ChunkKey: IndexChunkPlan], written: inout [DNSName]
-    ) async throws -> Int {
-        if let current {
-            update.require(.rrsetEquals(address.name, .txt, [current.rdata]))
-        } else {
-            update.require(.rrsetDoesNotExist(address.name, .txt))
-        }
-        let oldChunks = try current.map { try dataChunkNames(of: $0, at: address.name) } ?? []
-        for name in oldChunks { update.apply(.deleteName(name)) }
-        if case .delete = op.mode {
-            update.apply(.deleteName(address.name))
-            plans[address.indexChunk]!.remove(address.storedID)
-            plans[address.indexChunk]!.raiseFloor(to: current!.header.version)
-            return current!.header.version
-        }
-        let version: Int
-        if let current {
-            version = current.header.version + 1
-        } else {
-            version = plans[address.indexChunk]!.readFloor() + 1
-            // Versions of an id never repeat (section 7.1): a floor below what this client saw of
-            // the id was rolled back, and writing above it would give a version out again.
-            if let seen = session.highestVersion(of: op.key), version <= seen {
-                throw StoreError.corrupted(
-                    "the index chunk of '\(op.path)' has floor \(version - 1), below version \(seen) that this client saw: the store was rolled back",
-                    path: op.path)
-            }
-        }
-        var (header, body) = try address.codec.encode(op.body, id: op.id, storedID: address.storedID, version: version)
-        if body.count > RecordText.inlineLimit {
-            let generation = String(format: "%08x", UInt32.random(in: .min ... .max))
-            let names = try await writeDataChunks(body, generation: generation, of: address.name)
-            written += names
-            header.chunkCount = names.count
-            header.generation = generation
-            body = []
-        }
-        update.replace(address.name, .txt, with: [try RecordText.rdata(header: header, body: body)], ttl: configuration.recordTTL)
-        return version
-    }
-
     func dataChunkNames(of record: StoredRecord, at name: DNSName) throws -> [DNSName] {
-        guard let count = record.header.chunkCount, let generation = record.header.generation else { return [] }
-        return try (0..<count).map { try layout.dataChunk($0, generation: generation, of: name) }
+        try WritePlan.dataChunkNames(of: record, at: name, layout)
     }
 
-    /// Writes a large document's pieces under fresh names, one UPDATE each (section 8.2).
-    private func writeDataChunks(_ body: [UInt8], generation: String, of record: DNSName) async throws -> [DNSName] {
-        let pieces = stride(from: 0, to: body.count, by: RecordText.dataChunkSize).map {
-            Array(body[$0..<min($0 + RecordText.dataChunkSize, body.count)])
-        }
-        let names = try pieces.indices.map { try layout.dataChunk($0, generation: generation, of: record) }
+    /// Writes a large document's pieces under fresh names, one UPDATE each (section 8.2); on a
+    /// failure, removes those written.
+    private func writeDataChunks(_ chunks: [(name: DNSName, text: [UInt8])]) async throws {
+        guard !chunks.isEmpty else { return }
         do {
-            _ = try await concurrently(Array(zip(names, pieces)), limit: 4) { name, piece in
+            _ = try await concurrently(chunks, limit: 4) { name, piece in
                 var update = UpdateBuilder(zone: self.configuration.zone)
                 update.replace(name, .txt, with: [.txt(TXT(splitting: piece))], ttl: self.configuration.recordTTL)
                 try await self.send(update, "writing data chunk \(name)")
             }
         } catch {
-            await deleteNames(names)
+            await deleteNames(chunks.map(\.name))
             throw error
         }
-        return names
     }
 
     /// Deletes names, many per UPDATE; best effort (what is left, fsck finds).

@@ -93,6 +93,15 @@ struct StoreLayout: Sendable {
         }
     }
 
+    /// `_leases.R`: the lease index's node (section 13), whose chunks list the leases.
+    var leaseIndex: DNSName { try! root.prepending("_leases") }
+
+    /// A lease record's name, `<id>.<chunk>._leases.R`, and its chunk of the lease index.
+    func lease(_ id: String) throws -> (name: DNSName, chunk: Int) {
+        let chunk = Naming.chunk(for: id, total: LeaseRecord.indexChunks)
+        return (try leaseIndex.prepending(String(chunk)).prepending(id), chunk)
+    }
+
     func dataChunk(_ index: Int, generation: String, of record: DNSName) throws -> DNSName {
         do {
             return try record.prepending("\(index)-\(generation)")

@@ -19,6 +19,8 @@ struct RecordHeader: Encodable, Sendable, Hashable {
     var encoding: String?
     /// `k`: the data secret an encrypted document was sealed with (section 11.3).
     var keyID: String?
+    /// `l`: the lease the document is attached to (section 13): it lives only while that does.
+    var lease: String?
 
     init(version: Int, id: String, storedLength: Int, digest: String) {
         self.version = version
@@ -31,6 +33,7 @@ struct RecordHeader: Encodable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case version = "v", id, storedLength = "n", digest = "h", chunkCount = "c", generation = "g", encoding = "e", keyID = "k"
+        case lease = "l"
     }
 
     /// Reads a header line strictly, as section 7 requires of readers: one JSON object, no
@@ -78,6 +81,7 @@ struct RecordHeader: Encodable, Sendable, Hashable {
         generation = try string(.generation)
         encoding = try string(.encoding)
         keyID = try string(.keyID)
+        lease = try string(.lease)
 
         guard FormatLimits.isName(id) else { throw corrupt("'id' is not a name of 1 to 255 octets") }
         guard digest.utf8.count == 22, Base64URL.decode(digest)?.count == 16 else {
@@ -96,6 +100,7 @@ struct RecordHeader: Encodable, Sendable, Hashable {
             throw corrupt("'c' and 'g' must appear together")
         }
         if let keyID, !FormatLimits.isLowerHex(keyID, count: 8) { throw corrupt("'k' is not 8 lower-case hex digits") }
+        if let lease, !FormatLimits.isLowerHex(lease, count: 16) { throw corrupt("'l' is not 16 lower-case hex digits") }
         guard let steps = DocumentEncoding.steps(encoding) else {
             if tolerateNewer { return }
             throw StoreError.corrupted("\(name) uses encoding '\(encoding ?? "")', which this version cannot read")

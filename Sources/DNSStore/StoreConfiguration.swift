@@ -1,4 +1,5 @@
 import DNSWire
+import Foundation
 
 /// Where a store lives and how it writes.
 public struct StoreConfiguration: Sendable {
@@ -36,6 +37,16 @@ public struct StoreConfiguration: Sendable {
     /// Called with the whole set whenever this store object pins a collection it sees private or
     /// unpins one it dropped, so a program can keep the pins for its next run.
     public var privateCollectionsChanged: (@Sendable (Set<String>) -> Void)?
+    /// The clock leases are read by: milliseconds since 1970 (UTC).
+    public var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    /// How far apart the clocks of the writers, readers and reapers of a store may be
+    /// (docs/FORMAT.md section 13): a reaper deletes a lapsed lease's documents this long after
+    /// its deadline, and a holder gives its lease up this long before it.
+    public var leaseClockSkew: Duration = .seconds(1)
+
+    var leaseClockSkewMilliseconds: Int64 {
+        leaseClockSkew.components.seconds * 1000 + leaseClockSkew.components.attoseconds / 1_000_000_000_000_000
+    }
 
     /// A store under `domain`, writing to `zone` (the domain itself unless given).
     public init(domain: DNSName, zone: DNSName? = nil) {

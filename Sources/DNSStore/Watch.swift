@@ -28,6 +28,16 @@ public struct ChangeEvent: Sendable, Equatable {
     public var serial: UInt32
     /// The document after a put, when asked for and still readable.
     public var document: Document?
+    /// Why a document was deleted, when it went with its lease (docs/FORMAT.md section 13).
+    public var reason: DeleteReason?
+
+    /// Why a delete happened, when not by a write of its own.
+    public enum DeleteReason: String, Sendable, Codable {
+        /// Its lease lapsed and was reaped.
+        case expired
+        /// Its lease was revoked.
+        case revoked
+    }
 
     /// `database/collection/id`, or `database/collection` for a resync.
     public var path: String { id.isEmpty ? "\(database)/\(collection)" : "\(database)/\(collection)/\(id)" }
@@ -78,6 +88,8 @@ final class Watcher: @unchecked Sendable {
     private var serial: UInt32 = 0
     /// What the watch knows the collection holds (id to version), when it knows it.
     private var known: [String: Int]?
+    /// The leases of the documents it knows, to say why one that is gone went.
+    private var knownLeases: [String: String] = [:]
     /// Data chunk texts seen in transfers, for the documents that refer to them.
     private var chunks: [DNSName: [UInt8]] = [:]
     private var chunkOctets = 0
@@ -105,7 +117,9 @@ final class Watcher: @unchecked Sendable {
         if !transfers, options.from == nil {
             // The starting point, reported as nothing. A change landing while it is read shows
             // in it or after it, never in neither: the serial was read first.
-            known = try await state().state.mapValues(\.version)
+            let initial = try await state().state
+            known = initial.mapValues(\.version)
+            knownLeases = initial.compactMapValues(\.record.header.lease)
         }
         options.started?(serial)
         if !transfers, options.from != nil {
@@ -200,10 +214,13 @@ final class Watcher: @unchecked Sendable {
             for record in added where record.type == .txt { remember(record) }
             let puts = added.compactMap { record in documentRecord(record, under: node, codec).map { ($0.0, $0.1, record.name) } }
             let putNames = Set(puts.map(\.2))
+            let endedLeases = endedLeases(in: deleted)
             for record in deleted where record.type == .txt && !putNames.contains(record.name) {
                 guard let (id, stored) = documentRecord(record, under: node, codec) else { continue }
                 known?[id] = nil
-                emit(event(.delete, id: id, version: stored.header.version, serial: to.serial, document: nil))
+                var deletion = event(.delete, id: id, version: stored.header.version, serial: to.serial, document: nil)
+                deletion.reason = stored.header.lease.flatMap { endedLeases[$0] }
+                emit(deletion)
             }
             for (id, stored, name) in puts {
                 known?[id] = stored.header.version
@@ -259,6 +276,19 @@ final class Watcher: @unchecked Sendable {
         return Document(id: id, version: header.version, json: try codec.decode(body, header: header, id: id, at: name))
     }
 
+    /// The leases whose records a step deleted, and whether each had lapsed (expired) or not
+    /// (revoked), by this client's clock.
+    private func endedLeases(in deleted: [ResourceRecord]) -> [String: ChangeEvent.DeleteReason] {
+        let leaseIndex = collection.store.layout.leaseIndex
+        let now = collection.store.configuration.clock()
+        var ended: [String: ChangeEvent.DeleteReason] = [:]
+        for record in deleted where record.type == .txt && record.name.labelCount == leaseIndex.labelCount + 2 && record.name.parent.parent == leaseIndex {
+            guard case .txt(let txt) = record.rdata, let lease = try? MetadataJSON.decode(LeaseRecord.self, txt.joined, name: record.name) else { continue }
+            ended[lease.id] = lease.isLive(at: now) ? .revoked : .expired
+        }
+        return ended
+    }
+
     private func event(_ operation: ChangeEvent.Operation, id: String, version: Int, serial: UInt32, document: Document?) -> ChangeEvent {
         ChangeEvent(
             operation: operation, database: collection.database, collection: collection.name, id: id, version: version,
@@ -308,8 +338,11 @@ final class Watcher: @unchecked Sendable {
             emit(event(.resync, id: "", version: 0, serial: serial, document: nil))
             previous = [:]
         }
+        let leases = LeaseLiveness(reader, route: .primary)
         for (id, version) in previous.sorted(by: { $0.key < $1.key }) where state[id] == nil {
-            emit(event(.delete, id: id, version: version, serial: serial, document: nil))
+            var deletion = event(.delete, id: id, version: version, serial: serial, document: nil)
+            if let lease = knownLeases[id], !(try await leases.isLive(lease)) { deletion.reason = .expired }
+            emit(deletion)
         }
         for (id, entry) in state.sorted(by: { $0.key < $1.key }) where previous[id] != entry.version {
             var document: Document?
@@ -317,6 +350,7 @@ final class Watcher: @unchecked Sendable {
             emit(event(.put, id: id, version: entry.version, serial: serial, document: document))
         }
         known = state.mapValues(\.version)
+        knownLeases = state.compactMapValues(\.record.header.lease)
         self.serial = serial
     }
 }

@@ -36,6 +36,8 @@ public struct UpdateBuilder: Sendable, Hashable {
     public var prerequisites: [Prerequisite] = []
     /// The changes, applied in order.
     public var operations: [UpdateOperation] = []
+    /// EDNS options the message carries (an UPDATE-LEASE, say).
+    public var options: [EDNSOption] = []
 
     /// An UPDATE of `zone` with no prerequisites and no changes yet.
     public init(zone: DNSName, class zoneClass: DNSClass = .in) {
@@ -60,7 +62,7 @@ public struct UpdateBuilder: Sendable, Hashable {
 
     /// The UPDATE message. It carries EDNS0, so that a server can say why it refuses (RFC 8914).
     public func message(id: UInt16 = 0) -> Message {
-        var m = Message(id: id, opcode: .update, questions: [Question(name: zone, type: .soa, class: zoneClass)], edns: EDNS())
+        var m = Message(id: id, opcode: .update, questions: [Question(name: zone, type: .soa, class: zoneClass)], edns: EDNS(options: options))
         m.prerequisites = prerequisites.flatMap(record(for:))
         m.updates = operations.map(record(for:))
         return m
