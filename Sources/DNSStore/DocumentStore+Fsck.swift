@@ -21,6 +21,10 @@ public struct CheckReport: Sendable, Codable {
             case oversizePage = "index page over 16,000 octets"
             /// A name under the store that nothing refers to.
             case strayName = "unreferenced name"
+            /// The lease index lists a lease whose record is missing.
+            case leaseWithoutRecord = "lease index entry without record"
+            /// A document attached to a lease that does not exist: gone for every reader.
+            case documentOfMissingLease = "document of a lease that does not exist"
         }
 
         /// What kind of damage.
@@ -82,6 +86,23 @@ extension DocumentStore {
         var scan = Scan()
         let removesDamaged: Bool
         if case .keep = damaged { removesDamaged = false } else { removesDamaged = repair }
+
+        // Leases (section 13): the lease index, each lease's record; documents check theirs below.
+        for chunk in 0..<LeaseRecord.indexChunks {
+            let key = IndexEdits.ChunkKey(node: layout.leaseIndex, chunk: chunk, level: .lease)
+            let pages = try await loadIndexChunk(chunk, of: layout.leaseIndex, level: .lease)
+            try scan.account(pages, chunk: key, in: &spilled, repair: repair, into: &report)
+            for id in pages.flatMap(\.page.entries.keys).sorted() {
+                let (name, home) = try layout.lease(id)
+                guard home == chunk, let rdata = spilled.top[name] else {
+                    report.problems.append(.init(kind: .leaseWithoutRecord, name: "lease \(id)", detail: "\(name) is missing", repaired: repair))
+                    scan.staleLeaseEntries.append((chunk, id))
+                    continue
+                }
+                spilled.account(name)
+                if (try? MetadataJSON.decode(LeaseRecord.self, try text(of: rdata, at: name), name: name))?.id == id { scan.leases.insert(id) }
+            }
+        }
 
         // The indexes, read by queries: pages accounted for, entries put with their records.
         let rootMetadata = try await self.root(forWriting: true)
@@ -149,6 +170,10 @@ extension DocumentStore {
                 if let damage = scan.inspect(entry.name, id: entry.id, codec: owner.codec) {
                     report.problems.append(.init(kind: .damagedDocument, name: path, detail: "\(entry.name): \(damage)", repaired: removesDamaged))
                     scan.keepDamaged(path, entry.name, owner.name, entry.chunk, entry.id, keepTexts: removesDamaged)
+                } else if let lease = scan.missingLease(of: entry.name) {
+                    report.problems.append(.init(
+                        kind: .documentOfMissingLease, name: path, detail: "\(entry.name) is attached to lease \(lease), which does not exist", repaired: repair))
+                    scan.orphans.append((entry.name, owner.name, entry.chunk, entry.id))
                 }
             }
             var found: [DNSName] = []
@@ -198,6 +223,15 @@ extension DocumentStore {
         }
         for key in scan.oversize {
             try await editIndex { $0.relayouts.insert(key) }
+        }
+        for (chunk, id) in scan.staleLeaseEntries {
+            try await editIndex { $0.remove(id, chunk: chunk, of: layout.leaseIndex, level: .lease) }
+        }
+        for orphan in scan.orphans {
+            guard let rdata = try await readRecord(orphan.name) else { continue }
+            let record = try RecordText.parse(rdata, name: orphan.name, tolerateNewer: true)
+            try await removeDamaged(
+                orphan.name, rdata: rdata, chunks: try dataChunkNames(of: record, at: orphan.name), node: orphan.node, chunk: orphan.chunk, id: orphan.id)
         }
         if removesDamaged {
             for found in scan.damaged {
@@ -281,6 +315,19 @@ private struct Scan {
     var missingEntries: [(DNSName, Int, String)] = []
     var staleEntries: [(DNSName, Int, String)] = []
     var oversize: [IndexEdits.ChunkKey] = []
+    /// Leases whose record was found whole.
+    var leases = Set<String>()
+    var staleLeaseEntries: [(Int, String)] = []
+    /// Documents of leases that do not exist: by record name, collection, chunk and stored id.
+    var orphans: [(name: DNSName, node: DNSName, chunk: Int, id: String)] = []
+
+    /// The lease a record names that does not exist, if it names one.
+    func missingLease(of name: DNSName) -> String? {
+        guard let rdata = txt[name], let lease = (try? RecordText.parse(rdata, name: name, tolerateNewer: true))?.header.lease,
+            !leases.contains(lease)
+        else { return nil }
+        return lease
+    }
     /// Damaged documents, with their texts (record first, then data chunks) when a repair needs them.
     var damaged: [(path: String, name: DNSName, node: DNSName, chunk: Int?, id: String?, texts: [(name: DNSName, rdata: RData)])] = []
 

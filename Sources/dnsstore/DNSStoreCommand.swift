@@ -11,13 +11,13 @@ struct DNSStoreCommand: AsyncParsableCommand {
             --server/--domain/--key, the DNSSTORE_SERVER, DNSSTORE_DOMAIN and DNSSTORE_KEY_FILE variables, or a \
             dnsstore.json file (in that order of precedence).
             Exit codes: 2 invalid input, 3 not found, 4 conflict, 5 unauthorized, 6 unreachable,
-            9 corrupt store data (damaged, forged or rolled back).
+            9 corrupt store data (damaged, forged or rolled back), 10 a lease lost while held.
             """,
         subcommands: [
             InitCommand.self, DatabaseCommand.self, CollectionCommand.self, PutCommand.self, InsertCommand.self,
             UpdateCommand.self, GetCommand.self, DeleteCommand.self, ListCommand.self, FindCommand.self,
             ImportCommand.self, ExportCommand.self, WatchCommand.self, InspectCommand.self, FsckCommand.self, KeygenCommand.self,
-            RekeyCommand.self,
+            RekeyCommand.self, LeaseCommand.self, ReapCommand.self, LockCommand.self, UnlockCommand.self,
             ServeCommand.self, DNSCommand.self,
         ]
     )

@@ -22,6 +22,18 @@ struct Deleted: Encodable {
     var version: Int
 }
 
+/// `--lease ID`: the lease a written document is attached to.
+struct LeaseOption: ParsableArguments {
+    @Option(name: .customLong("lease"), help: "Attach the document to this lease (from 'dnsstore lease grant'): it lives only while the lease is renewed. Without it, a write detaches the document from any lease.")
+    var id: String?
+
+    func validate() throws {
+        if let id, !Lease.isValidID(id) { throw ValidationError("--lease takes a lease id (16 lower-case hex digits), not '\(id)'") }
+    }
+
+    var lease: Lease? { id.map { Lease(id: $0, ttl: 1) } }
+}
+
 struct PutCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "put", abstract: "Create or replace a document.",
@@ -30,6 +42,7 @@ struct PutCommand: AsyncParsableCommand {
             Example: dnsstore put inventory/hosts/web1 '{"ip": "10.0.0.5"}'
             """)
     @OptionGroup var store: StoreOptions
+    @OptionGroup var lease: LeaseOption
     @Argument(help: "database/collection/id") var path: String
     @Argument(help: "JSON, @FILE or -") var document: String
 
@@ -38,7 +51,7 @@ struct PutCommand: AsyncParsableCommand {
             let p = try StorePath(path, needs: 3)
             let body = try readDocument(document)
             let collection = try await store.openStore().collectionForWriting(p.database, p.collection!, documents: [(p.id!, body)])
-            let version = try await collection.putJSON(p.id!, body)
+            let version = try await collection.putJSON(p.id!, body, lease: lease.lease)
             print(try Output.value(Written(path: path, version: version), compact: store.compact))
         }
     }
@@ -49,6 +62,7 @@ struct InsertCommand: AsyncParsableCommand {
         commandName: "insert", abstract: "Create a document; fails (exit 4) if it exists.",
         discussion: "Example: dnsstore insert inventory/hosts/web1 @web1.json")
     @OptionGroup var store: StoreOptions
+    @OptionGroup var lease: LeaseOption
     @Argument(help: "database/collection/id") var path: String
     @Argument(help: "JSON, @FILE or -") var document: String
 
@@ -57,7 +71,7 @@ struct InsertCommand: AsyncParsableCommand {
             let p = try StorePath(path, needs: 3)
             let body = try readDocument(document)
             let collection = try await store.openStore().collectionForWriting(p.database, p.collection!, documents: [(p.id!, body)])
-            let version = try await collection.insertJSON(p.id!, body)
+            let version = try await collection.insertJSON(p.id!, body, lease: lease.lease)
             print(try Output.value(Written(path: path, version: version), compact: store.compact))
         }
     }
@@ -68,6 +82,7 @@ struct UpdateCommand: AsyncParsableCommand {
         commandName: "update", abstract: "Replace a document only at the given version (compare-and-swap; exit 4 if it moved).",
         discussion: "Example: dnsstore update inventory/hosts/web1 '{\"ip\": \"10.0.0.6\"}' --if-version 3")
     @OptionGroup var store: StoreOptions
+    @OptionGroup var lease: LeaseOption
     @Argument(help: "database/collection/id") var path: String
     @Argument(help: "JSON, @FILE or -") var document: String
     @Option(parsing: .unconditional, help: "The version the document must be at.") var ifVersion: Int
@@ -77,7 +92,8 @@ struct UpdateCommand: AsyncParsableCommand {
     func run() async throws {
         try await report(store) {
             let p = try StorePath(path, needs: 3)
-            let version = try await p.collection(in: store.openStore()).updateJSON(p.id!, try readDocument(document), ifVersion: ifVersion)
+            let version = try await p.collection(in: store.openStore()).updateJSON(
+                p.id!, try readDocument(document), ifVersion: ifVersion, lease: lease.lease)
             print(try Output.value(Written(path: path, version: version), compact: store.compact))
         }
     }

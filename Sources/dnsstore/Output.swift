@@ -28,6 +28,9 @@ enum ExitCodes {
     static let unreachable: Int32 = 6
     /// Stored data that does not follow docs/FORMAT.md: damaged, forged or rolled back.
     static let corrupted: Int32 = 9
+    /// A lease was lost while held: not renewed in time, revoked or reaped (`lease keepalive`,
+    /// `lock ... -- COMMAND`, whose command is stopped).
+    static let leaseLost: Int32 = 10
 }
 
 enum Output {
@@ -84,6 +87,11 @@ enum Output {
             let end = count == 0 ? "[]\n" : (pretty ? "\n]\n" : "]\n")
             FileHandle.standardOutput.write(Data(end.utf8))
         }
+    }
+
+    /// One line on standard output, written at once (a long-running command's progress).
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 
     static func error(_ message: String) {

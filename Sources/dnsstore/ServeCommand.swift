@@ -1,5 +1,7 @@
 import ArgumentParser
 import DNSServer
+import DNSStore
+import DNSStoreEmbedded
 import DNSWire
 import Foundation
 import Logging
@@ -17,7 +19,9 @@ struct ServeCommand: AsyncParsableCommand {
             start. Every key in the key files is accepted; --allow KEY=SUBTREE limits a key's UPDATEs to names at \
             or below the subtrees named for it (repeat it for several), while a key given no --allow may change \
             its whole zone. BIND and Knot secondaries can replicate with AXFR/IXFR signed by a key; --notify \
-            tells them of each change.
+            tells them of each change. The server deletes the documents of leases that lapsed in the stores under \
+            its zones (_dnsstore.ZONE) itself, as 'dnsstore reap' does for other servers (--no-reap: it does not), \
+            and honours RFC 9664's UPDATE-LEASE on UPDATEs.
             Example: dnsstore serve --data ./dnsstore-data --zone example.test --listen 127.0.0.1:5353 \
             --key admin.key --key app.key --allow app-key=app._dnsstore.example.test
             """)
@@ -44,11 +48,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("journal-mib"), help: "MiB of history each zone's journal keeps for IXFR (default: a quarter of the zone, at least 0.5).")
     var journalMiB: Double?
     @Option(name: .customLong("journal-days"), help: "Days of history each zone's journal keeps for IXFR.") var journalDays: Double = 7
+    @Flag(help: "Do not delete the documents of lapsed leases (leave it to 'dnsstore reap').") var noReap = false
+    @Option(parsing: .unconditional, help: "How far apart the clocks of the cluster may be, in seconds: a lapsed lease is reaped this long after its deadline (default 1).")
+    var clockSkew: Double = 1
     @Flag(help: "Check the data (every page of the file, every zone's SOA and NS) and exit: 0 when sound, 1 when not.") var check = false
     @Option(help: "Write every record that can still be read, as a zone file per zone, to FILE and exit; list what cannot.") var salvage: String?
 
     func validate() throws {
         guard (0...3600).contains(notifyDelay) else { throw ValidationError("--notify-delay must be 0 to 3600 seconds, not \(notifyDelay)") }
+        guard (0...3600).contains(clockSkew) else { throw ValidationError("--clock-skew must be 0 to 3600 seconds, not \(clockSkew)") }
         for (name, value) in [("--tcp-idle-timeout", tcpIdleTimeout), ("--tcp-message-timeout", tcpMessageTimeout), ("--tcp-stall-timeout", tcpStallTimeout)]
         where !(value > 0 && value <= 3600) {
             throw ValidationError("\(name) must be above 0 and at most 3600 seconds, not \(value)")
@@ -128,6 +136,19 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info(
             "serving", metadata: ["zones": "\(zones.map(\.description).joined(separator: " "))", "listen": "\(server.localAddress.map { "\($0)" } ?? listen)", "data": "\(data)"])
         var services = [ServiceGroupConfiguration.ServiceConfiguration(service: ServerService(server: server, logger: logger))]
+        if !noReap {
+            // The store under each zone, reached in this process: its lapsed leases are deleted here.
+            let reaperLogger = logger
+            let reapers = try zones.map { zone -> LeaseReaper in
+                var configuration = StoreConfiguration(domain: zone)
+                configuration.leaseClockSkew = .milliseconds(Int(clockSkew * 1000))
+                let store = try DocumentStore(configuration: configuration, transport: LocalTransport(authority: authority))
+                return LeaseReaper(store: store) { lease, documents in
+                    reaperLogger.info("lease lapsed; deleted with its documents", metadata: ["lease": "\(lease)", "documents": "\(documents)"])
+                }
+            }
+            services.append(.init(service: ReaperService(reapers: reapers, logger: logger), successTerminationBehavior: .ignore))
+        }
         if !checkAtStart {
             services.append(.init(
                 service: StorageCheckService(authority: authority, path: databasePath, logger: logger),
@@ -238,6 +259,27 @@ struct ServerService: Service {
         try? await gracefulShutdown()
         logger.info("shutting down")
         await server.close()
+    }
+}
+
+/// The reapers of the stores under the served zones, until shutdown.
+struct ReaperService: Service {
+    let reapers: [LeaseReaper]
+    let logger: Logger
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            for reaper in reapers {
+                group.addTask {
+                    do {
+                        try await cancelWhenGracefulShutdown { try await reaper.run() }
+                    } catch is CancellationError {
+                    } catch {
+                        logger.error("the lease reaper stopped", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        }
     }
 }
 

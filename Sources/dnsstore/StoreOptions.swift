@@ -113,8 +113,9 @@ struct StoreOptions: ParsableArguments {
 
     /// The store's configuration: what the settings give, with the private collections this user's
     /// earlier commands saw (`PinFile`) pinned, and any new ones recorded there as they are seen.
-    private func configuration(_ settings: Settings, where location: String) -> StoreConfiguration {
+    private func configuration(_ settings: Settings, where location: String, clockSkew: Duration?) -> StoreConfiguration {
         var config = StoreConfiguration(domain: settings.domain, zone: settings.zone)
+        if let clockSkew { config.leaseClockSkew = clockSkew }
         config.maxAttempts = 100
         config.consistency = settings.consistency
         config.encryptionKeys = settings.encryptionKeys
@@ -124,19 +125,20 @@ struct StoreOptions: ParsableArguments {
         return config
     }
 
-    /// Opens the store these options describe.
-    func openStore() async throws -> DocumentStore {
+    /// Opens the store these options describe; `clockSkew`: how far apart the cluster's clocks
+    /// may be, for leases (the store's default otherwise).
+    func openStore(clockSkew: Duration? = nil) async throws -> DocumentStore {
         let settings = try settings()
         guard settings.server != nil || !settings.primaries.isEmpty || !settings.readServers.isEmpty else {
             let transport = try LocalTransport.open(directory: settings.dataDirectory, zone: settings.domain)
             let directory = URL(fileURLWithPath: settings.dataDirectory).standardizedFileURL.path
-            return try DocumentStore(configuration: configuration(settings, where: directory), transport: transport)
+            return try DocumentStore(configuration: configuration(settings, where: directory, clockSkew: clockSkew), transport: transport)
         }
         guard settings.domainGiven else {
             throw CLIError.invalidInput("a server needs a domain: pass --domain or set DNSSTORE_DOMAIN")
         }
         let location = (settings.primaries.first ?? settings.server ?? settings.readServers.first).map(\.display) ?? ""
-        let config = configuration(settings, where: location)
+        let config = configuration(settings, where: location, clockSkew: clockSkew)
         if let server = settings.server, settings.primaries.isEmpty, settings.readServers.isEmpty {
             return try DocumentStore(configuration: config, transport: DNSClient(configuration: settings.client(server)))
         }

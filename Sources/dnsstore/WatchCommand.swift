@@ -10,7 +10,7 @@ struct WatchCommand: AsyncParsableCommand {
         abstract: "Print a line of JSON for each change of a collection or a document, until interrupted.",
         discussion: """
             Each line is {"op": "put"|"delete"|"resync", "path", "version", "serial"}, with "doc" for a put unless \\
-            --ids-only. Resume with --from SERIAL, the serial of the last line seen: nothing is missed or repeated. \\
+            --ids-only, and "reason": "expired"|"revoked" for a document deleted with its lease. Resume with --from SERIAL, the serial of the last line seen: nothing is missed or repeated. \\
             The watch follows the first read server (or the server, or the primary): with IXFR when the server \\
             transfers to the key, else by reading the collection again when the zone's serial moves; it looks \\
             every --interval seconds, and at once when it receives a NOTIFY on --notify-listen. A "resync" line \\
@@ -58,6 +58,7 @@ struct WatchCommand: AsyncParsableCommand {
             for try await change in changes {
                 var line = Array("{\"op\":\"\(change.operation.rawValue)\",\"path\":".utf8) + JSONText.string(change.path)
                 line += Array(",\"version\":\(change.version),\"serial\":\(change.serial)".utf8)
+                if let reason = change.reason { line += Array(",\"reason\":\"\(reason.rawValue)\"".utf8) }
                 if let document = change.document { line += Array(",\"doc\":".utf8) + document.json }
                 line.append(UInt8(ascii: "}"))
                 line.append(0x0A)

@@ -294,6 +294,7 @@ struct CLITests {
             ["init"], ["db", "create"], ["db", "list"], ["db", "drop"], ["collection", "create"], ["collection", "list"],
             ["collection", "drop"], ["put"], ["insert"], ["update"], ["get"], ["delete"], ["list"], ["find"], ["import"],
             ["export"], ["inspect"], ["fsck"], ["keygen"], ["serve"], ["watch"], ["rekey"], ["dns", "query"], ["dns", "set"], ["dns", "delete"],
+            ["lease"], ["lease", "grant"], ["lease", "keepalive"], ["lease", "revoke"], ["lease", "show"], ["reap"], ["lock"], ["unlock"],
         ]
         for command in commands {
             let help = try await cli.run(command + ["--help"])

@@ -17,6 +17,20 @@ struct UpdateLeaseTests {
         return message
     }
 
+    @Test func aLeaseOptionThatIsNotFourOrEightOctetsIsAFormatError() async throws {
+        let server = try await EmbeddedServer.start()
+        defer { Task { await server.stop() } }
+        let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: server.port, key: server.key))
+        defer { Task { await client.shutdown() } }
+        var message = Self.leased("x.example.test.", "x", lease: 5, zone: server.zone)
+        message.edns = EDNS(options: [EDNSOption(code: EDNSOption.updateLeaseCode, data: [0, 0, 5])])
+        #expect(try await client.send(message).rcode == .formErr)
+    }
+}
+
+/// UPDATE-LEASE in real time (run apart from the other suites: scripts/test).
+@Suite("UPDATE-LEASE in real time")
+struct RealTimeUpdateLeaseTests {
     /// The TXT records of `name`; none when it does not exist.
     static func txt(_ name: DNSName, _ client: DNSClient) async throws -> Int {
         do {
@@ -38,16 +52,16 @@ struct UpdateLeaseTests {
         defer { Task { await client.shutdown() } }
 
         // Granted as asked, and said so in the answer; a lease past the server's maximum is cut to it.
-        let answer = try await client.send(Self.leased("short.example.test.", "a", lease: 2, zone: primary.zone))
+        let answer = try await client.send(UpdateLeaseTests.leased("short.example.test.", "a", lease: 2, zone: primary.zone))
         #expect(answer.rcode == .noError && answer.edns?.options.compactMap(\.updateLease).first?.lease == 2)
-        let capped = try await client.send(Self.leased("long.example.test.", "b", lease: 100_000, zone: primary.zone))
+        let capped = try await client.send(UpdateLeaseTests.leased("long.example.test.", "b", lease: 100_000, zone: primary.zone))
         #expect(capped.edns?.options.compactMap(\.updateLease).first?.lease == 3_600)
-        _ = try await client.send(Self.leased("renewed.example.test.", "c", lease: 2, zone: primary.zone))
+        _ = try await client.send(UpdateLeaseTests.leased("renewed.example.test.", "c", lease: 2, zone: primary.zone))
 
         // Refreshed every second (the same records again: no change, a new end), "renewed" stays.
         let start = ContinuousClock.now
         while ContinuousClock.now - start < .seconds(4) {
-            _ = try await client.send(Self.leased("renewed.example.test.", "c", lease: 2, zone: primary.zone))
+            _ = try await client.send(UpdateLeaseTests.leased("renewed.example.test.", "c", lease: 2, zone: primary.zone))
             try await Task.sleep(for: .seconds(1))
         }
         #expect(try await Self.txt("short.example.test.", client) == 0, "an expired name is still served")
@@ -65,13 +79,4 @@ struct UpdateLeaseTests {
         #expect(gone, "the BIND secondary did not follow the expiry")
     }
 
-    @Test func aLeaseOptionThatIsNotFourOrEightOctetsIsAFormatError() async throws {
-        let server = try await EmbeddedServer.start()
-        defer { Task { await server.stop() } }
-        let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: server.port, key: server.key))
-        defer { Task { await client.shutdown() } }
-        var message = Self.leased("x.example.test.", "x", lease: 5, zone: server.zone)
-        message.edns = EDNS(options: [EDNSOption(code: EDNSOption.updateLeaseCode, data: [0, 0, 5])])
-        #expect(try await client.send(message).rcode == .formErr)
-    }
 }

@@ -31,7 +31,7 @@ struct LeaseTests {
     /// A store on the fixture's server whose clock stands at `instant` (milliseconds since
     /// 1970): what every reader and reaper sees at that time, without waiting for it (the test
     /// process's tasks can be held up for seconds by the rest of the suite; the tests in real
-    /// time run the renewers in processes of their own, LeaseCommandTests).
+    /// time run the renewers in processes of their own, RealTimeLeaseTests).
     static func at(_ fixture: StoreFixture, _ instant: Int64) throws -> DocumentStore {
         var configuration = fixture.store.configuration
         configuration.clock = { instant }
