@@ -51,4 +51,23 @@ struct QuickstartTests {
         #expect(result.stdout.contains(#"{"path":"inventory/hosts/web1","version":1}"#))
         #expect(result.stdout.contains(#"\"version\":1"#))
     }
+
+}
+
+/// README.md's lease example, in real time (run apart from the other suites: scripts/test).
+@Suite("README lease example, in real time")
+struct RealTimeQuickstartTests {
+    /// The service-registration example: a node registers under a lease and renews it; when it
+    /// dies, its entry is gone within the lease's time, and a watch saw it come and go.
+    @Test func theLeaseExampleRunsAsWritten() async throws {
+        let directory = try TempDirectory.make("quickstart")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let block = try QuickstartTests.block(after: "<!-- leases:")
+        let result = try await QuickstartTests.run(block.replacingOccurrences(of: "5353", with: "\(Ports.free())"), in: directory)
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains(#"["web1"]"#) && lines.contains("[]"), "\(result.stdout)")
+        #expect(lines.contains { $0.hasPrefix(#"{"op":"put","path":"cluster/nodes/web1""#) }, "\(result.stdout)")
+        #expect(lines.contains { $0.hasPrefix(#"{"op":"delete","path":"cluster/nodes/web1""#) && $0.contains(#""reason":"expired""#) }, "\(result.stdout)")
+    }
 }

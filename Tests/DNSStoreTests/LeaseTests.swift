@@ -198,4 +198,40 @@ struct LeaseTests {
             #expect(try await store.lockHolder("job")?.handle == again)
         }
     }
+
+    /// A watch reports a document that went with its lease as a delete with the reason: expired
+    /// when the lease had lapsed, revoked when it was revoked while alive.
+    @Test func aWatchSaysWhyADocumentWentWithItsLease() async throws {
+        try await StoreFixture.with(Backend.embedded) { fixture in
+            let store = fixture.store
+            let nodes = try await store.createDatabase("cluster").createCollection("nodes")
+            let lapsing = try await store.grant(ttl: 3_600)
+            let revoked = try await store.grant(ttl: 7_200)
+            try await nodes.putJSON("web1", Array("{}".utf8), lease: lapsing)
+            try await nodes.putJSON("web2", Array("{}".utf8), lease: revoked)
+            let deadline = try await Self.deadline(store, lapsing)
+            // The watcher's clock is past the first lease's deadline, short of the second's.
+            let watcher = try Self.at(fixture, deadline + 5_000)
+            var options = WatchOptions()
+            options.interval = .milliseconds(50)
+            options.includeDocuments = false
+            options.server = fixture.transport.client
+            let started = Locked(false)
+            options.started = { _ in started.withLock { $0 = true } }
+            let events = Task {
+                var seen: [ChangeEvent] = []
+                for try await event in watcher.database("cluster").collection("nodes").watch(options) where event.operation == .delete {
+                    seen.append(event)
+                    if seen.count == 2 { break }
+                }
+                return seen
+            }
+            #expect(try await Poll.until(within: .seconds(30)) { started.withLock { $0 } })
+            #expect(try await LeaseReaper(store: Self.at(fixture, deadline + 2_000)).sweepOnce().count == 1)
+            try await store.revoke(revoked.id)
+            let deletes = try await events.value
+            #expect(deletes.map(\.id) == ["web1", "web2"])
+            #expect(deletes.map(\.reason) == [.expired, .revoked])
+        }
+    }
 }
