@@ -17,7 +17,7 @@ struct BenchOptions: Sendable {
     var measureGet: (port: Int, secret: String)?
 
     static let usage = """
-        usage: dnsstore-bench [client|servers|store|growth|privacy|replication|postgres] [options]
+        usage: dnsstore-bench [client|servers|store|growth|privacy|replication|postgres|leases] [options]
           (no mode)             the client table, then servers, store, privacy and replication
           --seconds N           seconds per measured case (default 5)
           --rounds N            servers: rounds, each server in turn (default 3)
@@ -29,7 +29,7 @@ struct BenchOptions: Sendable {
           -h, --help            this text
         """
 
-    static let modes: Set<String> = ["client", "servers", "store", "growth", "privacy", "replication", "postgres"]
+    static let modes: Set<String> = ["client", "servers", "store", "growth", "privacy", "replication", "postgres", "leases"]
 
     /// Why a command line cannot be run.
     struct Problem: Error {

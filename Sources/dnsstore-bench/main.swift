@@ -206,6 +206,9 @@ func startServer(_ which: String, zone: DNSName, notify: [Int] = []) async throw
     case "Knot":
         let s = try await KnotServer.start(zone: zone)
         return ServerUnderTest(name: which, port: s.port, key: s.key, pid: s.pid, stop: { s.stop() })
+    case "PowerDNS":
+        let s = try await PowerDNSServer.start(zone: zone)
+        return ServerUnderTest(name: which, port: s.port, key: s.key, stop: { s.stop() })
     default:
         // Our server as its own process, like the others; "... (no prepared answers)" with them off.
         let dir = try TempDirectory.make("bench-serve")
@@ -341,6 +344,7 @@ func run() async throws {
     case "postgres": return try await runPostgres()
     case "replication": return try await runReplication()
     case "privacy": return try await runPrivacy()
+    case "leases": return try await runLeases()
     default: break
     }
     let bind = try await BindServer.start()
@@ -413,6 +417,7 @@ func run() async throws {
         try await runStore()
         try await runPrivacy()
         try await runReplication()
+        try await runLeases()
     }
 }
 
