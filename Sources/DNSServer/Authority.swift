@@ -104,7 +104,11 @@ public final class Authority: Sendable {
         self.store = store
         cache = NodeCache(capacity: configuration.cacheOctets, zones: configuration.zones)
         prepared = PreparedAnswers(maxOctets: configuration.preparedAnswerOctets)
-        notifier = configuration.notify.isEmpty ? nil : Notifier(targets: configuration.notify, delay: configuration.notifyDelay, logger: logger)
+        notifier = configuration.notify.isEmpty
+            ? nil
+            : Notifier(targets: configuration.notify, delay: configuration.notifyDelay, logger: logger) { [store] origin in
+                try? store.read(origin) { try $0.soa()?.soa.serial }
+            }
         guard checkingZones else { return }
         for origin in configuration.zones {
             if try store.createZoneIfMissing(origin, records: Self.emptyZone(origin)) { store.changes.bump() }
@@ -114,8 +118,10 @@ public final class Authority: Sendable {
 
     /// A new zone: SOA and one NS, both naming `localhost.` so no glue is needed.
     static func emptyZone(_ origin: DNSName) -> [ResourceRecord] {
+        // Refresh and retry bound how stale a secondary gets when every NOTIFY to it is lost
+        // (docs/CONSISTENCY.md): it asks for the SOA every 60 s, 10 s after a failure.
         let soa = SOA(mname: "localhost.", rname: (try? origin.prepending("hostmaster")) ?? origin, serial: 1,
-                      refresh: 3600, retry: 600, expire: 604_800, minimum: 30)
+                      refresh: 60, retry: 10, expire: 604_800, minimum: 30)
         return [
             ResourceRecord(name: origin, type: .soa, ttl: 300, rdata: .soa(soa)),
             ResourceRecord(name: origin, type: .ns, ttl: 300, rdata: .ns("localhost.")),

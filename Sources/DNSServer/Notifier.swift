@@ -4,108 +4,237 @@ import Logging
 import NIOCore
 import NIOPosix
 
-/// Sends NOTIFY (RFC 1996) to secondaries after changes, so they transfer them at once.
+/// Tells secondaries of changes with NOTIFY (RFC 1996), and keeps telling each one until it has
+/// them: after a NOTIFY is acknowledged, the secondary's SOA serial is looked at a second later,
+/// and while it is behind the zone (a lost NOTIFY, a failed transfer, a partition that healed) it
+/// is told again, backing off from 1 s to 10 s. A secondary that does not acknowledge is retried
+/// on the same backoff.
 ///
-/// One long-lived client per target and one long-lived task that owns every round, running on a
-/// thread of its own: NOTIFYs leave on time even when the process's shared executor is busy with
-/// blocking work (a test process, an embedding program). Changes that come while a round for the
-/// zone is waiting or on its way are merged into the next round, so a burst of UPDATEs costs a
-/// few NOTIFYs, not one each, and at most one change per zone is ever queued.
+/// Each secondary has a loop of its own, so one that is slow or dead delays nobody else; the
+/// loops run on a thread of their own, so NOTIFYs leave on time even when the process's shared
+/// executor is busy. Changes that come while a loop is busy are merged: a burst of UPDATEs costs
+/// a few NOTIFYs per secondary, not one each. The NOTIFYs of one change are spread over a few
+/// milliseconds per secondary, so that many secondaries do not ask for their transfers at once.
 final class Notifier: Sendable {
     let targets: [SocketAddress]
     let delay: Duration
     let logger: Logger
-    private let clients: [DNSClient]
-    /// Per zone: a round is scheduled or running, and whether another is owed after it.
-    private let rounds = Locked<[DNSName: Bool]>([:])
-    private let starts: AsyncStream<DNSName>.Continuation
+    private let loops: [TargetLoop]
     private let thread: MultiThreadedEventLoopGroup
-    private let worker: Task<Void, Never>
+    private let workers: [Task<Void, Never>]
 
-    init(targets: [SocketAddress], delay: Duration, logger: Logger) {
+    /// `serial` reads a zone's current serial (nil when it cannot be read).
+    init(targets: [SocketAddress], delay: Duration, logger: Logger, serial: @escaping @Sendable (DNSName) -> UInt32? = { _ in nil }) {
         self.targets = targets
         self.delay = delay
         self.logger = logger
         thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = thread.next()
-        clients = targets.map { target in
+        let step = Duration.milliseconds(min(50, targets.count)) / max(1, targets.count)
+        loops = targets.enumerated().map { i, target in
             var config = DNSClientConfiguration(servers: [target])
             config.timeout = .seconds(1)
-            config.attempts = 5
-            return DNSClient(configuration: config, group: loop)
+            config.attempts = 1
+            return TargetLoop(
+                target: target, client: DNSClient(configuration: config, group: loop), offset: step * i, delay: delay, serial: serial,
+                logger: logger)
         }
-        let (stream, continuation) = AsyncStream.makeStream(of: DNSName.self)
-        starts = continuation
-        let rounds = self.rounds
-        let clients = self.clients
-        worker = Task(executorPreference: EventLoopTaskExecutor(loop)) {
-            await Self.run(stream, rounds: rounds, targets: targets, clients: clients, delay: delay, logger: logger)
-        }
+        workers = loops.map { target in Task(executorPreference: EventLoopTaskExecutor(loop)) { await target.run() } }
     }
 
-    /// Called after every commit; never blocks and never queues more than one start per zone.
+    /// Called after every commit; never blocks.
     func zoneChanged(_ origin: DNSName) {
-        let start = rounds.withLock { rounds -> Bool in
-            if rounds[origin] != nil {
-                rounds[origin] = true
-                return false
-            }
-            rounds[origin] = false
-            return true
-        }
-        if start { starts.yield(origin) }
+        for loop in loops { loop.changed(origin) }
     }
 
-    /// Every round as a child of one task, until the stream of starts ends at shutdown.
-    private static func run(
-        _ starts: AsyncStream<DNSName>, rounds: Locked<[DNSName: Bool]>, targets: [SocketAddress], clients: [DNSClient],
-        delay: Duration, logger: Logger
-    ) async {
-        await withTaskGroup(of: Void.self) { group in
-            for await origin in starts {
-                group.addTask {
-                    await round(origin, rounds: rounds, targets: targets, clients: clients, delay: delay, logger: logger)
-                }
+    /// What is known of each secondary: the serial it last answered for each zone, and since
+    /// when it has been behind (nil: it is current, or was never looked at).
+    var status: [(target: SocketAddress, serials: [DNSName: UInt32], behindSince: ContinuousClock.Instant?)] {
+        loops.map { ($0.target, $0.known.withLock { $0.serials }, $0.known.withLock { $0.behindSince }) }
+    }
+
+    /// Ends the loops (a NOTIFY on its way is abandoned), then the clients and the thread.
+    func shutdown() async {
+        for worker in workers { worker.cancel() }
+        for worker in workers { await worker.value }
+        for loop in loops { await loop.client.shutdown() }
+        try? await thread.shutdownGracefully()
+    }
+}
+
+/// One secondary's loop: which zones it must be told of, when, and what it last said.
+final class TargetLoop: Sendable {
+    let target: SocketAddress
+    let client: DNSClient
+    /// How long after a change this secondary is told: the notify delay, and its place in the spread.
+    let offset: Duration
+    let delay: Duration
+    let serial: @Sendable (DNSName) -> UInt32?
+    let logger: Logger
+    private let doorbell = Doorbell()
+    /// Zones changed and not yet dealt with.
+    private let inbox = Locked(Set<DNSName>())
+    let known = Locked((serials: [DNSName: UInt32](), behindSince: ContinuousClock.Instant?.none))
+
+    /// A zone this secondary is to be told of: when, how long the next wait is if it does not
+    /// catch up, and whether it was told and is now being looked at.
+    private struct Pending {
+        var due: ContinuousClock.Instant
+        var backoff: Duration = .seconds(1)
+        var checking = false
+        var failures = 0
+    }
+
+    init(
+        target: SocketAddress, client: DNSClient, offset: Duration, delay: Duration, serial: @escaping @Sendable (DNSName) -> UInt32?,
+        logger: Logger
+    ) {
+        self.target = target
+        self.client = client
+        self.offset = offset
+        self.delay = delay
+        self.serial = serial
+        self.logger = logger
+    }
+
+    func changed(_ origin: DNSName) {
+        inbox.withLock { _ = $0.insert(origin) }
+        doorbell.ring()
+    }
+
+    func run() async {
+        var pending: [DNSName: Pending] = [:]
+        while !Task.isCancelled {
+            await doorbell.wait(until: pending.values.map(\.due).min())
+            let now = ContinuousClock.now
+            for origin in inbox.withLock({ inbox in defer { inbox = [] }; return inbox }) {
+                // A secondary that is failing keeps its backoff; otherwise it is told soon.
+                if let current = pending[origin], current.failures > 0 { continue }
+                pending[origin] = Pending(due: now + delay + offset)
             }
+            for (origin, entry) in pending where entry.due <= ContinuousClock.now {
+                if Task.isCancelled { return }
+                pending[origin] = await step(origin, entry)
+            }
+        }
+    }
+
+    /// Tells the secondary of `origin`, or looks whether it caught up; returns what comes next.
+    private func step(_ origin: DNSName, _ entry: Pending) async -> Pending? {
+        var next = entry
+        // Without the zone's serial, a NOTIFY acknowledged is as far as it can be followed.
+        let want = serial(origin)
+        if entry.checking, let want {
+            let answer = try? await client.query(origin, type: .soa)
+            let has = answer?.answers.lazy.compactMap { record -> UInt32? in
+                if case .soa(let soa) = record.rdata { return soa.serial }
+                return nil
+            }.first
+            if let has { known.withLock { $0.serials[origin] = has } }
+            if let has, !isBefore(has, want) {
+                caughtUp(origin)
+                return nil
+            }
+            behind(origin, has: has, want: want)
+            next.checking = false
+            next.due = .now + next.backoff
+            next.backoff = min(Self.longestWait, next.backoff * 2)
+            return next
+        }
+        var notify = Message(opcode: .notify, authoritative: true, questions: [Question(name: origin, type: .soa)])
+        notify.edns = nil
+        do {
+            _ = try await client.send(notify)
+            guard want != nil else { return nil }
+            next.failures = 0
+            next.checking = true
+            next.due = .now + .seconds(1)
+        } catch {
+            next.failures += 1
+            if next.failures == 1 {
+                logger.warning(
+                    "NOTIFY not acknowledged; telling it again, backing off up to 10 s",
+                    metadata: ["target": "\(target)", "zone": "\(origin)", "error": "\(error)"])
+            }
+            if let want { behind(origin, has: known.withLock { $0.serials[origin] }, want: want) }
+            next.due = .now + next.backoff
+            next.backoff = min(Self.longestWait, next.backoff * 2)
+        }
+        return next
+    }
+
+    private func behind(_ origin: DNSName, has: UInt32?, want: UInt32) {
+        let first = known.withLock { known -> Bool in
+            defer { if known.behindSince == nil { known.behindSince = .now } }
+            return known.behindSince == nil
+        }
+        if first {
+            logger.warning(
+                "secondary is behind",
+                metadata: ["target": "\(target)", "zone": "\(origin)", "serial": "\(has.map(String.init) ?? "unknown")", "zone serial": "\(want)"])
+        }
+    }
+
+    private func caughtUp(_ origin: DNSName) {
+        let since = known.withLock { known in
+            defer { known.behindSince = nil }
+            return known.behindSince
+        }
+        if let since {
+            logger.notice("secondary caught up", metadata: ["target": "\(target)", "zone": "\(origin)", "behind for": "\(since.duration(to: .now))"])
+        }
+    }
+
+    /// The longest wait between two NOTIFYs to a secondary that is behind: after a partition
+    /// heals, it is told again within this long (docs/CONSISTENCY.md).
+    static let longestWait: Duration = .seconds(10)
+
+    /// RFC 1982: whether serial `a` is before `b`.
+    private func isBefore(_ a: UInt32, _ b: UInt32) -> Bool { a != b && b &- a < 0x8000_0000 }
+}
+
+/// Wakes one waiting task: `ring` before `wait` is kept, so no ring is ever lost.
+final class Doorbell: Sendable {
+    private let state = Locked((rung: false, waiter: CheckedContinuation<Void, Never>?.none))
+
+    func ring() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            defer { state.waiter = nil }
+            if state.waiter == nil { state.rung = true }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns at a ring, at `deadline`, or when the task is cancelled.
+    func wait(until deadline: ContinuousClock.Instant?) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.rung() }
+            if let deadline { group.addTask { try? await Task.sleep(until: deadline) } }
+            await group.next()
             group.cancelAll()
         }
     }
 
-    private static func round(
-        _ origin: DNSName, rounds: Locked<[DNSName: Bool]>, targets: [SocketAddress], clients: [DNSClient],
-        delay: Duration, logger: Logger
-    ) async {
-        while !Task.isCancelled {
-            if delay > .zero { try? await Task.sleep(for: delay) }
-            rounds.withLock { $0[origin] = false }
-            await withTaskGroup(of: Void.self) { group in
-                for (target, client) in zip(targets, clients) {
-                    group.addTask {
-                        var notify = Message(opcode: .notify, authoritative: true, questions: [Question(name: origin, type: .soa)])
-                        notify.edns = nil
-                        do {
-                            _ = try await client.send(notify)
-                        } catch {
-                            logger.warning("NOTIFY not acknowledged", metadata: ["target": "\(target)", "error": "\(error)"])
-                        }
+    private func rung() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.rung || Task.isCancelled {
+                        state.rung = false
+                        return true
                     }
+                    state.waiter = continuation
+                    return false
                 }
+                if now { continuation.resume() }
             }
-            let again = rounds.withLock { rounds -> Bool in
-                if rounds[origin] == true { return true }
-                rounds[origin] = nil
-                return false
+        } onCancel: {
+            let waiter = state.withLock { state in
+                defer { state.waiter = nil }
+                return state.waiter
             }
-            guard again else { return }
+            waiter?.resume()
         }
-    }
-
-    /// Ends the rounds (a NOTIFY on its way is abandoned), then the clients and the thread.
-    func shutdown() async {
-        starts.finish()
-        worker.cancel()
-        await worker.value
-        for client in clients { await client.shutdown() }
-        try? await thread.shutdownGracefully()
     }
 }

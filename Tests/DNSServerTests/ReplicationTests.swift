@@ -120,3 +120,50 @@ struct ReplicationTests {
         await primary.stop()
     }
 }
+
+/// A secondary cut off from its primary in real time (run apart from the other suites: scripts/test).
+@Suite("Catching up after a partition, in real time")
+struct RealTimeCatchUpTests {
+    /// A BIND secondary cut off for 60 s, with one write during the cut and none after, is
+    /// current again within 12 s of the link's return (the primary tells it again, backing off
+    /// to 10 s), without any further write.
+    @Test func aSecondaryCutOffForAMinuteCatchesUpWithoutAnotherWrite() async throws {
+        let secondaryPort = Ports.free()
+        let toSecondary = try Relay(to: secondaryPort)
+        let primary = try await EmbeddedServer.start { config in
+            config.notify = [try! .init(ipAddress: "127.0.0.1", port: toSecondary.port)]
+        }
+        let toPrimary = try Relay(to: primary.port)
+        let secondary = try await SecondaryServer.start(.bind, port: secondaryPort, zone: primary.zone, primaryPort: toPrimary.port, key: primary.key)
+        defer {
+            secondary.stop()
+            toSecondary.stop()
+            toPrimary.stop()
+        }
+        let writer = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: primary.port, key: primary.key))
+        defer { Task { await writer.shutdown() } }
+        var first = UpdateBuilder(zone: primary.zone)
+        first.add(.txt("before.example.test.", TXT("1")))
+        try await writer.update(first)
+        let before = try #require(try await ReplicationTests.serial(port: primary.port, zone: primary.zone))
+        try await ReplicationTests.waitForSerial(before, port: secondaryPort, zone: primary.zone, "BIND before the cut") { secondary.log }
+
+        toSecondary.cut()
+        toPrimary.cut()
+        var during = UpdateBuilder(zone: primary.zone)
+        during.add(.txt("during.example.test.", TXT("2")))
+        try await writer.update(during)
+        let target = try #require(try await ReplicationTests.serial(port: primary.port, zone: primary.zone))
+        try await Task.sleep(for: .seconds(60))
+        #expect(try await ReplicationTests.serial(port: secondaryPort, zone: primary.zone) == before, "the cut let the change through")
+
+        toSecondary.mend()
+        toPrimary.mend()
+        let healed = ContinuousClock.now
+        let caughtUp = try await Poll.until(within: .seconds(30), every: .milliseconds(100)) {
+            try await ReplicationTests.serial(port: secondaryPort, zone: primary.zone) == target
+        }
+        let took = ContinuousClock.now - healed
+        #expect(caughtUp && took < .seconds(12), "current \(took) after the link returned")
+    }
+}
