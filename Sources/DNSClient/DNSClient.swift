@@ -76,26 +76,62 @@ public final class DNSClient: Sendable {
 
     /// Sends any message and returns the matching answer, whatever its RCODE. The ID is replaced
     /// by a random one and the message signed when a key is configured.
+    ///
+    /// A server that does not answer, cannot be reached or answers SERVFAIL is passed over for
+    /// the next (SERVFAIL: it failed before changing anything, RFC 2136 section 3); the last
+    /// SERVFAIL is returned when every attempt got one. Servers that failed lately (the
+    /// configuration's `health`) are tried last. An UPDATE that went out to a server that gave no
+    /// answer ends, if no later attempt is answered, with `DNSError.unanswered`: it may have been
+    /// applied.
     nonisolated(nonsending) public func send(_ message: Message, overTCP: Bool = false) async throws -> Message {
         // A concrete error, not `any Error`: boxing one cost an allocation on every request.
         var lastError = DNSError.timeout
+        var failed: Message?
+        var sent = false
         var pause = configuration.backoff
+        let servers = configuration.health?.order(configuration.servers) ?? configuration.servers
         for attempt in 0..<max(1, configuration.attempts) {
             if attempt > 0 {
                 try await Task.sleep(for: pause)
                 pause *= 2
             }
-            let server = configuration.servers[attempt % configuration.servers.count]
+            let server = servers[attempt % servers.count]
             do {
-                return try await exchange(message, with: server, overTCP: overTCP)
+                let answer = try await exchange(message, with: server, overTCP: overTCP)
+                if answer.rcode == .servFail, attempt + 1 < max(1, configuration.attempts) {
+                    configuration.health?.failed(server)
+                    failed = answer
+                    logger.debug("SERVFAIL; trying the next server", metadata: ["server": "\(server)", "attempt": "\(attempt + 1)"])
+                    continue
+                }
+                configuration.health?.answered(server)
+                if answer.rcode == .servFail, sent, message.opcode == .update {
+                    // An earlier attempt went out unanswered: it, not this one, may have applied the UPDATE.
+                    throw DNSError.unanswered("a server did not answer, then \(server.display) answered SERVFAIL")
+                }
+                return answer
             } catch DNSError.timeout {
                 lastError = DNSError.timeout
+                sent = true
+                configuration.health?.failed(server)
                 logger.debug("timeout", metadata: ["server": "\(server)", "attempt": "\(attempt + 1)"])
+            } catch DNSError.unanswered(let why) {
+                lastError = DNSError.unanswered(why)
+                sent = true
+                configuration.health?.failed(server)
+                logger.debug("no answer", metadata: ["server": "\(server)", "error": "\(why)"])
             } catch DNSError.connection(let why) {
                 lastError = DNSError.connection(why)
+                configuration.health?.failed(server)
                 logger.debug("connection failed", metadata: ["server": "\(server)", "error": "\(why)"])
             }
         }
+        if let failed, !sent { return failed }
+        if sent, message.opcode == .update {
+            throw DNSError.unanswered("no answer from \(servers.map(\.display).joined(separator: ", ")) within \(configuration.attempts) tries")
+        }
+        if case .unanswered = lastError { throw DNSError.timeout }
+        if let failed { return failed }
         throw lastError
     }
 
@@ -161,7 +197,8 @@ public final class DNSClient: Sendable {
                 guard unsent <= 2 else { throw DNSError.connection(why) }
             } catch DNSError.connection(let why) {
                 forget(connection)
-                guard reused && mayRetry else { throw DNSError.connection(why) }
+                // The request was written: the server may have acted on it.
+                guard reused && mayRetry else { throw DNSError.unanswered(why) }
                 mayRetry = false
             }
         }

@@ -23,6 +23,9 @@ public struct DNSClientConfiguration: Sendable {
     public var fudge: UInt16 = TSIGSigner.defaultFudge
     /// Seconds since the epoch for TSIG's time signed and its checks; the system clock unless replaced.
     public var clock: @Sendable () -> UInt64 = { WallClock.seconds() }
+    /// Which servers failed lately, shared with other clients (and kept between commands by the
+    /// command line): they are tried after the others while they rest.
+    public var health: ServerHealth?
 
     /// Servers to ask, in order of preference, signing with `key` when given.
     public init(servers: [SocketAddress], key: TSIGKey? = nil) {

@@ -28,6 +28,9 @@ public enum DNSError: Error, Sendable, Hashable, CustomStringConvertible {
     case tsig(TSIGError)
     /// No answer within the time allowed, after every retry.
     case timeout
+    /// An UPDATE went out and no answer came (a timeout, or the connection closed after it was
+    /// written): the server may have applied it. Read what it would have changed before retrying.
+    case unanswered(String)
     /// The connection could not be made or broke.
     case connection(String)
     /// The answer could not be decoded.
@@ -69,6 +72,7 @@ public enum DNSError: Error, Sendable, Hashable, CustomStringConvertible {
         case .otherResponse(let code): return "the server answered \(code)"
         case .tsig(let error): return error.description
         case .timeout: return "no answer from the server in time"
+        case .unanswered(let why): return "the UPDATE was sent and no answer came (\(why)): it may have been applied"
         case .connection(let why): return "connection failed: \(why)"
         case .malformedResponse(let error): return "malformed response: \(error)"
         case .incompleteTransfer(let why): return "incomplete zone transfer: \(why)"

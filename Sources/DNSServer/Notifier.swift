@@ -122,8 +122,10 @@ final class TargetLoop: Sendable {
     /// Tells the secondary of `origin`, or looks whether it caught up; returns what comes next.
     private func step(_ origin: DNSName, _ entry: Pending) async -> Pending? {
         var next = entry
-        // Without the zone's serial, a NOTIFY acknowledged is as far as it can be followed.
-        let want = serial(origin)
+        // Without the zone's serial, a NOTIFY acknowledged is as far as it can be followed. It
+        // is read on the thread pool: storage may block, and this runs on an event loop.
+        let serial = self.serial
+        let want = (try? await NIOThreadPool.singleton.runIfActive { serial(origin) }) ?? nil
         if entry.checking, let want {
             let answer = try? await client.query(origin, type: .soa)
             let has = answer?.answers.lazy.compactMap { record -> UInt32? in

@@ -38,6 +38,16 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     private let logger: Logger
     /// Connections kept open between uses.
     private let keepIdle = 8
+    /// How long a connection may take to open, and a statement to be answered: past it, the
+    /// connection is closed and the request fails (the engine answers SERVFAIL), so a front end
+    /// cut off from its database says so within this long instead of going silent.
+    let statementTimeout: TimeAmount
+    /// When the database stopped answering, and when a request last tried it since: logged once
+    /// per outage. Meanwhile requests fail at once, but for one every `probeInterval`, which
+    /// finds the database back.
+    private let outage = Locked<(since: ContinuousClock.Instant, probed: ContinuousClock.Instant)?>(nil)
+    /// How often a request tries a database that is not answering.
+    static let probeInterval: Duration = .milliseconds(250)
 
     /// Tables are named with this prefix, so the store can share a database with other data.
     /// 2: names' leases (RFC 9664), in a table of their own.
@@ -45,8 +55,11 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
 
     /// Connects to `url` (`postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE`) and creates the
     /// tables when they are missing.
-    init(url: String, limits: JournalLimits = JournalLimits(), logger: Logger) throws {
-        let parsed = try Self.parse(url)
+    init(url: String, limits: JournalLimits = JournalLimits(), statementTimeout: Duration = .milliseconds(1_500), logger: Logger) throws {
+        var parsed = try Self.parse(url)
+        let amount = TimeAmount.nanoseconds(statementTimeout.components.seconds * 1_000_000_000 + statementTimeout.components.attoseconds / 1_000_000_000)
+        self.statementTimeout = amount
+        parsed.configuration.options.connectTimeout = amount
         configuration = parsed.configuration
         displayURL = parsed.display
         self.limits = limits
@@ -117,19 +130,35 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
 
     // MARK: Connections
 
-    /// One connection and the statements run on it, waited for on the calling thread.
+    /// One connection and the statements run on it, waited for on the calling thread, each for
+    /// at most `timeout`: past it the connection is closed (it is never reused) and the
+    /// statement fails.
     struct Session {
         let connection: PostgresConnection
         let logger: Logger
+        var timeout: TimeAmount = .seconds(30)
 
         func rows(_ query: PostgresQuery) throws -> [PostgresRow] {
-            Array(try connection.query(query, logger: logger).wait().rows)
+            Array(try within(connection.query(query, logger: logger)).rows)
         }
 
         /// Runs a statement; returns the rows it changed.
         @discardableResult
         func run(_ query: PostgresQuery) throws -> Int {
-            try connection.query(query, logger: logger).wait().metadata.rows ?? 0
+            try within(connection.query(query, logger: logger)).metadata.rows ?? 0
+        }
+
+        private func within<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
+            let promise = future.eventLoop.makePromise(of: T.self)
+            future.cascade(to: promise)
+            let connection = self.connection
+            let timeout = self.timeout
+            let timer = future.eventLoop.scheduleTask(in: timeout) {
+                promise.fail(StatementTimeout(seconds: Double(timeout.nanoseconds) / 1e9))
+                PostgresZoneStore.close(connection)
+            }
+            defer { timer.cancel() }
+            return try promise.futureResult.wait()
         }
 
         /// Runs `body` between `begin` and COMMIT, rolling back when it throws.
@@ -146,20 +175,45 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         }
     }
 
+    /// A statement the database did not answer in time.
+    struct StatementTimeout: Error, CustomStringConvertible {
+        var seconds: Double
+        var description: String { "no answer within \(seconds) s" }
+    }
+
     private func withConnection<T>(_ body: (Session) throws -> T) throws -> T {
         let connection = try take()
         do {
-            let result = try body(Session(connection: connection, logger: logger))
+            let result = try body(Session(connection: connection, logger: logger, timeout: statementTimeout))
             give(connection)
+            answered()
             return result
         } catch {
             // A connection that failed mid-statement may be in any state: it is not reused.
-            if connection.isClosed { opened.subtract(1, ordering: .relaxed) } else { give(connection) }
+            if connection.isClosed || error is StatementTimeout {
+                opened.subtract(1, ordering: .relaxed)
+                Self.close(connection)
+            } else {
+                give(connection)
+            }
+            if error is StatementTimeout { unanswered(error) }
             throw Self.described(error, url: displayURL)
         }
     }
 
     private func take() throws -> PostgresConnection {
+        // During an outage, only one request in each probe interval waits for the database.
+        let down = outage.withLock { outage -> ContinuousClock.Instant? in
+            guard let current = outage else { return nil }
+            if current.probed.duration(to: .now) >= Self.probeInterval {
+                outage = (current.since, .now)
+                return nil
+            }
+            return current.since
+        }
+        if let down {
+            throw AuthorityError.storage("\(displayURL) has not answered for \(down.duration(to: .now)); answering SERVFAIL until it does")
+        }
         while let connection = idle.withLock({ $0.popLast() }) {
             if !connection.isClosed { return connection }
             opened.subtract(1, ordering: .relaxed)
@@ -169,8 +223,28 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
             return try PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: logger).wait()
         } catch {
             opened.subtract(1, ordering: .relaxed)
+            unanswered(error)
             throw AuthorityError.storage("cannot connect to \(displayURL): \(Self.message(error))")
         }
+    }
+
+    /// The database failed to answer: said once per outage, at error level.
+    private func unanswered(_ error: any Error) {
+        let first = outage.withLock { outage -> Bool in
+            defer { if outage == nil { outage = (.now, .now) } }
+            return outage == nil
+        }
+        if first {
+            logger.error(
+                "PostgreSQL is not answering; requests that need it are answered SERVFAIL until it does",
+                metadata: ["storage": "\(displayURL)", "error": "\(Self.message(error))"])
+        }
+    }
+
+    /// The database answered: an outage, if there was one, is over.
+    private func answered() {
+        guard let since = outage.withLock({ outage in defer { outage = nil }; return outage?.since }) else { return }
+        logger.notice("PostgreSQL answers again", metadata: ["storage": "\(displayURL)", "after": "\(since.duration(to: .now))"])
     }
 
     private func give(_ connection: PostgresConnection) {
@@ -334,7 +408,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     func journal(_ origin: DNSName, after serial: UInt32) throws -> (any JournalSnapshot)? {
         // The transfer keeps a connection of its own, in one transaction, until it is done.
         let connection = try take()
-        let session = Session(connection: connection, logger: logger)
+        let session = Session(connection: connection, logger: logger, timeout: statementTimeout)
         let zone = Data(OwnerKey.key(origin))
         do {
             try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -422,7 +496,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     func snapshot(_ origin: DNSName) throws -> any ZoneSnapshot {
         // The transfer keeps a connection of its own, in one transaction, until it is done.
         let connection = try take()
-        let session = Session(connection: connection, logger: logger)
+        let session = Session(connection: connection, logger: logger, timeout: statementTimeout)
         do {
             try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             let soa = try Reader(session: session, origin: origin).soa()?.record

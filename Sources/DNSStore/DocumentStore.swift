@@ -53,7 +53,8 @@ public final class DocumentStore: Sendable {
         self.configuration = configuration
         self.pins = Locked(configuration.privateCollections)
         self.transport = transport
-        self.replicas = readServers.isEmpty ? nil : ReplicaSet(readServers.map { ReplicaSet.Server(transport: $0.transport, name: $0.name) })
+        self.replicas = readServers.isEmpty
+            ? nil : ReplicaSet(readServers.map { ReplicaSet.Server(transport: $0.transport, name: $0.name) }, shared: configuration.serverHealth)
         self.session = Session()
         do {
             self.layout = try StoreLayout(domain: configuration.domain)

@@ -1,3 +1,4 @@
+import DNSClient
 import DNSWire
 
 /// The read servers of a store and what is known of each: how fast it answers (a moving average),
@@ -19,11 +20,15 @@ final class ReplicaSet: Sendable {
 
     let servers: [Server]
     private let health: Locked<(servers: [Health], reads: Int)>
+    /// What other clients (and earlier commands) know of the servers, by name: a server resting
+    /// there is passed over here too.
+    let shared: ServerHealth?
     /// How long a server found behind a session is passed over for session reads.
     static let behindFor: Duration = .seconds(2)
 
-    init(_ servers: [Server]) {
+    init(_ servers: [Server], shared: ServerHealth? = nil) {
         self.servers = servers
+        self.shared = shared
         self.health = Locked((Array(repeating: Health(), count: servers.count), 0))
     }
 
@@ -35,7 +40,9 @@ final class ReplicaSet: Sendable {
             state.reads &+= 1
             let servers = state.servers
             let all = Array(servers.indices)
-            let resting = { (i: Int) in servers[i].restUntil.map { $0 > now } ?? false }
+            let shared = self.shared
+            let names = self.servers.map(\.name)
+            let resting = { (i: Int) in (servers[i].restUntil.map { $0 > now } ?? false) || (shared?.isResting(names[i]) ?? false) }
             let behind = { (i: Int) in servers[i].behindUntil.map { $0 > now } ?? false }
             var ready = all.filter { !resting($0) && !(consistency == .session && behind($0)) }
                 .sorted { servers[$0].seconds < servers[$1].seconds }
@@ -48,6 +55,7 @@ final class ReplicaSet: Sendable {
     }
 
     func answered(_ i: Int, after duration: Duration) {
+        shared?.answered(servers[i].name)
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         health.withLock { state in
             state.servers[i].seconds = state.servers[i].seconds * 0.8 + seconds * 0.2
@@ -57,6 +65,7 @@ final class ReplicaSet: Sendable {
     }
 
     func failed(_ i: Int) {
+        shared?.failed(servers[i].name)
         health.withLock { state in
             state.servers[i].failures += 1
             let rest = min(30.0, 0.5 * Double(1 << min(6, state.servers[i].failures)))

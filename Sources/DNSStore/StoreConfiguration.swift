@@ -1,3 +1,4 @@
+import DNSClient
 import DNSWire
 import Foundation
 
@@ -37,6 +38,9 @@ public struct StoreConfiguration: Sendable {
     /// Called with the whole set whenever this store object pins a collection it sees private or
     /// unpins one it dropped, so a program can keep the pins for its next run.
     public var privateCollectionsChanged: (@Sendable (Set<String>) -> Void)?
+    /// Which servers failed lately, shared with the store's clients (and kept between commands by
+    /// the command line): a read server resting there is passed over.
+    public var serverHealth: ServerHealth?
     /// The clock leases are read by: milliseconds since 1970 (UTC).
     public var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
     /// How far apart the clocks of the writers, readers and reapers of a store may be

@@ -29,12 +29,15 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidDocument
         /// The server refused the key or the write (REFUSED, NOTAUTH, TSIG errors).
         case unauthorized
-        /// The server failed or answered something unusable.
+        /// The server failed (SERVFAIL: nothing was applied) or answered something unusable.
         case serverFailure
         /// No answer in time.
         case timeout
         /// The server could not be reached at all (the connection was refused, no route).
         case unreachable
+        /// An UPDATE was sent and no answer came: it may have been applied. Read what it would
+        /// have changed before trying again.
+        case outcomeUnknown
         /// Stored data that does not follow docs/FORMAT.md (a bad header, a digest mismatch).
         case corrupted
         /// A private collection or encrypted document that needs a key this store does not hold,
@@ -44,6 +47,23 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// What went wrong, as a kind.
     public var code: Code
+
+    /// The command line's exit status for each kind, the same in every command: 2 invalid
+    /// input, 3 not found, 4 conflict, 5 unauthorized, 6 unreachable or timed out (nothing
+    /// sent, or a read), 7 outcome unknown (an UPDATE sent without an answer), 8 server failure
+    /// (SERVFAIL: nothing applied), 9 corrupt store data.
+    public var exitStatus: Int32 {
+        switch code {
+        case .invalidName, .invalidDocument, .tooLarge: return 2
+        case .notFound: return 3
+        case .conflict, .alreadyExists: return 4
+        case .unauthorized, .encryptionKey: return 5
+        case .unreachable, .timeout: return 6
+        case .outcomeUnknown: return 7
+        case .serverFailure: return 8
+        case .corrupted: return 9
+        }
+    }
     /// What went wrong, in words (for people; its wording may change).
     public var detail: String
     /// The database, `database/collection` or `database/collection/id` concerned, when one is.
@@ -84,6 +104,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func timeout(_ detail: String, path: String? = nil) -> StoreError { StoreError(.timeout, detail, path: path) }
     /// A server that could not be reached.
     public static func unreachable(_ detail: String, path: String? = nil) -> StoreError { StoreError(.unreachable, detail, path: path) }
+    /// An UPDATE sent without an answer.
+    public static func outcomeUnknown(_ detail: String, path: String? = nil) -> StoreError { StoreError(.outcomeUnknown, detail, path: path) }
     /// Stored data that does not follow the format.
     public static func corrupted(_ detail: String, path: String? = nil) -> StoreError { StoreError(.corrupted, detail, path: path) }
     /// A key missing, wrong or unusable.
@@ -102,6 +124,7 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .serverFailure: return "server failure: \(detail)"
         case .timeout: return "timeout: \(detail); check that the server is reachable"
         case .unreachable: return "unreachable: \(detail); check that the server is running and its address is right"
+        case .outcomeUnknown: return "outcome unknown: \(detail); read the document before writing again"
         case .corrupted: return "corrupted store data: \(detail)"
         case .encryptionKey: return "encryption key: \(detail)"
         }
@@ -129,6 +152,7 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             switch error {
             case .refused, .notAuth, .tsig: return StoreError.unauthorized("\(context): \(error)")
             case .timeout: return StoreError.timeout("\(context): \(error)")
+            case .unanswered(let why): return StoreError.outcomeUnknown("\(context): sent, and no answer came (\(why))")
             case .connection(let why): return StoreError.unreachable("\(context): \(why)")
             case .notZone: return StoreError.invalidName("\(context): the name is outside the zone (\(error))")
             default: return StoreError.serverFailure("\(context): \(error)")

@@ -64,6 +64,27 @@ public final class PostgresServer: @unchecked Sendable {
         running.halt()
     }
 
+    /// Freezes the server and every process it started (SIGSTOP): connections stay open and
+    /// nothing answers, as when its machine stalls or the network to it drops packets.
+    public func freeze() { signalAll(SIGSTOP) }
+
+    /// Lets a frozen server go on (SIGCONT).
+    public func thaw() { signalAll(SIGCONT) }
+
+    /// The postmaster and its children (the backends of open connections), read from /proc.
+    private func signalAll(_ signal: Int32) {
+        let postmaster = running.pid
+        var pids = [postmaster]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == postmaster { pids.append(pid) }
+        }
+        for pid in pids { kill(pid, signal) }
+    }
+
     /// Starts it again on the same data and port.
     public func resume() async throws {
         running = try await ServerProcess.launch(command.0, command.1, in: directory, logName: "postgres-again.log", port: port)

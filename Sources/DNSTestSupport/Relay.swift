@@ -11,7 +11,7 @@ import Foundation
 public final class Relay: @unchecked Sendable {
     public let port: Int
     let target: Int
-    private let state = Locked((cut: false, stopped: false, connections: [Int32]()))
+    private let state = Locked((cut: false, stopped: false, losesUpdateAnswers: false, connections: [Int32]()))
     private let udp: Int32
     private let tcp: Int32
 
@@ -60,6 +60,17 @@ public final class Relay: @unchecked Sendable {
     /// Forwards again.
     public func mend() { state.withLock { $0.cut = false } }
 
+    /// From now on UPDATEs still reach the target, but their answers are lost on the way back
+    /// (over TCP the connection closes instead): the write happens and its sender cannot know.
+    public func loseUpdateAnswers(_ lose: Bool = true) { state.withLock { $0.losesUpdateAnswers = lose } }
+
+    private var losesUpdateAnswers: Bool { state.withLock { $0.losesUpdateAnswers } }
+
+    /// Whether a DNS message (its header at `offset`) is an UPDATE (opcode 5).
+    private static func isUpdate(_ bytes: [UInt8], count: Int, offset: Int) -> Bool {
+        count > offset + 2 && (bytes[offset + 2] >> 3) & 0x0F == 5
+    }
+
     public func stop() {
         cut()
         state.withLock { $0.stopped = true }
@@ -104,6 +115,7 @@ public final class Relay: @unchecked Sendable {
                     while !self.isStopped {
                         let got = reply.withUnsafeMutableBytes { recv(up, $0.baseAddress, $0.count, 0) }
                         guard got > 0, !self.isCut else { continue }
+                        if self.losesUpdateAnswers, Self.isUpdate(reply, count: got, offset: 0) { continue }
                         _ = reply.withUnsafeBytes { bytes in
                             withUnsafePointer(to: &back) { pointer in
                                 pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -146,6 +158,8 @@ public final class Relay: @unchecked Sendable {
                     while true {
                         let n = buffer.withUnsafeMutableBytes { recv(from, $0.baseAddress, $0.count, 0) }
                         guard n > 0, !self.isCut else { break }
+                        // An answer from the target (2 octets of length, then the header).
+                        if from == server, self.losesUpdateAnswers, Self.isUpdate(buffer, count: n, offset: 2) { break }
                         var sent = 0
                         while sent < n {
                             let w = buffer[sent..<n].withUnsafeBytes { send(to, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }

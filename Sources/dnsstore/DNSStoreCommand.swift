@@ -10,8 +10,10 @@ struct DNSStoreCommand: AsyncParsableCommand {
             With no server configured, commands use the embedded store in ./dnsstore-data. Configure a server with \
             --server/--domain/--key, the DNSSTORE_SERVER, DNSSTORE_DOMAIN and DNSSTORE_KEY_FILE variables, or a \
             dnsstore.json file (in that order of precedence).
-            Exit codes: 2 invalid input, 3 not found, 4 conflict, 5 unauthorized, 6 unreachable,
-            9 corrupt store data (damaged, forged or rolled back), 10 a lease lost while held.
+            Exit codes: 2 invalid input, 3 not found, 4 conflict, 5 unauthorized, 6 unreachable or no \
+            answer (nothing written), 7 a write sent and unanswered (it may have happened: read before \
+            writing again), 8 the server failed (SERVFAIL: nothing written), 9 corrupt store data (damaged, \
+            forged or rolled back), 10 a lease lost while held.
             """,
         subcommands: [
             InitCommand.self, DatabaseCommand.self, CollectionCommand.self, PutCommand.self, InsertCommand.self,

@@ -26,6 +26,10 @@ enum ExitCodes {
     static let conflict: Int32 = 4
     static let unauthorized: Int32 = 5
     static let unreachable: Int32 = 6
+    /// An UPDATE was sent and no answer came: it may have been applied.
+    static let outcomeUnknown: Int32 = 7
+    /// The server answered SERVFAIL: nothing was applied.
+    static let serverFailure: Int32 = 8
     /// Stored data that does not follow docs/FORMAT.md: damaged, forged or rolled back.
     static let corrupted: Int32 = 9
     /// A lease was lost while held: not renewed in time, revoked or reaped (`lease keepalive`,
@@ -105,55 +109,56 @@ enum Output {
 func report<T>(_ options: StoreOptions? = nil, _ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
-    } catch let error as StoreError {
-        let code: Int32
-        var message = error.description
-        switch error.code {
-        case .notFound: code = ExitCodes.notFound
-        case .conflict, .alreadyExists: code = ExitCodes.conflict
-        case .invalidName, .invalidDocument, .tooLarge: code = ExitCodes.invalidInput
-        case .unauthorized, .encryptionKey: code = ExitCodes.unauthorized
-        case .timeout:
-            code = ExitCodes.unreachable
-            message += options.map { " (\($0.patience); --timeout and --attempts change it)" } ?? ""
-        case .unreachable: code = ExitCodes.unreachable
-        case .corrupted: code = ExitCodes.corrupted
-        case .serverFailure: code = ExitCodes.failed
-        }
-        Output.error(message)
-        throw ExitCode(code)
-    } catch let error as DNSError {
-        let code: Int32
-        var message = error.description
+    } catch {
+        guard let failure = Failure(error, options: options) else { throw error }
+        Output.error(failure.message)
+        throw ExitCode(failure.exitCode)
+    }
+}
+
+/// An error as a command reports it: its message and its exit code (`ExitCodes`). The same for
+/// a command run alone and for a request in `dnsstore shell`.
+struct Failure {
+    var exitCode: Int32
+    var message: String
+
+    /// Nil for errors that are not the store's, the server's or the input's (the argument parser's
+    /// own, `ExitCode`), which pass through.
+    init?(_ error: any Error, options: StoreOptions?) {
+        let patience = options.map { " (\($0.patience); --timeout and --attempts change it)" } ?? ""
         switch error {
-        case .nxDomain: code = ExitCodes.notFound
-        case .nxRRSet, .yxRRSet, .yxDomain: code = ExitCodes.conflict
-        case .refused, .notAuth, .tsig: code = ExitCodes.unauthorized
-        case .timeout:
-            code = ExitCodes.unreachable
-            message = "timeout: no answer from the server" + (options.map { " (\($0.patience); --timeout and --attempts change it)" } ?? "")
-        case .connection(let why):
-            code = ExitCodes.unreachable
-            message = "unreachable: \(why); check that the server is running and its address is right"
-        default: code = ExitCodes.failed
+        case let error as StoreError:
+            exitCode = error.exitStatus
+            message = error.description + (error.code == .timeout ? patience : "")
+        case let error as DNSError:
+            message = error.description
+            switch error {
+            case .nxDomain: exitCode = ExitCodes.notFound
+            case .nxRRSet, .yxRRSet, .yxDomain: exitCode = ExitCodes.conflict
+            case .refused, .notAuth, .tsig: exitCode = ExitCodes.unauthorized
+            case .serverFailure: exitCode = ExitCodes.serverFailure
+            case .unanswered: exitCode = ExitCodes.outcomeUnknown
+            case .timeout:
+                exitCode = ExitCodes.unreachable
+                message = "timeout: no answer from the server" + patience
+            case .connection(let why):
+                exitCode = ExitCodes.unreachable
+                message = "unreachable: \(why); check that the server is running and its address is right"
+            default: exitCode = ExitCodes.failed
+            }
+        case let error as CLIError:
+            (exitCode, message) = (ExitCodes.invalidInput, error.description)
+        case let error as TSIGError:
+            (exitCode, message) = (ExitCodes.invalidInput, error.description)
+        case let error as TSIGKeyError:
+            (exitCode, message) = (ExitCodes.invalidInput, error.description)
+        case let error as DNSWireError:
+            (exitCode, message) = (ExitCodes.invalidInput, error.description)
+        case let error as AuthorityError:
+            (exitCode, message) = (ExitCodes.failed, error.description)
+        default:
+            return nil
         }
-        Output.error(message)
-        throw ExitCode(code)
-    } catch let error as CLIError {
-        Output.error(error.description)
-        throw ExitCode(ExitCodes.invalidInput)
-    } catch let error as TSIGError {
-        Output.error(error.description)
-        throw ExitCode(ExitCodes.invalidInput)
-    } catch let error as TSIGKeyError {
-        Output.error(error.description)
-        throw ExitCode(ExitCodes.invalidInput)
-    } catch let error as DNSWireError {
-        Output.error(error.description)
-        throw ExitCode(ExitCodes.invalidInput)
-    } catch let error as AuthorityError {
-        Output.error(error.description)
-        throw ExitCode(ExitCodes.failed)
     }
 }
 

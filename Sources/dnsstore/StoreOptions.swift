@@ -119,6 +119,7 @@ struct StoreOptions: ParsableArguments {
         config.maxAttempts = 100
         config.consistency = settings.consistency
         config.encryptionKeys = settings.encryptionKeys
+        config.serverHealth = settings.health
         let pins = PinFile(root: (try? settings.domain.prepending("_dnsstore")) ?? settings.domain, where: location)
         config.privateCollections = settings.privateCollections.union(pins.load())
         config.privateCollectionsChanged = { pins.save($0.subtracting(settings.privateCollections)) }
@@ -155,6 +156,7 @@ struct StoreOptions: ParsableArguments {
         primary.servers = primaries
         primary.attempts = max(settings.attempts, primaries.count)
         let readers = readServers.map { address -> (transport: any StoreTransport, name: String) in
+            // The store's read servers keep their health themselves (ReplicaSet, with the same file).
             var reader = DNSClientConfiguration(servers: [address])
             reader.timeout = .milliseconds(Int(min(settings.timeout, 1) * 1000))
             reader.attempts = 1
@@ -183,8 +185,12 @@ struct Settings {
     var timeout: Double
     var attempts: Int
 
+    /// Which servers failed in this command and the ones before it (`HealthFile`).
+    let health = HealthFile.load()
+
     func client(_ server: SocketAddress, key: TSIGKey? = nil, alwaysTCP: Bool = false) -> DNSClientConfiguration {
         var config = DNSClientConfiguration(servers: [server], key: key ?? self.key)
+        config.health = health
         config.timeout = .milliseconds(Int(timeout * 1000))
         config.attempts = attempts
         config.alwaysTCP = alwaysTCP

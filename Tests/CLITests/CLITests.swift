@@ -24,6 +24,8 @@ struct CLI {
         // State kept between commands (pins of private collections) stays in the test's folder.
         var environment = environment
         if environment["DNSSTORE_STATE_DIR"] == nil { environment["DNSSTORE_STATE_DIR"] = stateDirectory.path }
+        // So is what the command learnt about servers that did not answer.
+        if environment["DNSSTORE_CACHE_DIR"] == nil { environment["DNSSTORE_CACHE_DIR"] = directory.appendingPathComponent("cache").path }
         return try await Subprocess.run(binary, arguments, input: input, environment: environment, directory: directory)
     }
 

@@ -25,7 +25,7 @@ struct PostgresFrontEndTests {
             port = Ports.free()
             process = try Subprocess.start(
                 try BuiltProducts.executable("dnsstore"),
-                ["serve", "--data", directory.path, "--storage", storage, "--key", keyFile, "--zone", "example.test",
+                ["serve", "--data", directory.path] + (storage.isEmpty ? [] : ["--storage", storage]) + ["--key", keyFile, "--zone", "example.test",
                  "--listen", "127.0.0.1:\(port)", "--log-level", "warning"] + notify.flatMap { ["--notify", "127.0.0.1:\($0)"] },
                 logFile: directory.appendingPathComponent("serve.log").path)
             do {
@@ -277,6 +277,50 @@ struct PostgresFrontEndTests {
         let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port))
         defer { Task { await client.shutdown() } }
         return try await client.serial(of: PostgresFrontEndTests.zone)
+    }
+}
+/// A front end whose PostgreSQL stops answering, in real time (run apart: scripts/test).
+@Suite("A front end cut off from PostgreSQL, in real time", .enabled(if: PostgresServer.isAvailable))
+struct RealTimePostgresOutageTests {
+    /// PostgreSQL frozen (SIGSTOP): the front end answers SERVFAIL within 2 s, a command against
+    /// it alone exits 8, one given a second primary (a server on SQLite) goes on there within the
+    /// same command; thawed, the front end answers again within a second.
+    @Test func aFrozenDatabaseIsAServerFailureAndTheClientFailsOver() async throws {
+        try await PostgresFrontEndTests.withCluster(frontEnds: 1) { postgres, frontEnds, key in
+            let keyFile = postgres.directory.appendingPathComponent("shared.key").path
+            let other = try await PostgresFrontEndTests.FrontEnd(storage: "", keyFile: keyFile)
+            defer { other.stop() }
+            let front = frontEnds[0]
+            let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: front.port))
+            defer { Task { await client.shutdown() } }
+
+            postgres.freeze()
+            defer { postgres.thaw() }
+            let asked = ContinuousClock.now
+            let answer = try await client.send(Message.query(PostgresFrontEndTests.zone, type: .soa))
+            let took = ContinuousClock.now - asked
+            #expect(answer.rcode == .servFail && took < .seconds(2), "\(answer.rcode) after \(took)")
+
+            let cli = try await Subprocess.run(
+                try BuiltProducts.executable("dnsstore"),
+                ["put", "db/c/x", "{}", "--primary", "127.0.0.1:\(front.port)", "--domain", "example.test", "--key", keyFile],
+                environment: ["DNSSTORE_CACHE_DIR": postgres.directory.appendingPathComponent("cache").path])
+            #expect(cli.status == 8 && cli.stderr.contains("SERVFAIL"), "\(cli.status): \(cli.stderr)")
+
+            let failover = try await Subprocess.run(
+                try BuiltProducts.executable("dnsstore"),
+                ["put", "db/c/x", "{}", "--primary", "127.0.0.1:\(front.port)", "--primary", "127.0.0.1:\(other.port)",
+                 "--domain", "example.test", "--key", keyFile],
+                environment: ["DNSSTORE_CACHE_DIR": postgres.directory.appendingPathComponent("cache-2").path])
+            #expect(failover.status == 0, "\(failover.stderr)")
+
+            postgres.thaw()
+            let thawed = ContinuousClock.now
+            let back = try await Poll.until(within: .seconds(10), every: .milliseconds(50)) {
+                (try? await client.send(Message.query(PostgresFrontEndTests.zone, type: .soa)).rcode) == .noError
+            }
+            #expect(back && ContinuousClock.now - thawed < .seconds(1), "answering again \(ContinuousClock.now - thawed) after the thaw")
+        }
     }
 }
 #endif

@@ -1,3 +1,4 @@
+import DNSClient
 import DNSWire
 import Foundation
 
@@ -18,11 +19,7 @@ struct PinFile: Sendable {
     let store: String
 
     init(root: DNSName, where location: String) {
-        let env = ProcessInfo.processInfo.environment
-        let folder = env["DNSSTORE_STATE_DIR"]
-            ?? env["XDG_STATE_HOME"].map { "\($0)/dnsstore" }
-            ?? "\(env["HOME"] ?? NSHomeDirectory())/.local/state/dnsstore"
-        path = "\(folder)/private-collections.json"
+        path = "\(StateFile.folder(override: "DNSSTORE_STATE_DIR", xdg: "XDG_STATE_HOME", home: ".local/state"))/private-collections.json"
         store = "\(root) \(location)"
     }
 
@@ -50,11 +47,26 @@ struct PinFile: Sendable {
     }
 
     private func write(_ all: [String: [String]]) throws {
+        try StateFile.write(all, to: path)
+    }
+}
+
+/// Small JSON files a command keeps for the next one, readable by their owner only.
+enum StateFile {
+    /// `$override`, else `$xdg/dnsstore`, else `~/home/dnsstore`.
+    static func folder(override: String, xdg: String, home: String) -> String {
+        let env = ProcessInfo.processInfo.environment
+        return env[override] ?? env[xdg].map { "\($0)/dnsstore" } ?? "\(env["HOME"] ?? NSHomeDirectory())/\(home)/dnsstore"
+    }
+
+    /// Writes `value` as JSON to `path`, mode 0600, its folder 0700, replacing the file whole by
+    /// rename, so that a reader never sees half of it.
+    static func write<T: Encodable>(_ value: T, to path: String) throws {
         let folder = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        let bytes = Array(try encoder.encode(all))
+        let bytes = Array(try encoder.encode(value))
         let temporary = "\(path).tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CLIError.invalidInput(String(cString: strerror(errno))) }
@@ -63,6 +75,31 @@ struct PinFile: Sendable {
         guard written == bytes.count, rename(temporary, path) == 0 else {
             unlink(temporary)
             throw CLIError.invalidInput(String(cString: strerror(errno)))
+        }
+    }
+
+    static func read<T: Decodable>(_ type: T.Type, from path: String) -> T? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? JSONDecoder().decode(type, from: data)
+    }
+}
+
+/// Which servers failed lately, kept between commands in `servers.json` in the cache folder
+/// (`DNSSTORE_CACHE_DIR`, else `$XDG_CACHE_HOME/dnsstore`, else `~/.cache/dnsstore`), mode 0600:
+/// a dead server costs one command a timeout, and the next ones try it last until its rest is
+/// over (5 s, doubling with each failure in a row, up to a minute).
+enum HealthFile {
+    static var path: String {
+        "\(StateFile.folder(override: "DNSSTORE_CACHE_DIR", xdg: "XDG_CACHE_HOME", home: ".cache"))/servers.json"
+    }
+
+    static func load() -> ServerHealth {
+        let path = self.path
+        return ServerHealth(
+            firstRest: .seconds(5), longestRest: .seconds(60),
+            entries: StateFile.read([String: ServerHealth.Entry].self, from: path) ?? [:]
+        ) { entries in
+            try? StateFile.write(entries, to: path)
         }
     }
 }
