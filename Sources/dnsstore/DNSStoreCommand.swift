@@ -18,7 +18,7 @@ struct DNSStoreCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, DatabaseCommand.self, CollectionCommand.self, PutCommand.self, InsertCommand.self,
             UpdateCommand.self, GetCommand.self, DeleteCommand.self, ListCommand.self, FindCommand.self,
-            ImportCommand.self, ExportCommand.self, WatchCommand.self, InspectCommand.self, FsckCommand.self, KeygenCommand.self,
+            ImportCommand.self, ExportCommand.self, WatchCommand.self, ShellCommand.self, InspectCommand.self, FsckCommand.self, KeygenCommand.self,
             RekeyCommand.self, LeaseCommand.self, ReapCommand.self, LockCommand.self, UnlockCommand.self,
             ServeCommand.self, DNSCommand.self,
         ]

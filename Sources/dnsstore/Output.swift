@@ -35,6 +35,22 @@ enum ExitCodes {
     /// A lease was lost while held: not renewed in time, revoked or reaped (`lease keepalive`,
     /// `lock ... -- COMMAND`, whose command is stopped).
     static let leaseLost: Int32 = 10
+
+    /// A code's name, as `dnsstore shell` reports it beside the number.
+    static func name(_ code: Int32) -> String {
+        switch code {
+        case invalidInput: return "invalidInput"
+        case notFound: return "notFound"
+        case conflict: return "conflict"
+        case unauthorized: return "unauthorized"
+        case unreachable: return "unreachable"
+        case outcomeUnknown: return "outcomeUnknown"
+        case serverFailure: return "serverFailure"
+        case corrupted: return "corrupted"
+        case leaseLost: return "leaseLost"
+        default: return "failed"
+        }
+    }
 }
 
 enum Output {
@@ -122,6 +138,11 @@ struct Failure {
     var exitCode: Int32
     var message: String
 
+    init(exitCode: Int32, message: String) {
+        self.exitCode = exitCode
+        self.message = message
+    }
+
     /// Nil for errors that are not the store's, the server's or the input's (the argument parser's
     /// own, `ExitCode`), which pass through.
     init?(_ error: any Error, options: StoreOptions?) {
@@ -148,6 +169,8 @@ struct Failure {
             }
         case let error as CLIError:
             (exitCode, message) = (ExitCodes.invalidInput, error.description)
+        case let error as ValidationError:
+            (exitCode, message) = (ExitCodes.invalidInput, error.message)
         case let error as TSIGError:
             (exitCode, message) = (ExitCodes.invalidInput, error.description)
         case let error as TSIGKeyError:

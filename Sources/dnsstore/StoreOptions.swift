@@ -74,8 +74,9 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
-    /// The settings these options, the environment and the config file give.
-    func settings() throws -> Settings {
+    /// The settings these options, the environment and the config file give; `defaultConsistency`
+    /// when none of them names one.
+    func settings(defaultConsistency: ReadConsistency = .latest) throws -> Settings {
         let env = ProcessInfo.processInfo.environment
         let file = try fileConfig()
         let serverText = self.server ?? env["DNSSTORE_SERVER"] ?? file.server
@@ -89,7 +90,7 @@ struct StoreOptions: ParsableArguments {
             return fromFile ?? []
         }
         let consistencyText = env["DNSSTORE_CONSISTENCY"]
-        var readConsistency = consistency ?? file.consistency ?? .latest
+        var readConsistency = consistency ?? file.consistency ?? defaultConsistency
         if consistency == nil, let consistencyText {
             guard let parsed = ReadConsistency(rawValue: consistencyText) else {
                 throw CLIError.invalidInput("DNSSTORE_CONSISTENCY is '\(consistencyText)'; it must be latest, session or any")
@@ -128,8 +129,8 @@ struct StoreOptions: ParsableArguments {
 
     /// Opens the store these options describe; `clockSkew`: how far apart the cluster's clocks
     /// may be, for leases (the store's default otherwise).
-    func openStore(clockSkew: Duration? = nil) async throws -> DocumentStore {
-        let settings = try settings()
+    func openStore(clockSkew: Duration? = nil, defaultConsistency: ReadConsistency = .latest) async throws -> DocumentStore {
+        let settings = try settings(defaultConsistency: defaultConsistency)
         guard settings.server != nil || !settings.primaries.isEmpty || !settings.readServers.isEmpty else {
             let transport = try LocalTransport.open(directory: settings.dataDirectory, zone: settings.domain)
             let directory = URL(fileURLWithPath: settings.dataDirectory).standardizedFileURL.path

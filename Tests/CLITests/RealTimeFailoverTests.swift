@@ -41,3 +41,34 @@ struct RealTimeFailoverTests {
         await server.stop()
     }
 }
+
+/// A lease a shell keeps alive, revoked by another client: the shell says so on a line of its own.
+@Suite("Real time: a shell's lease lost")
+struct RealTimeShellLeaseTests {
+    @Test func aShellSaysWhenALeaseItKeepsAliveIsLost() async throws {
+        let server = try await EmbeddedServer.start()
+        var cli = try CLI()
+        defer { cli.cleanUp() }
+        let keyFile = cli.directory.appendingPathComponent("tsig.key").path
+        try server.key.bindKeyFile.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        cli.environment = ["DNSSTORE_SERVER": "127.0.0.1:\(server.port)", "DNSSTORE_KEY_FILE": keyFile, "DNSSTORE_DOMAIN": "example.test"]
+        let granted = try await cli.run("lease", "grant", "3")
+        let lease = try #require(try JSONSerialization.jsonObject(with: Data(granted.out.utf8)) as? [String: Any])["lease"] as? String
+        let id = try #require(lease)
+        let environment = cli.environment.merging(["DNSSTORE_STATE_DIR": cli.stateDirectory.path]) { $1 }
+        // The shell's input stays open for 4 s, long enough for a renewal to find the lease gone.
+        let script = "(printf 'lease keepalive \(id)\\nput svc/nodes/a {\"up\":true} --lease \(id)\\n'; sleep 4) | '\(cli.binary)' shell"
+        let directory = cli.directory
+        let shell = Task { try await Subprocess.run("/bin/sh", ["-c", script], environment: environment, directory: directory) }
+        try await Task.sleep(for: .seconds(1.5))
+        #expect(try await cli.run("lease", "revoke", id).status == 0)
+        let result = try await shell.value
+        let lines = result.out.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3, "\(lines) \(result.err)")
+        #expect(lines.first?.contains(#""ok":true"#) == true)
+        #expect(lines.dropFirst().first?.contains(#""ok":true"#) == true)
+        #expect(lines.last?.hasPrefix(#"{"event":"lease lost","lease":"\#(id)""#) == true, "\(lines)")
+        #expect(lines.last?.contains(#""exit":3"#) == true || lines.last?.contains(#""exit":10"#) == true, "\(lines)")
+        await server.stop()
+    }
+}
