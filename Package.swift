@@ -143,6 +143,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The checks of a cluster test's history: linearizability of compare-and-swap per key,
+        // reads against acknowledged writes, sessions, counters and watches. Pure values.
+        .target(name: "DNSStoreHistory", swiftSettings: strict),
+        // The cluster test: hosts in network namespaces, faults on a schedule, every operation
+        // recorded and checked (scripts/cluster-test).
+        .executableTarget(
+            name: "dnsstore-cluster",
+            dependencies: ["DNSStoreHistory", "DNSTestSupport", "DNSWire"],
+            swiftSettings: strict
+        ),
         // Starts the real servers and tools the tests run against (named, knotd, dig, nsupdate).
         .target(
             name: "DNSTestSupport",
@@ -177,7 +187,7 @@ let package = Package(
         .testTarget(
             name: "DNSStoreTests",
             dependencies: [
-                "DNSStore", "DNSStoreEmbedded", "DNSServer", "DNSClient", "DNSWire", "DNSTestSupport",
+                "DNSStore", "DNSStoreEmbedded", "DNSServer", "DNSClient", "DNSWire", "DNSTestSupport", "DNSStoreHistory",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
