@@ -1,4 +1,5 @@
 import DNSWire
+import Logging
 import NIOCore
 
 extension Authority {
@@ -55,7 +56,8 @@ extension Authority {
             return respond(context, question, node: node, apex: apex, origin: origin)
         } catch {
             ServerMetrics.servfail.increment()
-            logger.error("query failed", metadata: ["name": "\(question.name)", "type": "\(question.type)", "error": "\(error)"])
+            let level: Logger.Level = (error as? AuthorityError)?.isRepeat == true ? .debug : .error
+            logger.log(level: level, "query failed", metadata: ["name": "\(question.name)", "type": "\(question.type)", "error": "\(error)"])
             return context.respond(rcode: .servFail, payloadLimit: payloadLimit(context), reason: "\(error)")
         }
     }

@@ -204,7 +204,7 @@ extension Authority {
             return .work(BlockingWork(body: {
                 let answer = self.update(context)
                 answered(answer)
-                return .done([answer])
+                return .done(answer.map { [$0] } ?? [])
             }, release: {}))
         }
         guard updateQueue.enter() else { return shed(context, updateQueue) }

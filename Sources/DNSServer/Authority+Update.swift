@@ -1,4 +1,5 @@
 import DNSWire
+import Logging
 import NIOCore
 
 /// The largest RRset, in answer octets, that still fits one 65,535-octet message with room for
@@ -29,7 +30,8 @@ extension Authority {
     /// Applies an UPDATE alone, on the calling thread (RFC 2136 section 3): checks the zone, the
     /// sender's right, every prerequisite, then applies all changes together with the serial
     /// raised, durably, or none.
-    func update(_ context: RequestContext) -> ByteBuffer {
+    /// Nil: the storage did not say whether the UPDATE was stored, and it is left unanswered.
+    func update(_ context: RequestContext) -> ByteBuffer? {
         switch check(update: context) {
         case .answer(let answer): return answer
         case .ready(let update): return commit([update])[0]
@@ -96,8 +98,13 @@ extension Authority {
     /// each with its own serial and journal step, and each answered only once all are durable.
     /// When such a transaction fails, its UPDATEs are tried again one at a time, so that one
     /// cannot fail for another.
-    func commit(_ updates: [CheckedUpdate]) -> [ByteBuffer] {
+    ///
+    /// An UPDATE whose transaction may or may not have committed (the storage took the COMMIT and
+    /// gave no answer) gets no answer at all (nil): its client then reports an unknown outcome,
+    /// where an answer such as SERVFAIL would tell it, falsely, that nothing changed.
+    func commit(_ updates: [CheckedUpdate]) -> [ByteBuffer?] {
         var answers = [ByteBuffer?](repeating: nil, count: updates.count)
+        var unanswered = Set<Int>()
         var zones: [DNSName] = []
         var byZone: [DNSName: [Int]] = [:]
         for (i, update) in updates.enumerated() {
@@ -109,18 +116,25 @@ extension Authority {
             let outcomes: [Outcome]
             do {
                 outcomes = try commit(indices.map { updates[$0] }, to: origin)
+            } catch AuthorityError.outcomeUnknown(let why) {
+                logger.error("updates left unanswered: the storage did not say whether they were stored",
+                    metadata: ["zone": "\(origin)", "updates": "\(indices.count)", "error": "\(why)"])
+                unanswered.formUnion(indices)
+                continue
             } catch {
                 guard indices.count == 1 else {
-                    for i in indices { answers[i] = commit([updates[i]])[0] }
+                    for i in indices { answers[i] = commit([updates[i]])[0]; if answers[i] == nil { unanswered.insert(i) } }
                     continue
                 }
                 ServerMetrics.servfail.increment()
-                logger.error("update not stored", metadata: ["zone": "\(origin)", "error": "\(error)"])
+                let level: Logger.Level = (error as? AuthorityError)?.isRepeat == true ? .debug : .error
+                logger.log(level: level, "update not stored", metadata: ["zone": "\(origin)", "error": "\(error)"])
                 outcomes = [.answer(.servFail, "the update could not be stored: \(error)")]
             }
             for (i, outcome) in zip(indices, outcomes) { answers[i] = answer(updates[i].context, outcome, lease: updates[i].lease) }
         }
-        return answers.map { $0! }
+        precondition(answers.indices.allSatisfy { answers[$0] != nil || unanswered.contains($0) })
+        return answers
     }
 
     /// One transaction for UPDATEs to one zone: the outcome of each, in order.

@@ -169,7 +169,8 @@ public final class Authority: Sendable {
                 deleted += names.count
                 logger.info("names deleted as their lease ended", metadata: ["zone": "\(origin)", "names": "\(names.count)"])
             } catch {
-                logger.error("cannot expire leases", metadata: ["zone": "\(origin)", "error": "\(error)"])
+                let level: Logger.Level = (error as? AuthorityError)?.isRepeat == true ? .debug : .error
+                logger.log(level: level, "cannot expire leases", metadata: ["zone": "\(origin)", "error": "\(error)"])
             }
         }
         return deleted
@@ -282,11 +283,25 @@ enum ServerMetrics {
 public enum AuthorityError: Error, CustomStringConvertible {
     /// The zone storage could not be opened or used.
     case storage(String)
+    /// The zone storage is known to be down (it stopped answering, and has not since): the
+    /// request failed at once, without waiting for it. Logged once per outage, not per request.
+    case unavailable(String)
+    /// A write was sent to the storage and no answer came: it may have been applied. An UPDATE
+    /// that meets this is not answered, so that its client cannot take it for a failure.
+    case outcomeUnknown(String)
 
     /// What failed.
     public var description: String {
         switch self {
-        case .storage(let why): return "zone storage: \(why)"
+        case .storage(let why), .unavailable(let why): return "zone storage: \(why)"
+        case .outcomeUnknown(let why): return "zone storage: \(why); the write may have been applied"
         }
+    }
+
+    /// Whether this error says only what an earlier one already did (an outage in progress),
+    /// so that logging it again would repeat that one line per request.
+    public var isRepeat: Bool {
+        if case .unavailable = self { return true }
+        return false
     }
 }

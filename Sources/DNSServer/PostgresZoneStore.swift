@@ -46,6 +46,20 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     /// per outage. Meanwhile requests fail at once, but for one every `probeInterval`, which
     /// finds the database back.
     private let outage = Locked<(since: ContinuousClock.Instant, probed: ContinuousClock.Instant)?>(nil)
+    /// Set on every connection, so that one front end's fault cannot stall the others:
+    /// - `idle_in_transaction_session_timeout`: a front end cut off (or paused) inside a write
+    ///   holds the zone's row lock; the database ends its session, and so the lock, after this
+    ///   long, where it would otherwise wait for TCP to notice (many minutes).
+    /// - `lock_timeout`: a writer waiting for the zone lock gets an error from the database before
+    ///   its own statement timeout, so a lock held elsewhere is not taken for an outage.
+    var sessionSettings: [PostgresQuery] {
+        let timeout = Int(statementTimeout.nanoseconds / 1_000_000)
+        return [
+            PostgresQuery(unsafeSQL: "SET idle_in_transaction_session_timeout = \(max(timeout * 4 / 3, 1_000))"),
+            PostgresQuery(unsafeSQL: "SET lock_timeout = \(max(timeout * 2 / 3, 100))"),
+        ]
+    }
+
     /// How often a request tries a database that is not answering.
     static let probeInterval: Duration = .milliseconds(250)
 
@@ -161,17 +175,26 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
             return try promise.futureResult.wait()
         }
 
-        /// Runs `body` between `begin` and COMMIT, rolling back when it throws.
+        /// Runs `body` between `begin` and COMMIT, rolling back when it throws. A COMMIT that
+        /// went out and got no answer (timeout, connection lost) may have been applied: it
+        /// throws `AuthorityError.outcomeUnknown`, never an error that reads as "not stored".
         func transaction<T>(_ begin: PostgresQuery, _ body: () throws -> T) throws -> T {
             try run(begin)
+            let result: T
             do {
-                let result = try body()
-                try run("COMMIT")
-                return result
+                result = try body()
             } catch {
                 _ = try? run("ROLLBACK")
                 throw error
             }
+            do {
+                try run("COMMIT")
+            } catch let error as PSQLError where error.serverInfo != nil && !connection.isClosed {
+                throw error  // the database answered: it did not commit
+            } catch {
+                throw AuthorityError.outcomeUnknown("COMMIT got no answer: \(PostgresZoneStore.message(error))")
+            }
+            return result
         }
     }
 
@@ -197,6 +220,11 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
                 give(connection)
             }
             if error is StatementTimeout { unanswered(error) }
+            if case AuthorityError.outcomeUnknown = error {
+                opened.subtract(1, ordering: .relaxed)
+                Self.close(connection)
+                unanswered(error)
+            }
             throw Self.described(error, url: displayURL)
         }
     }
@@ -212,7 +240,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
             return current.since
         }
         if let down {
-            throw AuthorityError.storage("\(displayURL) has not answered for \(down.duration(to: .now)); answering SERVFAIL until it does")
+            throw AuthorityError.unavailable("\(displayURL) has not answered for \(down.duration(to: .now)); answering SERVFAIL until it does")
         }
         while let connection = idle.withLock({ $0.popLast() }) {
             if !connection.isClosed { return connection }
@@ -220,7 +248,15 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         }
         do {
             let id = opened.add(1, ordering: .relaxed).newValue
-            return try PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: logger).wait()
+            let connection = try PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: logger).wait()
+            do {
+                let session = Session(connection: connection, logger: logger, timeout: statementTimeout)
+                for setting in sessionSettings { try session.run(setting) }
+            } catch {
+                Self.close(connection)
+                throw error
+            }
+            return connection
         } catch {
             opened.subtract(1, ordering: .relaxed)
             unanswered(error)

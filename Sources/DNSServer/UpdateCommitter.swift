@@ -67,8 +67,8 @@ final class UpdateCommitter: Sendable {
     }
 
     /// Queues `job`; when no batch is being written, starts writing on `pool` with `commit`,
-    /// which answers a batch in order.
-    func enqueue(_ job: Job, on pool: NIOThreadPool, commit: @escaping @Sendable ([CheckedUpdate]) -> [ByteBuffer]) {
+    /// which answers a batch in order (nil: an UPDATE left unanswered).
+    func enqueue(_ job: Job, on pool: NIOThreadPool, commit: @escaping @Sendable ([CheckedUpdate]) -> [ByteBuffer?]) {
         let start = state.withLock { state -> Bool in
             state.waiting.append(job)
             guard !state.writing else { return false }
@@ -83,7 +83,7 @@ final class UpdateCommitter: Sendable {
     }
 
     /// Writes batches until none is waiting.
-    private func write(_ commit: @Sendable ([CheckedUpdate]) -> [ByteBuffer]) {
+    private func write(_ commit: @Sendable ([CheckedUpdate]) -> [ByteBuffer?]) {
         while true {
             let batch = nextBatch()
             guard !batch.isEmpty else { return }

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// The keys are compare-and-swap registers: a document whose version grows by one at each write,
 /// and whose value is a counter.
-public struct Operation: Codable, Sendable, Equatable {
+public struct ClientOperation: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
         /// A read: `version` and `value` say what was seen (version 0: no document).
         case read

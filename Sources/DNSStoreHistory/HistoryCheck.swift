@@ -2,13 +2,15 @@ import Foundation
 
 /// The checks of a cluster test's history, and the figures it reports.
 public struct HistoryCheck: Sendable {
-    public var operations: [Operation]
+    public var operations: [ClientOperation]
     /// What each watch printed, by watcher name, in the order printed.
     public var watches: [String: [WatchEvent]]
     /// The keys' values after the run, read once everything settled (latest, from the primary).
     public var finalValues: [String: (version: Int, value: Int)]
+    /// Whether the watches began before the keys were created: then each must report version 1.
+    public var watchesSeeCreation = false
 
-    public init(operations: [Operation], watches: [String: [WatchEvent]] = [:], finalValues: [String: (version: Int, value: Int)] = [:]) {
+    public init(operations: [ClientOperation], watches: [String: [WatchEvent]] = [:], finalValues: [String: (version: Int, value: Int)] = [:]) {
         self.operations = operations
         self.watches = watches
         self.finalValues = finalValues
@@ -34,7 +36,7 @@ public struct HistoryCheck: Sendable {
     public func duplicateVersions() -> [Anomaly] {
         var found: [Anomaly] = []
         for key in keys {
-            var byVersion: [Int: Operation] = [:]
+            var byVersion: [Int: ClientOperation] = [:]
             for op in operations where op.key == key && op.isAcknowledgedWrite {
                 guard let version = op.version else { continue }
                 if let other = byVersion[version] {
@@ -54,7 +56,7 @@ public struct HistoryCheck: Sendable {
             let writes = operations.filter { $0.key == key && $0.isAcknowledgedWrite && $0.completed != nil }.sorted { $0.completed! < $1.completed! }
             for read in operations where read.key == key && read.kind == .read && read.outcome == .ok && read.consistency == "latest" {
                 // The newest version acknowledged before the read began.
-                var newest: Operation?
+                var newest: ClientOperation?
                 for write in writes {
                     guard write.completed! < read.invoked else { break }
                     if (write.version ?? 0) > (newest?.version ?? 0) { newest = write }
@@ -72,7 +74,7 @@ public struct HistoryCheck: Sendable {
         var found: [Anomaly] = []
         let sessions = Set(operations.filter { $0.consistency == "session" }.map(\.process))
         for process in sessions.sorted() {
-            var known: [String: Operation] = [:]
+            var known: [String: ClientOperation] = [:]
             for op in operations.filter({ $0.process == process }).sorted(by: { $0.invoked < $1.invoked }) where op.outcome == .ok {
                 if op.kind == .read, let before = known[op.key], (op.version ?? 0) < (before.version ?? 0) {
                     found.append(Anomaly(.sessionViolated, key: op.key, "\(Linearizability.describe(op)) after \(Linearizability.describe(before))"))
@@ -107,6 +109,9 @@ public struct HistoryCheck: Sendable {
         for (name, events) in watches.sorted(by: { $0.key < $1.key }) {
             for key in Set(events.map(\.key)).sorted() {
                 let versions = events.filter { $0.key == key }.map(\.version)
+                if watchesSeeCreation, let first = versions.first, first != 1 {
+                    found.append(Anomaly(.watchMissed, key: key, "\(name) began at version \(first), not at the creation"))
+                }
                 var previous: Int?
                 for version in versions {
                     if let previous {

@@ -6,12 +6,14 @@ import Foundation
 public final class PostgresServer: @unchecked Sendable {
     public let directory: URL
     public let port: Int
+    public let host: TestHost
     private var running: ServerProcess
     private let command: (String, [String])
 
-    private init(directory: URL, port: Int, running: ServerProcess, command: (String, [String])) {
+    private init(directory: URL, port: Int, host: TestHost, running: ServerProcess, command: (String, [String])) {
         self.directory = directory
         self.port = port
+        self.host = host
         self.running = running
         self.command = command
     }
@@ -27,13 +29,15 @@ public final class PostgresServer: @unchecked Sendable {
     public static var isAvailable: Bool { binaries != nil }
 
     /// The URL a client connects with.
-    public var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
+    public var url: String { "postgresql://postgres@\(host.address):\(port)/postgres" }
 
-    public static func start() async throws -> PostgresServer {
+    /// Starts a cluster on `host` (by default loopback, on a free port); on a host of a
+    /// `TestNetwork`, clients on its network are trusted as loopback ones are.
+    public static func start(host: TestHost = .loopback, port: Int? = nil) async throws -> PostgresServer {
         guard let bin = binaries else { throw SubprocessError.notFound("PostgreSQL (/usr/lib/postgresql/*/bin)") }
         let dir = try TempDirectory.make("postgres")
         let data = dir.appendingPathComponent("db")
-        let port = Ports.free()
+        let port = port ?? Ports.free()
         // As root: the postgres user owns the folder and runs the programs (setpriv execs, so the
         // PID started is the server's own).
         let prefix: [String]
@@ -49,13 +53,21 @@ public final class PostgresServer: @unchecked Sendable {
         let (initdb, initArgs) = command("initdb", ["-D", data.path, "-A", "trust", "-U", "postgres", "--no-sync"])
         let made = try await Subprocess.run(initdb, initArgs)
         guard made.status == 0 else { throw SubprocessError.failed("initdb", made) }
+        if host.namespace != nil {
+            let hba = data.appendingPathComponent("pg_hba.conf")
+            let network = host.address.split(separator: ".").prefix(3).joined(separator: ".") + ".0/24"
+            let handle = try FileHandle(forWritingTo: hba)
+            handle.seekToEndOfFile()
+            handle.write(Data("host all all \(network) trust\n".utf8))
+            try handle.close()
+        }
         let (postgres, args) = command(
             "postgres",
-            ["-D", data.path, "-p", "\(port)", "-k", dir.path, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+            ["-D", data.path, "-p", "\(port)", "-k", dir.path, "-c", "listen_addresses=\(host.address)", "-c", "fsync=off",
              "-c", "max_connections=200"])
         // The log goes in a file the server's user can write.
-        let running = try await ServerProcess.launch(postgres, args, in: dir, logName: "postgres.log", port: port)
-        return PostgresServer(directory: dir, port: port, running: running, command: (postgres, args))
+        let running = try await ServerProcess.launch(postgres, args, in: dir, logName: "postgres.log", port: port, host: host)
+        return PostgresServer(directory: dir, port: port, host: host, running: running, command: (postgres, args))
     }
 
     /// Stops the server (a fast shutdown), keeping its data, as an outage would.
@@ -87,7 +99,7 @@ public final class PostgresServer: @unchecked Sendable {
 
     /// Starts it again on the same data and port.
     public func resume() async throws {
-        running = try await ServerProcess.launch(command.0, command.1, in: directory, logName: "postgres-again.log", port: port)
+        running = try await ServerProcess.launch(command.0, command.1, in: directory, logName: "postgres-again.log", port: port, host: host)
     }
 
     public var log: String { running.log }

@@ -13,12 +13,16 @@ public final class SecondaryServer: @unchecked Sendable {
         self.running = running
     }
 
-    /// Starts a secondary of `zone` pulling from 127.0.0.1:`primaryPort` with `key`, listening on `port`.
-    /// It serves transfers (IXFR from its journal) to requests signed with `key` unless
-    /// `transfers` is false; it sends NOTIFY to `notify` after each change it takes in.
+    /// Starts a secondary of `zone` pulling from `primary`:`primaryPort` with `key`, listening on
+    /// `port` at `host`'s address. It serves transfers (IXFR from its journal) to requests signed
+    /// with `key` unless `transfers` is false; it sends NOTIFY to `notify` (ports on its address)
+    /// after each change it takes in. With `boundedStaleness`, it asks the primary on its own at
+    /// least every minute (every 10 s after a failure), whatever the zone's SOA says.
     public static func start(
-        _ kind: ServerKind, port: Int, zone: DNSName, primaryPort: Int, key: TSIGKey, transfers: Bool = true, notify: [Int] = []
+        _ kind: ServerKind, port: Int, zone: DNSName, primaryPort: Int, key: TSIGKey, transfers: Bool = true, notify: [Int] = [],
+        host: TestHost = .loopback, primary: String = "127.0.0.1", boundedStaleness: Bool = false
     ) async throws -> SecondaryServer {
+        let address = host.address
         let dir = try TempDirectory.make("secondary-\(kind)")
         let keyName = String(key.name.description.dropLast())
         let origin = zone.description
@@ -30,12 +34,12 @@ public final class SecondaryServer: @unchecked Sendable {
                 options {
                     directory "\(dir.path)";
                     pid-file "\(dir.path)/named.pid";
-                    listen-on port \(port) { 127.0.0.1; };
+                    listen-on port \(port) { \(address); };
                     listen-on-v6 { none; };
                     recursion no;
                     dnssec-validation no;
                     notify \(notify.isEmpty ? "no" : "explicit");
-                    \(notify.isEmpty ? "" : "also-notify { " + notify.map { "127.0.0.1 port \($0);" }.joined(separator: " ") + " };")
+                    \(notify.isEmpty ? "" : "also-notify { " + notify.map { "\(address) port \($0);" }.joined(separator: " ") + " };")
                     notify-delay 0;
                     max-ixfr-ratio unlimited;
                     serial-query-rate 1000;
@@ -45,22 +49,22 @@ public final class SecondaryServer: @unchecked Sendable {
                 zone "\(origin)" {
                     type secondary;
                     file "\(dir.path)/zone.db";
-                    primaries { 127.0.0.1 port \(primaryPort) key "\(keyName)"; };
-                    allow-notify { 127.0.0.1; };
+                    primaries { \(primary) port \(primaryPort) key "\(keyName)"; };
+                    allow-notify { \(primary); };\(boundedStaleness ? "\n        max-refresh-time 60; max-retry-time 10;" : "")
                     allow-transfer { \(transfers ? "key \"\(keyName)\";" : "none;") };
                 };
 
                 """
             let path = dir.appendingPathComponent("named.conf").path
             try conf.write(toFile: path, atomically: true, encoding: .utf8)
-            running = try await ServerProcess.launch("named", ["-g", "-c", path, "-u", "root", "-n", "1"], in: dir, logName: "named.log", port: port)
+            running = try await ServerProcess.launch("named", ["-g", "-c", path, "-u", "root", "-n", "1"], in: dir, logName: "named.log", port: port, host: host)
         case .knot:
             try FileManager.default.createDirectory(at: dir.appendingPathComponent("db"), withIntermediateDirectories: true)
             let conf = """
                 server:
                     rundir: "\(dir.path)"
                     user: root:root
-                    listen: 127.0.0.1@\(port)
+                    listen: \(address)@\(port)
                     pidfile: "\(dir.path)/knot.pid"
                 control:
                     listen: "\(dir.path)/knot.sock"
@@ -75,15 +79,15 @@ public final class SecondaryServer: @unchecked Sendable {
                     secret: \(key.secretBase64)
                 remote:
                   - id: primary
-                    address: 127.0.0.1@\(primaryPort)
+                    address: \(primary)@\(primaryPort)
                     key: \(keyName)
-                \(notify.enumerated().map { "  - id: watcher\($0.offset)\n    address: 127.0.0.1@\($0.element)" }.joined(separator: "\n"))
+                \(notify.enumerated().map { "  - id: watcher\($0.offset)\n    address: \(address)@\($0.element)" }.joined(separator: "\n"))
                 acl:
                   - id: from-primary
-                    address: 127.0.0.1
+                    address: \(primary)
                     action: notify
                   - id: readers
-                    address: \(transfers ? "127.0.0.0/8" : "127.0.0.255/32")
+                    address: \(transfers ? (host.namespace == nil ? "127.0.0.0/8" : "0.0.0.0/0") : "127.0.0.255/32")
                     key: \(keyName)
                     action: transfer
                 zone:
@@ -94,12 +98,12 @@ public final class SecondaryServer: @unchecked Sendable {
                     acl: [from-primary, readers]\(notify.isEmpty ? "" : "\n    notify: [" + notify.indices.map { "watcher\($0)" }.joined(separator: ", ") + "]")
                     zonefile-sync: -1
                     journal-content: changes
-                    journal-max-depth: 100000
+                    journal-max-depth: 100000\(boundedStaleness ? "\n    refresh-max-interval: 60\n    retry-max-interval: 10" : "")
 
                 """
             let path = dir.appendingPathComponent("knot.conf").path
             try conf.write(toFile: path, atomically: true, encoding: .utf8)
-            running = try await ServerProcess.launch("knotd", ["-c", path], in: dir, logName: "knot.log", port: port)
+            running = try await ServerProcess.launch("knotd", ["-c", path], in: dir, logName: "knot.log", port: port, host: host)
         case .embedded, .powerdns:
             throw SubprocessError.notReady("secondaries of \(kind) are not set up by the tests")
         }
@@ -107,6 +111,9 @@ public final class SecondaryServer: @unchecked Sendable {
     }
 
     public var log: String { running.log }
+
+    /// The server's process ID.
+    public var pid: Int32 { running.pid }
 
     public func stop() { running.stop() }
 

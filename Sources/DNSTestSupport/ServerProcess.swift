@@ -13,15 +13,18 @@ public final class ServerProcess: @unchecked Sendable {
         self.logName = logName
     }
 
-    /// Starts `executable` with its output in `directory/logName` and waits until it accepts TCP on `port`.
-    /// One that exits first is reported at once, with its log and how it ended.
-    static func launch(
-        _ executable: String, _ arguments: [String], in directory: URL, logName: String, port: Int, timeout: Duration = .seconds(30)
+    /// Starts `executable` on `host` with its output in `directory/logName` and waits until it
+    /// accepts TCP on `port` at the host's address. One that exits first is reported at once, with
+    /// its log and how it ended.
+    public static func launch(
+        _ executable: String, _ arguments: [String], in directory: URL, logName: String, port: Int, host: TestHost = .loopback,
+        timeout: Duration = .seconds(30)
     ) async throws -> ServerProcess {
-        let process = try Subprocess.start(executable, arguments, logFile: directory.appendingPathComponent(logName).path)
+        let process = try host.start(executable, arguments, logFile: directory.appendingPathComponent(logName).path)
         let server = ServerProcess(directory: directory, process: process, logName: logName)
         let listening = try await Poll.until(within: timeout, every: .milliseconds(20)) {
-            Ports.canConnect(port) || !process.isRunning
+            let up = host.namespace == nil ? Ports.canConnect(port) : await host.canConnect(to: host.address, port: port)
+            return up || !process.isRunning
         }
         if listening, process.isRunning { return server }
         let log = server.log

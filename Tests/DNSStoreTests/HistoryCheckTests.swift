@@ -5,20 +5,20 @@ import Testing
 /// caught, and correct histories with concurrency and unknown outcomes pass.
 @Suite("History checker")
 struct HistoryCheckTests {
-    static func write(_ p: String, _ version: Int, value: Int, _ t0: Double, _ t1: Double?) -> Operation {
-        Operation(process: p, key: "k", kind: .write, invoked: t0, completed: t1, outcome: .ok, version: version, value: value)
+    static func write(_ p: String, _ version: Int, value: Int, _ t0: Double, _ t1: Double?) -> ClientOperation {
+        ClientOperation(process: p, key: "k", kind: .write, invoked: t0, completed: t1, outcome: .ok, version: version, value: value)
     }
 
     static func cas(
-        _ p: String, _ expected: Int, value: Int, _ t0: Double, _ t1: Double?, _ outcome: Operation.Outcome = .ok, conflict: Bool = false
-    ) -> Operation {
-        Operation(
+        _ p: String, _ expected: Int, value: Int, _ t0: Double, _ t1: Double?, _ outcome: ClientOperation.Outcome = .ok, conflict: Bool = false
+    ) -> ClientOperation {
+        ClientOperation(
             process: p, key: "k", kind: .cas, invoked: t0, completed: t1, outcome: outcome, expectedVersion: expected,
             version: outcome == .ok ? expected + 1 : nil, value: value, conflict: conflict)
     }
 
-    static func read(_ p: String, _ version: Int, value: Int?, _ t0: Double, _ t1: Double, _ consistency: String = "latest") -> Operation {
-        Operation(process: p, key: "k", kind: .read, consistency: consistency, invoked: t0, completed: t1, outcome: .ok, version: version, value: value)
+    static func read(_ p: String, _ version: Int, value: Int?, _ t0: Double, _ t1: Double, _ consistency: String = "latest") -> ClientOperation {
+        ClientOperation(process: p, key: "k", kind: .read, consistency: consistency, invoked: t0, completed: t1, outcome: .ok, version: version, value: value)
     }
 
     @Test func concurrentCompareAndSwapsWithAnUnknownOneAreLinearizable() {
@@ -100,7 +100,7 @@ struct HistoryCheckTests {
     @Test func aSessionGoingBackIsCaught() {
         let history = [
             Self.write("a", 1, value: 0, 0, 1),
-            Operation(process: "s", key: "k", kind: .cas, consistency: "session", invoked: 2, completed: 3, outcome: .ok, expectedVersion: 1, version: 2, value: 1),
+            ClientOperation(process: "s", key: "k", kind: .cas, consistency: "session", invoked: 2, completed: 3, outcome: .ok, expectedVersion: 1, version: 2, value: 1),
             Self.read("s", 1, value: 0, 4, 5, "session"),
         ]
         #expect(HistoryCheck(operations: history).sessionViolations().count == 1)

@@ -1,10 +1,11 @@
 #if PostgreSQL
 import DNSClient
-import DNSServer
+@testable import DNSServer
 import DNSStore
 import DNSTestSupport
 import DNSWire
 import Foundation
+import Logging
 import NIOCore
 import Testing
 
@@ -280,8 +281,42 @@ struct PostgresFrontEndTests {
     }
 }
 /// A front end whose PostgreSQL stops answering, in real time (run apart: scripts/test).
-@Suite("A front end cut off from PostgreSQL, in real time", .enabled(if: PostgresServer.isAvailable))
+@Suite("A front end cut off from PostgreSQL, in real time", .serialized, .enabled(if: PostgresServer.isAvailable))
 struct RealTimePostgresOutageTests {
+    /// A front end that stalls inside a write (cut off, paused, stuck) holds the zone's row lock:
+    /// the database ends its session within 2 s, so another front end's write goes through
+    /// within 3 s, and the stalled write is not reported as done.
+    @Test func aWriterStalledInsideItsTransactionHoldsTheZoneForAtMostTwoSeconds() async throws {
+        let postgres = try await PostgresServer.start()
+        defer { postgres.stop() }
+        let origin: DNSName = "example.test."
+        let logger = Logger(label: "test")
+        let stalling = try PostgresZoneStore(url: postgres.url, logger: logger)
+        let other = try PostgresZoneStore(url: postgres.url, logger: logger)
+        _ = try stalling.createZoneIfMissing(origin, records: Authority.emptyZone(origin))
+
+        let stalled = Task.detached { () -> String in
+            do {
+                try stalling.write(origin) { _ in
+                    Thread.sleep(forTimeInterval: 5)
+                    return ZoneWrite(steps: [], result: ())
+                }
+                return "stored"
+            } catch {
+                return "\(error)"
+            }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let asked = ContinuousClock.now
+        let wrote = try await Poll.until(within: .seconds(10), every: .milliseconds(100)) {
+            (try? other.write(origin) { _ in ZoneWrite(steps: [], result: ()) }) != nil
+        }
+        let took = ContinuousClock.now - asked
+        #expect(wrote && took < .seconds(3), "the other writer waited \(took)")
+        let outcome = await stalled.value
+        #expect(outcome.contains("may have been applied") || outcome.contains("terminat"), "the stalled write: \(outcome)")
+    }
+
     /// PostgreSQL frozen (SIGSTOP): the front end answers SERVFAIL within 2 s, a command against
     /// it alone exits 8, one given a second primary (a server on SQLite) goes on there within the
     /// same command; thawed, the front end answers again within a second.
