@@ -251,7 +251,11 @@ extension Authority {
     /// SERVFAIL over TCP.
     private func shed(_ context: RequestContext, _ queue: WorkQueue) -> RequestOutcome {
         ServerMetrics.shed.increment()
-        logger.debug("shed a request: queue full", metadata: ["kind": "\(queue.kind)", "limit": "\(queue.limit)"])
+        if let count = queue.shedToReport() {
+            // At most one line per queue every 10 s, so that a flood cannot flood the log too.
+            logger.warning(
+                "shed requests: queue full", metadata: ["kind": "\(queue.kind)", "limit": "\(queue.limit)", "shed": "\(count)"])
+        }
         return .answered(context.transport == .tcp ? [context.respond(rcode: .servFail, payloadLimit: 65535)] : [])
     }
 
@@ -284,6 +288,21 @@ final class WorkQueue: Sendable {
     }
 
     func leave() { pending.wrappingSubtract(1, ordering: .relaxed) }
+
+    /// Requests shed since the last report, and when that was.
+    private let shedState = Locked<(count: Int, reported: ContinuousClock.Instant?)>((0, nil))
+
+    /// Counts one shed request; returns how many were shed since the last report when a report
+    /// is due (the first shed, then at most every 10 s), nil otherwise.
+    func shedToReport() -> Int? {
+        let now = ContinuousClock.now
+        return shedState.withLock { state -> Int? in
+            state.count += 1
+            if let reported = state.reported, reported.duration(to: now) < .seconds(10) { return nil }
+            defer { state = (0, now) }
+            return state.count
+        }
+    }
 
     var count: Int { pending.load(ordering: .relaxed) }
 }

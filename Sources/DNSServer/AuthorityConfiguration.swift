@@ -28,8 +28,13 @@ public struct AuthorityConfiguration: Sendable {
     public var udpPayloadSize: UInt16 = EDNS.defaultPayloadSize
     /// UPDATEs admitted at once (queued or being applied); more are shed before any work.
     public var maxPendingUpdates = 64
-    /// Zone transfers admitted at once.
-    public var maxPendingTransfers = 16
+    /// Zone transfers admitted at once (waiting for a thread or running); more are shed (SERVFAIL
+    /// over TCP, logged at warning level). Each holds a TCP connection, so the default matches the
+    /// default connection limit: a primary feeding many secondaries that all ask at once (every
+    /// NOTIFY of a change leaves within a few milliseconds) queues their transfers instead of
+    /// refusing them; a refused IXFR makes Knot fetch the whole zone, then rest until its retry.
+    /// A waiting transfer holds only its request; a running one about one step of records.
+    public var maxPendingTransfers = 256
     /// Records one RRset may hold; an UPDATE that would pass it is refused.
     public var maxRecordsPerRRset = 1_000
     /// Queries waiting for storage at once (those the cache cannot answer); more are shed.

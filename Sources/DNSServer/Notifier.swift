@@ -8,7 +8,7 @@ import NIOPosix
 /// them: after a NOTIFY is acknowledged, the secondary's SOA serial is looked at a second later,
 /// and while it is behind the zone (a lost NOTIFY, a failed transfer, a partition that healed) it
 /// is told again, backing off from 1 s to 10 s. A secondary that does not acknowledge is retried
-/// on the same backoff.
+/// on the same backoff, and told at once of every new change.
 ///
 /// Each secondary has a loop of its own, so one that is slow or dead delays nobody else; the
 /// loops run on a thread of their own, so NOTIFYs leave on time even when the process's shared
@@ -108,9 +108,15 @@ final class TargetLoop: Sendable {
             await doorbell.wait(until: pending.values.map(\.due).min())
             let now = ContinuousClock.now
             for origin in inbox.withLock({ inbox in defer { inbox = [] }; return inbox }) {
-                // A secondary that is failing keeps its backoff; otherwise it is told soon.
-                if let current = pending[origin], current.failures > 0 { continue }
-                pending[origin] = Pending(due: now + delay + offset)
+                // Every change is told soon, even to a secondary that failed lately: it may be back
+                // (started, resumed, reconnected), and waiting out its backoff would leave it behind
+                // by up to 10 s. One NOTIFY is in flight per secondary at a time, so a dead one costs
+                // at most one timeout a second however fast changes come; it keeps its failure count
+                // (logged once) and its backoff for when changes stop.
+                var entry = pending[origin] ?? Pending(due: now)
+                entry.due = now + delay + offset
+                entry.checking = false
+                pending[origin] = entry
             }
             for (origin, entry) in pending where entry.due <= ContinuousClock.now {
                 if Task.isCancelled { return }

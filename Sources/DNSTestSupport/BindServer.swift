@@ -24,8 +24,9 @@ public final class BindServer: @unchecked Sendable {
 
     /// Starts `named` serving `zone` (SOA, NS and a glue A record), writable with the key.
     /// `zoneFile`: a zone file to serve instead of the small test zone (moved into its folder).
-    public static func start(zone: DNSName = "example.test.", algorithm: String = "hmac-sha256", zoneFile: URL? = nil) async throws
-        -> BindServer
+    /// `notify`: ports on 127.0.0.1 told of every change (NOTIFY at once, up to 1,000 a second).
+    public static func start(zone: DNSName = "example.test.", algorithm: String = "hmac-sha256", zoneFile: URL? = nil, notify: [Int] = [])
+        async throws -> BindServer
     {
         let dir = try TempDirectory.make("bind")
         let port = Ports.free()
@@ -47,7 +48,7 @@ public final class BindServer: @unchecked Sendable {
                 dnssec-validation no;
                 max-records-per-type 0;
                 max-types-per-name 0;
-                notify no;
+                \(notify.isEmpty ? "notify no;" : "notify explicit; notify-delay 0; notify-rate 1000; startup-notify-rate 1000;")
             };
             controls { };
             zone "\(origin)" {
@@ -55,7 +56,7 @@ public final class BindServer: @unchecked Sendable {
                 file "\(dir.path)/zone.db";
                 journal "\(dir.path)/zone.db.jnl";
                 allow-update { key "\(keyName)"; };
-                allow-transfer { key "\(keyName)"; };
+                allow-transfer { key "\(keyName)"; };\(notify.isEmpty ? "" : "\n        also-notify { " + notify.map { "127.0.0.1 port \($0);" }.joined(separator: " ") + " };")
             };
 
             """

@@ -81,6 +81,7 @@ public final class SecondaryServer: @unchecked Sendable {
                   - id: primary
                     address: \(primary)@\(primaryPort)
                     key: \(keyName)
+                    block-notify-after-transfer: on
                 \(notify.enumerated().map { "  - id: watcher\($0.offset)\n    address: \(address)@\($0.element)" }.joined(separator: "\n"))
                 acl:
                   - id: from-primary

@@ -12,24 +12,27 @@ struct BenchOptions: Sendable {
     var maxDocuments = 1_000_000
     var profile: String?
     var smoke = false
+    /// fanout: how many secondaries, in turn.
+    var secondaries = [10, 30, 60]
     var nioExecutor = false
     /// The store benchmark's own child process: the port and key secret of the server to read.
     var measureGet: (port: Int, secret: String)?
 
     static let usage = """
-        usage: dnsstore-bench [client|servers|store|growth|privacy|replication|postgres|leases] [options]
-          (no mode)             the client table, then servers, store, privacy and replication
-          --seconds N           seconds per measured case (default 5)
+        usage: dnsstore-bench [client|servers|store|growth|privacy|replication|postgres|leases|fanout] [options]
+          (no mode)             the client table, then servers, store, privacy, replication, leases and fanout
+          --seconds N           seconds per measured case (default 5; fanout: at least 10)
           --rounds N            servers: rounds, each server in turn (default 3)
           --updates-only        servers: the update columns alone, against BIND 9
           --max-documents N     growth: the largest collection grown (default 1000000)
           --profile udp|tcp     client: only our concurrent client, for a profiler to watch
+          --secondaries N,N     fanout: the numbers of secondaries, in turn (default 10,30,60)
           --smoke               every case once, briefly: checks that the benchmark runs
           --nio-executor        run tasks on SwiftNIO's event loops as the global executor
           -h, --help            this text
         """
 
-    static let modes: Set<String> = ["client", "servers", "store", "growth", "privacy", "replication", "postgres", "leases"]
+    static let modes: Set<String> = ["client", "servers", "store", "growth", "privacy", "replication", "postgres", "leases", "fanout"]
 
     /// Why a command line cannot be run.
     struct Problem: Error {
@@ -62,6 +65,13 @@ struct BenchOptions: Sendable {
             case "--seconds": seconds = try positive(of: argument) { Double($0).flatMap { $0.isFinite ? $0 : nil } }
             case "--rounds": rounds = try positive(of: argument) { Int($0) }
             case "--max-documents": maxDocuments = try positive(of: argument) { Int($0) }
+            case "--secondaries":
+                let text = try value(of: argument)
+                let counts = text.split(separator: ",").compactMap { Int($0) }.filter { (1...200).contains($0) }
+                guard !counts.isEmpty, counts.count == text.split(separator: ",", omittingEmptySubsequences: false).count else {
+                    throw Problem(message: "--secondaries takes numbers from 1 to 200 separated by commas, not '\(text)'")
+                }
+                secondaries = counts
             case "--profile":
                 let text = try value(of: argument)
                 guard text == "udp" || text == "tcp" else { throw Problem(message: "--profile does not take '\(text)'") }

@@ -345,6 +345,7 @@ func run() async throws {
     case "replication": return try await runReplication()
     case "privacy": return try await runPrivacy()
     case "leases": return try await runLeases()
+    case "fanout": return try await runFanout()
     default: break
     }
     let bind = try await BindServer.start()
@@ -418,6 +419,7 @@ func run() async throws {
         try await runPrivacy()
         try await runReplication()
         try await runLeases()
+        try await runFanout()
     }
 }
 

@@ -43,6 +43,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a TCP message may take to arrive, from its first octet to its last.") var tcpMessageTimeout: Double = 10
     @Option(help: "Seconds a TCP client may leave its answers unread before it is cut off.") var tcpStallTimeout: Double = 20
     @Option(help: "UPDATEs queued or being applied at once; more are shed before any work.") var maxPendingUpdates = 64
+    @Option(help: "Zone transfers waiting or running at once; more are answered SERVFAIL (logged). Allow one per secondary at least.")
+    var maxPendingTransfers = 256
     @Option(name: .customLong("max-records-per-rrset"), help: "Records one RRset may hold.") var maxRecordsPerRRset = 1_000
     @Option(name: .customLong("prepared-answers-mib"), help: "MiB of answers kept as sent for queries asked again (0: none).") var preparedAnswersMiB = 16
     @Option(name: .customLong("journal-mib"), help: "MiB of history each zone's journal keeps for IXFR (default: a quarter of the zone, at least 0.5).")
@@ -65,7 +67,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--journal-mib must be above 0 and at most 1048576, not \(journalMiB)")
         }
         guard journalDays > 0 && journalDays <= 3650 else { throw ValidationError("--journal-days must be above 0 and at most 3650, not \(journalDays)") }
-        for (name, value) in [("--max-tcp-connections", maxTCPConnections), ("--max-pending-updates", maxPendingUpdates), ("--max-records-per-rrset", maxRecordsPerRRset)]
+        for (name, value) in [("--max-tcp-connections", maxTCPConnections), ("--max-pending-updates", maxPendingUpdates),
+                             ("--max-pending-transfers", maxPendingTransfers), ("--max-records-per-rrset", maxRecordsPerRRset)]
         where !(1...1_000_000).contains(value) {
             throw ValidationError("\(name) must be 1 to 1000000, not \(value)")
         }
@@ -92,6 +95,7 @@ struct ServeCommand: AsyncParsableCommand {
         config.requireSignedTransfers = !allowUnsigned
         config.syncEveryCommit = fsync
         config.maxPendingUpdates = maxPendingUpdates
+        config.maxPendingTransfers = maxPendingTransfers
         config.maxRecordsPerRRset = maxRecordsPerRRset
         config.preparedAnswerOctets = max(0, preparedAnswersMiB) << 20
         config.journalMaxOctets = journalMiB.map { Int($0 * 1_048_576) }

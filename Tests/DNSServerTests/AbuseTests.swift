@@ -413,6 +413,41 @@ struct WorkAdmissionTests {
         }
     }
 
+    /// Sixty secondaries told of one change ask for it at once: every IXFR is admitted to wait for
+    /// a thread, none answered SERVFAIL (which makes Knot fetch the whole zone, then rest); past
+    /// the bound, a transfer is shed with SERVFAIL.
+    @Test func transfersOfSixtySecondariesAskingAtOnceAllWait() throws {
+        for (limit, admittedCount) in [(nil, 60), (Optional(40), 40)] {
+            let (authority, key, dir) = try Self.authority { config in if let limit { config.maxPendingTransfers = limit } }
+            defer { try? FileManager.default.removeItem(at: dir) }
+            var ixfr = Message.query("example.test.", type: .ixfr, id: 5, payloadSize: nil)
+            let soa = SOA(mname: .root, rname: .root, serial: 0, refresh: 0, retry: 0, expire: 0, minimum: 0)
+            ixfr.authority = [ResourceRecord(name: "example.test.", type: .soa, ttl: 0, rdata: .soa(soa))]
+            var admitted: [BlockingWork] = []
+            var shed = 0
+            for _ in 0..<60 {
+                let request = try TSIGSigner.sign(try ixfr.encode(), key: key, timeSigned: WallClock.seconds()).message
+                switch authority.receive(request, over: .tcp) {
+                case .work(let work): admitted.append(work)
+                case .answered(let answers): if try Message(decoding: answers[0]).rcode == .servFail { shed += 1 }
+                case .deferred: Issue.record("a transfer was deferred")
+                }
+            }
+            #expect(admitted.count == admittedCount && shed == 60 - admittedCount, "limit \(String(describing: limit)): \(admitted.count) admitted, \(shed) shed")
+            // Each admitted one is answered (the whole zone: the journal does not reach serial 0).
+            for work in admitted {
+                var step: BlockingWork? = work
+                var first: ByteBuffer?
+                while let current = step {
+                    let (answers, next) = current.run()
+                    first = first ?? answers.first
+                    step = next
+                }
+                #expect(try first.map { try Message(decoding: $0).rcode } == .noError)
+            }
+        }
+    }
+
     @Test func workBeyondTheQueueIsShedBeforeItStarts() throws {
         let (authority, key, dir) = try Self.authority { $0.maxPendingUpdates = 4 }
         defer { try? FileManager.default.removeItem(at: dir) }
