@@ -256,7 +256,7 @@ public final class Authority: Sendable {
             // Another process committed too: the next read from storage catches up from the journal.
             cache.forget(names)
         }
-        notifier?.zoneChanged(origin)
+        notifier?.zoneChanged(origin, serial: serial)
     }
 
     func payloadLimit(_ context: RequestContext) -> Int {

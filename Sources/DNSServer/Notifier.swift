@@ -23,7 +23,11 @@ final class Notifier: Sendable {
     private let thread: MultiThreadedEventLoopGroup
     private let workers: [Task<Void, Never>]
 
-    /// `serial` reads a zone's current serial (nil when it cannot be read).
+    /// The serial of each zone's latest change made by this process, as `zoneChanged` was told.
+    private let latest = Locked([DNSName: UInt32]())
+
+    /// `serial` reads a zone's current serial from storage (nil when it cannot be read), for the
+    /// zones this process has not changed since it started.
     init(targets: [SocketAddress], delay: Duration, logger: Logger, serial: @escaping @Sendable (DNSName) -> UInt32? = { _ in nil }) {
         self.targets = targets
         self.delay = delay
@@ -31,19 +35,27 @@ final class Notifier: Sendable {
         thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = thread.next()
         let step = Duration.milliseconds(min(50, targets.count)) / max(1, targets.count)
+        let latest = self.latest
+        let lastChange: @Sendable (DNSName) -> UInt32? = { origin in latest.withLock { $0[origin] } }
         loops = targets.enumerated().map { i, target in
             var config = DNSClientConfiguration(servers: [target])
             config.timeout = .seconds(1)
             config.attempts = 1
             return TargetLoop(
-                target: target, client: DNSClient(configuration: config, group: loop), offset: step * i, delay: delay, serial: serial,
-                logger: logger)
+                target: target, client: DNSClient(configuration: config, group: loop), offset: step * i, delay: delay, lastChange: lastChange,
+                serial: serial, logger: logger)
         }
         workers = loops.map { target in Task(executorPreference: EventLoopTaskExecutor(loop)) { await target.run() } }
     }
 
-    /// Called after every commit; never blocks.
-    func zoneChanged(_ origin: DNSName) {
+    /// Called after every commit, with the serial it made; never blocks.
+    func zoneChanged(_ origin: DNSName, serial: UInt32? = nil) {
+        if let serial {
+            latest.withLock { latest in
+                if let last = latest[origin], last != serial, serial &- last >= 0x8000_0000 { return }  // RFC 1982: older
+                latest[origin] = serial
+            }
+        }
         for loop in loops { loop.changed(origin) }
     }
 
@@ -69,6 +81,9 @@ final class TargetLoop: Sendable {
     /// How long after a change this secondary is told: the notify delay, and its place in the spread.
     let offset: Duration
     let delay: Duration
+    /// The zone's serial as this process last changed it, in memory (nil: not changed since start).
+    let lastChange: @Sendable (DNSName) -> UInt32?
+    /// The zone's serial read from storage: for zones `known` does not have.
     let serial: @Sendable (DNSName) -> UInt32?
     let logger: Logger
     private let doorbell = Doorbell()
@@ -86,9 +101,10 @@ final class TargetLoop: Sendable {
     }
 
     init(
-        target: SocketAddress, client: DNSClient, offset: Duration, delay: Duration, serial: @escaping @Sendable (DNSName) -> UInt32?,
-        logger: Logger
+        target: SocketAddress, client: DNSClient, offset: Duration, delay: Duration, lastChange: @escaping @Sendable (DNSName) -> UInt32?,
+        serial: @escaping @Sendable (DNSName) -> UInt32?, logger: Logger
     ) {
+        self.lastChange = lastChange
         self.target = target
         self.client = client
         self.offset = offset
@@ -128,10 +144,13 @@ final class TargetLoop: Sendable {
     /// Tells the secondary of `origin`, or looks whether it caught up; returns what comes next.
     private func step(_ origin: DNSName, _ entry: Pending) async -> Pending? {
         var next = entry
-        // Without the zone's serial, a NOTIFY acknowledged is as far as it can be followed. It
-        // is read on the thread pool: storage may block, and this runs on an event loop.
+        // Without the zone's serial, a NOTIFY acknowledged is as far as it can be followed. It is
+        // the serial of this process's last change when there was one (a read of storage per
+        // secondary per change cost more than the NOTIFY), else read on the thread pool: storage
+        // may block, and this runs on an event loop.
         let serial = self.serial
-        let want = (try? await NIOThreadPool.singleton.runIfActive { serial(origin) }) ?? nil
+        var want = lastChange(origin)
+        if want == nil { want = (try? await NIOThreadPool.singleton.runIfActive { serial(origin) }) ?? nil }
         if entry.checking, let want {
             let answer = try? await client.query(origin, type: .soa)
             let has = answer?.answers.lazy.compactMap { record -> UInt32? in

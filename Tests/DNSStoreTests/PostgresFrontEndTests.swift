@@ -291,7 +291,10 @@ struct RealTimePostgresOutageTests {
         defer { postgres.stop() }
         let origin: DNSName = "example.test."
         let logger = Logger(label: "test")
-        let stalling = try PostgresZoneStore(url: postgres.url, logger: logger)
+        // The database may still be starting up when its port opens.
+        let stalling = try #require(try await Poll.value(within: .seconds(30), every: .milliseconds(200)) {
+            try? PostgresZoneStore(url: postgres.url, logger: logger)
+        })
         let other = try PostgresZoneStore(url: postgres.url, logger: logger)
         _ = try stalling.createZoneIfMissing(origin, records: Authority.emptyZone(origin))
 
