@@ -55,7 +55,7 @@ extension Authority {
             }
             return respond(context, question, node: node, apex: apex, origin: origin)
         } catch {
-            ServerMetrics.servfail.increment()
+            ServerMetrics.storageErrors.increment()
             let level: Logger.Level = (error as? AuthorityError)?.isRepeat == true ? .debug : .error
             logger.log(level: level, "query failed", metadata: ["name": "\(question.name)", "type": "\(question.type)", "error": "\(error)"])
             return context.respond(rcode: .servFail, payloadLimit: payloadLimit(context), reason: "\(error)")

@@ -66,6 +66,46 @@ extension Authority {
     /// a flood of bad ones never reaches the queue), the EDNS version, the opcode, and whether
     /// an unsigned UPDATE may be applied at all.
     public func receive(_ request: ByteBuffer, over transport: RequestTransport) -> RequestOutcome {
+        counted(receiveUncounted(request, over: transport), request: request, over: transport)
+    }
+
+    /// The outcome, with its answer counted when it is given (at once, after the first step of
+    /// work, or when deferred work delivers) and, for work, how long it took.
+    private func counted(_ outcome: RequestOutcome, request: ByteBuffer, over transport: RequestTransport) -> RequestOutcome {
+        guard transport != .local else { return outcome }
+        let metrics = requestMetrics
+        switch outcome {
+        case .answered(let answers):
+            if let first = answers.first { metrics.answered(first, over: transport) }
+            return outcome
+        case .work(let work):
+            let start = NIODeadline.now()
+            let opcode = request.getInteger(at: request.readerIndex + 2, as: UInt16.self).map { UInt8(($0 >> 11) & 0xF) } ?? 0
+            return .work(BlockingWork(body: {
+                let step = work.body()
+                let answers: [ByteBuffer]
+                switch step {
+                case .done(let done): answers = done
+                case .more(let more, _): answers = more
+                }
+                if let first = answers.first { metrics.answered(first, over: transport) }
+                metrics.took((NIODeadline.now() - start).nanoseconds, opcode: opcode)
+                return step
+            }, release: work.release))
+        case .deferred(let work):
+            let start = NIODeadline.now()
+            let opcode = request.getInteger(at: request.readerIndex + 2, as: UInt16.self).map { UInt8(($0 >> 11) & 0xF) } ?? 0
+            return .deferred(DeferredWork { pool, deliver in
+                work.start(on: pool) { answers in
+                    if let first = answers.first { metrics.answered(first, over: transport) } else if opcode == 5 { metrics.unanswered() }
+                    metrics.took((NIODeadline.now() - start).nanoseconds, opcode: opcode)
+                    deliver(answers)
+                }
+            })
+        }
+    }
+
+    private func receiveUncounted(_ request: ByteBuffer, over transport: RequestTransport) -> RequestOutcome {
         // A plain query asked before, while nothing changed since: its answer as sent then.
         guard let query = preparedQuery(request, over: transport) else { return decodeAndReceive(request, over: transport) }
         let counter = store.changes.value
@@ -86,6 +126,7 @@ extension Authority {
               let answer = prepared.answer(query, counter: store.changes.value)
         else { return nil }
         countPreparedHit()
+        requestMetrics.answered(answer, over: transport)
         return answer
     }
 
@@ -95,6 +136,7 @@ extension Authority {
               let size = prepared.answer(query, counter: store.changes.value, into: out)
         else { return nil }
         countPreparedHit()
+        requestMetrics.answered(out, length: size, over: transport)
         return size
     }
 
@@ -104,7 +146,7 @@ extension Authority {
     }
 
     private func countPreparedHit() {
-        ServerMetrics.queries.increment()
+        ServerMetrics.preparedHits.increment()
         statistics.preparedHits.add(1, ordering: .relaxed)
     }
 
@@ -116,14 +158,9 @@ extension Authority {
             ServerMetrics.malformed.increment()
             return .answered(formatError(for: request).map { [$0] } ?? [])
         }
-        switch message.opcode {
-        case .update: ServerMetrics.updates.increment()
-        default: ServerMetrics.queries.increment()
-        }
         guard !message.isResponse else { return .answered([]) }
         var checking = RequestContext(request: message, octets: request, transport: transport, now: WallClock.seconds())
         if case .fail(let answer) = checking.checkTSIG(keys: configuration.keys) {
-            ServerMetrics.refused.increment()
             return .answered(answer.map { [$0] } ?? [])
         }
         let context = checking
@@ -182,7 +219,6 @@ extension Authority {
         case .inProgress:
             return .answered(context.transport == .tcp ? [context.respond(rcode: .servFail, payloadLimit: 65535)] : [])
         case .tooOld:
-            ServerMetrics.refused.increment()
             logger.notice(
                 "signed UPDATE refused as a possible replay: signed before this process started or at its key's low-water mark",
                 metadata: ["key": "\(context.tsig?.keyName.description ?? "")"])
@@ -250,7 +286,8 @@ extension Authority {
     /// A request not taken because its queue is full: dropped over UDP (the client retries),
     /// SERVFAIL over TCP.
     private func shed(_ context: RequestContext, _ queue: WorkQueue) -> RequestOutcome {
-        ServerMetrics.shed.increment()
+        ServerMetrics.shed(queue.kind).increment()
+        if queue.kind == "update" { requestMetrics.shedUpdate() }
         if let count = queue.shedToReport() {
             // At most one line per queue every 10 s, so that a flood cannot flood the log too.
             logger.warning(

@@ -30,7 +30,7 @@ extension Authority {
     /// The first step of a transfer: an IXFR answered from the journal, or the start of the zone.
     private func transfer(_ context: RequestContext, zone origin: DNSName) -> BlockingWork.Step {
         let failure = { (why: String) -> BlockingWork.Step in
-            ServerMetrics.servfail.increment()
+            ServerMetrics.storageErrors.increment()
             self.logger.error("transfer failed", metadata: ["zone": "\(origin)", "error": "\(why)"])
             return .done([context.respond(rcode: .servFail, payloadLimit: 65535, reason: why)])
         }
@@ -44,6 +44,7 @@ extension Authority {
             // commit landing meanwhile cannot make the answer inconsistent (or needlessly full).
             if context.transport != .udp, let journal = (try? store.journal(origin, after: client.serial)) ?? nil {
                 statistics.incrementalTransfers.add(1, ordering: .relaxed)
+                ServerMetrics.transfersIncremental.increment()
                 logger.info("IXFR", metadata: ["zone": "\(origin)", "from": "\(client.serial)", "to": "\(Self.serial(of: journal.soa) ?? 0)"])
                 return journalStep(TransferStream(context: context), journal, from: journal.start, first: true)
             }
@@ -66,6 +67,7 @@ extension Authority {
             return .done([context.finish(response, payloadLimit: payloadLimit(context))])
         }
         statistics.fullTransfers.add(1, ordering: .relaxed)
+        ServerMetrics.transfersFull.increment()
         return zoneStep(stream, snapshot, soa: soa, after: nil, first: true)
     }
 

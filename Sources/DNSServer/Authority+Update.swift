@@ -126,7 +126,7 @@ extension Authority {
                     for i in indices { answers[i] = commit([updates[i]])[0]; if answers[i] == nil { unanswered.insert(i) } }
                     continue
                 }
-                ServerMetrics.servfail.increment()
+                ServerMetrics.storageErrors.increment()
                 let level: Logger.Level = (error as? AuthorityError)?.isRepeat == true ? .debug : .error
                 logger.log(level: level, "update not stored", metadata: ["zone": "\(origin)", "error": "\(error)"])
                 outcomes = [.answer(.servFail, "the update could not be stored: \(error)")]

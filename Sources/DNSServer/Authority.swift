@@ -24,6 +24,8 @@ public final class Authority: Sendable {
     let notifier: Notifier?
     /// Counts an operator (or a test) can read.
     public let statistics = Statistics()
+    /// Requests by opcode, transport and RCODE, UPDATEs by outcome, durations (metrics backend).
+    let requestMetrics = RequestMetrics()
 
     /// Counters read without a lock, for operators and tests.
     public final class Statistics: Sendable {
@@ -167,6 +169,7 @@ public final class Authority: Sendable {
                 update.expiring = now
                 _ = commit([update])
                 deleted += names.count
+                ServerMetrics.leasesExpired.increment(by: names.count)
                 logger.info("names deleted as their lease ended", metadata: ["zone": "\(origin)", "names": "\(names.count)"])
             } catch {
                 let level: Logger.Level = (error as? AuthorityError)?.isRepeat == true ? .debug : .error
@@ -257,6 +260,7 @@ public final class Authority: Sendable {
             cache.forget(names)
         }
         notifier?.zoneChanged(origin, serial: serial)
+        ServerMetrics.serial(origin.description).record(Int64(serial))
     }
 
     func payloadLimit(_ context: RequestContext) -> Int {
@@ -269,15 +273,6 @@ public final class Authority: Sendable {
     }
 }
 
-/// Counters for whatever metrics backend the program installs.
-enum ServerMetrics {
-    static let queries = Counter(label: "dnsstore_server_queries_total")
-    static let updates = Counter(label: "dnsstore_server_updates_total")
-    static let malformed = Counter(label: "dnsstore_server_malformed_total")
-    static let refused = Counter(label: "dnsstore_server_refused_total")
-    static let shed = Counter(label: "dnsstore_server_shed_total")
-    static let servfail = Counter(label: "dnsstore_server_servfail_total")
-}
 
 /// Why an authority could not start or go on.
 public enum AuthorityError: Error, CustomStringConvertible {

@@ -1,6 +1,7 @@
 import DNSClient
 import DNSWire
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 
@@ -87,6 +88,10 @@ final class TargetLoop: Sendable {
     let serial: @Sendable (DNSName) -> UInt32?
     let logger: Logger
     private let doorbell = Doorbell()
+    /// NOTIFYs sent to this secondary, acknowledged, and unanswered (metrics backend).
+    private let sent: Counter
+    private let acknowledged: Counter
+    private let unacknowledged: Counter
     /// Zones changed and not yet dealt with.
     private let inbox = Locked(Set<DNSName>())
     let known = Locked((serials: [DNSName: UInt32](), behindSince: ContinuousClock.Instant?.none))
@@ -105,6 +110,10 @@ final class TargetLoop: Sendable {
         serial: @escaping @Sendable (DNSName) -> UInt32?, logger: Logger
     ) {
         self.lastChange = lastChange
+        let name = [("secondary", "\(target.ipAddress ?? "?"):\(target.port ?? 0)")]
+        sent = Counter(label: "dnsstore_notify_sent_total", dimensions: name)
+        acknowledged = Counter(label: "dnsstore_notify_acknowledged_total", dimensions: name)
+        unacknowledged = Counter(label: "dnsstore_notify_unacknowledged_total", dimensions: name)
         self.target = target
         self.client = client
         self.offset = offset
@@ -157,7 +166,12 @@ final class TargetLoop: Sendable {
                 if case .soa(let soa) = record.rdata { return soa.serial }
                 return nil
             }.first
-            if let has { known.withLock { $0.serials[origin] = has } }
+            if let has {
+                known.withLock { $0.serials[origin] = has }
+                let labels = [("secondary", "\(target.ipAddress ?? "?"):\(target.port ?? 0)"), ("zone", origin.description)]
+                Gauge(label: "dnsstore_secondary_serial", dimensions: labels).record(Int64(has))
+                Gauge(label: "dnsstore_secondary_serials_behind", dimensions: labels).record(isBefore(has, want) ? Int64(want &- has) : 0)
+            }
             if let has, !isBefore(has, want) {
                 caughtUp(origin)
                 return nil
@@ -170,13 +184,16 @@ final class TargetLoop: Sendable {
         }
         var notify = Message(opcode: .notify, authoritative: true, questions: [Question(name: origin, type: .soa)])
         notify.edns = nil
+        sent.increment()
         do {
             _ = try await client.send(notify)
+            acknowledged.increment()
             guard want != nil else { return nil }
             next.failures = 0
             next.checking = true
             next.due = .now + .seconds(1)
         } catch {
+            unacknowledged.increment()
             next.failures += 1
             if next.failures == 1 {
                 logger.warning(

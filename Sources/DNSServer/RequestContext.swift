@@ -84,7 +84,6 @@ struct RequestContext {
     /// An answer with no records. `reason` goes in an Extended DNS Error (RFC 8914) when the
     /// request speaks EDNS, so a client can tell its user why.
     func respond(rcode: ResponseCode, payloadLimit: Int, reason: String? = nil, options: [EDNSOption] = []) -> ByteBuffer {
-        if rcode == .refused || rcode == .notAuth { ServerMetrics.refused.increment() }
         var response = template(rcode: rcode)
         response.edns?.options += options
         if let reason, response.edns != nil {

@@ -5,8 +5,10 @@ import DNSStoreEmbedded
 import DNSWire
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 
 /// `dnsstore serve`: the embedded authoritative server on the network.
@@ -38,6 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Accept unsigned UPDATEs and transfers (only for trusted networks).") var allowUnsigned = false
     @Flag(help: "Flush each UPDATE to disk before answering (survives power loss; slower).") var fsync = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+    @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics (for example 127.0.0.1:9153).") var metrics: String?
     @Option(help: "TCP connections open at once; when all are taken the longest idle is closed.") var maxTCPConnections = 256
     @Option(help: "Seconds a TCP connection may sit idle.") var tcpIdleTimeout: Double = 30
     @Option(help: "Seconds a TCP message may take to arrive, from its first octet to its last.") var tcpMessageTimeout: Double = 10
@@ -81,6 +84,10 @@ struct ServeCommand: AsyncParsableCommand {
     private func serve() async throws {
         var logger = Logger(label: "dnsstore.serve")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        // Metrics are created from here on (the engine's, per zone, per secondary): the backend
+        // goes in first, or they would all be no-ops.
+        let metricsAddress = try metrics.map(ServerAddress.parse)
+        let registry = metricsAddress.map { _ in Self.bootstrapMetrics() }
         let zones = try (zone.isEmpty ? ["dnsstore.localhost."] : zone).map(parseName)
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let keys = try loadOrCreateKeys(logger: logger)
@@ -140,6 +147,13 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info(
             "serving", metadata: ["zones": "\(zones.map(\.description).joined(separator: " "))", "listen": "\(server.localAddress.map { "\($0)" } ?? listen)", "data": "\(data)"])
         var services = [ServiceGroupConfiguration.ServiceConfiguration(service: ServerService(server: server, logger: logger))]
+        if let registry, let metricsAddress {
+            let endpoint = try await MetricsEndpoint.start(
+                registry: registry, host: metricsAddress.ipAddress ?? "127.0.0.1", port: metricsAddress.port ?? 9153,
+                group: MultiThreadedEventLoopGroup.singleton)
+            logger.info("metrics", metadata: ["url": "http://\(endpoint.localAddress.map { "\($0.ipAddress ?? ""):\($0.port ?? 0)" } ?? "")/metrics"])
+            services.append(.init(service: MetricsService(endpoint: endpoint)))
+        }
         if !noReap {
             // The store under each zone, reached in this process: its lapsed leases are deleted here.
             let reaperLogger = logger
@@ -162,6 +176,21 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: ServiceGroupConfiguration(
                 services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// Installs Prometheus as the process's metrics backend; returns where its metrics are kept.
+    /// Durations get buckets from 100 µs (an UPDATE on SQLite takes a fraction of a millisecond)
+    /// to 10 s.
+    static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+        ]
+        MetricsSystem.bootstrap(factory)
+        return registry
     }
 
     /// The engine on PostgreSQL, when this build has it.

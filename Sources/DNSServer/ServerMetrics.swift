@@ -1,0 +1,101 @@
+import Metrics
+import NIOCore
+
+/// Counters for whatever metrics backend the program installs (`dnsstore serve --metrics`
+/// installs Prometheus). Without one, each is a no-op. Names follow Prometheus's conventions;
+/// every label takes a bounded set of values (never a name from a request).
+enum ServerMetrics {
+    static let malformed = Counter(label: "dnsstore_malformed_requests_total")
+    static let storageErrors = Counter(label: "dnsstore_storage_errors_total")
+    static let preparedHits = Counter(label: "dnsstore_prepared_answers_total")
+    static let leasesExpired = Counter(label: "dnsstore_lease_names_expired_total")
+    static let transfersIncremental = Counter(label: "dnsstore_transfers_total", dimensions: [("kind", "ixfr")])
+    static let transfersFull = Counter(label: "dnsstore_transfers_total", dimensions: [("kind", "axfr")])
+
+    /// Requests shed before any work because their queue was full, by the queue.
+    static func shed(_ kind: String) -> Counter { shedCounters[kind] ?? shedCounters["other"]! }
+    private static let shedCounters: [String: Counter] = Dictionary(
+        uniqueKeysWithValues: ["update", "transfer", "read", "other"].map { ($0, Counter(label: "dnsstore_shed_requests_total", dimensions: [("queue", $0)])) })
+
+    /// The zone's SOA serial, set after every commit.
+    static func serial(_ zone: String) -> Gauge { Gauge(label: "dnsstore_zone_serial", dimensions: [("zone", zone)]) }
+}
+
+/// Requests answered, by opcode, transport and RCODE, read from each answer's header, and UPDATEs
+/// by outcome; how long the requests that needed work took. Made once per engine, so that
+/// counting costs an array index and an atomic add, not a lookup.
+final class RequestMetrics: Sendable {
+    static let opcodes = ["query", "notify", "update", "other"]
+    static let transports = ["udp", "tcp"]
+    static let rcodes = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "other"]
+    static let outcomes = ["applied", "prerequisite_failed", "refused", "servfail", "unanswered", "shed"]
+
+    private let requests: [Counter]
+    private let updates: [Counter]
+    private let durations: [Metrics.Timer]
+
+    init() {
+        var requests: [Counter] = []
+        for opcode in Self.opcodes {
+            for transport in Self.transports {
+                for rcode in Self.rcodes {
+                    requests.append(Counter(label: "dnsstore_requests_total", dimensions: [("opcode", opcode), ("transport", transport), ("rcode", rcode)]))
+                }
+            }
+        }
+        self.requests = requests
+        updates = Self.outcomes.map { Counter(label: "dnsstore_updates_total", dimensions: [("outcome", $0)]) }
+        durations = Self.opcodes.map { Metrics.Timer(label: "dnsstore_request_duration_seconds", dimensions: [("opcode", $0)], preferredDisplayUnit: .seconds) }
+    }
+
+    private static func opcodeIndex(_ opcode: UInt8) -> Int {
+        switch opcode {
+        case 0: return 0
+        case 4: return 1
+        case 5: return 2
+        default: return 3
+        }
+    }
+
+    private static func rcodeIndex(_ rcode: UInt8) -> Int { rcode <= 10 ? Int(rcode) : 11 }
+
+    /// Counts an answer from its header (nothing when it is shorter than one).
+    func answered(_ answer: ByteBuffer, over transport: RequestTransport) {
+        guard let flags = answer.getInteger(at: answer.readerIndex + 2, as: UInt16.self) else { return }
+        answered(flags: flags, over: transport)
+    }
+
+    /// Counts an answer written into a send buffer (the prepared-answer path).
+    func answered(_ answer: UnsafeMutableRawBufferPointer, length: Int, over transport: RequestTransport) {
+        guard length >= 4 else { return }
+        answered(flags: UInt16(answer[2]) << 8 | UInt16(answer[3]), over: transport)
+    }
+
+    private func answered(flags: UInt16, over transport: RequestTransport) {
+        guard transport != .local else { return }
+        let opcode = UInt8((flags >> 11) & 0xF)
+        let rcode = UInt8(flags & 0xF)
+        let o = Self.opcodeIndex(opcode)
+        let t = transport == .udp ? 0 : 1
+        requests[(o * Self.transports.count + t) * Self.rcodes.count + Self.rcodeIndex(rcode)].increment()
+        if opcode == 5 {
+            switch rcode {
+            case 0: updates[0].increment()
+            case 3, 6, 7, 8: updates[1].increment()
+            case 2: updates[3].increment()
+            default: updates[2].increment()
+            }
+        }
+    }
+
+    /// An UPDATE left unanswered: the storage did not say whether it was applied.
+    func unanswered() { updates[4].increment() }
+
+    /// An UPDATE shed before any work.
+    func shedUpdate() { updates[5].increment() }
+
+    /// How long a request that needed work took, from its arrival to its answer.
+    func took(_ nanoseconds: Int64, opcode: UInt8) {
+        durations[Self.opcodeIndex(opcode)].recordNanoseconds(nanoseconds)
+    }
+}

@@ -1,0 +1,107 @@
+import DNSClient
+import DNSTestSupport
+import DNSWire
+import Foundation
+import Testing
+
+/// `dnsstore serve --metrics`: what an operator's Prometheus reads.
+@Suite("Prometheus metrics")
+struct MetricsTests {
+    /// One sample: the metric's name, its labels, its value.
+    struct Sample {
+        var name: String
+        var labels: [String: String]
+        var value: Double
+    }
+
+    /// The samples of a Prometheus text exposition.
+    static func samples(_ text: String) -> [Sample] {
+        text.split(separator: "\n").compactMap { line -> Sample? in
+            guard !line.hasPrefix("#"), let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { return nil }
+            let series = line[..<space]
+            guard let brace = series.firstIndex(of: "{") else { return Sample(name: String(series), labels: [:], value: value) }
+            var labels: [String: String] = [:]
+            for pair in series[series.index(after: brace)..<series.index(before: series.endIndex)].split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2 else { continue }
+                labels[String(parts[0])] = String(parts[1].dropFirst().dropLast())
+            }
+            return Sample(name: String(series[..<brace]), labels: labels, value: value)
+        }
+    }
+
+    /// An HTTP GET through Python's standard library (what the suite installs anyway): the status and body.
+    static func get(_ url: String) async throws -> (status: Int, body: String) {
+        let script = """
+            import sys, urllib.request, urllib.error
+            try:
+                r = urllib.request.urlopen(sys.argv[1], timeout=5); print(r.status); sys.stdout.write(r.read().decode())
+            except urllib.error.HTTPError as e:
+                print(e.code); sys.stdout.write(e.read().decode())
+            """
+        let result = try await Subprocess.run("/usr/bin/python3", ["-c", script, url])
+        let lines = result.stdout.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+        return (Int(lines.first ?? "") ?? 0, lines.count > 1 ? String(lines[1]) : "")
+    }
+
+    @Test func requestsUpdatesSerialsAndNotifiesAreCountedAtSlashMetrics() async throws {
+        let directory = try TempDirectory.make("metrics")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = Ports.free()
+        let metricsPort = Ports.free()
+        let secondary = try await NotifyListener.start(host: "127.0.0.1", port: 0)
+        let process = try Subprocess.start(
+            try BuiltProducts.executable("dnsstore"),
+            ["serve", "--data", directory.path, "--zone", "example.test", "--listen", "127.0.0.1:\(port)",
+             "--metrics", "127.0.0.1:\(metricsPort)", "--notify", "127.0.0.1:\(secondary.localAddress!.port!)", "--log-level", "warning"],
+            logFile: directory.appendingPathComponent("serve.log").path)
+        defer { process.end(SIGTERM) }
+        try await Ports.waitForTCP(port)
+        try await Ports.waitForTCP(metricsPort)
+        let key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: directory.appendingPathComponent("tsig.key"), encoding: .utf8))[0]
+        let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port, key: key))
+        defer { Task { await client.shutdown() } }
+
+        // Two queries, an UPDATE applied and one whose prerequisite fails (a compare-and-swap lost).
+        for _ in 0..<2 { _ = try await client.query("example.test.", type: .soa) }
+        var applied = UpdateBuilder(zone: "example.test.")
+        applied.add(.txt("a.example.test.", TXT("one")))
+        try await client.update(applied)
+        var conflict = UpdateBuilder(zone: "example.test.")
+        conflict.require(.rrsetDoesNotExist("a.example.test.", .txt))
+        conflict.add(.txt("a.example.test.", TXT("two")))
+        let lost = try await client.send(conflict.message())
+        #expect(lost.rcode == .yxRRSet)
+        let soa = try await client.query("example.test.", type: .soa)
+        guard case .soa(let fields)? = soa.answers.first?.rdata else { Issue.record("no SOA"); return }
+        let serial = fields.serial
+        #expect(try await Poll.until(within: .seconds(5)) { secondary.notificationsReceived > 0 })
+
+        let (status, body) = try await Self.get("http://127.0.0.1:\(metricsPort)/metrics")
+        #expect(status == 200)
+        let samples = Self.samples(body)
+        func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+            samples.first { sample in sample.name == name && labels.allSatisfy { key, value in sample.labels[key] == value } }?.value
+        }
+        #expect((value("dnsstore_requests_total", ["opcode": "query", "transport": "udp", "rcode": "NOERROR"]) ?? 0) >= 3, "\(body.prefix(2000))")
+        #expect(value("dnsstore_updates_total", ["outcome": "applied"]) == 1)
+        #expect(value("dnsstore_updates_total", ["outcome": "prerequisite_failed"]) == 1)
+        #expect(value("dnsstore_requests_total", ["opcode": "update", "transport": "udp", "rcode": "YXRRSET"]) == 1)
+        #expect(value("dnsstore_request_duration_seconds_count", ["opcode": "update"]) == 2)
+        #expect(value("dnsstore_zone_serial", ["zone": "example.test."]) == Double(serial))
+        #expect((value("dnsstore_notify_sent_total") ?? 0) >= 1 && (value("dnsstore_notify_acknowledged_total") ?? 0) >= 1)
+        // Labels stay bounded: no name from a request appears in any series.
+        #expect(!body.contains("a.example.test"))
+
+        let (missing, text) = try await Self.get("http://127.0.0.1:\(metricsPort)/other")
+        #expect(missing == 404 && text.contains("/metrics"))
+        await secondary.close()
+    }
+
+    @Test func aBadMetricsAddressIsNamed() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let result = try await cli.run("serve", "--data", cli.directory.path, "--metrics", "nowhere", "--listen", "127.0.0.1:\(Ports.free())")
+        #expect(result.status == 2 && result.err.contains("nowhere"), "\(result.status): \(result.err)")
+    }
+}
