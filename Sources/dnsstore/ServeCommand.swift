@@ -40,6 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Accept unsigned UPDATEs and transfers (only for trusted networks).") var allowUnsigned = false
     @Flag(help: "Flush each UPDATE to disk before answering (survives power loss; slower).") var fsync = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
+    @Option(help: "Log format: text, or json (one object a line with stable keys).") var logFormat: String = "text"
     @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics (for example 127.0.0.1:9153).") var metrics: String?
     @Option(help: "TCP connections open at once; when all are taken the longest idle is closed.") var maxTCPConnections = 256
     @Option(help: "Seconds a TCP connection may sit idle.") var tcpIdleTimeout: Double = 30
@@ -82,6 +83,11 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     private func serve() async throws {
+        switch logFormat {
+        case "text": break
+        case "json": LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+        default: throw CLIError.invalidInput("--log-format is text or json, not '\(logFormat)'")
+        }
         var logger = Logger(label: "dnsstore.serve")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         // Metrics are created from here on (the engine's, per zone, per secondary): the backend

@@ -98,6 +98,35 @@ struct MetricsTests {
         await secondary.close()
     }
 
+    /// `serve --log-format json`: every line one JSON object with the stable keys.
+    @Test func serveLogsOneJSONObjectALine() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let keyFile = cli.directory.appendingPathComponent("admin.key").path
+        #expect(try await cli.run("keygen", "admin-key", "--output", keyFile).status == 0)
+        let port = Ports.free()
+        let logFile = cli.directory.appendingPathComponent("serve.log").path
+        let process = try Subprocess.start(
+            try BuiltProducts.executable("dnsstore"),
+            ["serve", "--data", cli.directory.appendingPathComponent("data").path, "--zone", "example.test", "--key", keyFile,
+             "--listen", "127.0.0.1:\(port)", "--log-format", "json", "--notify", "127.0.0.1:\(Ports.free())"],
+            logFile: logFile)
+        try await Ports.waitForTCP(port)
+        #expect(try await cli.run("put", "db/c/a", "{}", "--server", "127.0.0.1:\(port)", "--domain", "example.test", "--key", keyFile).status == 0)
+        process.end(SIGTERM)
+        let lines = try String(contentsOfFile: logFile, encoding: .utf8).split(separator: "\n")
+        var messages: [String] = []
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+            #expect(Set(object.keys) == ["time", "level", "logger", "message", "source", "fields"], "\(line)")
+            #expect(object["fields"] is [String: Any])
+            messages.append(object["message"] as? String ?? "")
+        }
+        #expect(messages.contains("serving") && messages.contains("shutting down"), "\(messages)")
+        let bad = try await cli.run("serve", "--data", cli.directory.path, "--log-format", "xml", "--listen", "127.0.0.1:\(Ports.free())")
+        #expect(bad.status == 2 && bad.err.contains("--log-format is text or json"), "\(bad.err)")
+    }
+
     @Test func aBadMetricsAddressIsNamed() async throws {
         let cli = try CLI()
         defer { cli.cleanUp() }
