@@ -13,14 +13,14 @@ struct DNSStoreCommand: AsyncParsableCommand {
             Exit codes: 2 invalid input, 3 not found, 4 conflict, 5 unauthorized, 6 unreachable or no \
             answer (nothing written), 7 a write sent and unanswered (it may have happened: read before \
             writing again), 8 the server failed (SERVFAIL: nothing written), 9 corrupt store data (damaged, \
-            forged or rolled back), 10 a lease lost while held.
+            forged or rolled back), 10 a lease lost while held, 11 a read server behind (status --max-lag).
             """,
         subcommands: [
             InitCommand.self, DatabaseCommand.self, CollectionCommand.self, PutCommand.self, InsertCommand.self,
             UpdateCommand.self, GetCommand.self, DeleteCommand.self, ListCommand.self, FindCommand.self,
             ImportCommand.self, ExportCommand.self, WatchCommand.self, ShellCommand.self, InspectCommand.self, FsckCommand.self, KeygenCommand.self,
             RekeyCommand.self, LeaseCommand.self, ReapCommand.self, LockCommand.self, UnlockCommand.self,
-            ServeCommand.self, DNSCommand.self,
+            StatusCommand.self, ServeCommand.self, DNSCommand.self,
         ]
     )
 

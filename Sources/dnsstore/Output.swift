@@ -35,6 +35,8 @@ enum ExitCodes {
     /// A lease was lost while held: not renewed in time, revoked or reaped (`lease keepalive`,
     /// `lock ... -- COMMAND`, whose command is stopped).
     static let leaseLost: Int32 = 10
+    /// `status`: a read server is further behind the primary than `--max-lag` allows.
+    static let behind: Int32 = 11
 
     /// A code's name, as `dnsstore shell` reports it beside the number.
     static func name(_ code: Int32) -> String {
@@ -48,6 +50,7 @@ enum ExitCodes {
         case serverFailure: return "serverFailure"
         case corrupted: return "corrupted"
         case leaseLost: return "leaseLost"
+        case behind: return "behind"
         default: return "failed"
         }
     }
