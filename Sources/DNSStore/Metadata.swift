@@ -103,3 +103,8 @@ extension PrivateMetadata: FormatChecked {
         return "key id '\(bad.prefix(16))' is not 8 lower-case hex digits"
     }
 }
+
+extension DocumentStore {
+    /// The version of docs/FORMAT.md this library writes (the root record's `version`).
+    public static let formatVersion = RootMetadata.formatVersion
+}

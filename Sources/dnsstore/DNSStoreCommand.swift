@@ -1,4 +1,5 @@
 import ArgumentParser
+import DNSStore
 import Foundation
 
 @main
@@ -27,7 +28,24 @@ struct DNSStoreCommand: AsyncParsableCommand {
     /// Runs the command. Usage errors (a missing or malformed argument, an unknown flag) exit 2
     /// with one line, like every other kind of invalid input, instead of the parser's 64 and its
     /// usage screen.
+    /// This program's version (`dnsstore --version`, beside the store format it writes).
+    static let version = "0.3.0"
+
     static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments == ["--version"] || arguments == ["version"] {
+            print(#"{"format":\#(DocumentStore.formatVersion),"version":"\#(DNSStoreCommand.version)"}"#)
+            return
+        }
+        if let first = arguments.first, !first.hasPrefix("-"),
+            !configuration.subcommands.contains(where: { $0.configuration.commandName == first || $0._commandName == first }),
+            first != "help"
+        {
+            let names = configuration.subcommands.map { $0.configuration.commandName ?? $0._commandName }
+            let hint = Suggestion.nearest(to: first, in: Set(names)).map { "; did you mean '\($0)'?" } ?? ""
+            FileHandle.standardError.write(Data("dnsstore: unknown command '\(first)'\(hint) (see 'dnsstore --help')\n".utf8))
+            Foundation.exit(ExitCodes.invalidInput)
+        }
         do {
             var command = try await asyncParseAsRoot(nil)
             if var asyncCommand = command as? AsyncParsableCommand {

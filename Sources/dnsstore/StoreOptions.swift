@@ -53,6 +53,11 @@ struct StoreOptions: ParsableArguments {
         var data: String?
         var encryptionKey: String?
         var privateCollections: [String]?
+
+        /// Every key a configuration file may hold.
+        static let keys: Set<String> = [
+            "server", "primaries", "readServers", "consistency", "domain", "zone", "key", "data", "encryptionKey", "privateCollections",
+        ]
     }
 
     private func fileConfig() throws -> FileConfig {
@@ -65,6 +70,14 @@ struct StoreOptions: ParsableArguments {
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CLIError.invalidInput("cannot read config file \(path)")
+        }
+        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            let known = FileConfig.keys
+            if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+                let hint = Suggestion.nearest(to: unknown, in: known).map { " (did you mean '\($0)'?)" } ?? ""
+                throw CLIError.invalidInput(
+                    "config file \(path): unknown key '\(unknown)'\(hint); the keys are \(known.sorted().joined(separator: ", "))")
+            }
         }
         do {
             return try JSONDecoder().decode(FileConfig.self, from: data)

@@ -18,7 +18,7 @@ struct CLIConfigTests {
             (["update", "db/c/x", "{}", "--if-version", "two"], "dnsstore: The value 'two' is invalid for '--if-version <if-version>' (see 'dnsstore update --help')"),
             (["collection", "create", "db/c", "--chunks", "0"], "dnsstore: --chunks must be 1 to 4096, not 0 (see 'dnsstore collection create --help')"),
             (["get", "db/c/x", "--timeout", "-2"], "dnsstore: --timeout must be above 0 and at most 600 seconds, not -2.0 (see 'dnsstore get --help')"),
-            (["nonsense"], "dnsstore: Unexpected argument 'nonsense' (see 'dnsstore --help')"),
+            (["nonsense"], "dnsstore: unknown command 'nonsense' (see 'dnsstore --help')"),
         ]
         for (arguments, message) in cases {
             let result = try await cli.run(arguments)

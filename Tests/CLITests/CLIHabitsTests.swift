@@ -1,0 +1,38 @@
+import DNSTestSupport
+import Foundation
+import Testing
+
+/// What an operator trips on first: a mistyped command or configuration key, and the version.
+@Suite("Command line habits")
+struct CLIHabitsTests {
+    @Test func aMistypedCommandIsNamedWithTheNearestOne() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let result = try await cli.run("gte", "db/c/a")
+        #expect(result.status == 2)
+        #expect(result.err == "dnsstore: unknown command 'gte'; did you mean 'get'? (see 'dnsstore --help')", "\(result.err)")
+        let far = try await cli.run("frobnicate")
+        #expect(far.status == 2 && far.err == "dnsstore: unknown command 'frobnicate' (see 'dnsstore --help')", "\(far.err)")
+    }
+
+    @Test func anUnknownConfigurationKeyIsRefusedByName() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let path = cli.directory.appendingPathComponent("dnsstore.json").path
+        try #"{"domian": "example.test"}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try await cli.run("get", "db/c/a", "--config", path)
+        #expect(result.status == 2)
+        #expect(result.err.contains("config file \(path): unknown key 'domian' (did you mean 'domain'?)"), "\(result.err)")
+    }
+
+    @Test func theVersionSaysTheFormatItWrites() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        for argument in ["--version", "version"] {
+            let result = try await cli.run(argument)
+            #expect(result.status == 0)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any])
+            #expect(object["format"] as? Int == 1 && object["version"] is String, "\(result.out)")
+        }
+    }
+}
