@@ -31,8 +31,36 @@ struct DNSStoreCommand: AsyncParsableCommand {
     /// This program's version (`dnsstore --version`, beside the store format it writes).
     static let version = "0.3.0"
 
+    /// The connection options every store command takes, and whether each takes a value: given
+    /// before the subcommand (`dnsstore --server X get ...`, as etcdctl and kubectl allow), they
+    /// are moved after it.
+    static let globalOptions: [String: Bool] = [
+        "--server": true, "-s": true, "--primary": true, "--read-server": true, "--consistency": true, "--domain": true, "-d": true,
+        "--zone": true, "--key": true, "-k": true, "--data": true, "--encryption-key": true, "--config": true, "--timeout": true,
+        "--attempts": true, "--compact": false,
+    ]
+
+    /// `arguments` with connection options given before the subcommand moved to after its words
+    /// (before a `--` that ends the options, if there is one).
+    static func movingGlobalOptions(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var rest = arguments[...]
+        while let first = rest.first, let takesValue = globalOptions[first.split(separator: "=", maxSplits: 1).first.map(String.init) ?? first] {
+            leading.append(rest.removeFirst())
+            if takesValue, !first.contains("="), let value = rest.first {
+                leading.append(value)
+                rest.removeFirst()
+            }
+        }
+        guard !leading.isEmpty, !rest.isEmpty else { return arguments }
+        var moved = Array(rest)
+        let end = moved.firstIndex(of: "--") ?? moved.endIndex
+        moved.insert(contentsOf: leading, at: end)
+        return moved
+    }
+
     static func main() async {
-        let arguments = Array(CommandLine.arguments.dropFirst())
+        let arguments = movingGlobalOptions(Array(CommandLine.arguments.dropFirst()))
         if arguments == ["--version"] || arguments == ["version"] {
             print(#"{"format":\#(DocumentStore.formatVersion),"version":"\#(DNSStoreCommand.version)"}"#)
             return
@@ -47,7 +75,7 @@ struct DNSStoreCommand: AsyncParsableCommand {
             Foundation.exit(ExitCodes.invalidInput)
         }
         do {
-            var command = try await asyncParseAsRoot(nil)
+            var command = try await asyncParseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

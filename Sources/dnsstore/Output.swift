@@ -154,6 +154,13 @@ struct Failure {
         case let error as StoreError:
             exitCode = error.exitStatus
             message = error.description + (error.code == .timeout ? patience : "")
+            if error.code == .notFound, message.contains("no store at"), let settings = try? options?.settings(),
+                settings.server == nil, settings.primaries.isEmpty, settings.readServers.isEmpty
+            {
+                // Said, so that a user who meant a server sees that none was configured.
+                message += " (this is the embedded store in \(settings.dataDirectory): no server is configured; "
+                    + "--server, DNSSTORE_SERVER or dnsstore.json names one)"
+            }
         case let error as DNSError:
             message = error.description
             switch error {

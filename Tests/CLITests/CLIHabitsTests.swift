@@ -25,6 +25,26 @@ struct CLIHabitsTests {
         #expect(result.err.contains("config file \(path): unknown key 'domian' (did you mean 'domain'?)"), "\(result.err)")
     }
 
+    /// Connection options before the subcommand work as after it.
+    @Test func optionsBeforeTheSubcommandAreTakenAsAfterIt() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let data = cli.directory.appendingPathComponent("elsewhere").path
+        #expect(try await cli.run("--data", data, "db", "create", "inventory").status == 0)
+        #expect(try await cli.run("--compact", "--data=\(data)", "put", "inventory/hosts/a", "{}").status == 0)
+        #expect(try await cli.run("db", "list", "--data", data).out == #"["inventory"]"#)
+        #expect(try await cli.run("--data", data, "get", "inventory/hosts/a").out == "{}")
+    }
+
+    /// Nothing configured: a command on the embedded store says so when it finds no store.
+    @Test func aMissingStoreOnTheEmbeddedDefaultSaysNoServerIsConfigured() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let result = try await cli.run("get", "db/c/a")
+        #expect(result.status == 3)
+        #expect(result.err.contains("this is the embedded store in dnsstore-data: no server is configured"), "\(result.err)")
+    }
+
     @Test func theVersionSaysTheFormatItWrites() async throws {
         let cli = try CLI()
         defer { cli.cleanUp() }
