@@ -26,7 +26,10 @@ struct QuickstartTests {
         let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
         let work = directory.appendingPathComponent("work")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        return try await Subprocess.run("bash", ["-e", "-c", script], environment: ["PATH": path], directory: work)
+        // The block's background jobs (a server, a watch) end with it, even when a step fails
+        // before the block's own `kill`: a failed run must not leave a server behind.
+        let guarded = "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + script
+        return try await Subprocess.run("bash", ["-e", "-c", guarded], environment: ["PATH": path], directory: work)
     }
 
     @Test func theEmbeddedQuickstartRunsAsWritten() async throws {
