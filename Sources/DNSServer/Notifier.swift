@@ -53,7 +53,7 @@ final class Notifier: Sendable {
     func zoneChanged(_ origin: DNSName, serial: UInt32? = nil) {
         if let serial {
             latest.withLock { latest in
-                if let last = latest[origin], last != serial, serial &- last >= 0x8000_0000 { return }  // RFC 1982: older
+                if let last = latest[origin], SOA.serial(serial, isBefore: last) { return }
                 latest[origin] = serial
             }
         }
@@ -170,9 +170,9 @@ final class TargetLoop: Sendable {
                 known.withLock { $0.serials[origin] = has }
                 let labels = [("secondary", "\(target.ipAddress ?? "?"):\(target.port ?? 0)"), ("zone", origin.description)]
                 Gauge(label: "dnsstore_secondary_serial", dimensions: labels).record(Int64(has))
-                Gauge(label: "dnsstore_secondary_serials_behind", dimensions: labels).record(isBefore(has, want) ? Int64(want &- has) : 0)
+                Gauge(label: "dnsstore_secondary_serials_behind", dimensions: labels).record(SOA.serial(has, isBefore: want) ? Int64(want &- has) : 0)
             }
-            if let has, !isBefore(has, want) {
+            if let has, !SOA.serial(has, isBefore: want) {
                 caughtUp(origin)
                 return nil
             }
@@ -233,8 +233,6 @@ final class TargetLoop: Sendable {
     /// heals, it is told again within this long (docs/CONSISTENCY.md).
     static let longestWait: Duration = .seconds(10)
 
-    /// RFC 1982: whether serial `a` is before `b`.
-    private func isBefore(_ a: UInt32, _ b: UInt32) -> Bool { a != b && b &- a < 0x8000_0000 }
 }
 
 /// Wakes one waiting task: `ring` before `wait` is kept, so no ring is ever lost.

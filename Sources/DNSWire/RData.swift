@@ -2,6 +2,9 @@ import NIOCore
 
 /// The SOA record's fields (RFC 1035 section 3.3.13).
 public struct SOA: Sendable, Hashable {
+    /// RFC 1982 serial arithmetic: whether serial `a` comes before `b` (a zone at `a` is behind one at `b`).
+    public static func serial(_ a: UInt32, isBefore b: UInt32) -> Bool { a != b && b &- a < 0x8000_0000 }
+
     /// The primary name server.
     public var mname: DNSName
     /// The mailbox of the person responsible, as a name.

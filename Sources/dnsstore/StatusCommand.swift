@@ -63,10 +63,10 @@ struct StatusCommand: AsyncParsableCommand {
             for (address, role) in named {
                 servers.append(await Self.look(at: address, role: role, zone: zone, settings: settings))
             }
-            let newest = servers.filter { $0.role == "primary" }.compactMap(\.serial).max { Self.isBefore($0, $1) }
+            let newest = servers.filter { $0.role == "primary" }.compactMap(\.serial).max { SOA.serial($0, isBefore: $1) }
             for i in servers.indices {
                 if let serial = servers[i].serial, let newest {
-                    servers[i].behind = Self.isBefore(serial, newest) ? Int(newest &- serial) : 0
+                    servers[i].behind = SOA.serial(serial, isBefore: newest) ? Int(newest &- serial) : 0
                 }
             }
             var status = Status(zone: zone.description, healthy: true, servers: servers)
@@ -150,7 +150,4 @@ struct StatusCommand: AsyncParsableCommand {
         }
         return lines.joined(separator: "\n")
     }
-
-    /// RFC 1982: whether serial `a` is before `b`.
-    static func isBefore(_ a: UInt32, _ b: UInt32) -> Bool { a != b && b &- a < 0x8000_0000 }
 }
