@@ -27,9 +27,7 @@ public struct ZoneTransfer: Sendable {
 extension DNSClient {
     /// Transfers `zone` over a connection of its own: AXFR, or IXFR (RFC 1995) from `serial`
     /// when one is given. With a key, every signed message's MAC is checked in sequence and the
-    /// last message must be signed.
-    /// A connection the server closes before the first answer (taken for idle on a busy client,
-    /// say) is tried once more: nothing was transferred yet.
+    /// last message must be signed. An error RCODE is thrown as its `DNSError`.
     public func transfer(zone: DNSName, fromSerial serial: UInt32? = nil) async throws -> ZoneTransfer {
         var request = Message.query(zone, type: serial == nil ? .axfr : .ixfr, payloadSize: nil)
         if let serial {
@@ -37,7 +35,7 @@ extension DNSClient {
             request.authority = [ResourceRecord(name: zone, type: .soa, ttl: 0, rdata: .soa(soa))]
         }
         return try await Self.againIfClosedEarly {
-            try await transferOnce(request, serial: serial, keepingRecords: true) { _ in }.transfer
+            try await transferOnce(request, keepingRecords: true, handingErrors: false) { _ in }.transfer
         }
     }
 
@@ -48,7 +46,17 @@ extension DNSClient {
     public func transfer(zone: DNSName, each: (ResourceRecord) throws -> Void) async throws -> Int {
         let request = Message.query(zone, type: .axfr, payloadSize: nil)
         return try await Self.againIfClosedEarly {
-            try await transferOnce(request, serial: nil, keepingRecords: false, each: each).records
+            try await transferOnce(request, keepingRecords: false, handingErrors: false) { try $0.answers.forEach(each) }.records
+        }
+    }
+
+    /// Sends a transfer request (AXFR, or IXFR with the client's SOA in its authority section)
+    /// and hands `each` every message of the answer as it arrives, checked as `transfer(zone:)`
+    /// checks them, until the transfer is complete; a message with an error RCODE is handed on
+    /// and ends it.
+    public func transfer(_ request: Message, each: (Message) throws -> Void) async throws {
+        try await Self.againIfClosedEarly {
+            _ = try await transferOnce(request, keepingRecords: false, handingErrors: true, each: each)
         }
     }
 
@@ -69,11 +77,16 @@ extension DNSClient {
         }
     }
 
-    /// One attempt: the transfer and how many records it held. Every record goes to `each`;
-    /// without `keepingRecords` only the first two are kept, to know when the transfer ends.
+    /// One attempt: the transfer and how many records it held. Every message goes to `each`;
+    /// without `keepingRecords` only the first two records are kept, to know when the transfer
+    /// ends. A connection the server closes before the first answer (taken for idle on a busy
+    /// client, say) is thrown as `ClosedBeforeAnswer`, to be tried once more: nothing was
+    /// transferred yet.
     private func transferOnce(
-        _ request: Message, serial: UInt32?, keepingRecords: Bool, each: (ResourceRecord) throws -> Void
+        _ request: Message, keepingRecords: Bool, handingErrors: Bool, each: (Message) throws -> Void
     ) async throws -> (transfer: ZoneTransfer, records: Int) {
+        var serial: UInt32?
+        if request.questions.first?.type == .ixfr, case .soa(let soa)? = request.authority.first?.rdata { serial = soa.serial }
         let server = configuration.servers[0]
         let (octets, matcher, verifier) = try prepare(request)
         let (connection, stream) = try await TCPConnection.connect(
@@ -99,8 +112,12 @@ extension DNSClient {
             }
             guard let (answer, message) = next else { break }
             if let error = DNSError(rcode: message.rcode) {
-                if message.tsig == nil, tsig != nil, transfer.messageCount == 0 { throw error }
-                _ = try verified(answer, message, tsig)
+                // A refusal before any data may come unsigned (the server does not know the key).
+                if !(message.tsig == nil && tsig != nil && transfer.messageCount == 0) { _ = try verified(answer, message, tsig) }
+                if handingErrors {
+                    try each(message)
+                    return (transfer, handed)
+                }
                 throw error
             }
             if tsig != nil {
@@ -109,10 +126,10 @@ extension DNSClient {
                 }
             }
             transfer.messageCount += 1
+            try each(message)
             for record in message.answers {
                 if keepingRecords || transfer.records.count < 2 { transfer.records.append(record) }
                 handed += 1
-                try each(record)
                 guard record.type == .soa, case .soa(let soa) = record.rdata else { continue }
                 if closingSerial == nil { closingSerial = soa.serial }
                 if soa.serial == closingSerial { soaCount += 1 }

@@ -14,15 +14,11 @@ final class QueryCounter: StoreTransport {
     var queries: Int { count.withLock { $0 } }
     func reset() { count.withLock { $0 = 0 } }
 
-    func txt(at name: DNSName, overTCP: Bool) async throws -> [RData] { try await lookup(name, overTCP: overTCP).records }
-
-    func lookup(_ name: DNSName, overTCP: Bool) async throws -> TXTLookup {
-        count.withLock { $0 += 1 }
-        return try await inner.lookup(name, overTCP: overTCP)
+    /// Counts a query (not an UPDATE or a transfer), then forwards it.
+    func send(_ request: Message, overTCP: Bool, each: (Message) throws -> Void) async throws {
+        if request.opcode == .query, request.questions.first?.type == .txt { count.withLock { $0 += 1 } }
+        try await inner.send(request, overTCP: overTCP, each: each)
     }
-
-    func apply(_ update: UpdateBuilder) async throws { try await inner.apply(update) }
-    func zoneRecords(_ zone: DNSName) async throws -> [ResourceRecord] { try await inner.zoneRecords(zone) }
 }
 
 /// When each change was acknowledged to its writer and when each watcher saw it.

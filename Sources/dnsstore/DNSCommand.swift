@@ -55,7 +55,7 @@ struct DNSCommand: AsyncParsableCommand {
                 answer = try await client.send(message)
                 await client.shutdown()
             case .local(let transport):
-                answer = try await transport.send(message)
+                answer = try await transport.answer(to: message)
             }
             if let error = DNSError(rcode: answer.rcode) { throw error }
             return answer

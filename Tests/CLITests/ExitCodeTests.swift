@@ -20,7 +20,7 @@ struct ExitCodeTests {
         #expect(try await cli.run("put", "db/c/a", #"{"n":1}"#).status == 0)
 
         relay.loseUpdateAnswers()
-        let lost = try await cli.run("put", "db/c/a", #"{"n":2}"#, "--timeout", "0.3", "--attempts", "2")
+        let lost = try await cli.run("put", "db/c/a", #"{"n":2}"#, "--timeout", "1", "--attempts", "2")
         #expect(lost.status == 7, "\(lost.err)")
         #expect(lost.err.hasPrefix("dnsstore: outcome unknown: "), "\(lost.err)")
         #expect(lost.err.contains("read the document before writing again"))

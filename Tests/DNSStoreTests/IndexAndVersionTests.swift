@@ -49,7 +49,7 @@ struct IndexAndVersionTests {
                 return k == 0 ? chunk : try chunk.prepending("_p\(k)")
             }
             func read(_ k: Int) async throws -> IndexPage? {
-                guard let rdata = try await f.transport.client.txt(at: try page(k), overTCP: true).first else { return nil }
+                guard let rdata = try await f.transport.client.lookup(try page(k), overTCP: true).records.first else { return nil }
                 guard case .txt(let txt) = rdata else { return nil }
                 #expect(txt.joined.count <= IndexPage.maxTextOctets, "page \(k) is \(txt.joined.count) octets")
                 return try IndexPage(text: txt.joined, level: .record, name: try page(k))

@@ -24,18 +24,10 @@ final class CountingTransport: StoreTransport {
     var updates: Int { counts.withLock { $0.updates } }
     func reset() { counts.withLock { $0 = (0, 0) } }
 
-    func txt(at name: DNSName, overTCP: Bool) async throws -> [RData] {
-        counts.withLock { $0.queries += 1 }
-        return try await inner.txt(at: name, overTCP: overTCP)
-    }
-
-    func apply(_ update: UpdateBuilder) async throws {
-        counts.withLock { $0.updates += 1 }
-        try await inner.apply(update)
-    }
-
-    func zoneRecords(_ zone: DNSName) async throws -> [ResourceRecord] {
-        try await inner.zoneRecords(zone)
+    /// Counts an UPDATE as an update and anything else as a query, then forwards it.
+    func send(_ request: Message, overTCP: Bool, each: (Message) throws -> Void) async throws {
+        counts.withLock { request.opcode == .update ? ($0.updates += 1) : ($0.queries += 1) }
+        try await inner.send(request, overTCP: overTCP, each: each)
     }
 }
 
