@@ -31,13 +31,13 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     /// The URL without its password, for messages.
     let displayURL: String
 
-    private let configuration: PostgresConnection.Configuration
-    private let group: MultiThreadedEventLoopGroup
-    private let idle = Locked<[PostgresConnection]>([])
-    private let opened = Atomic<Int>(0)
-    private let logger: Logger
+    let configuration: PostgresConnection.Configuration
+    let group: MultiThreadedEventLoopGroup
+    let idle = Locked<[PostgresConnection]>([])
+    let opened = Atomic<Int>(0)
+    let logger: Logger
     /// Connections kept open between uses.
-    private let keepIdle = 8
+    let keepIdle = 8
     /// How long a connection may take to open, and a statement to be answered: past it, the
     /// connection is closed and the request fails (the engine answers SERVFAIL), so a front end
     /// cut off from its database says so within this long instead of going silent.
@@ -45,7 +45,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     /// When the database stopped answering, and when a request last tried it since: logged once
     /// per outage. Meanwhile requests fail at once, but for one every `probeInterval`, which
     /// finds the database back.
-    private let outage = Locked<(since: ContinuousClock.Instant, probed: ContinuousClock.Instant)?>(nil)
+    let outage = Locked<(since: ContinuousClock.Instant, probed: ContinuousClock.Instant)?>(nil)
     /// Set on every connection, so that one front end's fault cannot stall the others:
     /// - `idle_in_transaction_session_timeout`: a front end cut off (or paused) inside a write
     ///   holds the zone's row lock; the database ends its session, and so the lock, after this
@@ -142,187 +142,13 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         return (configuration, "postgresql://\(user)@\(host):\(parts.port ?? 5432)/\(database)")
     }
 
-    // MARK: Connections
-
-    /// One connection and the statements run on it, waited for on the calling thread, each for
-    /// at most `timeout`: past it the connection is closed (it is never reused) and the
-    /// statement fails.
-    struct Session {
-        let connection: PostgresConnection
-        let logger: Logger
-        var timeout: TimeAmount = .seconds(30)
-
-        func rows(_ query: PostgresQuery) throws -> [PostgresRow] {
-            Array(try within(connection.query(query, logger: logger)).rows)
-        }
-
-        /// Runs a statement; returns the rows it changed.
-        @discardableResult
-        func run(_ query: PostgresQuery) throws -> Int {
-            try within(connection.query(query, logger: logger)).metadata.rows ?? 0
-        }
-
-        private func within<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
-            let promise = future.eventLoop.makePromise(of: T.self)
-            future.cascade(to: promise)
-            let connection = self.connection
-            let timeout = self.timeout
-            let timer = future.eventLoop.scheduleTask(in: timeout) {
-                promise.fail(StatementTimeout(seconds: Double(timeout.nanoseconds) / 1e9))
-                PostgresZoneStore.close(connection)
-            }
-            defer { timer.cancel() }
-            return try promise.futureResult.wait()
-        }
-
-        /// Runs `body` between `begin` and COMMIT, rolling back when it throws. A COMMIT that
-        /// went out and got no answer (timeout, connection lost) may have been applied: it
-        /// throws `AuthorityError.outcomeUnknown`, never an error that reads as "not stored".
-        func transaction<T>(_ begin: PostgresQuery, _ body: () throws -> T) throws -> T {
-            try run(begin)
-            let result: T
-            do {
-                result = try body()
-            } catch {
-                _ = try? run("ROLLBACK")
-                throw error
-            }
-            do {
-                try run("COMMIT")
-            } catch let error as PSQLError where error.serverInfo != nil && !connection.isClosed {
-                throw error  // the database answered: it did not commit
-            } catch {
-                throw AuthorityError.outcomeUnknown("COMMIT got no answer: \(PostgresZoneStore.message(error))")
-            }
-            return result
-        }
-    }
-
-    /// A statement the database did not answer in time.
-    struct StatementTimeout: Error, CustomStringConvertible {
-        var seconds: Double
-        var description: String { "no answer within \(seconds) s" }
-    }
-
-    private func withConnection<T>(_ body: (Session) throws -> T) throws -> T {
-        let connection = try take()
-        do {
-            let result = try body(Session(connection: connection, logger: logger, timeout: statementTimeout))
-            give(connection)
-            answered()
-            return result
-        } catch {
-            // A connection that failed mid-statement may be in any state: it is not reused.
-            if connection.isClosed || error is StatementTimeout {
-                opened.subtract(1, ordering: .relaxed)
-                Self.close(connection)
-            } else {
-                give(connection)
-            }
-            if error is StatementTimeout { unanswered(error) }
-            if case AuthorityError.outcomeUnknown = error {
-                opened.subtract(1, ordering: .relaxed)
-                Self.close(connection)
-                unanswered(error)
-            }
-            throw Self.described(error, url: displayURL)
-        }
-    }
-
-    private func take() throws -> PostgresConnection {
-        // During an outage, only one request in each probe interval waits for the database.
-        let down = outage.withLock { outage -> ContinuousClock.Instant? in
-            guard let current = outage else { return nil }
-            if current.probed.duration(to: .now) >= Self.probeInterval {
-                outage = (current.since, .now)
-                return nil
-            }
-            return current.since
-        }
-        if let down {
-            throw AuthorityError.unavailable("\(displayURL) has not answered for \(down.duration(to: .now)); answering SERVFAIL until it does")
-        }
-        while let connection = idle.withLock({ $0.popLast() }) {
-            if !connection.isClosed { return connection }
-            opened.subtract(1, ordering: .relaxed)
-        }
-        do {
-            let id = opened.add(1, ordering: .relaxed).newValue
-            let connection = try PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: logger).wait()
-            do {
-                let session = Session(connection: connection, logger: logger, timeout: statementTimeout)
-                for setting in sessionSettings { try session.run(setting) }
-            } catch {
-                Self.close(connection)
-                throw error
-            }
-            return connection
-        } catch {
-            opened.subtract(1, ordering: .relaxed)
-            unanswered(error)
-            throw AuthorityError.storage("cannot connect to \(displayURL): \(Self.message(error))")
-        }
-    }
-
-    /// The database failed to answer: said once per outage, at error level.
-    private func unanswered(_ error: any Error) {
-        let first = outage.withLock { outage -> Bool in
-            defer { if outage == nil { outage = (.now, .now) } }
-            return outage == nil
-        }
-        if first {
-            logger.error(
-                "PostgreSQL is not answering; requests that need it are answered SERVFAIL until it does",
-                metadata: ["storage": "\(displayURL)", "error": "\(Self.message(error))"])
-        }
-    }
-
-    /// The database answered: an outage, if there was one, is over.
-    private func answered() {
-        guard let since = outage.withLock({ outage in defer { outage = nil }; return outage?.since }) else { return }
-        logger.notice("PostgreSQL answers again", metadata: ["storage": "\(displayURL)", "after": "\(since.duration(to: .now))"])
-    }
-
-    private func give(_ connection: PostgresConnection) {
-        let kept = idle.withLock { idle -> Bool in
-            guard idle.count < keepIdle else { return false }
-            idle.append(connection)
-            return true
-        }
-        if !kept {
-            opened.subtract(1, ordering: .relaxed)
-            Self.close(connection)
-        }
-    }
-
-    /// Closes without waiting (the future form; the async one needs a task), holding on to the
-    /// connection until it has closed: one let go while still open is a bug to postgres-nio.
-    static func close(_ connection: PostgresConnection) {
-        let closing: EventLoopFuture<Void> = connection.close()
-        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
-    }
-
-    /// PostgreSQL's own message when there is one (they name the table, the constraint, the cause).
-    static func message(_ error: any Error) -> String {
-        if let error = error as? PSQLError {
-            if let message = error.serverInfo?[.message] { return message }
-            return "\(error.code)"
-        }
-        return "\(error)"
-    }
-
-    static func described(_ error: any Error, url: String) -> any Error {
-        if error is PSQLError { return AuthorityError.storage("\(url): \(message(error))") }
-        return error
-    }
-
     // MARK: ZoneStore
 
     func createZoneIfMissing(_ origin: DNSName, records: [ResourceRecord]) throws -> Bool {
         let zone = Data(OwnerKey.key(origin))
         return try withConnection { session in
             try session.transaction("BEGIN") {
-                let octets = records.reduce(0) { $0 + SQLiteZoneStore.recordOctets($1.name, $1.rdata) }
+                let octets = records.reduce(0) { $0 + RecordKeys.recordOctets($1.name, $1.rdata) }
                 guard try session.run("INSERT INTO dnsstore_zone (zone, octets) VALUES (\(zone), \(octets)) ON CONFLICT DO NOTHING") == 1
                 else { return false }
                 for record in records { try Self.insert(record, zone: zone, session) }
@@ -376,10 +202,10 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         }
     }
 
-    private static func insert(_ record: ResourceRecord, zone: Data, _ session: Session) throws {
+    static func insert(_ record: ResourceRecord, zone: Data, _ session: Session) throws {
         let owner = Data(OwnerKey.key(record.name))
-        let key = SQLiteZoneStore.rdataKey(record.rdata)
-        let name = SQLiteZoneStore.storedName(record.name)
+        let key = RecordKeys.rdataKey(record.rdata)
+        let name = RecordKeys.storedName(record.name)
         let rdata = Data(record.rdata.uncompressedWire)
         try session.run(
             """
@@ -389,7 +215,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     }
 
     /// Writes the steps' changes, journals each as its own step and keeps the journal within its limits.
-    private func store(_ planned: [JournalStep], zone: Data, octets: Int, journalOctets: Int, _ session: Session) throws {
+    func store(_ planned: [JournalStep], zone: Data, octets: Int, journalOctets: Int, _ session: Session) throws {
         var delta = 0
         var journal = journalOctets
         let last = try session.rows("SELECT MAX(step) FROM dnsstore_journal_step WHERE zone = \(zone)").first?.decode(Int?.self)
@@ -400,13 +226,13 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
             var stepOctets = 0
             for (seq, change) in planned.changes.enumerated() {
                 let r = change.record
-                let size = SQLiteZoneStore.recordOctets(r.name, r.rdata)
+                let size = RecordKeys.recordOctets(r.name, r.rdata)
                 switch change.action {
                 case .delete:
                     try session.run(
                         """
                         DELETE FROM dnsstore_record WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(r.name)))
-                        AND type = \(Int(r.type.rawValue)) AND rdata_key = \(SQLiteZoneStore.rdataKey(r.rdata))
+                        AND type = \(Int(r.type.rawValue)) AND rdata_key = \(RecordKeys.rdataKey(r.rdata))
                         """)
                     delta -= size
                 case .add:
@@ -441,248 +267,5 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         try session.run("UPDATE dnsstore_zone SET octets = \(octets + delta), journal_octets = \(journal) WHERE zone = \(zone)")
     }
 
-    func journal(_ origin: DNSName, after serial: UInt32) throws -> (any JournalSnapshot)? {
-        // The transfer keeps a connection of its own, in one transaction, until it is done.
-        let connection = try take()
-        let session = Session(connection: connection, logger: logger, timeout: statementTimeout)
-        let zone = Data(OwnerKey.key(origin))
-        do {
-            try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            guard let first = try session.rows(
-                "SELECT MAX(step) FROM dnsstore_journal_step WHERE zone = \(zone) AND from_serial = \(Int(serial))"
-            ).first?.decode(Int?.self) else {
-                Self.close(connection)
-                opened.subtract(1, ordering: .relaxed)
-                return nil
-            }
-            let links = try session.rows(
-                "SELECT from_serial, to_serial FROM dnsstore_journal_step WHERE zone = \(zone) AND step >= \(first) ORDER BY step"
-            ).map { row -> (from: UInt32, to: UInt32) in
-                let (from, to) = try row.decode((Int, Int).self)
-                return (UInt32(truncatingIfNeeded: from), UInt32(truncatingIfNeeded: to))
-            }
-            guard let current = try Reader(session: session, origin: origin).soa(), ZoneDiff.chains(links, from: serial, to: current.soa.serial) else {
-                Self.close(connection)
-                opened.subtract(1, ordering: .relaxed)
-                return nil
-            }
-            return Journal(session: session, origin: origin, soa: current.record, start: first) { [self] in
-                opened.subtract(1, ordering: .relaxed)
-            }
-        } catch {
-            opened.subtract(1, ordering: .relaxed)
-            Self.close(connection)
-            throw Self.described(error, url: displayURL)
-        }
-    }
-
-    /// A zone's journal in a transaction of its own connection, closed when the transfer ends.
-    final class Journal: JournalSnapshot, @unchecked Sendable {
-        let session: Session
-        let origin: DNSName
-        let soa: ResourceRecord
-        let start: Int
-        private let closed: @Sendable () -> Void
-        private let lock = Locked(())
-
-        init(session: Session, origin: DNSName, soa: ResourceRecord, start: Int, closed: @escaping @Sendable () -> Void) {
-            self.session = session
-            self.origin = origin
-            self.soa = soa
-            self.start = start
-            self.closed = closed
-        }
-
-        deinit {
-            PostgresZoneStore.close(session.connection)
-            closed()
-        }
-
-        /// A step is one UPDATE, at most 65,535 octets: a page takes `octets / 65,536` of them.
-        func diffs(from: Int, octets: Int) throws -> (diffs: [ZoneDiff], next: Int?) {
-            try lock.withLock { _ in
-                let zone = Data(OwnerKey.key(origin))
-                let count = max(1, octets / 65_536)
-                let steps = try session.rows(
-                    "SELECT step, from_serial, to_serial FROM dnsstore_journal_step WHERE zone = \(zone) AND step >= \(from) ORDER BY step LIMIT \(count + 1)"
-                ).map { try $0.decode((Int, Int, Int).self) }
-                let page = steps.prefix(count)
-                guard let last = page.last?.0 else { return ([], nil) }
-                var byStep: [Int: [ZoneChange]] = [:]
-                for row in try session.rows(
-                    "SELECT step, action, name, type, ttl, rdata FROM dnsstore_journal WHERE zone = \(zone) AND step >= \(from) AND step <= \(last) ORDER BY step, seq")
-                {
-                    let (step, action, name, type, ttl, rdata) = try row.decode((Int, Int, Data, Int, Int, Data).self)
-                    let rrType = RRType(UInt16(truncatingIfNeeded: type))
-                    let record = ResourceRecord(
-                        name: try DNSName(wire: Array(name)), type: rrType, ttl: UInt32(truncatingIfNeeded: ttl),
-                        rdata: try RData.decode(type: rrType, wire: Array(rdata)))
-                    byStep[step, default: []].append(ZoneChange(action: action == ZoneChange.Action.add.rawValue ? .add : .delete, record: record))
-                }
-                let diffs = try page.map { step, from, to in
-                    try ZoneDiff(
-                        JournalStep(from: UInt32(truncatingIfNeeded: from), to: UInt32(truncatingIfNeeded: to), changes: byStep[step] ?? []),
-                        zone: origin)
-                }
-                return (diffs, steps.count > count ? steps[count].0 : nil)
-            }
-        }
-    }
-
-    func snapshot(_ origin: DNSName) throws -> any ZoneSnapshot {
-        // The transfer keeps a connection of its own, in one transaction, until it is done.
-        let connection = try take()
-        let session = Session(connection: connection, logger: logger, timeout: statementTimeout)
-        do {
-            try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            let soa = try Reader(session: session, origin: origin).soa()?.record
-            return Snapshot(session: session, origin: origin, soa: soa) { [self] in
-                opened.subtract(1, ordering: .relaxed)
-            }
-        } catch {
-            opened.subtract(1, ordering: .relaxed)
-            Self.close(connection)
-            throw Self.described(error, url: displayURL)
-        }
-    }
-
-    func check(thorough: Bool) throws -> [String] {
-        do {
-            return try withConnection { session in
-                var problems: [String] = []
-                if try session.rows("SELECT version FROM dnsstore_schema").isEmpty {
-                    problems.append("\(displayURL): no schema version")
-                }
-                if thorough {
-                    // Every stored record decodes.
-                    for row in try session.rows("SELECT zone FROM dnsstore_zone") {
-                        let origin = try OwnerKey.name(Array(try row.decode(Data.self)))
-                        problems += try salvage(origin).damaged.map { "\(displayURL): \($0)" }
-                    }
-                }
-                return problems
-            }
-        } catch {
-            return ["\(displayURL): \(Self.message(error))"]
-        }
-    }
-
-    func salvage(_ origin: DNSName) throws -> (records: [ResourceRecord], damaged: [String]) {
-        let zone = Data(OwnerKey.key(origin))
-        return try withConnection { session in
-            var records: [ResourceRecord] = []
-            var damaged: [String] = []
-            for row in try session.rows(
-                "SELECT owner, type, ttl, name, rdata FROM dnsstore_record WHERE zone = \(zone) ORDER BY owner, type, rdata_key")
-            {
-                do { records.append(try Self.record(row, zone: origin)) } catch { damaged.append("\(error)") }
-            }
-            return (records, damaged)
-        }
-    }
-
-    /// A record from a row of `owner, type, ttl, name, rdata`.
-    static func record(_ row: PostgresRow, zone origin: DNSName) throws -> ResourceRecord {
-        let (owner, type, ttl, name, rdata) = try row.decode((Data, Int, Int, Data?, Data).self)
-        let rrType = RRType(UInt16(truncatingIfNeeded: type))
-        let ownerName: DNSName
-        do {
-            ownerName = try name.map { try DNSName(wire: Array($0)) } ?? OwnerKey.name(Array(owner))
-        } catch {
-            throw StorageError.damaged("zone \(origin): a \(rrType) record's name does not decode (\(error))")
-        }
-        do {
-            return ResourceRecord(
-                name: ownerName, type: rrType, ttl: UInt32(truncatingIfNeeded: ttl), rdata: try RData.decode(type: rrType, wire: Array(rdata)))
-        } catch {
-            throw StorageError.damaged("zone \(origin): \(ownerName) \(rrType) does not decode (\(error))")
-        }
-    }
-
-    // MARK: Reading
-
-    /// One zone read by name within the session's transaction; each name is read once.
-    final class Reader: ZoneReading {
-        let session: Session
-        let origin: DNSName
-        let zone: Data
-        private var nodes: [DNSName: [RRType: RRSet]] = [:]
-
-        init(session: Session, origin: DNSName) {
-            self.session = session
-            self.origin = origin
-            self.zone = Data(OwnerKey.key(origin))
-        }
-
-        func node(_ name: DNSName) throws -> [RRType: RRSet] {
-            if let node = nodes[name] { return node }
-            let rows = try session.rows(
-                "SELECT owner, type, ttl, name, rdata FROM dnsstore_record WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(name)))")
-            let node = RRSet.node(of: try rows.map { try PostgresZoneStore.record($0, zone: origin) })
-            nodes[name] = node
-            return node
-        }
-
-        func leaseExpiry(_ name: DNSName) throws -> UInt64? {
-            try session.rows("SELECT expires FROM dnsstore_lease WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(name)))")
-                .first.map { UInt64(clamping: try $0.decode(Int64.self)) }
-        }
-
-        func hasDescendants(_ name: DNSName) throws -> Bool {
-            let (after, before) = OwnerKey.descendants(of: OwnerKey.key(name))
-            return try !session.rows(
-                "SELECT 1 FROM dnsstore_record WHERE zone = \(zone) AND owner > \(Data(after)) AND owner < \(Data(before)) LIMIT 1"
-            ).isEmpty
-        }
-    }
-
-    /// A transfer's frozen view: its own connection, in one REPEATABLE READ transaction, closed
-    /// when the transfer lets go of it.
-    final class Snapshot: ZoneSnapshot, @unchecked Sendable {
-        let session: Session
-        let origin: DNSName
-        let soa: ResourceRecord?
-        private let closed: @Sendable () -> Void
-        private let lock = Locked(())
-
-        init(session: Session, origin: DNSName, soa: ResourceRecord?, closed: @escaping @Sendable () -> Void) {
-            self.session = session
-            self.origin = origin
-            self.soa = soa
-            self.closed = closed
-        }
-
-        deinit {
-            PostgresZoneStore.close(session.connection)
-            closed()
-        }
-
-        func records(after: [UInt8]?, limit: Int) throws -> (records: [ResourceRecord], next: [UInt8]?) {
-            try lock.withLock { _ in
-                let zone = Data(OwnerKey.key(origin))
-                let rows: [PostgresRow]
-                if let after, let position = SQLiteZoneStore.Snapshot.Position(after) {
-                    rows = try session.rows(
-                        """
-                        SELECT owner, type, ttl, name, rdata, rdata_key FROM dnsstore_record
-                        WHERE zone = \(zone) AND (owner, type, rdata_key) > (\(Data(position.owner)), \(position.type), \(Data(position.key)))
-                        ORDER BY owner, type, rdata_key LIMIT \(limit)
-                        """)
-                } else {
-                    rows = try session.rows(
-                        "SELECT owner, type, ttl, name, rdata, rdata_key FROM dnsstore_record WHERE zone = \(zone) ORDER BY owner, type, rdata_key LIMIT \(limit)")
-                }
-                var records: [ResourceRecord] = []
-                for row in rows {
-                    let record = try PostgresZoneStore.record(row, zone: origin)
-                    if record.type == .soa && record.name == origin { continue }
-                    records.append(record)
-                }
-                guard rows.count == limit, let last = rows.last else { return (records, nil) }
-                let (owner, type, _, _, _, key) = try last.decode((Data, Int, Int, Data?, Data, Data).self)
-                return (records, SQLiteZoneStore.Snapshot.Position(owner: Array(owner), type: type, key: Array(key)).encoded)
-            }
-        }
-    }
 }
 #endif
