@@ -14,15 +14,10 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     let changes: ChangeCounter
     let limits: JournalLimits
 
-    /// The layout of the tables, kept in SQLite's `user_version`. 6: names' leases (RFC 9664), a
-    /// table of their own. 5: a journal step is one row, its
-    /// changes packed together (`JournalStepCoding`), and each zone keeps its newest step's number,
-    /// so that a commit runs half the statements it did. 4: RDATA packed with trained
-    /// dictionaries (`RowCompression`; rows from before stay as they are). 3: zones numbered, owner keys
-    /// relative to their zone and RDATA digests of 8 octets (a fifth less disk than 2). 2: zones
-    /// answered by name (owner keys in canonical order) with a bounded journal of steps. 1:
-    /// records keyed by RDATA digest under names in wire form. 0: files from before versions,
-    /// keyed by RDATA.
+    /// The layout of the tables this build writes: the last of `migrator`'s migrations, each
+    /// described there, also kept in SQLite's `user_version`. 2: zones answered by name (owner keys
+    /// in canonical order) with a bounded journal of steps. 1: records keyed by RDATA digest under
+    /// names in wire form. 0: files from before versions, keyed by RDATA.
     static let schemaVersion = 6
 
     /// Zones by origin; a zone keeps its number for the life of the file.
@@ -44,16 +39,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             try db.execute(sql: "PRAGMA synchronous = \(synchronous); PRAGMA journal_size_limit = 1048576")
         }
         pool = try DatabasePool(path: path, configuration: config)
-        let compression = self.compression
-        let migrated = try pool.writeWithoutTransaction { db -> Bool in
-            var migrated = false
-            try db.inTransaction(.immediate) {
-                migrated = try Self.migrate(db, path: path, compression: compression)
-                try compression.takeNewest(db)
-                return .commit
-            }
-            return migrated
-        }
+        let migrated = try Self.migrate(pool, path: path, compression: compression)
         // Tables rebuilt by a migration leave their old pages free; the file gives them back.
         if migrated { try pool.vacuum() }
         changes = ChangeCounter(path: path + "-changes")

@@ -162,7 +162,8 @@ struct SchemaTests {
         var add = UpdateBuilder(zone: "example.test.")
         add.add(.txt("a.example.test.", TXT("one"), ttl: 300))
         #expect(try Self.send(try Self.open(path), add) == .noError)
-        try await Self.sqlite(path, "DROP TABLE lease; PRAGMA user_version = 5;")
+        // As a build of version 5 left it: no leases, and its version only in `user_version`.
+        try await Self.sqlite(path, "DROP TABLE lease; DROP TABLE grdb_migrations; PRAGMA user_version = 5;")
         let authority = try Self.open(path)
         #expect(try Self.txt(authority, "a.example.test.") == [.txt(TXT("one"))])
         var builder = UpdateBuilder(zone: "example.test.")
@@ -225,5 +226,56 @@ struct SchemaTests {
             try BuiltProducts.executable("dnsstore"), ["get", "db/c/x", "--data", dir.path])
         #expect(cli.status == 8)
         #expect(cli.stderr.contains("cannot be used") && cli.stderr.contains("schema version 99"))
+
+        // A newer build's migration, by its name, is refused the same way.
+        try await Self.sqlite(path, "PRAGMA user_version = 6; INSERT INTO grdb_migrations VALUES ('v7');")
+        #expect {
+            try Self.open(path)
+        } throws: { error in
+            "\(error)".contains("has migrations v7, applied by a newer dnsstore; this one reads versions up to 6")
+        }
+    }
+
+    /// Each layout is a named migration; a file that knew its version only by number is marked
+    /// with the migrations up to it and given the rest.
+    @Test func aFileRecordsTheMigrationsItHad() async throws {
+        let dir = try TempDirectory.make("schema")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("zones.sqlite").path
+        try await Self.version3File(path, version: 4, records: [Self.soa, Self.ns, .txt("a.example.test.", TXT("one"), ttl: 300)])
+        _ = try Self.open(path)
+        let applied = try await Subprocess.run(
+            "python3", ["-c", "import sqlite3,sys;print(','.join(r[0] for r in sqlite3.connect(sys.argv[1]).execute('SELECT identifier FROM grdb_migrations ORDER BY identifier')))", path])
+        #expect(applied.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "v3,v4,v5,v6")
+        // A new file goes through every migration and ends at the same layout.
+        let fresh = dir.appendingPathComponent("new.sqlite").path
+        _ = try Self.open(fresh)
+        // Tables by name with their columns (name, type, not null, key), and indexes by name.
+        let schema = """
+            import sqlite3,sys
+            c=sqlite3.connect(sys.argv[1])
+            names=[r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'grdb%' ORDER BY name")]
+            print([(n,[(r[1],r[2],r[3],r[5]) for r in c.execute('PRAGMA table_info(%s)'%n)]) for n in names])
+            print([r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL ORDER BY name")])
+            """
+        let a = try await Subprocess.run("python3", ["-c", schema, path])
+        let b = try await Subprocess.run("python3", ["-c", schema, fresh])
+        #expect(a.status == 0 && a.stdout == b.stdout, "\(a.stderr)")
+    }
+
+    /// Engines that share a file may open a new one at the same moment: every one of them gets
+    /// the migrated file, none an error.
+    @Test func aNewFileOpenedByFourAtOnceIsMigratedOnce() async throws {
+        let dir = try TempDirectory.make("schema")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("zones.sqlite").path
+        let opened = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<4 { group.addTask { (try? Self.open(path)) != nil } }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(opened == 4)
+        var add = UpdateBuilder(zone: "example.test.")
+        add.add(.txt("a.example.test.", TXT("one"), ttl: 300))
+        #expect(try Self.send(try Self.open(path), add) == .noError)
     }
 }
