@@ -28,6 +28,7 @@ public final class BindServer: @unchecked Sendable {
     public static func start(zone: DNSName = "example.test.", algorithm: String = "hmac-sha256", zoneFile: URL? = nil, notify: [Int] = [])
         async throws -> BindServer
     {
+        try TestMode.requireExternal("BIND 9")
         let dir = try TempDirectory.make("bind")
         let port = Ports.free()
         let (key, keyFile) = try await generateKey(keyName, algorithm: algorithm, in: dir)

@@ -19,6 +19,7 @@ public final class KnotServer: @unchecked Sendable {
     }
 
     public static func start(zone: DNSName = "example.test.") async throws -> KnotServer {
+        try TestMode.requireExternal("Knot")
         let dir = try TempDirectory.make("knot")
         // knotd keeps its journal and timers here and fails every update when it is missing.
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("db"), withIntermediateDirectories: true)

@@ -26,7 +26,7 @@ public final class PostgresServer: @unchecked Sendable {
         return versions.compactMap(Int.init).sorted().last.map { "\(base)/\($0)/bin" }
     }
 
-    public static var isAvailable: Bool { binaries != nil }
+    public static var isAvailable: Bool { TestMode.externalServers && binaries != nil }
 
     /// The URL a client connects with.
     public var url: String { "postgresql://postgres@\(host.address):\(port)/postgres" }
@@ -34,6 +34,7 @@ public final class PostgresServer: @unchecked Sendable {
     /// Starts a cluster on `host` (by default loopback, on a free port); on a host of a
     /// `TestNetwork`, clients on its network are trusted as loopback ones are.
     public static func start(host: TestHost = .loopback, port: Int? = nil) async throws -> PostgresServer {
+        try TestMode.requireExternal("PostgreSQL")
         guard let bin = binaries else { throw SubprocessError.notFound("PostgreSQL (/usr/lib/postgresql/*/bin)") }
         let dir = try TempDirectory.make("postgres")
         let data = dir.appendingPathComponent("db")

@@ -20,12 +20,12 @@ public final class PowerDNSServer: @unchecked Sendable {
     public static let postgresDatabase = "pdns"
 
     public static var isAvailable: Bool {
-        Subprocess.isAvailable("pdns_server") && FileManager.default.fileExists(atPath: sqliteSchema)
+        TestMode.externalServers && Subprocess.isAvailable("pdns_server") && FileManager.default.fileExists(atPath: sqliteSchema)
     }
 
     /// Whether the PostgreSQL backend (Debian's pdns-backend-pgsql) and psql are installed.
     public static var isAvailableOnPostgreSQL: Bool {
-        Subprocess.isAvailable("pdns_server") && Subprocess.isAvailable("psql")
+        TestMode.externalServers && Subprocess.isAvailable("pdns_server") && Subprocess.isAvailable("psql")
             && FileManager.default.fileExists(atPath: postgresSchema)
     }
 
@@ -40,6 +40,7 @@ public final class PowerDNSServer: @unchecked Sendable {
 
     /// One PowerDNS on SQLite.
     public static func start(zone: DNSName = "example.test.") async throws -> PowerDNSServer {
+        try TestMode.requireExternal("PowerDNS")
         let dir = try TempDirectory.make("pdns")
         let database = dir.appendingPathComponent("pdns.db").path
         let made = try await Subprocess.run(

@@ -22,6 +22,7 @@ public final class SecondaryServer: @unchecked Sendable {
         _ kind: ServerKind, port: Int, zone: DNSName, primaryPort: Int, key: TSIGKey, transfers: Bool = true, notify: [Int] = [],
         host: TestHost = .loopback, primary: String = "127.0.0.1", boundedStaleness: Bool = false
     ) async throws -> SecondaryServer {
+        try TestMode.requireExternal(kind == .knot ? "Knot" : kind == .bind ? "BIND 9" : "\(kind)")
         let address = host.address
         let dir = try TempDirectory.make("secondary-\(kind)")
         let keyName = String(key.name.description.dropLast())

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// Our client against a real BIND 9 on loopback: what we write, dig reads; what nsupdate writes, we read.
-@Suite("Client against BIND 9")
+@Suite("Client against BIND 9", .enabled(if: TestMode.externalServers))
 struct BindInteropTests {
     static func client(_ bind: BindServer, key: TSIGKey? = nil, configure: (inout DNSClientConfiguration) -> Void = { _ in })
         throws -> DNSClient

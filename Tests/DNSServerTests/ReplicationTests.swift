@@ -6,7 +6,7 @@ import Foundation
 import Testing
 
 /// Real BIND 9 and Knot secondaries replicating from our server with signed AXFR, then IXFR.
-@Suite("Replication to BIND and Knot secondaries")
+@Suite("Replication to BIND and Knot secondaries", .enabled(if: TestMode.externalServers))
 struct ReplicationTests {
     /// The zone's records as a set of presentation lines, from an AXFR signed with `key`.
     static func contents(port: Int, zone: DNSName, key: TSIGKey) async throws -> Set<String> {

@@ -8,7 +8,7 @@ import Testing
 /// on every kind of server.
 @Suite("Index pages and versions")
 struct IndexAndVersionTests {
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.selected)
     func versionsOfAnIdNeverRepeatAcrossDeleteAndCreate(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             // One chunk, so that every id shares the floor.
@@ -39,7 +39,7 @@ struct IndexAndVersionTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.selected)
     func pagesStayWithinTheirSizeReuseRoomAndShrink(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let docs = try await f.store.createDatabase("app").createCollection("docs", chunks: 1)

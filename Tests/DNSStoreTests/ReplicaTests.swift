@@ -88,7 +88,7 @@ final class ReplicatedSetup: @unchecked Sendable {
     }
 }
 
-@Suite("Replicas and consistency")
+@Suite("Replicas and consistency", .enabled(if: TestMode.externalServers))
 struct ReplicaTests {
     @Test func sessionAndLatestReadsNeverReturnAnOlderVersionFromLaggingSecondaries() async throws {
         try await ReplicatedSetup.with(notifyDelay: .seconds(1)) { setup in

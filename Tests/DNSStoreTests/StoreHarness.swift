@@ -35,6 +35,9 @@ final class CountingTransport: StoreTransport {
 enum Backend: String, CaseIterable, CustomStringConvertible, Sendable {
     case bind, knot, powerdns, embedded, inProcess
     var description: String { rawValue }
+
+    /// The backends tests run on: all, or in quick mode (`scripts/test --quick`) ours alone.
+    static var selected: [Backend] { TestMode.quick ? [.embedded, .inProcess] : allCases }
 }
 
 /// A store on a real server, with the counting transport that reaches it.

@@ -8,7 +8,7 @@ import Testing
 /// The store's API against real BIND 9 and Knot servers on loopback.
 @Suite("Store on real servers")
 struct StoreTests {
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.selected)
     func databasesAndCollections(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             #expect(try await f.store.databases() == [])
@@ -44,7 +44,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.selected)
     func documentOperations(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let users = try await f.store.createDatabase("app").createCollection("users")
@@ -101,7 +101,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.selected)
     func namesThatNeedEncoding(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let db = try await f.store.createDatabase("Ünïcode DB.with.dots")
@@ -119,7 +119,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.selected)
     func documentSizes(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let docs = try await f.store.createDatabase("sizes").createCollection("docs")
@@ -150,7 +150,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.selected)
     func concurrentCompareAndSwapIncrementsAllLand(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let counters = try await f.store.createDatabase("race").createCollection("counters")
@@ -173,7 +173,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.selected)
     func concurrentWritersToDifferentDocumentsAllLand(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let db = try await f.store.createDatabase("many")
@@ -194,7 +194,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.selected)
     func readersNeverSeeATornDocument(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let docs = try await f.store.createDatabase("torn").createCollection("docs")
@@ -230,7 +230,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.selected)
     func badInputGetsAClearErrorAndStoresNothing(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let db = try await f.store.createDatabase("safe")
@@ -278,7 +278,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.selected)
     func aFreshClientReadsWhatAnotherWrote(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let users = try await f.store.createDatabase("shared").createCollection("users")
@@ -292,7 +292,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.allCases)
+    @Test(arguments: Backend.selected)
     func pointReadsCostOneQueryWhenWarm(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let users = try await f.store.createDatabase("cost").createCollection("users")
