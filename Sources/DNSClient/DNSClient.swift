@@ -81,8 +81,9 @@ public final class DNSClient: Sendable {
     /// the next (SERVFAIL: it failed before changing anything, RFC 2136 section 3); the last
     /// SERVFAIL is returned when every attempt got one. Servers that failed lately (the
     /// configuration's `health`) are tried last. An UPDATE that went out to a server that gave no
-    /// answer ends, if no later attempt is answered, with `DNSError.unanswered`: it may have been
-    /// applied.
+    /// answer ends with `DNSError.unanswered` (it may have been applied) unless a later attempt
+    /// succeeds: an error answered to a later attempt, a failed prerequisite above all, does not
+    /// tell whether the first one applied.
     nonisolated(nonsending) public func send(_ message: Message, overTCP: Bool = false) async throws -> Message {
         // A concrete error, not `any Error`: boxing one cost an allocation on every request.
         var lastError = DNSError.timeout
@@ -105,9 +106,11 @@ public final class DNSClient: Sendable {
                     continue
                 }
                 configuration.health?.answered(server)
-                if answer.rcode == .servFail, sent, message.opcode == .update {
-                    // An earlier attempt went out unanswered: it, not this one, may have applied the UPDATE.
-                    throw DNSError.unanswered("a server did not answer, then \(server.display) answered SERVFAIL")
+                if answer.rcode != .noError, sent, message.opcode == .update {
+                    // An earlier attempt went out unanswered and may have applied the UPDATE: a later
+                    // refusal says nothing of it. A failed prerequisite is even likely its doing (each
+                    // attempt is signed anew, so no server's replay cache ties the two together).
+                    throw DNSError.unanswered("a server did not answer, then \(server.display) answered \(answer.rcode)")
                 }
                 return answer
             } catch DNSError.timeout {

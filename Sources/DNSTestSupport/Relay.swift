@@ -11,7 +11,7 @@ import Foundation
 public final class Relay: @unchecked Sendable {
     public let port: Int
     let target: Int
-    private let state = Locked((cut: false, stopped: false, losesUpdateAnswers: false, connections: [Int32]()))
+    private let state = Locked((cut: false, stopped: false, updateAnswersToLose: 0, connections: [Int32]()))
     private let udp: Int32
     private let tcp: Int32
 
@@ -62,9 +62,19 @@ public final class Relay: @unchecked Sendable {
 
     /// From now on UPDATEs still reach the target, but their answers are lost on the way back
     /// (over TCP the connection closes instead): the write happens and its sender cannot know.
-    public func loseUpdateAnswers(_ lose: Bool = true) { state.withLock { $0.losesUpdateAnswers = lose } }
+    public func loseUpdateAnswers(_ lose: Bool = true) { state.withLock { $0.updateAnswersToLose = lose ? .max : 0 } }
 
-    private var losesUpdateAnswers: Bool { state.withLock { $0.losesUpdateAnswers } }
+    /// Loses the answers to the next `count` UPDATEs only, as a link that drops a datagram does.
+    public func loseUpdateAnswers(next count: Int) { state.withLock { $0.updateAnswersToLose = count } }
+
+    /// Whether this UPDATE answer is to be lost; counts it against the losses asked for.
+    private func losesUpdateAnswer() -> Bool {
+        state.withLock { state in
+            guard state.updateAnswersToLose > 0 else { return false }
+            if state.updateAnswersToLose != .max { state.updateAnswersToLose -= 1 }
+            return true
+        }
+    }
 
     /// Whether a DNS message (its header at `offset`) is an UPDATE (opcode 5).
     private static func isUpdate(_ bytes: [UInt8], count: Int, offset: Int) -> Bool {
@@ -115,7 +125,7 @@ public final class Relay: @unchecked Sendable {
                     while !self.isStopped {
                         let got = reply.withUnsafeMutableBytes { recv(up, $0.baseAddress, $0.count, 0) }
                         guard got > 0, !self.isCut else { continue }
-                        if self.losesUpdateAnswers, Self.isUpdate(reply, count: got, offset: 0) { continue }
+                        if Self.isUpdate(reply, count: got, offset: 0), self.losesUpdateAnswer() { continue }
                         _ = reply.withUnsafeBytes { bytes in
                             withUnsafePointer(to: &back) { pointer in
                                 pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -159,7 +169,7 @@ public final class Relay: @unchecked Sendable {
                         let n = buffer.withUnsafeMutableBytes { recv(from, $0.baseAddress, $0.count, 0) }
                         guard n > 0, !self.isCut else { break }
                         // An answer from the target (2 octets of length, then the header).
-                        if from == server, self.losesUpdateAnswers, Self.isUpdate(buffer, count: n, offset: 2) { break }
+                        if from == server, Self.isUpdate(buffer, count: n, offset: 2), self.losesUpdateAnswer() { break }
                         var sent = 0
                         while sent < n {
                             let w = buffer[sent..<n].withUnsafeBytes { send(to, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }

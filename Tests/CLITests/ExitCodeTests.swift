@@ -32,6 +32,30 @@ struct ExitCodeTests {
         await server.stop()
     }
 
+    /// The first attempt of a compare-and-swap applies and its answer is lost; the retry then
+    /// finds the version moved on. That is not a conflict the caller lost: 7, never 4.
+    @Test func aRetriedCompareAndSwapWhoseFirstAnswerWasLostIsUnknownNotAConflict() async throws {
+        let server = try await EmbeddedServer.start()
+        let relay = try Relay(to: server.port)
+        var cli = try CLI()
+        defer {
+            relay.stop()
+            cli.cleanUp()
+        }
+        let keyFile = cli.directory.appendingPathComponent("tsig.key").path
+        try server.key.bindKeyFile.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        cli.environment = ["DNSSTORE_SERVER": "127.0.0.1:\(relay.port)", "DNSSTORE_KEY_FILE": keyFile, "DNSSTORE_DOMAIN": "example.test"]
+        #expect(try await cli.run("put", "db/c/a", #"{"n":1}"#).status == 0)
+
+        relay.loseUpdateAnswers(next: 1)
+        let retried = try await cli.run("update", "db/c/a", #"{"n":2}"#, "--if-version", "1", "--timeout", "1", "--attempts", "2")
+        #expect(retried.status == 7, "\(retried.err)")
+        #expect(retried.err.hasPrefix("dnsstore: outcome unknown: "), "\(retried.err)")
+        // The first attempt was the one applied.
+        #expect(try await cli.run("get", "db/c/a").out == #"{"n":2}"#)
+        await server.stop()
+    }
+
     /// A server that answers SERVFAIL applied nothing: 8, and a read that cannot be served is 8 too.
     @Test func aServerThatFailsExitsEightAndChangesNothing() async throws {
         let failing = try FailingServer()

@@ -171,6 +171,9 @@ public final class DocumentStore: Sendable {
             try await send(update, "creating the store root \(layout.root)")
         } catch let error as StoreError where error.code == .conflict {
             // Another writer created it first.
+        } catch let error as StoreError where error.code == .outcomeUnknown {
+            // Whoever created it, a root that is there now is what was asked for.
+            guard (try? await self.root(forWriting: true)) != nil else { throw error }
         }
         session.node([], exists: true)
         _ = try await self.root(forWriting: true)
