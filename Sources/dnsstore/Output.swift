@@ -162,21 +162,9 @@ struct Failure {
                     + "--server, DNSSTORE_SERVER or dnsstore.json names one)"
             }
         case let error as DNSError:
-            message = error.description
-            switch error {
-            case .nxDomain: exitCode = ExitCodes.notFound
-            case .nxRRSet, .yxRRSet, .yxDomain: exitCode = ExitCodes.conflict
-            case .refused, .notAuth, .tsig: exitCode = ExitCodes.unauthorized
-            case .serverFailure: exitCode = ExitCodes.serverFailure
-            case .unanswered: exitCode = ExitCodes.outcomeUnknown
-            case .timeout:
-                exitCode = ExitCodes.unreachable
-                message = "timeout: no answer from the server" + patience
-            case .connection(let why):
-                exitCode = ExitCodes.unreachable
-                message = "unreachable: \(why); check that the server is running and its address is right"
-            default: exitCode = ExitCodes.failed
-            }
+            let mapped = StoreError(error, context: nil)
+            exitCode = mapped.exitStatus
+            message = mapped.description + (mapped.code == .timeout ? patience : "")
         case let error as CLIError:
             (exitCode, message) = (ExitCodes.invalidInput, error.description)
         case let error as ValidationError:

@@ -51,4 +51,29 @@ struct TransportTests {
             await #expect(throws: DNSError.nxDomain) { try await fixture.transport.apply(update) }
         }
     }
+
+    /// Every way a DNS exchange fails becomes one store error, the same for the store and the
+    /// command line: a failed prerequisite a conflict, an absent name not found (for a read), a
+    /// refusal unauthorized, an unanswered UPDATE unknown, and whatever else a server failure.
+    @Test func everyDNSErrorHasOneStoreErrorAndExitCode() {
+        let cases: [(DNSError, Bool, StoreError.Code, Int32)] = [
+            (.nxRRSet, true, .conflict, 4), (.yxRRSet, true, .conflict, 4), (.yxDomain, true, .conflict, 4),
+            (.nxDomain, true, .conflict, 4), (.nxDomain, false, .notFound, 3),
+            (.refused, true, .unauthorized, 5), (.notAuth, false, .unauthorized, 5), (.tsig(.badSignature), false, .unauthorized, 5),
+            (.timeout, false, .timeout, 6), (.connection("refused"), false, .unreachable, 6),
+            (.unanswered("lost"), true, .outcomeUnknown, 7),
+            (.serverFailure, true, .serverFailure, 8), (.formatError, true, .serverFailure, 8), (.notImplemented, false, .serverFailure, 8),
+            (.otherResponse(ResponseCode(rawValue: 23)), false, .serverFailure, 8), (.incompleteTransfer("cut"), false, .serverFailure, 8),
+            (.notZone, true, .invalidName, 2),
+        ]
+        for (error, writing, code, exit) in cases {
+            let mapped = StoreError(error, context: "doing it", writing: writing)
+            #expect(mapped.code == code, "\(error)")
+            #expect(mapped.exitStatus == exit, "\(error)")
+            #expect(mapped.detail.hasPrefix("doing it"), "\(mapped.detail)")
+        }
+        // A write refused says where writes belong; a read refused does not.
+        #expect(StoreError(.refused, context: "x", writing: true).detail.contains("primary"))
+        #expect(!StoreError(.refused, context: "x", writing: false).detail.contains("primary"))
+    }
 }

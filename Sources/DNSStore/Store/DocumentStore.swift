@@ -282,17 +282,8 @@ public final class DocumentStore: Sendable {
     func send(_ update: UpdateBuilder, _ context: String) async throws {
         do {
             try await transport.apply(update)
-        } catch let error as DNSError {
-            switch error {
-            case .nxRRSet, .yxRRSet, .nxDomain, .yxDomain: throw StoreError.conflict(context)
-            case .refused, .notAuth:
-                // A secondary refuses UPDATEs too: say where writes belong.
-                throw StoreError.unauthorized(
-                    "\(context): \(error); the key may not change this name, or the server is not the zone's primary (give the primary with --primary or primaries:)")
-            default: throw StoreError.from(error, context)
-            }
         } catch {
-            throw StoreError.from(error, context)
+            throw StoreError.from(error, context, writing: true)
         }
     }
 

@@ -143,24 +143,4 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         if about.path == nil { about.path = path }
         return about
     }
-
-    /// Maps a transport error that the store does not handle itself.
-    static func from(_ error: any Error, _ context: String) -> any Error {
-        switch error {
-        case let error as StoreError: return error
-        case let error as DNSError:
-            switch error {
-            case .refused, .notAuth, .tsig: return StoreError.unauthorized("\(context): \(error)")
-            case .timeout: return StoreError.timeout("\(context): \(error)")
-            case .unanswered(let why): return StoreError.outcomeUnknown("\(context): sent, and no answer came (\(why))")
-            case .connection(let why): return StoreError.unreachable("\(context): \(why)")
-            case .notZone: return StoreError.invalidName("\(context): the name is outside the zone (\(error))")
-            default: return StoreError.serverFailure("\(context): \(error)")
-            }
-        case let error as DNSWireError:
-            if case .messageTooLarge = error { return StoreError.tooLarge("\(context): \(error)") }
-            return StoreError.serverFailure("\(context): \(error)")
-        default: return error
-        }
-    }
 }
