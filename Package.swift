@@ -100,6 +100,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                // A store runs as a `Service` beside the program's others, and shuts down with them.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -194,6 +196,8 @@ let package = Package(
             dependencies: [
                 "DNSStore", "DNSStoreEmbedded", "DNSServer", "DNSClient", "DNSWire", "DNSTestSupport", "DNSStoreHistory",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

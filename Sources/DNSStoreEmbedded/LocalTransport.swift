@@ -12,10 +12,23 @@ import NIOPosix
 public final class LocalTransport: StoreTransport {
     /// The engine the messages go to.
     public let authority: Authority
+    /// Whether the transport opened the engine, and so closes it when shut down.
+    private let ownsAuthority: Bool
 
-    /// A transport to an authority the caller made (an in-memory one, say).
-    public init(authority: Authority) {
+    /// A transport to an authority the caller made (an in-memory one, say), which stays the
+    /// caller's to shut down.
+    public convenience init(authority: Authority) {
+        self.init(authority: authority, owned: false)
+    }
+
+    private init(authority: Authority, owned: Bool) {
         self.authority = authority
+        self.ownsAuthority = owned
+    }
+
+    /// Closes the engine and its data file when this transport opened them (`open`).
+    public func shutdown() async {
+        if ownsAuthority { await authority.close() }
     }
 
     /// The default data directory, relative to the working directory.
@@ -23,8 +36,9 @@ public final class LocalTransport: StoreTransport {
     /// The zone of a store that names none; `.localhost` is reserved for local use (RFC 6761).
     public static let defaultZone: DNSName = "dnsstore.localhost."
 
-    /// Opens (creating if needed) the zone database in `directory`, serving `zone`.
-    public static func open(directory: String = defaultDirectory, zone: DNSName = defaultZone) throws -> LocalTransport {
+    /// Opens (creating if needed) the zone database in `directory`, serving `zone`. The engine
+    /// logs to `logger` (by default: warnings and worse, under `dnsstore.embedded`).
+    public static func open(directory: String = defaultDirectory, zone: DNSName = defaultZone, logger: Logger? = nil) throws -> LocalTransport {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -36,13 +50,16 @@ public final class LocalTransport: StoreTransport {
         // the metadata and index pages it reads again, and memory stays flat as the store grows.
         config.cacheOctets = 8 << 20
         // The engine inside a command speaks only of what goes wrong.
-        var logger = Logger(label: "dnsstore.embedded")
-        logger.logLevel = .warning
+        let logger = logger ?? {
+            var quiet = Logger(label: "dnsstore.embedded")
+            quiet.logLevel = .warning
+            return quiet
+        }()
         do {
             let authority = try Authority(databasePath: path, configuration: config, logger: logger)
             // No thread expires leases in a store that lives for one command: it does so as it opens.
             authority.expireLeases()
-            return LocalTransport(authority: authority)
+            return LocalTransport(authority: authority, owned: true)
         } catch let error as AuthorityError {
             throw StoreError.serverFailure("the data directory \(directory) cannot be used: \(error)")
         }
@@ -71,14 +88,21 @@ public final class LocalTransport: StoreTransport {
 
 extension DocumentStore {
     /// A store on the embedded server, in-process, with its data in `directory`: the default
-    /// when no DNS server is configured.
+    /// when no DNS server is configured, serving `domain` (else the configuration's, else
+    /// `dnsstore.localhost`). The store owns the engine: `shutdown()` (or the end of
+    /// its `run()` as a service) closes the data file. The engine logs to `configuration.logger`
+    /// when a configuration is given, else warnings only.
     public static func embedded(
-        directory: String = LocalTransport.defaultDirectory, domain: DNSName = LocalTransport.defaultZone,
-        encryptionKeys: EncryptionKeys? = nil
+        directory: String = LocalTransport.defaultDirectory, domain: DNSName? = nil,
+        encryptionKeys: EncryptionKeys? = nil, configuration: StoreConfiguration? = nil
     ) throws -> DocumentStore {
-        let transport = try LocalTransport.open(directory: directory, zone: domain)
-        var configuration = StoreConfiguration(domain: domain)
-        configuration.encryptionKeys = encryptionKeys
-        return try DocumentStore(configuration: configuration, transport: transport)
+        // The zone is the domain: given, else the configuration's, else the default.
+        let zone = domain ?? configuration?.domain ?? LocalTransport.defaultZone
+        let transport = try LocalTransport.open(directory: directory, zone: zone, logger: configuration?.logger)
+        var settings = configuration ?? StoreConfiguration(domain: zone)
+        settings.domain = zone
+        settings.zone = zone
+        if let encryptionKeys { settings.encryptionKeys = encryptionKeys }
+        return try DocumentStore(configuration: settings, transport: transport, ownsTransports: true)
     }
 }

@@ -153,7 +153,7 @@ struct Failure {
         switch error {
         case let error as StoreError:
             exitCode = error.exitStatus
-            message = error.description + (error.code == .timeout ? patience : "")
+            message = error.description + (error.code == .timeout ? patience : "") + Failure.hint(for: error)
             if error.code == .notFound, message.contains("no store at"), let settings = try? options?.settings(),
                 settings.server == nil, settings.primaries.isEmpty, settings.readServers.isEmpty
             {
@@ -179,6 +179,21 @@ struct Failure {
             (exitCode, message) = (ExitCodes.failed, error.description)
         default:
             return nil
+        }
+    }
+}
+
+extension Failure {
+    /// What the command line adds to a store error: the flag that gives what was missing. The
+    /// library's own words name no flag.
+    static func hint(for error: StoreError) -> String {
+        switch error.code {
+        case .encryptionKey where error.detail.contains("needs"):
+            return " (--encryption-key FILE gives it; 'dnsstore keygen --encryption' makes one)"
+        case .unauthorized where error.detail.contains("zone's primary"):
+            return " (give the primary with --primary, or primaries in dnsstore.json)"
+        default:
+            return ""
         }
     }
 }

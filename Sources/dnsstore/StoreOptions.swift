@@ -4,6 +4,7 @@ import DNSStore
 import DNSStoreEmbedded
 import DNSWire
 import Foundation
+import Logging
 import NIOCore
 
 /// Where the store is: flags, then environment variables, then a config file, then the embedded
@@ -134,6 +135,9 @@ struct StoreOptions: ParsableArguments {
         config.consistency = settings.consistency
         config.encryptionKeys = settings.encryptionKeys
         config.serverHealth = settings.health
+        // A command reports its own failure on standard error, once: the store speaks only of
+        // what the command's result does not say.
+        config.logger.logLevel = .warning
         let pins = PinFile(root: (try? settings.domain.prepending("_dnsstore")) ?? settings.domain, where: location)
         config.privateCollections = settings.privateCollections.union(pins.load())
         config.privateCollectionsChanged = { pins.save($0.subtracting(settings.privateCollections)) }

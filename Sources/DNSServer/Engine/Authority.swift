@@ -151,6 +151,13 @@ public final class Authority: Sendable {
         await notifier?.shutdown()
     }
 
+    /// Shuts down, then closes the storage: for an engine in a program that is done with it
+    /// (an embedded store). It answers nothing after.
+    public func close() async {
+        await shutdown()
+        store.close()
+    }
+
     // MARK: Leases (RFC 9664)
 
     /// Deletes, in one journaled step per zone, every name whose lease ended at or before `now`

@@ -55,6 +55,10 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
 
     // MARK: ZoneStore
 
+    /// Closes the file's connections. A close that fails (a read still running) leaves them to
+    /// close when the store is released.
+    func close() { try? pool.close() }
+
     func createZoneIfMissing(_ origin: DNSName, records: [ResourceRecord]) throws -> Bool {
         let created = try pool.writeWithoutTransaction { db -> Bool in
             var created = false

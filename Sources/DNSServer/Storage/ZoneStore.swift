@@ -23,6 +23,9 @@ struct ZoneWrite<Result> {
 }
 
 extension ZoneStore {
+    /// Nothing held that outlives the object.
+    func close() {}
+
     var changesSeenAtOnce: Bool { true }
     var readsAreLocal: Bool { true }
 }
@@ -172,6 +175,9 @@ protocol ZoneStore: Sendable {
 
     /// Problems found checking the storage itself (`thorough`: every page), empty when sound.
     func check(thorough: Bool) throws -> [String]
+
+    /// Closes the storage: its files or connections are released, and every later use fails.
+    func close()
 
     /// Every record of the zone that can still be decoded, and why the others cannot.
     func salvage(_ origin: DNSName) throws -> (records: [ResourceRecord], damaged: [String])

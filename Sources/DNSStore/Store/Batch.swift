@@ -5,7 +5,7 @@ public struct Batch: Sendable {
 
     /// Creates or replaces `id` in `collection` with `value` encoded as JSON.
     public mutating func put<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T, lease: Lease? = nil) throws {
-        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .put, body: try DocumentJSON.encode(value), lease: lease?.id))
+        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .put, body: try DocumentJSON.encode(value, collection.store.configuration.coding), lease: lease?.id))
     }
 
     /// Creates or replaces `id` in `collection` with JSON text as it is.
@@ -15,13 +15,13 @@ public struct Batch: Sendable {
 
     /// Creates `id` in `collection`; the whole batch fails with `.alreadyExists` if it is there.
     public mutating func insert<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T, lease: Lease? = nil) throws {
-        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .insert, body: try DocumentJSON.encode(value), lease: lease?.id))
+        ops.append(WriteOp(database: collection.database, collection: collection.name, id: id, mode: .insert, body: try DocumentJSON.encode(value, collection.store.configuration.coding), lease: lease?.id))
     }
 
     /// Replaces `id` only if it is at `version`; the whole batch fails with `.conflict` if not.
     public mutating func update<T: Encodable>(_ collection: DocumentCollection, _ id: String, _ value: T, ifVersion version: Int, lease: Lease? = nil) throws {
         ops.append(WriteOp(
-            database: collection.database, collection: collection.name, id: id, mode: .update(expected: version), body: try DocumentJSON.encode(value),
+            database: collection.database, collection: collection.name, id: id, mode: .update(expected: version), body: try DocumentJSON.encode(value, collection.store.configuration.coding),
             lease: lease?.id))
     }
 

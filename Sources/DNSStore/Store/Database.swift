@@ -1,9 +1,18 @@
 import DNSWire
 
 extension DocumentStore {
-    /// Creates a database (and the store root, if this is the first). Throws `.alreadyExists` if present.
+    /// Creates a database (and the store root, if this is the first). Throws `.alreadyExists` if
+    /// present, unless `ifMissing`: then a database already there is returned as it is, so that
+    /// start-up code can call this every time.
     @discardableResult
-    public func createDatabase(_ name: String, chunks: Int? = nil) async throws -> Database {
+    public func createDatabase(_ name: String, chunks: Int? = nil, ifMissing: Bool = false) async throws -> Database {
+        if ifMissing {
+            do {
+                return try await createDatabase(name, chunks: chunks)
+            } catch let error as StoreError where error.code == .alreadyExists {
+                return database(name)
+            }
+        }
         try await initialize()
         let root = try await root(forWriting: true)
         try await createNode(
@@ -114,14 +123,31 @@ public struct Database: Sendable {
 
     /// Creates a collection. Throws `.alreadyExists` if present, `.notFound` if the database is not.
     /// A private one (docs/FORMAT.md section 11) stores its ids sealed and its documents
-    /// encrypted, with secrets wrapped under each of the store's encryption keys.
+    /// encrypted, with secrets wrapped under each of the store's encryption keys. With
+    /// `ifMissing`, the database is created too if need be, and a collection already there is
+    /// returned, unless it is plain where a private one was asked for (`.alreadyExists`: its
+    /// documents would not be sealed).
     @discardableResult
-    public func createCollection(_ collection: String, chunks: Int? = nil, private isPrivate: Bool = false) async throws -> DocumentCollection {
+    public func createCollection(
+        _ collection: String, chunks: Int? = nil, private isPrivate: Bool = false, ifMissing: Bool = false
+    ) async throws -> DocumentCollection {
+        if ifMissing {
+            try await store.createDatabase(name, ifMissing: true)
+            do {
+                return try await createCollection(collection, chunks: chunks, private: isPrivate)
+            } catch let error as StoreError where error.code == .alreadyExists {
+                let node = try await store.collection(named: collection, in: name, forWriting: true)
+                if isPrivate, node.metadata.privacy == nil {
+                    throw StoreError.alreadyExists(
+                        "collection '\(name)/\(collection)' exists and is not private", path: "\(name)/\(collection)")
+                }
+                return self.collection(collection)
+            }
+        }
         var privacy: PrivateMetadata?
         if isPrivate {
             guard let keys = store.configuration.encryptionKeys, !keys.all.isEmpty else {
-                throw StoreError.encryptionKey(
-                    "a private collection needs an encryption key (--encryption-key FILE; 'dnsstore keygen --encryption' makes one)")
+                throw StoreError.encryptionKey("a private collection needs an encryption key (the configuration's encryptionKeys)")
             }
             try Naming.validate(collection)
             let place = CollectionSecrets.WrapPlace(root: store.layout.boundRoot, database: name, collection: collection)

@@ -19,10 +19,11 @@ public struct Document: Sendable, Hashable {
         self.lease = lease
     }
 
-    /// The document decoded as `type`.
-    public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
+    /// The document decoded as `type`, with `coding`'s decoder (by default the standard one:
+    /// dates as ISO 8601 text).
+    public func decode<T: Decodable>(_ type: T.Type = T.self, using coding: DocumentCoding = .standard) throws -> T {
         do {
-            return try JSONDecoder().decode(type, from: Data(json))
+            return try coding.makeDecoder().decode(type, from: Data(json))
         } catch {
             throw StoreError.invalidDocument("document '\(id)' does not decode as \(type): \(error)")
         }
@@ -32,19 +33,21 @@ public struct Document: Sendable, Hashable {
     public var jsonObject: Any? { try? JSONSerialization.jsonObject(with: Data(json), options: [.fragmentsAllowed]) }
 }
 
-/// A decoded document and its version.
+/// A decoded document, its id and its version.
 public struct Versioned<Value: Sendable>: Sendable {
     /// The decoded document.
     public var value: Value
     /// Its version: pass it to `update(_:_:ifVersion:)` to write only if nobody wrote meanwhile.
     public var version: Int
+    /// Its id within its collection.
+    public var id: String
 }
 
 enum DocumentJSON {
-    /// Encodes a Codable value the same way every time (sorted keys).
-    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    /// Encodes a Codable value with `coding`'s encoder (the standard one: sorted keys, the same
+    /// text every time, dates as ISO 8601).
+    static func encode<T: Encodable>(_ value: T, _ coding: DocumentCoding = .standard) throws -> [UInt8] {
+        let encoder = coding.makeEncoder()
         do {
             return Array(try encoder.encode(value))
         } catch {

@@ -22,7 +22,7 @@ public struct DocumentCollection: Sendable {
     /// only while the lease does (docs/FORMAT.md section 13); without, it is detached from any.
     @discardableResult
     public func put<T: Encodable>(_ id: String, _ value: T, lease: Lease? = nil) async throws -> Int {
-        try await putJSON(id, try DocumentJSON.encode(value), lease: lease)
+        try await putJSON(id, try DocumentJSON.encode(value, store.configuration.coding), lease: lease)
     }
 
     /// Creates or replaces a document with JSON text, kept as given minus insignificant whitespace; returns its new version.
@@ -35,7 +35,7 @@ public struct DocumentCollection: Sendable {
     /// is not).
     @discardableResult
     public func insert<T: Encodable>(_ id: String, _ value: T, lease: Lease? = nil) async throws -> Int {
-        try await insertJSON(id, try DocumentJSON.encode(value), lease: lease)
+        try await insertJSON(id, try DocumentJSON.encode(value, store.configuration.coding), lease: lease)
     }
 
     /// Creates a document from JSON text; throws `.alreadyExists` if it is there.
@@ -47,7 +47,7 @@ public struct DocumentCollection: Sendable {
     /// Replaces a document only if it is still at `version` (compare-and-swap); throws `.conflict` if not.
     @discardableResult
     public func update<T: Encodable>(_ id: String, _ value: T, ifVersion version: Int, lease: Lease? = nil) async throws -> Int {
-        try await updateJSON(id, try DocumentJSON.encode(value), ifVersion: version, lease: lease)
+        try await updateJSON(id, try DocumentJSON.encode(value, store.configuration.coding), ifVersion: version, lease: lease)
     }
 
     /// Replaces a document with JSON text only if it is still at `version`; throws `.conflict` if not.
@@ -64,13 +64,13 @@ public struct DocumentCollection: Sendable {
     ) async throws -> Versioned<T> {
         for attempt in 0..<maxAttempts {
             guard let document = try await get(id) else { throw StoreError.notFound("document '\(path(id))'", path: path(id)) }
-            var value = try document.decode(type)
+            var value = try document.decode(type, using: store.configuration.coding)
             try change(&value)
             do {
                 // It stays attached to the lease it has.
                 let lease = document.lease.map { Lease(id: $0, ttl: 1) }
                 let version = try await update(id, value, ifVersion: document.version, lease: lease)
-                return Versioned(value: value, version: version)
+                return Versioned(value: value, version: version, id: id)
             } catch let error as StoreError where error.code == .conflict {
                 try await store.backoff(attempt)
             }
@@ -110,7 +110,7 @@ public struct DocumentCollection: Sendable {
     /// The document decoded as `type` with its version, or nil.
     public func get<T: Decodable & Sendable>(_ id: String, as type: T.Type) async throws -> Versioned<T>? {
         guard let document = try await get(id) else { return nil }
-        return Versioned(value: try document.decode(type), version: document.version)
+        return Versioned(value: try document.decode(type, using: store.configuration.coding), version: document.version, id: id)
     }
 
     /// Document ids in UTF-8 order: up to `limit` of them after `after` (a page cursor).
@@ -156,5 +156,11 @@ public struct DocumentCollection: Sendable {
         var found: [Document] = []
         for try await documents in scan() { found += documents.filter { filter.matches($0) } }
         return found.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
+    }
+
+    /// The documents that match `filter`, decoded as `type`, in id order.
+    public func find<T: Decodable & Sendable>(_ filter: Filter, as type: T.Type) async throws -> [Versioned<T>] {
+        let coding = store.configuration.coding
+        return try await find(filter).map { Versioned(value: try $0.decode(type, using: coding), version: $0.version, id: $0.id) }
     }
 }

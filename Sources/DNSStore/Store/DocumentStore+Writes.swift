@@ -1,5 +1,6 @@
 import DNSWire
 import Foundation
+import Logging
 
 extension DocumentStore {
     /// Runs writes as one UPDATE (section 8.1 of docs/FORMAT.md): reads what they depend on, plans
@@ -14,6 +15,15 @@ extension DocumentStore {
     /// did not). `revoking`: a lease deleted in the same UPDATE (its documents are among `ops`).
     func executeReporting(_ ops: [WriteOp], _ context: String, revoking: String? = nil) async throws -> [(version: Int, changed: Bool)] {
         let ops = try validate(ops)
+        if configuration.createIfMissing {
+            // Writes that create (not deletes, not the reaper's) make their database and collection.
+            var seen = Set<CollectionKey>()
+            for op in ops where !op.isDelete && !op.byStoredID
+                && seen.insert(CollectionKey(database: op.database, collection: op.collection)).inserted
+            {
+                _ = try await collectionForWriting(op.database, op.collection, documents: [])
+            }
+        }
         var addresses = try await concurrently(ops) { try await self.address(for: $0) }
         for attempt in 0..<configuration.maxAttempts {
             if attempt > 0 {
@@ -77,6 +87,7 @@ extension DocumentStore {
             } catch let error as StoreError where error.code == .conflict {
                 // Lost a race. The next attempt reads again: a compare-and-swap whose document
                 // changed reports the conflict then; a write that raced only on an index page retries.
+                configuration.logger.debug("lost a race; reading again", metadata: ["write": "\(context)", "attempt": "\(attempt + 1)"])
                 await deleteNames(written)
             } catch {
                 await deleteNames(written)

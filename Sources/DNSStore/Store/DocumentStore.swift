@@ -1,5 +1,6 @@
 import DNSClient
 import DNSWire
+import Logging
 import NIOCore
 
 /// A document store in DNS TXT records (docs/FORMAT.md): databases hold collections, collections
@@ -18,6 +19,10 @@ public final class DocumentStore: Sendable {
     private let cache = Locked(MetadataCache())
     /// Collections pinned private: the configuration's, those seen private, less those dropped here.
     private let pins: Locked<Set<String>>
+    /// Whether `shutdown()` shuts the transports down: they were made for this store.
+    let ownsTransports: Bool
+    /// Set once `shutdown()` has run.
+    let isShutDown = Locked(false)
 
     struct MetadataCache {
         var root: RootMetadata?
@@ -45,12 +50,14 @@ public final class DocumentStore: Sendable {
     }
 
     /// A store whose reads and writes go to one server (`transport`), or whose reads go to
-    /// `readServers` (by name, for messages) as `configuration.consistency` allows.
+    /// `readServers` (by name, for messages) as `configuration.consistency` allows. With
+    /// `ownsTransports`, ``shutdown()`` shuts them down too; otherwise they stay the caller's.
     public init(
         configuration: StoreConfiguration, transport: any StoreTransport,
-        readServers: [(transport: any StoreTransport, name: String)] = []
+        readServers: [(transport: any StoreTransport, name: String)] = [], ownsTransports: Bool = false
     ) throws {
         self.configuration = configuration
+        self.ownsTransports = ownsTransports
         self.pins = Locked(configuration.privateCollections)
         self.transport = transport
         self.replicas = readServers.isEmpty
@@ -68,7 +75,7 @@ public final class DocumentStore: Sendable {
         domain: DNSName, servers: [SocketAddress], key: TSIGKey?, zone: DNSName? = nil
     ) throws {
         let client = DNSClient(configuration: DNSClientConfiguration(servers: servers, key: key))
-        try self.init(configuration: StoreConfiguration(domain: domain, zone: zone), transport: client)
+        try self.init(configuration: StoreConfiguration(domain: domain, zone: zone), transport: client, ownsTransports: true)
     }
 
     /// A store that writes to `primaries` (in order of preference, signed with `key`) and reads
@@ -87,7 +94,7 @@ public final class DocumentStore: Sendable {
             reader.attempts = 1
             return (DNSClient(configuration: reader), address.display)
         }
-        try self.init(configuration: config, transport: primary, readServers: readers)
+        try self.init(configuration: config, transport: primary, readServers: readers, ownsTransports: true)
     }
 
     /// The store root's name, `_dnsstore.<domain>`.
@@ -120,8 +127,10 @@ public final class DocumentStore: Sendable {
                     replicas.answered(i, after: ContinuousClock.now - start)
                     if consistency == .any || accepts(answer) { return answer }
                     replicas.foundBehind(i)
+                    configuration.logger.debug("read server behind; asking the next", metadata: ["server": "\(replicas.servers[i].name)", "name": "\(name)"])
                 } catch {
                     replicas.failed(i)
+                    configuration.logger.debug("read server failed; asking the next", metadata: ["server": "\(replicas.servers[i].name)", "error": "\(error)"])
                 }
             }
         }
@@ -150,7 +159,7 @@ public final class DocumentStore: Sendable {
     func root(forWriting: Bool = false) async throws -> RootMetadata {
         if let root = cache.withLock({ $0.root }) { return root }
         guard let rdata = try await readRecord(layout.root, route: nodeRoute([], forWriting: forWriting)) else {
-            throw StoreError.notFound("no store at \(layout.root); create a database first or run init")
+            throw StoreError.notFound("no store at \(layout.root); create a database first")
         }
         let root = try MetadataJSON.decode(RootMetadata.self, try text(of: rdata, at: layout.root), name: layout.root)
         guard root.version == RootMetadata.formatVersion else {
@@ -283,7 +292,11 @@ public final class DocumentStore: Sendable {
         do {
             try await transport.apply(update)
         } catch {
-            throw StoreError.from(error, context, writing: true)
+            let mapped = StoreError.from(error, context, writing: true)
+            if let unknown = mapped as? StoreError, unknown.code == .outcomeUnknown {
+                configuration.logger.notice("a write's outcome is unknown", metadata: ["error": "\(unknown.detail)"])
+            }
+            throw mapped
         }
     }
 

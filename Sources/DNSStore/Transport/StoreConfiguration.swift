@@ -1,6 +1,7 @@
 import DNSClient
 import DNSWire
 import Foundation
+import Logging
 
 /// Where a store lives and how it writes.
 public struct StoreConfiguration: Sendable {
@@ -51,6 +52,16 @@ public struct StoreConfiguration: Sendable {
     var leaseClockSkewMilliseconds: Int64 {
         leaseClockSkew.components.seconds * 1000 + leaseClockSkew.components.attoseconds / 1_000_000_000_000_000
     }
+
+    /// Where the store says what it does: writes retried after a lost race (debug), read servers
+    /// passed over (debug), writes whose outcome is unknown (notice). By default the process's
+    /// swift-log handler, under `dnsstore`.
+    public var logger = Logger(label: "dnsstore")
+    /// Whether a write to a collection that does not exist creates it (and its database and the
+    /// store root), as the command line does; otherwise it throws `.notFound`.
+    public var createIfMissing = false
+    /// How Codable values become documents and back: by default dates as ISO 8601 text.
+    public var coding = DocumentCoding.standard
 
     /// A store under `domain`, writing to `zone` (the domain itself unless given).
     public init(domain: DNSName, zone: DNSName? = nil) {

@@ -17,7 +17,7 @@ extension StoreError {
             self = writing ? .conflict(context ?? error.description) : .notFound(said(error.description))
         case .refused, .notAuth:
             // A secondary refuses UPDATEs too: say where writes belong.
-            let hint = writing ? "; the key may not change this name, or the server is not the zone's primary (give the primary with --primary or primaries:)" : ""
+            let hint = writing ? "; the key may not change this name, or the server is not the zone's primary" : ""
             self = .unauthorized(said(error.description) + hint)
         case .tsig:
             self = .unauthorized(said(error.description))

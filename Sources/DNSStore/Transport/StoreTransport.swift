@@ -16,6 +16,10 @@ public protocol StoreTransport: Sendable {
     /// server), `.unanswered` (an UPDATE went out and no answer came back; it may have been
     /// applied), `.malformedResponse`, `.tsig`, `.incompleteTransfer`.
     func send(_ request: Message, overTCP: Bool, each: (Message) throws -> Void) async throws
+
+    /// Releases what the transport holds (sockets, an engine's files). Called by a store that
+    /// owns its transport when the store shuts down; nothing is sent after. By default nothing.
+    func shutdown() async
 }
 
 /// A TXT lookup's answer.
@@ -33,6 +37,9 @@ public struct TXTLookup: Sendable {
 }
 
 extension StoreTransport {
+    /// Nothing to release.
+    public func shutdown() async {}
+
     /// The one answer to a query or an UPDATE, whatever its RCODE.
     public func answer(to request: Message, overTCP: Bool = false) async throws -> Message {
         var answer: Message?

@@ -1,0 +1,79 @@
+import DNSClient
+import DNSWire
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+extension DocumentStore: Service {
+    /// Runs until the service group shuts down gracefully (SIGTERM, say) or the task is
+    /// cancelled, then shuts the store down: so a program runs its store the way it runs
+    /// postgres-nio's `PostgresClient`, in its `ServiceGroup`.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Releases what the store opened itself: the clients of the convenience initializers, the
+    /// engine and data file of `DocumentStore.embedded` (in DNSStoreEmbedded).
+    /// Transports passed in stay open unless the store was told it owns them. Every call after
+    /// the first does nothing. Nothing may be sent through the store after it.
+    public func shutdown() async {
+        guard isShutDown.withLock({ done in defer { done = true }; return !done }) else { return }
+        guard ownsTransports else { return }
+        await transport.shutdown()
+        for server in replicas?.servers ?? [] { await server.transport.shutdown() }
+    }
+}
+
+extension DocumentStore {
+    /// A store on DNS servers named by host name or address (`"primary.internal:53"`,
+    /// `"10.0.0.1"`, `"[::1]:5353"`; port 53 unless given), resolved once here, with the
+    /// configuration's logger, encryption keys and consistency. Writes go to `primaries` in order,
+    /// signed with `key`; reads go to `readServers` as the consistency allows (the primaries when
+    /// there are none). `timeout` and `attempts` bound each request to the primaries; a read
+    /// server gets one try of `readTimeout` before the next is asked.
+    public convenience init(
+        configuration: StoreConfiguration, primaries: [String], readServers: [String] = [], key: TSIGKey?,
+        timeout: Duration = .seconds(2), attempts: Int = 3, readTimeout: Duration = .milliseconds(700)
+    ) throws {
+        guard !primaries.isEmpty else { throw StoreError.unreachable("no primary given: a store needs a server to write to") }
+        var primary = DNSClientConfiguration(servers: try primaries.map(Self.resolve), key: key)
+        primary.timeout = timeout
+        primary.attempts = attempts
+        primary.health = configuration.serverHealth
+        let readers = try readServers.map { server -> (transport: any StoreTransport, name: String) in
+            var reader = DNSClientConfiguration(servers: [try Self.resolve(server)])
+            reader.timeout = readTimeout
+            reader.attempts = 1
+            return (DNSClient(configuration: reader), server)
+        }
+        try self.init(
+            configuration: configuration, transport: DNSClient(configuration: primary), readServers: readers, ownsTransports: true)
+    }
+
+    /// `host[:port]` or `[v6]:port` as a socket address, the host resolved by the system.
+    static func resolve(_ server: String) throws -> SocketAddress {
+        var host = server
+        var port = 53
+        if server.hasPrefix("["), let close = server.firstIndex(of: "]") {
+            host = String(server[server.index(after: server.startIndex)..<close])
+            let rest = server[server.index(after: close)...]
+            if rest.hasPrefix(":") {
+                guard let p = Int(rest.dropFirst()) else { throw StoreError.unreachable("server '\(server)': the port is not a number") }
+                port = p
+            }
+        } else if server.filter({ $0 == ":" }).count == 1, let colon = server.lastIndex(of: ":") {
+            host = String(server[..<colon])
+            guard let p = Int(server[server.index(after: colon)...]) else {
+                throw StoreError.unreachable("server '\(server)': the port is not a number")
+            }
+            port = p
+        }
+        guard (1...65_535).contains(port), !host.isEmpty else { throw StoreError.unreachable("server '\(server)' is not host[:port]") }
+        do {
+            return try SocketAddress.makeAddressResolvingHost(host, port: port)
+        } catch {
+            throw StoreError.unreachable("server '\(server)': cannot resolve \(host) (\(error))")
+        }
+    }
+}
