@@ -17,7 +17,7 @@ struct DNSCommand: AsyncParsableCommand {
 
     /// The options every raw DNS command takes: the store's, and two of their own.
     struct Options: ParsableArguments {
-        @OptionGroup var store: StoreOptions
+        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Option(name: .customLong("key-string"), help: "A TSIG key as [algorithm:]name:base64-secret, instead of a key file.")
         var keyString: String?
         @Flag(help: "Use TCP only.") var tcp = false

@@ -41,7 +41,7 @@ struct PutCommand: AsyncParsableCommand {
             The document is JSON: inline, @FILE, or - for standard input.
             Example: dnsstore put inventory/hosts/web1 '{"ip": "10.0.0.5"}'
             """)
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @OptionGroup var lease: LeaseOption
     @Argument(help: "database/collection/id") var path: String
     @Argument(help: "JSON, @FILE or -") var document: String
@@ -61,7 +61,7 @@ struct InsertCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "insert", abstract: "Create a document; fails (exit 4) if it exists.",
         discussion: "Example: dnsstore insert inventory/hosts/web1 @web1.json")
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @OptionGroup var lease: LeaseOption
     @Argument(help: "database/collection/id") var path: String
     @Argument(help: "JSON, @FILE or -") var document: String
@@ -81,7 +81,7 @@ struct UpdateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "update", abstract: "Replace a document only at the given version (compare-and-swap; exit 4 if it moved).",
         discussion: "Example: dnsstore update inventory/hosts/web1 '{\"ip\": \"10.0.0.6\"}' --if-version 3")
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @OptionGroup var lease: LeaseOption
     @Argument(help: "database/collection/id") var path: String
     @Argument(help: "JSON, @FILE or -") var document: String
@@ -103,7 +103,7 @@ struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get", abstract: "Print a document (exit 3 if there is none).",
         discussion: "Example: dnsstore get inventory/hosts/web1 | jq .ip")
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection/id") var path: String
     @Flag(help: "Print {\"id\", \"version\", \"doc\"} instead of the document alone.") var withVersion = false
 
@@ -122,7 +122,7 @@ struct DeleteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete", abstract: "Delete a document, optionally only at a version.",
         discussion: "Example: dnsstore delete inventory/hosts/web1 --if-version 4")
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection/id") var path: String
     @Option(parsing: .unconditional, help: "Delete only if the document is at this version.") var ifVersion: Int?
 
@@ -146,7 +146,7 @@ struct ListCommand: AsyncParsableCommand {
             --limit N --after LAST pages through a collection of any size.
             Example: dnsstore list inventory/hosts --limit 100 --after web1 --table
             """)
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection") var path: String
     @Option(help: "Ids after this one (the previous page's last).") var after: String?
     @Option(parsing: .unconditional, help: "At most this many ids.") var limit: Int?
@@ -197,11 +197,21 @@ struct FindCommand: AsyncParsableCommand {
         commandName: "find", abstract: "Print the documents whose fields match (path=value, all must hold).",
         discussion: """
             Values are JSON when they parse (42, true, null, "text"), text otherwise. Paths use dots.
-            Example: dnsstore find inventory/hosts role=web site.city=Oslo
+            Example: dnsstore find inventory/hosts role=web site.city=Oslo --table --fields role,site.city
             """)
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection") var path: String
     @Argument(help: "Conditions path=value.") var conditions: [String] = []
+    @Flag(help: "A table instead of JSON: id, version and a column per field.") var table = false
+    @Option(help: "With --table, the fields shown (comma-separated paths); by default the top-level ones of the first documents found.")
+    var fields: String?
+
+    func validate() throws {
+        if fields != nil, !table { throw ValidationError("--fields goes with --table") }
+        if let fields, fields.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            throw ValidationError("--fields takes paths separated by commas, not '\(fields)'")
+        }
+    }
 
     func run() async throws {
         try await report(store) {
@@ -209,10 +219,89 @@ struct FindCommand: AsyncParsableCommand {
             let filter = Filter.and(try conditions.map { try Filter(parsing: $0) })
             // Matched as they are read, a page of the index at a time: memory stays flat.
             let writer = Output.ArrayWriter(compact: store.compact)
+            var rows: DocumentTable?
+            var count = 0
             for try await documents in p.collection(in: try await store.openStore()).scan() {
-                for document in documents where filter.matches(document) { writer.append(JSONLines.line(document)) }
+                let matched = documents.filter { filter.matches($0) }
+                count += matched.count
+                if table {
+                    guard !matched.isEmpty else { continue }
+                    if rows == nil {
+                        rows = DocumentTable(fields: fields?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, first: matched)
+                        print(rows!.header)
+                    }
+                    for document in matched { print(rows!.row(document)) }
+                } else {
+                    for document in matched { writer.append(JSONLines.line(document)) }
+                }
             }
-            writer.finish()
+            if table {
+                if rows == nil { print("id  version\n--  -------") }
+                print("(\(count) \(count == 1 ? "row" : "rows"))")
+            } else {
+                writer.finish()
+            }
+        }
+    }
+}
+
+/// Documents as rows of text for people: id, version, then one column per field, each as wide as
+/// the first page of rows needs (at most 40 characters; longer cells end in "…"). Strings are
+/// shown as they are, other values as JSON, missing fields empty.
+struct DocumentTable {
+    let fields: [String]
+    let widths: [Int]
+    static let widest = 40
+
+    init(fields: [String]?, first: [Document]) {
+        let values = first.map { Self.value($0) }
+        var chosen = fields ?? []
+        if fields == nil {
+            var seen = Set<String>()
+            for value in values {
+                guard case .object(let members)? = value else { continue }
+                for key in members.keys.sorted() where seen.insert(key).inserted { chosen.append(key) }
+            }
+        }
+        self.fields = chosen
+        var widths = (["id", "version"] + chosen).map(\.count)
+        for (document, value) in zip(first, values) {
+            let cells = [document.id, String(document.version)] + chosen.map { Self.cell(value?.lookup($0)) }
+            for (i, cell) in cells.enumerated() { widths[i] = max(widths[i], min(cell.count, Self.widest)) }
+        }
+        self.widths = widths
+    }
+
+    var header: String {
+        let names = ["id", "version"] + fields
+        return line(names) + "\n" + line(widths.map { String(repeating: "-", count: $0) })
+    }
+
+    func row(_ document: Document) -> String {
+        let value = Self.value(document)
+        return line([document.id, String(document.version)] + fields.map { Self.cell(value?.lookup($0)) })
+    }
+
+    private func line(_ cells: [String]) -> String {
+        var out = ""
+        for (i, cell) in cells.enumerated() {
+            let text = cell.count > widths[i] ? String(cell.prefix(widths[i] - 1)) + "…" : cell
+            out += i == cells.count - 1 ? text : text.padding(toLength: widths[i], withPad: " ", startingAt: 0) + "  "
+        }
+        while out.hasSuffix(" ") { out.removeLast() }
+        return out
+    }
+
+    static func value(_ document: Document) -> JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: Data(document.json)) }
+
+    static func cell(_ value: JSONValue?) -> String {
+        switch value {
+        case nil: return ""
+        case .string(let text): return text.replacingOccurrences(of: "\n", with: " ")
+        case let other?:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return (try? String(decoding: encoder.encode(other), as: UTF8.self)) ?? ""
         }
     }
 }

@@ -7,7 +7,7 @@ struct InspectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect", abstract: "Show the DNS names and TXT records a document became, as dig shows them.",
         discussion: "Example: dnsstore inspect inventory/hosts/web1")
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection/id") var path: String
 
     func run() async throws {
@@ -31,7 +31,7 @@ struct FsckCommand: AsyncParsableCommand {
             TXT texts in DIR, one file per DNS name).
             Example: dnsstore fsck --repair --quarantine ./damaged
             """)
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Flag(help: "Mend what can be mended: index entries, oversize pages, dangling chunks and stray names.") var repair = false
     @Flag(help: "With --repair, delete damaged documents.") var deleteDamaged = false
     @Option(help: "With --repair, save each damaged document's TXT texts in this directory, then delete it.") var quarantine: String?

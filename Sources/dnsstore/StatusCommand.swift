@@ -19,7 +19,7 @@ struct StatusCommand: AsyncParsableCommand {
             Example: dnsstore status --primary 10.0.0.1 --read-server 10.0.0.2 --read-server 10.0.0.3 --domain example.com --table
             """)
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Option(parsing: .unconditional, help: "Serials a read server may be behind before the status fails (default 0).") var maxLag: Int = 0
     @Flag(help: "A table instead of JSON.") var table = false
 

@@ -6,7 +6,7 @@ struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init", abstract: "Create the store's root record under its domain (safe to repeat).",
         discussion: "Example: dnsstore init -s 127.0.0.1:5353 -d example.test -k tsig.key")
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
 
     func run() async throws {
         try await report(store) {
@@ -23,7 +23,7 @@ struct DatabaseCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a database.", discussion: "Example: dnsstore db create inventory")
-        @OptionGroup var store: StoreOptions
+        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "The database name.") var name: String
         @Option(parsing: .unconditional, help: "Collection index chunks, 1 to 4096 (fixed for the database's life).") var chunks: Int?
 
@@ -44,7 +44,7 @@ struct DatabaseCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List databases.", discussion: "Example: dnsstore db list --table")
-        @OptionGroup var store: StoreOptions
+        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Flag(help: "A table instead of JSON.") var table = false
 
         func run() async throws {
@@ -56,7 +56,7 @@ struct DatabaseCommand: AsyncParsableCommand {
 
     struct Drop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Drop a database with everything in it.", discussion: "Example: dnsstore db drop inventory")
-        @OptionGroup var store: StoreOptions
+        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "The database name.") var name: String
 
         func run() async throws {
@@ -75,7 +75,7 @@ struct CollectionCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a collection, and its database if it does not exist.", discussion: "Example: dnsstore collection create inventory/hosts")
-        @OptionGroup var store: StoreOptions
+        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "database/collection") var path: String
         @Option(parsing: .unconditional, help: "Record index chunks, 1 to 4096 (fixed for the collection's life).") var chunks: Int?
         @Flag(name: .customLong("private"), help: "Encrypt its documents and seal its ids with the --encryption-key keys.") var isPrivate = false
@@ -100,7 +100,7 @@ struct CollectionCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List a database's collections.", discussion: "Example: dnsstore collection list inventory")
-        @OptionGroup var store: StoreOptions
+        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "database") var database: String
         @Flag(help: "A table instead of JSON.") var table = false
 
@@ -114,7 +114,7 @@ struct CollectionCommand: AsyncParsableCommand {
 
     struct Drop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Drop a collection with its documents.", discussion: "Example: dnsstore collection drop inventory/hosts")
-        @OptionGroup var store: StoreOptions
+        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "database/collection") var path: String
 
         func run() async throws {

@@ -124,7 +124,7 @@ struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Write a collection's documents as JSON Lines.",
         discussion: "Example: dnsstore export inventory/hosts > hosts.jsonl")
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection") var path: String
     @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
 
@@ -167,7 +167,7 @@ struct ImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import", abstract: "Put documents from JSON Lines ({\"id\": ..., \"doc\": ...} per line).",
         discussion: "Creates the database and collection if needed. Example: dnsstore import inventory/hosts hosts.jsonl")
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection") var path: String
     @Argument(help: "A JSON Lines file, or - for standard input.") var file: String = "-"
 

@@ -18,7 +18,7 @@ struct WatchCommand: AsyncParsableCommand {
             every document it holds now follows as a put.
             Example: dnsstore watch inventory/hosts --from 1042 --notify-listen 127.0.0.1:5399
             """)
-    @OptionGroup var store: StoreOptions
+    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection or database/collection/id") var path: String
     @Option(parsing: .unconditional, help: "Report the changes after this zone serial.") var from: UInt32?
     @Flag(help: "Leave the documents out.") var idsOnly = false

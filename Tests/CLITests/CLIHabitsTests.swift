@@ -55,4 +55,27 @@ struct CLIHabitsTests {
             #expect(object["format"] as? Int == 1 && object["version"] is String, "\(result.out)")
         }
     }
+
+    /// `find --table`: id, version and the fields, the first documents' own or those asked for.
+    @Test func findPrintsATableOfTheFieldsAsked() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        #expect(try await cli.run("put", "inv/hosts/web1", #"{"role":"web","ip":"10.0.0.5","site":{"city":"Oslo"}}"#).status == 0)
+        #expect(try await cli.run("put", "inv/hosts/db1", #"{"role":"db"}"#).status == 0)
+        let own = try await cli.run("find", "inv/hosts", "role=web", "--table")
+        #expect(own.out == """
+            id    version  ip        role  site
+            ----  -------  --------  ----  ---------------
+            web1  1        10.0.0.5  web   {"city":"Oslo"}
+            (1 row)
+            """, "\(own.out)")
+        let asked = try await cli.run("find", "inv/hosts", "--table", "--fields", "role,site.city")
+        #expect(asked.out.split(separator: "\n").map(String.init) == [
+            "id    version  role  site.city", "----  -------  ----  ---------", "db1   1        db", "web1  1        web   Oslo", "(2 rows)",
+        ] || asked.out.split(separator: "\n").map(String.init) == [
+            "id    version  role  site.city", "----  -------  ----  ---------", "web1  1        web   Oslo", "db1   1        db", "(2 rows)",
+        ], "\(asked.out)")
+        let alone = try await cli.run("find", "inv/hosts", "--fields", "role")
+        #expect(alone.status == 2 && alone.err.hasPrefix("dnsstore: --fields goes with --table"), "\(alone.err)")
+    }
 }
