@@ -154,6 +154,10 @@ struct Failure {
         case let error as StoreError:
             exitCode = error.exitStatus
             message = error.description + (error.code == .timeout ? patience : "") + Failure.hint(for: error)
+            if error.code == .unauthorized, let settings = try? options?.settings(), settings.key == nil {
+                // The cause, rather than the key policy a refusal usually means.
+                message = "unauthorized: \(error.detail); no TSIG key is configured, and the server accepts only signed writes (--key FILE, DNSSTORE_KEY_FILE or \"key\" in dnsstore.json)"
+            }
             if error.code == .notFound, message.contains("no store at"), let settings = try? options?.settings(),
                 settings.server == nil, settings.primaries.isEmpty, settings.readServers.isEmpty
             {

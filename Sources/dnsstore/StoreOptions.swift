@@ -217,7 +217,10 @@ struct Settings {
 
     static func readKey(_ path: String) throws -> TSIGKey {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw CLIError.invalidInput("cannot read the key file \(path); create one with 'dnsstore keygen'")
+            // A new key would be one the server does not know: name the file the server was given.
+            let why = FileManager.default.fileExists(atPath: path) ? "it cannot be read" : "it does not exist"
+            throw CLIError.invalidInput(
+                "cannot read the key file \(path): \(why); give the key file the server accepts (the one 'dnsstore serve --key' or the server's configuration names)")
         }
         guard let key = try TSIGKey.parseBINDKeyFile(text).first else {
             throw CLIError.invalidInput("the key file \(path) holds no key")

@@ -78,4 +78,23 @@ struct CLIHabitsTests {
         let alone = try await cli.run("find", "inv/hosts", "--fields", "role")
         #expect(alone.status == 2 && alone.err.hasPrefix("dnsstore: --fields goes with --table"), "\(alone.err)")
     }
+
+    /// A write refused for want of a key says that no key is configured; a key file that is not
+    /// there is named as such, without suggesting a new key the server would not know.
+    @Test func refusalsNameTheirRealCause() async throws {
+        let server = try await EmbeddedServer.start()
+        var cli = try CLI()
+        defer {
+            cli.cleanUp()
+            Task { await server.stop() }
+        }
+        cli.environment = ["DNSSTORE_SERVER": "127.0.0.1:\(server.port)", "DNSSTORE_DOMAIN": "example.test"]
+        let unsigned = try await cli.run("put", "db/c/a", "{}")
+        #expect(unsigned.status == 5, "\(unsigned.err)")
+        #expect(unsigned.err.contains("no TSIG key is configured, and the server accepts only signed writes (--key FILE"), "\(unsigned.err)")
+        let missing = try await cli.run("put", "db/c/a", "{}", "--key", "no.key")
+        #expect(missing.status == 2)
+        #expect(missing.err.hasPrefix("dnsstore: cannot read the key file no.key: it does not exist; give the key file the server accepts"), "\(missing.err)")
+        #expect(!missing.err.contains("keygen"))
+    }
 }
