@@ -40,6 +40,7 @@ final class Progress: Sendable {
     let total: Int?
     let label: String
     let enabled = Output.stderrIsTerminal
+    private let started = ContinuousClock.now
     private let last = Locked(ContinuousClock.now - .seconds(1))
 
     init(total: Int?, label: String) {
@@ -47,6 +48,9 @@ final class Progress: Sendable {
         self.label = label
     }
 
+    /// Redraws the line (at most ten times a second unless `force`): bar, count, size, rate and,
+    /// when the total is known, the time left. The rest of the line is erased, so a shorter
+    /// text leaves nothing of a longer one behind.
     func update(_ done: Int, octets: Int? = nil, force: Bool = false) {
         guard enabled else { return }
         let due = last.withLock { last -> Bool in
@@ -55,19 +59,37 @@ final class Progress: Sendable {
             return true
         }
         guard due else { return }
-        var text = "\r\(label) \(done)"
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let text = Self.line(label: label, done: done, total: total, octets: octets, seconds: seconds)
+        FileHandle.standardError.write(Data(("\r" + text + "\u{1B}[K").utf8))
+    }
+
+    /// The progress line for `done` of `total` after `seconds`.
+    static func line(label: String, done: Int, total: Int?, octets: Int?, seconds: Double) -> String {
+        var text = "\(label) \(done)"
         if let total, total > 0 {
             let width = 30
             let filled = min(width, done * width / total)
-            text = "\r\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total)"
+            text = "\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total)"
         }
-        if let octets { text += " documents, " + Self.size(octets) }
-        FileHandle.standardError.write(Data(text.utf8))
+        text += " documents"
+        if let octets { text += ", " + size(octets) }
+        guard seconds >= 0.5, done > 0 else { return text }
+        let rate = Double(done) / seconds
+        text += String(format: ", %.0f/s", rate)
+        if let total, total > done { text += ", " + duration(Double(total - done) / rate) + " left" }
+        return text
     }
 
     static func size(_ octets: Int) -> String {
         if octets < 1 << 20 { return String(format: "%.1f KiB", Double(octets) / 1024) }
         return String(format: "%.1f MiB", Double(octets) / 1_048_576)
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let whole = Int(seconds.rounded(.up))
+        return whole < 60 ? "\(whole) s" : whole < 3600 ? "\(whole / 60) min \(whole % 60) s" : "\(whole / 3600) h \(whole % 3600 / 60) min"
     }
 
     func finish() {
