@@ -118,6 +118,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Examples/Registrar: a service that uses the library as README.md says (ServiceLifecycle,
+        // a logger, configuration from the environment, a lease, a watch). Built with the rest,
+        // and run by a test against a server named by host name.
+        .executableTarget(
+            name: "dnsstore-example-registrar",
+            dependencies: [
+                "DNSStore", "DNSStoreEmbedded",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/Registrar",
+            swiftSettings: strict
+        ),
         // Layer 5: the command line.
         .executableTarget(
             name: "dnsstore",

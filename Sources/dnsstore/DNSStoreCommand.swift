@@ -1,5 +1,6 @@
 import ArgumentParser
 import DNSStore
+import DNSStoreEmbedded
 import Foundation
 
 @main

@@ -1,3 +1,4 @@
+import DNSClient
 import ArgumentParser
 import DNSServer
 import DNSStore
@@ -92,7 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         // Metrics are created from here on (the engine's, per zone, per secondary): the backend
         // goes in first, or they would all be no-ops.
-        let metricsAddress = try metrics.map(ServerAddress.parse)
+        let metricsAddress = try metrics.map(ServerAddress.cli)
         let registry = metricsAddress.map { _ in Self.bootstrapMetrics() }
         let zones = try (zone.isEmpty ? ["dnsstore.localhost."] : zone).map(parseName)
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
@@ -102,7 +103,7 @@ struct ServeCommand: AsyncParsableCommand {
         for (name, subtrees) in config.updateSubtrees.sorted(by: { $0.key < $1.key }) {
             logger.info("key limited to subtrees", metadata: ["key": "\(name)", "subtrees": "\(subtrees.map(\.description).joined(separator: " "))"])
         }
-        config.notify = try notify.map(ServerAddress.parse)
+        config.notify = try notify.map(ServerAddress.cli)
         config.notifyDelay = .milliseconds(Int64(notifyDelay * 1000))
         config.requireSignedUpdates = !allowUnsigned
         config.requireSignedTransfers = !allowUnsigned
@@ -141,7 +142,7 @@ struct ServeCommand: AsyncParsableCommand {
                 "refusing to serve \(databasePath): " + problems.prefix(5).joined(separator: "; ")
                     + "; 'dnsstore serve --salvage FILE' saves what can still be read")
         }
-        let address = try ServerAddress.parse(listen)
+        let address = try ServerAddress.cli(listen)
         var limits = NetworkServer.Limits()
         limits.maxTCPConnections = maxTCPConnections
         limits.tcp.idleTimeout = .milliseconds(Int64(tcpIdleTimeout * 1000))

@@ -43,48 +43,11 @@ struct StoreOptions: ParsableArguments {
         guard (1...20).contains(attempts) else { throw ValidationError("--attempts must be 1 to 20, not \(attempts)") }
     }
 
-    struct FileConfig: Decodable {
-        var server: String?
-        var primaries: [String]?
-        var readServers: [String]?
-        var consistency: ReadConsistency?
-        var domain: String?
-        var zone: String?
-        var key: String?
-        var data: String?
-        var encryptionKey: String?
-        var privateCollections: [String]?
-
-        /// Every key a configuration file may hold.
-        static let keys: Set<String> = [
-            "server", "primaries", "readServers", "consistency", "domain", "zone", "key", "data", "encryptionKey", "privateCollections",
-        ]
-    }
-
-    private func fileConfig() throws -> FileConfig {
-        let env = ProcessInfo.processInfo.environment
-        let explicit = config ?? env["DNSSTORE_CONFIG"]
-        let path = explicit ?? "dnsstore.json"
-        guard FileManager.default.fileExists(atPath: path) else {
-            if let explicit { throw CLIError.invalidInput("config file \(explicit) does not exist") }
-            return FileConfig()
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CLIError.invalidInput("cannot read config file \(path)")
-        }
-        if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-            let known = FileConfig.keys
-            if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
-                let hint = Suggestion.nearest(to: unknown, in: known).map { " (did you mean '\($0)'?)" } ?? ""
-                throw CLIError.invalidInput(
-                    "config file \(path): unknown key '\(unknown)'\(hint); the keys are \(known.sorted().joined(separator: ", "))")
-            }
-        }
+    private func fileConfig() throws -> ConfigurationFile {
         do {
-            return try JSONDecoder().decode(FileConfig.self, from: data)
+            return try ConfigurationFile.load(explicit: config ?? ProcessInfo.processInfo.environment["DNSSTORE_CONFIG"])
         } catch {
-            throw CLIError.invalidInput(
-                "config file \(path) is not valid JSON with string fields server, domain, zone, key, data, consistency and lists primaries, readServers")
+            throw CLIError.invalidInput(error.description)
         }
     }
 
@@ -112,9 +75,9 @@ struct StoreOptions: ParsableArguments {
             readConsistency = parsed
         }
         return Settings(
-            server: try serverText.map(ServerAddress.parse),
-            primaries: try list(primary, "DNSSTORE_PRIMARY", file.primaries).map(ServerAddress.parse),
-            readServers: try list(readServer, "DNSSTORE_READ_SERVERS", file.readServers).map(ServerAddress.parse),
+            server: try serverText.map(ServerAddress.cli),
+            primaries: try list(primary, "DNSSTORE_PRIMARY", file.primaries).map(ServerAddress.cli),
+            readServers: try list(readServer, "DNSSTORE_READ_SERVERS", file.readServers).map(ServerAddress.cli),
             consistency: readConsistency,
             domain: try domainText.map(parseName) ?? LocalTransport.defaultZone,
             domainGiven: domainText != nil,

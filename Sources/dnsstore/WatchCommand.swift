@@ -49,7 +49,7 @@ struct WatchCommand: AsyncParsableCommand {
                 options.server = DNSClient(configuration: settings.client(followed))
             }
             if let notifyListen {
-                let address = try ServerAddress.parse(notifyListen)
+                let address = try ServerAddress.cli(notifyListen)
                 options.notifications = try await NotifyListener.start(host: address.ipAddress ?? "127.0.0.1", port: address.port ?? 53)
             }
             let collection = opened.database(p.database).collection(p.collection!)

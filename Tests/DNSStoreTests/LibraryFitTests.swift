@@ -154,4 +154,43 @@ struct LibraryFitTests {
             #expect(error?.code == .unreachable, "\(bad)")
         }
     }
+
+    @Test func theEnvironmentConfiguresTheStoreAsItDoesTheCommandLine() async throws {
+        try await Self.withDirectory { directory in
+            // Nothing but a data directory: the embedded store there.
+            let local = try DocumentStore.fromEnvironment(["DNSSTORE_DATA": directory + "/data"])
+            try await local.database("app").createCollection("c", ifMissing: true).put("a", ["n": 1])
+            await local.shutdown()
+            #expect(FileManager.default.fileExists(atPath: directory + "/data/zones.sqlite"))
+
+            // A server by host name, the domain and key from the environment.
+            let server = try await EmbeddedServer.start()
+            defer { Task { await server.stop() } }
+            let keyFile = directory + "/tsig.key"
+            try server.key.bindKeyFile.write(toFile: keyFile, atomically: true, encoding: .utf8)
+            let remote = try DocumentStore.fromEnvironment([
+                "DNSSTORE_SERVER": "localhost:\(server.port)", "DNSSTORE_DOMAIN": "example.test", "DNSSTORE_KEY_FILE": keyFile,
+            ])
+            try await remote.database("app").createCollection("c", ifMissing: true).put("a", ["n": 2])
+            #expect(try await remote.database("app").collection("c").get("a")?.version == 1)
+            await remote.shutdown()
+
+            // What cannot be used is named.
+            let file = directory + "/dnsstore.json"
+            try #"{"domian": "example.test"}"#.write(toFile: file, atomically: true, encoding: .utf8)
+            let cases: [([String: String], String)] = [
+                (["DNSSTORE_CONFIG": file], "unknown key 'domian' (did you mean 'domain'?)"),
+                (["DNSSTORE_CONFIG": directory + "/none.json"], "config file \(directory)/none.json does not exist"),
+                (["DNSSTORE_CONSISTENCY": "eventual"], "it must be latest, session or any"),
+                (["DNSSTORE_READ_SERVERS": "127.0.0.1:53", "DNSSTORE_DOMAIN": "example.test"], "no server to write to"),
+                (["DNSSTORE_SERVER": "127.0.0.1:53"], "no domain"),
+                (["DNSSTORE_SERVER": "127.0.0.1:53", "DNSSTORE_DOMAIN": "example.test", "DNSSTORE_KEY_FILE": directory + "/no.key"],
+                 "cannot read the key file"),
+            ]
+            for (environment, expected) in cases {
+                let error = #expect(throws: ConfigurationError.self) { _ = try DocumentStore.fromEnvironment(environment) }
+                #expect(error?.description.contains(expected) == true, "\(environment): \(String(describing: error))")
+            }
+        }
+    }
 }

@@ -37,43 +37,26 @@ extension DocumentStore {
         timeout: Duration = .seconds(2), attempts: Int = 3, readTimeout: Duration = .milliseconds(700)
     ) throws {
         guard !primaries.isEmpty else { throw StoreError.unreachable("no primary given: a store needs a server to write to") }
-        var primary = DNSClientConfiguration(servers: try primaries.map(Self.resolve), key: key)
+        var primary = DNSClientConfiguration(servers: try primaries.flatMap(Self.resolve), key: key)
         primary.timeout = timeout
         primary.attempts = attempts
         primary.health = configuration.serverHealth
         let readers = try readServers.map { server -> (transport: any StoreTransport, name: String) in
-            var reader = DNSClientConfiguration(servers: [try Self.resolve(server)])
+            var reader = DNSClientConfiguration(servers: try Self.resolve(server))
             reader.timeout = readTimeout
-            reader.attempts = 1
+            reader.attempts = reader.servers.count
             return (DNSClient(configuration: reader), server)
         }
         try self.init(
             configuration: configuration, transport: DNSClient(configuration: primary), readServers: readers, ownsTransports: true)
     }
 
-    /// `host[:port]` or `[v6]:port` as a socket address, the host resolved by the system.
-    static func resolve(_ server: String) throws -> SocketAddress {
-        var host = server
-        var port = 53
-        if server.hasPrefix("["), let close = server.firstIndex(of: "]") {
-            host = String(server[server.index(after: server.startIndex)..<close])
-            let rest = server[server.index(after: close)...]
-            if rest.hasPrefix(":") {
-                guard let p = Int(rest.dropFirst()) else { throw StoreError.unreachable("server '\(server)': the port is not a number") }
-                port = p
-            }
-        } else if server.filter({ $0 == ":" }).count == 1, let colon = server.lastIndex(of: ":") {
-            host = String(server[..<colon])
-            guard let p = Int(server[server.index(after: colon)...]) else {
-                throw StoreError.unreachable("server '\(server)': the port is not a number")
-            }
-            port = p
-        }
-        guard (1...65_535).contains(port), !host.isEmpty else { throw StoreError.unreachable("server '\(server)' is not host[:port]") }
+    /// A server of the configuration, resolved: every address of a host name.
+    static func resolve(_ server: String) throws -> [SocketAddress] {
         do {
-            return try SocketAddress.makeAddressResolvingHost(host, port: port)
+            return try ServerAddress.resolve(server)
         } catch {
-            throw StoreError.unreachable("server '\(server)': cannot resolve \(host) (\(error))")
+            throw StoreError.unreachable("server '\(server)': \(error)")
         }
     }
 }

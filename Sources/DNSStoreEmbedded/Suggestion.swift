@@ -1,8 +1,8 @@
 /// "Did you mean": the known word nearest to a mistyped one, when it is near enough to be meant.
-enum Suggestion {
+package enum Suggestion {
     /// The word of `candidates` at the smallest edit distance from `word`, if that distance is at
     /// most a third of the word's length (at least 1, at most 3); ties go to the first in order.
-    static func nearest(to word: String, in candidates: Set<String>) -> String? {
+    package static func nearest(to word: String, in candidates: Set<String>) -> String? {
         let limit = min(3, max(1, word.count / 3))
         let scored = candidates.sorted().map { ($0, distance(word.lowercased(), $0.lowercased())) }
         guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= limit else { return nil }
@@ -10,7 +10,7 @@ enum Suggestion {
     }
 
     /// Levenshtein distance, a transposition of neighbours counting as one edit.
-    static func distance(_ a: String, _ b: String) -> Int {
+    package static func distance(_ a: String, _ b: String) -> Int {
         let x = Array(a), y = Array(b)
         guard !x.isEmpty else { return y.count }
         guard !y.isEmpty else { return x.count }
