@@ -41,12 +41,7 @@ extension DocumentStore {
         primary.timeout = timeout
         primary.attempts = attempts
         primary.health = configuration.serverHealth
-        let readers = try readServers.map { server -> (transport: any StoreTransport, name: String) in
-            var reader = DNSClientConfiguration(servers: try Self.resolve(server))
-            reader.timeout = readTimeout
-            reader.attempts = reader.servers.count
-            return (DNSClient(configuration: reader), server)
-        }
+        let readers = try readServers.map { (transport: Self.readClient(try Self.resolve($0), timeout: readTimeout) as any StoreTransport, name: $0) }
         try self.init(
             configuration: configuration, transport: DNSClient(configuration: primary), readServers: readers, ownsTransports: true)
     }

@@ -88,13 +88,17 @@ public final class DocumentStore: Sendable {
         var config = StoreConfiguration(domain: domain, zone: zone)
         config.consistency = consistency
         let primary = DNSClient(configuration: DNSClientConfiguration(servers: primaries, key: key))
-        let readers = readServers.map { address -> (transport: any StoreTransport, name: String) in
-            var reader = DNSClientConfiguration(servers: [address])
-            reader.timeout = readTimeout
-            reader.attempts = 1
-            return (DNSClient(configuration: reader), address.display)
-        }
+        let readers = readServers.map { (transport: Self.readClient([$0], timeout: readTimeout) as any StoreTransport, name: $0.display) }
         try self.init(configuration: config, transport: primary, readServers: readers, ownsTransports: true)
+    }
+
+    /// A client for one read server (at `addresses`, one or all of a host name's): unsigned, one
+    /// try of `timeout` an address, so a silent server costs one timeout before the next is asked.
+    static func readClient(_ addresses: [SocketAddress], timeout: Duration) -> DNSClient {
+        var reader = DNSClientConfiguration(servers: addresses)
+        reader.timeout = timeout
+        reader.attempts = addresses.count
+        return DNSClient(configuration: reader)
     }
 
     /// The store root's name, `_dnsstore.<domain>`.
