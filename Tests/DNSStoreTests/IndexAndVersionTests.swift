@@ -85,3 +85,69 @@ struct IndexAndVersionTests {
         }
     }
 }
+
+/// Holds back the answer to the first TXT query for one name until released, forwarding all else:
+/// a read that left before a write of the same client and comes back after it.
+final class HoldingTransport: StoreTransport {
+    let inner: any StoreTransport
+    private let state = Locked<(name: DNSName?, held: Bool, released: Bool)>((nil, false, false))
+
+    init(_ inner: any StoreTransport) { self.inner = inner }
+
+    func hold(_ name: DNSName) { state.withLock { $0 = (name, false, false) } }
+    func release() { state.withLock { $0.released = true } }
+    var holding: Bool { state.withLock { $0.held && !$0.released } }
+
+    func send(_ request: Message, overTCP: Bool, each: (Message) throws -> Void) async throws {
+        let mine = state.withLock { state -> Bool in
+            guard request.opcode == .query, !state.held, let name = state.name,
+                request.questions.first.map({ $0.name == name && $0.type == .txt }) == true else { return false }
+            state.held = true
+            return true
+        }
+        var answers: [Message] = []
+        try await inner.send(request, overTCP: overTCP) { answers.append($0) }
+        while mine, !state.withLock({ $0.released }) { try await Task.sleep(for: .milliseconds(5)) }
+        for answer in answers { try each(answer) }
+    }
+}
+
+extension IndexAndVersionTests {
+    /// A read or a write whose read of a document left before this same client wrote it, and came
+    /// back after, sees the older version: that is the order things happened in, not a rollback
+    /// (the check against the versions this client saw uses what it knew when the read left).
+    @Test func aReadThatLeftBeforeTheClientsOwnWriteIsNotARollback() async throws {
+        try await StoreFixture.with(Backend.embedded) { f in
+            let docs = try await f.store.createDatabase("app").createCollection("docs")
+            try await docs.put("x", Counter(count: 1))
+            let name = try await docs.recordName(of: "x")
+            let holding = HoldingTransport(f.transport)
+            let store = try DocumentStore(configuration: f.store.configuration, transport: holding)
+            let mine = store.database("app").collection("docs")
+            _ = try await mine.get("x")  // the collection's metadata read before the hold
+
+            func whileHeld<T: Sendable>(_ slow: @escaping @Sendable () async throws -> T) async throws -> T {
+                holding.hold(name)
+                let task = Task { try await slow() }
+                let clock = ContinuousClock(), start = clock.now
+                while !holding.holding {
+                    try #require(clock.now - start < .seconds(30), "the read was never sent")
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                // The same store object writes the document while its first read is held.
+                try await mine.modify("x", as: Counter.self) { $0.count += 1 }
+                holding.release()
+                return try await task.value
+            }
+
+            // A read: the version it found when it left (the write made version 2).
+            let read = try await whileHeld { try await mine.get("x", as: Counter.self) }
+            #expect(read?.version == 1)
+            // A write that read version 2 while version 3 was written: its compare-and-swap fails
+            // against version 3 and it tries again.
+            let written = try await whileHeld { try await mine.put("x", Counter(count: 100)) }
+            #expect(written == 4)
+            #expect(try await docs.get("x", as: Counter.self)?.value.count == 100)
+        }
+    }
+}

@@ -58,8 +58,11 @@ extension DocumentStore {
         let id = key.id
         var lastBroken: RData?
         for _ in 0..<Self.maxReadAttempts {
+            // What this client knew when the read left: a write of its own that lands while the
+            // read is under way may leave the read with the version before it, in order.
+            let known = session.knowledge(of: key)
             guard let record = try await readStoredRecord(name, id: storedID, route: documentRoute(key, name: name)) else { return nil }
-            try checkNotRolledBack(key, version: record.header.version, at: name)
+            try checkNotRolledBack(key, known: known, version: record.header.version, at: name)
             session.saw(key, version: record.header.version)
             let header = record.header
             if let lease = header.lease {
@@ -99,9 +102,10 @@ extension DocumentStore {
     /// Throws when the primary (or a read server at `session` or `latest`) shows a document at a
     /// version below one this store object saw or wrote: the zone was rolled back, or a record
     /// put back (versions only grow, section 7.1). At `any`, a read server may lag, so that is
-    /// not a rollback.
-    func checkNotRolledBack(_ key: Session.DocumentKey, version: Int, at name: DNSName, fromPrimary: Bool = false) throws {
-        guard fromPrimary || replicas == nil || configuration.consistency != .any, let known = session.knowledge(of: key) else { return }
+    /// not a rollback. `known` is the session's knowledge of the document taken before the read
+    /// was sent, never after: what the client learned while the read was away it learned later.
+    func checkNotRolledBack(_ key: Session.DocumentKey, known: Session.Knowledge?, version: Int, at name: DNSName, fromPrimary: Bool = false) throws {
+        guard fromPrimary || replicas == nil || configuration.consistency != .any, let known else { return }
         let floor: Int
         switch known {
         case .atLeast(let v): floor = v

@@ -33,6 +33,8 @@ extension DocumentStore {
                 for op in ops { moved = try await refreshCollection(op.collection, in: op.database) || moved }
                 if moved { addresses = try await concurrently(ops) { try await self.address(for: $0) } }
             }
+            // What this client knew of each document before reading it (see checkNotRolledBack).
+            let known = ops.map { session.knowledge(of: $0.key) }
             let allCurrents = try await concurrently(addresses) { address in
                 try await self.readStoredRecord(address.name, id: address.storedID)
             }
@@ -45,7 +47,7 @@ extension DocumentStore {
                 let current = allCurrents[i]
                 if let current {
                     if !op.byStoredID {
-                        try checkNotRolledBack(op.key, version: current.header.version, at: addresses[i].name, fromPrimary: true)
+                        try checkNotRolledBack(op.key, known: known[i], version: current.header.version, at: addresses[i].name, fromPrimary: true)
                     }
                     try checkNotDowngraded(current, at: addresses[i], op.path)
                 }
@@ -74,7 +76,7 @@ extension DocumentStore {
                 }
                 let plan = try WritePlan(
                     reading, zone: configuration.zone, recordTTL: configuration.recordTTL, layout: layout,
-                    highestSeen: { [session] in session.highestVersion(of: $0) })
+                    highestSeen: { key in ops.firstIndex { $0.key == key }.flatMap { known[$0]?.version } })
                 written = plan.dataChunks.map(\.name)
                 try await writeDataChunks(plan.dataChunks)
                 try await send(plan.update, context)

@@ -17,6 +17,13 @@ final class Session: Sendable {
         case atLeast(Int)
         /// Deleted at this version; only a later version may be seen.
         case deleted(Int)
+
+        /// The highest version seen, written or deleted.
+        var version: Int {
+            switch self {
+            case .atLeast(let v), .deleted(let v): return v
+            }
+        }
     }
 
     private struct State {
@@ -35,13 +42,6 @@ final class Session: Sendable {
 
     func knowledge(of key: DocumentKey) -> Knowledge? { state.withLock { $0.documents[key] } }
 
-    /// The highest version of the document this session saw, wrote or deleted.
-    func highestVersion(of key: DocumentKey) -> Int? {
-        switch knowledge(of: key) {
-        case .atLeast(let v)?, .deleted(let v)?: return v
-        case nil: return nil
-        }
-    }
 
     /// Records a version seen or written; never lowers what was known.
     func saw(_ key: DocumentKey, version: Int) {
