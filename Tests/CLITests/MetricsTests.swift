@@ -30,20 +30,6 @@ struct MetricsTests {
         }
     }
 
-    /// An HTTP GET through Python's standard library (what the suite installs anyway): the status and body.
-    static func get(_ url: String) async throws -> (status: Int, body: String) {
-        let script = """
-            import sys, urllib.request, urllib.error
-            try:
-                r = urllib.request.urlopen(sys.argv[1], timeout=5); print(r.status); sys.stdout.write(r.read().decode())
-            except urllib.error.HTTPError as e:
-                print(e.code); sys.stdout.write(e.read().decode())
-            """
-        let result = try await Subprocess.run("/usr/bin/python3", ["-c", script, url])
-        let lines = result.stdout.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
-        return (Int(lines.first ?? "") ?? 0, lines.count > 1 ? String(lines[1]) : "")
-    }
-
     @Test func requestsUpdatesSerialsAndNotifiesAreCountedAtSlashMetrics() async throws {
         let directory = try TempDirectory.make("metrics")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -77,7 +63,7 @@ struct MetricsTests {
         let serial = fields.serial
         #expect(try await Poll.until(within: .seconds(5)) { secondary.notificationsReceived > 0 })
 
-        let (status, body) = try await Self.get("http://127.0.0.1:\(metricsPort)/metrics")
+        let (status, body) = try await HTTP.get("http://127.0.0.1:\(metricsPort)/metrics")
         #expect(status == 200)
         let samples = Self.samples(body)
         func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
@@ -93,7 +79,7 @@ struct MetricsTests {
         // Labels stay bounded: no name from a request appears in any series.
         #expect(!body.contains("a.example.test"))
 
-        let (missing, text) = try await Self.get("http://127.0.0.1:\(metricsPort)/other")
+        let (missing, text) = try await HTTP.get("http://127.0.0.1:\(metricsPort)/other")
         #expect(missing == 404 && text.contains("/metrics"))
         await secondary.close()
     }
@@ -132,5 +118,86 @@ struct MetricsTests {
         defer { cli.cleanUp() }
         let result = try await cli.run("serve", "--data", cli.directory.path, "--metrics", "nowhere", "--listen", "127.0.0.1:\(Ports.free())")
         #expect(result.status == 2 && result.err.contains("nowhere"), "\(result.status): \(result.err)")
+    }
+}
+
+/// `serve --metrics` read by a real Prometheus server, as an operator's alerts read it.
+@Suite("Metrics in Prometheus", .enabled(if: TestMode.externalServers))
+struct PrometheusScrapeTests {
+    @Test func prometheusSeesEachConflictASecondarysLagAndEveryQuery() async throws {
+        let directory = try TempDirectory.make("scraped")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (port, metricsPort, bindPort) = (Ports.free(), Ports.free(), Ports.free())
+        let process = try Subprocess.start(
+            try BuiltProducts.executable("dnsstore"),
+            ["serve", "--data", directory.path, "--zone", "example.test", "--listen", "127.0.0.1:\(port)",
+             "--metrics", "127.0.0.1:\(metricsPort)", "--notify", "127.0.0.1:\(bindPort)", "--log-level", "warning"],
+            logFile: directory.appendingPathComponent("serve.log").path)
+        defer { process.end(SIGTERM) }
+        try await Ports.waitForTCP(port)
+        try await Ports.waitForTCP(metricsPort)
+        let key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: directory.appendingPathComponent("tsig.key"), encoding: .utf8))[0]
+        let bind = try await SecondaryServer.start(.bind, port: bindPort, zone: "example.test.", primaryPort: port, key: key)
+        defer { bind.stop() }
+        let prometheus = try await PrometheusServer.start(targets: ["127.0.0.1:\(metricsPort)"])
+        defer { prometheus.stop() }
+        let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port, key: key))
+        defer { Task { await client.shutdown() } }
+        let secondary = #"secondary="127.0.0.1:\#(bindPort)""#
+
+        // Compare-and-swap writes: 3 land, 7 lose. The conflict counter rises by exactly 7.
+        let conflicts = #"sum(dnsstore_updates_total{outcome="prerequisite_failed"})"#
+        let applied = #"sum(dnsstore_updates_total{outcome="applied"})"#
+        let (conflictsBefore, appliedBefore) = (try await prometheus.value(conflicts) ?? 0, try await prometheus.value(applied) ?? 0)
+        for i in 0..<10 {
+            var update = UpdateBuilder(zone: "example.test.")
+            let name = try DNSName("n\(i % 3).example.test.")
+            update.require(.rrsetDoesNotExist(name, .txt))
+            update.add(.txt(name, TXT("\(i)")))
+            let answer = try await client.send(update.message())
+            #expect(answer.rcode == (i < 3 ? .noError : .yxRRSet))
+        }
+        #expect(try await prometheus.value(conflicts).map { $0 - conflictsBefore } == 7)
+        #expect(try await prometheus.value(applied).map { $0 - appliedBefore } == 3)
+
+        // The secondary took those changes: its gauges say it is current.
+        let behind = "max(dnsstore_secondary_serials_behind{\(secondary)})"
+        let lag = "max(dnsstore_secondary_lag_seconds{\(secondary)})"
+        #expect(try await Poll.until(within: .seconds(30), every: .milliseconds(200)) { try await prometheus.value(behind) == 0 })
+        // Stopped, it falls behind by the writes it misses, for longer and longer.
+        bind.pause()
+        for i in 0..<5 {
+            var update = UpdateBuilder(zone: "example.test.")
+            update.add(.txt(try DNSName("m\(i).example.test."), TXT("\(i)")))
+            try await client.update(update)
+        }
+        let gauges = #"{__name__=~"dnsstore_secondary.*"}"#
+        let fellBehind = try await Poll.until(within: .seconds(30), every: .milliseconds(200)) {
+            let (serials, seconds) = (try await prometheus.value(behind) ?? 0, try await prometheus.value(lag) ?? 0)
+            return serials >= 1 && seconds > 0
+        }
+        let whileStopped = try await prometheus.query(gauges)
+        #expect(fellBehind, "\(whileStopped)")
+        // Resumed, it catches up and both gauges return to 0.
+        bind.resume()
+        let caughtUp = try await Poll.until(within: .seconds(30), every: .milliseconds(200)) {
+            let (serials, seconds) = (try await prometheus.value(behind), try await prometheus.value(lag))
+            return serials == 0 && seconds == 0
+        }
+        let afterResuming = try await prometheus.query(gauges)
+        #expect(caughtUp, "\(afterResuming)")
+
+        // dnsperf's queries: the request counter rises by what dnsperf counted, within 1%.
+        let queries = #"sum(dnsstore_requests_total{opcode="query",transport="udp"})"#
+        let queriesBefore = try await prometheus.value(queries) ?? 0
+        let data = directory.appendingPathComponent("queries.txt")
+        try String(repeating: "example.test. SOA\nn0.example.test. TXT\n", count: 50).write(to: data, atomically: true, encoding: .utf8)
+        let perf = try await Subprocess.run("dnsperf", ["-s", "127.0.0.1", "-p", "\(port)", "-d", data.path, "-n", "50", "-c", "4"])
+        let completed = try #require(
+            perf.stdout.split(separator: "\n").first { $0.contains("Queries completed:") }
+                .flatMap { Double($0.split(separator: ":")[1].split(separator: " ")[0]) }, "\(perf.stdout)")
+        #expect(completed >= 4_900, "\(perf.stdout)")
+        let counted = try #require(try await prometheus.value(queries)) - queriesBefore
+        #expect(abs(counted - completed) <= completed / 100, "Prometheus counted \(counted) queries, dnsperf \(completed)")
     }
 }

@@ -166,14 +166,9 @@ final class TargetLoop: Sendable {
                 if case .soa(let soa) = record.rdata { return soa.serial }
                 return nil
             }.first
-            if let has {
-                known.withLock { $0.serials[origin] = has }
-                let labels = [("secondary", "\(target.ipAddress ?? "?"):\(target.port ?? 0)"), ("zone", origin.description)]
-                Gauge(label: "dnsstore_secondary_serial", dimensions: labels).record(Int64(has))
-                Gauge(label: "dnsstore_secondary_serials_behind", dimensions: labels).record(SOA.serial(has, isBefore: want) ? Int64(want &- has) : 0)
-            }
+            if let has { known.withLock { $0.serials[origin] = has } }
             if let has, !SOA.serial(has, isBefore: want) {
-                caughtUp(origin)
+                caughtUp(origin, has: has)
                 return nil
             }
             behind(origin, has: has, want: want)
@@ -208,10 +203,11 @@ final class TargetLoop: Sendable {
     }
 
     private func behind(_ origin: DNSName, has: UInt32?, want: UInt32) {
-        let first = known.withLock { known -> Bool in
+        let (first, since) = known.withLock { known -> (Bool, ContinuousClock.Instant) in
             defer { if known.behindSince == nil { known.behindSince = .now } }
-            return known.behindSince == nil
+            return (known.behindSince == nil, known.behindSince ?? .now)
         }
+        record(origin, has: has, want: want, behindFor: since.duration(to: .now))
         if first {
             logger.warning(
                 "secondary is behind",
@@ -219,14 +215,29 @@ final class TargetLoop: Sendable {
         }
     }
 
-    private func caughtUp(_ origin: DNSName) {
+    private func caughtUp(_ origin: DNSName, has: UInt32) {
         let since = known.withLock { known in
             defer { known.behindSince = nil }
             return known.behindSince
         }
+        record(origin, has: has, want: has, behindFor: .zero)
         if let since {
             logger.notice("secondary caught up", metadata: ["target": "\(target)", "zone": "\(origin)", "behind for": "\(since.duration(to: .now))"])
         }
+    }
+
+    /// The gauges an operator alerts on: the serial the secondary last answered (kept while it
+    /// does not answer), how many serials it is behind the zone by that, and for how long it has
+    /// been behind. Updated at each NOTIFY and each look at its serial: while it is behind, at
+    /// least every `longestWait`, and at once on every change.
+    private func record(_ origin: DNSName, has: UInt32?, want: UInt32, behindFor: Duration) {
+        let labels = [("secondary", "\(target.ipAddress ?? "?"):\(target.port ?? 0)"), ("zone", origin.description)]
+        if let has {
+            Gauge(label: "dnsstore_secondary_serial", dimensions: labels).record(Int64(has))
+            Gauge(label: "dnsstore_secondary_serials_behind", dimensions: labels).record(SOA.serial(has, isBefore: want) ? Int64(want &- has) : 0)
+        }
+        let (seconds, attoseconds) = behindFor.components
+        Gauge(label: "dnsstore_secondary_lag_seconds", dimensions: labels).record(Double(seconds) + Double(attoseconds) / 1e18)
     }
 
     /// The longest wait between two NOTIFYs to a secondary that is behind: after a partition
