@@ -13,9 +13,12 @@ extension Authority {
             return .answered([context.respond(rcode: .formErr, payloadLimit: limit)])
         }
         guard question.class == .in || question.class == .any else {
+            refusals.refused("query class", level: .info, "refused a query", source: context.source, metadata: ["why": "class \(question.class) is not served"])
             return .answered([context.respond(rcode: .refused, payloadLimit: limit)])
         }
         guard let origin = zone(for: question.name) else {
+            refusals.refused(
+                "query zone", level: .info, "refused a query", source: context.source, metadata: ["why": "no zone served here holds \(question.name)"])
             return .answered([context.respond(rcode: .refused, payloadLimit: limit)])
         }
         let counter = store.changes.value

@@ -65,8 +65,9 @@ extension Authority {
     /// request runs here, before any work is queued: decoding, TSIG (a MAC is cheap to check;
     /// a flood of bad ones never reaches the queue), the EDNS version, the opcode, and whether
     /// an unsigned UPDATE may be applied at all.
-    public func receive(_ request: ByteBuffer, over transport: RequestTransport) -> RequestOutcome {
-        counted(receiveUncounted(request, over: transport), request: request, over: transport)
+    /// `source` is where it came from, for the log of refusals.
+    public func receive(_ request: ByteBuffer, over transport: RequestTransport, from source: RequestSource = .unknown) -> RequestOutcome {
+        counted(receiveUncounted(request, over: transport, from: source), request: request, over: transport)
     }
 
     /// The outcome, with its answer counted when it is given (at once, after the first step of
@@ -105,15 +106,15 @@ extension Authority {
         }
     }
 
-    private func receiveUncounted(_ request: ByteBuffer, over transport: RequestTransport) -> RequestOutcome {
+    private func receiveUncounted(_ request: ByteBuffer, over transport: RequestTransport, from source: RequestSource) -> RequestOutcome {
         // A plain query asked before, while nothing changed since: its answer as sent then.
-        guard let query = preparedQuery(request, over: transport) else { return decodeAndReceive(request, over: transport) }
+        guard let query = preparedQuery(request, over: transport) else { return decodeAndReceive(request, over: transport, from: source) }
         let counter = store.changes.value
         if let answer = prepared.answer(query, counter: counter) {
             countPreparedHit()
             return .answered([answer])
         }
-        let outcome = decodeAndReceive(request, over: transport)
+        let outcome = decodeAndReceive(request, over: transport, from: source)
         if case .answered(let answers) = outcome, answers.count == 1 { prepared.keep(answers[0], for: query, counter: counter) }
         return outcome
     }
@@ -150,17 +151,19 @@ extension Authority {
         statistics.preparedHits.add(1, ordering: .relaxed)
     }
 
-    private func decodeAndReceive(_ request: ByteBuffer, over transport: RequestTransport) -> RequestOutcome {
+    private func decodeAndReceive(_ request: ByteBuffer, over transport: RequestTransport, from source: RequestSource) -> RequestOutcome {
         let message: Message
         do {
             message = try Message(decoding: request)
         } catch {
             ServerMetrics.malformed.increment()
+            refusals.refused("malformed", level: .info, "answered a request that does not decode", source: source, metadata: ["error": "\(error)"])
             return .answered(formatError(for: request).map { [$0] } ?? [])
         }
         guard !message.isResponse else { return .answered([]) }
-        var checking = RequestContext(request: message, octets: request, transport: transport, now: WallClock.seconds())
-        if case .fail(let answer) = checking.checkTSIG(keys: configuration.keys) {
+        var checking = RequestContext(request: message, octets: request, transport: transport, now: WallClock.seconds(), source: source)
+        if case .fail(let answer, let why) = checking.checkTSIG(keys: configuration.keys) {
+            refusals.refused("tsig", "refused a request whose TSIG failed", source: source, metadata: ["opcode": "\(message.opcode)", "why": "\(why)"])
             return .answered(answer.map { [$0] } ?? [])
         }
         let context = checking
@@ -176,12 +179,16 @@ extension Authority {
             return answer(context)
         case .update:
             guard context.isAuthenticated || !configuration.requireSignedUpdates else {
+                refusals.refused("unsigned update", "refused an UPDATE", source: source, metadata: ["why": "it is not signed, and this server takes signed UPDATEs only"])
                 return .answered([context.respond(rcode: .refused, payloadLimit: 65535)])
             }
             return admitUpdate(context)
         default:
             // NOTIFY included: this server is a primary and follows no one.
             let rcode: ResponseCode = message.opcode == .notify ? .refused : .notImp
+            refusals.refused(
+                "opcode", level: .info, "refused a request", source: source,
+                metadata: ["opcode": "\(message.opcode)", "why": "\(message.opcode == .notify ? "this server is a primary and follows no one" : "the opcode is not implemented")"])
             return .answered([context.respond(rcode: rcode, payloadLimit: payloadLimit(context))])
         }
     }
@@ -210,7 +217,9 @@ extension Authority {
         case .fresh:
             return nil
         case .answered(var answer):
-            logger.notice("repeated signed UPDATE answered as before, not applied again", metadata: ["key": "\(context.tsig?.keyName.description ?? "")"])
+            refusals.refused(
+                "repeated update", level: .info, "repeated signed UPDATE answered as before, not applied again", source: context.source,
+                metadata: ["key": "\(context.tsig?.keyName.description ?? "")"])
             if var header = MessageHeader(peeking: answer) {
                 header.id = context.request.id
                 header.write(over: &answer)
@@ -219,9 +228,10 @@ extension Authority {
         case .inProgress:
             return .answered(context.transport == .tcp ? [context.respond(rcode: .servFail, payloadLimit: 65535)] : [])
         case .tooOld:
-            logger.notice(
-                "signed UPDATE refused as a possible replay: signed before this process started or at its key's low-water mark",
-                metadata: ["key": "\(context.tsig?.keyName.description ?? "")"])
+            refusals.refused(
+                "replay", "refused an UPDATE", source: context.source,
+                metadata: ["key": "\(context.tsig?.keyName.description ?? "")",
+                           "why": "it may be a replay: signed before this process started or at its key's low-water mark"])
             return .answered(context.badTimeAnswer().map { [$0] } ?? [])
         }
     }

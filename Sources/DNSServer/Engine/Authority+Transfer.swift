@@ -16,12 +16,18 @@ extension Authority {
             return .answered([context.respond(rcode: .formErr, payloadLimit: 65535)])
         }
         guard context.isAuthenticated || !configuration.requireSignedTransfers else {
+            refusals.refused("unsigned transfer", "refused a zone transfer", source: context.source,
+                             metadata: ["zone": "\(question.name)", "why": "it is not signed, and this server transfers to signed requests only"])
             return .answered([context.respond(rcode: .refused, payloadLimit: payloadLimit(context))])
         }
         guard configuration.zones.contains(question.name) else {
+            refusals.refused("transfer zone", "refused a zone transfer", source: context.source,
+                             metadata: ["zone": "\(question.name)", "why": "this server is not authoritative for the zone"])
             return .answered([context.respond(rcode: .notAuth, payloadLimit: payloadLimit(context))])
         }
         if question.type == .axfr && context.transport == .udp {
+            refusals.refused("transfer over udp", level: .info, "refused a zone transfer", source: context.source,
+                             metadata: ["zone": "\(question.name)", "why": "AXFR is over TCP only"])
             return .answered([context.respond(rcode: .refused, payloadLimit: 512)])
         }
         return admit(context, to: transferQueue, steps: { self.transfer(context, zone: question.name) })

@@ -47,15 +47,16 @@ extension Authority {
             .answer(answer(context, .answer(rcode, why)))
         }
         guard request.questions.count == 1, let zoneQuestion = request.zone, zoneQuestion.type == .soa else {
-            return fail(.formErr)
+            return fail(.formErr, "its zone section is not one SOA question")
         }
-        guard configuration.zones.contains(zoneQuestion.name) else { return fail(.notAuth) }
+        guard configuration.zones.contains(zoneQuestion.name) else {
+            return fail(.notAuth, "this server is not authoritative for zone '\(zoneQuestion.name)'")
+        }
         let origin = zoneQuestion.name
         if let key = context.key, let subtrees = configuration.updateSubtrees[key.name] {
             let allowed = { (name: DNSName) in subtrees.contains { name.isSubdomain(of: $0) } }
             guard (request.updates + request.prerequisites).allSatisfy({ allowed($0.name) }) else {
-                logger.notice("refused update outside the key's subtrees", metadata: ["key": "\(key.name)"])
-                return fail(.refused)
+                return fail(.refused, "it changes names outside the subtrees key '\(key.name)' may write")
             }
         }
         let prerequisites: [Prerequisite]
@@ -183,7 +184,11 @@ extension Authority {
         let granted = outcome.succeeded ? lease.map { [EDNSOption.updateLease($0)] } ?? [] : []
         switch outcome {
         case .answer(let rcode, let why):
-            if let why { logger.notice("refused an UPDATE", metadata: ["rcode": "\(rcode)", "why": "\(why)"]) }
+            if let why, rcode == .servFail {
+                refusals.refused("update failed", level: .error, "an UPDATE failed", source: context.source, metadata: ["rcode": "\(rcode)", "why": "\(why)"])
+            } else if let why {
+                refusals.refused("update", "refused an UPDATE", source: context.source, metadata: ["rcode": "\(rcode)", "why": "\(why)"])
+            }
             return context.respond(rcode: rcode, payloadLimit: 65535, reason: why, options: granted)
         case .commit:
             return context.respond(rcode: .noError, payloadLimit: 65535, options: granted)

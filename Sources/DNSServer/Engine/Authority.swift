@@ -21,6 +21,8 @@ public final class Authority: Sendable {
     /// Answers as sent, for plain queries asked again.
     let prepared: PreparedAnswers
     let logger: Logger
+    /// Refusals and failures of requests, logged with their reasons, rate-limited per kind.
+    let refusals: RefusalLog
     let notifier: Notifier?
     /// Counts an operator (or a test) can read.
     public let statistics = Statistics()
@@ -99,6 +101,7 @@ public final class Authority: Sendable {
     init(store: any ZoneStore, configuration: AuthorityConfiguration, logger: Logger, checkingZones: Bool) throws {
         self.configuration = configuration
         self.logger = logger
+        refusals = RefusalLog(logger: logger)
         updateQueue = WorkQueue(kind: "update", limit: configuration.maxPendingUpdates)
         transferQueue = WorkQueue(kind: "transfer", limit: configuration.maxPendingTransfers)
         readQueue = WorkQueue(kind: "read", limit: configuration.maxPendingReads)

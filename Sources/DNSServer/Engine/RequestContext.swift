@@ -8,14 +8,17 @@ struct RequestContext {
     let octets: ByteBuffer
     let transport: RequestTransport
     let now: UInt64
+    /// Where it came from, for the log of refusals.
+    let source: RequestSource
     private(set) var key: TSIGKey?
     private(set) var tsig: TSIGRecord?
 
-    init(request: Message, octets: ByteBuffer, transport: RequestTransport, now: UInt64) {
+    init(request: Message, octets: ByteBuffer, transport: RequestTransport, now: UInt64, source: RequestSource = .unknown) {
         self.request = request
         self.octets = octets
         self.transport = transport
         self.now = now
+        self.source = source
     }
 
     /// Whether the sender proved a key, or is the embedding process itself.
@@ -24,7 +27,8 @@ struct RequestContext {
     var requestMAC: [UInt8]? { key == nil ? nil : tsig?.mac }
 
     /// Checks the request's TSIG (RFC 8945 section 5.2). Returns the answer to send when it fails
-    /// (nil: answer nothing); `.proceed` when the request is unsigned or verified.
+    /// (nil: answer nothing) and why, naming no secret; `.proceed` when the request is unsigned
+    /// or verified.
     mutating func checkTSIG(keys: [TSIGKey]) -> TSIGCheck {
         switch TSIGVerifier.checkRequest(octets, message: request, keys: keys, now: now) {
         case .unsigned:
@@ -36,12 +40,18 @@ struct RequestContext {
         case .malformed:
             var response = template(rcode: .formErr)
             response.edns = nil
-            return .fail(try? response.encode())
-        case .badKey(let tsig): return .fail(tsigFailure(.badKey, tsig))
-        case .badSignature(let tsig): return .fail(tsigFailure(.badSig, tsig))
-        case .badTruncation(let tsig): return .fail(tsigFailure(.badTrunc, tsig))
+            return .fail(try? response.encode(), why: "its TSIG record is malformed")
+        case .badKey(let tsig):
+            return .fail(tsigFailure(.badKey, tsig), why: "signed with key '\(tsig.keyName)' (\(tsig.algorithm)), which this server does not have")
+        case .badSignature(let tsig):
+            return .fail(tsigFailure(.badSig, tsig), why: "its signature does not verify with key '\(tsig.keyName)'")
+        case .badTruncation(let tsig):
+            return .fail(tsigFailure(.badTrunc, tsig), why: "its MAC with key '\(tsig.keyName)' is truncated too far")
         case .badTime(let key, let tsig):
-            return .fail(badTimeAnswer(key: key, tsig: tsig))
+            let skew = Int64(tsig.timeSigned) - Int64(now)
+            return .fail(
+                badTimeAnswer(key: key, tsig: tsig),
+                why: "signed \(abs(skew)) s \(skew > 0 ? "ahead of" : "behind") this server's clock, beyond the \(tsig.fudge) s allowed (key '\(key.name)')")
         }
     }
 
@@ -61,7 +71,7 @@ struct RequestContext {
 
     enum TSIGCheck {
         case proceed
-        case fail(ByteBuffer?)
+        case fail(ByteBuffer?, why: String)
     }
 
     /// An unsigned answer that reports a key or MAC problem (RFC 8945 section 5.3.2).

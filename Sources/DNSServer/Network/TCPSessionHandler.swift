@@ -64,7 +64,7 @@ final class TCPSessionHandler: ChannelDuplexHandler {
     /// Starts every request the session allows, then reads on if it wants more.
     private func process(_ context: ChannelHandlerContext) {
         while let message = state.nextMessage(now: .now()) {
-            switch authority.receive(message, over: .tcp) {
+            switch authority.receive(message, over: .tcp, from: RequestSource(context.channel.remoteAddress)) {
             case .answered(let answers):
                 for answer in answers { context.write(wrapOutboundOut(answer.framedForTCP()), promise: nil) }
                 state.wrote(now: .now())

@@ -197,7 +197,8 @@
                         continue
                     }
                     // The datagram is copied: work that keeps it must not keep the receive slots.
-                    switch authority.receive(ByteBuffer(buffer: datagram), over: .udp) {
+                    let source = RequestSource(raw: batch.addresses[i], length: batch.readHeaders[i].msg_hdr.msg_namelen)
+                    switch authority.receive(ByteBuffer(buffer: datagram), over: .udp, from: source) {
                     case .answered(let replies):
                         // Over UDP a request has one answer at most; any further go out at once.
                         for (n, reply) in replies.enumerated() {

@@ -90,7 +90,7 @@ final class UDPRequestHandler: ChannelInboundHandler {
         // does not keep the whole buffer, and the channel can read into that buffer again.
         var request = context.channel.allocator.buffer(capacity: envelope.data.readableBytes)
         request.writeImmutableBuffer(envelope.data)
-        switch authority.receive(request, over: .udp) {
+        switch authority.receive(request, over: .udp, from: RequestSource(remote)) {
         case .answered(let answers):
             for answer in answers {
                 context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: remote, data: answer)), promise: nil)
