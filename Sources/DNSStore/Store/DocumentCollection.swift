@@ -95,12 +95,14 @@ public struct DocumentCollection: Sendable {
 
     /// The document, or nil if there is none.
     public func get(_ id: String) async throws -> Document? {
-        let address = try await store.address(of: id, in: name, of: database)
-        if let document = try await read(address, id) { return document }
-        // Not found: the collection may have been dropped and created again by another client,
-        // with other chunks, since this store object cached it. Look once, then read again.
-        guard try await store.refreshCollection(name, in: database) else { return nil }
-        return try await read(try await store.address(of: id, in: name, of: database), id)
+        try await store.traced("dnsstore.get", operation: "get", database: database, collection: name) {
+            let address = try await store.address(of: id, in: name, of: database)
+            if let document = try await read(address, id) { return document }
+            // Not found: the collection may have been dropped and created again by another client,
+            // with other chunks, since this store object cached it. Look once, then read again.
+            guard try await store.refreshCollection(name, in: database) else { return nil }
+            return try await read(try await store.address(of: id, in: name, of: database), id)
+        }
     }
 
     private func read(_ address: DocumentStore.RecordAddress, _ id: String) async throws -> Document? {

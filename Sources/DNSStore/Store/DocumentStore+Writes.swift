@@ -14,6 +14,17 @@ extension DocumentStore {
     /// `execute`, saying for each write whether it changed anything (a put skipped as unchanged
     /// did not). `revoking`: a lease deleted in the same UPDATE (its documents are among `ops`).
     func executeReporting(_ ops: [WriteOp], _ context: String, revoking: String? = nil) async throws -> [(version: Int, changed: Bool)] {
+        let databases = Set(ops.map(\.database)), collections = Set(ops.map(\.collection))
+        return try await traced(
+            "dnsstore.write", operation: ops.count == 1 ? ops[0].operationName : "batch",
+            database: databases.count == 1 ? databases.first : nil, collection: collections.count == 1 ? collections.first : nil,
+            documents: ops.count
+        ) {
+            try await executeUntraced(ops, context, revoking: revoking)
+        }
+    }
+
+    private func executeUntraced(_ ops: [WriteOp], _ context: String, revoking: String?) async throws -> [(version: Int, changed: Bool)] {
         let ops = try validate(ops)
         if configuration.createIfMissing {
             // Writes that create (not deletes, not the reaper's) make their database and collection.

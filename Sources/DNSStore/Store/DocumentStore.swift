@@ -127,7 +127,12 @@ public final class DocumentStore: Sendable {
             for i in replicas.order(for: consistency) {
                 let start = ContinuousClock.now
                 do {
-                    let answer = try await replicas.servers[i].transport.lookup(name, overTCP: overTCP)
+                    let server = replicas.servers[i]
+                    let answer = try await tracedExchange("dns.query", name: name, server: server.name) { span in
+                        let answer = try await server.transport.lookup(name, overTCP: overTCP)
+                        span.attributes["dns.answer.count"] = answer.records.count
+                        return answer
+                    }
                     replicas.answered(i, after: ContinuousClock.now - start)
                     if consistency == .any || accepts(answer) { return answer }
                     replicas.foundBehind(i)
@@ -139,7 +144,11 @@ public final class DocumentStore: Sendable {
             }
         }
         do {
-            return try await transport.lookup(name, overTCP: overTCP)
+            return try await tracedExchange("dns.query", name: name, server: "primary") { span in
+                let answer = try await transport.lookup(name, overTCP: overTCP)
+                span.attributes["dns.answer.count"] = answer.records.count
+                return answer
+            }
         } catch {
             throw StoreError.from(error, "reading \(name)")
         }
@@ -294,7 +303,11 @@ public final class DocumentStore: Sendable {
     /// Sends an UPDATE; a failed prerequisite becomes `.conflict`, other failures their store error.
     func send(_ update: UpdateBuilder, _ context: String) async throws {
         do {
-            try await transport.apply(update)
+            try await tracedExchange("dns.update", name: nil, server: "primary") { span in
+                span.attributes["dns.update.prerequisites"] = update.prerequisites.count
+                span.attributes["dns.update.changes"] = update.operations.count
+                try await transport.apply(update)
+            }
         } catch {
             let mapped = StoreError.from(error, context, writing: true)
             if let unknown = mapped as? StoreError, unknown.code == .outcomeUnknown {

@@ -16,6 +16,16 @@ struct WriteOp: Sendable {
     /// The id; with `byStoredID`, the stored id.
     var id: String
     var mode: Mode
+
+    /// What the write is called in a span: put, insert, update or delete.
+    var operationName: String {
+        switch mode {
+        case .put: return "put"
+        case .insert: return "insert"
+        case .update: return "update"
+        case .delete: return "delete"
+        }
+    }
     var body: [UInt8] = []
     /// A put that leaves a document already holding the same JSON as it is (an import run again).
     var skipIfUnchanged = false
