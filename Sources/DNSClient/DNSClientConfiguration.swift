@@ -40,7 +40,7 @@ public struct DNSClientConfiguration: Sendable {
 }
 
 extension Duration {
-    var timeAmount: TimeAmount {
+    package var timeAmount: TimeAmount {
         let (seconds, attoseconds) = components
         return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }

@@ -58,6 +58,11 @@ struct MetricsTests {
         conflict.add(.txt("a.example.test.", TXT("two")))
         let lost = try await client.send(conflict.message())
         #expect(lost.rcode == .yxRRSet)
+        // A signature that does not verify, and a query over TCP.
+        let impostor = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port, key: TSIGKey.generate(name: key.name)))
+        defer { Task { await impostor.shutdown() } }
+        await #expect(throws: (any Error).self) { try await impostor.update(applied) }
+        _ = try await client.query("a.example.test.", type: .txt, overTCP: true)
         let soa = try await client.query("example.test.", type: .soa)
         guard case .soa(let fields)? = soa.answers.first?.rdata else { Issue.record("no SOA"); return }
         let serial = fields.serial
@@ -76,6 +81,11 @@ struct MetricsTests {
         #expect(value("dnsstore_request_duration_seconds_count", ["opcode": "update"]) == 2)
         #expect(value("dnsstore_zone_serial", ["zone": "example.test."]) == Double(serial))
         #expect((value("dnsstore_notify_sent_total") ?? 0) >= 1 && (value("dnsstore_notify_acknowledged_total") ?? 0) >= 1)
+        #expect(value("dnsstore_tsig_failures_total", ["reason": "badsig"]) == 1)
+        #expect(value("dnsstore_tsig_failures_total", ["reason": "badkey"]) == 0)
+        #expect((value("dnsstore_tcp_connections_opened_total") ?? 0) >= 1)
+        #expect((value("dnsstore_tcp_connections_closed_total", ["reason": "refused"]) ?? 0) == 0)
+        #expect((value("dnsstore_storage_duration_seconds_count", ["operation": "commit"]) ?? 0) >= 1)
         // Labels stay bounded: no name from a request appears in any series.
         #expect(!body.contains("a.example.test"))
 

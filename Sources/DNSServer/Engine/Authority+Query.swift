@@ -39,7 +39,11 @@ extension Authority {
     func answerFromStorage(_ context: RequestContext, _ question: Question, origin: DNSName) -> ByteBuffer {
         statistics.cacheMisses.add(1, ordering: .relaxed)
         let started = ContinuousClock.now
-        defer { readTimes.record(ContinuousClock.now - started) }
+        defer {
+            let took = ContinuousClock.now - started
+            readTimes.record(took)
+            ServerMetrics.storageRead.recordNanoseconds(took.timeAmount.nanoseconds)
+        }
         let caching = store.changesSeenAtOnce
         if caching { refreshCache() }
         let counter = cache.position.counter

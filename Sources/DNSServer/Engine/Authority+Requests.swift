@@ -162,7 +162,8 @@ extension Authority {
         }
         guard !message.isResponse else { return .answered([]) }
         var checking = RequestContext(request: message, octets: request, transport: transport, now: WallClock.seconds(), source: source)
-        if case .fail(let answer, let why) = checking.checkTSIG(keys: configuration.keys) {
+        if case .fail(let answer, let reason, let why) = checking.checkTSIG(keys: configuration.keys) {
+            ServerMetrics.tsigFailure(reason).increment()
             refusals.refused("tsig", "refused a request whose TSIG failed", source: source, metadata: ["opcode": "\(message.opcode)", "why": "\(why)"])
             return .answered(answer.map { [$0] } ?? [])
         }
@@ -228,6 +229,7 @@ extension Authority {
         case .inProgress:
             return .answered(context.transport == .tcp ? [context.respond(rcode: .servFail, payloadLimit: 65535)] : [])
         case .tooOld:
+            ServerMetrics.tsigFailure("replay").increment()
             refusals.refused(
                 "replay", "refused an UPDATE", source: context.source,
                 metadata: ["key": "\(context.tsig?.keyName.description ?? "")",

@@ -116,7 +116,9 @@ extension Authority {
             let indices = byZone[origin]!
             let outcomes: [Outcome]
             do {
+                let started = ContinuousClock.now
                 outcomes = try commit(indices.map { updates[$0] }, to: origin)
+                ServerMetrics.storageCommit.recordNanoseconds((ContinuousClock.now - started).timeAmount.nanoseconds)
             } catch AuthorityError.outcomeUnknown(let why) {
                 logger.error("updates left unanswered: the storage did not say whether they were stored",
                     metadata: ["zone": "\(origin)", "updates": "\(indices.count)", "error": "\(why)"])

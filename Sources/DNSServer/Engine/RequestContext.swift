@@ -40,17 +40,17 @@ struct RequestContext {
         case .malformed:
             var response = template(rcode: .formErr)
             response.edns = nil
-            return .fail(try? response.encode(), why: "its TSIG record is malformed")
+            return .fail(try? response.encode(), reason: "malformed", why: "its TSIG record is malformed")
         case .badKey(let tsig):
-            return .fail(tsigFailure(.badKey, tsig), why: "signed with key '\(tsig.keyName)' (\(tsig.algorithm)), which this server does not have")
+            return .fail(tsigFailure(.badKey, tsig), reason: "badkey", why: "signed with key '\(tsig.keyName)' (\(tsig.algorithm)), which this server does not have")
         case .badSignature(let tsig):
-            return .fail(tsigFailure(.badSig, tsig), why: "its signature does not verify with key '\(tsig.keyName)'")
+            return .fail(tsigFailure(.badSig, tsig), reason: "badsig", why: "its signature does not verify with key '\(tsig.keyName)'")
         case .badTruncation(let tsig):
-            return .fail(tsigFailure(.badTrunc, tsig), why: "its MAC with key '\(tsig.keyName)' is truncated too far")
+            return .fail(tsigFailure(.badTrunc, tsig), reason: "badtrunc", why: "its MAC with key '\(tsig.keyName)' is truncated too far")
         case .badTime(let key, let tsig):
             let skew = Int64(tsig.timeSigned) - Int64(now)
             return .fail(
-                badTimeAnswer(key: key, tsig: tsig),
+                badTimeAnswer(key: key, tsig: tsig), reason: "badtime",
                 why: "signed \(abs(skew)) s \(skew > 0 ? "ahead of" : "behind") this server's clock, beyond the \(tsig.fudge) s allowed (key '\(key.name)')")
         }
     }
@@ -71,7 +71,8 @@ struct RequestContext {
 
     enum TSIGCheck {
         case proceed
-        case fail(ByteBuffer?, why: String)
+        /// The answer, the metric's reason label, and why in words.
+        case fail(ByteBuffer?, reason: String, why: String)
     }
 
     /// An unsigned answer that reports a key or MAC problem (RFC 8945 section 5.3.2).

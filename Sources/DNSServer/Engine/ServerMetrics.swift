@@ -17,6 +17,25 @@ enum ServerMetrics {
     private static let shedCounters: [String: Counter] = Dictionary(
         uniqueKeysWithValues: ["update", "transfer", "read", "other"].map { ($0, Counter(label: "dnsstore_shed_requests_total", dimensions: [("queue", $0)])) })
 
+    /// How long storage took: a transaction of UPDATEs (`commit`), a read for a query the cache
+    /// could not answer (`read`).
+    static let storageCommit = Metrics.Timer(label: "dnsstore_storage_duration_seconds", dimensions: [("operation", "commit")])
+    static let storageRead = Metrics.Timer(label: "dnsstore_storage_duration_seconds", dimensions: [("operation", "read")])
+
+    /// Signed requests refused for their TSIG, by reason; `replay` for a possible replay.
+    static func tsigFailure(_ reason: String) -> Counter { tsigCounters[reason] ?? tsigCounters["malformed"]! }
+    static let tsigReasons = ["badsig", "badkey", "badtime", "badtrunc", "malformed", "replay"]
+    private static let tsigCounters: [String: Counter] = Dictionary(
+        uniqueKeysWithValues: tsigReasons.map { ($0, Counter(label: "dnsstore_tsig_failures_total", dimensions: [("reason", $0)])) })
+
+    /// TCP connections: open now, opened, and closed by this server by reason (those the clients
+    /// closed are the opened less the closed and the open).
+    static let tcpOpen = Gauge(label: "dnsstore_tcp_connections_open")
+    static let tcpOpened = Counter(label: "dnsstore_tcp_connections_opened_total")
+    static func tcpClosed(_ reason: TCPCloseReason) -> Counter { tcpClosedCounters[reason.rawValue]! }
+    private static let tcpClosedCounters: [String: Counter] = Dictionary(
+        uniqueKeysWithValues: TCPCloseReason.allCases.map { ($0.rawValue, Counter(label: "dnsstore_tcp_connections_closed_total", dimensions: [("reason", $0.rawValue)])) })
+
     /// The zone's SOA serial, set after every commit.
     static func serial(_ zone: String) -> Gauge { Gauge(label: "dnsstore_zone_serial", dimensions: [("zone", zone)]) }
 }
@@ -98,4 +117,20 @@ final class RequestMetrics: Sendable {
     func took(_ nanoseconds: Int64, opcode: UInt8) {
         durations[Self.opcodeIndex(opcode)].recordNanoseconds(nanoseconds)
     }
+}
+
+/// Why this server closed a TCP connection.
+enum TCPCloseReason: String, CaseIterable, Sendable {
+    /// No request for the idle timeout.
+    case idle
+    /// A message did not arrive whole within its deadline.
+    case slowMessage = "slow_message"
+    /// The client did not read its answers within the stall timeout.
+    case unreadAnswers = "unread_answers"
+    /// Every slot was taken: the connection idle the longest made room for a new one.
+    case evicted
+    /// Every slot was taken by a busy connection: the new one was refused.
+    case refused
+    /// An error on the connection.
+    case error
 }

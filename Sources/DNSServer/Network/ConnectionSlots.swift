@@ -32,10 +32,17 @@ final class ConnectionSlots: Sendable {
             return victim
         }
         if let evicted {
+            ServerMetrics.tcpClosed(.evicted).increment()
             evicted.close(promise: nil)
-            return true
         }
-        return entries.withLock { $0[ObjectIdentifier(channel)] != nil }
+        let (admitted, open) = entries.withLock { ($0[ObjectIdentifier(channel)] != nil, $0.count) }
+        if admitted {
+            ServerMetrics.tcpOpened.increment()
+            ServerMetrics.tcpOpen.record(open)
+        } else {
+            ServerMetrics.tcpClosed(.refused).increment()
+        }
+        return admitted
     }
 
     func mark(_ channel: any Channel, idle: Bool, now: NIODeadline) {
@@ -52,7 +59,11 @@ final class ConnectionSlots: Sendable {
     }
 
     func leave(_ channel: any Channel) {
-        _ = entries.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+        let open = entries.withLock { entries in
+            entries.removeValue(forKey: ObjectIdentifier(channel))
+            return entries.count
+        }
+        ServerMetrics.tcpOpen.record(open)
     }
 
     var count: Int { entries.withLock { $0.count } }

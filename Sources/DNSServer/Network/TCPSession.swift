@@ -120,17 +120,17 @@ struct TCPSessionState {
 
     /// Why the connection must be closed now, if it must. An idle connection is closed at the
     /// look after the one that noticed it idle (`look(now:)`).
-    func expired(now: NIODeadline) -> String? {
+    func expired(now: NIODeadline) -> (reason: TCPCloseReason, why: String)? {
         if let partialSince, now - partialSince >= limits.messageDeadline {
-            return "a message took longer than \(limits.messageDeadline) to arrive"
+            return (.slowMessage, "a message took longer than \(limits.messageDeadline) to arrive")
         }
         if let stalled = unwritableSince ?? queuedSince, now - stalled >= limits.stallTimeout {
-            return "the client has not read its answers for \(limits.stallTimeout)"
+            return (.unreadAnswers, "the client has not read its answers for \(limits.stallTimeout)")
         }
         if inFlight == 0, unwritableSince == nil, queuedSince == nil, now - lastActivity >= limits.idleTimeout,
             let idleNoticed, idleNoticed > lastActivity
         {
-            return "idle for \(limits.idleTimeout)"
+            return (.idle, "idle for \(limits.idleTimeout)")
         }
         return nil
     }

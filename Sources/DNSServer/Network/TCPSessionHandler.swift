@@ -45,8 +45,9 @@ final class TCPSessionHandler: ChannelDuplexHandler {
     private func closeIfExpired(_ context: ChannelHandlerContext) {
         let now = NIODeadline.now()
         defer { state.look(now: now) }
-        if let reason = state.expired(now: now) {
-            authority.logger.debug("closing a TCP connection", metadata: ["reason": "\(reason)"])
+        if let (reason, why) = state.expired(now: now) {
+            ServerMetrics.tcpClosed(reason).increment()
+            authority.logger.debug("closing a TCP connection", metadata: ["reason": "\(why)"])
             context.close(promise: nil)
         }
     }
@@ -162,6 +163,7 @@ final class TCPSessionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        ServerMetrics.tcpClosed(.error).increment()
         context.close(promise: nil)
     }
 }

@@ -71,7 +71,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     /// tables when they are missing.
     init(url: String, limits: JournalLimits = JournalLimits(), statementTimeout: Duration = .milliseconds(1_500), logger: Logger) throws {
         var parsed = try Self.parse(url)
-        let amount = TimeAmount.nanoseconds(statementTimeout.components.seconds * 1_000_000_000 + statementTimeout.components.attoseconds / 1_000_000_000)
+        let amount = statementTimeout.timeAmount
         self.statementTimeout = amount
         parsed.configuration.options.connectTimeout = amount
         configuration = parsed.configuration
