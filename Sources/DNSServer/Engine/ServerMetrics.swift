@@ -1,3 +1,4 @@
+import DNSWire
 import Metrics
 import NIOCore
 
@@ -35,6 +36,15 @@ enum ServerMetrics {
     static func tcpClosed(_ reason: TCPCloseReason) -> Counter { tcpClosedCounters[reason.rawValue]! }
     private static let tcpClosedCounters: [String: Counter] = Dictionary(
         uniqueKeysWithValues: TCPCloseReason.allCases.map { ($0.rawValue, Counter(label: "dnsstore_tcp_connections_closed_total", dimensions: [("reason", $0.rawValue)])) })
+
+    /// A zone's octets of records, its journal's, and what the journal may hold before its oldest
+    /// steps go (a secondary further behind then gets the whole zone); set after every commit.
+    static func sizes(of zone: DNSName, zoneOctets: Int, journalOctets: Int, journalBudget: Int) {
+        let labels = [("zone", zone.description)]
+        Gauge(label: "dnsstore_zone_octets", dimensions: labels).record(zoneOctets)
+        Gauge(label: "dnsstore_journal_octets", dimensions: labels).record(journalOctets)
+        Gauge(label: "dnsstore_journal_limit_octets", dimensions: labels).record(journalBudget)
+    }
 
     /// The zone's SOA serial, set after every commit.
     static func serial(_ zone: String) -> Gauge { Gauge(label: "dnsstore_zone_serial", dimensions: [("zone", zone)]) }

@@ -186,7 +186,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
                     }
                 }
                 if !planned.steps.isEmpty {
-                    try store(planned.steps, zone: zone, octets: octets, journalOctets: journalOctets, session)
+                    try store(planned.steps, zone: zone, origin: origin, octets: octets, journalOctets: journalOctets, session)
                 }
                 return planned.result
             }
@@ -215,7 +215,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     }
 
     /// Writes the steps' changes, journals each as its own step and keeps the journal within its limits.
-    func store(_ planned: [JournalStep], zone: Data, octets: Int, journalOctets: Int, _ session: Session) throws {
+    func store(_ planned: [JournalStep], zone: Data, origin: DNSName, octets: Int, journalOctets: Int, _ session: Session) throws {
         var delta = 0
         var journal = journalOctets
         let last = try session.rows("SELECT MAX(step) FROM dnsstore_journal_step WHERE zone = \(zone)").first?.decode(Int?.self)
@@ -265,6 +265,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
             journal -= size
         }
         try session.run("UPDATE dnsstore_zone SET octets = \(octets + delta), journal_octets = \(journal) WHERE zone = \(zone)")
+        ServerMetrics.sizes(of: origin, zoneOctets: octets + delta, journalOctets: journal, journalBudget: budget)
     }
 
 }

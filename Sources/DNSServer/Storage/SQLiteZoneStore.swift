@@ -116,7 +116,8 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
                     step += 1
                     try store(planned, as: step, octets: octets, zone: zone, db)
                 }
-                try prune(zone: zone.id, octets: after.zone, journalOctets: after.journal, db)
+                let journal = try prune(zone: zone.id, octets: after.zone, journalOctets: after.journal, db)
+                ServerMetrics.sizes(of: zone.origin, zoneOctets: after.zone, journalOctets: journal, journalBudget: limits.budget(zoneOctets: after.zone))
                 try compression.afterWrite(rows: planned.steps.reduce(0) { $0 + $1.changes.count }, db)
                 return true
             }
@@ -189,7 +190,8 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
     /// Drops the oldest steps while they are over the journal's age, and once the journal is
     /// over its size, down to seven eighths of it: pruning a batch of steps now and then writes
     /// the journal's first pages far less often than pruning one step with every commit.
-    private func prune(zone: Int64, octets: Int, journalOctets journalAfterWrite: Int, _ db: GRDB.Database) throws {
+    /// Returns the journal's octets after pruning.
+    private func prune(zone: Int64, octets: Int, journalOctets journalAfterWrite: Int, _ db: GRDB.Database) throws -> Int {
         var journalOctets = journalAfterWrite
         let budget = limits.budget(zoneOctets: octets)
         let target = journalOctets > budget ? budget - budget / 8 : budget
@@ -199,7 +201,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
             due[zone] = now + 60
             return true
         }
-        guard journalOctets > target || checkAge else { return }
+        guard journalOctets > target || checkAge else { return journalOctets }
         let oldestAllowed = now - Int64(limits.maxAge)
         let oldest = try db.cachedStatement(sql: "SELECT step, at, octets FROM journal WHERE zone = ? ORDER BY step LIMIT 2")
         while true {
@@ -214,6 +216,7 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         if journalOctets != journalAfterWrite {
             try db.cachedStatement(sql: "UPDATE zone SET journal_octets = ? WHERE id = ?").execute(arguments: [journalOctets, zone])
         }
+        return journalOctets
     }
 
 }
