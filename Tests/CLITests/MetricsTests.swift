@@ -58,6 +58,11 @@ struct MetricsTests {
         conflict.add(.txt("a.example.test.", TXT("two")))
         let lost = try await client.send(conflict.message())
         #expect(lost.rcode == .yxRRSet)
+        // A name under a lease (RFC 9664).
+        var leased = UpdateBuilder(zone: "example.test.")
+        leased.add(.txt("leased.example.test.", TXT("x")))
+        leased.options = [.updateLease(600)]
+        try await client.update(leased)
         // A signature that does not verify, and a query over TCP.
         let impostor = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port, key: TSIGKey.generate(name: key.name)))
         defer { Task { await impostor.shutdown() } }
@@ -75,10 +80,10 @@ struct MetricsTests {
             samples.first { sample in sample.name == name && labels.allSatisfy { key, value in sample.labels[key] == value } }?.value
         }
         #expect((value("dnsstore_requests_total", ["opcode": "query", "transport": "udp", "rcode": "NOERROR"]) ?? 0) >= 3, "\(body.prefix(2000))")
-        #expect(value("dnsstore_updates_total", ["outcome": "applied"]) == 1)
+        #expect(value("dnsstore_updates_total", ["outcome": "applied"]) == 2)
         #expect(value("dnsstore_updates_total", ["outcome": "prerequisite_failed"]) == 1)
         #expect(value("dnsstore_requests_total", ["opcode": "update", "transport": "udp", "rcode": "YXRRSET"]) == 1)
-        #expect(value("dnsstore_request_duration_seconds_count", ["opcode": "update"]) == 2)
+        #expect(value("dnsstore_request_duration_seconds_count", ["opcode": "update"]) == 3)
         #expect(value("dnsstore_zone_serial", ["zone": "example.test."]) == Double(serial))
         #expect((value("dnsstore_notify_sent_total") ?? 0) >= 1 && (value("dnsstore_notify_acknowledged_total") ?? 0) >= 1)
         let journal = try #require(value("dnsstore_journal_octets", ["zone": "example.test."]))
@@ -92,6 +97,13 @@ struct MetricsTests {
         #expect((value("dnsstore_storage_duration_seconds_count", ["operation": "commit"]) ?? 0) >= 1)
         // Labels stay bounded: no name from a request appears in any series.
         #expect(!body.contains("a.example.test"))
+
+        // Leased names are counted every 10 s, the first time a second after start.
+        let counted = try await Poll.until(within: .seconds(15), every: .milliseconds(250)) {
+            Self.samples(try await HTTP.get("http://127.0.0.1:\(metricsPort)/metrics").body)
+                .contains { $0.name == "dnsstore_leased_names" && $0.labels["zone"] == "example.test." && $0.value == 1 }
+        }
+        #expect(counted, "no dnsstore_leased_names of 1")
 
         let (missing, text) = try await HTTP.get("http://127.0.0.1:\(metricsPort)/other")
         #expect(missing == 404 && text.contains("/metrics"))

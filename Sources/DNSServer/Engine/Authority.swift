@@ -166,11 +166,15 @@ public final class Authority: Sendable {
     /// Deletes, in one journaled step per zone, every name whose lease ended at or before `now`
     /// (at most `limit` per zone a call); returns how many names it deleted. Secondaries and
     /// watchers see the deletions like any other change.
+    /// With `counting`, it also sets each zone's gauge of leased names.
     @discardableResult
-    public func expireLeases(now: UInt64 = WallClock.seconds(), limit: Int = 1_000) -> Int {
+    public func expireLeases(now: UInt64 = WallClock.seconds(), limit: Int = 1_000, counting: Bool = false) -> Int {
         var deleted = 0
         for origin in configuration.zones {
             do {
+                if counting {
+                    Gauge(label: "dnsstore_leased_names", dimensions: [("zone", origin.description)]).record(try store.leasedNames(origin))
+                }
                 let names = try store.expiredLeases(origin, at: now, limit: limit)
                 guard !names.isEmpty else { continue }
                 let request = Message(id: 0, opcode: .update, questions: [Question(name: origin, type: .soa)])
@@ -194,7 +198,16 @@ public final class Authority: Sendable {
     public func startExpiringLeases(every interval: Duration = .seconds(1)) {
         expirer.withLock { current in
             guard current == nil else { return }
-            current = LeaseExpirer(interval: interval) { [weak self] in self?.expireLeases() }
+            // The leased names are counted every 10 s: a count reads every lease of the zone.
+            let everyCount = max(1, Int((Duration.seconds(10) / interval).rounded(.up)))
+            let passes = Locked(0)
+            current = LeaseExpirer(interval: interval) { [weak self] in
+                let pass = passes.withLock { pass in
+                    defer { pass += 1 }
+                    return pass
+                }
+                self?.expireLeases(counting: pass % everyCount == 0)
+            }
         }
     }
 

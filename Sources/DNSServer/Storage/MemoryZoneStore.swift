@@ -85,6 +85,10 @@ final class MemoryZoneStore: ZoneStore, Sendable {
         zones.withLock { zones in Array((zones[origin]?.leases ?? [:]).filter { $0.value <= now }.keys.sorted().prefix(limit)) }
     }
 
+    func leasedNames(_ origin: DNSName) throws -> Int {
+        zones.withLock { $0[origin]?.leases.count ?? 0 }
+    }
+
     func check(thorough: Bool) throws -> [String] { [] }
 
     func salvage(_ origin: DNSName) throws -> (records: [ResourceRecord], damaged: [String]) {

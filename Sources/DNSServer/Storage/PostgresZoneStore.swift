@@ -202,6 +202,13 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         }
     }
 
+    func leasedNames(_ origin: DNSName) throws -> Int {
+        let zone = Data(OwnerKey.key(origin))
+        return try withConnection { session in
+            try session.rows("SELECT count(*) FROM dnsstore_lease WHERE zone = \(zone)").first?.decode(Int.self) ?? 0
+        }
+    }
+
     static func insert(_ record: ResourceRecord, zone: Data, _ session: Session) throws {
         let owner = Data(OwnerKey.key(record.name))
         let key = RecordKeys.rdataKey(record.rdata)

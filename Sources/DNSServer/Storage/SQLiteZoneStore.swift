@@ -152,6 +152,12 @@ final class SQLiteZoneStore: ZoneStore, @unchecked Sendable {
         }
     }
 
+    func leasedNames(_ origin: DNSName) throws -> Int {
+        try pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM lease WHERE zone = ?", arguments: [try zoneKey(origin, db).id]) ?? 0
+        }
+    }
+
     /// Writes one step's changes and journals them as step number `step` of `octets`.
     private func store(_ planned: JournalStep, as step: Int, octets: Int, zone: ZoneKey, _ db: GRDB.Database) throws {
         // The SOA's deletion waits for its replacement, which takes over its row.

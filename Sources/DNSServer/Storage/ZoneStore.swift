@@ -166,6 +166,9 @@ protocol ZoneStore: Sendable {
     /// Up to `limit` names of the zone whose lease ended at or before `now`.
     func expiredLeases(_ origin: DNSName, at now: UInt64, limit: Int) throws -> [DNSName]
 
+    /// How many names of the zone hold a lease (ended or not).
+    func leasedNames(_ origin: DNSName) throws -> Int
+
     /// The journaled steps after `serial` up to the current serial, in order, as a view to read a
     /// page at a time; nil when the journal does not reach back to `serial` in one unbroken chain.
     func journal(_ origin: DNSName, after serial: UInt32) throws -> (any JournalSnapshot)?
