@@ -18,6 +18,8 @@ public final class DNSClient: Sendable {
     /// answer, so a client whose clock lags, or a server that refuses what was signed before it
     /// started, costs one retry rather than a failure.
     private let clockOffset = Locked<Int64>(0)
+    /// The addresses requests go to, when they were resolved, and whether a resolution is under way.
+    private let resolved: Locked<(servers: [SocketAddress], at: ContinuousClock.Instant, resolving: Bool)>
 
     /// A client on `group`; it connects only when a request needs it.
     public init(
@@ -28,6 +30,33 @@ public final class DNSClient: Sendable {
         self.configuration = configuration
         self.group = group
         self.logger = logger
+        resolved = Locked((configuration.servers, .now, false))
+    }
+
+    /// The addresses requests go to: the configured ones, or what the configured names resolved
+    /// to last.
+    public var servers: [SocketAddress] { resolved.withLock { $0.servers } }
+
+    /// Resolves the server names again, on the thread pool (getaddrinfo blocks); returns whether
+    /// the addresses changed. A name that does not resolve now keeps nothing; when none does, the
+    /// addresses stay as they were.
+    func resolveAgain() async -> Bool {
+        let names = configuration.serverNames
+        guard !names.isEmpty, resolved.withLock({ state in
+            defer { state.resolving = true }
+            return !state.resolving
+        }) else { return false }
+        let resolver = configuration.resolver
+        let found = (try? await NIOThreadPool.singleton.runIfActive { names.flatMap { (try? resolver($0)) ?? [] } }) ?? []
+        let changed = resolved.withLock { state -> Bool in
+            state.resolving = false
+            state.at = .now
+            guard !found.isEmpty, found != state.servers else { return false }
+            state.servers = found
+            return true
+        }
+        if changed { logger.notice("servers resolved to new addresses", metadata: ["names": "\(names)", "addresses": "\(found.map(\.display))"]) }
+        return changed
     }
 
     /// Closes the pooled TCP connections.
@@ -84,13 +113,36 @@ public final class DNSClient: Sendable {
     /// answer ends with `DNSError.unanswered` (it may have been applied) unless a later attempt
     /// succeeds: an error answered to a later attempt, a failed prerequisite above all, does not
     /// tell whether the first one applied.
+    ///
+    /// Servers configured by name are resolved again in the background every
+    /// `reresolveInterval`; when no address answers (none could be reached, or a query timed out
+    /// everywhere), at once, and the request is tried on the new addresses, if any (an UPDATE
+    /// only when none of its attempts went out).
     nonisolated(nonsending) public func send(_ message: Message, overTCP: Bool = false) async throws -> Message {
+        guard !configuration.serverNames.isEmpty else { return try await send(message, overTCP: overTCP, to: configuration.servers) }
+        let (current, age) = resolved.withLock { ($0.servers, $0.at.duration(to: .now)) }
+        if age >= configuration.reresolveInterval { Task { _ = await self.resolveAgain() } }
+        do {
+            return try await send(message, overTCP: overTCP, to: current)
+        } catch let error as DNSError {
+            let reachedNone: Bool
+            switch error {
+            case .connection: reachedNone = true
+            case .timeout: reachedNone = message.opcode != .update
+            default: reachedNone = false
+            }
+            guard reachedNone, age >= .seconds(1), await resolveAgain() else { throw error }
+            return try await send(message, overTCP: overTCP, to: servers)
+        }
+    }
+
+    nonisolated(nonsending) private func send(_ message: Message, overTCP: Bool, to addresses: [SocketAddress]) async throws -> Message {
         // A concrete error, not `any Error`: boxing one cost an allocation on every request.
         var lastError = DNSError.timeout
         var failed: Message?
         var sent = false
         var pause = configuration.backoff
-        let servers = configuration.health?.order(configuration.servers) ?? configuration.servers
+        let servers = configuration.health?.order(addresses) ?? addresses
         for attempt in 0..<max(1, configuration.attempts) {
             if attempt > 0 {
                 try await Task.sleep(for: pause)

@@ -26,11 +26,28 @@ public struct DNSClientConfiguration: Sendable {
     /// Which servers failed lately, shared with other clients (and kept between commands by the
     /// command line): they are tried after the others while they rest.
     public var health: ServerHealth?
+    /// The servers as named (`host[:port]`), when `servers` came from names: the client resolves
+    /// them again when no address it has answers a request (at most once a second), and in the
+    /// background every `reresolveInterval`, so a server that moves to new addresses (a container
+    /// started again, a name pointed elsewhere) is found without restarting the program.
+    public var serverNames: [String] = []
+    /// How often names are resolved again while everything answers.
+    public var reresolveInterval: Duration = .seconds(30)
+    /// How a name becomes addresses: `ServerAddress.resolve` (getaddrinfo) unless replaced.
+    public var resolver: @Sendable (String) throws -> [SocketAddress] = { try ServerAddress.resolve($0) }
 
     /// Servers to ask, in order of preference, signing with `key` when given.
     public init(servers: [SocketAddress], key: TSIGKey? = nil) {
         self.servers = servers
         self.key = key
+    }
+
+    /// Servers named `host[:port]` (or addresses), resolved now and again later (`serverNames`).
+    public init(serverNames: [String], key: TSIGKey? = nil) throws(ServerAddress.Failure) {
+        var servers: [SocketAddress] = []
+        for name in serverNames { servers += try ServerAddress.resolve(name) }
+        self.init(servers: servers, key: key)
+        self.serverNames = serverNames
     }
 
     /// One server at `host` (an IP address) and `port`.

@@ -87,7 +87,7 @@ extension DNSClient {
     ) async throws -> (transfer: ZoneTransfer, records: Int) {
         var serial: UInt32?
         if request.questions.first?.type == .ixfr, case .soa(let soa)? = request.authority.first?.rdata { serial = soa.serial }
-        let server = configuration.servers[0]
+        let server = servers[0]
         let (octets, matcher, verifier) = try prepare(request)
         let (connection, stream) = try await TCPConnection.connect(
             to: server, group: group, timeout: configuration.timeout, streaming: octets, matcher: matcher)

@@ -64,8 +64,16 @@ public enum TSIGKeyError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What is wrong, in words.
     public var description: String {
         switch self {
+        case .unsupportedAlgorithm: return reason
+        case .invalid: return "invalid TSIG key: \(reason)"
+        }
+    }
+
+    /// What is wrong, without the kind of error before it.
+    public var reason: String {
+        switch self {
         case .unsupportedAlgorithm(let name): return "unsupported TSIG algorithm \(name)"
-        case .invalid(let why): return "invalid TSIG key: \(why)"
+        case .invalid(let why): return why
         }
     }
 }

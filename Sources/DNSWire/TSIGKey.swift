@@ -223,3 +223,36 @@ enum BINDConfigTokenizer {
         return tokens
     }
 }
+
+extension TSIGKey {
+    /// The key of a BIND key file (as `tsig-keygen`, `dnsstore keygen` and `dnsstore serve` write
+    /// it): the one named `name`, or else the file's only key. Throws `TSIGKeyError.invalid`,
+    /// naming the file and never the secret, when the file cannot be read, is not a key file,
+    /// holds no key of that name, or holds several and no name says which.
+    public init(contentsOfFile path: String, named name: DNSName? = nil) throws {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            let why = FileManager.default.fileExists(atPath: path) ? "it cannot be read" : "it does not exist"
+            throw TSIGKeyError.invalid("cannot read the key file \(path): \(why)")
+        }
+        let keys: [TSIGKey]
+        do {
+            keys = try Self.parseBINDKeyFile(text)
+        } catch let error as TSIGKeyError {
+            throw TSIGKeyError.invalid("the key file \(path): \(error.reason)")
+        }
+        if let name {
+            guard let key = keys.first(where: { $0.name == name }) else {
+                throw TSIGKeyError.invalid("the key file \(path) holds no key named \(name) (it holds \(keys.map { "\($0.name)" }.joined(separator: ", ")))")
+            }
+            self = key
+        } else {
+            guard keys.count == 1 else {
+                throw TSIGKeyError.invalid("the key file \(path) holds \(keys.count) keys (\(keys.map { "\($0.name)" }.joined(separator: ", "))); name the one to use")
+            }
+            self = keys[0]
+        }
+    }
+}

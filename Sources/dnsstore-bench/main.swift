@@ -40,16 +40,18 @@ func startServer(_ which: String, zone: DNSName, notify: [Int] = []) async throw
         let s = try await PowerDNSServer.start(zone: zone)
         return ServerUnderTest(name: which, port: s.port, key: s.key, stop: { s.stop() })
     default:
-        // Our server as its own process, like the others; "... (no prepared answers)" with them off.
+        // Our server as its own process, like the others; "... (no prepared answers)" with them off,
+        // "... (--metrics)" exporting Prometheus metrics (nothing scrapes them: the cost measured
+        // is counting, not serving the page).
         let dir = try TempDirectory.make("bench-serve")
         let port = Ports.free()
         let binary = dnsstoreBinary
-        let process = try Subprocess.start(
-            binary, ["serve", "--data", dir.path, "--zone", zone.description, "--listen", "127.0.0.1:\(port)", "--log-level", "error"]
-                + notify.flatMap { ["--notify", "127.0.0.1:\($0)"] }
-                + (which.hasSuffix("(no prepared answers)") ? ["--prepared-answers-mib", "0"] : [])
-                + (which.hasSuffix("(--fsync)") ? ["--fsync"] : []),
-            logFile: dir.appendingPathComponent("serve.log").path)
+        var arguments = ["serve", "--data", dir.path, "--zone", zone.description, "--listen", "127.0.0.1:\(port)", "--log-level", "error"]
+        arguments += notify.flatMap { ["--notify", "127.0.0.1:\($0)"] }
+        if which.hasSuffix("(no prepared answers)") { arguments += ["--prepared-answers-mib", "0"] }
+        if which.hasSuffix("(--fsync)") { arguments += ["--fsync"] }
+        if which.hasSuffix("(--metrics)") { arguments += ["--metrics", "127.0.0.1:\(Ports.free())"] }
+        let process = try Subprocess.start(binary, arguments, logFile: dir.appendingPathComponent("serve.log").path)
         try await Ports.waitForTCP(port)
         let key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: dir.appendingPathComponent("tsig.key"), encoding: .utf8))[0]
         return ServerUnderTest(name: which, port: port, key: key, pid: process.processIdentifier, stop: {
@@ -71,7 +73,8 @@ func runServers() async throws {
     let updatesOnly = options.updatesOnly
     // "(--fsync)": our server syncing each commit to disk; its update columns only.
     let names = updatesOnly
-        ? ["DNSStore", "DNSStore (--fsync)", "BIND 9"] : ["DNSStore", "DNSStore (no prepared answers)", "DNSStore (--fsync)", "BIND 9", "Knot"]
+        ? ["DNSStore", "DNSStore (--fsync)", "BIND 9"]
+        : ["DNSStore", "DNSStore (--metrics)", "DNSStore (no prepared answers)", "DNSStore (--fsync)", "BIND 9", "Knot"]
     let rounds = options.rounds
     var samples: [String: (udp: [Double], tcp: [Double], updates: [Double], mix: [Double], writers: [Double])] = [:]
     // How busy dnsperf itself was during each server's UDP runs (present names and the mix).

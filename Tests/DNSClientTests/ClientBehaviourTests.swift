@@ -162,3 +162,37 @@ struct ClientBehaviourTests {
         }
     }
 }
+
+extension ClientBehaviourTests {
+    /// A server named by host name that moves to a new address is found again: when nothing at
+    /// the old address answers, the name is resolved again and the request goes to the new one.
+    @Test func aServerNamedByHostNameIsFoundAgainWhenItMoves() async throws {
+        let (old, new) = (try await ScriptedResponder.start { _ in [] }, try await ScriptedResponder.start { [Self.answer($0, text: "moved")] })
+        let moved = Locked(false)
+        let resolutions = Locked(0)
+        var configuration = DNSClientConfiguration(servers: [old.localAddress!])
+        configuration.serverNames = ["dns.service.test"]
+        configuration.resolver = { name in
+            #expect(name == "dns.service.test")
+            resolutions.withLock { $0 += 1 }
+            return [moved.withLock { $0 } ? new.localAddress! : old.localAddress!]
+        }
+        configuration.timeout = .milliseconds(200)
+        configuration.attempts = 2
+        let client = DNSClient(configuration: configuration)
+        // Nothing resolved again within a second of the last resolution (the one that made it).
+        await #expect(throws: DNSError.timeout) { try await client.query("q.example.", type: .txt) }
+        try await Task.sleep(for: .seconds(1))
+        moved.withLock { $0 = true }
+        let answer = try await client.query("q.example.", type: .txt)
+        #expect(answer.answers.map(\.rdata) == [.txt(TXT("moved"))])
+        #expect(client.servers == [new.localAddress!])
+        #expect(resolutions.withLock { $0 } == 1)
+        // Later requests go to the new address at once.
+        #expect(try await client.query("r.example.", type: .txt).answers.count == 1)
+        #expect(resolutions.withLock { $0 } == 1)
+        await client.shutdown()
+        try await old.close()
+        try await new.close()
+    }
+}

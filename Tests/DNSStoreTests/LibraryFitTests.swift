@@ -24,6 +24,32 @@ struct LibraryFitTests {
         try await body(directory.path)
     }
 
+    /// Encryption keys come from the file `dnsstore keygen --encryption` writes; filters in code
+    /// take literals.
+    @Test func encryptionKeysAreReadFromTheirFileAndFiltersTakeLiterals() async throws {
+        try await Self.withDirectory { directory in
+            let (current, older) = (EncryptionKey.generate(), EncryptionKey.generate())
+            let file = directory + "/encryption.key"
+            try "# rotated\n\(current.fileLine)\n\(older.fileLine)\n".write(toFile: file, atomically: true, encoding: .utf8)
+            let keys = try EncryptionKeys(contentsOfFile: file)
+            #expect(keys.all == [current, older])
+            let missing = #expect(throws: StoreError.self) { try EncryptionKeys(contentsOfFile: directory + "/none.key") }
+            #expect(missing?.code == .encryptionKey && missing?.detail == "cannot read the encryption key file \(directory)/none.key: it does not exist")
+            try "dnsstore-encryption-key abc notbase64!\n".write(toFile: file, atomically: true, encoding: .utf8)
+            let broken = #expect(throws: StoreError.self) { try EncryptionKeys(contentsOfFile: file) }
+            #expect(broken?.detail == "the encryption key file \(file): line 1 of the key file: the secret is not base64")
+
+            let store = try DocumentStore.embedded(directory: directory, encryptionKeys: keys)
+            let hosts = try await store.createDatabase("inventory").createCollection("hosts", private: true)
+            try await hosts.put("web1", ["role": JSONValue.string("web"), "port": 8080, "up": true])
+            try await hosts.put("db1", ["role": JSONValue.string("db"), "port": 5432, "up": false])
+            #expect(try await hosts.find(.equals("role", "web")).map(\.id) == ["web1"])
+            #expect(try await hosts.find(.and([.equals("port", 5432), .equals("up", false)])).map(\.id) == ["db1"])
+            #expect(try await hosts.find(.not(.equals("nothing", nil))).count == 2)
+            await store.shutdown()
+        }
+    }
+
     @Test func anEmbeddedStoreRunsAsAServiceAndClosesItsFileOnGracefulShutdown() async throws {
         try await Self.withDirectory { directory in
             let store = try DocumentStore.embedded(directory: directory)

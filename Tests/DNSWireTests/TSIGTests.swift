@@ -1,4 +1,5 @@
 import DNSWire
+import Foundation
 import NIOCore
 import Testing
 
@@ -160,5 +161,32 @@ struct KeyFileTests {
         #expect(throws: TSIGKeyError.invalid("key k has no secret")) { try TSIGKey.parseBINDKeyFile("key k { algorithm hmac-sha256; };") }
         #expect(throws: TSIGKeyError.invalid("the key file holds no key")) { try TSIGKey.parseBINDKeyFile("# nothing\n") }
         #expect(throws: TSIGKeyError.invalid("key file has an unclosed quote")) { try TSIGKey.parseBINDKeyFile("key \"k { ") }
+    }
+
+    /// A program reads its key from the file the server was given, by name when it holds several.
+    @Test func aKeyIsReadFromItsFileByNameAndEveryProblemNamesTheFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tsig-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (one, two) = (TSIGKey.generate(name: "one."), TSIGKey.generate(name: "two."))
+        let single = directory.appendingPathComponent("single.key").path
+        let both = directory.appendingPathComponent("both.key").path
+        let broken = directory.appendingPathComponent("broken.key").path
+        try one.bindKeyFile.write(toFile: single, atomically: true, encoding: .utf8)
+        try (one.bindKeyFile + two.bindKeyFile).write(toFile: both, atomically: true, encoding: .utf8)
+        try "key \"one\" { algorithm hmac-sha256; };".write(toFile: broken, atomically: true, encoding: .utf8)
+
+        #expect(try TSIGKey(contentsOfFile: single) == one)
+        #expect(try TSIGKey(contentsOfFile: both, named: "two.") == two)
+        #expect(throws: TSIGKeyError.invalid("the key file \(both) holds 2 keys (one., two.); name the one to use")) {
+            try TSIGKey(contentsOfFile: both)
+        }
+        #expect(throws: TSIGKeyError.invalid("the key file \(both) holds no key named three. (it holds one., two.)")) {
+            try TSIGKey(contentsOfFile: both, named: "three.")
+        }
+        #expect(throws: TSIGKeyError.invalid("cannot read the key file \(directory.path)/none.key: it does not exist")) {
+            try TSIGKey(contentsOfFile: directory.path + "/none.key")
+        }
+        #expect(throws: TSIGKeyError.invalid("the key file \(broken): key one has no secret")) { try TSIGKey(contentsOfFile: broken) }
     }
 }

@@ -75,3 +75,23 @@ public struct EncryptionKeys: Sendable, Hashable {
 
     func key(id: String) -> EncryptionKey? { all.first { $0.id == id } }
 }
+
+extension EncryptionKeys {
+    /// The keys of an encryption key file (`dnsstore keygen --encryption` writes one): one per
+    /// line, the first the one that encrypts. Throws `StoreError` (`encryptionKey`) naming the
+    /// file and the line, never a secret, when it cannot be read or a line is not a key.
+    public init(contentsOfFile path: String) throws {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            let why = FileManager.default.fileExists(atPath: path) ? "it cannot be read" : "it does not exist"
+            throw StoreError.encryptionKey("cannot read the encryption key file \(path): \(why)")
+        }
+        do {
+            self.init(try EncryptionKey.parseFile(text))
+        } catch let error as StoreError where error.code == .encryptionKey {
+            throw StoreError.encryptionKey("the encryption key file \(path): \(error.detail)")
+        }
+    }
+}

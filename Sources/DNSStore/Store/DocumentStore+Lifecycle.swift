@@ -27,7 +27,8 @@ extension DocumentStore: Service {
 
 extension DocumentStore {
     /// A store on DNS servers named by host name or address (`"primary.internal:53"`,
-    /// `"10.0.0.1"`, `"[::1]:5353"`; port 53 unless given), resolved once here, with the
+    /// `"10.0.0.1"`, `"[::1]:5353"`; port 53 unless given), resolved here and again when they
+    /// stop answering or every 30 s (`DNSClientConfiguration.serverNames`), with the
     /// configuration's logger, encryption keys and consistency. Writes go to `primaries` in order,
     /// signed with `key`; reads go to `readServers` as the consistency allows (the primaries when
     /// there are none). `timeout` and `attempts` bound each request to the primaries; a read
@@ -38,10 +39,13 @@ extension DocumentStore {
     ) throws {
         guard !primaries.isEmpty else { throw StoreError.unreachable("no primary given: a store needs a server to write to") }
         var primary = DNSClientConfiguration(servers: try primaries.flatMap(Self.resolve), key: key)
+        primary.serverNames = primaries
         primary.timeout = timeout
         primary.attempts = attempts
         primary.health = configuration.serverHealth
-        let readers = try readServers.map { (transport: Self.readClient(try Self.resolve($0), timeout: readTimeout) as any StoreTransport, name: $0) }
+        let readers = try readServers.map { name in
+            (transport: Self.readClient(try Self.resolve(name), timeout: readTimeout, names: [name]) as any StoreTransport, name: name)
+        }
         try self.init(
             configuration: configuration, transport: DNSClient(configuration: primary), readServers: readers, ownsTransports: true)
     }

@@ -94,8 +94,9 @@ public final class DocumentStore: Sendable {
 
     /// A client for one read server (at `addresses`, one or all of a host name's): unsigned, one
     /// try of `timeout` an address, so a silent server costs one timeout before the next is asked.
-    static func readClient(_ addresses: [SocketAddress], timeout: Duration) -> DNSClient {
+    static func readClient(_ addresses: [SocketAddress], timeout: Duration, names: [String] = []) -> DNSClient {
         var reader = DNSClientConfiguration(servers: addresses)
+        reader.serverNames = names
         reader.timeout = timeout
         reader.attempts = addresses.count
         return DNSClient(configuration: reader)
