@@ -54,6 +54,43 @@ public struct ConfigurationFile: Decodable, Sendable {
     }
 }
 
+extension ConfigurationFile {
+    /// The settings in force: each one as `given` directly (the command line's flags), else as the
+    /// environment's `DNSSTORE_*` variable sets it, else as this file does. Lists in variables
+    /// are comma-separated. The one order of precedence for the command line and
+    /// ``DNSStore/DocumentStore/fromEnvironment(_:configuration:)``.
+    public func overridden(by environment: [String: String], given: ConfigurationFile = ConfigurationFile()) throws(ConfigurationError)
+        -> ConfigurationFile
+    {
+        func list(_ given: [String]?, _ variable: String, _ fromFile: [String]?) -> [String]? {
+            if let given, !given.isEmpty { return given }
+            guard let value = environment[variable] else { return fromFile }
+            return value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        var merged = ConfigurationFile()
+        merged.server = given.server ?? environment["DNSSTORE_SERVER"] ?? server
+        merged.primaries = list(given.primaries, "DNSSTORE_PRIMARY", primaries)
+        merged.readServers = list(given.readServers, "DNSSTORE_READ_SERVERS", readServers)
+        merged.domain = given.domain ?? environment["DNSSTORE_DOMAIN"] ?? domain
+        merged.zone = given.zone ?? environment["DNSSTORE_ZONE"] ?? zone
+        merged.key = given.key ?? environment["DNSSTORE_KEY_FILE"] ?? key
+        merged.encryptionKey = given.encryptionKey ?? environment["DNSSTORE_ENCRYPTION_KEY_FILE"] ?? encryptionKey
+        merged.data = given.data ?? environment["DNSSTORE_DATA"] ?? data
+        merged.privateCollections = list(given.privateCollections, "DNSSTORE_PRIVATE_COLLECTIONS", privateCollections)
+        if let consistency = given.consistency {
+            merged.consistency = consistency
+        } else if let text = environment["DNSSTORE_CONSISTENCY"] {
+            guard let parsed = ReadConsistency(rawValue: text) else {
+                throw ConfigurationError("DNSSTORE_CONSISTENCY is '\(text)'; it must be latest, session or any")
+            }
+            merged.consistency = parsed
+        } else {
+            merged.consistency = consistency
+        }
+        return merged
+    }
+}
+
 /// A configuration that cannot be used: a file, a variable or a key file, named with what is wrong.
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var description: String
@@ -71,11 +108,7 @@ extension DocumentStore {
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment, configuration base: StoreConfiguration? = nil
     ) throws -> DocumentStore {
-        let file = try ConfigurationFile.load(explicit: environment["DNSSTORE_CONFIG"])
-        func list(_ variable: String, _ fromFile: [String]?) -> [String] {
-            guard let value = environment[variable] else { return fromFile ?? [] }
-            return value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        }
+        let settings = try ConfigurationFile.load(explicit: environment["DNSSTORE_CONFIG"]).overridden(by: environment)
         func name(_ text: String, _ what: String) throws -> DNSName {
             do { return try DNSName(text) } catch { throw ConfigurationError("the \(what) '\(text)' is not a DNS name: \(error)") }
         }
@@ -85,28 +118,21 @@ extension DocumentStore {
             }
             return text
         }
-        let server = environment["DNSSTORE_SERVER"] ?? file.server
-        let primaries = list("DNSSTORE_PRIMARY", file.primaries)
-        let readServers = list("DNSSTORE_READ_SERVERS", file.readServers)
-        let domainText = environment["DNSSTORE_DOMAIN"] ?? file.domain
+        let server = settings.server
+        let primaries = settings.primaries ?? []
+        let readServers = settings.readServers ?? []
+        let domainText = settings.domain
         var configuration = base ?? StoreConfiguration(domain: LocalTransport.defaultZone)
         if let domainText { configuration.domain = try name(domainText, "domain") }
-        configuration.zone = try (environment["DNSSTORE_ZONE"] ?? file.zone).map { try name($0, "zone") } ?? configuration.domain
-        if let text = environment["DNSSTORE_CONSISTENCY"] {
-            guard let consistency = ReadConsistency(rawValue: text) else {
-                throw ConfigurationError("DNSSTORE_CONSISTENCY is '\(text)'; it must be latest, session or any")
-            }
-            configuration.consistency = consistency
-        } else if let consistency = file.consistency {
-            configuration.consistency = consistency
-        }
-        if let path = environment["DNSSTORE_ENCRYPTION_KEY_FILE"] ?? file.encryptionKey {
+        configuration.zone = try settings.zone.map { try name($0, "zone") } ?? configuration.domain
+        if let consistency = settings.consistency { configuration.consistency = consistency }
+        if let path = settings.encryptionKey {
             configuration.encryptionKeys = EncryptionKeys(try EncryptionKey.parseFile(try contents(path, "encryption key file")))
         }
-        configuration.privateCollections.formUnion(list("DNSSTORE_PRIVATE_COLLECTIONS", file.privateCollections))
+        configuration.privateCollections.formUnion(settings.privateCollections ?? [])
 
         guard server != nil || !primaries.isEmpty || !readServers.isEmpty else {
-            let directory = environment["DNSSTORE_DATA"] ?? file.data ?? LocalTransport.defaultDirectory
+            let directory = settings.data ?? LocalTransport.defaultDirectory
             return try embedded(directory: directory, domain: configuration.domain, configuration: configuration)
         }
         guard domainText != nil else { throw ConfigurationError("a server is configured but no domain: set DNSSTORE_DOMAIN") }
@@ -116,7 +142,7 @@ extension DocumentStore {
         }
         // A server named beside primaries is read from.
         let readers = readServers + (primaries.isEmpty ? [] : server.map { [$0] } ?? [])
-        let key = try (environment["DNSSTORE_KEY_FILE"] ?? file.key).map { path -> TSIGKey in
+        let key = try settings.key.map { path -> TSIGKey in
             guard let key = try TSIGKey.parseBINDKeyFile(try contents(path, "key file")).first else {
                 throw ConfigurationError("the key file \(path) holds no key")
             }

@@ -54,38 +54,28 @@ struct StoreOptions: ParsableArguments {
     /// The settings these options, the environment and the config file give; `defaultConsistency`
     /// when none of them names one.
     func settings(defaultConsistency: ReadConsistency = .latest) throws -> Settings {
-        let env = ProcessInfo.processInfo.environment
+        var flags = ConfigurationFile()
+        (flags.server, flags.primaries, flags.readServers, flags.consistency) = (server, primary, readServer, consistency)
+        (flags.domain, flags.zone, flags.key, flags.encryptionKey, flags.data) = (domain, zone, key, encryptionKey, data)
         let file = try fileConfig()
-        let serverText = self.server ?? env["DNSSTORE_SERVER"] ?? file.server
-        let domainText = domain ?? env["DNSSTORE_DOMAIN"] ?? file.domain
-        let zoneText = zone ?? env["DNSSTORE_ZONE"] ?? file.zone
-        let keyPath = key ?? env["DNSSTORE_KEY_FILE"] ?? file.key
-        let encryptionKeyPath = encryptionKey ?? env["DNSSTORE_ENCRYPTION_KEY_FILE"] ?? file.encryptionKey
-        func list(_ flags: [String], _ variable: String, _ fromFile: [String]?) -> [String] {
-            if !flags.isEmpty { return flags }
-            if let value = env[variable] { return value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-            return fromFile ?? []
-        }
-        let consistencyText = env["DNSSTORE_CONSISTENCY"]
-        var readConsistency = consistency ?? file.consistency ?? defaultConsistency
-        if consistency == nil, let consistencyText {
-            guard let parsed = ReadConsistency(rawValue: consistencyText) else {
-                throw CLIError.invalidInput("DNSSTORE_CONSISTENCY is '\(consistencyText)'; it must be latest, session or any")
-            }
-            readConsistency = parsed
+        let merged: ConfigurationFile
+        do {
+            merged = try file.overridden(by: ProcessInfo.processInfo.environment, given: flags)
+        } catch {
+            throw CLIError.invalidInput(error.description)
         }
         return Settings(
-            server: try serverText.map(ServerAddress.cli),
-            primaries: try list(primary, "DNSSTORE_PRIMARY", file.primaries).map(ServerAddress.cli),
-            readServers: try list(readServer, "DNSSTORE_READ_SERVERS", file.readServers).map(ServerAddress.cli),
-            consistency: readConsistency,
-            domain: try domainText.map(parseName) ?? LocalTransport.defaultZone,
-            domainGiven: domainText != nil,
-            zone: try zoneText.map(parseName),
-            key: try keyPath.map(Settings.readKey),
-            encryptionKeys: try encryptionKeyPath.map(Settings.readEncryptionKeys),
-            dataDirectory: data ?? env["DNSSTORE_DATA"] ?? file.data ?? LocalTransport.defaultDirectory,
-            privateCollections: Set(list([], "DNSSTORE_PRIVATE_COLLECTIONS", file.privateCollections)),
+            server: try merged.server.map(ServerAddress.cli),
+            primaries: try (merged.primaries ?? []).map(ServerAddress.cli),
+            readServers: try (merged.readServers ?? []).map(ServerAddress.cli),
+            consistency: merged.consistency ?? defaultConsistency,
+            domain: try merged.domain.map(parseName) ?? LocalTransport.defaultZone,
+            domainGiven: merged.domain != nil,
+            zone: try merged.zone.map(parseName),
+            key: try merged.key.map(Settings.readKey),
+            encryptionKeys: try merged.encryptionKey.map(Settings.readEncryptionKeys),
+            dataDirectory: merged.data ?? LocalTransport.defaultDirectory,
+            privateCollections: Set(merged.privateCollections ?? []),
             timeout: timeout, attempts: attempts)
     }
 
