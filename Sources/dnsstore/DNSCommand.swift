@@ -17,10 +17,10 @@ struct DNSCommand: AsyncParsableCommand {
 
     /// The options every raw DNS command takes: the store's, and two of their own.
     struct Options: ParsableArguments {
-        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Option(name: .customLong("key-string"), help: "A TSIG key as [algorithm:]name:base64-secret, instead of a key file.")
         var keyString: String?
         @Flag(help: "Use TCP only.") var tcp = false
+        @OptionGroup var store: StoreOptions
 
         /// Sends a message to the configured server, or to the embedded store's engine.
         func target() throws -> Target {

@@ -41,10 +41,10 @@ struct PutCommand: AsyncParsableCommand {
             The document is JSON: inline, @FILE, or - for standard input.
             Example: dnsstore put inventory/hosts/web1 '{"ip": "10.0.0.5"}'
             """)
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @OptionGroup var lease: LeaseOption
     @Argument(help: "database/collection/id") var path: String
     @Argument(help: "JSON, @FILE or -") var document: String
+    @OptionGroup var store: StoreOptions
 
     func run() async throws {
         try await report(store) {
@@ -61,10 +61,10 @@ struct InsertCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "insert", abstract: "Create a document; fails (exit 4) if it exists.",
         discussion: "Example: dnsstore insert inventory/hosts/web1 @web1.json")
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @OptionGroup var lease: LeaseOption
     @Argument(help: "database/collection/id") var path: String
     @Argument(help: "JSON, @FILE or -") var document: String
+    @OptionGroup var store: StoreOptions
 
     func run() async throws {
         try await report(store) {
@@ -81,11 +81,11 @@ struct UpdateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "update", abstract: "Replace a document only at the given version (compare-and-swap; exit 4 if it moved).",
         discussion: "Example: dnsstore update inventory/hosts/web1 '{\"ip\": \"10.0.0.6\"}' --if-version 3")
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @OptionGroup var lease: LeaseOption
     @Argument(help: "database/collection/id") var path: String
     @Argument(help: "JSON, @FILE or -") var document: String
     @Option(parsing: .unconditional, help: "The version the document must be at.") var ifVersion: Int
+    @OptionGroup var store: StoreOptions
 
     func validate() throws { try requireVersion(ifVersion) }
 
@@ -103,9 +103,9 @@ struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get", abstract: "Print a document (exit 3 if there is none).",
         discussion: "Example: dnsstore get inventory/hosts/web1 | jq .ip")
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection/id") var path: String
     @Flag(help: "Print {\"id\", \"version\", \"doc\"} instead of the document alone.") var withVersion = false
+    @OptionGroup var store: StoreOptions
 
     func run() async throws {
         try await report(store) {
@@ -122,9 +122,9 @@ struct DeleteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete", abstract: "Delete a document, optionally only at a version.",
         discussion: "Example: dnsstore delete inventory/hosts/web1 --if-version 4")
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection/id") var path: String
     @Option(parsing: .unconditional, help: "Delete only if the document is at this version.") var ifVersion: Int?
+    @OptionGroup var store: StoreOptions
 
     func validate() throws { try ifVersion.map(requireVersion) }
 
@@ -146,10 +146,10 @@ struct ListCommand: AsyncParsableCommand {
             --limit N --after LAST pages through a collection of any size.
             Example: dnsstore list inventory/hosts --limit 100 --after web1 --table
             """)
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection") var path: String
     @Option(help: "Ids after this one (the previous page's last).") var after: String?
     @Option(parsing: .unconditional, help: "At most this many ids.") var limit: Int?
+    @OptionGroup var store: StoreOptions
 
     func validate() throws {
         if let limit, limit < 0 { throw ValidationError("--limit must be 0 or more, not \(limit)") }
@@ -199,12 +199,12 @@ struct FindCommand: AsyncParsableCommand {
             Values are JSON when they parse (42, true, null, "text"), text otherwise. Paths use dots.
             Example: dnsstore find inventory/hosts role=web site.city=Oslo --table --fields role,site.city
             """)
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection") var path: String
     @Argument(help: "Conditions path=value.") var conditions: [String] = []
     @Flag(help: "A table instead of JSON: id, version and a column per field.") var table = false
     @Option(help: "With --table, the fields shown (comma-separated paths); by default the top-level ones of the first documents found.")
     var fields: String?
+    @OptionGroup var store: StoreOptions
 
     func validate() throws {
         if fields != nil, !table { throw ValidationError("--fields goes with --table") }

@@ -7,8 +7,8 @@ struct InspectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect", abstract: "Show the DNS names and TXT records a document became, as dig shows them.",
         discussion: "Example: dnsstore inspect inventory/hosts/web1")
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection/id") var path: String
+    @OptionGroup var store: StoreOptions
 
     func run() async throws {
         try await report(store) {
@@ -31,10 +31,10 @@ struct FsckCommand: AsyncParsableCommand {
             TXT texts in DIR, one file per DNS name).
             Example: dnsstore fsck --repair --quarantine ./damaged
             """)
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Flag(help: "Mend what can be mended: index entries, oversize pages, dangling chunks and stray names.") var repair = false
     @Flag(help: "With --repair, delete damaged documents.") var deleteDamaged = false
     @Option(help: "With --repair, save each damaged document's TXT texts in this directory, then delete it.") var quarantine: String?
+    @OptionGroup var store: StoreOptions
 
     func validate() throws {
         guard repair || (!deleteDamaged && quarantine == nil) else {

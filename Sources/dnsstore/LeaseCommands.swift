@@ -23,8 +23,8 @@ struct LeaseCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Grant a lease of SECONDS; prints {\"lease\": ID, \"ttl\": SECONDS}.",
             discussion: "Example: dnsstore lease grant 10")
-        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "Seconds it lives without a renewal, 1 to 604800.") var seconds: Int
+        @OptionGroup var store: StoreOptions
 
         func validate() throws {
             guard (1...Lease.maxTTL).contains(seconds) else {
@@ -49,9 +49,9 @@ struct LeaseCommand: AsyncParsableCommand {
                 paused past its time to live), 3 when it does not exist.
                 Example: dnsstore lease keepalive 0f3c5e9a1b2d4c6e
                 """)
-        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "The lease id.") var lease: String
         @Flag(help: "Renew once and exit.") var once = false
+        @OptionGroup var store: StoreOptions
 
         func validate() throws { try validateLease(lease) }
 
@@ -81,8 +81,8 @@ struct LeaseCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Revoke a lease: its documents are deleted with it, in one UPDATE when they fit one.",
             discussion: "Example: dnsstore lease revoke 0f3c5e9a1b2d4c6e")
-        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "The lease id.") var lease: String
+        @OptionGroup var store: StoreOptions
 
         func validate() throws { try validateLease(lease) }
 
@@ -98,8 +98,8 @@ struct LeaseCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a lease's time to live, the seconds it has left, and its documents.",
             discussion: "Example: dnsstore lease show 0f3c5e9a1b2d4c6e")
-        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "The lease id.") var lease: String
+        @OptionGroup var store: StoreOptions
 
         func validate() throws { try validateLease(lease) }
 
@@ -131,10 +131,10 @@ struct ReapCommand: AsyncParsableCommand {
             safe. A lease is reaped once its deadline passed by --clock-skew seconds.
             Example: dnsstore reap --server 127.0.0.1:5300 --domain example.test --key tsig.key
             """)
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Flag(help: "Look once and exit.") var once = false
     @Option(parsing: .unconditional, help: "Seconds between looks (default 0.5).") var interval: Double = 0.5
     @Option(parsing: .unconditional, help: "How far apart the clocks of the cluster may be, in seconds (default 1).") var clockSkew: Double = 1
+    @OptionGroup var store: StoreOptions
 
     func validate() throws {
         guard interval > 0, interval <= 3600 else { throw ValidationError("--interval must be above 0 and at most 3600 seconds, not \(interval)") }
@@ -172,12 +172,12 @@ struct LockCommand: AsyncParsableCommand {
             for the lock and revoked at the end.
             Example: dnsstore lock nightly-backup --ttl 10 --wait -- ./backup.sh
             """)
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "The lock's name.") var name: String
     @Option(help: "The lease to hold it on.") var lease: String?
     @Option(parsing: .unconditional, help: "Without --lease: the time to live of the lease granted for it (default 10).") var ttl: Int = 10
     @Flag(help: "Wait while another holds it.") var wait = false
     @Argument(parsing: .postTerminator, help: "A command to run while holding the lock.") var command: [String] = []
+    @OptionGroup var store: StoreOptions
 
     func validate() throws {
         if let lease { try validateLease(lease) }
@@ -252,9 +252,9 @@ struct UnlockCommand: AsyncParsableCommand {
         commandName: "unlock",
         abstract: "Give a lock up, if the given lease holds it (exit 3 if nobody does, 4 if another lease does).",
         discussion: "Example: dnsstore unlock nightly-backup --lease 0f3c5e9a1b2d4c6e")
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "The lock's name.") var name: String
     @Option(help: "The lease holding it.") var lease: String
+    @OptionGroup var store: StoreOptions
 
     func validate() throws { try validateLease(lease) }
 

@@ -13,9 +13,9 @@ struct RekeyCommand: AsyncParsableCommand {
             Example: dnsstore rekey ops/credentials --encryption-key old.enckey --new-key new.enckey
             """)
 
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection") var path: String
     @Option(name: .customLong("new-key"), help: "The encryption key file to move to (its first key).") var newKey: String
+    @OptionGroup var store: StoreOptions
 
     func run() async throws {
         try await report(store) {

@@ -23,7 +23,7 @@ struct ShellCommand: AsyncParsableCommand {
             with # get no answer. The shell ends at the end of its input or at 'quit'.
             Example: printf 'put db/c/a {"n":1}\\nget db/c/a --with-version\\n' | dnsstore shell
             """)
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
+    @OptionGroup var store: StoreOptions
 
     func run() async throws {
         let session = try await report(store) {

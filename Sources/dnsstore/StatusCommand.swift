@@ -19,9 +19,9 @@ struct StatusCommand: AsyncParsableCommand {
             Example: dnsstore status --primary 10.0.0.1 --read-server 10.0.0.2 --read-server 10.0.0.3 --domain example.com --table
             """)
 
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Option(parsing: .unconditional, help: "Serials a read server may be behind before the status fails (default 0).") var maxLag: Int = 0
     @Flag(help: "A table instead of JSON.") var table = false
+    @OptionGroup var store: StoreOptions
 
     func validate() throws {
         guard maxLag >= 0 else { throw ValidationError("--max-lag must be 0 or more, not \(maxLag)") }

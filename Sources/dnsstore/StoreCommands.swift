@@ -6,7 +6,7 @@ struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init", abstract: "Create the store's root record under its domain (safe to repeat).",
         discussion: "Example: dnsstore init -s 127.0.0.1:5353 -d example.test -k tsig.key")
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
+    @OptionGroup var store: StoreOptions
 
     func run() async throws {
         try await report(store) {
@@ -23,9 +23,9 @@ struct DatabaseCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a database.", discussion: "Example: dnsstore db create inventory")
-        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "The database name.") var name: String
         @Option(parsing: .unconditional, help: "Collection index chunks, 1 to 4096 (fixed for the database's life).") var chunks: Int?
+        @OptionGroup var store: StoreOptions
 
         func validate() throws {
             try requireChunks(chunks)
@@ -44,8 +44,8 @@ struct DatabaseCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List databases.", discussion: "Example: dnsstore db list --table")
-        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Flag(help: "A table instead of JSON.") var table = false
+        @OptionGroup var store: StoreOptions
 
         func run() async throws {
             try await report(store) {
@@ -56,8 +56,8 @@ struct DatabaseCommand: AsyncParsableCommand {
 
     struct Drop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Drop a database with everything in it.", discussion: "Example: dnsstore db drop inventory")
-        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "The database name.") var name: String
+        @OptionGroup var store: StoreOptions
 
         func run() async throws {
             try await report(store) {
@@ -75,10 +75,10 @@ struct CollectionCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a collection, and its database if it does not exist.", discussion: "Example: dnsstore collection create inventory/hosts")
-        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "database/collection") var path: String
         @Option(parsing: .unconditional, help: "Record index chunks, 1 to 4096 (fixed for the collection's life).") var chunks: Int?
         @Flag(name: .customLong("private"), help: "Encrypt its documents and seal its ids with the --encryption-key keys.") var isPrivate = false
+        @OptionGroup var store: StoreOptions
 
         func validate() throws { try requireChunks(chunks) }
 
@@ -100,9 +100,9 @@ struct CollectionCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List a database's collections.", discussion: "Example: dnsstore collection list inventory")
-        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "database") var database: String
         @Flag(help: "A table instead of JSON.") var table = false
+        @OptionGroup var store: StoreOptions
 
         func run() async throws {
             try await report(store) {
@@ -114,8 +114,8 @@ struct CollectionCommand: AsyncParsableCommand {
 
     struct Drop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Drop a collection with its documents.", discussion: "Example: dnsstore collection drop inventory/hosts")
-        @OptionGroup(title: "Store and server options") var store: StoreOptions
         @Argument(help: "database/collection") var path: String
+        @OptionGroup var store: StoreOptions
 
         func run() async throws {
             try await report(store) {

@@ -146,9 +146,9 @@ struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Write a collection's documents as JSON Lines.",
         discussion: "Example: dnsstore export inventory/hosts > hosts.jsonl")
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection") var path: String
     @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
+    @OptionGroup var store: StoreOptions
 
     func run() async throws {
         try await report(store) {
@@ -189,11 +189,11 @@ struct ImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import", abstract: "Put documents from JSON Lines ({\"id\": ..., \"doc\": ...} per line).",
         discussion: "Creates the database and collection if needed. Example: dnsstore import inventory/hosts hosts.jsonl")
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection") var path: String
     @Argument(help: "A JSON Lines file, or - for standard input.") var file: String = "-"
 
     @Option(parsing: .unconditional, help: "UPDATEs in flight at once (1 to 64).") var concurrency = 4
+    @OptionGroup var store: StoreOptions
 
     func validate() throws {
         guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 64, not \(concurrency)") }

@@ -18,13 +18,13 @@ struct WatchCommand: AsyncParsableCommand {
             every document it holds now follows as a put.
             Example: dnsstore watch inventory/hosts --from 1042 --notify-listen 127.0.0.1:5399
             """)
-    @OptionGroup(title: "Store and server options") var store: StoreOptions
     @Argument(help: "database/collection or database/collection/id") var path: String
     @Option(parsing: .unconditional, help: "Report the changes after this zone serial.") var from: UInt32?
     @Flag(help: "Leave the documents out.") var idsOnly = false
     @Option(parsing: .unconditional, help: "Seconds between looks at the zone's serial.") var interval: Double = 1
     @Option(help: "Listen for NOTIFY on ADDRESS:PORT and look at once when one comes.") var notifyListen: String?
     @Option(parsing: .unconditional, help: "Stop after this many changes.") var count: Int?
+    @OptionGroup var store: StoreOptions
 
     func validate() throws {
         guard interval > 0, interval <= 3600 else { throw ValidationError("--interval must be above 0 and at most 3600 seconds, not \(interval)") }

@@ -15,6 +15,21 @@ struct CLIHabitsTests {
         #expect(far.status == 2 && far.err == "dnsstore: unknown command 'frobnicate' (see 'dnsstore --help')", "\(far.err)")
     }
 
+    /// A command's help lists its own options before the thirteen every store command shares.
+    @Test func helpListsTheCommandsOwnOptionsFirst() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        for (command, own) in [(["watch"], "--from"), (["find"], "--fields"), (["lease", "keepalive"], "--once"), (["collection", "create"], "--chunks")] {
+            let help = try await cli.run(command + ["--help"])
+            #expect(help.status == 0)
+            let ownAt = try #require(help.out.range(of: own), "\(command): no \(own) in \(help.out)")
+            let serverAt = try #require(help.out.range(of: "--server"), "\(command): no --server")
+            #expect(ownAt.lowerBound < serverAt.lowerBound, "\(command): \(help.out)")
+            // Each default said once.
+            #expect(!help.out.contains("(default: 2.0) (default"), "\(help.out)")
+        }
+    }
+
     @Test func anUnknownConfigurationKeyIsRefusedByName() async throws {
         let cli = try CLI()
         defer { cli.cleanUp() }
