@@ -191,13 +191,10 @@ extension Failure {
     /// What the command line adds to a store error: the flag that gives what was missing. The
     /// library's own words name no flag.
     static func hint(for error: StoreError) -> String {
-        switch error.code {
-        case .encryptionKey where error.detail.contains("needs"):
-            return " (--encryption-key FILE gives it; 'dnsstore keygen --encryption' makes one)"
-        case .unauthorized where error.detail.contains("zone's primary"):
-            return " (give the primary with --primary, or primaries in dnsstore.json)"
-        default:
-            return ""
+        switch error.missing {
+        case .encryptionKeys?: return " (--encryption-key FILE gives it; 'dnsstore keygen --encryption' makes one)"
+        case .primary?: return " (give the primary with --primary, or primaries in dnsstore.json)"
+        case nil: return ""
         }
     }
 }

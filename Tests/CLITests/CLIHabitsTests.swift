@@ -111,5 +111,11 @@ struct CLIHabitsTests {
         #expect(missing.status == 2)
         #expect(missing.err.hasPrefix("dnsstore: cannot read the key file no.key: it does not exist; give the key file the server accepts"), "\(missing.err)")
         #expect(!missing.err.contains("keygen"))
+        // A private collection without encryption keys: the flag that gives them.
+        let keyFile = cli.directory.appendingPathComponent("tsig.key").path
+        try server.key.bindKeyFile.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let keyless = try await cli.run("collection", "create", "db/secrets", "--private", "--key", keyFile)
+        #expect(keyless.status == 5, "\(keyless.err)")
+        #expect(keyless.err.contains("(--encryption-key FILE gives it; 'dnsstore keygen --encryption' makes one)"), "\(keyless.err)")
     }
 }

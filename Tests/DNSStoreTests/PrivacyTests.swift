@@ -339,6 +339,7 @@ struct PrivacyTests {
             } catch let error as StoreError {
                 guard error.code == .encryptionKey else { throw error }
                 #expect(error.detail.contains("'ops/credentials' is private"))
+                #expect(error.missing == .encryptionKeys)
             }
             counter.reset()
             for write in [{ _ = try await docs.putJSON("b", Array(#"{"y":2}"#.utf8)) }, { _ = try await docs.delete("a") }] as [() async throws -> Void] {

@@ -75,5 +75,9 @@ struct TransportTests {
         // A write refused says where writes belong; a read refused does not.
         #expect(StoreError(.refused, context: "x", writing: true).detail.contains("primary"))
         #expect(!StoreError(.refused, context: "x", writing: false).detail.contains("primary"))
+        // And says so in a field a program (or the command line's hint) can switch on.
+        #expect(StoreError(.refused, context: "x", writing: true).missing == .primary)
+        #expect(StoreError(.refused, context: "x", writing: false).missing == nil)
+        #expect(StoreError(.timeout, context: "x", writing: true).missing == nil)
     }
 }

@@ -126,7 +126,7 @@ extension DocumentStore {
     func openSecrets(_ privacy: PrivateMetadata, database: String, collection: String) throws -> (CollectionSecrets, root: String) {
         let path = "\(database)/\(collection)"
         guard let keys = configuration.encryptionKeys, !keys.all.isEmpty else {
-            throw StoreError.encryptionKey("collection '\(path)' is private: reading or writing it needs its encryption key")
+            throw StoreError.encryptionKey("collection '\(path)' is private: reading or writing it needs its encryption key").wanting(.encryptionKeys)
         }
         var firstError: (any Error)?
         for root in layout.rootSpellings {

@@ -147,7 +147,7 @@ public struct Database: Sendable {
         var privacy: PrivateMetadata?
         if isPrivate {
             guard let keys = store.configuration.encryptionKeys, !keys.all.isEmpty else {
-                throw StoreError.encryptionKey("a private collection needs an encryption key (the configuration's encryptionKeys)")
+                throw StoreError.encryptionKey("a private collection needs an encryption key (the configuration's encryptionKeys)").wanting(.encryptionKeys)
             }
             try Naming.validate(collection)
             let place = CollectionSecrets.WrapPlace(root: store.layout.boundRoot, database: name, collection: collection)

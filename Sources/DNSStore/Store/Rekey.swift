@@ -18,7 +18,7 @@ extension DocumentCollection {
     public func rekey(to newKey: EncryptionKey, progress: (@Sendable (Int) -> Void)? = nil) async throws -> RekeyReport {
         let path = "\(database)/\(name)"
         guard let keys = store.configuration.encryptionKeys, !keys.all.isEmpty else {
-            throw StoreError.encryptionKey("rekeying '\(path)' needs its current key")
+            throw StoreError.encryptionKey("rekeying '\(path)' needs its current key").wanting(.encryptionKeys)
         }
         store.forget(collection: name, in: database)
         let node = try await store.collection(named: name, in: database, forWriting: true)

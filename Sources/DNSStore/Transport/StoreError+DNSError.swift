@@ -19,6 +19,7 @@ extension StoreError {
             // A secondary refuses UPDATEs too: say where writes belong.
             let hint = writing ? "; the key may not change this name, or the server is not the zone's primary" : ""
             self = .unauthorized(said(error.description) + hint)
+            if writing { missing = .primary }
         case .tsig:
             self = .unauthorized(said(error.description))
         case .timeout:

@@ -72,6 +72,18 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public var expectedVersion: Int?
     /// For a conflict: the version it was at (nil when it was absent).
     public var actualVersion: Int?
+    /// A setting the caller did not give that would likely cure the failure (nil when none is
+    /// known): for a program or a command line to say where it comes from in its own terms.
+    public var missing: Setting?
+
+    /// A setting of the store's configuration that a failure can be for want of.
+    public enum Setting: String, Sendable, Hashable {
+        /// The encryption keys of private collections (`StoreConfiguration.encryptionKeys`).
+        case encryptionKeys
+        /// The zone's primary: the server written to answered as one that is not (or as one
+        /// whose key may not change the name).
+        case primary
+    }
 
     /// An error of `code`, saying `detail`, with what context is known.
     public init(_ code: Code, _ detail: String, path: String? = nil, expectedVersion: Int? = nil, actualVersion: Int? = nil) {
@@ -110,6 +122,13 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func corrupted(_ detail: String, path: String? = nil) -> StoreError { StoreError(.corrupted, detail, path: path) }
     /// A key missing, wrong or unusable.
     public static func encryptionKey(_ detail: String, path: String? = nil) -> StoreError { StoreError(.encryptionKey, detail, path: path) }
+
+    /// The same error, saying which setting it was for want of.
+    func wanting(_ setting: Setting) -> StoreError {
+        var error = self
+        error.missing = setting
+        return error
+    }
 
     /// What went wrong and what to do about it.
     public var description: String {
