@@ -266,7 +266,10 @@ struct AbuseTests {
         let (elapsed, rcode) = try #require(answeredIn.withLock { $0 })
         #expect(rcode == .noError, "the valid UPDATE was answered \(rcode.map { "\($0)" } ?? "not at all")")
         #expect(elapsed < 8, "the valid UPDATE took \(elapsed) s")  // it took 22.9 s when junk queued work
-        #expect(share >= 0.99, "\(asked) probes, \(share * 100)% answered")
+        // At most 1% of the probes unanswered after three tries, or one when fewer than 200 ran: on a
+        // loaded machine the prober asked only 33 times, and one probe lost was 3%.
+        let unanswered = Int((Double(asked) * (1 - share)).rounded())
+        #expect(unanswered <= max(1, asked / 100), "\(asked) probes, \(share * 100)% answered")
         #expect(peak < Self.memoryCeiling, "peak memory \(peak >> 20) MB")
     }
 
