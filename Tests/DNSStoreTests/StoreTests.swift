@@ -155,18 +155,26 @@ struct StoreTests {
         try await StoreFixture.with(kind) { f in
             let counters = try await f.store.createDatabase("race").createCollection("counters")
             try await counters.insert("c", Counter(count: 0))
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            // Every acknowledged increment's version and count: each version acknowledged once, and
+            // with the count it wrote, tells a lost update (two acknowledged at one version) from a
+            // final read that is behind (all distinct, the read lower).
+            let acknowledged = try await withThrowingTaskGroup(of: [Versioned<Counter>].self) { group in
                 for _ in 0..<8 {
                     let (store, _) = try StoreFixture.store(f.server, key: f.server.key)
                     let mine = store.database("race").collection("counters")
                     group.addTask {
+                        var mineAcknowledged: [Versioned<Counter>] = []
                         for _ in 0..<50 {
-                            try await mine.modify("c", as: Counter.self) { $0.count += 1 }
+                            mineAcknowledged.append(try await mine.modify("c", as: Counter.self) { $0.count += 1 })
                         }
+                        return mineAcknowledged
                     }
                 }
-                try await group.waitForAll()
+                return try await group.reduce(into: []) { $0 += $1 }
             }
+            let versions = acknowledged.map(\.version).sorted()
+            #expect(versions == Array(2...401), "versions acknowledged more than once: \(Dictionary(grouping: versions) { $0 }.filter { $0.value.count > 1 }.keys.sorted())")
+            #expect(acknowledged.allSatisfy { $0.value.count == $0.version - 1 })
             let final = try await counters.get("c", as: Counter.self)
             #expect(final?.value == Counter(count: 400))
             #expect(final?.version == 401)
