@@ -90,7 +90,8 @@ struct CLIConfigTests {
         #expect(timedOut.status == 6)
         #expect(timedOut.err.hasPrefix("dnsstore: timeout: reading _dnsstore.example.test.: "))
         #expect(timedOut.err.hasSuffix("(2 tries of 0.4 s each; --timeout and --attempts change it)"))
-        // At least the two tries; well under what a hang would take, with room for a loaded machine.
-        #expect(elapsed >= .milliseconds(800) && elapsed < .seconds(10))
+        // At least the two tries; well under what a hang would take, with room for a loaded machine
+        // (a debug build's process took over 10 s to start and end beside the full suite once).
+        #expect(elapsed >= .milliseconds(800) && elapsed < .seconds(30), "\(elapsed)")
     }
 }
