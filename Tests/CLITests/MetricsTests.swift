@@ -30,21 +30,32 @@ struct MetricsTests {
         }
     }
 
-    @Test func requestsUpdatesSerialsAndNotifiesAreCountedAtSlashMetrics() async throws {
-        let directory = try TempDirectory.make("metrics")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let port = Ports.free()
-        let metricsPort = Ports.free()
-        let secondary = try await NotifyListener.start(host: "127.0.0.1", port: 0)
+    /// `dnsstore serve` on free loopback ports with `--metrics`, telling `notifying` (a port) of
+    /// changes; once it listens, with the key it wrote.
+    static func serve(in directory: URL, notifying: Int) async throws -> (process: ChildProcess, port: Int, metricsPort: Int, key: TSIGKey) {
+        let (port, metricsPort) = (Ports.free(), Ports.free())
         let process = try Subprocess.start(
             try BuiltProducts.executable("dnsstore"),
             ["serve", "--data", directory.path, "--zone", "example.test", "--listen", "127.0.0.1:\(port)",
-             "--metrics", "127.0.0.1:\(metricsPort)", "--notify", "127.0.0.1:\(secondary.localAddress!.port!)", "--log-level", "warning"],
+             "--metrics", "127.0.0.1:\(metricsPort)", "--notify", "127.0.0.1:\(notifying)", "--log-level", "warning"],
             logFile: directory.appendingPathComponent("serve.log").path)
+        do {
+            try await Ports.waitForTCP(port)
+            try await Ports.waitForTCP(metricsPort)
+            let key = try TSIGKey(contentsOfFile: directory.appendingPathComponent("tsig.key").path)
+            return (process, port, metricsPort, key)
+        } catch {
+            process.end(SIGTERM)
+            throw error
+        }
+    }
+
+    @Test func requestsUpdatesSerialsAndNotifiesAreCountedAtSlashMetrics() async throws {
+        let directory = try TempDirectory.make("metrics")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secondary = try await NotifyListener.start(host: "127.0.0.1", port: 0)
+        let (process, port, metricsPort, key) = try await Self.serve(in: directory, notifying: secondary.localAddress!.port!)
         defer { process.end(SIGTERM) }
-        try await Ports.waitForTCP(port)
-        try await Ports.waitForTCP(metricsPort)
-        let key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: directory.appendingPathComponent("tsig.key"), encoding: .utf8))[0]
         let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port, key: key))
         defer { Task { await client.shutdown() } }
 
@@ -153,16 +164,9 @@ struct PrometheusScrapeTests {
     @Test func prometheusSeesEachConflictASecondarysLagAndEveryQuery() async throws {
         let directory = try TempDirectory.make("scraped")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (port, metricsPort, bindPort) = (Ports.free(), Ports.free(), Ports.free())
-        let process = try Subprocess.start(
-            try BuiltProducts.executable("dnsstore"),
-            ["serve", "--data", directory.path, "--zone", "example.test", "--listen", "127.0.0.1:\(port)",
-             "--metrics", "127.0.0.1:\(metricsPort)", "--notify", "127.0.0.1:\(bindPort)", "--log-level", "warning"],
-            logFile: directory.appendingPathComponent("serve.log").path)
+        let bindPort = Ports.free()
+        let (process, port, metricsPort, key) = try await MetricsTests.serve(in: directory, notifying: bindPort)
         defer { process.end(SIGTERM) }
-        try await Ports.waitForTCP(port)
-        try await Ports.waitForTCP(metricsPort)
-        let key = try TSIGKey.parseBINDKeyFile(try String(contentsOf: directory.appendingPathComponent("tsig.key"), encoding: .utf8))[0]
         let bind = try await SecondaryServer.start(.bind, port: bindPort, zone: "example.test.", primaryPort: port, key: key)
         defer { bind.stop() }
         let prometheus = try await PrometheusServer.start(targets: ["127.0.0.1:\(metricsPort)"])
