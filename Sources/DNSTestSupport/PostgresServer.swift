@@ -34,6 +34,39 @@ public final class PostgresServer: @unchecked Sendable {
     /// Starts a cluster on `host` (by default loopback, on a free port); on a host of a
     /// `TestNetwork`, clients on its network are trusted as loopback ones are.
     public static func start(host: TestHost = .loopback, port: Int? = nil) async throws -> PostgresServer {
+        try await launch(host: host, port: port) { data, run in
+            let made = try await run("initdb", ["-D", data.path, "-A", "trust", "-U", "postgres", "--no-sync"])
+            guard made.status == 0 else { throw SubprocessError.failed("initdb", made) }
+            if host.namespace != nil {
+                let hba = data.appendingPathComponent("pg_hba.conf")
+                let network = host.address.split(separator: ".").prefix(3).joined(separator: ".") + ".0/24"
+                let handle = try FileHandle(forWritingTo: hba)
+                handle.seekToEndOfFile()
+                handle.write(Data("host all all \(network) trust\n".utf8))
+                try handle.close()
+            }
+        }
+    }
+
+    /// A streaming standby of this server on loopback: a base backup (`pg_basebackup -R`, which
+    /// makes it a standby that follows this one) started on a free port of its own. It answers
+    /// reads and refuses writes until promoted.
+    public func startStandby() async throws -> PostgresServer {
+        let primary = self
+        return try await Self.launch(host: .loopback, port: nil) { data, run in
+            let copied = try await run(
+                "pg_basebackup",
+                ["-h", primary.host.address, "-p", "\(primary.port)", "-U", "postgres", "-D", data.path, "-R", "-X", "stream", "--no-sync"])
+            guard copied.status == 0 else { throw SubprocessError.failed("pg_basebackup", copied) }
+        }
+    }
+
+    /// A new server in a temp folder: `prepare` fills its data folder (running PostgreSQL's
+    /// programs as the server's user), then the server starts on it.
+    private static func launch(
+        host: TestHost, port: Int?,
+        prepare: (URL, (String, [String]) async throws -> Subprocess.Result) async throws -> Void
+    ) async throws -> PostgresServer {
         try TestMode.requireExternal("PostgreSQL")
         guard let bin = binaries else { throw SubprocessError.notFound("PostgreSQL (/usr/lib/postgresql/*/bin)") }
         let dir = try TempDirectory.make("postgres")
@@ -51,16 +84,14 @@ public final class PostgresServer: @unchecked Sendable {
         func command(_ program: String, _ arguments: [String]) -> (String, [String]) {
             prefix.isEmpty ? ("\(bin)/\(program)", arguments) : ("setpriv", prefix + ["\(bin)/\(program)"] + arguments)
         }
-        let (initdb, initArgs) = command("initdb", ["-D", data.path, "-A", "trust", "-U", "postgres", "--no-sync"])
-        let made = try await Subprocess.run(initdb, initArgs)
-        guard made.status == 0 else { throw SubprocessError.failed("initdb", made) }
-        if host.namespace != nil {
-            let hba = data.appendingPathComponent("pg_hba.conf")
-            let network = host.address.split(separator: ".").prefix(3).joined(separator: ".") + ".0/24"
-            let handle = try FileHandle(forWritingTo: hba)
-            handle.seekToEndOfFile()
-            handle.write(Data("host all all \(network) trust\n".utf8))
-            try handle.close()
+        do {
+            try await prepare(data) { program, arguments in
+                let (executable, args) = command(program, arguments)
+                return try await Subprocess.run(executable, args)
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: dir)
+            throw error
         }
         let (postgres, args) = command(
             "postgres",
@@ -70,6 +101,46 @@ public final class PostgresServer: @unchecked Sendable {
         let running = try await ServerProcess.launch(postgres, args, in: dir, logName: "postgres.log", port: port, host: host)
         return PostgresServer(directory: dir, port: port, host: host, running: running, command: (postgres, args))
     }
+
+    /// The URL of a primary and its standbys, as front ends that follow a failover take it.
+    public static func url(of servers: [PostgresServer]) -> String {
+        let hosts = servers.map { "\($0.host.address):\($0.port)" }.joined(separator: ",")
+        return "postgresql://postgres@\(hosts)/postgres?target_session_attrs=read-write"
+    }
+
+    /// Runs one SQL statement with psql and returns its output (unaligned, tuples only).
+    @discardableResult
+    public func sql(_ statement: String) async throws -> String {
+        guard let bin = Self.binaries else { throw SubprocessError.notFound("psql") }
+        let result = try await Subprocess.run(
+            "\(bin)/psql", ["-h", host.address, "-p", "\(port)", "-U", "postgres", "-d", "postgres", "-Atc", statement])
+        guard result.status == 0 else { throw SubprocessError.failed("psql -c '\(statement)'", result) }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Makes every commit wait until a standby has it (`synchronous_standby_names = '*'`), once one
+    /// streams from this server: then no commit a client saw acknowledged is lost with this machine.
+    public func requireSynchronousStandby(within limit: Duration = .seconds(30)) async throws {
+        let streaming = try await Poll.until(within: limit, every: .milliseconds(100)) {
+            (try? await self.sql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) == "1"
+        }
+        guard streaming else { throw SubprocessError.notReady("no standby streams from PostgreSQL on port \(port)") }
+        try await sql("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        try await sql("SELECT pg_reload_conf()")
+        let synchronous = try await Poll.until(within: limit, every: .milliseconds(100)) {
+            (try? await self.sql("SELECT sync_state FROM pg_stat_replication")) == "sync"
+        }
+        guard synchronous else { throw SubprocessError.notReady("the standby of PostgreSQL on port \(port) did not become synchronous") }
+    }
+
+    /// Promotes a standby to primary and returns once it takes writes.
+    public func promote() async throws {
+        try await sql("SELECT pg_promote(true, 60)")
+    }
+
+    /// The server and every backend killed at once with SIGKILL, as when its machine dies: no
+    /// shutdown, nothing more written.
+    public func killMachine() { signalAll(SIGKILL) }
 
     /// Stops the server (a fast shutdown), keeping its data, as an outage would.
     public func halt() {

@@ -30,7 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "The data directory.") var data: String = "dnsstore-data"
-    @Option(help: "Where zones live: postgresql://USER@HOST:PORT/DATABASE, shared by every serve given it (default: DIR/zones.sqlite; env DNSSTORE_STORAGE).")
+    @Option(help: "Where zones live: postgresql://USER@HOST:PORT[,HOST:PORT…]/DATABASE, shared by every serve given it; with several hosts, the one that takes writes, followed through a failover (default: DIR/zones.sqlite; env DNSSTORE_STORAGE).")
     var storage: String?
     @Option(help: "A zone to serve (repeatable).") var zone: [String] = []
     @Option(help: "Address and port to listen on, UDP and TCP.") var listen: String = "127.0.0.1:5353"
@@ -202,8 +202,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// The engine on PostgreSQL, when this build has it.
     static func postgresAuthority(_ url: String, configuration: AuthorityConfiguration, logger: Logger) throws -> Authority {
-        guard url.hasPrefix("postgresql://") || url.hasPrefix("postgres://") else {
-            throw ValidationError("--storage takes postgresql://USER@HOST:PORT/DATABASE, not '\(redacted(url))'")
+        do {
+            _ = try PostgresURL(url)
+        } catch {
+            throw ValidationError("--storage: \(error)")
         }
         #if PostgreSQL
             return try Authority(postgresURL: url, configuration: configuration, logger: logger)

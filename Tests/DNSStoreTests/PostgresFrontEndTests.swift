@@ -66,18 +66,28 @@ struct PostgresFrontEndTests {
     ) async throws {
         let postgres = try await PostgresServer.start()
         defer { postgres.stop() }
-        let keyFile = postgres.directory.appendingPathComponent("shared.key").path
+        try await withFrontEnds(count, storage: postgres.url, keyFolder: postgres.directory, notify: notify) { frontEnds, key in
+            try await body(postgres, frontEnds, key)
+        }
+    }
+
+    /// `count` front ends on `storage` with a new shared key (kept in `keyFolder`), and an empty
+    /// collection db/c.
+    static func withFrontEnds(
+        _ count: Int, storage: String, keyFolder: URL, notify: [Int] = [], _ body: ([FrontEnd], TSIGKey) async throws -> Void
+    ) async throws {
+        let keyFile = keyFolder.appendingPathComponent("shared.key").path
         let keygen = try await Subprocess.run(try BuiltProducts.executable("dnsstore"), ["keygen", "shared-key", "--output", keyFile])
         #expect(keygen.status == 0, "\(keygen.stderr)")
         let key = try TSIGKey.parseBINDKeyFile(try String(contentsOfFile: keyFile, encoding: .utf8))[0]
         var frontEnds: [FrontEnd] = []
         defer { for frontEnd in frontEnds { frontEnd.stop() } }
-        for _ in 0..<count { frontEnds.append(try await FrontEnd(storage: postgres.url, keyFile: keyFile, notify: notify)) }
+        for _ in 0..<count { frontEnds.append(try await FrontEnd(storage: storage, keyFile: keyFile, notify: notify)) }
         let (store, client) = try frontEnds[0].store(key)
         try await store.initialize()
         _ = try await store.createDatabase("db").createCollection("c")
         await client.shutdown()
-        try await body(postgres, frontEnds, key)
+        try await body(frontEnds, key)
     }
 
     static func withFrontEnds(_ body: (FrontEnd, FrontEnd, TSIGKey) async throws -> Void) async throws {
@@ -91,89 +101,113 @@ struct PostgresFrontEndTests {
     @Test(arguments: [2, 3])
     func compareAndSwapIncrementsSplitAcrossFrontEndsAreNeverLost(frontEnds count: Int) async throws {
         try await Self.withCluster(frontEnds: count) { _, frontEnds, key in
-            let (setup, setupClient) = try frontEnds[0].store(key)
-            _ = try await setup.database("db").collection("c").putJSON("counter", Array(#"{"n":0}"#.utf8))
-            await setupClient.shutdown()
-            let startSerial = try await serial(at: frontEnds[0].port)
-            let acknowledged = Tally()
             let victim = count == 3 ? frontEnds[2] : nil
+            try await Self.checkedRace(frontEnds: frontEnds, survivors: frontEnds.filter { $0 !== victim }, key: key) { total in
+                if total == 100, let victim { victim.kill9() }
+            }
+        }
+    }
 
-            let (conflicts, unknown) = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
-                for worker in 0..<8 {
-                    // Each writer prefers its own front end and fails over to the others in turn.
-                    let order = (0..<count).map { frontEnds[(worker + $0) % count] }
-                    group.addTask {
-                        var config = try DNSClientConfiguration(
-                            servers: order.map { try SocketAddress(ipAddress: "127.0.0.1", port: $0.port) }, key: key)
-                        config.timeout = .seconds(1)
-                        config.attempts = 2
-                        let client = DNSClient(configuration: config)
-                        defer { Task { await client.shutdown() } }
-                        let store = try DocumentStore(configuration: StoreConfiguration(domain: PostgresFrontEndTests.zone), transport: client)
-                        let docs = store.database("db").collection("c")
-                        var conflicts = 0
-                        var unknown = 0
-                        for _ in 0..<50 {
-                            while true {
-                                do {
-                                    let doc = try #require(try await docs.get("counter"))
-                                    let n = try #require((doc.jsonObject as? [String: Any])?["n"] as? Int)
-                                    _ = try await docs.updateJSON("counter", Array(#"{"n":\#(n + 1)}"#.utf8), ifVersion: doc.version)
-                                    let total = acknowledged.add()
-                                    if total == 100, let victim { victim.kill9() }
-                                    break
-                                } catch let error as StoreError where error.code == .conflict {
-                                    conflicts += 1
-                                } catch let error as StoreError where [.timeout, .unreachable, .serverFailure, .outcomeUnknown].contains(error.code) {
-                                    // The front end went away: this increment may or may not have landed.
-                                    unknown += 1
-                                }
+    /// Runs `race` from a counter at 0 and checks what every increment must leave behind on the
+    /// `survivors`: the 400 acknowledged ones and at most the unknown ones beside them, one serial
+    /// per committed UPDATE with no gaps or repeats, and the same journal behind every front end.
+    static func checkedRace(
+        frontEnds: [FrontEnd], survivors: [FrontEnd], key: TSIGKey, whenAcknowledged: @escaping @Sendable (Int) -> Void
+    ) async throws {
+        let (setup, setupClient) = try frontEnds[0].store(key)
+        _ = try await setup.database("db").collection("c").putJSON("counter", Array(#"{"n":0}"#.utf8))
+        await setupClient.shutdown()
+        let startSerial = try await Self.serial(at: frontEnds[0].port)
+        let acknowledged = Tally()
+        let (conflicts, unknown) = try await race(frontEnds: frontEnds, key: key, acknowledged: acknowledged, whenAcknowledged: whenAcknowledged)
+        var final = 0
+        for frontEnd in survivors {
+            let (store, client) = try frontEnd.store(key)
+            let doc = try #require(try await store.database("db").collection("c").get("counter"))
+            await client.shutdown()
+            final = try #require((doc.jsonObject as? [String: Any])?["n"] as? Int)
+            #expect(doc.version == final + 1)
+        }
+        #expect(acknowledged.count == 400)
+        // An UPDATE whose answer was lost may have landed (its retry through another front end
+        // then fails its prerequisite, and reports the outcome unknown, never a conflict), so
+        // only the attempts bound what may have landed beyond 400.
+        #expect(final >= 400, "final \(final): an acknowledged increment is missing")
+        #expect(final <= 400 + unknown + conflicts, "final \(final) is more than every attempt made")
+        #expect(conflicts > 0, "the workers never raced: the test proves nothing")
+
+        let endSerial = try await Self.serial(at: survivors[0].port)
+        #expect(endSerial == startSerial + UInt32(final))
+        for frontEnd in survivors {
+            #expect(try await Self.serial(at: frontEnd.port) == endSerial)
+            var config = try DNSClientConfiguration(host: "127.0.0.1", port: frontEnd.port, key: key)
+            config.timeout = .seconds(5)
+            let client = DNSClient(configuration: config)
+            let transfer = try await client.transfer(zone: PostgresFrontEndTests.zone, fromSerial: startSerial)
+            await client.shutdown()
+            #expect(transfer.isIncremental)
+            let serials = transfer.records.filter { $0.type == .soa }.compactMap { record -> UInt32? in
+                if case .soa(let soa) = record.rdata { return soa.serial }
+                return nil
+            }
+            // Opening SOA, then (from, to) pairs, then the closing SOA.
+            let steps = Array(serials.dropFirst().dropLast())
+            #expect(steps.count == 2 * final)
+            for (i, pair) in stride(from: 0, to: steps.count - 1, by: 2).map({ (steps[$0], steps[$0 + 1]) }).enumerated() {
+                #expect(pair.0 == startSerial + UInt32(i) && pair.1 == pair.0 + 1)
+            }
+        }
+    }
+
+    /// Eight writers each make 50 acknowledged compare-and-swap increments of db/c/counter, each
+    /// preferring its own front end and failing over to the others in turn; `whenAcknowledged`
+    /// hears the running total. Returns the conflicts lost and the attempts whose outcome is unknown.
+    static func race(
+        frontEnds: [FrontEnd], key: TSIGKey, acknowledged: Tally, whenAcknowledged: @escaping @Sendable (Int) -> Void
+    ) async throws -> (conflicts: Int, unknown: Int) {
+        let count = frontEnds.count
+        return try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for worker in 0..<8 {
+                let order = (0..<count).map { frontEnds[(worker + $0) % count] }
+                group.addTask {
+                    var config = try DNSClientConfiguration(
+                        servers: order.map { try SocketAddress(ipAddress: "127.0.0.1", port: $0.port) }, key: key)
+                    config.timeout = .seconds(1)
+                    config.attempts = 2
+                    let client = DNSClient(configuration: config)
+                    defer { Task { await client.shutdown() } }
+                    let store = try DocumentStore(configuration: StoreConfiguration(domain: PostgresFrontEndTests.zone), transport: client)
+                    let docs = store.database("db").collection("c")
+                    var conflicts = 0
+                    var unknown = 0
+                    for _ in 0..<50 {
+                        // A writer that gets nowhere for a minute ends the test rather than hang it.
+                        let started = ContinuousClock.now
+                        while true {
+                            if started.duration(to: .now) > .seconds(60) {
+                                throw Stalled(description: "writer \(worker): no increment acknowledged for 60 s (\(acknowledged.count) in all)")
+                            }
+                            do {
+                                let doc = try #require(try await docs.get("counter"))
+                                let n = try #require((doc.jsonObject as? [String: Any])?["n"] as? Int)
+                                _ = try await docs.updateJSON("counter", Array(#"{"n":\#(n + 1)}"#.utf8), ifVersion: doc.version)
+                                whenAcknowledged(acknowledged.add())
+                                break
+                            } catch let error as StoreError where error.code == .conflict {
+                                conflicts += 1
+                            } catch let error as StoreError where [.timeout, .unreachable, .serverFailure, .outcomeUnknown].contains(error.code) {
+                                // The front end or its database went away: this increment may or
+                                // may not have landed. A moment's rest keeps an outage from
+                                // becoming a busy loop.
+                                unknown += 1
+                                try await Task.sleep(for: .milliseconds(20))
                             }
                         }
-                        return (conflicts, unknown)
                     }
-                }
-                return try await group.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
-            }
-            let survivors = frontEnds.filter { $0 !== victim }
-            var final = 0
-            for frontEnd in survivors {
-                let (store, client) = try frontEnd.store(key)
-                let doc = try #require(try await store.database("db").collection("c").get("counter"))
-                await client.shutdown()
-                final = try #require((doc.jsonObject as? [String: Any])?["n"] as? Int)
-                #expect(doc.version == final + 1)
-            }
-            #expect(acknowledged.count == 400)
-            // An UPDATE whose answer was lost may have landed (its retry through another front end
-            // then fails its prerequisite, and reports the outcome unknown, never a conflict), so
-            // only the attempts bound what may have landed beyond 400.
-            #expect(final >= 400, "final \(final): an acknowledged increment is missing")
-            #expect(final <= 400 + unknown + conflicts, "final \(final) is more than every attempt made")
-            #expect(conflicts > 0, "the workers never raced: the test proves nothing")
-
-            // One serial per committed UPDATE, no gaps or repeats, the same journal behind every front end.
-            let endSerial = try await serial(at: survivors[0].port)
-            #expect(endSerial == startSerial + UInt32(final))
-            for frontEnd in survivors {
-                #expect(try await serial(at: frontEnd.port) == endSerial)
-                var config = try DNSClientConfiguration(host: "127.0.0.1", port: frontEnd.port, key: key)
-                config.timeout = .seconds(5)
-                let client = DNSClient(configuration: config)
-                let transfer = try await client.transfer(zone: PostgresFrontEndTests.zone, fromSerial: startSerial)
-                await client.shutdown()
-                #expect(transfer.isIncremental)
-                let serials = transfer.records.filter { $0.type == .soa }.compactMap { record -> UInt32? in
-                    if case .soa(let soa) = record.rdata { return soa.serial }
-                    return nil
-                }
-                // Opening SOA, then (from, to) pairs, then the closing SOA.
-                let steps = Array(serials.dropFirst().dropLast())
-                #expect(steps.count == 2 * final)
-                for (i, pair) in stride(from: 0, to: steps.count - 1, by: 2).map({ (steps[$0], steps[$0 + 1]) }).enumerated() {
-                    #expect(pair.0 == startSerial + UInt32(i) && pair.1 == pair.0 + 1)
+                    return (conflicts, unknown)
                 }
             }
+            return try await group.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
         }
     }
 
@@ -220,10 +254,10 @@ struct PostgresFrontEndTests {
             for i in 0..<20 {
                 _ = try await stores[i % 2].0.database("db").collection("c").putJSON("doc-\(i % 5)", Array(#"{"i":\#(i)}"#.utf8))
             }
-            let target = try await serial(at: frontEnds[1].port)
+            let target = try await Self.serial(at: frontEnds[1].port)
             var seen: UInt32?
             _ = try await Poll.until(within: .seconds(20)) {
-                seen = try? await serial(at: bindPort)
+                seen = try? await Self.serial(at: bindPort)
                 return seen == target
             }
             #expect(seen == target, "BIND stayed at \(seen.map(String.init) ?? "nothing") of \(target)")
@@ -263,6 +297,10 @@ struct PostgresFrontEndTests {
         }
     }
 
+    struct Stalled: Error, CustomStringConvertible {
+        var description: String
+    }
+
     /// Acknowledged increments, counted across the writers.
     final class Tally: Sendable {
         private let value = Locked(0)
@@ -275,7 +313,7 @@ struct PostgresFrontEndTests {
         }
     }
 
-    private func serial(at port: Int) async throws -> UInt32 {
+    static func serial(at port: Int) async throws -> UInt32 {
         let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: port))
         defer { Task { await client.shutdown() } }
         return try await client.serial(of: PostgresFrontEndTests.zone)
@@ -319,6 +357,57 @@ struct RealTimePostgresOutageTests {
         #expect(wrote && took < .seconds(3), "the other writer waited \(took)")
         let outcome = await stalled.value
         #expect(outcome.contains("may have been applied") || outcome.contains("terminat"), "the stalled write: \(outcome)")
+    }
+
+    /// The machine of the front ends' PostgreSQL dies (primary and backends SIGKILLed) a quarter
+    /// of the way through the race of eight writers; the synchronous standby is promoted a second
+    /// later. The front ends, given both hosts, write to the promoted standby within 10 s of the
+    /// promotion without a restart; every acknowledged increment is there, serials and IXFR have no
+    /// gaps, and a BIND secondary of the front ends follows.
+    @Test func frontEndsFollowAFailoverToThePromotedStandbyLosingNoAcknowledgedWrite() async throws {
+        let primary = try await PostgresServer.start()
+        defer { primary.stop() }
+        let standby = try await primary.startStandby()
+        defer { standby.stop() }
+        try await primary.requireSynchronousStandby()
+        let bindPort = Ports.free()
+        try await PostgresFrontEndTests.withFrontEnds(
+            2, storage: PostgresServer.url(of: [primary, standby]), keyFolder: primary.directory, notify: [bindPort]
+        ) { frontEnds, key in
+            let bind = try await SecondaryServer.start(
+                .bind, port: bindPort, zone: PostgresFrontEndTests.zone, primaryPort: frontEnds[0].port, key: key)
+            defer { bind.stop() }
+            let promoted = Locked<ContinuousClock.Instant?>(nil)
+            let resumed = Locked<Duration?>(nil)
+            let failover = Locked<Task<Void, any Error>?>(nil)
+            try await PostgresFrontEndTests.checkedRace(frontEnds: frontEnds, survivors: frontEnds, key: key) { total in
+                if total == 100 {
+                    primary.killMachine()
+                    failover.withLock {
+                        $0 = Task {
+                            try await Task.sleep(for: .seconds(1))
+                            try await standby.promote()
+                            promoted.withLock { $0 = .now }
+                        }
+                    }
+                }
+                if total > 100, let at = promoted.withLock({ $0 }) {
+                    resumed.withLock { $0 = $0 ?? at.duration(to: .now) }
+                }
+            }
+            try await failover.withLock { $0 }?.value
+            let after = try #require(resumed.withLock { $0 }, "no write was acknowledged after the promotion")
+            #expect(after < .seconds(10), "writes resumed \(after) after the promotion")
+            print("failover: the first write acknowledged \(after) after the promotion")
+
+            let target = try await PostgresFrontEndTests.serial(at: frontEnds[1].port)
+            var seen: UInt32?
+            _ = try await Poll.until(within: .seconds(20)) {
+                seen = try? await PostgresFrontEndTests.serial(at: bindPort)
+                return seen == target
+            }
+            #expect(seen == target, "BIND stayed at \(seen.map(String.init) ?? "nothing") of \(target)")
+        }
     }
 
     /// PostgreSQL frozen (SIGSTOP): the front end answers SERVFAIL within 2 s, a command against

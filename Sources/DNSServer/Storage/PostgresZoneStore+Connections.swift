@@ -112,22 +112,50 @@ extension PostgresZoneStore {
             if !connection.isClosed { return connection }
             opened.subtract(1, ordering: .relaxed)
         }
-        do {
+        return try connect()
+    }
+
+    /// A new connection to the host that takes writes, trying the URL's hosts in turn from the one
+    /// that last did: a host that refuses, does not answer within the connect timeout, or is a
+    /// standby (`transaction_read_only` on) is passed over. So a failover to a promoted standby is
+    /// followed at the next connection, and a front end never writes to, or reads `latest` from, a
+    /// standby.
+    func connect() throws -> PostgresConnection {
+        let first = writable.load(ordering: .relaxed)
+        var failures: [String] = []
+        for offset in 0..<configurations.count {
+            let index = (first + offset) % configurations.count
             let id = opened.add(1, ordering: .relaxed).newValue
-            let connection = try PostgresConnection.connect(on: group.next(), configuration: configuration, id: id, logger: logger).wait()
             do {
-                let session = Session(connection: connection, logger: logger, timeout: statementTimeout)
-                for setting in sessionSettings { try session.run(setting) }
+                let connection = try PostgresConnection.connect(on: group.next(), configuration: configurations[index], id: id, logger: logger).wait()
+                do {
+                    let session = Session(connection: connection, logger: logger, timeout: statementTimeout)
+                    for setting in sessionSettings { try session.run(setting) }
+                    if try session.rows("SHOW transaction_read_only").first?.decode(String.self) == "on" { throw ReadOnlyHost() }
+                } catch {
+                    Self.close(connection)
+                    throw error
+                }
+                if index != first {
+                    writable.store(index, ordering: .relaxed)
+                    logger.notice(
+                        "PostgreSQL: writes go to another host",
+                        metadata: ["storage": "\(displayURL)", "host": "\(hosts[index])", "was": "\(hosts[first])"])
+                }
+                return connection
             } catch {
-                Self.close(connection)
-                throw error
+                opened.subtract(1, ordering: .relaxed)
+                failures.append(configurations.count == 1 ? Self.message(error) : "\(hosts[index]): \(Self.message(error))")
             }
-            return connection
-        } catch {
-            opened.subtract(1, ordering: .relaxed)
-            unanswered(error)
-            throw AuthorityError.storage("cannot connect to \(displayURL): \(Self.message(error))")
         }
+        let error = AuthorityError.storage("cannot connect to \(displayURL): \(failures.joined(separator: "; "))")
+        unanswered(error)
+        throw error
+    }
+
+    /// A host that answers but takes no writes: a standby, or a primary set read-only.
+    struct ReadOnlyHost: Error, CustomStringConvertible {
+        var description: String { "read-only (a standby): it takes no writes" }
     }
 
     /// The database failed to answer: said once per outage, at error level.
@@ -172,6 +200,8 @@ extension PostgresZoneStore {
     static func message(_ error: any Error) -> String {
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] { return message }
+            // A connection that failed below PostgreSQL (refused, reset, timed out) says why there.
+            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
             return "\(error.code)"
         }
         return "\(error)"

@@ -31,7 +31,11 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     /// The URL without its password, for messages.
     let displayURL: String
 
-    let configuration: PostgresConnection.Configuration
+    /// The URL's hosts and a connection configuration for each; new connections try them in turn
+    /// from `writable`, the one that last took writes.
+    let hosts: [PostgresURL.Host]
+    let configurations: [PostgresConnection.Configuration]
+    let writable = Atomic<Int>(0)
     let group: MultiThreadedEventLoopGroup
     let idle = Locked<[PostgresConnection]>([])
     let opened = Atomic<Int>(0)
@@ -67,14 +71,15 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     /// 2: names' leases (RFC 9664), in a table of their own.
     static let schemaVersion = 2
 
-    /// Connects to `url` (`postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE`) and creates the
-    /// tables when they are missing.
+    /// Connects to `url` (`postgresql://USER[:PASSWORD]@HOST[:PORT][,HOST[:PORT]…]/DATABASE`, see
+    /// `PostgresURL`) and creates the tables when they are missing.
     init(url: String, limits: JournalLimits = JournalLimits(), statementTimeout: Duration = .milliseconds(1_500), logger: Logger) throws {
-        var parsed = try Self.parse(url)
+        let parsed: PostgresURL
+        do { parsed = try PostgresURL(url) } catch { throw AuthorityError.storage(error.description) }
         let amount = statementTimeout.timeAmount
         self.statementTimeout = amount
-        parsed.configuration.options.connectTimeout = amount
-        configuration = parsed.configuration
+        hosts = parsed.hosts
+        configurations = Self.configurations(parsed, connectTimeout: amount)
         displayURL = parsed.display
         self.limits = limits
         self.logger = logger
@@ -125,21 +130,14 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         "CREATE INDEX IF NOT EXISTS dnsstore_lease_by_end ON dnsstore_lease (zone, expires)",
     ]
 
-    /// The connection settings in a URL, and the URL with its password left out. Without a
-    /// password in the URL, `PGPASSWORD` gives it (as libpq's does), which keeps it out of `ps`.
-    static func parse(_ url: String) throws -> (configuration: PostgresConnection.Configuration, display: String) {
-        guard let parts = URLComponents(string: url), ["postgresql", "postgres"].contains(parts.scheme ?? ""),
-            let host = parts.host, !host.isEmpty
-        else {
-            throw AuthorityError.storage("'\(StorageURL.redacted(url))' is not a PostgreSQL URL: expected postgresql://USER@HOST:PORT/DATABASE")
+    /// One connection configuration per host of `url`, in its order.
+    static func configurations(_ url: PostgresURL, connectTimeout: TimeAmount) -> [PostgresConnection.Configuration] {
+        url.hosts.map { host in
+            var configuration = PostgresConnection.Configuration(
+                host: host.name, port: host.port, username: url.user, password: url.password, database: url.database, tls: .disable)
+            configuration.options.connectTimeout = connectTimeout
+            return configuration
         }
-        let user = parts.user ?? "postgres"
-        let database = parts.path.hasPrefix("/") && parts.path.count > 1 ? String(parts.path.dropFirst()) : user
-        let password = parts.password ?? ProcessInfo.processInfo.environment["PGPASSWORD"]
-        var configuration = PostgresConnection.Configuration(
-            host: host, port: parts.port ?? 5432, username: user, password: password, database: database, tls: .disable)
-        configuration.options.connectTimeout = .seconds(10)
-        return (configuration, "postgresql://\(user)@\(host):\(parts.port ?? 5432)/\(database)")
     }
 
     // MARK: ZoneStore
