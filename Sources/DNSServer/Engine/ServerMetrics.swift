@@ -8,6 +8,8 @@ import NIOCore
 enum ServerMetrics {
     static let malformed = Counter(label: "dnsstore_malformed_requests_total")
     static let storageErrors = Counter(label: "dnsstore_storage_errors_total")
+    /// Statements sent to PostgreSQL, each a round trip.
+    static let storageStatements = Counter(label: "dnsstore_storage_statements_total")
     static let preparedHits = Counter(label: "dnsstore_prepared_answers_total")
     static let leasesExpired = Counter(label: "dnsstore_lease_names_expired_total")
     static let transfersIncremental = Counter(label: "dnsstore_transfers_total", dimensions: [("kind", "ixfr")])

@@ -17,15 +17,19 @@ extension PostgresZoneStore {
         let connection: PostgresConnection
         let logger: Logger
         var timeout: TimeAmount = .seconds(30)
+        /// Counts the statements sent, each a round trip to the database.
+        let statements: StatementCounter
 
         func rows(_ query: PostgresQuery) throws -> [PostgresRow] {
-            Array(try within(connection.query(query, logger: logger)).rows)
+            statements.sent()
+            return Array(try within(connection.query(query, logger: logger)).rows)
         }
 
         /// Runs a statement; returns the rows it changed.
         @discardableResult
         func run(_ query: PostgresQuery) throws -> Int {
-            try within(connection.query(query, logger: logger)).metadata.rows ?? 0
+            statements.sent()
+            return try within(connection.query(query, logger: logger)).metadata.rows ?? 0
         }
 
         private func within<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
@@ -64,6 +68,16 @@ extension PostgresZoneStore {
         }
     }
 
+    /// Statements sent to the database (each one round trip), by this store and in all.
+    final class StatementCounter: Sendable {
+        private let count = Atomic<Int>(0)
+        var value: Int { count.load(ordering: .relaxed) }
+        func sent() {
+            count.add(1, ordering: .relaxed)
+            ServerMetrics.storageStatements.increment()
+        }
+    }
+
     /// A statement the database did not answer in time.
     struct StatementTimeout: Error, CustomStringConvertible {
         var seconds: Double
@@ -73,7 +87,7 @@ extension PostgresZoneStore {
     func withConnection<T>(_ body: (Session) throws -> T) throws -> T {
         let connection = try take()
         do {
-            let result = try body(Session(connection: connection, logger: logger, timeout: statementTimeout))
+            let result = try body(Session(connection: connection, logger: logger, timeout: statementTimeout, statements: statements))
             give(connection)
             answered()
             return result
@@ -129,7 +143,7 @@ extension PostgresZoneStore {
             do {
                 let connection = try PostgresConnection.connect(on: group.next(), configuration: configurations[index], id: id, logger: logger).wait()
                 do {
-                    let session = Session(connection: connection, logger: logger, timeout: statementTimeout)
+                    let session = Session(connection: connection, logger: logger, timeout: statementTimeout, statements: statements)
                     for setting in sessionSettings { try session.run(setting) }
                     if try session.rows("SHOW transaction_read_only").first?.decode(String.self) == "on" { throw ReadOnlyHost() }
                 } catch {

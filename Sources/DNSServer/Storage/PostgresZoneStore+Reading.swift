@@ -11,7 +11,7 @@ extension PostgresZoneStore {
     func journal(_ origin: DNSName, after serial: UInt32) throws -> (any JournalSnapshot)? {
         // The transfer keeps a connection of its own, in one transaction, until it is done.
         let connection = try take()
-        let session = Session(connection: connection, logger: logger, timeout: statementTimeout)
+        let session = Session(connection: connection, logger: logger, timeout: statementTimeout, statements: statements)
         let zone = Data(OwnerKey.key(origin))
         do {
             try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -99,7 +99,7 @@ extension PostgresZoneStore {
     func snapshot(_ origin: DNSName) throws -> any ZoneSnapshot {
         // The transfer keeps a connection of its own, in one transaction, until it is done.
         let connection = try take()
-        let session = Session(connection: connection, logger: logger, timeout: statementTimeout)
+        let session = Session(connection: connection, logger: logger, timeout: statementTimeout, statements: statements)
         do {
             try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             let soa = try Reader(session: session, origin: origin).soa()?.record

@@ -36,6 +36,9 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     let hosts: [PostgresURL.Host]
     let configurations: [PostgresConnection.Configuration]
     let writable = Atomic<Int>(0)
+    /// When each zone's journal is next looked at for steps past `limits.maxAge`.
+    let ageChecks = Locked<[Data: Int]>([:])
+    let statements = StatementCounter()
     let group: MultiThreadedEventLoopGroup
     let idle = Locked<[PostgresConnection]>([])
     let opened = Atomic<Int>(0)
@@ -219,45 +222,106 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
             """)
     }
 
-    /// Writes the steps' changes, journals each as its own step and keeps the journal within its limits.
+    /// Writes the steps' changes, journals each as its own step and keeps the journal within its
+    /// limits, in one statement (one round trip while the zone lock is held, where a statement per
+    /// change took a dozen): data-modifying CTEs over arrays of rows. They all see one snapshot, so
+    /// the records' changes are folded first to each key's last action: a record added by one step
+    /// and deleted by a later one of the same group is deleted, as applying them in order would
+    /// leave it. The step numbers continue from the journal's newest, read inside the statement
+    /// (after the lock was taken, so it includes the previous writer's steps).
     func store(_ planned: [JournalStep], zone: Data, origin: DNSName, octets: Int, journalOctets: Int, _ session: Session) throws {
         var delta = 0
         var journal = journalOctets
-        let last = try session.rows("SELECT MAX(step) FROM dnsstore_journal_step WHERE zone = \(zone)").first?.decode(Int?.self)
-        var step = last ?? 0
         let now = Int(Date().timeIntervalSince1970)
-        for planned in planned {
-            step += 1
+        struct Key: Hashable {
+            var owner: Data
+            var type: Int
+            var rdataKey: Data
+        }
+        var last: [Key: ZoneChange] = [:]
+        var journalRows = (step: [Int](), seq: [Int](), action: [Int](), name: [ByteBuffer](), type: [Int](), ttl: [Int](), rdata: [ByteBuffer]())
+        var stepRows = (step: [Int](), from: [Int](), to: [Int](), octets: [Int]())
+        for (index, planned) in planned.enumerated() {
             var stepOctets = 0
             for (seq, change) in planned.changes.enumerated() {
                 let r = change.record
                 let size = RecordKeys.recordOctets(r.name, r.rdata)
-                switch change.action {
-                case .delete:
-                    try session.run(
-                        """
-                        DELETE FROM dnsstore_record WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(r.name)))
-                        AND type = \(Int(r.type.rawValue)) AND rdata_key = \(RecordKeys.rdataKey(r.rdata))
-                        """)
-                    delta -= size
-                case .add:
-                    try Self.insert(r, zone: zone, session)
-                    delta += size
-                }
+                delta += change.action == .add ? size : -size
                 stepOctets += size
-                try session.run(
-                    """
-                    INSERT INTO dnsstore_journal VALUES (\(zone), \(step), \(seq), \(Int(change.action.rawValue)), \(Data(r.name.wire)),
-                    \(Int(r.type.rawValue)), \(Int(r.ttl)), \(Data(r.rdata.uncompressedWire)))
-                    """)
+                last[Key(owner: Data(OwnerKey.key(r.name)), type: Int(r.type.rawValue), rdataKey: RecordKeys.rdataKey(r.rdata))] = change
+                journalRows.step.append(index + 1)
+                journalRows.seq.append(seq)
+                journalRows.action.append(change.action.rawValue)
+                journalRows.name.append(ByteBuffer(bytes: r.name.wire))
+                journalRows.type.append(Int(r.type.rawValue))
+                journalRows.ttl.append(Int(r.ttl))
+                journalRows.rdata.append(ByteBuffer(bytes: r.rdata.uncompressedWire))
             }
-            try session.run(
-                "INSERT INTO dnsstore_journal_step VALUES (\(zone), \(step), \(Int(planned.from)), \(Int(planned.to)), \(now), \(stepOctets))")
+            stepRows.step.append(index + 1)
+            stepRows.from.append(Int(planned.from))
+            stepRows.to.append(Int(planned.to))
+            stepRows.octets.append(stepOctets)
             journal += stepOctets
         }
-        // Drops the oldest steps while the journal is over its size or they are over its age.
+        var deleted = (owner: [ByteBuffer](), type: [Int](), key: [ByteBuffer]())
+        // A name's wire form is never empty: empty stands for NULL (postgres-nio sends no NULL in arrays).
+        var added = (owner: [ByteBuffer](), type: [Int](), key: [ByteBuffer](), name: [ByteBuffer](), ttl: [Int](), rdata: [ByteBuffer]())
+        for (key, change) in last {
+            if change.action == .delete {
+                deleted.owner.append(ByteBuffer(data: key.owner))
+                deleted.type.append(key.type)
+                deleted.key.append(ByteBuffer(data: key.rdataKey))
+            } else {
+                added.owner.append(ByteBuffer(data: key.owner))
+                added.type.append(key.type)
+                added.key.append(ByteBuffer(data: key.rdataKey))
+                added.name.append(ByteBuffer(data: RecordKeys.storedName(change.record.name) ?? Data()))
+                added.ttl.append(Int(change.record.ttl))
+                added.rdata.append(ByteBuffer(bytes: change.record.rdata.uncompressedWire))
+            }
+        }
+        try session.run(
+            """
+            WITH base AS (SELECT COALESCE(MAX(step), 0) AS step FROM dnsstore_journal_step WHERE zone = \(zone)),
+            deleted AS (
+                DELETE FROM dnsstore_record r USING unnest(\(deleted.owner)::bytea[], \(deleted.type)::bigint[], \(deleted.key)::bytea[]) AS d(owner, type, rdata_key)
+                WHERE r.zone = \(zone) AND r.owner = d.owner AND r.type = d.type AND r.rdata_key = d.rdata_key),
+            added AS (
+                INSERT INTO dnsstore_record (zone, owner, type, rdata_key, name, ttl, rdata)
+                SELECT \(zone), a.owner, a.type, a.rdata_key, NULLIF(a.name, ''::bytea), a.ttl, a.rdata
+                FROM unnest(\(added.owner)::bytea[], \(added.type)::bigint[], \(added.key)::bytea[], \(added.name)::bytea[], \(added.ttl)::bigint[], \(added.rdata)::bytea[])
+                AS a(owner, type, rdata_key, name, ttl, rdata)
+                ON CONFLICT (zone, owner, type, rdata_key) DO UPDATE SET name = EXCLUDED.name, ttl = EXCLUDED.ttl, rdata = EXCLUDED.rdata),
+            journaled AS (
+                INSERT INTO dnsstore_journal (zone, step, seq, action, name, type, ttl, rdata)
+                SELECT \(zone), base.step + j.step, j.seq, j.action, j.name, j.type, j.ttl, j.rdata FROM base,
+                unnest(\(journalRows.step)::bigint[], \(journalRows.seq)::bigint[], \(journalRows.action)::bigint[], \(journalRows.name)::bytea[], \(journalRows.type)::bigint[], \(journalRows.ttl)::bigint[], \(journalRows.rdata)::bytea[])
+                AS j(step, seq, action, name, type, ttl, rdata)),
+            stepped AS (
+                INSERT INTO dnsstore_journal_step (zone, step, from_serial, to_serial, at, octets)
+                SELECT \(zone), base.step + s.step, s.from_serial, s.to_serial, \(now), s.octets FROM base,
+                unnest(\(stepRows.step)::bigint[], \(stepRows.from)::bigint[], \(stepRows.to)::bigint[], \(stepRows.octets)::bigint[])
+                AS s(step, from_serial, to_serial, octets))
+            UPDATE dnsstore_zone SET octets = \(octets + delta), journal_octets = \(journal) WHERE zone = \(zone)
+            """)
         let budget = limits.budget(zoneOctets: octets + delta)
-        let target = journal > budget ? budget - budget / 8 : budget  // see SQLiteZoneStore.prune
+        journal = try prune(zone: zone, journalOctets: journal, budget: budget, now: now, session)
+        ServerMetrics.sizes(of: origin, zoneOctets: octets + delta, journalOctets: journal, journalBudget: budget)
+    }
+
+    /// Drops the oldest steps while the journal is over its size (down to seven eighths of it, see
+    /// `SQLiteZoneStore.prune`) or they are over its age; the age is looked at once a minute per
+    /// zone by each front end, not with every commit. The newest step always stays. Returns the
+    /// journal's octets after.
+    func prune(zone: Data, journalOctets: Int, budget: Int, now: Int, _ session: Session) throws -> Int {
+        var journal = journalOctets
+        let target = journal > budget ? budget - budget / 8 : budget
+        let checkAge = ageChecks.withLock { due in
+            guard due[zone, default: 0] <= now else { return false }
+            due[zone] = now + 60
+            return true
+        }
+        guard journal > target || checkAge else { return journal }
         let oldestAllowed = now - limits.maxAge
         while true {
             let steps = try session.rows(
@@ -269,8 +333,10 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
             try session.run("DELETE FROM dnsstore_journal_step WHERE zone = \(zone) AND step = \(oldest)")
             journal -= size
         }
-        try session.run("UPDATE dnsstore_zone SET octets = \(octets + delta), journal_octets = \(journal) WHERE zone = \(zone)")
-        ServerMetrics.sizes(of: origin, zoneOctets: octets + delta, journalOctets: journal, journalBudget: budget)
+        if journal != journalOctets {
+            try session.run("UPDATE dnsstore_zone SET journal_octets = \(journal) WHERE zone = \(zone)")
+        }
+        return journal
     }
 
 }

@@ -1,0 +1,119 @@
+#if PostgreSQL
+@testable import DNSServer
+import DNSTestSupport
+import DNSWire
+import Foundation
+import Testing
+
+/// Zones in PostgreSQL: what a write leaves behind when its steps are written in one statement, and
+/// the round trips a query and an UPDATE cost.
+@Suite("PostgreSQL storage", .enabled(if: PostgresServer.isAvailable), .serialized)
+struct PostgresStorageTests {
+    static let origin: DNSName = "example.test."
+
+    static func withEngine(journalMaxOctets: Int? = nil, _ body: (Authority, PostgresZoneStore) throws -> Void) async throws {
+        let postgres = try await PostgresServer.start()
+        defer { postgres.stop() }
+        var configuration = AuthorityConfiguration(zones: [origin], keys: [])
+        configuration.journalMaxOctets = journalMaxOctets
+        // The database may still be starting up when its port opens.
+        let engine = try #require(try await Poll.value(within: .seconds(30), every: .milliseconds(200)) {
+            try? Authority(postgresURL: postgres.url, configuration: configuration)
+        })
+        let store = try #require(engine.store as? PostgresZoneStore)
+        try body(engine, store)
+    }
+
+    /// One step of a group: the SOA moved on by one, and `changes`.
+    static func step(from soa: ResourceRecord, _ changes: [ZoneChange]) throws -> (JournalStep, ResourceRecord) {
+        guard case .soa(var fields) = soa.rdata else { throw StorageError.damaged("no SOA") }
+        let from = fields.serial
+        fields.serial &+= 1
+        var next = soa
+        next.rdata = .soa(fields)
+        let step = JournalStep(
+            from: from, to: fields.serial,
+            changes: [ZoneChange(action: .delete, record: soa), ZoneChange(action: .add, record: next)] + changes)
+        return (step, next)
+    }
+
+    static func txt(_ name: DNSName, _ text: String) -> ResourceRecord {
+        ResourceRecord(name: name, type: .txt, ttl: 60, rdata: .txt(TXT(text)))
+    }
+
+    /// A group of three steps, one statement: a record added by the first step and deleted by the
+    /// second is gone; one deleted then added again is there; the journal holds all three steps,
+    /// numbered after the ones before, and an IXFR replays them in order.
+    @Test func aGroupsStepsLeaveWhatApplyingThemInOrderWould() async throws {
+        try await Self.withEngine { engine, store in
+            #expect(try StorageTests.update(engine) { $0.add(Self.txt("kept.example.test.", "old")) } == .noError)
+            let before = try StorageTests.serial(engine)
+            let soa = try #require(try store.read(Self.origin) { try $0.soa()?.record })
+            let x = Self.txt("x.example.test.", "short-lived")
+            let kept = Self.txt("kept.example.test.", "old")
+            let (first, soa1) = try Self.step(from: soa, [ZoneChange(action: .add, record: x)])
+            let (second, soa2) = try Self.step(from: soa1, [ZoneChange(action: .delete, record: x), ZoneChange(action: .delete, record: kept)])
+            let (third, _) = try Self.step(from: soa2, [ZoneChange(action: .add, record: kept)])
+            try store.write(Self.origin) { _ in ZoneWrite(steps: [first, second, third], result: ()) }
+
+            #expect(try StorageTests.serial(engine) == before &+ 3)
+            #expect(try StorageTests.query(engine, "x.example.test.").rcode == .nxDomain)
+            #expect(StorageTests.text(try StorageTests.query(engine, "kept.example.test.")) == "old")
+            let replay = try StorageTests.ixfr(engine, from: before)
+            // SOA, then per step: old SOA, deletions, new SOA, additions; then the SOA again.
+            let shape = replay.map { record -> String in
+                if case .soa(let fields) = record.rdata { return "soa\(fields.serial &- before)" }
+                return "\(record.name)"
+            }
+            #expect(shape == [
+                "soa3", "soa0", "soa1", "x.example.test.", "soa1", "x.example.test.", "kept.example.test.", "soa2", "soa2", "soa3",
+                "kept.example.test.", "soa3",
+            ])
+        }
+    }
+
+    /// The journal stays within its bound on PostgreSQL as on SQLite, and recent history is kept.
+    @Test func theJournalKeepsItsBound() async throws {
+        try await Self.withEngine(journalMaxOctets: 8 << 10) { engine, store in
+            for i in 0..<100 {
+                #expect(try StorageTests.update(engine) { $0.add(Self.txt(try! DNSName("n\(i).example.test."), String(repeating: "j", count: 300))) } == .noError)
+            }
+            let current = try StorageTests.serial(engine)
+            #expect(try StorageTests.ixfr(engine, from: current &- 10).count == 1 + 10 * 3 + 1)
+            let journal = try store.withConnection { session in
+                try session.rows("SELECT journal_octets, (SELECT sum(octets)::bigint FROM dnsstore_journal_step) FROM dnsstore_zone").first?
+                    .decode((Int, Int).self)
+            }
+            let (kept, summed) = try #require(journal)
+            #expect(kept == summed && kept <= 8 << 10, "the journal holds \(summed) octets, the zone row says \(kept)")
+        }
+    }
+
+    /// A compare-and-swap UPDATE (a value-dependent prerequisite, a delete and an add) and a query:
+    /// the statements each sends to PostgreSQL, each a round trip.
+    @Test func roundTripsPerUpdateAndPerQuery() async throws {
+        try await Self.withEngine { engine, store in
+            let added = try StorageTests.update(engine) { $0.add(Self.txt("doc.example.test.", "v1")) }
+            #expect(added == .noError)
+            // The journal's age is looked at once a minute: the first write after start did it.
+            let before = store.statements.value
+            let rcode = try StorageTests.update(engine) {
+                $0.require(.rrsetEquals("doc.example.test.", .txt, [.txt(TXT("v1"))]))
+                $0.replace("doc.example.test.", .txt, with: [.txt(TXT("v2"))], ttl: 60)
+            }
+            #expect(rcode == .noError)
+            let update = store.statements.value - before
+            let beforeQuery = store.statements.value
+            #expect(StorageTests.text(try StorageTests.query(engine, "doc.example.test.")) == "v2")
+            let query = store.statements.value - beforeQuery
+            #expect(try StorageTests.query(engine, "other.example.test.").rcode == .nxDomain)
+            let negative = store.statements.value - beforeQuery - query
+            print("PostgreSQL statements: \(update) per compare-and-swap UPDATE, \(query) per query, \(negative) per negative query")
+            // BEGIN, the zone lock, the name and the apex read, the one write, COMMIT (16 when each
+            // change and journal row was a statement of its own).
+            #expect(update <= 6, "\(update) statements for one UPDATE")
+            #expect(query == 1 && negative <= 3, "\(query) statements for one query, \(negative) for a name that does not exist")
+        }
+    }
+}
+#endif
