@@ -53,6 +53,10 @@ public final class PostgresServer: @unchecked Sendable {
     /// reads and refuses writes until promoted.
     public func startStandby() async throws -> PostgresServer {
         let primary = self
+        // Its port opens before it takes connections ("the database system is starting up").
+        guard try await Poll.until(within: .seconds(30), every: .milliseconds(100), { (try? await primary.sql("SELECT 1")) == "1" }) else {
+            throw SubprocessError.notReady("PostgreSQL on port \(port) does not take connections")
+        }
         return try await Self.launch(host: .loopback, port: nil) { data, run in
             let copied = try await run(
                 "pg_basebackup",

@@ -36,16 +36,36 @@ extension Authority {
     }
 
     /// Reads the name (and the apex, for a negative answer) from storage, keeps them, answers.
+    /// Where storage confirms changes (PostgreSQL), the cache is brought up to a look at storage
+    /// that began after the query arrived, and answers when it holds the name.
     func answerFromStorage(_ context: RequestContext, _ question: Question, origin: DNSName) -> ByteBuffer {
-        statistics.cacheMisses.add(1, ordering: .relaxed)
         let started = ContinuousClock.now
+        let confirming = store.confirmsChanges
+        let caching = store.changesSeenAtOnce || confirming
+        do {
+            if confirming {
+                try store.confirmChanges()
+                refreshCache()
+                let counter = store.changes.value
+                if let node = cache.node(question.name, counter: counter) {
+                    let soa = node.needsSOA(for: question.type) ? cache.node(origin, counter: counter) : nil
+                    if !node.needsSOA(for: question.type) || soa != nil {
+                        statistics.cacheHits.add(1, ordering: .relaxed)
+                        return respond(context, question, node: node, apex: soa, origin: origin)
+                    }
+                }
+            } else if caching {
+                refreshCache()
+            }
+        } catch {
+            return failed(context, question, error)
+        }
+        statistics.cacheMisses.add(1, ordering: .relaxed)
         defer {
             let took = ContinuousClock.now - started
             readTimes.record(took)
             ServerMetrics.storageRead.recordNanoseconds(took.timeAmount.nanoseconds)
         }
-        let caching = store.changesSeenAtOnce
-        if caching { refreshCache() }
         let counter = cache.position.counter
         do {
             let (node, apex) = try store.read(origin) { zone -> (NodeCache.Node, NodeCache.Node?) in
@@ -62,11 +82,15 @@ extension Authority {
             }
             return respond(context, question, node: node, apex: apex, origin: origin)
         } catch {
-            ServerMetrics.storageErrors.increment()
-            let level: Logger.Level = (error as? AuthorityError)?.isRepeat == true ? .debug : .error
-            logger.log(level: level, "query failed", metadata: ["name": "\(question.name)", "type": "\(question.type)", "error": "\(error)"])
-            return context.respond(rcode: .servFail, payloadLimit: payloadLimit(context), reason: "\(error)")
+            return failed(context, question, error)
         }
+    }
+
+    private func failed(_ context: RequestContext, _ question: Question, _ error: any Error) -> ByteBuffer {
+        ServerMetrics.storageErrors.increment()
+        let level: Logger.Level = (error as? AuthorityError)?.isRepeat == true ? .debug : .error
+        logger.log(level: level, "query failed", metadata: ["name": "\(question.name)", "type": "\(question.type)", "error": "\(error)"])
+        return context.respond(rcode: .servFail, payloadLimit: payloadLimit(context), reason: "\(error)")
     }
 
     private func respond(_ context: RequestContext, _ question: Question, node: NodeCache.Node, apex: NodeCache.Node?, origin: DNSName) -> ByteBuffer {

@@ -25,8 +25,13 @@ import Synchronization
 final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     let changes = ChangeCounter()
     let limits: JournalLimits
-    /// Commits of other front ends arrive with no notice: queries are read from the database.
+    /// Commits of other front ends arrive with no notice, but a look at every zone's SOA, one
+    /// statement shared by the queries waiting for it, finds them (see `confirmChanges`).
     var changesSeenAtOnce: Bool { false }
+    var confirmsChanges: Bool { true }
+    /// The look that confirms changes, and each zone's SOA RDATA as it last saw it.
+    let look = SharedLook()
+    let seenSOAs = Locked<[Data: Data]>([:])
     var readsAreLocal: Bool { false }
     /// The URL without its password, for messages.
     let displayURL: String
@@ -191,6 +196,34 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
                 }
                 return planned.result
             }
+        }
+    }
+
+    /// Every commit changes its zone's SOA serial (and one zone created adds a SOA): when the SOAs
+    /// read differ from those the last look saw, another front end (or this one) committed, and
+    /// `changes` is raised; the engine's cache then catches up from the journal. A query waits
+    /// for a look that began after it arrived, so a write acknowledged before then is never
+    /// answered from before it (`latest` holds across front ends), at one statement per look
+    /// however many queries share it.
+    func confirmChanges() throws {
+        try look.confirm {
+            let rows = try withConnection { session in
+                try session.rows(
+                    """
+                    SELECT r.zone, r.rdata FROM dnsstore_zone z
+                    JOIN dnsstore_record r ON r.zone = z.zone AND r.owner = z.zone AND r.type = 6
+                    """)
+            }
+            var current: [Data: Data] = [:]
+            for row in rows {
+                let (zone, rdata) = try row.decode((Data, Data).self)
+                current[zone] = rdata
+            }
+            let changed = seenSOAs.withLock { seen in
+                defer { seen = current }
+                return seen != current
+            }
+            if changed { changes.bump() }
         }
     }
 

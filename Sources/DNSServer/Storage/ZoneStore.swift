@@ -28,6 +28,8 @@ extension ZoneStore {
 
     var changesSeenAtOnce: Bool { true }
     var readsAreLocal: Bool { true }
+    var confirmsChanges: Bool { false }
+    func confirmChanges() throws {}
 }
 
 extension RRSet {
@@ -144,8 +146,17 @@ protocol ZoneStore: Sendable {
 
     /// Whether `changes` sees every commit of every process the moment it returns, so that a
     /// cache checked against it is never behind. False for storage shared over a network,
-    /// whose commits this process cannot see at no cost: every query then reads storage.
+    /// whose commits this process cannot see at no cost.
     var changesSeenAtOnce: Bool { get }
+
+    /// Whether `confirmChanges` can bring `changes` up to date on demand, where commits are not
+    /// seen at once: then a query first confirms (off the event loop) and may be answered from
+    /// the cache; otherwise every query reads storage.
+    var confirmsChanges: Bool { get }
+
+    /// Raises `changes` if another process committed since the last look, by a look that begins
+    /// after this call (shared by the calls waiting meanwhile); blocks until that look ends.
+    func confirmChanges() throws
 
     /// Whether a read is a lookup in this process's memory or a local file, which an event loop
     /// may make when it is quick; false for storage reached over a network, whose reads wait on
