@@ -1,6 +1,7 @@
 @testable import DNSServer
 import DNSWire
 import Foundation
+import NIOPosix
 import Testing
 
 /// One look at shared storage serves every caller that arrived before it began, and no caller is
@@ -9,41 +10,66 @@ import Testing
 struct SharedLookTests {
     struct Failed: Error {}
 
+    /// Looks' begin and end instants, in order.
+    final class Looks: Sendable {
+        let times = Locked<[(begin: ContinuousClock.Instant, end: ContinuousClock.Instant?)]>([])
+        func look() {
+            let index = times.withLock { times in
+                times.append((.now, nil))
+                return times.count - 1
+            }
+            Thread.sleep(forTimeInterval: 0.002)
+            times.withLock { $0[index].end = .now }
+        }
+        /// Whether a look that began at or after `arrival` has ended.
+        func servedSince(_ arrival: ContinuousClock.Instant) -> Bool {
+            times.withLock { $0.contains { $0.begin >= arrival && $0.end != nil } }
+        }
+    }
+
     @Test func everyCallerIsServedByALookThatBeganAfterItArrivedAndLooksAreShared() async throws {
-        let look = SharedLook()
-        let begins = Locked<[ContinuousClock.Instant]>([])
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        let shared = SharedLook()
+        let looks = Looks()
         let late = Locked(0)
         await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<8 {
+            for _ in 0..<400 {
                 group.addTask {
+                    try? await Task.sleep(for: .microseconds(Int.random(in: 0..<20_000)))
+                    let arrived = ContinuousClock.now
                     await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                        Thread.detachNewThread {
-                            for _ in 0..<50 {
-                                let arrived = ContinuousClock.now
-                                try? look.confirm {
-                                    begins.withLock { $0.append(.now) }
-                                    Thread.sleep(forTimeInterval: 0.002)
-                                }
-                                // The last look that began before this returned began after arrival.
-                                let served = begins.withLock { $0.last! }
-                                if served < arrived { late.withLock { $0 += 1 } }
-                            }
+                        shared.confirm(on: pool, { looks.look() }) { outcome in
+                            if case .confirmed = outcome, looks.servedSince(arrived) {} else { late.withLock { $0 += 1 } }
                             done.resume()
                         }
                     }
                 }
             }
         }
-        let looks = begins.withLock { $0.count }
-        #expect(late.withLock { $0 } == 0)
-        #expect(looks < 400 * 3 / 4, "\(looks) looks for 400 callers: they were not shared")
+        try await pool.shutdownGracefully()
+        let count = looks.times.withLock { $0.count }
+        #expect(late.withLock { $0 } == 0, "callers served by a look from before they arrived")
+        #expect(count < 400 / 4, "\(count) looks for 400 callers: they were not shared")
     }
 
-    @Test func aFailedLookFailsTheCallersItServedAndTheNextLookIsFresh() throws {
-        let look = SharedLook()
-        #expect(throws: Failed.self) { try look.confirm { throw Failed() } }
-        var ran = false
-        try look.confirm { ran = true }
-        #expect(ran)
+    @Test func aFailedLookFailsTheCallersItServedAndTheNextLookIsFresh() async throws {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        let shared = SharedLook()
+        let first = await withCheckedContinuation { (done: CheckedContinuation<SharedLook.Outcome, Never>) in
+            shared.confirm(on: pool, { throw Failed() }) { done.resume(returning: $0) }
+        }
+        guard case .failed(let error) = first else {
+            Issue.record("a failed look gave \(first)")
+            try await pool.shutdownGracefully()
+            return
+        }
+        #expect(error is Failed)
+        let second = await withCheckedContinuation { (done: CheckedContinuation<SharedLook.Outcome, Never>) in
+            shared.confirm(on: pool, {}) { done.resume(returning: $0) }
+        }
+        try await pool.shutdownGracefully()
+        guard case .confirmed = second else { Issue.record("the next look gave \(second)"); return }
     }
 }

@@ -21,39 +21,71 @@ extension Authority {
                 "query zone", level: .info, "refused a query", source: context.source, metadata: ["why": "no zone served here holds \(question.name)"])
             return .answered([context.respond(rcode: .refused, payloadLimit: limit)])
         }
-        let counter = store.changes.value
-        if store.changesSeenAtOnce, let node = cache.node(question.name, counter: counter) {
-            let soa = node.needsSOA(for: question.type) ? cache.node(origin, counter: counter) : nil
-            if !node.needsSOA(for: question.type) || soa != nil {
-                statistics.cacheHits.add(1, ordering: .relaxed)
-                return .answered([respond(context, question, node: node, apex: soa, origin: origin)])
-            }
+        if store.changesSeenAtOnce, let answer = cachedAnswer(context, question, origin: origin) {
+            return .answered([answer])
         }
         if context.transport == .local || (store.readsAreLocal && readTimes.isQuick) {
             return .answered([answerFromStorage(context, question, origin: origin)])
         }
+        if store.confirmsChanges { return afterLook(context, question, origin: origin) }
         return admit(context, to: readQueue) { [self.answerFromStorage(context, question, origin: origin)] }
+    }
+
+    /// The answer from the cache, when it holds the name (and the apex, for a negative answer) as
+    /// of the storage's change counter now.
+    private func cachedAnswer(_ context: RequestContext, _ question: Question, origin: DNSName) -> ByteBuffer? {
+        let counter = store.changes.value
+        guard let node = cache.node(question.name, counter: counter) else { return nil }
+        let soa = node.needsSOA(for: question.type) ? cache.node(origin, counter: counter) : nil
+        guard !node.needsSOA(for: question.type) || soa != nil else { return nil }
+        statistics.cacheHits.add(1, ordering: .relaxed)
+        return respond(context, question, node: node, apex: soa, origin: origin)
+    }
+
+    /// Where storage confirms changes (PostgreSQL): the query waits, holding no thread, for a look
+    /// at storage that began after it arrived (one look for every query waiting), then is answered
+    /// from the cache, or from storage on the thread pool for what the cache does not hold.
+    private func afterLook(_ context: RequestContext, _ question: Question, origin: DNSName) -> RequestOutcome {
+        guard readQueue.enter() else { return shed(context, readQueue) }
+        let queue = readQueue
+        return .deferred(DeferredWork { pool, deliver in
+            self.store.confirmChanges(on: pool) { outcome in
+                switch outcome {
+                case .abandoned:
+                    queue.leave()
+                    deliver([])
+                case .failed(let error):
+                    queue.leave()
+                    deliver([self.failed(context, question, error)])
+                case .confirmed:
+                    self.refreshCache()
+                    if let answer = self.cachedAnswer(context, question, origin: origin) {
+                        queue.leave()
+                        deliver([answer])
+                        return
+                    }
+                    pool.submit { state in
+                        defer { queue.leave() }
+                        guard case .active = state else { return deliver([]) }
+                        deliver([self.answerFromStorage(context, question, origin: origin, confirmed: true)])
+                    }
+                }
+            }
+        })
     }
 
     /// Reads the name (and the apex, for a negative answer) from storage, keeps them, answers.
     /// Where storage confirms changes (PostgreSQL), the cache is brought up to a look at storage
     /// that began after the query arrived, and answers when it holds the name.
-    func answerFromStorage(_ context: RequestContext, _ question: Question, origin: DNSName) -> ByteBuffer {
+    func answerFromStorage(_ context: RequestContext, _ question: Question, origin: DNSName, confirmed: Bool = false) -> ByteBuffer {
         let started = ContinuousClock.now
         let confirming = store.confirmsChanges
         let caching = store.changesSeenAtOnce || confirming
         do {
-            if confirming {
+            if confirming && !confirmed {
                 try store.confirmChanges()
                 refreshCache()
-                let counter = store.changes.value
-                if let node = cache.node(question.name, counter: counter) {
-                    let soa = node.needsSOA(for: question.type) ? cache.node(origin, counter: counter) : nil
-                    if !node.needsSOA(for: question.type) || soa != nil {
-                        statistics.cacheHits.add(1, ordering: .relaxed)
-                        return respond(context, question, node: node, apex: soa, origin: origin)
-                    }
-                }
+                if let answer = cachedAnswer(context, question, origin: origin) { return answer }
             } else if caching {
                 refreshCache()
             }

@@ -297,7 +297,7 @@ extension Authority {
 
     /// A request not taken because its queue is full: dropped over UDP (the client retries),
     /// SERVFAIL over TCP.
-    private func shed(_ context: RequestContext, _ queue: WorkQueue) -> RequestOutcome {
+    func shed(_ context: RequestContext, _ queue: WorkQueue) -> RequestOutcome {
         ServerMetrics.shed(queue.kind).increment()
         if queue.kind == "update" { requestMetrics.shedUpdate() }
         if let count = queue.shedToReport() {

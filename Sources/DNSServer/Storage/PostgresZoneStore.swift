@@ -205,25 +205,31 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
     /// for a look that began after it arrived, so a write acknowledged before then is never
     /// answered from before it (`latest` holds across front ends), at one statement per look
     /// however many queries share it.
-    func confirmChanges() throws {
-        try look.confirm {
-            let rows = try withConnection { session in
-                try session.rows(
-                    """
-                    SELECT r.zone, r.rdata FROM dnsstore_zone z
-                    JOIN dnsstore_record r ON r.zone = z.zone AND r.owner = z.zone AND r.type = 6
-                    """)
-            }
-            var current: [Data: Data] = [:]
-            for row in rows {
-                let (zone, rdata) = try row.decode((Data, Data).self)
-                current[zone] = rdata
-            }
-            let changed = seenSOAs.withLock { seen in
-                defer { seen = current }
-                return seen != current
-            }
-            if changed { changes.bump() }
+    func confirmChanges() throws { try lookForChanges() }
+
+    func confirmChanges(on pool: NIOThreadPool, then: @escaping @Sendable (SharedLook.Outcome) -> Void) {
+        look.confirm(on: pool, { [self] in try lookForChanges() }, then: then)
+    }
+
+    /// One look. `changes` is raised inside the same lock that records what was seen: a look that
+    /// finds nothing new can then only follow one that has raised it already.
+    private func lookForChanges() throws {
+        let rows = try withConnection { session in
+            try session.rows(
+                """
+                SELECT r.zone, r.rdata FROM dnsstore_zone z
+                JOIN dnsstore_record r ON r.zone = z.zone AND r.owner = z.zone AND r.type = 6
+                """)
+        }
+        var current: [Data: Data] = [:]
+        for row in rows {
+            let (zone, rdata) = try row.decode((Data, Data).self)
+            current[zone] = rdata
+        }
+        seenSOAs.withLock { seen in
+            guard seen != current else { return }
+            seen = current
+            changes.bump()
         }
     }
 

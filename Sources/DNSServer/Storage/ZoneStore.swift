@@ -1,4 +1,5 @@
 import DNSWire
+import NIOPosix
 
 /// One zone's data as a transaction sees it, read by name: what a query or an UPDATE needs,
 /// never the whole zone.
@@ -30,6 +31,7 @@ extension ZoneStore {
     var readsAreLocal: Bool { true }
     var confirmsChanges: Bool { false }
     func confirmChanges() throws {}
+    func confirmChanges(on pool: NIOThreadPool, then: @escaping @Sendable (SharedLook.Outcome) -> Void) { then(.confirmed) }
 }
 
 extension RRSet {
@@ -155,8 +157,12 @@ protocol ZoneStore: Sendable {
     var confirmsChanges: Bool { get }
 
     /// Raises `changes` if another process committed since the last look, by a look that begins
-    /// after this call (shared by the calls waiting meanwhile); blocks until that look ends.
+    /// after this call; blocks until it ends.
     func confirmChanges() throws
+
+    /// The same without blocking: `then` runs on a thread of `pool` once a look that began after
+    /// this call ended, one look serving every call that waits for it.
+    func confirmChanges(on pool: NIOThreadPool, then: @escaping @Sendable (SharedLook.Outcome) -> Void)
 
     /// Whether a read is a lookup in this process's memory or a local file, which an event loop
     /// may make when it is quick; false for storage reached over a network, whose reads wait on
