@@ -249,18 +249,11 @@ public final class Authority: Sendable {
                     continue
                 }
                 guard seen != serial else { continue }
-                guard let journal = try store.journal(origin, after: seen) else {
+                guard let names = try store.changedNames(origin, after: seen, upTo: serial, limit: Self.cacheRefreshNames - changed.count) else {
                     complete = false
                     continue
                 }
-                // Names changed since the cache last looked; past a bound, the cache starts afresh.
-                var position: Int? = journal.start
-                while let from = position, changed.count <= Self.cacheRefreshNames {
-                    let page = try journal.diffs(from: from, octets: Self.transferStepOctets)
-                    for diff in page.diffs { changed.formUnion((diff.deleted + diff.added).map(\.name)) }
-                    position = page.next
-                }
-                if changed.count > Self.cacheRefreshNames { complete = false }
+                changed.formUnion(names)
             } catch {
                 logger.error("cannot read zone changes", metadata: ["zone": "\(origin)", "error": "\(error)"])
                 complete = false

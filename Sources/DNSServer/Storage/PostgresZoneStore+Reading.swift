@@ -43,6 +43,45 @@ extension PostgresZoneStore {
         }
     }
 
+    /// One statement on a kept connection, where a journal view would open a connection of its
+    /// own (a new PostgreSQL backend) for every catch-up of the cache.
+    func changedNames(_ origin: DNSName, after serial: UInt32, upTo current: UInt32, limit: Int) throws -> Set<DNSName>? {
+        let zone = Data(OwnerKey.key(origin))
+        let rows = try withConnection { session in
+            try session.rows(
+                """
+                SELECT s.step, s.from_serial, s.to_serial, j.name FROM dnsstore_journal_step s
+                LEFT JOIN dnsstore_journal j ON j.zone = s.zone AND j.step = s.step
+                WHERE s.zone = \(zone) AND s.step >= (
+                    SELECT MAX(step) FROM dnsstore_journal_step WHERE zone = \(zone) AND from_serial = \(Int(serial)))
+                ORDER BY s.step
+                LIMIT \(limit * 4 + 64)
+                """)
+        }
+        var links: [(from: UInt32, to: UInt32)] = []
+        var lastStep: Int?
+        var names = Set<DNSName>()
+        for row in rows {
+            let (step, from, to, name) = try row.decode((Int, Int, Int, Data?).self)
+            if step != lastStep {
+                lastStep = step
+                // Steps past `current` are later commits: their names may go too.
+                links.append((UInt32(truncatingIfNeeded: from), UInt32(truncatingIfNeeded: to)))
+            }
+            if let name { names.insert(try DNSName(wire: Array(name))) }
+            if names.count > limit { return nil }
+        }
+        // The chain must reach `current` from `serial` (a step past it is allowed).
+        var expected = serial
+        var reached = serial == current
+        for link in links {
+            guard link.from == expected else { return nil }
+            expected = link.to
+            if expected == current { reached = true }
+        }
+        return reached && rows.count < limit * 4 + 64 ? names : nil
+    }
+
     /// A zone's journal in a transaction of its own connection, closed when the transfer ends.
     final class Journal: JournalSnapshot, @unchecked Sendable {
         let session: Session

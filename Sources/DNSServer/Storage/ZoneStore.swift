@@ -31,6 +31,20 @@ extension ZoneStore {
     var readsAreLocal: Bool { true }
     var confirmsChanges: Bool { false }
     func confirmChanges() throws {}
+
+    /// From the journal, a page of steps at a time (see `Authority.transferStepOctets`).
+    func changedNames(_ origin: DNSName, after serial: UInt32, upTo current: UInt32, limit: Int) throws -> Set<DNSName>? {
+        // The journal may reach past `current` (later commits): forgetting their names too is harmless.
+        guard let journal = try journal(origin, after: serial) else { return nil }
+        var changed = Set<DNSName>()
+        var position: Int? = journal.start
+        while let from = position, changed.count <= limit {
+            let page = try journal.diffs(from: from, octets: Authority.transferStepOctets)
+            for diff in page.diffs { changed.formUnion((diff.deleted + diff.added).map(\.name)) }
+            position = page.next
+        }
+        return changed.count <= limit ? changed : nil
+    }
     func confirmChanges(on pool: NIOThreadPool, then: @escaping @Sendable (SharedLook.Outcome) -> Void) { then(.confirmed) }
 }
 
@@ -189,6 +203,11 @@ protocol ZoneStore: Sendable {
     /// The journaled steps after `serial` up to the current serial, in order, as a view to read a
     /// page at a time; nil when the journal does not reach back to `serial` in one unbroken chain.
     func journal(_ origin: DNSName, after serial: UInt32) throws -> (any JournalSnapshot)?
+
+    /// The names changed by the journal's steps from `serial` up to `current`, or nil when the
+    /// journal does not chain from one to the other or more than `limit` names changed: what a
+    /// cache forgets to catch up with commits made elsewhere.
+    func changedNames(_ origin: DNSName, after serial: UInt32, upTo current: UInt32, limit: Int) throws -> Set<DNSName>?
 
     /// A frozen view of the zone for a transfer, read a page at a time.
     func snapshot(_ origin: DNSName) throws -> any ZoneSnapshot
