@@ -81,6 +81,14 @@ struct PostgresStorageTests {
         }
     }
 
+    /// Group commit on PostgreSQL: four UPDATEs in one transaction (one statement for their
+    /// changes), failing prerequisites in the middle and at the end.
+    @Test func updatesCommittedTogetherAreEachCheckedOnTheirOwn() async throws {
+        try await Self.withEngine { _, _, url in
+            try AuthorityTests.checkUpdatesCommittedTogether(try AuthorityTests.Engine { try Authority(postgresURL: url, configuration: $0) })
+        }
+    }
+
     /// The journal stays within its bound on PostgreSQL as on SQLite, and recent history is kept.
     @Test func theJournalKeepsItsBound() async throws {
         try await Self.withEngine(journalMaxOctets: 8 << 10) { engine, store in
@@ -118,6 +126,21 @@ struct PostgresStorageTests {
             }
             let hits = reader.statistics.cacheHits.load(ordering: .relaxed)
             #expect(hits >= 30 + 29, "\(hits) answers from the cache of 93")
+        }
+    }
+
+    /// An engine's own commit right after another engine's, with no query between: the other's
+    /// change is still read at once (the cache does not move past a commit it has not seen).
+    @Test func anOwnCommitDoesNotHideTheOneBeforeItFromAnotherEngine() async throws {
+        try await Self.withEngine { first, _, url in
+            let second = try Authority(postgresURL: url, configuration: AuthorityConfiguration(zones: [Self.origin], keys: []))
+            for i in 0..<5 {
+                #expect(try StorageTests.update(second) { $0.replace("x.example.test.", .txt, with: [.txt(TXT("second \(i)"))], ttl: 60) } == .noError)
+                #expect(StorageTests.text(try StorageTests.query(second, "x.example.test.")) == "second \(i)")
+                #expect(try StorageTests.update(first) { $0.replace("x.example.test.", .txt, with: [.txt(TXT("first \(i)"))], ttl: 60) } == .noError)
+                #expect(try StorageTests.update(second) { $0.replace("y.example.test.", .txt, with: [.txt(TXT("\(i)"))], ttl: 60) } == .noError)
+                #expect(StorageTests.text(try StorageTests.query(second, "x.example.test.")) == "first \(i)", "round \(i)")
+            }
         }
     }
 

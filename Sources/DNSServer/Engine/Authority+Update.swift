@@ -168,14 +168,14 @@ extension Authority {
             return write
         }
         var changes: [ZoneChange] = []
-        var serial: UInt32?
+        var serials: (from: UInt32, to: UInt32)?
         for case .commit(let step) in outcomes {
             changes += step.changes
-            serial = step.to
+            serials = (serials?.from ?? step.from, step.to)
         }
-        if let serial {
+        if let serials {
             statistics.updateCommits.add(1, ordering: .relaxed)
-            committed(changes, to: origin, serial: serial)
+            committed(changes, to: origin, from: serials.from, serial: serials.to)
         }
         return outcomes
     }

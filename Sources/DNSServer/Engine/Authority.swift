@@ -266,12 +266,15 @@ public final class Authority: Sendable {
         }
     }
 
-    /// After this process committed `changes` to `origin` at `serial`: tells other processes and
-    /// removes what changed from the cache.
-    func committed(_ changes: [ZoneChange], to origin: DNSName, serial: UInt32) {
+    /// After this process committed `changes` to `origin`, from serial `from` to `serial`: tells
+    /// other processes and removes what changed from the cache. The cache moves on to `serial`
+    /// only when it stood at `from`: a commit of another process in between (which this one's
+    /// counter may not show yet, and on PostgreSQL does not until a look) would otherwise be
+    /// skipped, its names left stale in the cache for good.
+    func committed(_ changes: [ZoneChange], to origin: DNSName, from: UInt32, serial: UInt32) {
         let before = store.changes.bump()
         let names = Set(changes.map(\.record.name))
-        if !cache.apply(changed: names, zoneSerials: [origin: serial], from: before, to: before &+ 1) {
+        if !cache.apply(changed: names, zoneSerials: [origin: serial], from: before, to: before &+ 1, after: [origin: from]) {
             // Another process committed too: the next read from storage catches up from the journal.
             cache.forget(names)
         }

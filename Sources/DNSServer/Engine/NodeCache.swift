@@ -96,11 +96,15 @@ final class NodeCache: Sendable {
     }
 
     /// Removes what changed and declares the cache current at `counter`, when it was current at
-    /// `previous` (or `previous` is nil). Returns whether it did.
+    /// `previous` (or `previous` is nil) and at the zone serials in `serials`. Returns whether it did.
     @discardableResult
-    func apply(changed names: Set<DNSName>, zoneSerials: [DNSName: UInt32], from previous: UInt64?, to counter: UInt64) -> Bool {
+    func apply(
+        changed names: Set<DNSName>, zoneSerials: [DNSName: UInt32], from previous: UInt64?, to counter: UInt64,
+        after serials: [DNSName: UInt32] = [:]
+    ) -> Bool {
         state.withLock { state in
             if let previous, state.currentAt != previous { return false }
+            if serials.contains(where: { state.serials[$0.key] != $0.value }) { return false }
             remove(names, from: &state)
             state.serials.merge(zoneSerials) { _, new in new }
             state.currentAt = counter
