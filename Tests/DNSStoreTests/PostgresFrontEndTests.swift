@@ -194,7 +194,15 @@ struct PostgresFrontEndTests {
                             }
                             if waited > .seconds(10) && !told {
                                 told = true
-                                print("writer \(worker): no increment acknowledged for 10 s (\(acknowledged.count) in all), the last: \(lastError)")
+                                // What each front end answers for the document's name, asked directly.
+                                var seen: [String] = []
+                                for frontEnd in frontEnds {
+                                    let (direct, directClient) = try frontEnd.store(key)
+                                    let doc = try? await direct.database("db").collection("c").get("counter")
+                                    await directClient.shutdown()
+                                    seen.append("\(frontEnd.port): v\(doc?.version ?? 0)")
+                                }
+                                print("writer \(worker): no increment acknowledged for 10 s (\(acknowledged.count) in all), the last: \(lastError); front ends: \(seen.joined(separator: ", "))")
                             }
                             do {
                                 let doc = try #require(try await docs.get("counter"))
