@@ -273,13 +273,7 @@ struct PostgresFrontEndTests {
             for i in 0..<20 {
                 _ = try await stores[i % 2].0.database("db").collection("c").putJSON("doc-\(i % 5)", Array(#"{"i":\#(i)}"#.utf8))
             }
-            let target = try await Self.serial(at: frontEnds[1].port)
-            var seen: UInt32?
-            _ = try await Poll.until(within: .seconds(20)) {
-                seen = try? await Self.serial(at: bindPort)
-                return seen == target
-            }
-            #expect(seen == target, "BIND stayed at \(seen.map(String.init) ?? "nothing") of \(target)")
+            try await Self.expectSecondary(at: bindPort, reaches: frontEnds[1])
             // It holds what the front ends hold.
             let reader = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: bindPort))
             defer { Task { await reader.shutdown() } }
@@ -330,6 +324,17 @@ struct PostgresFrontEndTests {
                 return total
             }
         }
+    }
+
+    /// Waits up to 20 s for the secondary on `port` to reach the front end's serial.
+    static func expectSecondary(at port: Int, reaches frontEnd: FrontEnd) async throws {
+        let target = try await serial(at: frontEnd.port)
+        var seen: UInt32?
+        _ = try await Poll.until(within: .seconds(20)) {
+            seen = try? await serial(at: port)
+            return seen == target
+        }
+        #expect(seen == target, "BIND stayed at \(seen.map(String.init) ?? "nothing") of \(target)")
     }
 
     static func serial(at port: Int) async throws -> UInt32 {
@@ -419,13 +424,7 @@ struct RealTimePostgresOutageTests {
             #expect(after < .seconds(10), "writes resumed \(after) after the promotion")
             print("failover: the first write acknowledged \(after) after the promotion")
 
-            let target = try await PostgresFrontEndTests.serial(at: frontEnds[1].port)
-            var seen: UInt32?
-            _ = try await Poll.until(within: .seconds(20)) {
-                seen = try? await PostgresFrontEndTests.serial(at: bindPort)
-                return seen == target
-            }
-            #expect(seen == target, "BIND stayed at \(seen.map(String.init) ?? "nothing") of \(target)")
+            try await PostgresFrontEndTests.expectSecondary(at: bindPort, reaches: frontEnds[1])
         }
     }
 

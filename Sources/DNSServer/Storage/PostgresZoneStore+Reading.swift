@@ -47,6 +47,7 @@ extension PostgresZoneStore {
     /// own (a new PostgreSQL backend) for every catch-up of the cache.
     func changedNames(_ origin: DNSName, after serial: UInt32, upTo current: UInt32, limit: Int) throws -> Set<DNSName>? {
         let zone = Data(OwnerKey.key(origin))
+        let cap = limit * 4 + 64
         let rows = try withConnection { session in
             try session.rows(
                 """
@@ -55,7 +56,7 @@ extension PostgresZoneStore {
                 WHERE s.zone = \(zone) AND s.step >= (
                     SELECT MAX(step) FROM dnsstore_journal_step WHERE zone = \(zone) AND from_serial = \(Int(serial)))
                 ORDER BY s.step
-                LIMIT \(limit * 4 + 64)
+                LIMIT \(cap)
                 """)
         }
         var links: [(from: UInt32, to: UInt32)] = []
@@ -65,21 +66,17 @@ extension PostgresZoneStore {
             let (step, from, to, name) = try row.decode((Int, Int, Int, Data?).self)
             if step != lastStep {
                 lastStep = step
-                // Steps past `current` are later commits: their names may go too.
                 links.append((UInt32(truncatingIfNeeded: from), UInt32(truncatingIfNeeded: to)))
             }
             if let name { names.insert(try DNSName(wire: Array(name))) }
             if names.count > limit { return nil }
         }
-        // The chain must reach `current` from `serial` (a step past it is allowed).
-        var expected = serial
-        var reached = serial == current
-        for link in links {
-            guard link.from == expected else { return nil }
-            expected = link.to
-            if expected == current { reached = true }
-        }
-        return reached && rows.count < limit * 4 + 64 ? names : nil
+        // The steps must chain from `serial` to `current`; steps past it are later commits, whose
+        // names may go too.
+        guard rows.count < cap, let end = links.firstIndex(where: { $0.to == current }),
+            ZoneDiff.chains(links[...end], from: serial, to: current)
+        else { return nil }
+        return names
     }
 
     /// A zone's journal in a transaction of its own connection, closed when the transfer ends.

@@ -31,6 +31,7 @@ extension ZoneStore {
     var readsAreLocal: Bool { true }
     var confirmsChanges: Bool { false }
     func confirmChanges() throws {}
+    func confirmChanges(on pool: NIOThreadPool, then: @escaping @Sendable (SharedLook.Outcome) -> Void) { then(.confirmed) }
 
     /// From the journal, a page of steps at a time (see `Authority.transferStepOctets`).
     func changedNames(_ origin: DNSName, after serial: UInt32, upTo current: UInt32, limit: Int) throws -> Set<DNSName>? {
@@ -45,7 +46,6 @@ extension ZoneStore {
         }
         return changed.count <= limit ? changed : nil
     }
-    func confirmChanges(on pool: NIOThreadPool, then: @escaping @Sendable (SharedLook.Outcome) -> Void) { then(.confirmed) }
 }
 
 extension RRSet {
