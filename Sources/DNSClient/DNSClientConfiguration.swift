@@ -23,9 +23,11 @@ public struct DNSClientConfiguration: Sendable {
     public var fudge: UInt16 = TSIGSigner.defaultFudge
     /// Seconds since the epoch for TSIG's time signed and its checks; the system clock unless replaced.
     public var clock: @Sendable () -> UInt64 = { WallClock.seconds() }
-    /// Which servers failed lately, shared with other clients (and kept between commands by the
-    /// command line): they are tried after the others while they rest.
-    public var health: ServerHealth?
+    /// Which servers failed lately: they are tried after the others while they rest, so a dead
+    /// server costs a client's first request, not every one. Each configuration has one of its
+    /// own (shared by its copies); set one to share it with other clients (the command line keeps
+    /// it between commands), or nil to try the servers in their order every time.
+    public var health: ServerHealth? = ServerHealth()
     /// The servers as named (`host[:port]`), when `servers` came from names: the client resolves
     /// them again when no address it has answers a request (at most once a second), and in the
     /// background every `reresolveInterval`, so a server that moves to new addresses (a container

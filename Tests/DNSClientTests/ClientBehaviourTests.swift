@@ -122,6 +122,35 @@ struct ClientBehaviourTests {
         try await silent.close()
     }
 
+    /// A client made with the default configuration remembers a server that gave no answer: the
+    /// first request waits for it, the next ones go to the live server at once while it rests.
+    @Test func aSilentServerCostsTheFirstRequestOnly() async throws {
+        let silent = try await ScriptedResponder.start { _ in [] }
+        let live = try await ScriptedResponder.start { query in [Self.answer(query, text: "live")] }
+        func slowRequests(_ config: DNSClientConfiguration, count: Int) async throws -> Int {
+            let client = DNSClient(configuration: config)
+            var slow = 0
+            for _ in 0..<count {
+                let start = ContinuousClock.now
+                let answer = try await client.query("q.example.", type: .txt)
+                #expect(answer.answers.count == 1)
+                if ContinuousClock.now - start >= .milliseconds(250) { slow += 1 }
+            }
+            await client.shutdown()
+            return slow
+        }
+        var config = DNSClientConfiguration(servers: [silent.localAddress!, live.localAddress!])
+        config.timeout = .milliseconds(300)
+        config.attempts = 2
+        config.backoff = .milliseconds(1)
+        #expect(try await slowRequests(config, count: 10) == 1)
+        // Without the record every request waits for the silent server first.
+        config.health = nil
+        #expect(try await slowRequests(config, count: 3) == 3)
+        try await silent.close()
+        try await live.close()
+    }
+
     @Test func unsignedAnswerToSignedRequestIsRejected() async throws {
         let peer = try await ScriptedResponder.start { [Self.answer($0, text: "forged")] }
         var config = DNSClientConfiguration(servers: [peer.localAddress!])

@@ -42,7 +42,7 @@ extension DocumentStore {
         primary.serverNames = primaries
         primary.timeout = timeout
         primary.attempts = attempts
-        primary.health = configuration.serverHealth
+        if let shared = configuration.serverHealth { primary.health = shared }
         let readers = try readServers.map { name in
             (transport: Self.readClient(try Self.resolve(name), timeout: readTimeout, names: [name]) as any StoreTransport, name: name)
         }
