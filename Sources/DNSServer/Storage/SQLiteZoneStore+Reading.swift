@@ -3,25 +3,64 @@ import Foundation
 import GRDB
 
 extension SQLiteZoneStore {
+    /// The journal after `serial`. Changes of up to `eagerJournalOctets` (a secondary told of the
+    /// last few changes: nearly every IXFR) are read at once on a pooled connection, whose
+    /// statements are prepared already; a longer journal is read a page at a time from a snapshot
+    /// of its own (a connection opened for it), so a transfer holds one page in memory.
     func journal(_ origin: DNSName, after serial: UInt32) throws -> (any JournalSnapshot)? {
+        enum Found {
+            case none
+            case loaded(JournalInMemory)
+            case long
+        }
+        let found = try pool.read { db -> Found in
+            let key = try zoneKey(origin, db)
+            guard let (first, chain, octets) = try Self.journalChain(db, zone: key, after: serial),
+                let current = try Reader(db: db, zone: key, compression: compression).soa(),
+                ZoneDiff.chains(chain, from: serial, to: current.soa.serial)
+            else { return .none }
+            guard octets <= Self.eagerJournalOctets else { return .long }
+            let (diffs, _) = try Journal.diffs(db, zone: key, from: first, octets: .max, compression: compression)
+            return .loaded(JournalInMemory(soa: current.record, all: diffs))
+        }
+        switch found {
+        case .none: return nil
+        case .loaded(let journal): return journal
+        case .long: break
+        }
         let snapshot = try pool.makeSnapshot()
         return try snapshot.read { db -> (any JournalSnapshot)? in
             let key = try zoneKey(origin, db)
-            guard let first = try Int.fetchOne(
-                db, sql: "SELECT MAX(step) FROM journal WHERE zone = ? AND from_serial = ?", arguments: [key.id, Int64(serial)])
-            else { return nil }
-            // The chain is checked on the serials alone; the changes are read a page at a time.
-            let links = try Row.fetchCursor(
-                db, sql: "SELECT from_serial, to_serial FROM journal WHERE zone = ? AND step >= ? ORDER BY step", arguments: [key.id, first])
-            var chain: [(from: UInt32, to: UInt32)] = []
-            while let row = try links.next() {
-                chain.append((UInt32(truncatingIfNeeded: row[0] as Int64), UInt32(truncatingIfNeeded: row[1] as Int64)))
-            }
-            guard let current = try Reader(db: db, zone: key, compression: compression).soa(),
+            guard let (first, chain, _) = try Self.journalChain(db, zone: key, after: serial),
+                let current = try Reader(db: db, zone: key, compression: compression).soa(),
                 ZoneDiff.chains(chain, from: serial, to: current.soa.serial)
             else { return nil }
             return Journal(snapshot: snapshot, zone: key, soa: current.record, start: first, compression: compression)
         }
+    }
+
+    /// Stored changes an IXFR reads at once rather than from a snapshot.
+    static let eagerJournalOctets = 256 << 10
+
+    /// The journal's steps from the one that starts at `serial`: where it starts, each step's
+    /// serials (the chain is checked on them alone) and their stored octets; nil when no step
+    /// starts there.
+    static func journalChain(
+        _ db: GRDB.Database, zone: ZoneKey, after serial: UInt32
+    ) throws -> (first: Int, chain: [(from: UInt32, to: UInt32)], octets: Int)? {
+        guard let first = try Int.fetchOne(
+            db.cachedStatement(sql: "SELECT MAX(step) FROM journal WHERE zone = ? AND from_serial = ?"), arguments: [zone.id, Int64(serial)])
+        else { return nil }
+        let links = try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT from_serial, to_serial, octets FROM journal WHERE zone = ? AND step >= ? ORDER BY step"),
+            arguments: [zone.id, first])
+        var chain: [(from: UInt32, to: UInt32)] = []
+        var octets = 0
+        while let row = try links.next() {
+            chain.append((UInt32(truncatingIfNeeded: row[0] as Int64), UInt32(truncatingIfNeeded: row[1] as Int64)))
+            octets += row[2] as Int
+        }
+        return (first, chain, octets)
     }
 
     /// A zone's journal in a snapshot of the file (a WAL read transaction kept open).
@@ -33,25 +72,31 @@ extension SQLiteZoneStore {
         let compression: RowCompression
 
         func diffs(from: Int, octets: Int) throws -> (diffs: [ZoneDiff], next: Int?) {
-            try snapshot.read { db in
-                let rows = try Row.fetchCursor(
-                    db, sql: "SELECT step, from_serial, to_serial, octets, changes, dict FROM journal WHERE zone = ? AND step >= ? ORDER BY step",
-                    arguments: [zone.id, from])
-                var diffs: [ZoneDiff] = []
-                var size = 0
-                while let row = try rows.next() {
-                    let stepOctets: Int = row[3]
-                    guard diffs.isEmpty || size + stepOctets <= octets else { return (diffs, row[0] as Int) }
-                    // A step's changes take fewer octets than its records do (see `JournalStepCoding`).
-                    let changes = try compression.unpack(row[4], dictionary: row[5], limit: stepOctets, db)
-                    let step = JournalStep(
-                        from: UInt32(truncatingIfNeeded: row[1] as Int64), to: UInt32(truncatingIfNeeded: row[2] as Int64),
-                        changes: try JournalStepCoding.decode(changes))
-                    diffs.append(try ZoneDiff(step, zone: zone.origin))
-                    size += stepOctets
-                }
-                return (diffs, nil)
+            try snapshot.read { db in try Self.diffs(db, zone: zone, from: from, octets: octets, compression: compression) }
+        }
+
+        /// The steps from position `from` on, as many as fit in `octets` of stored changes (at
+        /// least one), and where the next page starts.
+        static func diffs(
+            _ db: GRDB.Database, zone: ZoneKey, from: Int, octets: Int, compression: RowCompression
+        ) throws -> (diffs: [ZoneDiff], next: Int?) {
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT step, from_serial, to_serial, octets, changes, dict FROM journal WHERE zone = ? AND step >= ? ORDER BY step"),
+                arguments: [zone.id, from])
+            var diffs: [ZoneDiff] = []
+            var size = 0
+            while let row = try rows.next() {
+                let stepOctets: Int = row[3]
+                guard diffs.isEmpty || size + stepOctets <= octets else { return (diffs, row[0] as Int) }
+                // A step's changes take fewer octets than its records do (see `JournalStepCoding`).
+                let changes = try compression.unpack(row[4], dictionary: row[5], limit: stepOctets, db)
+                let step = JournalStep(
+                    from: UInt32(truncatingIfNeeded: row[1] as Int64), to: UInt32(truncatingIfNeeded: row[2] as Int64),
+                    changes: try JournalStepCoding.decode(changes))
+                diffs.append(try ZoneDiff(step, zone: zone.origin))
+                size += stepOctets
             }
+            return (diffs, nil)
         }
     }
 
