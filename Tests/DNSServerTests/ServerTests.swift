@@ -255,6 +255,41 @@ struct ServerTests {
         }
     }
 
+    /// Secondaries told of a change together ask for the same IXFR: the journal is read for the
+    /// first, the others get the same records from memory; the next change retires that answer.
+    @Test func secondariesAskingForTheSameIXFRShareOneReadOfTheJournal() async throws {
+        try await withEmbedded { server in
+            let c = try client(server, key: server.key)
+            let statistics = server.server.authority.statistics
+            let start = try await c.serial(of: server.zone)
+            var first = UpdateBuilder(zone: server.zone)
+            first.add(.txt("a.example.test.", TXT("one")))
+            try await c.update(first)
+            _ = try await c.serial(of: server.zone)
+            let before = statistics.transfersFromMemory.load(ordering: .relaxed)
+            var answers: [[ResourceRecord]] = []
+            for _ in 0..<6 {
+                let ixfr = try await c.transfer(zone: server.zone, fromSerial: start)
+                #expect(ixfr.isIncremental && ixfr.serial == start &+ 1)
+                answers.append(ixfr.records)
+            }
+            #expect(statistics.transfersFromMemory.load(ordering: .relaxed) - before == 5)
+            #expect(answers.allSatisfy { $0 == answers[0] } && answers[0].count == 5)  // SOA, SOA, SOA, added, SOA
+
+            var second = UpdateBuilder(zone: server.zone)
+            second.add(.txt("b.example.test.", TXT("two")))
+            try await c.update(second)
+            _ = try await c.serial(of: server.zone)
+            let both = try await c.transfer(zone: server.zone, fromSerial: start)
+            #expect(both.isIncremental && both.serial == start &+ 2)
+            #expect(both.records.filter { $0.type == .txt }.count == 2)
+            let again = try await c.transfer(zone: server.zone, fromSerial: start)
+            #expect(again.records == both.records)
+            #expect(statistics.transfersFromMemory.load(ordering: .relaxed) - before == 6)
+            await c.shutdown()
+        }
+    }
+
     @Test func keepsAnsweringThroughABurstOfMalformedPackets() async throws {
         try await withEmbedded { server in
             // One attempt with a generous timeout: a valid query lost in the burst fails the test.

@@ -30,7 +30,27 @@ extension Authority {
                              metadata: ["zone": "\(question.name)", "why": "AXFR is over TCP only"])
             return .answered([context.respond(rcode: .refused, payloadLimit: 512)])
         }
+        if let answer = transferFromMemory(context, zone: question.name) { return .answered(answer) }
         return admit(context, to: transferQueue, steps: { self.transfer(context, zone: question.name) })
+    }
+
+    /// An IXFR over TCP whose answer is kept (`TransferCache`) and ends at the zone's serial now,
+    /// answered at once. Only where the node cache's serials are exact (not on PostgreSQL, whose
+    /// other front ends commit without this process's counter showing it until a look).
+    private func transferFromMemory(_ context: RequestContext, zone origin: DNSName) -> [ByteBuffer]? {
+        guard context.request.questions[0].type == .ixfr, context.transport == .tcp, !store.confirmsChanges,
+            let clientSOA = context.request.authority.first, case .soa(let client) = clientSOA.rdata
+        else { return nil }
+        let counter = store.changes.value
+        let (at, serials) = cache.position
+        guard at == counter, let current = serials[origin], let records = transfers.records(origin, from: client.serial, to: current) else {
+            return nil
+        }
+        statistics.incrementalTransfers.add(1, ordering: .relaxed)
+        statistics.transfersFromMemory.add(1, ordering: .relaxed)
+        ServerMetrics.transfersIncremental.increment()
+        logger.info("IXFR", metadata: ["zone": "\(origin)", "from": "\(client.serial)", "to": "\(current)"])
+        return TransferStream(context: context).messages(records, last: true)
     }
 
     /// The first step of a transfer: an IXFR answered from the journal, or the start of the zone.
@@ -52,7 +72,9 @@ extension Authority {
                 statistics.incrementalTransfers.add(1, ordering: .relaxed)
                 ServerMetrics.transfersIncremental.increment()
                 logger.info("IXFR", metadata: ["zone": "\(origin)", "from": "\(client.serial)", "to": "\(Self.serial(of: journal.soa) ?? 0)"])
-                return journalStep(TransferStream(context: context), journal, from: journal.start, first: true)
+                return journalStep(TransferStream(context: context), journal, from: journal.start, first: true) { records in
+                    if let to = Self.serial(of: journal.soa) { self.transfers.keep(origin, from: client.serial, to: to, records: records) }
+                }
             }
         } else {
             ixfrFrom = nil
@@ -99,12 +121,20 @@ extension Authority {
     /// One step of an incremental transfer (RFC 1995): the current SOA first, then each journal
     /// step as its old SOA, deletions, new SOA and additions, then the current SOA again; a page
     /// of journal steps at a time.
-    private func journalStep(_ stream: TransferStream, _ journal: any JournalSnapshot, from position: Int, first: Bool) -> BlockingWork.Step {
+    /// `whole` hears of the answer's records when they fit in one page.
+    private func journalStep(
+        _ stream: TransferStream, _ journal: any JournalSnapshot, from position: Int, first: Bool,
+        whole: ([ResourceRecord]) -> Void = { _ in }
+    ) -> BlockingWork.Step {
         do {
             let page = try journal.diffs(from: position, octets: Self.transferStepOctets)
             var records = first ? [journal.soa] : []
             for diff in page.diffs { records += [diff.fromSOA] + diff.deleted + [diff.toSOA] + diff.added }
-            guard let next = page.next else { return .done(stream.messages(records + [journal.soa], last: true)) }
+            guard let next = page.next else {
+                records.append(journal.soa)
+                if first { whole(records) }
+                return .done(stream.messages(records, last: true))
+            }
             return .more(stream.messages(records, last: false)) { self.journalStep(stream, journal, from: next, first: false) }
         } catch {
             logger.error("transfer stopped", metadata: ["zone": "\(journal.soa.name)", "error": "\(error)"])

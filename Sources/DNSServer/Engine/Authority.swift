@@ -18,6 +18,8 @@ public final class Authority: Sendable {
     public let configuration: AuthorityConfiguration
     let store: any ZoneStore
     let cache: NodeCache
+    /// IXFR answers lately read from the journal, for the secondaries that ask for the same one.
+    let transfers = TransferCache()
     /// Answers as sent, for plain queries asked again.
     let prepared: PreparedAnswers
     let logger: Logger
@@ -41,6 +43,8 @@ public final class Authority: Sendable {
         public let cacheMisses = Atomic<Int>(0)
         /// Queries answered with the octets of an earlier answer (`PreparedAnswers`).
         public let preparedHits = Atomic<Int>(0)
+        /// IXFR answers whose records were kept from an earlier one (`TransferCache`).
+        public let transfersFromMemory = Atomic<Int>(0)
         /// Storage transactions that committed UPDATEs: fewer than the UPDATEs when several
         /// were committed together.
         public let updateCommits = Atomic<Int>(0)
