@@ -36,4 +36,23 @@ struct NotifierTests {
         #expect(listener.notificationsReceived == afterShutdown)
         await listener.close()
     }
+
+    /// Changes that come closer together than the notify delay still reach the secondary while
+    /// they go on: each change makes the pending NOTIFY no later, never later (a secondary whose
+    /// place in the spread was as long as the time between changes once went untold for seconds).
+    @Test func changesFasterThanTheDelayDoNotPutTheNotifyOff() async throws {
+        let listener = try await NotifyListener.start(host: "127.0.0.1", port: 0)
+        let notifier = Notifier(
+            targets: [try #require(listener.localAddress)], delay: .milliseconds(100), logger: Logger(label: "test.notifier"))
+        let zone: DNSName = "a.test."
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(1) {
+            notifier.zoneChanged(zone, serial: 1)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let during = listener.notificationsReceived
+        #expect(during >= 4, "\(during) NOTIFYs in a second of changes 20 ms apart, with a delay of 100 ms")
+        await notifier.shutdown()
+        await listener.close()
+    }
 }

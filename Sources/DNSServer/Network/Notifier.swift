@@ -137,9 +137,12 @@ final class TargetLoop: Sendable {
                 // (started, resumed, reconnected), and waiting out its backoff would leave it behind
                 // by up to 10 s. One NOTIFY is in flight per secondary at a time, so a dead one costs
                 // at most one timeout a second however fast changes come; it keeps its failure count
-                // (logged once) and its backoff for when changes stop.
-                var entry = pending[origin] ?? Pending(due: now)
-                entry.due = now + delay + offset
+                // (logged once) and its backoff for when changes stop. A change never puts a
+                // NOTIFY already due off: changes that come closer together than the delay would
+                // otherwise keep a secondary untold for as long as they go on.
+                let told = now + delay + offset
+                var entry = pending[origin] ?? Pending(due: told)
+                entry.due = min(entry.due, told)
                 entry.checking = false
                 pending[origin] = entry
             }
