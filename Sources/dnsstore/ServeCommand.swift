@@ -43,13 +43,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel: String = "info"
     @Option(help: "Log format: text, or json (one object a line with stable keys).") var logFormat: String = "text"
     @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics (for example 127.0.0.1:9153).") var metrics: String?
-    @Option(help: "TCP connections open at once; when all are taken the longest idle is closed.") var maxTCPConnections = 256
+    @Option(help: "TCP connections open at once; when all are taken the longest idle is closed (default: 256, or 4 per --notify secondary when that is more).")
+    var maxTCPConnections: Int?
     @Option(help: "Seconds a TCP connection may sit idle.") var tcpIdleTimeout: Double = 30
     @Option(help: "Seconds a TCP message may take to arrive, from its first octet to its last.") var tcpMessageTimeout: Double = 10
     @Option(help: "Seconds a TCP client may leave its answers unread before it is cut off.") var tcpStallTimeout: Double = 20
     @Option(help: "UPDATEs queued or being applied at once; more are shed before any work.") var maxPendingUpdates = 64
-    @Option(help: "Zone transfers waiting or running at once; more are answered SERVFAIL (logged). Allow one per secondary at least.")
-    var maxPendingTransfers = 256
+    @Option(help: "Zone transfers waiting or running at once; more are answered SERVFAIL (logged). Allow one per secondary at least (default: 256, or 4 per --notify secondary when that is more).")
+    var maxPendingTransfers: Int?
     @Option(name: .customLong("max-records-per-rrset"), help: "Records one RRset may hold.") var maxRecordsPerRRset = 1_000
     @Option(name: .customLong("prepared-answers-mib"), help: "MiB of answers kept as sent for queries asked again (0: none).") var preparedAnswersMiB = 16
     @Option(name: .customLong("journal-mib"), help: "MiB of history each zone's journal keeps for IXFR (default: a quarter of the zone, at least 0.5).")
@@ -60,6 +61,12 @@ struct ServeCommand: AsyncParsableCommand {
     var clockSkew: Double = 1
     @Flag(help: "Check the data (every page of the file, every zone's SOA and NS) and exit: 0 when sound, 1 when not.") var check = false
     @Option(help: "Write every record that can still be read, as a zone file per zone, to FILE and exit; list what cannot.") var salvage: String?
+
+    /// Bounds that grow with the secondaries told of changes: every one of them may ask for a
+    /// transfer over a connection of its own at the same moment, and one refused fetches the
+    /// whole zone (Knot) or waits for its retry timer.
+    var tcpConnectionLimit: Int { maxTCPConnections ?? max(256, 4 * notify.count) }
+    var transferLimit: Int { maxPendingTransfers ?? max(256, 4 * notify.count) }
 
     func validate() throws {
         guard (0...3600).contains(notifyDelay) else { throw ValidationError("--notify-delay must be 0 to 3600 seconds, not \(notifyDelay)") }
@@ -72,8 +79,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--journal-mib must be above 0 and at most 1048576, not \(journalMiB)")
         }
         guard journalDays > 0 && journalDays <= 3650 else { throw ValidationError("--journal-days must be above 0 and at most 3650, not \(journalDays)") }
-        for (name, value) in [("--max-tcp-connections", maxTCPConnections), ("--max-pending-updates", maxPendingUpdates),
-                             ("--max-pending-transfers", maxPendingTransfers), ("--max-records-per-rrset", maxRecordsPerRRset)]
+        for (name, value) in [("--max-tcp-connections", tcpConnectionLimit), ("--max-pending-updates", maxPendingUpdates),
+                             ("--max-pending-transfers", transferLimit), ("--max-records-per-rrset", maxRecordsPerRRset)]
         where !(1...1_000_000).contains(value) {
             throw ValidationError("\(name) must be 1 to 1000000, not \(value)")
         }
@@ -109,7 +116,7 @@ struct ServeCommand: AsyncParsableCommand {
         config.requireSignedTransfers = !allowUnsigned
         config.syncEveryCommit = fsync
         config.maxPendingUpdates = maxPendingUpdates
-        config.maxPendingTransfers = maxPendingTransfers
+        config.maxPendingTransfers = transferLimit
         config.maxRecordsPerRRset = maxRecordsPerRRset
         config.preparedAnswerOctets = max(0, preparedAnswersMiB) << 20
         config.journalMaxOctets = journalMiB.map { Int($0 * 1_048_576) }
@@ -144,7 +151,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let address = try ServerAddress.cli(listen)
         var limits = NetworkServer.Limits()
-        limits.maxTCPConnections = maxTCPConnections
+        limits.maxTCPConnections = tcpConnectionLimit
         limits.tcp.idleTimeout = .milliseconds(Int64(tcpIdleTimeout * 1000))
         limits.tcp.messageDeadline = .milliseconds(Int64(tcpMessageTimeout * 1000))
         limits.tcp.stallTimeout = .milliseconds(Int64(tcpStallTimeout * 1000))
@@ -152,7 +159,12 @@ struct ServeCommand: AsyncParsableCommand {
         let server = try await NetworkServer.start(
             authority, host: address.ipAddress ?? "127.0.0.1", port: address.port ?? 5353, limits: limits)
         logger.info(
-            "serving", metadata: ["zones": "\(zones.map(\.description).joined(separator: " "))", "listen": "\(server.localAddress.map { "\($0)" } ?? listen)", "data": "\(data)"])
+            "serving",
+            metadata: [
+                "zones": "\(zones.map(\.description).joined(separator: " "))", "listen": "\(server.localAddress.map { "\($0)" } ?? listen)",
+                "data": "\(data)", "secondaries": "\(notify.count)", "max tcp connections": "\(tcpConnectionLimit)",
+                "max pending transfers": "\(transferLimit)",
+            ])
         var services = [ServiceGroupConfiguration.ServiceConfiguration(service: ServerService(server: server, logger: logger))]
         if let registry, let metricsAddress {
             let endpoint = try await MetricsEndpoint.start(

@@ -150,6 +150,40 @@ struct MetricsTests {
         #expect(bad.status == 2 && bad.err.contains("--log-format is text or json"), "\(bad.err)")
     }
 
+    /// Every secondary told of a change may ask for its transfer at the same moment: the bounds on
+    /// TCP connections and transfers grow with the `--notify` targets unless given, and the
+    /// "serving" line says the bounds in force.
+    @Test func transferAndConnectionBoundsGrowWithTheSecondaries() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        func serving(_ extra: [String]) async throws -> [String: Any] {
+            let port = Ports.free()
+            let logFile = cli.directory.appendingPathComponent("serve-\(port).log").path
+            let process = try Subprocess.start(
+                try BuiltProducts.executable("dnsstore"),
+                ["serve", "--data", cli.directory.appendingPathComponent("data-\(port)").path, "--zone", "example.test",
+                 "--listen", "127.0.0.1:\(port)", "--log-format", "json"] + extra,
+                logFile: logFile)
+            try await Ports.waitForTCP(port)
+            process.end(SIGTERM)
+            // The log lines, past the plain one that tells of the key generated.
+            for line in try String(contentsOfFile: logFile, encoding: .utf8).split(separator: "\n") where line.hasPrefix("{") {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                if object["message"] as? String == "serving" { return try #require(object["fields"] as? [String: Any]) }
+            }
+            Issue.record("no serving line")
+            return [:]
+        }
+        let few = try await serving([])
+        #expect(few["max pending transfers"] as? String == "256" && few["max tcp connections"] as? String == "256", "\(few)")
+        // 100 secondaries (nothing listens there; no change is made, so none is told).
+        let targets = (0..<100).flatMap { ["--notify", "127.0.0.1:\(20_000 + $0)"] }
+        let many = try await serving(targets)
+        #expect(many["max pending transfers"] as? String == "400" && many["max tcp connections"] as? String == "400", "\(many)")
+        let given = try await serving(targets + ["--max-pending-transfers", "300", "--max-tcp-connections", "350"])
+        #expect(given["max pending transfers"] as? String == "300" && given["max tcp connections"] as? String == "350", "\(given)")
+    }
+
     @Test func aBadMetricsAddressIsNamed() async throws {
         let cli = try CLI()
         defer { cli.cleanUp() }
