@@ -165,6 +165,10 @@ struct MetricsTests {
                  "--listen", "127.0.0.1:\(port)", "--log-format", "json"] + extra,
                 logFile: logFile)
             try await Ports.waitForTCP(port)
+            // The line is written just after the listener opens.
+            _ = try await Poll.until(within: .seconds(10)) {
+                ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "").contains(#""message":"serving""#)
+            }
             process.end(SIGTERM)
             // The log lines, past the plain one that tells of the key generated.
             for line in try String(contentsOfFile: logFile, encoding: .utf8).split(separator: "\n") where line.hasPrefix("{") {

@@ -14,8 +14,9 @@ import NIOPosix
 /// Each secondary has a loop of its own, so one that is slow or dead delays nobody else; the
 /// loops run on a thread of their own, so NOTIFYs leave on time even when the process's shared
 /// executor is busy. Changes that come while a loop is busy are merged: a burst of UPDATEs costs
-/// a few NOTIFYs per secondary, not one each. The NOTIFYs of one change are spread over a few
-/// milliseconds per secondary, so that many secondaries do not ask for their transfers at once.
+/// a few NOTIFYs per secondary, not one each. The NOTIFYs of one change are spread, a quarter of
+/// a millisecond apart and over 15 ms at most, so that many secondaries do not ask for their
+/// transfers in the same instant; every millisecond of spread is lag for the last one told.
 final class Notifier: Sendable {
     let targets: [SocketAddress]
     let delay: Duration
@@ -35,7 +36,7 @@ final class Notifier: Sendable {
         self.logger = logger
         thread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = thread.next()
-        let step = Duration.milliseconds(min(50, targets.count)) / max(1, targets.count)
+        let step = Duration.microseconds(min(15_000, 250 * targets.count)) / max(1, targets.count)
         let latest = self.latest
         let lastChange: @Sendable (DNSName) -> UInt32? = { origin in latest.withLock { $0[origin] } }
         loops = targets.enumerated().map { i, target in
