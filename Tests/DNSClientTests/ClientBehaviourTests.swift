@@ -142,17 +142,18 @@ struct ClientBehaviourTests {
             await client.shutdown()
             return asked.withLock { $0 } - before
         }
+        // A timeout no answer of the live server outlasts, even beside the whole suite.
         var config = DNSClientConfiguration(servers: [silent.localAddress!, live.localAddress!])
-        config.timeout = .milliseconds(300)
+        config.timeout = .seconds(2)
         config.attempts = 2
         config.backoff = .milliseconds(1)
-        // It rests half a second after its first failure, a second after the next, and so on: ten
-        // requests on a loaded machine may outlast the first rest, not the first three.
-        let remembered = try await silentAsked(config, count: 10)
-        #expect(remembered >= 1 && remembered <= 3, "the silent server was asked \(remembered) times in 10 requests")
+        // It rests half a second after its first failure, a second after the next, and so on, so
+        // five requests ask it once, or a few times on a loaded machine; never every time.
+        let remembered = try await silentAsked(config, count: 5)
+        #expect(remembered >= 1 && remembered < 5, "the silent server was asked \(remembered) times in 5 requests")
         // Without the record every request goes to the silent server first.
         config.health = nil
-        #expect(try await silentAsked(config, count: 3) == 3)
+        #expect(try await silentAsked(config, count: 2) == 2)
         try await silent.close()
         try await live.close()
     }
