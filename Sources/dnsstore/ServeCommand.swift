@@ -65,8 +65,9 @@ struct ServeCommand: AsyncParsableCommand {
     /// Bounds that grow with the secondaries told of changes: every one of them may ask for a
     /// transfer over a connection of its own at the same moment, and one refused fetches the
     /// whole zone (Knot) or waits for its retry timer.
-    var tcpConnectionLimit: Int { maxTCPConnections ?? max(256, 4 * notify.count) }
-    var transferLimit: Int { maxPendingTransfers ?? max(256, 4 * notify.count) }
+    var tcpConnectionLimit: Int { maxTCPConnections ?? boundForSecondaries }
+    var transferLimit: Int { maxPendingTransfers ?? boundForSecondaries }
+    private var boundForSecondaries: Int { max(256, 4 * notify.count) }
 
     func validate() throws {
         guard (0...3600).contains(notifyDelay) else { throw ValidationError("--notify-delay must be 0 to 3600 seconds, not \(notifyDelay)") }

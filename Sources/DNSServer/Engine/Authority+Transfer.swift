@@ -46,11 +46,16 @@ extension Authority {
         guard at == counter, let current = serials[origin], let records = transfers.records(origin, from: client.serial, to: current) else {
             return nil
         }
-        statistics.incrementalTransfers.add(1, ordering: .relaxed)
         statistics.transfersFromMemory.add(1, ordering: .relaxed)
-        ServerMetrics.transfersIncremental.increment()
-        logger.info("IXFR", metadata: ["zone": "\(origin)", "from": "\(client.serial)", "to": "\(current)"])
+        countIncremental(origin, from: client.serial, to: current)
         return TransferStream(context: context).messages(records, last: true)
+    }
+
+    /// Counts and logs an IXFR answered with differences.
+    private func countIncremental(_ origin: DNSName, from: UInt32, to: UInt32?) {
+        statistics.incrementalTransfers.add(1, ordering: .relaxed)
+        ServerMetrics.transfersIncremental.increment()
+        logger.info("IXFR", metadata: ["zone": "\(origin)", "from": "\(from)", "to": "\(to ?? 0)"])
     }
 
     /// The first step of a transfer: an IXFR answered from the journal, or the start of the zone.
@@ -69,9 +74,7 @@ extension Authority {
             // The journal is read in one transaction of its own and ends at the SOA it read, so a
             // commit landing meanwhile cannot make the answer inconsistent (or needlessly full).
             if context.transport != .udp, let journal = (try? store.journal(origin, after: client.serial)) ?? nil {
-                statistics.incrementalTransfers.add(1, ordering: .relaxed)
-                ServerMetrics.transfersIncremental.increment()
-                logger.info("IXFR", metadata: ["zone": "\(origin)", "from": "\(client.serial)", "to": "\(Self.serial(of: journal.soa) ?? 0)"])
+                countIncremental(origin, from: client.serial, to: Self.serial(of: journal.soa))
                 return journalStep(TransferStream(context: context), journal, from: journal.start, first: true) { records in
                     if let to = Self.serial(of: journal.soa) { self.transfers.keep(origin, from: client.serial, to: to, records: records) }
                 }
@@ -164,7 +167,7 @@ final class TransferStream: @unchecked Sendable {
         var groups: [[ResourceRecord]] = [[]]
         var size = 0
         for record in records {
-            let octets = record.name.wireLength + 10 + record.rdata.uncompressedWire.count
+            let octets = RecordKeys.recordOctets(record.name, record.rdata)
             if size + octets > Authority.transferMessageOctets && !groups[groups.count - 1].isEmpty {
                 groups.append([])
                 size = 0

@@ -27,7 +27,7 @@ final class TransferCache: Sendable {
     /// Keeps an answer read from the journal. Answers that end before it are dropped (they serve
     /// no more); an answer that ends before those kept is not kept.
     func keep(_ zone: DNSName, from: UInt32, to: UInt32, records: [ResourceRecord]) {
-        let octets = records.reduce(0) { $0 + $1.name.wireLength + 10 + $1.rdata.uncompressedWire.count }
+        let octets = records.reduce(0) { $0 + RecordKeys.recordOctets($1.name, $1.rdata) }
         guard octets <= Self.maxOctets else { return }
         entries.withLock { entries in
             var kept = entries[zone] ?? []

@@ -14,14 +14,10 @@ extension SQLiteZoneStore {
             case long
         }
         let found = try pool.read { db -> Found in
-            let key = try zoneKey(origin, db)
-            guard let (first, chain, octets) = try Self.journalChain(db, zone: key, after: serial),
-                let current = try Reader(db: db, zone: key, compression: compression).soa(),
-                ZoneDiff.chains(chain, from: serial, to: current.soa.serial)
-            else { return .none }
-            guard octets <= Self.eagerJournalOctets else { return .long }
-            let (diffs, _) = try Journal.diffs(db, zone: key, from: first, octets: .max, compression: compression)
-            return .loaded(JournalInMemory(soa: current.record, all: diffs))
+            guard let start = try journalStart(db, origin, after: serial) else { return .none }
+            guard start.octets <= Self.eagerJournalOctets else { return .long }
+            let (diffs, _) = try Journal.diffs(db, zone: start.zone, from: start.first, octets: .max, compression: compression)
+            return .loaded(JournalInMemory(soa: start.soa, all: diffs))
         }
         switch found {
         case .none: return nil
@@ -30,24 +26,21 @@ extension SQLiteZoneStore {
         }
         let snapshot = try pool.makeSnapshot()
         return try snapshot.read { db -> (any JournalSnapshot)? in
-            let key = try zoneKey(origin, db)
-            guard let (first, chain, _) = try Self.journalChain(db, zone: key, after: serial),
-                let current = try Reader(db: db, zone: key, compression: compression).soa(),
-                ZoneDiff.chains(chain, from: serial, to: current.soa.serial)
-            else { return nil }
-            return Journal(snapshot: snapshot, zone: key, soa: current.record, start: first, compression: compression)
+            guard let start = try journalStart(db, origin, after: serial) else { return nil }
+            return Journal(snapshot: snapshot, zone: start.zone, soa: start.soa, start: start.first, compression: compression)
         }
     }
 
     /// Stored changes an IXFR reads at once rather than from a snapshot.
     static let eagerJournalOctets = 256 << 10
 
-    /// The journal's steps from the one that starts at `serial`: where it starts, each step's
-    /// serials (the chain is checked on them alone) and their stored octets; nil when no step
-    /// starts there.
-    static func journalChain(
-        _ db: GRDB.Database, zone: ZoneKey, after serial: UInt32
-    ) throws -> (first: Int, chain: [(from: UInt32, to: UInt32)], octets: Int)? {
+    /// Where the zone's journal after `serial` starts, the zone's SOA it leads to, and the stored
+    /// octets of its changes; nil when no step starts at `serial` or the steps from there do not
+    /// chain to the current serial (the chain is checked on the serials alone).
+    private func journalStart(
+        _ db: GRDB.Database, _ origin: DNSName, after serial: UInt32
+    ) throws -> (zone: ZoneKey, first: Int, soa: ResourceRecord, octets: Int)? {
+        let zone = try zoneKey(origin, db)
         guard let first = try Int.fetchOne(
             db.cachedStatement(sql: "SELECT MAX(step) FROM journal WHERE zone = ? AND from_serial = ?"), arguments: [zone.id, Int64(serial)])
         else { return nil }
@@ -60,7 +53,10 @@ extension SQLiteZoneStore {
             chain.append((UInt32(truncatingIfNeeded: row[0] as Int64), UInt32(truncatingIfNeeded: row[1] as Int64)))
             octets += row[2] as Int
         }
-        return (first, chain, octets)
+        guard let current = try Reader(db: db, zone: zone, compression: compression).soa(),
+            ZoneDiff.chains(chain, from: serial, to: current.soa.serial)
+        else { return nil }
+        return (zone, first, current.record, octets)
     }
 
     /// A zone's journal in a snapshot of the file (a WAL read transaction kept open).

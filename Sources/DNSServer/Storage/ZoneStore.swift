@@ -116,7 +116,7 @@ struct JournalInMemory: JournalSnapshot {
         var end = from
         var size = 0
         while end < all.count, end == from || size < octets {
-            size += (all[end].deleted + all[end].added).reduce(64) { $0 + $1.name.wireLength + 10 + $1.rdata.uncompressedWire.count }
+            size += (all[end].deleted + all[end].added).reduce(64) { $0 + RecordKeys.recordOctets($1.name, $1.rdata) }
             end += 1
         }
         return (Array(all[from..<end]), end < all.count ? end : nil)
