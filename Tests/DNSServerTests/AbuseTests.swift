@@ -445,7 +445,7 @@ struct WorkAdmissionTests {
                 var step: BlockingWork? = work
                 var first: ByteBuffer?
                 while let current = step {
-                    let (answers, next) = current.run()
+                    let (answers, next, _) = current.run()
                     first = first ?? answers.first
                     step = next
                 }

@@ -7,6 +7,7 @@ import DNSWire
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 import Testing
 
 /// Several `dnsstore serve` processes on one PostgreSQL database act as one primary: the race that
@@ -351,9 +352,12 @@ struct PostgresFrontEndTests {
 /// A front end whose PostgreSQL stops answering, in real time (run apart: scripts/test).
 @Suite("A front end cut off from PostgreSQL, in real time", .serialized, .enabled(if: PostgresServer.isAvailable))
 struct RealTimePostgresOutageTests {
-    /// A front end that stalls inside a write (cut off, paused, stuck) holds the zone's row lock:
-    /// the database ends its session within 2 s, so another front end's write goes through
-    /// within 3 s, and the stalled write is not reported as done.
+    /// A front end that stalls inside a write (cut off, paused, stuck) while holding the zone's
+    /// row lock (a write that took the lock after losing to other writers, `optimisticAttempts`
+    /// 0 here): the database ends its session within 2 s, so another front end's write goes
+    /// through within 3 s, and the stalled write is not reported as done. A write planned without
+    /// the lock (the first tries) holds nothing while it stalls: the other goes through meanwhile,
+    /// and the stalled one, finding the zone changed, plans again and keeps the other's change.
     @Test func aWriterStalledInsideItsTransactionHoldsTheZoneForAtMostTwoSeconds() async throws {
         let postgres = try await PostgresServer.start()
         defer { postgres.stop() }
@@ -361,7 +365,7 @@ struct RealTimePostgresOutageTests {
         let logger = Logger(label: "test")
         // The database may still be starting up when its port opens.
         let stalling = try #require(try await Poll.value(within: .seconds(30), every: .milliseconds(200)) {
-            try? PostgresZoneStore(url: postgres.url, logger: logger)
+            try? PostgresZoneStore(url: postgres.url, optimisticAttempts: 0, logger: logger)
         })
         let other = try PostgresZoneStore(url: postgres.url, logger: logger)
         _ = try stalling.createZoneIfMissing(origin, records: Authority.emptyZone(origin))
@@ -386,6 +390,42 @@ struct RealTimePostgresOutageTests {
         #expect(wrote && took < .seconds(3), "the other writer waited \(took)")
         let outcome = await stalled.value
         #expect(outcome.contains("may have been applied") || outcome.contains("terminat"), "the stalled write: \(outcome)")
+
+        // Without the lock: the stalled plan writes a record, the other one another meanwhile.
+        let optimistic = try PostgresZoneStore(url: postgres.url, logger: logger)
+        let plans = Atomic<Int>(0)
+        let planning = Task.detached {
+            try optimistic.write(origin) { zone -> ZoneWrite<Void> in
+                let step = try Self.step(zone, adding: "stalled.example.test.")
+                if plans.add(1, ordering: .relaxed).newValue == 1 { Thread.sleep(forTimeInterval: 3) }
+                return ZoneWrite(steps: [step], result: ())
+            }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let meanwhile = ContinuousClock.now
+        try other.write(origin) { zone in ZoneWrite(steps: [try Self.step(zone, adding: "other.example.test.")], result: ()) }
+        let waited = ContinuousClock.now - meanwhile
+        try await planning.value
+        #expect(waited < .seconds(2), "the other writer waited \(waited) for a plan that holds no lock")
+        #expect(plans.load(ordering: .relaxed) == 2, "the stalled write planned \(plans.load(ordering: .relaxed)) times")
+        let kept = try other.read(origin) { zone in
+            (try zone.node("stalled.example.test.").isEmpty, try zone.node("other.example.test.").isEmpty)
+        }
+        #expect(kept == (false, false), "both writes are in the zone")
+    }
+
+    /// One journal step after the zone as `zone` reads it: the SOA's serial moved on by one and a
+    /// TXT record added at `name`.
+    static func step(_ zone: any ZoneReading, adding name: DNSName) throws -> JournalStep {
+        guard let soa = try zone.soa()?.record, case .soa(var fields) = soa.rdata else { throw StorageError.damaged("no SOA") }
+        let from = fields.serial
+        fields.serial &+= 1
+        var next = soa
+        next.rdata = .soa(fields)
+        let record = ResourceRecord(name: name, type: .txt, ttl: 60, rdata: .txt(TXT("x")))
+        return JournalStep(
+            from: from, to: fields.serial,
+            changes: [ZoneChange(action: .delete, record: soa), ZoneChange(action: .add, record: next), ZoneChange(action: .add, record: record)])
     }
 
     /// The machine of the front ends' PostgreSQL dies (primary and backends SIGKILLed) a quarter

@@ -23,7 +23,7 @@ extension Authority {
             })
         }
         while let work = next {
-            let step: (answers: [ByteBuffer], next: BlockingWork?)
+            let step: (answers: [ByteBuffer], next: BlockingWork?, brokeOff: Bool)
             do {
                 step = try await pool.runIfActive { work.run() }
             } catch {

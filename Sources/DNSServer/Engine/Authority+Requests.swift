@@ -24,6 +24,10 @@ public struct BlockingWork: Sendable {
     public enum Step: Sendable {
         case done([ByteBuffer])
         case more([ByteBuffer], @Sendable () -> Step)
+        /// The work broke off part way (a transfer whose storage failed): the answers so far, and
+        /// then the connection is closed, so that the client learns at once that nothing more is
+        /// coming instead of waiting on an open connection (RFC 5936 section 2.2).
+        case brokeOff([ByteBuffer])
     }
 
     let body: @Sendable () -> Step
@@ -34,20 +38,24 @@ public struct BlockingWork: Sendable {
         self.release = release
     }
 
-    /// Runs one step on the calling thread: its answers, and the work of the next step, if any.
-    public func run() -> (answers: [ByteBuffer], next: BlockingWork?) {
+    /// Runs one step on the calling thread: its answers, the work of the next step, if any, and
+    /// whether the work broke off (then the connection must be closed after the answers).
+    public func run() -> (answers: [ByteBuffer], next: BlockingWork?, brokeOff: Bool) {
         switch body() {
         case .done(let answers):
             release()
-            return (answers, nil)
+            return (answers, nil, false)
+        case .brokeOff(let answers):
+            release()
+            return (answers, nil, true)
         case .more(let answers, let rest):
-            return (answers, BlockingWork(body: rest, release: release))
+            return (answers, BlockingWork(body: rest, release: release), false)
         }
     }
 
     /// Runs every step on the calling thread: every answer.
     public func runToEnd() -> [ByteBuffer] {
-        var (answers, next) = run()
+        var (answers, next, _) = run()
         while let work = next {
             let step = work.run()
             answers += step.answers
@@ -86,7 +94,7 @@ extension Authority {
                 let step = work.body()
                 let answers: [ByteBuffer]
                 switch step {
-                case .done(let done): answers = done
+                case .done(let done), .brokeOff(let done): answers = done
                 case .more(let more, _): answers = more
                 }
                 if let first = answers.first { metrics.answered(first, over: transport) }

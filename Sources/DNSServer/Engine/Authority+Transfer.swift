@@ -114,7 +114,7 @@ extension Authority {
             return .more(messages) { self.zoneStep(stream, snapshot, soa: soa, after: next, first: false) }
         } catch {
             logger.error("transfer stopped", metadata: ["zone": "\(soa.name)", "error": "\(error)"])
-            return .done([])
+            return .brokeOff([])
         }
     }
 
@@ -141,7 +141,7 @@ extension Authority {
             return .more(stream.messages(records, last: false)) { self.journalStep(stream, journal, from: next, first: false) }
         } catch {
             logger.error("transfer stopped", metadata: ["zone": "\(journal.soa.name)", "error": "\(error)"])
-            return .done([])
+            return .brokeOff([])
         }
     }
 

@@ -142,7 +142,9 @@ extension Authority {
 
     /// One transaction for UPDATEs to one zone: the outcome of each, in order.
     private func commit(_ updates: [CheckedUpdate], to origin: DNSName) throws -> [Outcome] {
+        let read = Self.namesRead(by: updates, in: origin)
         let outcomes = try store.write(origin) { zone -> ZoneWrite<[Outcome]> in
+            try zone.prefetch(read)
             var draft = ZoneDraft(zone)
             var write = ZoneWrite<[Outcome]>(steps: [], result: [])
             for update in updates {
@@ -178,6 +180,36 @@ extension Authority {
             committed(changes, to: origin, from: serials.from, serial: serials.to)
         }
         return outcomes
+    }
+
+    /// The names whose nodes planning `updates` reads: the apex (its SOA), every name a
+    /// prerequisite or a change names, and the names between an added name and the apex (looked
+    /// at for a DNAME above it).
+    static func namesRead(by updates: [CheckedUpdate], in origin: DNSName) -> Set<DNSName> {
+        var names: Set<DNSName> = [origin]
+        for update in updates {
+            for prerequisite in update.prerequisites {
+                switch prerequisite {
+                case .rrsetExists(let name, _), .rrsetEquals(let name, _, _), .rrsetDoesNotExist(let name, _),
+                    .nameInUse(let name), .nameNotInUse(let name):
+                    names.insert(name)
+                }
+            }
+            for operation in update.operations {
+                switch operation {
+                case .add(let record):
+                    var name = record.name
+                    names.insert(name)
+                    while name.labelCount > origin.labelCount {
+                        name = name.parent
+                        names.insert(name)
+                    }
+                case .deleteRRset(let name, _), .deleteName(let name), .deleteRecord(let name, _, _):
+                    names.insert(name)
+                }
+            }
+        }
+        return names
     }
 
     /// The answer for an outcome; refusals with a reason are logged. A lease granted is said in an

@@ -10,6 +10,8 @@ enum ServerMetrics {
     static let storageErrors = Counter(label: "dnsstore_storage_errors_total")
     /// Statements sent to PostgreSQL, each a round trip.
     static let storageStatements = Counter(label: "dnsstore_storage_statements_total")
+    /// Writes to PostgreSQL planned again because another front end wrote the zone first.
+    static let storageConflicts = Counter(label: "dnsstore_storage_write_conflicts_total")
     static let preparedHits = Counter(label: "dnsstore_prepared_answers_total")
     static let leasesExpired = Counter(label: "dnsstore_lease_names_expired_total")
     static let transfersIncremental = Counter(label: "dnsstore_transfers_total", dimensions: [("kind", "ixfr")])

@@ -112,7 +112,10 @@ final class TCPSessionHandler: ChannelDuplexHandler {
                 for answer in step.answers { context.write(handler.wrapOutboundOut(answer.framedForTCP()), promise: nil) }
                 context.flush()
                 handler.state.wrote(now: .now())
-                if let next = step.next {
+                if step.brokeOff {
+                    handler.state.finished(now: .now())
+                    context.close(promise: nil)
+                } else if let next = step.next {
                     if context.channel.isWritable {
                         handler.run(next, context)
                     } else {

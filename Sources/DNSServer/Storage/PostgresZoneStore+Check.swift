@@ -46,6 +46,10 @@ extension PostgresZoneStore {
     /// A record from a row of `owner, type, ttl, name, rdata`.
     static func record(_ row: PostgresRow, zone origin: DNSName) throws -> ResourceRecord {
         let (owner, type, ttl, name, rdata) = try row.decode((Data, Int, Int, Data?, Data).self)
+        return try record(owner: owner, type: type, ttl: ttl, name: name, rdata: rdata, zone: origin)
+    }
+
+    static func record(owner: Data, type: Int, ttl: Int, name: Data?, rdata: Data, zone origin: DNSName) throws -> ResourceRecord {
         let rrType = RRType(UInt16(truncatingIfNeeded: type))
         let ownerName: DNSName
         do {

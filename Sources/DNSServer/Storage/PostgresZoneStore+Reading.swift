@@ -151,34 +151,89 @@ extension PostgresZoneStore {
 
     // MARK: Reading
 
-    /// One zone read by name within the session's transaction; each name is read once.
+    /// One zone read by name within the session's transaction (or statement by statement, outside
+    /// one); each name is read once.
     final class Reader: ZoneReading {
         let session: Session
         let origin: DNSName
         let zone: Data
+        /// Whether the first statement also reads the zone row's version (see `version`).
+        let versioned: Bool
+        /// The zone row's version when the reader's first statement ran: its `xmin`, the
+        /// transaction that last wrote the row. Every write of the zone writes the row, so a row
+        /// that still has this version has not been written since (see `write`).
+        private(set) var version: String?
+        /// The statements this reader sent.
+        private(set) var reads = 0
         private var nodes: [DNSName: [RRType: RRSet]] = [:]
 
-        init(session: Session, origin: DNSName) {
+        init(session: Session, origin: DNSName, versioned: Bool = false) {
             self.session = session
             self.origin = origin
             self.zone = Data(OwnerKey.key(origin))
+            self.versioned = versioned
         }
 
         func node(_ name: DNSName) throws -> [RRType: RRSet] {
             if let node = nodes[name] { return node }
-            let rows = try session.rows(
-                "SELECT owner, type, ttl, name, rdata FROM dnsstore_record WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(name)))")
-            let node = RRSet.node(of: try rows.map { try PostgresZoneStore.record($0, zone: origin) })
-            nodes[name] = node
-            return node
+            try fetch([name])
+            return nodes[name] ?? [:]
+        }
+
+        func prefetch(_ names: Set<DNSName>) throws {
+            let missing = names.filter { nodes[$0] == nil }
+            if !missing.isEmpty { try fetch(missing) }
+        }
+
+        /// A versioned reader reads the version with (or before) its first read.
+        private func readVersion() throws {
+            if versioned && version == nil { try fetch([origin]) }
+        }
+
+        /// The nodes of `names`, in one statement.
+        private func fetch(_ names: some Collection<DNSName>) throws {
+            let owners = names.map { ByteBuffer(bytes: OwnerKey.key($0)) }
+            // By owner key, as stored: a name asked for may differ from the stored one in case.
+            var records: [Data: [ResourceRecord]] = [:]
+            reads += 1
+            if versioned && version == nil {
+                // The zone row joined to the records: one row with no record when none match.
+                let rows = try session.rows(
+                    """
+                    SELECT z.xmin::text, r.owner, r.type, r.ttl, r.name, r.rdata FROM dnsstore_zone z
+                    LEFT JOIN dnsstore_record r ON r.zone = z.zone AND r.owner = ANY(\(owners)::bytea[]) WHERE z.zone = \(zone)
+                    """)
+                guard !rows.isEmpty else { throw StorageError.damaged("zone \(origin) is missing from its database") }
+                for row in rows {
+                    let (version, owner, type, ttl, name, rdata) = try row.decode((String, Data?, Int?, Int?, Data?, Data?).self)
+                    self.version = version
+                    if let owner, let type, let ttl, let rdata {
+                        records[owner, default: []].append(
+                            try PostgresZoneStore.record(owner: owner, type: type, ttl: ttl, name: name, rdata: rdata, zone: origin))
+                    }
+                }
+            } else {
+                for row in try session.rows(
+                    "SELECT owner, type, ttl, name, rdata FROM dnsstore_record WHERE zone = \(zone) AND owner = ANY(\(owners)::bytea[])")
+                {
+                    let (owner, type, ttl, name, rdata) = try row.decode((Data, Int, Int, Data?, Data).self)
+                    records[owner, default: []].append(
+                        try PostgresZoneStore.record(owner: owner, type: type, ttl: ttl, name: name, rdata: rdata, zone: origin))
+                }
+            }
+            for name in names { nodes[name] = RRSet.node(of: records[Data(OwnerKey.key(name))] ?? []) }
         }
 
         func leaseExpiry(_ name: DNSName) throws -> UInt64? {
-            try session.rows("SELECT expires FROM dnsstore_lease WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(name)))")
+            try readVersion()
+            reads += 1
+            return try session.rows("SELECT expires FROM dnsstore_lease WHERE zone = \(zone) AND owner = \(Data(OwnerKey.key(name)))")
                 .first.map { UInt64(clamping: try $0.decode(Int64.self)) }
         }
 
         func hasDescendants(_ name: DNSName) throws -> Bool {
+            try readVersion()
+            reads += 1
             let (after, before) = OwnerKey.descendants(of: OwnerKey.key(name))
             return try !session.rows(
                 "SELECT 1 FROM dnsstore_record WHERE zone = \(zone) AND owner > \(Data(after)) AND owner < \(Data(before)) LIMIT 1"

@@ -11,14 +11,15 @@ import Synchronization
 /// they act as one primary: the same tables as the SQLite store (records keyed by zone, owner in
 /// canonical order, type and RDATA digest; a journal of steps by serial), the same rules above.
 ///
-/// Writers of a zone are put in one order by a row lock on the zone, taken first in every write
-/// transaction (`SELECT … FOR UPDATE`). The transactions run at READ COMMITTED on purpose: each
-/// statement then sees everything committed before it began, so once a writer holds the lock its
-/// reads include the previous writer's commit, its prerequisites are checked against it and the
-/// serial it computes is exactly one above. REPEATABLE READ would instead fail the second of two
-/// concurrent writers with a serialization error, to be retried. A transfer and a journal read
-/// run at REPEATABLE READ, READ ONLY, so they see one commit point; a query's reads run statement
-/// by statement (see `read`).
+/// Writers of a zone are put in one order by its row in `dnsstore_zone`, which every write
+/// updates: a write plans over reads made outside any transaction, then stores everything in one
+/// statement that first updates the zone row only if its version (`xmin`, the transaction that
+/// last wrote it) is still the one the plan's first read saw. Under READ COMMITTED an UPDATE that
+/// waited for another writer's row lock looks again at the row as that writer left it, so of two
+/// writers that read the same version exactly one stores; the other plans again over the newer
+/// zone, and after a few such losses plans under the row lock (`SELECT … FOR UPDATE`), whose reads
+/// then include every earlier commit. A transfer and a journal read run at REPEATABLE READ, READ
+/// ONLY, so they see one commit point; a query's reads run statement by statement (see `read`).
 ///
 /// The database is called from threads that may block (the engine's blocking work), never from an
 /// event loop of its own: its connections run on an event loop group of the store's.
@@ -72,6 +73,9 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         ]
     }
 
+    /// How many times a write is planned without the zone lock (see `write`) before it takes it.
+    let optimisticAttempts: Int
+
     /// How often a request tries a database that is not answering.
     static let probeInterval: Duration = .milliseconds(250)
 
@@ -81,7 +85,11 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
 
     /// Connects to `url` (`postgresql://USER[:PASSWORD]@HOST[:PORT][,HOST[:PORT]…]/DATABASE`, see
     /// `PostgresURL`) and creates the tables when they are missing.
-    init(url: String, limits: JournalLimits = JournalLimits(), statementTimeout: Duration = .milliseconds(1_500), logger: Logger) throws {
+    init(
+        url: String, limits: JournalLimits = JournalLimits(), statementTimeout: Duration = .milliseconds(1_500),
+        optimisticAttempts: Int = 3, logger: Logger
+    ) throws {
+        self.optimisticAttempts = optimisticAttempts
         let parsed: PostgresURL
         do { parsed = try PostgresURL(url) } catch { throw AuthorityError.storage(error.description) }
         let amount = statementTimeout.timeAmount
@@ -170,32 +178,45 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
         try withConnection { session in try body(Reader(session: session, origin: origin)) }
     }
 
+    /// Optimistic first: the plan reads outside any transaction (its first statement also reads
+    /// the zone row's version), then one statement writes everything, only if the zone row still
+    /// has that version, so nothing was committed to the zone since the plan's first read, and every
+    /// read after it saw the same zone. No lock is held across a round trip: the row is locked only
+    /// while that statement runs. A write that finds the zone changed plans again; after
+    /// `optimisticAttempts` tries it takes the zone lock first, so it cannot lose forever.
     func write<T>(_ origin: DNSName, _ plan: (any ZoneReading) throws -> ZoneWrite<T>) throws -> T {
         let zone = Data(OwnerKey.key(origin))
-        return try withConnection { session in
-            try session.transaction("BEGIN ISOLATION LEVEL READ COMMITTED") {
-                // Every writer of the zone waits here for the one before it (see the type's comment).
-                guard let row = try session.rows("SELECT octets, journal_octets FROM dnsstore_zone WHERE zone = \(zone) FOR UPDATE").first
-                else { throw StorageError.damaged("zone \(origin) is missing from \(displayURL)") }
-                let (octets, journalOctets) = try row.decode((Int, Int).self)
-                let planned = try plan(Reader(session: session, origin: origin))
-                for (name, expires) in planned.leases {
-                    let owner = Data(OwnerKey.key(name))
-                    if let expires {
-                        try session.run(
-                            """
-                            INSERT INTO dnsstore_lease VALUES (\(zone), \(owner), \(Int64(clamping: expires)))
-                            ON CONFLICT (zone, owner) DO UPDATE SET expires = EXCLUDED.expires
-                            """)
-                    } else {
-                        try session.run("DELETE FROM dnsstore_lease WHERE zone = \(zone) AND owner = \(owner)")
-                    }
+        for _ in 0..<optimisticAttempts {
+            let done = try withConnection { session -> T? in
+                let reader = Reader(session: session, origin: origin, versioned: true)
+                let planned = try plan(reader)
+                // A plan that read nothing still writes only over the version it would have read.
+                if reader.version == nil { try reader.prefetch([origin]) }
+                guard let version = reader.version else { return nil }
+                if planned.steps.isEmpty && planned.leases.isEmpty {
+                    // Nothing to write: the answer stands if its reads saw one state of the zone.
+                    guard reader.reads > 1 else { return planned.result }
+                    let now = try session.rows("SELECT xmin::text FROM dnsstore_zone WHERE zone = \(zone)").first?.decode(String.self)
+                    return now == version ? planned.result : nil
                 }
-                if !planned.steps.isEmpty {
-                    try store(planned.steps, zone: zone, origin: origin, octets: octets, journalOctets: journalOctets, session)
-                }
+                guard let sizes = try storeUnanswerable(planned.steps, leases: planned.leases, zone: zone, origin: origin, ifVersion: version, session) else { return nil }
+                try pruneIfDue(zone: zone, origin: origin, sizes: sizes, session)
                 return planned.result
             }
+            if let done { return done }
+            ServerMetrics.storageConflicts.increment()
+        }
+        return try withConnection { session in
+            let (result, sizes) = try session.transaction("BEGIN ISOLATION LEVEL READ COMMITTED") { () -> (T, Sizes?) in
+                // Every writer of the zone waits here for the one before it (see the type's comment).
+                guard try !session.rows("SELECT 1 FROM dnsstore_zone WHERE zone = \(zone) FOR UPDATE").isEmpty
+                else { throw StorageError.damaged("zone \(origin) is missing from \(displayURL)") }
+                let planned = try plan(Reader(session: session, origin: origin))
+                guard !planned.steps.isEmpty || !planned.leases.isEmpty else { return (planned.result, nil) }
+                return (planned.result, try store(planned.steps, leases: planned.leases, zone: zone, origin: origin, ifVersion: nil, session))
+            }
+            if let sizes { try pruneIfDue(zone: zone, origin: origin, sizes: sizes, session) }
+            return result
         }
     }
 
@@ -259,123 +280,6 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
             INSERT INTO dnsstore_record VALUES (\(zone), \(owner), \(Int(record.type.rawValue)), \(key), \(name), \(Int(record.ttl)), \(rdata))
             ON CONFLICT (zone, owner, type, rdata_key) DO UPDATE SET name = EXCLUDED.name, ttl = EXCLUDED.ttl, rdata = EXCLUDED.rdata
             """)
-    }
-
-    /// Writes the steps' changes, journals each as its own step and keeps the journal within its
-    /// limits, in one statement (one round trip while the zone lock is held, where a statement per
-    /// change took a dozen): data-modifying CTEs over arrays of rows. They all see one snapshot, so
-    /// the records' changes are folded first to each key's last action: a record added by one step
-    /// and deleted by a later one of the same group is deleted, as applying them in order would
-    /// leave it. The step numbers continue from the journal's newest, read inside the statement
-    /// (after the lock was taken, so it includes the previous writer's steps).
-    func store(_ planned: [JournalStep], zone: Data, origin: DNSName, octets: Int, journalOctets: Int, _ session: Session) throws {
-        var delta = 0
-        var journal = journalOctets
-        let now = Int(Date().timeIntervalSince1970)
-        struct Key: Hashable {
-            var owner: Data
-            var type: Int
-            var rdataKey: Data
-        }
-        var last: [Key: ZoneChange] = [:]
-        var journalRows = (step: [Int](), seq: [Int](), action: [Int](), name: [ByteBuffer](), type: [Int](), ttl: [Int](), rdata: [ByteBuffer]())
-        var stepRows = (step: [Int](), from: [Int](), to: [Int](), octets: [Int]())
-        for (index, planned) in planned.enumerated() {
-            var stepOctets = 0
-            for (seq, change) in planned.changes.enumerated() {
-                let r = change.record
-                let size = RecordKeys.recordOctets(r.name, r.rdata)
-                delta += change.action == .add ? size : -size
-                stepOctets += size
-                last[Key(owner: Data(OwnerKey.key(r.name)), type: Int(r.type.rawValue), rdataKey: RecordKeys.rdataKey(r.rdata))] = change
-                journalRows.step.append(index + 1)
-                journalRows.seq.append(seq)
-                journalRows.action.append(change.action.rawValue)
-                journalRows.name.append(ByteBuffer(bytes: r.name.wire))
-                journalRows.type.append(Int(r.type.rawValue))
-                journalRows.ttl.append(Int(r.ttl))
-                journalRows.rdata.append(ByteBuffer(bytes: r.rdata.uncompressedWire))
-            }
-            stepRows.step.append(index + 1)
-            stepRows.from.append(Int(planned.from))
-            stepRows.to.append(Int(planned.to))
-            stepRows.octets.append(stepOctets)
-            journal += stepOctets
-        }
-        var deleted = (owner: [ByteBuffer](), type: [Int](), key: [ByteBuffer]())
-        // A name's wire form is never empty: empty stands for NULL (postgres-nio sends no NULL in arrays).
-        var added = (owner: [ByteBuffer](), type: [Int](), key: [ByteBuffer](), name: [ByteBuffer](), ttl: [Int](), rdata: [ByteBuffer]())
-        for (key, change) in last {
-            if change.action == .delete {
-                deleted.owner.append(ByteBuffer(data: key.owner))
-                deleted.type.append(key.type)
-                deleted.key.append(ByteBuffer(data: key.rdataKey))
-            } else {
-                added.owner.append(ByteBuffer(data: key.owner))
-                added.type.append(key.type)
-                added.key.append(ByteBuffer(data: key.rdataKey))
-                added.name.append(ByteBuffer(data: RecordKeys.storedName(change.record.name) ?? Data()))
-                added.ttl.append(Int(change.record.ttl))
-                added.rdata.append(ByteBuffer(bytes: change.record.rdata.uncompressedWire))
-            }
-        }
-        try session.run(
-            """
-            WITH base AS (SELECT COALESCE(MAX(step), 0) AS step FROM dnsstore_journal_step WHERE zone = \(zone)),
-            deleted AS (
-                DELETE FROM dnsstore_record r USING unnest(\(deleted.owner)::bytea[], \(deleted.type)::bigint[], \(deleted.key)::bytea[]) AS d(owner, type, rdata_key)
-                WHERE r.zone = \(zone) AND r.owner = d.owner AND r.type = d.type AND r.rdata_key = d.rdata_key),
-            added AS (
-                INSERT INTO dnsstore_record (zone, owner, type, rdata_key, name, ttl, rdata)
-                SELECT \(zone), a.owner, a.type, a.rdata_key, NULLIF(a.name, ''::bytea), a.ttl, a.rdata
-                FROM unnest(\(added.owner)::bytea[], \(added.type)::bigint[], \(added.key)::bytea[], \(added.name)::bytea[], \(added.ttl)::bigint[], \(added.rdata)::bytea[])
-                AS a(owner, type, rdata_key, name, ttl, rdata)
-                ON CONFLICT (zone, owner, type, rdata_key) DO UPDATE SET name = EXCLUDED.name, ttl = EXCLUDED.ttl, rdata = EXCLUDED.rdata),
-            journaled AS (
-                INSERT INTO dnsstore_journal (zone, step, seq, action, name, type, ttl, rdata)
-                SELECT \(zone), base.step + j.step, j.seq, j.action, j.name, j.type, j.ttl, j.rdata FROM base,
-                unnest(\(journalRows.step)::bigint[], \(journalRows.seq)::bigint[], \(journalRows.action)::bigint[], \(journalRows.name)::bytea[], \(journalRows.type)::bigint[], \(journalRows.ttl)::bigint[], \(journalRows.rdata)::bytea[])
-                AS j(step, seq, action, name, type, ttl, rdata)),
-            stepped AS (
-                INSERT INTO dnsstore_journal_step (zone, step, from_serial, to_serial, at, octets)
-                SELECT \(zone), base.step + s.step, s.from_serial, s.to_serial, \(now), s.octets FROM base,
-                unnest(\(stepRows.step)::bigint[], \(stepRows.from)::bigint[], \(stepRows.to)::bigint[], \(stepRows.octets)::bigint[])
-                AS s(step, from_serial, to_serial, octets))
-            UPDATE dnsstore_zone SET octets = \(octets + delta), journal_octets = \(journal) WHERE zone = \(zone)
-            """)
-        let budget = limits.budget(zoneOctets: octets + delta)
-        journal = try prune(zone: zone, journalOctets: journal, budget: budget, now: now, session)
-        ServerMetrics.sizes(of: origin, zoneOctets: octets + delta, journalOctets: journal, journalBudget: budget)
-    }
-
-    /// Drops the oldest steps while the journal is over its size (down to seven eighths of it, see
-    /// `SQLiteZoneStore.prune`) or they are over its age; the age is looked at once a minute per
-    /// zone by each front end, not with every commit. The newest step always stays. Returns the
-    /// journal's octets after.
-    func prune(zone: Data, journalOctets: Int, budget: Int, now: Int, _ session: Session) throws -> Int {
-        var journal = journalOctets
-        let target = journal > budget ? budget - budget / 8 : budget
-        let checkAge = ageChecks.withLock { due in
-            guard due[zone, default: 0] <= now else { return false }
-            due[zone] = now + 60
-            return true
-        }
-        guard journal > target || checkAge else { return journal }
-        let oldestAllowed = now - limits.maxAge
-        while true {
-            let steps = try session.rows(
-                "SELECT step, at, octets FROM dnsstore_journal_step WHERE zone = \(zone) ORDER BY step LIMIT 2")
-            guard steps.count == 2 else { break }
-            let (oldest, at, size) = try steps[0].decode((Int, Int, Int).self)
-            guard journal > target || at < oldestAllowed else { break }
-            try session.run("DELETE FROM dnsstore_journal WHERE zone = \(zone) AND step = \(oldest)")
-            try session.run("DELETE FROM dnsstore_journal_step WHERE zone = \(zone) AND step = \(oldest)")
-            journal -= size
-        }
-        if journal != journalOctets {
-            try session.run("UPDATE dnsstore_zone SET journal_octets = \(journal) WHERE zone = \(zone)")
-        }
-        return journal
     }
 
 }

@@ -11,6 +11,13 @@ protocol ZoneReading {
     func hasDescendants(_ name: DNSName) throws -> Bool
     /// When the name's lease (RFC 9664) ends, in seconds since 1970; nil when it has none.
     func leaseExpiry(_ name: DNSName) throws -> UInt64?
+    /// Reads the nodes of `names` at once, so that `node` finds them without another read: for
+    /// storage where every read is a round trip. A hint only; by default nothing.
+    func prefetch(_ names: Set<DNSName>) throws
+}
+
+extension ZoneReading {
+    func prefetch(_ names: Set<DNSName>) throws {}
 }
 
 /// What one write transaction stores: journal steps (each with its serial) and changes to names'
