@@ -24,6 +24,7 @@ func runPostgres() async throws {
         print("(PowerDNS rows skipped: pdns-backend-pgsql or psql is not installed)")
     }
     var baseline: (updates: Double, queries: Double)?
+    var roundTrips: [String] = []
     for (server, storage, count) in cases {
         let postgres = storage == "PostgreSQL" ? try await PostgresServer.start() : nil
         defer { postgres?.stop() }
@@ -31,6 +32,7 @@ func runPostgres() async throws {
         let dir = try TempDirectory.make("bench-frontends")
         defer { try? FileManager.default.removeItem(at: dir) }
         var processes: [ChildProcess] = []
+        var metricsPorts: [Int] = []
         var powerdns: [PowerDNSServer] = []
         defer {
             for process in processes where process.isRunning {
@@ -55,7 +57,11 @@ func runPostgres() async throws {
                 let data = dir.appendingPathComponent("data-\(i)").path
                 var args = ["serve", "--data", data, "--key", keyFile, "--zone", zone.description, "--listen", "127.0.0.1:\(port)",
                             "--log-level", "error", "--notify", "127.0.0.1:\(bindPort)"]
-                if let postgres { args += ["--storage", postgres.url] }
+                if let postgres {
+                    let metricsPort = Ports.free()
+                    metricsPorts.append(metricsPort)
+                    args += ["--storage", postgres.url, "--metrics", "127.0.0.1:\(metricsPort)"]
+                }
                 processes.append(try Subprocess.start(binary, args, logFile: dir.appendingPathComponent("serve-\(i).log").path))
                 try await Ports.waitForTCP(port)
                 started.append(port)
@@ -63,12 +69,20 @@ func runPostgres() async throws {
             ports = started
         }
         let counter = Counter()
+        let before = try await storageCounters(metricsPorts)
         let updates = try await measureConcurrent(seconds, tasks: writers) { [ports] in
             let task = counter.next()
             let client = try counter.client(for: task, ports: ports, key: key)
             var update = UpdateBuilder(zone: zone)
             update.replace(try DNSName("w\(task % writers).\(zone)"), .txt, with: [.txt(TXT("value \(task)"))], ttl: 60)
             try await client.update(update)
+        }
+        if !metricsPorts.isEmpty {
+            // What the updates cost in PostgreSQL: statements (round trips) and writes planned again.
+            let after = try await storageCounters(metricsPorts)
+            let done = updates * seconds
+            roundTrips.append(
+                "| \(count) | \(String(format: "%.2f", (after.statements - before.statements) / done)) | \(String(format: "%.3f", (after.conflicts - before.conflicts) / done)) |")
         }
         // One name to query, then dnsperf against the first front end.
         let first = try counter.client(for: 0, ports: [ports[0]], key: key)
@@ -90,6 +104,31 @@ func runPostgres() async throws {
         print("| \(server) | \(storage) | \(count) | \(f(updates)) | \(f(updates / base.updates, "%.2f")) | \(f(queries)) | \(f(queries / base.queries, "%.2f")) \(lag)")
         fflush(nil)
     }
+    if !roundTrips.isEmpty {
+        print("\nPostgreSQL statements (each a round trip) and writes planned again because another front end wrote first, per acknowledged update of the updates column (the metrics' counts over the update phase, all front ends)")
+        print("| front ends | statements per update | writes planned again per update |")
+        print("|---|---|---|")
+        roundTrips.forEach { print($0) }
+    }
+}
+
+/// PostgreSQL statements sent and writes planned again, summed over the front ends' metrics.
+private func storageCounters(_ ports: [Int]) async throws -> (statements: Double, conflicts: Double) {
+    var total = (statements: 0.0, conflicts: 0.0)
+    for port in ports {
+        let text = try await HTTP.get("http://127.0.0.1:\(port)/metrics").body
+        total.statements += metricValue(text, "dnsstore_storage_statements_total")
+        total.conflicts += metricValue(text, "dnsstore_storage_write_conflicts_total")
+    }
+    return total
+}
+
+/// The value of a sample without labels in Prometheus's text format; 0 when absent.
+private func metricValue(_ text: String, _ name: String) -> Double {
+    for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+        if let value = Double(line.split(separator: " ").last ?? "") { return value }
+    }
+    return 0
 }
 
 /// Starts a BIND 9 secondary of the primary on `port`, waits for its first transfer, then makes
