@@ -202,12 +202,15 @@ public final class DNSClient: Sendable {
                 guard octets.readableBytes <= Int(configuration.payloadSize) else { break }
                 let answer: ByteBuffer
                 let response: Message
+                let kind = TrafficCount.kind(of: message)
                 do {
+                    configuration.traffic?.sent(kind, octets: octets.readableBytes)
                     (answer, response) = try await udpPool(for: server).send(
                         octets, matcher: matcher, timeout: configuration.timeout)
                 } catch ClientInternalError.idInUse {
                     continue
                 }
+                configuration.traffic?.received(kind, octets: answer.readableBytes)
                 if !response.truncated {
                     do {
                         return try verified(answer, response, verifier)
@@ -236,9 +239,12 @@ public final class DNSClient: Sendable {
         while true {
             let (octets, matcher, verifier) = try prepare(message)
             let (connection, reused) = try await connection(to: server)
+            let kind = TrafficCount.kind(of: message)
             do {
+                configuration.traffic?.sent(kind, octets: octets.readableBytes)
                 let (answer, response) = try await connection.send(
                     octets, matcher: matcher, timeout: configuration.timeout)
+                configuration.traffic?.received(kind, octets: answer.readableBytes)
                 return try verified(answer, response, verifier)
             } catch ClientInternalError.idInUse {
                 continue

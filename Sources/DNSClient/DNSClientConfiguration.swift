@@ -5,6 +5,8 @@ import NIOCore
 public struct DNSClientConfiguration: Sendable {
     /// Servers in order of preference; a request that times out moves on to the next.
     public var servers: [SocketAddress]
+    /// Counts what this client sends and receives, when set (`TrafficCount`).
+    public var traffic: TrafficCount?
     /// Time allowed for one attempt.
     public var timeout: Duration = .seconds(2)
     /// Attempts per request, across servers.

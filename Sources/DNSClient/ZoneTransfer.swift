@@ -89,6 +89,7 @@ extension DNSClient {
         if request.questions.first?.type == .ixfr, case .soa(let soa)? = request.authority.first?.rdata { serial = soa.serial }
         let server = servers[0]
         let (octets, matcher, verifier) = try prepare(request)
+        configuration.traffic?.sent(.transfer, octets: octets.readableBytes)
         let (connection, stream) = try await TCPConnection.connect(
             to: server, group: group, timeout: configuration.timeout, streaming: octets, matcher: matcher)
         defer { connection.close() }
@@ -111,6 +112,7 @@ extension DNSClient {
                 throw ClosedBeforeAnswer(underlying: DNSError.connection(why))
             }
             guard let (answer, message) = next else { break }
+            configuration.traffic?.received(.transfer, octets: answer.readableBytes)
             if let error = DNSError(rcode: message.rcode) {
                 // A refusal before any data may come unsigned (the server does not know the key).
                 if !(message.tsig == nil && tsig != nil && transfer.messageCount == 0) { _ = try verified(answer, message, tsig) }

@@ -14,16 +14,19 @@ public final class LocalTransport: StoreTransport {
     public let authority: Authority
     /// Whether the transport opened the engine, and so closes it when shut down.
     private let ownsAuthority: Bool
+    /// Counts the messages handed to the engine and its answers, when set.
+    public let traffic: TrafficCount?
 
     /// A transport to an authority the caller made (an in-memory one, say), which stays the
     /// caller's to shut down.
-    public convenience init(authority: Authority) {
-        self.init(authority: authority, owned: false)
+    public convenience init(authority: Authority, traffic: TrafficCount? = nil) {
+        self.init(authority: authority, owned: false, traffic: traffic)
     }
 
-    private init(authority: Authority, owned: Bool) {
+    private init(authority: Authority, owned: Bool, traffic: TrafficCount?) {
         self.authority = authority
         self.ownsAuthority = owned
+        self.traffic = traffic
     }
 
     /// Closes the engine and its data file when this transport opened them (`open`).
@@ -37,8 +40,11 @@ public final class LocalTransport: StoreTransport {
     public static let defaultZone: DNSName = "dnsstore.localhost."
 
     /// Opens (creating if needed) the zone database in `directory`, serving `zone`. The engine
-    /// logs to `logger` (by default: warnings and worse, under `dnsstore.embedded`).
-    public static func open(directory: String = defaultDirectory, zone: DNSName = defaultZone, logger: Logger? = nil) throws -> LocalTransport {
+    /// logs to `logger` (by default: warnings and worse, under `dnsstore.embedded`); `traffic`
+    /// counts the messages.
+    public static func open(
+        directory: String = defaultDirectory, zone: DNSName = defaultZone, logger: Logger? = nil, traffic: TrafficCount? = nil
+    ) throws -> LocalTransport {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -59,7 +65,7 @@ public final class LocalTransport: StoreTransport {
             let authority = try Authority(databasePath: path, configuration: config, logger: logger)
             // No thread expires leases in a store that lives for one command: it does so as it opens.
             authority.expireLeases()
-            return LocalTransport(authority: authority, owned: true)
+            return LocalTransport(authority: authority, owned: true, traffic: traffic)
         } catch let error as AuthorityError {
             throw StoreError.serverFailure("the data directory \(directory) cannot be used: \(error)")
         }
@@ -72,8 +78,12 @@ public final class LocalTransport: StoreTransport {
     public func send(_ request: Message, overTCP: Bool, each: (Message) throws -> Void) async throws {
         var request = request
         request.id = UInt16.random(in: .min ... .max)
-        try await authority.handle(try request.encode(), over: .local) { answers in
+        let octets = try request.encode()
+        let kind = TrafficCount.kind(of: request)
+        traffic?.sent(kind, octets: octets.readableBytes)
+        try await authority.handle(octets, over: .local) { [traffic] answers in
             for answer in answers {
+                traffic?.received(kind, octets: answer.readableBytes)
                 let message: Message
                 do {
                     message = try Message(decoding: answer)

@@ -38,7 +38,7 @@ struct DNSStoreCommand: AsyncParsableCommand {
     static let globalOptions: [String: Bool] = [
         "--server": true, "-s": true, "--primary": true, "--read-server": true, "--consistency": true, "--domain": true, "-d": true,
         "--zone": true, "--key": true, "-k": true, "--data": true, "--encryption-key": true, "--config": true, "--timeout": true,
-        "--attempts": true, "--compact": false,
+        "--attempts": true, "--compact": false, "--stats": false,
     ]
 
     /// `arguments` with connection options given before the subcommand moved to after its words

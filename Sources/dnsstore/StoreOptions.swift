@@ -37,6 +37,8 @@ struct StoreOptions: ParsableArguments {
     var attempts: Int = 2
     @Flag(help: "Compact JSON output even on a terminal.")
     var compact = false
+    @Flag(help: "When the command ends, print on standard error the DNS queries, UPDATEs and zone transfers it sent, their answers and their octets.")
+    var stats = false
 
     func validate() throws {
         guard timeout > 0, timeout <= 600 else { throw ValidationError("--timeout must be above 0 and at most 600 seconds, not \(timeout)") }
@@ -76,7 +78,7 @@ struct StoreOptions: ParsableArguments {
             encryptionKeys: try merged.encryptionKey.map(Settings.readEncryptionKeys),
             dataDirectory: merged.data ?? LocalTransport.defaultDirectory,
             privateCollections: Set(merged.privateCollections ?? []),
-            timeout: timeout, attempts: attempts)
+            timeout: timeout, attempts: attempts, traffic: stats ? CommandTraffic.start() : nil)
     }
 
     /// The store's configuration: what the settings give, with the private collections this user's
@@ -102,7 +104,7 @@ struct StoreOptions: ParsableArguments {
     func openStore(clockSkew: Duration? = nil, defaultConsistency: ReadConsistency = .latest) async throws -> DocumentStore {
         let settings = try settings(defaultConsistency: defaultConsistency)
         guard settings.server != nil || !settings.primaries.isEmpty || !settings.readServers.isEmpty else {
-            let transport = try LocalTransport.open(directory: settings.dataDirectory, zone: settings.domain)
+            let transport = try LocalTransport.open(directory: settings.dataDirectory, zone: settings.domain, traffic: settings.traffic)
             let directory = URL(fileURLWithPath: settings.dataDirectory).standardizedFileURL.path
             return try DocumentStore(configuration: configuration(settings, where: directory, clockSkew: clockSkew), transport: transport)
         }
@@ -129,6 +131,7 @@ struct StoreOptions: ParsableArguments {
         let readers = readServers.map { address -> (transport: any StoreTransport, name: String) in
             // The store's read servers keep their health themselves (ReplicaSet, with the same file).
             var reader = DNSClientConfiguration(servers: [address])
+            reader.traffic = settings.traffic
             reader.timeout = .milliseconds(Int(min(settings.timeout, 1) * 1000))
             reader.attempts = 1
             return (DNSClient(configuration: reader), address.display)
@@ -155,6 +158,8 @@ struct Settings {
     var privateCollections: Set<String>
     var timeout: Double
     var attempts: Int
+    /// Counts what the command sends (`--stats`).
+    var traffic: TrafficCount?
 
     /// Which servers failed in this command and the ones before it (`HealthFile`).
     let health = HealthFile.load()
@@ -162,6 +167,7 @@ struct Settings {
     func client(_ server: SocketAddress, key: TSIGKey? = nil, alwaysTCP: Bool = false) -> DNSClientConfiguration {
         var config = DNSClientConfiguration(servers: [server], key: key ?? self.key)
         config.health = health
+        config.traffic = traffic
         config.timeout = .milliseconds(Int(timeout * 1000))
         config.attempts = attempts
         config.alwaysTCP = alwaysTCP
