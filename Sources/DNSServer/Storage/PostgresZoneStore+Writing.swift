@@ -143,9 +143,17 @@ extension PostgresZoneStore {
     /// After a write: drops the oldest steps while the journal is over its size (down to seven
     /// eighths of it, see `SQLiteZoneStore.prune`) or they are over its age, in a transaction of
     /// its own under the zone lock; the age is looked at once a minute per zone by each front end,
-    /// not with every commit. The newest step always stays. A prune lost to a crash is done by
-    /// the next write.
-    func pruneIfDue(zone: Data, origin: DNSName, sizes: Sizes, _ session: Session) throws {
+    /// not with every commit. The newest step always stays. The write is done whatever becomes of
+    /// the prune: one that fails (or is lost to a crash) is logged and done by a later write.
+    func pruneIfDue(zone: Data, origin: DNSName, sizes: Sizes, _ session: Session) {
+        do {
+            try prune(zone: zone, origin: origin, sizes: sizes, session)
+        } catch {
+            logger.warning("the journal could not be pruned; a later write will", metadata: ["zone": "\(origin)", "error": "\(error)"])
+        }
+    }
+
+    private func prune(zone: Data, origin: DNSName, sizes: Sizes, _ session: Session) throws {
         let now = Int(Date().timeIntervalSince1970)
         let budget = limits.budget(zoneOctets: sizes.zone)
         let checkAge = ageChecks.withLock { due in

@@ -190,17 +190,17 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
             let done = try withConnection { session -> T? in
                 let reader = Reader(session: session, origin: origin, versioned: true)
                 let planned = try plan(reader)
-                // A plan that read nothing still writes only over the version it would have read.
-                if reader.version == nil { try reader.prefetch([origin]) }
-                guard let version = reader.version else { return nil }
                 if planned.steps.isEmpty && planned.leases.isEmpty {
                     // Nothing to write: the answer stands if its reads saw one state of the zone.
-                    guard reader.reads > 1 else { return planned.result }
+                    guard reader.reads > 1, let version = reader.version else { return planned.result }
                     let now = try session.rows("SELECT xmin::text FROM dnsstore_zone WHERE zone = \(zone)").first?.decode(String.self)
                     return now == version ? planned.result : nil
                 }
+                // A plan that read nothing still writes only over the version it would have read.
+                if reader.version == nil { try reader.prefetch([origin]) }
+                guard let version = reader.version else { return nil }
                 guard let sizes = try storeUnanswerable(planned.steps, leases: planned.leases, zone: zone, origin: origin, ifVersion: version, session) else { return nil }
-                try pruneIfDue(zone: zone, origin: origin, sizes: sizes, session)
+                pruneIfDue(zone: zone, origin: origin, sizes: sizes, session)
                 return planned.result
             }
             if let done { return done }
@@ -215,7 +215,7 @@ final class PostgresZoneStore: ZoneStore, @unchecked Sendable {
                 guard !planned.steps.isEmpty || !planned.leases.isEmpty else { return (planned.result, nil) }
                 return (planned.result, try store(planned.steps, leases: planned.leases, zone: zone, origin: origin, ifVersion: nil, session))
             }
-            if let sizes { try pruneIfDue(zone: zone, origin: origin, sizes: sizes, session) }
+            if let sizes { pruneIfDue(zone: zone, origin: origin, sizes: sizes, session) }
             return result
         }
     }
