@@ -183,6 +183,17 @@ let package = Package(
             dependencies: ["DNSWire", "DNSServer", "CSpawn"],
             swiftSettings: strict
         ),
+        // Amazon Route 53 as a store backend: request signing (AWS Signature Version 4) so far.
+        .target(
+            name: "DNSStoreRoute53",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "Route53Tests",
+            dependencies: ["DNSStoreRoute53"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "DNSWireTests",
             dependencies: ["DNSWire", .product(name: "NIOCore", package: "swift-nio")],
