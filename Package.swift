@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         // Only for `swift package generate-documentation`; nothing links it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
@@ -183,15 +184,19 @@ let package = Package(
             dependencies: ["DNSWire", "DNSServer", "CSpawn"],
             swiftSettings: strict
         ),
-        // Amazon Route 53 as a store backend: request signing (AWS Signature Version 4) so far.
+        // Amazon Route 53 as a store backend: its API (signed requests, XML, retries) so far.
         .target(
             name: "DNSStoreRoute53",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "Route53Tests",
-            dependencies: ["DNSStoreRoute53"],
+            dependencies: ["DNSStoreRoute53", "DNSTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
