@@ -3,18 +3,19 @@ import DNSTestSupport
 import Foundation
 import Testing
 
-/// The Route 53 API as a store uses it, against moto's server on loopback: a batch is all or
-/// nothing, and DELETE of the exact current values plus CREATE of the new is a compare-and-swap.
+/// The Route 53 API as a store uses it, against moto's server on loopback behind a proxy that
+/// refuses what AWS refuses (`Route53Double`): a batch is all or nothing, and DELETE of the exact
+/// current values plus CREATE of the new is a compare-and-swap.
 @Suite("Route 53 API", .enabled(if: MotoServer.isAvailable), .serialized)
 struct Route53ClientTests {
     static let credentials = AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
 
-    static func withZone(_ body: (Route53Client, String) async throws -> Void) async throws {
-        let moto = try await MotoServer.start()
-        defer { moto.stop() }
-        let client = Route53Client(configuration: Route53Configuration(credentials: credentials, endpoint: moto.endpoint))
+    static func withZone(throttleEvery: Int = 0, _ body: (Route53Client, String, Route53Double) async throws -> Void) async throws {
+        let double = try await Route53Double.start(throttleEvery: throttleEvery)
+        defer { double.stop() }
+        let client = Route53Client(configuration: Route53Configuration(credentials: credentials, endpoint: double.endpoint))
         let zone = try await client.createHostedZone(name: "example.test.")
-        try await body(client, zone)
+        try await body(client, zone, double)
     }
 
     static func txt(_ name: String, _ value: String) -> Route53RecordSet {
@@ -28,37 +29,56 @@ struct Route53ClientTests {
         return set.values.first.map { String($0.dropFirst().dropLast()) }
     }
 
-    /// A batch is all or nothing: a swap from the current value is applied; a swap that lost the
-    /// race (another writer already made the same change) is refused as a whole, its other
-    /// change included. moto checks a DELETE against the values the set ever had, not against its
-    /// current ones (AWS refuses a DELETE that does not match the current values), so a stale
-    /// DELETE with a new value is accepted there: this test keeps to what both refuse.
-    @Test func aBatchThatLostTheRaceIsRefusedWhole() async throws {
-        try await Self.withZone { client, zone in
+    /// A swap from the current value is applied; one from a value no longer there is refused as a
+    /// whole, the batch's other change included; a CREATE of a set that exists is refused.
+    @Test func aDeleteOfTheCurrentValuesWithACreateIsACompareAndSwap() async throws {
+        try await Self.withZone { client, zone, double in
             let name = "doc.example.test."
             _ = try await client.change(zone: zone, [Route53Change(.create, Self.txt(name, "v1"))])
             #expect(try await Self.value(client, zone, name) == "v1")
 
-            let swap = [Route53Change(.delete, Self.txt(name, "v1")), Route53Change(.create, Self.txt(name, "v2"))]
-            let info = try await client.change(zone: zone, swap)
+            let info = try await client.change(zone: zone, [Route53Change(.delete, Self.txt(name, "v1")), Route53Change(.create, Self.txt(name, "v2"))])
             #expect(["PENDING", "INSYNC"].contains(info.status))
             #expect(["PENDING", "INSYNC"].contains(try await client.change(id: info.id).status))
             #expect(try await Self.value(client, zone, name) == "v2")
 
-            do {
-                _ = try await client.change(zone: zone, [Route53Change(.create, Self.txt("other.example.test.", "x"))] + swap)
-                Issue.record("a swap from a value no longer there was applied")
-            } catch Route53Error.rejectedBatch(let why) {
-                #expect(!why.isEmpty)
+            for stale in [
+                [Route53Change(.create, Self.txt("other.example.test.", "x")), Route53Change(.delete, Self.txt(name, "v1")),
+                 Route53Change(.create, Self.txt(name, "v3"))],
+                [Route53Change(.create, Self.txt(name, "v9"))],
+            ] {
+                do {
+                    _ = try await client.change(zone: zone, stale)
+                    Issue.record("applied: \(stale.map { "\($0.action) \($0.recordSet.values)" })")
+                } catch Route53Error.rejectedBatch(let why) {
+                    #expect(why.contains(name))
+                }
             }
             #expect(try await Self.value(client, zone, name) == "v2")
             #expect(try await Self.value(client, zone, "other.example.test.") == nil, "part of a refused batch was applied")
+            #expect(double.counts.refused == 2)
+        }
+    }
+
+    /// With every other request answered `Throttling`, each change is retried until applied, and
+    /// applied once: ten compare-and-swap increments end at exactly 10.
+    @Test func throttledRequestsAreRetriedAndAppliedOnce() async throws {
+        try await Self.withZone(throttleEvery: 2) { client, zone, double in
+            let name = "counter.example.test."
+            _ = try await client.change(zone: zone, [Route53Change(.create, Self.txt(name, "0"))])
+            for i in 0..<10 {
+                _ = try await client.change(zone: zone, [
+                    Route53Change(.delete, Self.txt(name, "\(i)")), Route53Change(.create, Self.txt(name, "\(i + 1)")),
+                ])
+            }
+            #expect(try await Self.value(client, zone, name) == "10")
+            #expect(double.counts.throttled >= 10, "\(double.counts.throttled) requests throttled")
         }
     }
 
     /// Four writers, 25 compare-and-swap increments each through the API: exactly 100.
     @Test func racingIncrementsAreNeverLost() async throws {
-        try await Self.withZone { client, zone in
+        try await Self.withZone { client, zone, _ in
             let name = "counter.example.test."
             _ = try await client.change(zone: zone, [Route53Change(.create, Self.txt(name, "0"))])
             let conflicts = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -88,7 +108,7 @@ struct Route53ClientTests {
 
     /// Listing pages through a zone in order, each page starting where the last said.
     @Test func recordSetsArePagedInOrder() async throws {
-        try await Self.withZone { client, zone in
+        try await Self.withZone { client, zone, _ in
             let names = (0..<7).map { "n\($0).example.test." }
             _ = try await client.change(zone: zone, names.map { Route53Change(.create, Self.txt($0, $0)) })
             var seen: [String] = []
@@ -105,7 +125,7 @@ struct Route53ClientTests {
 
     /// A zone id that does not exist, and an endpoint that is not Route 53: errors that say so.
     @Test func aWrongZoneOrEndpointIsNamed() async throws {
-        try await Self.withZone { client, _ in
+        try await Self.withZone { client, _, _ in
             do {
                 _ = try await client.change(zone: "ZNOSUCHZONE", [Route53Change(.create, Self.txt("x.example.test.", "x"))])
                 Issue.record("a change to a missing zone was accepted")
