@@ -1,4 +1,5 @@
 #if PostgreSQL
+import DNSClient
 @testable import DNSServer
 import DNSTestSupport
 import DNSWire
@@ -239,6 +240,22 @@ struct PostgresStorageTests {
         }
     }
 
+    /// An engine on `postgres` whose zone takes three pages of a full transfer, unsigned
+    /// transfers allowed.
+    static func bigZone(on postgres: PostgresServer) async throws -> Authority {
+        var configuration = AuthorityConfiguration(zones: [origin], keys: [])
+        configuration.requireSignedTransfers = false
+        let engine = try #require(try await Poll.value(within: .seconds(30), every: .milliseconds(200)) {
+            try? Authority(postgresURL: postgres.url, configuration: configuration)
+        })
+        for batch in 0..<5 {
+            #expect(try StorageTests.update(engine) { update in
+                for i in 0..<1_000 { update.add(Self.txt(try! DNSName("n\(batch)-\(i).example.test."), "x")) }
+            } == .noError)
+        }
+        return engine
+    }
+
     /// A zone transfer whose database stops answering part way breaks off (the TCP listener then
     /// closes the connection) instead of ending as if it were complete, which left a secondary
     /// waiting on an open connection for its transfer's idle timeout (BIND: an hour).
@@ -248,17 +265,7 @@ struct PostgresStorageTests {
             postgres.thaw()
             postgres.stop()
         }
-        var configuration = AuthorityConfiguration(zones: [Self.origin], keys: [])
-        configuration.requireSignedTransfers = false
-        let engine = try #require(try await Poll.value(within: .seconds(30), every: .milliseconds(200)) {
-            try? Authority(postgresURL: postgres.url, configuration: configuration)
-        })
-        // Three pages of a full transfer.
-        for batch in 0..<5 {
-            #expect(try StorageTests.update(engine) { update in
-                for i in 0..<1_000 { update.add(Self.txt(try! DNSName("n\(batch)-\(i).example.test."), "x")) }
-            } == .noError)
-        }
+        let engine = try await Self.bigZone(on: postgres)
         guard case .work(let work) = engine.receive(try Message.query(Self.origin, type: .axfr, id: 3).encode(), over: .tcp) else {
             Issue.record("an AXFR over TCP is not work to run")
             return
@@ -274,6 +281,37 @@ struct PostgresStorageTests {
             step = result.next
         }
         #expect(brokeOff, "the transfer ended as if complete")
+    }
+
+    /// The same over TCP: the secondary's connection is closed within the database's statement
+    /// timeout, where it stayed open until the client gave up (here 20 s).
+    @Test func aTransferThatBreaksOffClosesItsConnection() async throws {
+        let postgres = try await PostgresServer.start()
+        defer {
+            postgres.thaw()
+            postgres.stop()
+        }
+        let engine = try await Self.bigZone(on: postgres)
+        let port = Ports.free()
+        let server = try await NetworkServer.start(engine, host: "127.0.0.1", port: port)
+        var configuration = try DNSClientConfiguration(host: "127.0.0.1", port: port)
+        configuration.timeout = .seconds(20)
+        let client = DNSClient(configuration: configuration)
+        var messages = 0
+        let started = ContinuousClock.now
+        do {
+            try await client.transfer(Message.query(Self.origin, type: .axfr, id: 4)) { _ in
+                messages += 1
+                if messages == 1 { postgres.freeze() }
+            }
+            Issue.record("the transfer completed with the database frozen")
+        } catch {
+            let took = ContinuousClock.now - started
+            #expect(took < .seconds(10), "\(error) after \(took), \(messages) messages")
+        }
+        await client.shutdown()
+        postgres.thaw()
+        await server.close()
     }
 }
 #endif
