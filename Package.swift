@@ -188,15 +188,17 @@ let package = Package(
         .target(
             name: "DNSStoreRoute53",
             dependencies: [
+                "DNSStore", "DNSClient", "DNSWire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "Route53Tests",
-            dependencies: ["DNSStoreRoute53", "DNSTestSupport"],
+            dependencies: ["DNSStoreRoute53", "DNSStore", "DNSWire", "DNSTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -228,6 +230,7 @@ let package = Package(
             name: "DNSStoreTests",
             dependencies: [
                 "DNSStore", "DNSStoreEmbedded", "DNSServer", "DNSClient", "DNSWire", "DNSTestSupport", "DNSStoreHistory",
+                "DNSStoreRoute53",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

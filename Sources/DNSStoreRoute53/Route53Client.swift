@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 /// Where and as whom the Route 53 API is called.
 public struct Route53Configuration: Sendable {
@@ -97,8 +98,10 @@ public enum Route53Error: Error, Sendable, Hashable, CustomStringConvertible {
     case failed(status: Int, code: String, message: String)
     /// What answered is not the Route 53 API (not its XML).
     case notRoute53(String)
-    /// Nothing answered, or not in time.
+    /// Nothing reached the API: no connection.
     case unreachable(String)
+    /// A change was sent and no answer came: it may have been applied.
+    case unanswered(String)
 
     public var description: String {
         switch self {
@@ -109,6 +112,7 @@ public enum Route53Error: Error, Sendable, Hashable, CustomStringConvertible {
         case .failed(let status, let code, let message): return "Route 53 answered \(status) \(code): \(message)"
         case .notRoute53(let why): return "not a Route 53 API: \(why)"
         case .unreachable(let why): return "Route 53 API unreachable: \(why)"
+        case .unanswered(let why): return "a change was sent to Route 53 and no answer came: \(why)"
         }
     }
 }
@@ -205,6 +209,15 @@ public final class Route53Client: Sendable {
         }
     }
 
+    /// Whether `error` means no connection was made, so the request never left.
+    static func neverSent(_ error: any Error) -> Bool {
+        if error is NIOConnectionError { return true }
+        if let error = error as? HTTPClientError, error == .connectTimeout { return true }
+        if let error = error as? ChannelError, case .connectTimeout = error { return true }
+        if let error = error as? IOError, error.errnoCode == ECONNREFUSED { return true }
+        return false
+    }
+
     /// An answer worth asking again for, and the error to report when the tries run out.
     struct Retryable: Error {
         var final: Route53Error
@@ -235,7 +248,10 @@ public final class Route53Client: Sendable {
             response = try await http.execute(request, timeout: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
             data = try await response.body.collect(upTo: 16 << 20)
         } catch {
-            throw Route53Error.unreachable("\(configuration.endpoint.absoluteString): \(error)")
+            let said = "\(configuration.endpoint.absoluteString): \(error)"
+            // A change that may have left this process may have been applied; a read never changes anything.
+            if method == "POST", !Self.neverSent(error) { throw Route53Error.unanswered(said) }
+            throw Route53Error.unreachable(said)
         }
         let status = Int(response.status.code)
         guard let tree = XMLTree.parse(Data(data.readableBytesView)) else {

@@ -6,7 +6,9 @@ import Foundation
 /// existing set only when the identical change was made before; AWS refuses, as a whole batch
 /// (`InvalidChangeBatch`), any DELETE that does not match the set's current TTL and values and
 /// any CREATE of a set that exists. The proxy checks both against moto's current record sets,
-/// one batch at a time, before passing the batch on.
+/// one batch at a time, before passing the batch on, and lists record sets only between batches,
+/// since moto applies a batch one change at a time. moto also lists the SOA's value as the text
+/// of a Python dict; the proxy lists it as AWS does.
 public final class Route53Double: Sendable {
     public let moto: MotoServer
     public let port: Int
@@ -51,7 +53,7 @@ public final class Route53Double: Sendable {
     }
 
     static let proxyScript = #"""
-        import sys, threading, urllib.request, urllib.error, urllib.parse
+        import sys, threading, urllib.request, urllib.error, urllib.parse, re, html
         import xml.etree.ElementTree as ET
         from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
@@ -112,6 +114,13 @@ public final class Route53Double: Sendable {
                     return f"Tried to create resource record set [name='{name}', type='{rtype}'] but it already exists"
             return None
 
+        def aws_values(data):
+            """moto lists the SOA's value as the text of a Python dict; AWS lists the value itself."""
+            def one(m):
+                inner = re.fullmatch(r"\{'Value': '(.*)'\}", html.unescape(m.group(1)), re.S)
+                return m.group(0) if not inner else "<Value>" + html.escape(inner.group(1), quote=False) + "</Value>"
+            return re.sub(r"<Value>(.*?)</Value>", one, data.decode(), flags=re.S).encode()
+
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -145,6 +154,12 @@ public final class Route53Double: Sendable {
                             return self.reply(400, ('<?xml version="1.0"?><InvalidChangeBatch xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'
                                                     f'<Messages><Message>{why}</Message></Messages></InvalidChangeBatch>').encode())
                         return self.reply(*forward(method, self.path, headers, body))
+                if method == "GET" and path.endswith("/rrset"):
+                    # moto applies a batch one change at a time: a listing between its DELETE and
+                    # CREATE would see neither, where AWS shows a batch whole or not at all.
+                    with changes:
+                        status, data = forward(method, self.path, headers, body)
+                    return self.reply(status, aws_values(data) if status == 200 else data)
                 self.reply(*forward(method, self.path, headers, body))
 
             def do_GET(self):

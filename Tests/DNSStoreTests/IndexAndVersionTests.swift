@@ -8,7 +8,7 @@ import Testing
 /// on every kind of server.
 @Suite("Index pages and versions")
 struct IndexAndVersionTests {
-    @Test(arguments: Backend.selected)
+    @Test(arguments: Backend.storeSuite)
     func versionsOfAnIdNeverRepeatAcrossDeleteAndCreate(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             // One chunk, so that every id shares the floor.
@@ -29,7 +29,7 @@ struct IndexAndVersionTests {
             #expect(try await docs.delete("x") == 3)
             #expect(try await docs.insert("x", Counter(count: 4)) == 4)
             #expect(try await docs.insert("y", Counter(count: 1)) == 4)
-            let other = try f.freshStore(key: f.server.key)
+            let other = try f.freshStore(key: f.writeKey)
             #expect(try await other.database("app").collection("docs").delete("y") == 4)
             let versions = try await f.store.batch { b in
                 try b.put(docs, "y", Counter(count: 2))

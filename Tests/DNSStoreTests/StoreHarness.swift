@@ -2,6 +2,7 @@ import DNSClient
 import DNSServer
 import DNSStore
 import DNSStoreEmbedded
+import DNSStoreRoute53
 import DNSTestSupport
 import DNSWire
 import Testing
@@ -9,13 +10,19 @@ import Testing
 /// Counts the queries and updates a store sends through a real client.
 final class CountingTransport: StoreTransport {
     let inner: any StoreTransport
-    /// A client of the same server over sockets, for looking at raw answers.
-    let client: DNSClient
+    private let dnsClient: DNSClient?
     private let counts = Locked((queries: 0, updates: 0))
 
-    init(_ inner: any StoreTransport, client: DNSClient) {
+    init(_ inner: any StoreTransport, client: DNSClient?) {
         self.inner = inner
-        self.client = client
+        self.dnsClient = client
+    }
+
+    /// A client of the same server over sockets, for looking at raw answers; a store on Route 53
+    /// has none, and tests that use it do not run there.
+    var client: DNSClient {
+        guard let dnsClient else { preconditionFailure("a store on Route 53 has no DNS server to query") }
+        return dnsClient
     }
 
     convenience init(_ client: DNSClient) { self.init(client, client: client) }
@@ -34,17 +41,43 @@ final class CountingTransport: StoreTransport {
 /// Where a store test runs: a real server over sockets, or our engine in the same process.
 enum Backend: String, CaseIterable, CustomStringConvertible, Sendable {
     case bind, knot, powerdns, embedded, inProcess
+    /// A Route 53 hosted zone (moto behind the proxy of `Route53Double`), through `Route53Transport`.
+    case route53
     var description: String { rawValue }
 
-    /// The backends tests run on: all, or in quick mode (`scripts/test --quick`) ours alone.
-    static var selected: [Backend] { TestMode.quick ? [.embedded, .inProcess] : allCases }
+    /// The DNS servers tests run on: all, or in quick mode (`scripts/test --quick`) ours alone.
+    static var selected: [Backend] { TestMode.quick ? [.embedded, .inProcess] : [.bind, .knot, .powerdns, .embedded, .inProcess] }
+
+    /// For tests that use the store's API alone: the DNS servers and, outside quick mode, Route 53.
+    static var storeSuite: [Backend] { selected + (TestMode.quick || !MotoServer.isAvailable ? [] : [.route53]) }
 }
 
-/// A store on a real server, with the counting transport that reaches it.
+/// A store on a real server (or a Route 53 zone), with the counting transport that reaches it.
 struct StoreFixture {
-    let server: RunningServer
+    /// The DNS server; nil on Route 53 (tests that need one do not run there).
+    let runningServer: RunningServer?
     let store: DocumentStore
     let transport: CountingTransport
+    /// Another store object on the same zone, writing with `key` (on Route 53: the same credentials).
+    let connect: @Sendable (_ key: TSIGKey?) throws -> (DocumentStore, CountingTransport)
+    /// The key writes are signed with (nil on Route 53, whose credentials are the transport's).
+    let writeKey: TSIGKey?
+
+    var server: RunningServer {
+        guard let runningServer else { preconditionFailure("a store on Route 53 has no DNS server") }
+        return runningServer
+    }
+
+    init(
+        server: RunningServer?, store: DocumentStore, transport: CountingTransport,
+        connect: (@Sendable (_ key: TSIGKey?) throws -> (DocumentStore, CountingTransport))? = nil
+    ) {
+        self.runningServer = server
+        self.store = store
+        self.transport = transport
+        self.writeKey = server?.key
+        self.connect = connect ?? { key in try StoreFixture.store(server!, key: key) }
+    }
 
     /// A store object with nothing cached, on the same transport, counting what it sends.
     func coldStore() throws -> (DocumentStore, CountingTransport) {
@@ -54,7 +87,7 @@ struct StoreFixture {
 
     /// Another client of the same store that knows only the domain, and `key` to write with.
     func freshStore(key: TSIGKey?) throws -> DocumentStore {
-        try Self.store(server, key: key).0
+        try connect(key).0
     }
 
     static func with<T>(_ backend: Backend, _ body: (StoreFixture) async throws -> T) async throws -> T {
@@ -64,6 +97,7 @@ struct StoreFixture {
         case .powerdns: return try await with(ServerKind.powerdns, body)
         case .embedded: return try await with(ServerKind.embedded, body)
         case .inProcess: return try await InProcessFixture.with(body)
+        case .route53: return try await Route53Fixture.with(body)
         }
     }
 
@@ -112,6 +146,26 @@ enum InProcessFixture {
             await embedded.stop()
             throw error
         }
+    }
+}
+
+/// The store on a Route 53 hosted zone: moto's server behind the proxy that refuses what AWS
+/// refuses, on loopback.
+enum Route53Fixture {
+    static let credentials = AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+
+    static func with<T>(_ body: (StoreFixture) async throws -> T) async throws -> T {
+        let double = try await Route53Double.start()
+        defer { double.stop() }
+        let zone: DNSName = "example.test."
+        let client = Route53Client(configuration: Route53Configuration(credentials: credentials, endpoint: double.endpoint))
+        let hostedZone = try await client.createHostedZone(name: zone.description)
+        let connect: @Sendable (TSIGKey?) throws -> (DocumentStore, CountingTransport) = { _ in
+            let transport = CountingTransport(try Route53Transport(client: client, hostedZone: hostedZone, zone: zone), client: nil)
+            return (try DocumentStore(configuration: StoreConfiguration(domain: zone), transport: transport), transport)
+        }
+        let (store, transport) = try connect(nil)
+        return try await body(StoreFixture(server: nil, store: store, transport: transport, connect: connect))
     }
 }
 

@@ -5,10 +5,11 @@ import DNSWire
 import Foundation
 import Testing
 
-/// The store's API against real BIND 9 and Knot servers on loopback.
+/// The store's API against real servers on loopback (BIND 9, Knot, PowerDNS, ours) and, for the
+/// tests marked `storeSuite`, a Route 53 hosted zone.
 @Suite("Store on real servers")
 struct StoreTests {
-    @Test(arguments: Backend.selected)
+    @Test(arguments: Backend.storeSuite)
     func databasesAndCollections(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             #expect(try await f.store.databases() == [])
@@ -44,7 +45,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.selected)
+    @Test(arguments: Backend.storeSuite)
     func documentOperations(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let users = try await f.store.createDatabase("app").createCollection("users")
@@ -101,7 +102,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.selected)
+    @Test(arguments: Backend.storeSuite)
     func namesThatNeedEncoding(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let db = try await f.store.createDatabase("Ünïcode DB.with.dots")
@@ -150,7 +151,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.selected)
+    @Test(arguments: Backend.storeSuite)
     func concurrentCompareAndSwapIncrementsAllLand(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let counters = try await f.store.createDatabase("race").createCollection("counters")
@@ -160,7 +161,7 @@ struct StoreTests {
             // final read that is behind (all distinct, the read lower).
             let acknowledged = try await withThrowingTaskGroup(of: [Versioned<Counter>].self) { group in
                 for _ in 0..<8 {
-                    let (store, _) = try StoreFixture.store(f.server, key: f.server.key)
+                    let (store, _) = try f.connect(f.writeKey)
                     let mine = store.database("race").collection("counters")
                     group.addTask {
                         var mineAcknowledged: [Versioned<Counter>] = []
@@ -181,14 +182,14 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.selected)
+    @Test(arguments: Backend.storeSuite)
     func concurrentWritersToDifferentDocumentsAllLand(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let db = try await f.store.createDatabase("many")
             try await db.createCollection("items", chunks: 2)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for writer in 0..<8 {
-                    let (store, _) = try StoreFixture.store(f.server, key: f.server.key)
+                    let (store, _) = try f.connect(f.writeKey)
                     let items = store.database("many").collection("items")
                     group.addTask {
                         for i in 0..<10 { try await items.insert("w\(writer)-\(i)", Counter(count: i)) }
@@ -211,7 +212,7 @@ struct StoreTests {
                 return Array(("\"" + String(repeating: letter, count: 150_000) + "\"").utf8)
             }
             try await docs.putJSON("big", body(0))
-            let (readerStore, _) = try StoreFixture.store(f.server, key: nil)
+            let (readerStore, _) = try f.connect(nil)
             let reader = readerStore.database("torn").collection("docs")
             let reads = try await withThrowingTaskGroup(of: Int.self) { group in
                 group.addTask {

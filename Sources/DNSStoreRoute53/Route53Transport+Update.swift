@@ -1,0 +1,98 @@
+import DNSStore
+import DNSWire
+import Foundation
+
+extension Route53Transport {
+    /// Answers an UPDATE as a DNS primary would, by one change batch: read the serial record and
+    /// every name the UPDATE concerns, plan, send the batch with the serial moved on. A batch
+    /// refused because the zone changed after the reads is planned again; a prerequisite that
+    /// fails, or a plan that changes nothing, stands only if the serial held still across its reads.
+    func update(_ request: Message) async throws -> Message {
+        guard request.zone?.name == zone else { return reply(to: request, .notAuth) }
+        let prerequisites: [Prerequisite]
+        let operations: [UpdateOperation]
+        do {
+            prerequisites = try request.parsedPrerequisites(zoneClass: .in)
+            operations = try request.parsedOperations(zoneClass: .in)
+        } catch {
+            return reply(to: request, .formErr)
+        }
+        let names = Route53UpdatePlan.names(prerequisites, operations)
+        let token = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        var lastRefusal = ""
+        for attempt in 0..<maxPlans {
+            let serial = try await currentSerial()
+            let excerpt = try await read(names)
+            switch Route53UpdatePlan.plan(zone: zone, prerequisites: prerequisites, operations: operations, over: excerpt) {
+            case .refused(let rcode, _):
+                if try await currentSerial().number != serial.number { continue }
+                return reply(to: request, rcode)
+            case .changes(let changes) where changes.isEmpty:
+                if try await currentSerial().number != serial.number { continue }
+                return reply(to: request, .noError)
+            case .changes(var changes):
+                let next = serial.number &+ 1 == 0 ? 1 : serial.number &+ 1
+                let moved = Route53RecordSet(
+                    name: Route53Text.name(serialName), type: "TXT", ttl: 0, values: [Route53Text.value(TXT("\(next) \(token)"))])
+                if let old = serial.set { changes.append(Route53Change(.delete, old)) }
+                changes.append(Route53Change(.create, moved))
+                try Self.checkLimits(changes)
+                do {
+                    _ = try await client.change(zone: hostedZone, changes)
+                    return reply(to: request, .noError)
+                } catch Route53Error.rejectedBatch(let why) {
+                    lastRefusal = why
+                    // Another write came first: plan again over what it left, after a pause that
+                    // spreads writers that collided.
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...min(10 * (attempt + 1), 200))))
+                } catch Route53Error.unanswered(let why) {
+                    if let now = try? await currentSerial(), now.set?.values == moved.values { return reply(to: request, .noError) }
+                    throw StoreError.outcomeUnknown(
+                        "a change batch was sent to Route 53 and no answer came (\(why)); the zone's serial no longer tells whether it was applied")
+                }
+            }
+        }
+        throw StoreError.serverFailure("other writers changed the hosted zone first \(maxPlans) times in a row; nothing applied (the last batch refused: \(lastRefusal))")
+    }
+
+    /// Every record set at each of `names`, read concurrently.
+    func read(_ names: [DNSName]) async throws -> Route53Excerpt {
+        try await withThrowingTaskGroup(of: (DNSName, [Route53RecordSet]).self) { group in
+            for name in names {
+                group.addTask { (name, try await self.sets(at: name)) }
+            }
+            var excerpt = Route53Excerpt()
+            for try await (name, sets) in group {
+                for set in sets { excerpt.set(set, at: name, type: set.type) }
+            }
+            return excerpt
+        }
+    }
+
+    /// The TXT set at `name`, if any. Only TXT is read: a store's names hold nothing else, and
+    /// a prerequisite or deletion of another type is refused by the plan.
+    private func sets(at name: DNSName) async throws -> [Route53RecordSet] {
+        let page = try await client.recordSets(zone: hostedZone, from: Route53Text.name(name), type: "TXT", maxItems: 1)
+        return page.recordSets.filter { Route53Text.name($0.name) == name && $0.type == "TXT" }
+    }
+
+    /// Refuses, before anything is sent, a batch Route 53 would refuse for its size.
+    static func checkLimits(_ changes: [Route53Change]) throws {
+        var characters = 0
+        var records = 0
+        for change in changes {
+            for value in change.recordSet.values {
+                if value.count > maxValueCharacters {
+                    throw StoreError.tooLarge(
+                        "a TXT record of \(value.count) characters at \(change.recordSet.name): Route 53 takes at most \(maxValueCharacters) per value, so documents and index pages past about 3,900 octets do not fit a Route 53 zone")
+                }
+                characters += value.count
+                records += 1
+            }
+        }
+        if characters > maxBatchCharacters || records > maxBatchRecords {
+            throw StoreError.tooLarge(
+                "this write is one change batch of \(records) records and \(characters) characters of values: Route 53 takes at most \(maxBatchRecords) records and \(maxBatchCharacters) characters per batch")
+        }
+    }
+}

@@ -1,0 +1,170 @@
+import DNSClient
+import DNSStore
+import DNSWire
+import Foundation
+
+/// A store on a Route 53 hosted zone: answers the DNS messages a store sends from the Route 53
+/// API, so that documents, their format and their guarantees are the same as on a DNS server.
+///
+/// - Queries are answered from `ListResourceRecordSets`, which shows every change the API has
+///   accepted: reads through the transport are `latest`.
+/// - An UPDATE is read, planned and sent as one change batch (`Route53UpdatePlan`). Every batch
+///   also moves the zone's serial record (`_dnsstore-serial.<zone>`, a TXT holding a number and
+///   the writer's token) from the value read to the next, DELETE and CREATE: a batch applies only
+///   if no other write came between its reads and itself, so prerequisites hold at the moment of
+///   the change, as on a DNS primary. A batch refused for that is planned again over the newer
+///   zone. The number is the serial this transport puts in the zone's SOA (Route 53 keeps its
+///   own fixed), so serial-based reads and `watch` see the zone move.
+/// - A batch sent without an answer is looked up by its serial record: applied, not applied
+///   (then planned again), or, when another write has moved the serial since, unknown
+///   (``StoreError/Code/outcomeUnknown``).
+/// - Zone transfers: AXFR is answered by listing the zone (every TXT set, framed by the SOA),
+///   listed again until its serial held still throughout; IXFR is NOTIMP, so `watch` reads again.
+///
+/// Writes made to the zone by other means than this transport do not move the serial: a batch
+/// still applies only over the exact values it read of the sets it changes, but a prerequisite on
+/// a set it does not change can then be overtaken.
+public final class Route53Transport: StoreTransport {
+    public let client: Route53Client
+    /// The hosted zone's id (`Z...`).
+    public let hostedZone: String
+    /// The hosted zone's name.
+    public let zone: DNSName
+    /// The record that orders this transport's writes.
+    public let serialName: DNSName
+    /// Plans of one UPDATE before giving up when other writers keep changing the zone first.
+    public let maxPlans: Int
+
+    /// Route 53's limits on one change batch and one value (ChangeResourceRecordSets).
+    static let maxValueCharacters = 4_000
+    static let maxBatchCharacters = 32_000
+    static let maxBatchRecords = 1_000
+
+    public init(client: Route53Client, hostedZone: String, zone: DNSName, maxPlans: Int = 100) throws {
+        self.client = client
+        self.maxPlans = maxPlans
+        self.hostedZone = hostedZone
+        self.zone = zone
+        serialName = try zone.prepending("_dnsstore-serial")
+    }
+
+    public func send(_ request: Message, overTCP: Bool, each: (Message) throws -> Void) async throws {
+        do {
+            guard let question = request.questions.first else { return try each(reply(to: request, .formErr)) }
+            switch (request.opcode, question.type) {
+            case (.update, _): try each(try await update(request))
+            case (.query, .axfr): try await transfer(request, each)
+            case (.query, .ixfr): try each(reply(to: request, .notImp))
+            case (.query, _): try each(try await query(request, question))
+            default: try each(reply(to: request, .notImp))
+            }
+        } catch let error as Route53Error {
+            throw StoreError(route53: error, hostedZone: hostedZone)
+        }
+    }
+
+    // MARK: Queries
+
+    func query(_ request: Message, _ question: Question) async throws -> Message {
+        guard question.name.isSubdomain(of: zone) else { return reply(to: request, .refused) }
+        if question.type == .soa && question.name == zone {
+            return reply(to: request, .noError, answers: [try await soaRecord()])
+        }
+        let page = try await client.recordSets(zone: hostedZone, from: Route53Text.name(question.name), type: question.type.description, maxItems: 1)
+        if let set = page.recordSets.first, Route53Text.name(set.name) == question.name, set.type == question.type.description {
+            return reply(to: request, .noError, answers: records(of: set, at: question.name))
+        }
+        async let anyType = client.recordSets(zone: hostedZone, from: Route53Text.name(question.name), maxItems: 1)
+        let soa = try await soaRecord()
+        let exists = try await anyType.recordSets.first.map { Route53Text.name($0.name) == question.name } ?? false
+        return reply(to: request, exists ? .noError : .nxDomain, authority: [soa])
+    }
+
+    /// The zone's SOA as Route 53 keeps it, with this transport's serial.
+    func soaRecord(serial known: UInt32? = nil) async throws -> ResourceRecord {
+        async let serial = known == nil ? currentSerial().number : known!
+        let page = try await client.recordSets(zone: hostedZone, from: Route53Text.name(zone), type: "SOA", maxItems: 1)
+        guard let set = page.recordSets.first, set.type == "SOA", var soa = set.values.first.flatMap(Route53Text.soa) else {
+            throw StoreError.serverFailure("hosted zone \(hostedZone) lists no SOA for \(zone): is it the zone's id?")
+        }
+        soa.serial = try await serial
+        return ResourceRecord(name: zone, type: .soa, ttl: UInt32(clamping: set.ttl), rdata: .soa(soa))
+    }
+
+    /// The serial record's set as listed (nil before the first write) and its number.
+    func currentSerial() async throws -> (set: Route53RecordSet?, number: UInt32) {
+        let page = try await client.recordSets(zone: hostedZone, from: Route53Text.name(serialName), type: "TXT", maxItems: 1)
+        guard let set = page.recordSets.first, Route53Text.name(set.name) == serialName, set.type == "TXT" else { return (nil, 0) }
+        return (set, Self.serialNumber(set))
+    }
+
+    static func serialNumber(_ set: Route53RecordSet) -> UInt32 {
+        guard let txt = set.values.first.flatMap(Route53Text.txt), let first = txt.strings.first else { return 0 }
+        return UInt32(String(decoding: first.prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self)) ?? 0
+    }
+
+    func records(of set: Route53RecordSet, at name: DNSName) -> [ResourceRecord] {
+        guard let type = RRType(mnemonic: set.type) else { return [] }
+        let ttl = UInt32(clamping: set.ttl)
+        switch type {
+        case .txt:
+            return (Route53Excerpt.rdata(of: set) ?? []).map { ResourceRecord(name: name, type: .txt, ttl: ttl, rdata: $0) }
+        case .soa:
+            return set.values.compactMap(Route53Text.soa).map { ResourceRecord(name: name, type: .soa, ttl: ttl, rdata: .soa($0)) }
+        default:
+            return []
+        }
+    }
+
+    func reply(to request: Message, _ rcode: ResponseCode, answers: [ResourceRecord] = [], authority: [ResourceRecord] = []) -> Message {
+        Message(
+            id: request.id, isResponse: true, opcode: request.opcode, authoritative: true, rcode: rcode,
+            questions: request.questions, answers: answers, authority: authority)
+    }
+
+    // MARK: Transfers
+
+    /// The whole zone as an AXFR: the SOA, every TXT record, the SOA again, in messages of at most
+    /// 300 record sets. Listed again (up to five times) until the serial is the same before and after.
+    func transfer(_ request: Message, _ each: (Message) throws -> Void) async throws {
+        guard request.questions[0].name == zone else { return try each(reply(to: request, .notAuth)) }
+        for _ in 0..<5 {
+            let before = try await currentSerial().number
+            var pages: [[ResourceRecord]] = []
+            var from: (name: String, type: String)? = (Route53Text.name(zone), "SOA")
+            while let start = from {
+                let page = try await client.recordSets(zone: hostedZone, from: start.name, type: start.type, maxItems: 300)
+                pages.append(page.recordSets.flatMap { set -> [ResourceRecord] in
+                    guard set.type == "TXT", let name = Route53Text.name(set.name) else { return [] }
+                    return records(of: set, at: name)
+                })
+                from = page.next
+            }
+            let soa = try await soaRecord()
+            guard case .soa(let after) = soa.rdata, after.serial == before else { continue }
+            pages[0].insert(soa, at: 0)
+            pages[pages.count - 1].append(soa)
+            for records in pages { try each(reply(to: request, .noError, answers: records)) }
+            return
+        }
+        throw StoreError.serverFailure("the hosted zone \(hostedZone) changed every time it was listed (five times)")
+    }
+}
+
+extension StoreError {
+    /// What a Route 53 API failure means to a store: a zone that is not there or credentials
+    /// refused are the configuration's fault (exit 5), an endpoint that does not answer as
+    /// Route 53 is unreachable (exit 6), a request that got no answer may have been applied (7).
+    init(route53 error: Route53Error, hostedZone: String) {
+        switch error {
+        case .noSuchZone(let why): self = .unauthorized("Route 53 has no hosted zone \(hostedZone) for these credentials (\(why))")
+        case .unauthorized(let why): self = .unauthorized("Route 53 refused the credentials: \(why)")
+        case .throttled(let why): self = .timeout("Route 53 kept asking to slow down: \(why)")
+        case .notRoute53(let why): self = .unreachable("not a Route 53 API: \(why)")
+        case .unreachable(let why): self = .unreachable("Route 53 API: \(why)")
+        case .unanswered(let why): self = .outcomeUnknown("a change batch was sent to Route 53 and no answer came (\(why))")
+        case .rejectedBatch(let why): self = .serverFailure("Route 53 refused a change batch: \(why)")
+        case .failed(let status, let code, let message): self = .serverFailure("Route 53 answered \(status) \(code): \(message)")
+        }
+    }
+}

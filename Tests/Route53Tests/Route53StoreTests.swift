@@ -1,0 +1,90 @@
+import DNSClient
+import DNSStore
+import DNSStoreRoute53
+import DNSTestSupport
+import DNSWire
+import Foundation
+import Testing
+
+/// What a store on a Route 53 hosted zone adds to the store suite (which runs there too, as the
+/// `route53` backend of DNSStoreTests): the zone's serial, listing the whole zone, throttling,
+/// and documents past Route 53's limits.
+@Suite("Store on Route 53", .enabled(if: MotoServer.isAvailable), .serialized)
+struct Route53StoreTests {
+    static let zone: DNSName = "example.test."
+
+    static func withStore(throttleEvery: Int = 0, _ body: (DocumentStore, Route53Transport, Route53Double) async throws -> Void) async throws {
+        let double = try await Route53Double.start(throttleEvery: throttleEvery)
+        defer { double.stop() }
+        var configuration = Route53Configuration(credentials: Route53ClientTests.credentials, endpoint: double.endpoint)
+        configuration.backoff = .milliseconds(20)
+        configuration.attempts = 8
+        let client = Route53Client(configuration: configuration)
+        let transport = try Route53Transport(client: client, hostedZone: try await client.createHostedZone(name: zone.description), zone: zone)
+        var store = StoreConfiguration(domain: zone)
+        store.createIfMissing = true
+        try await body(try DocumentStore(configuration: store, transport: transport), transport, double)
+    }
+
+    /// Each write moves the serial in the zone's SOA by one; a listing of the zone (AXFR) holds
+    /// every record, and the store's own check finds nothing wrong in it.
+    @Test func writesMoveTheSerialAndTheWholeZoneCanBeChecked() async throws {
+        try await Self.withStore { store, transport, _ in
+            let docs = store.database("app").collection("docs")
+            try await docs.put("a", ["n": 1])
+            let before = try await transport.serial(of: Self.zone)
+            for i in 2...4 { try await docs.put("a", ["n": i]) }
+            try await docs.put("b", ["n": 0])
+            #expect(try await transport.serial(of: Self.zone) == before + 4)
+            await #expect(throws: StoreError.self) { try await docs.insert("b", ["n": 9]) }
+            #expect(try await transport.serial(of: Self.zone) == before + 4, "a refused insert moved the serial")
+
+            let records = try await transport.zoneRecords(Self.zone)
+            let recordName = try await docs.recordName(of: "a")
+            #expect(records.first?.type == .soa && records.last?.type == .soa)
+            #expect(records.contains { $0.name == recordName })
+            #expect(try await store.check(repair: false).problems.isEmpty)
+            // A name that does not exist is NXDOMAIN with the SOA, as from a DNS server.
+            let lookup = try await transport.lookup("nothing.example.test.")
+            #expect(lookup.records.isEmpty && lookup.serial == before + 4)
+        }
+    }
+
+    /// With every third request answered `Throttling`, writes are retried and each applied
+    /// once: 30 compare-and-swap increments end at exactly 30.
+    @Test func throttledWritesAreRetriedWithoutDuplicates() async throws {
+        try await Self.withStore(throttleEvery: 3) { store, _, double in
+            let counters = store.database("app").collection("counters")
+            try await counters.put("c", ["count": 0])
+            for _ in 0..<30 {
+                _ = try await counters.modify("c", as: [String: Int].self) { $0["count", default: 0] += 1 }
+            }
+            let final = try await counters.get("c", as: [String: Int].self)
+            #expect(final?.value["count"] == 30)
+            #expect(final?.version == 31)
+            #expect(double.counts.throttled > 30, "\(double.counts.throttled) requests throttled")
+        }
+    }
+
+    /// A document whose record would pass Route 53's 4,000 characters per value is refused as
+    /// too large before anything is sent; what was stored stays.
+    @Test func aDocumentPastRoute53sValueLimitIsRefusedAndNothingChanges() async throws {
+        try await Self.withStore { store, transport, _ in
+            let docs = store.database("app").collection("docs")
+            try await docs.put("small", ["v": "x"])
+            let serial = try await transport.serial(of: Self.zone)
+            // Random letters, so that compression cannot bring it under the limit.
+            let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+            let big = String((0..<12_000).map { _ in letters.randomElement()! })
+            do {
+                try await docs.put("small", ["v": big])
+                Issue.record("a 12,000-octet document was written")
+            } catch let error as StoreError {
+                #expect(error.code == .tooLarge && error.exitStatus == 2, "\(error)")
+                #expect(error.detail.contains("4000"), "\(error.detail)")
+            }
+            #expect(try await docs.get("small", as: [String: String].self)?.value == ["v": "x"])
+            #expect(try await transport.serial(of: Self.zone) == serial)
+        }
+    }
+}
