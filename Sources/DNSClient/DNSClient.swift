@@ -271,6 +271,18 @@ public final class DNSClient: Sendable {
         var request = message
         request.id = ids.next()
         request.tsig = nil
+        if configuration.key != nil, request.opcode == .update {
+            // A server that keeps a replay cache (ours does) answers a signed UPDATE whose MAC it
+            // has seen with the first one's answer. Two writers sending the same change (the same
+            // compare-and-swap of the same version) under one key, with the same random ID in the
+            // same second, would sign identical octets, and the second would be told of a change
+            // it did not make. A random client cookie (RFC 7873) in every signed UPDATE makes its
+            // octets its own.
+            var edns = request.edns ?? EDNS()
+            edns.options.removeAll { $0.code == EDNSOption.cookieCode }
+            edns.options.append(.clientCookie((0..<8).map { _ in UInt8.random(in: 0...255) }))
+            request.edns = edns
+        }
         var octets = try request.encode()
         var verifier: TSIGVerifier?
         if let key = configuration.key {

@@ -19,6 +19,14 @@ public struct EDNSOption: Sendable, Hashable {
         EDNSOption(code: extendedErrorCode, data: [UInt8(code >> 8), UInt8(code & 0xFF)] + Array(text.utf8))
     }
 
+    /// The code of COOKIE (RFC 7873).
+    public static let cookieCode: UInt16 = 10
+
+    /// A COOKIE option holding only a client cookie (8 octets; RFC 7873 section 4).
+    public static func clientCookie(_ cookie: [UInt8]) -> EDNSOption {
+        EDNSOption(code: cookieCode, data: cookie)
+    }
+
     /// The code of UPDATE-LEASE (RFC 9664).
     public static let updateLeaseCode: UInt16 = 2
 
