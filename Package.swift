@@ -145,6 +145,7 @@ let package = Package(
                 "DNSServer",
                 "DNSStore",
                 "DNSStoreEmbedded",
+                "DNSStoreRoute53",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -223,7 +224,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["DNSServer", "DNSWire", "DNSTestSupport"],
+            dependencies: ["DNSServer", "DNSWire", "DNSTestSupport", "DNSStoreRoute53"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -4,8 +4,8 @@ import Foundation
 
 /// A store's configuration file (`dnsstore.json`), as the command line and
 /// ``DNSStore/DocumentStore/fromEnvironment(_:configuration:)`` read it: JSON with string fields
-/// `server`, `domain`, `zone`, `key` (a TSIG key file), `data`, `consistency`, `encryptionKey`
-/// and lists `primaries`, `readServers`, `privateCollections`. A key it does not know is refused
+/// `server`, `domain`, `zone`, `key` (a TSIG key file), `data`, `consistency`, `encryptionKey`,
+/// `route53Zone`, `route53Endpoint` and lists `primaries`, `readServers`, `privateCollections`. A key it does not know is refused
 /// by name, so that a misspelt one is never silently ignored.
 public struct ConfigurationFile: Decodable, Sendable {
     public var server: String?
@@ -18,10 +18,15 @@ public struct ConfigurationFile: Decodable, Sendable {
     public var data: String?
     public var encryptionKey: String?
     public var privateCollections: [String]?
+    /// A Route 53 hosted zone's id: the store is kept there, through the Route 53 API.
+    public var route53Zone: String?
+    /// The Route 53 API's URL when not AWS's (a compatible server, a proxy).
+    public var route53Endpoint: String?
 
     /// Every key a configuration file may hold.
     public static let keys: Set<String> = [
         "server", "primaries", "readServers", "consistency", "domain", "zone", "key", "data", "encryptionKey", "privateCollections",
+        "route53Zone", "route53Endpoint",
     ]
 
     /// An empty configuration: nothing set.
@@ -77,6 +82,8 @@ extension ConfigurationFile {
         merged.encryptionKey = given.encryptionKey ?? environment["DNSSTORE_ENCRYPTION_KEY_FILE"] ?? encryptionKey
         merged.data = given.data ?? environment["DNSSTORE_DATA"] ?? data
         merged.privateCollections = list(given.privateCollections, "DNSSTORE_PRIVATE_COLLECTIONS", privateCollections)
+        merged.route53Zone = given.route53Zone ?? environment["DNSSTORE_ROUTE53_ZONE"] ?? route53Zone
+        merged.route53Endpoint = given.route53Endpoint ?? environment["DNSSTORE_ROUTE53_ENDPOINT"] ?? route53Endpoint
         if let consistency = given.consistency {
             merged.consistency = consistency
         } else if let text = environment["DNSSTORE_CONSISTENCY"] {
@@ -117,6 +124,10 @@ extension DocumentStore {
                 throw ConfigurationError("cannot read the \(what) \(path)")
             }
             return text
+        }
+        if let zone = settings.route53Zone {
+            // Its transport lives in DNSStoreRoute53, which this library does not link.
+            throw ConfigurationError("route53Zone \(zone) is set: open a store on Route 53 with DNSStoreRoute53's Route53Transport")
         }
         let server = settings.server
         let primaries = settings.primaries ?? []

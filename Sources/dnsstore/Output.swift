@@ -154,7 +154,10 @@ struct Failure {
         case let error as StoreError:
             exitCode = error.exitStatus
             message = error.description + (error.code == .timeout ? patience : "") + Failure.hint(for: error)
-            if error.code == .unauthorized, let settings = try? options?.settings(), settings.key == nil {
+            if error.code == .unauthorized, let settings = try? options?.settings(), settings.route53Zone != nil {
+                // Route 53 takes AWS credentials, not a TSIG key.
+                message = "unauthorized: \(error.detail); check the AWS credentials and that they may use the hosted zone"
+            } else if error.code == .unauthorized, let settings = try? options?.settings(), settings.key == nil {
                 // The cause, rather than the key policy a refusal usually means.
                 message = "unauthorized: \(error.detail); no TSIG key is configured, and the server accepts only signed writes (--key FILE, DNSSTORE_KEY_FILE or \"key\" in dnsstore.json)"
             }

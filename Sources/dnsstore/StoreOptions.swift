@@ -2,6 +2,7 @@ import ArgumentParser
 import DNSClient
 import DNSStore
 import DNSStoreEmbedded
+import DNSStoreRoute53
 import DNSWire
 import Foundation
 import Logging
@@ -31,6 +32,10 @@ struct StoreOptions: ParsableArguments {
     var encryptionKey: String?
     @Option(help: "Config file: JSON with server, domain, zone, key, data, privateCollections (env DNSSTORE_CONFIG); default ./dnsstore.json if present.")
     var config: String?
+    @Option(name: .customLong("route53-zone"), help: "Keep the store in this Route 53 hosted zone (its id), through the Route 53 API with the AWS credentials of the environment or ~/.aws (env DNSSTORE_ROUTE53_ZONE). Needs --domain.")
+    var route53Zone: String?
+    @Option(name: .customLong("route53-endpoint"), help: "The Route 53 API's URL when not AWS's: a compatible server or a proxy (env DNSSTORE_ROUTE53_ENDPOINT).")
+    var route53Endpoint: String?
     @Option(parsing: .unconditional, help: "Seconds to wait for each answer (default 2).")
     var timeout: Double = 2
     @Option(parsing: .unconditional, help: "Tries per request before giving up (default 2): a silent server is reported after about timeout x attempts.")
@@ -59,6 +64,7 @@ struct StoreOptions: ParsableArguments {
         var flags = ConfigurationFile()
         (flags.server, flags.primaries, flags.readServers, flags.consistency) = (server, primary, readServer, consistency)
         (flags.domain, flags.zone, flags.key, flags.encryptionKey, flags.data) = (domain, zone, key, encryptionKey, data)
+        (flags.route53Zone, flags.route53Endpoint) = (route53Zone, route53Endpoint)
         let file = try fileConfig()
         let merged: ConfigurationFile
         do {
@@ -78,6 +84,7 @@ struct StoreOptions: ParsableArguments {
             encryptionKeys: try merged.encryptionKey.map(Settings.readEncryptionKeys),
             dataDirectory: merged.data ?? LocalTransport.defaultDirectory,
             privateCollections: Set(merged.privateCollections ?? []),
+            route53Zone: merged.route53Zone, route53Endpoint: merged.route53Endpoint,
             timeout: timeout, attempts: attempts, traffic: stats ? CommandTraffic.start() : nil)
     }
 
@@ -103,6 +110,10 @@ struct StoreOptions: ParsableArguments {
     /// may be, for leases (the store's default otherwise).
     func openStore(clockSkew: Duration? = nil, defaultConsistency: ReadConsistency = .latest) async throws -> DocumentStore {
         let settings = try settings(defaultConsistency: defaultConsistency)
+        if let hostedZone = settings.route53Zone {
+            let transport = try settings.route53Transport(hostedZone)
+            return try DocumentStore(configuration: configuration(settings, where: "route53:\(hostedZone)", clockSkew: clockSkew), transport: transport)
+        }
         guard settings.server != nil || !settings.primaries.isEmpty || !settings.readServers.isEmpty else {
             let transport = try LocalTransport.open(directory: settings.dataDirectory, zone: settings.domain, traffic: settings.traffic)
             let directory = URL(fileURLWithPath: settings.dataDirectory).standardizedFileURL.path
@@ -156,6 +167,9 @@ struct Settings {
     var dataDirectory: String
     /// Collections pinned private by the configuration (`privateCollections`, DNSSTORE_PRIVATE_COLLECTIONS).
     var privateCollections: Set<String>
+    /// The Route 53 hosted zone the store is kept in, and the API's URL when not AWS's.
+    var route53Zone: String?
+    var route53Endpoint: String?
     var timeout: Double
     var attempts: Int
     /// Counts what the command sends (`--stats`).
@@ -163,6 +177,34 @@ struct Settings {
 
     /// Which servers failed in this command and the ones before it (`HealthFile`).
     let health = HealthFile.load()
+
+    /// The transport to a store in Route 53: the domain given, no DNS servers, credentials found
+    /// as the AWS command line finds them.
+    func route53Transport(_ hostedZone: String) throws -> Route53Transport {
+        guard domainGiven else {
+            throw CLIError.invalidInput("a store in Route 53 needs its domain, the hosted zone's name or a name in it: pass --domain or set DNSSTORE_DOMAIN")
+        }
+        guard server == nil, primaries.isEmpty, readServers.isEmpty else {
+            throw CLIError.invalidInput("--route53-zone keeps the store in Route 53, read and written through its API: it takes no --server, --primary or --read-server")
+        }
+        guard !hostedZone.isEmpty, hostedZone.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "/" }) else {
+            throw CLIError.invalidInput("--route53-zone '\(hostedZone)' is not a hosted zone id (letters and digits, as Z0123456789ABC)")
+        }
+        let credentials: AWSCredentials
+        do {
+            credentials = try AWSCredentials.standard()
+        } catch {
+            throw StoreError.unauthorized("\(error) (the store in Route 53 hosted zone \(hostedZone) is written and read with them)")
+        }
+        var api = Route53Configuration(credentials: credentials)
+        if let endpoint = route53Endpoint {
+            guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw CLIError.invalidInput("--route53-endpoint '\(endpoint)' is not an http or https URL")
+            }
+            api.endpoint = url
+        }
+        return try Route53Transport(client: Route53Client(configuration: api), hostedZone: hostedZone, zone: zone ?? domain)
+    }
 
     func client(_ server: SocketAddress, key: TSIGKey? = nil, alwaysTCP: Bool = false) -> DNSClientConfiguration {
         var config = DNSClientConfiguration(servers: [server], key: key ?? self.key)
