@@ -35,6 +35,11 @@ public final class Route53Transport: StoreTransport {
     /// Plans of one UPDATE before giving up when other writers keep changing the zone first.
     public let maxPlans: Int
 
+    /// The index page size (``StoreConfiguration/indexPageOctets``) a store on Route 53 needs: a
+    /// page of n octets is at most 4n + 3 per 255-octet string characters as a Route 53 value
+    /// (every octet escaped), within the 4,000 a value holds.
+    public static let indexPageOctets = 950
+
     /// Route 53's limits on one change batch and one value (ChangeResourceRecordSets).
     static let maxValueCharacters = 4_000
     static let maxBatchCharacters = 32_000

@@ -112,7 +112,9 @@ struct StoreOptions: ParsableArguments {
         let settings = try settings(defaultConsistency: defaultConsistency)
         if let hostedZone = settings.route53Zone {
             let transport = try settings.route53Transport(hostedZone)
-            return try DocumentStore(configuration: configuration(settings, where: "route53:\(hostedZone)", clockSkew: clockSkew), transport: transport)
+            var config = configuration(settings, where: "route53:\(hostedZone)", clockSkew: clockSkew)
+            config.indexPageOctets = Route53Transport.indexPageOctets
+            return try DocumentStore(configuration: config, transport: transport)
         }
         guard settings.server != nil || !settings.primaries.isEmpty || !settings.readServers.isEmpty else {
             let transport = try LocalTransport.open(directory: settings.dataDirectory, zone: settings.domain, traffic: settings.traffic)

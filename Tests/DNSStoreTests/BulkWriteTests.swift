@@ -10,7 +10,7 @@ struct BulkWriteTests {
         (0..<count).map { i in ("doc-\(i)", Array(#"{"n":\#(i),"tag":\#(tag),"role":"web"}"#.utf8)) }
     }
 
-    @Test(arguments: Backend.selected)
+    @Test(arguments: Backend.storeSuite)
     func manyDocumentsGoInFewUpdatesAndARunAgainChangesNothing(_ backend: Backend) async throws {
         try await StoreFixture.with(backend) { f in
             let docs = try await f.store.createDatabase("app").createCollection("docs")

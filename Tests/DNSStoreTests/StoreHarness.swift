@@ -10,7 +10,7 @@ import Testing
 /// Counts the queries and updates a store sends through a real client.
 final class CountingTransport: StoreTransport {
     let inner: any StoreTransport
-    private let dnsClient: DNSClient?
+    let dnsClient: DNSClient?
     private let counts = Locked((queries: 0, updates: 0))
 
     init(_ inner: any StoreTransport, client: DNSClient?) {
@@ -81,7 +81,7 @@ struct StoreFixture {
 
     /// A store object with nothing cached, on the same transport, counting what it sends.
     func coldStore() throws -> (DocumentStore, CountingTransport) {
-        let counter = CountingTransport(transport.inner, client: transport.client)
+        let counter = CountingTransport(transport.inner, client: transport.dnsClient)
         return (try DocumentStore(configuration: store.configuration, transport: counter), counter)
     }
 
@@ -162,7 +162,9 @@ enum Route53Fixture {
         let hostedZone = try await client.createHostedZone(name: zone.description)
         let connect: @Sendable (TSIGKey?) throws -> (DocumentStore, CountingTransport) = { _ in
             let transport = CountingTransport(try Route53Transport(client: client, hostedZone: hostedZone, zone: zone), client: nil)
-            return (try DocumentStore(configuration: StoreConfiguration(domain: zone), transport: transport), transport)
+            var configuration = StoreConfiguration(domain: zone)
+            configuration.indexPageOctets = Route53Transport.indexPageOctets
+            return (try DocumentStore(configuration: configuration, transport: transport), transport)
         }
         let (store, transport) = try connect(nil)
         return try await body(StoreFixture(server: nil, store: store, transport: transport, connect: connect))

@@ -23,6 +23,7 @@ struct Route53StoreTests {
         let transport = try Route53Transport(client: client, hostedZone: try await client.createHostedZone(name: zone.description), zone: zone)
         var store = StoreConfiguration(domain: zone)
         store.createIfMissing = true
+        store.indexPageOctets = Route53Transport.indexPageOctets
         try await body(try DocumentStore(configuration: store, transport: transport), transport, double)
     }
 

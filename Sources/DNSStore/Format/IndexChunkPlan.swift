@@ -44,6 +44,9 @@ struct IndexChunkPlan {
     /// Page 0 must still be as read: a version floor was read from it, or a missing page was filled.
     private(set) var needsPage0AsRead = false
     private let pageName: (Int) throws -> DNSName
+    /// Octets a page's text may reach as this writer writes it: the format's 16,000 (section 3.2),
+    /// or less for a backend that holds smaller records (``StoreConfiguration/indexPageOctets``).
+    var pageLimit = IndexPage.maxTextOctets
 
     init(level: IndexLevel, chunk: Int, original: [LoadedPage], pageName: @escaping (Int) throws -> DNSName) {
         self.level = level
@@ -126,7 +129,7 @@ struct IndexChunkPlan {
                 return
             }
             let fresh = IndexPage(chunk: chunk, page: pages.count, entries: Dictionary(uniqueKeysWithValues: new))
-            if try fresh.text(level: level).count <= IndexPage.maxTextOctets - 100 {
+            if try fresh.text(level: level).count <= pageLimit - 100 {
                 sizes[pages.count] = nil
                 pages.append(fresh)
                 return
@@ -172,7 +175,7 @@ struct IndexChunkPlan {
     /// `"open"` to grow by a digit or two, which would otherwise push an entry off it and make
     /// the UPDATE change a third full page (more than a DNS message holds).
     private func placementLimit(_ k: Int) -> Int {
-        k == 0 ? IndexPage.maxTextOctets - Self.page0Reserve : IndexPage.maxTextOctets
+        k == 0 ? pageLimit - Self.page0Reserve : pageLimit
     }
 
     static let page0Reserve = 24
@@ -199,7 +202,7 @@ struct IndexChunkPlan {
             pages[0].pages = pages.count
             try updateOpen()
             var over: Int?
-            for k in pages.indices where try isLoaded(k) && octetsOf(k) > IndexPage.maxTextOctets && pages[k].entries.count > 1 {
+            for k in pages.indices where try isLoaded(k) && octetsOf(k) > pageLimit && pages[k].entries.count > 1 {
                 over = k
                 break
             }
@@ -211,7 +214,7 @@ struct IndexChunkPlan {
             let entry = pages[k].entries.removeValue(forKey: name)!
             try place(name, entry, avoiding: k, preferring: changedPages())
         }
-        throw StoreError.corrupted("index chunk \(chunk) cannot be laid out within \(IndexPage.maxTextOctets) octets a page")
+        throw StoreError.corrupted("index chunk \(chunk) cannot be laid out within \(pageLimit) octets a page")
     }
 
     /// Sets page 0's hint to the first page from which a writer should look for room: the first

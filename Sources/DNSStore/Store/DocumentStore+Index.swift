@@ -143,9 +143,11 @@ extension DocumentStore {
         var plans: [IndexEdits.ChunkKey: IndexChunkPlan] = [:]
         for (key, pages) in zip(keys, loaded) {
             let layout = self.layout
-            plans[key] = IndexChunkPlan(level: key.level, chunk: key.chunk, original: pages) { page in
+            var plan = IndexChunkPlan(level: key.level, chunk: key.chunk, original: pages) { page in
                 try layout.indexPage(page, chunk: key.chunk, of: key.node)
             }
+            plan.pageLimit = min(max(configuration.indexPageOctets, 900), IndexPage.maxTextOctets)
+            plans[key] = plan
         }
         return plans
     }

@@ -19,6 +19,10 @@ public struct StoreConfiguration: Sendable {
     public var databaseChunks = 8
     /// Index chunks of a new collection.
     public var collectionChunks = 16
+    /// Octets this store fills an index page to (900 to 16,000): the format allows 16,000
+    /// (docs/FORMAT.md section 3.2); a backend that holds smaller records wants less, as Route 53,
+    /// whose values hold 4,000 characters (`Route53Transport.indexPageOctets`).
+    public var indexPageOctets = 16_000
     /// Attempts for writes that lose a race on an index page (never for a compare-and-swap).
     public var maxAttempts = 100
     /// Reads in flight during listings and scans.
