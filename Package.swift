@@ -162,7 +162,7 @@ let package = Package(
         .executableTarget(
             name: "dnsstore-bench",
             dependencies: [
-                "DNSWire", "DNSClient", "DNSStore", "DNSTestSupport",
+                "DNSWire", "DNSClient", "DNSStore", "DNSTestSupport", "DNSStoreRoute53",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

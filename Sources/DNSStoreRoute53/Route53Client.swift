@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import DNSWire
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -19,12 +20,34 @@ public struct Route53Configuration: Sendable {
     public var attempts = 5
     /// The first retry's bound; each later one doubles it.
     public var backoff: Duration = .milliseconds(200)
+    /// Where requests are counted, when they are (`--stats`, benchmarks).
+    public var requests: Route53RequestCount?
 
     public static let awsEndpoint = URL(string: "https://route53.amazonaws.com")!
 
     public init(credentials: AWSCredentials, endpoint: URL = Route53Configuration.awsEndpoint) {
         self.credentials = credentials
         self.endpoint = endpoint
+    }
+}
+
+/// The requests sent to the API, by call (`ListResourceRecordSets`, ...), each retry counted:
+/// what AWS bills and rate-limits.
+public final class Route53RequestCount: Sendable {
+    private let counts = Locked([String: Int]())
+
+    public init() {}
+
+    func add(_ call: String) { counts.withLock { $0[call, default: 0] += 1 } }
+
+    public var byCall: [String: Int] { counts.withLock { $0 } }
+    public var total: Int { byCall.values.reduce(0, +) }
+    public func reset() { counts.withLock { $0 = [:] } }
+
+    /// "3 Route 53 API requests (2 ListResourceRecordSets, 1 ChangeResourceRecordSets)".
+    public var summary: String {
+        let calls = byCall.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        return "\(total) Route 53 API requests" + (calls.isEmpty ? "" : " (\(calls))")
     }
 }
 
@@ -141,7 +164,7 @@ public final class Route53Client: Sendable {
             body += "</ResourceRecords></ResourceRecordSet></Change>"
         }
         body += "</Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"
-        let answer = try await send("POST", "/2013-04-01/hostedzone/\(Self.bareID(zone))/rrset/", body: body, zone: zone)
+        let answer = try await send("ChangeResourceRecordSets", "POST", "/2013-04-01/hostedzone/\(Self.bareID(zone))/rrset/", body: body, zone: zone)
         return try Self.changeInfo(answer)
     }
 
@@ -150,7 +173,7 @@ public final class Route53Client: Sendable {
         var query: [SignableRequest.QueryItem] = [.init("maxitems", "\(maxItems)")]
         if let name { query.append(.init("name", name)) }
         if let type { query.append(.init("type", type)) }
-        let answer = try await send("GET", "/2013-04-01/hostedzone/\(Self.bareID(zone))/rrset", query: query, zone: zone)
+        let answer = try await send("ListResourceRecordSets", "GET", "/2013-04-01/hostedzone/\(Self.bareID(zone))/rrset", query: query, zone: zone)
         let sets = answer.all("ResourceRecordSet").map { set in
             Route53RecordSet(
                 name: set["Name"]?.text ?? "", type: set["Type"]?.text ?? "", ttl: Int(set["TTL"]?.text ?? "") ?? 0,
@@ -164,7 +187,7 @@ public final class Route53Client: Sendable {
     /// A batch's status by its id (as `change` returned it).
     public func change(id: String) async throws -> Route53ChangeInfo {
         let bare = id.hasPrefix("/change/") ? String(id.dropFirst("/change/".count)) : id
-        return try Self.changeInfo(try await send("GET", "/2013-04-01/change/\(bare)"))
+        return try Self.changeInfo(try await send("GetChange", "GET", "/2013-04-01/change/\(bare)"))
     }
 
     /// Creates a public hosted zone for `name`; returns its id. For tools and tests: a store is
@@ -172,7 +195,7 @@ public final class Route53Client: Sendable {
     public func createHostedZone(name: String, callerReference: String = UUID().uuidString) async throws -> String {
         let body = #"<?xml version="1.0" encoding="UTF-8"?><CreateHostedZoneRequest xmlns="\#(Self.namespace)">"#
             + "<Name>\(xmlEscaped(name))</Name><CallerReference>\(xmlEscaped(callerReference))</CallerReference></CreateHostedZoneRequest>"
-        let answer = try await send("POST", "/2013-04-01/hostedzone", body: body)
+        let answer = try await send("CreateHostedZone", "POST", "/2013-04-01/hostedzone", body: body)
         guard let id = answer["HostedZone"]?["Id"]?.text else { throw Route53Error.notRoute53("no hosted zone id in the answer to CreateHostedZone") }
         return Self.bareID(id)
     }
@@ -193,10 +216,11 @@ public final class Route53Client: Sendable {
 
     /// Sends one signed request, again (after a random pause within a doubling bound) while the
     /// API asks to slow down or fails on its side; the answer's XML, or the error it names.
-    func send(_ method: String, _ path: String, query: [SignableRequest.QueryItem] = [], body: String = "", zone: String? = nil) async throws -> XMLTree {
+    func send(_ call: String, _ method: String, _ path: String, query: [SignableRequest.QueryItem] = [], body: String = "", zone: String? = nil) async throws -> XMLTree {
         var bound = configuration.backoff
         var attempt = 1
         while true {
+            configuration.requests?.add(call)
             do {
                 return try await sendOnce(method, path, query: query, body: body, zone: zone)
             } catch is Retryable where attempt < configuration.attempts {

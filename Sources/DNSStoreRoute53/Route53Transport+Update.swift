@@ -39,6 +39,7 @@ extension Route53Transport {
                 try Self.checkLimits(changes)
                 do {
                     _ = try await client.change(zone: hostedZone, changes)
+                    seen(serial: next)
                     return reply(to: request, .noError)
                 } catch Route53Error.rejectedBatch(let why) {
                     lastRefusal = why

@@ -8,7 +8,7 @@ import Foundation
 ///
 /// - Queries are answered from `ListResourceRecordSets`, which shows every change the API has
 ///   accepted: reads through the transport are `latest`.
-/// - An UPDATE is read, planned and sent as one change batch (`Route53UpdatePlan`). Every batch
+/// - An UPDATE (one at a time per transport) is read, planned and sent as one change batch (`Route53UpdatePlan`). Every batch
 ///   also moves the zone's serial record (`_dnsstore-serial.<zone>`, a TXT holding a number and
 ///   the writer's token) from the value read to the next, DELETE and CREATE: a batch applies only
 ///   if no other write came between its reads and itself, so prerequisites hold at the moment of
@@ -34,6 +34,14 @@ public final class Route53Transport: StoreTransport {
     public let serialName: DNSName
     /// Plans of one UPDATE before giving up when other writers keep changing the zone first.
     public let maxPlans: Int
+    /// This transport's UPDATEs, one at a time: Route 53 applies a zone's changes one at a time
+    /// anyway, and every write moves the serial record, so two in flight from one process would
+    /// only refuse each other and read everything again.
+    let writes = OneAtATime()
+    /// The apex's SOA as listed once (its serial aside, Route 53 never changes it).
+    private let soaTemplate = Locked<ResourceRecord?>(nil)
+    /// The latest serial this transport has read or written.
+    private let lastSerial = Locked<UInt32>(0)
 
     /// The index page size (``StoreConfiguration/indexPageOctets``) a store on Route 53 needs: a
     /// page of n octets is at most 4n + 3 per 255-octet string characters as a Route 53 value
@@ -57,7 +65,7 @@ public final class Route53Transport: StoreTransport {
         do {
             guard let question = request.questions.first else { return try each(reply(to: request, .formErr)) }
             switch (request.opcode, question.type) {
-            case (.update, _): try each(try await update(request))
+            case (.update, _): try each(try await writes.run { try await update(request) })
             case (.query, .axfr): try await transfer(request, each)
             case (.query, .ixfr): try each(reply(to: request, .notImp))
             case (.query, _): try each(try await query(request, question))
@@ -79,28 +87,44 @@ public final class Route53Transport: StoreTransport {
         if let set = page.recordSets.first, Route53Text.name(set.name) == question.name, set.type == question.type.description {
             return reply(to: request, .noError, answers: records(of: set, at: question.name))
         }
-        async let anyType = client.recordSets(zone: hostedZone, from: Route53Text.name(question.name), maxItems: 1)
-        let soa = try await soaRecord()
-        let exists = try await anyType.recordSets.first.map { Route53Text.name($0.name) == question.name } ?? false
-        return reply(to: request, exists ? .noError : .nxDomain, authority: [soa])
+        // One request, not three: a name without the type asked for is NXDOMAIN (this transport
+        // writes TXT sets alone, so in a store's zone only the apex holds other types), and the
+        // SOA in the answer carries the latest serial this transport has seen, not one read now.
+        let soa = try await soaRecord(serial: lastSerial.withLock { $0 })
+        return reply(to: request, question.name == zone ? .noError : .nxDomain, authority: [soa])
     }
 
-    /// The zone's SOA as Route 53 keeps it, with this transport's serial.
+    /// The zone's SOA as Route 53 keeps it (read once), with this transport's serial: `known`, or
+    /// the serial record read now.
     func soaRecord(serial known: UInt32? = nil) async throws -> ResourceRecord {
         async let serial = known == nil ? currentSerial().number : known!
-        let page = try await client.recordSets(zone: hostedZone, from: Route53Text.name(zone), type: "SOA", maxItems: 1)
-        guard let set = page.recordSets.first, set.type == "SOA", var soa = set.values.first.flatMap(Route53Text.soa) else {
-            throw StoreError.serverFailure("hosted zone \(hostedZone) lists no SOA for \(zone): is it the zone's id?")
+        var apex = soaTemplate.withLock { $0 }
+        if apex == nil {
+            let page = try await client.recordSets(zone: hostedZone, from: Route53Text.name(zone), type: "SOA", maxItems: 1)
+            guard let set = page.recordSets.first, set.type == "SOA", let soa = set.values.first.flatMap(Route53Text.soa) else {
+                throw StoreError.serverFailure("hosted zone \(hostedZone) lists no SOA for \(zone): is it the zone's id?")
+            }
+            apex = ResourceRecord(name: zone, type: .soa, ttl: UInt32(clamping: set.ttl), rdata: .soa(soa))
+            soaTemplate.withLock { $0 = apex }
         }
+        guard var record = apex, case .soa(var soa) = record.rdata else { preconditionFailure("an SOA template that is not an SOA") }
         soa.serial = try await serial
-        return ResourceRecord(name: zone, type: .soa, ttl: UInt32(clamping: set.ttl), rdata: .soa(soa))
+        record.rdata = .soa(soa)
+        return record
     }
 
     /// The serial record's set as listed (nil before the first write) and its number.
     func currentSerial() async throws -> (set: Route53RecordSet?, number: UInt32) {
         let page = try await client.recordSets(zone: hostedZone, from: Route53Text.name(serialName), type: "TXT", maxItems: 1)
         guard let set = page.recordSets.first, Route53Text.name(set.name) == serialName, set.type == "TXT" else { return (nil, 0) }
-        return (set, Self.serialNumber(set))
+        let number = Self.serialNumber(set)
+        seen(serial: number)
+        return (set, number)
+    }
+
+    /// Notes a serial read or written, for the SOA of negative answers.
+    func seen(serial: UInt32) {
+        lastSerial.withLock { if SOA.serial($0, isBefore: serial) { $0 = serial } }
     }
 
     static func serialNumber(_ set: Route53RecordSet) -> UInt32 {

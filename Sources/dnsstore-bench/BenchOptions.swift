@@ -19,8 +19,8 @@ struct BenchOptions: Sendable {
     var measureGet: (port: Int, secret: String)?
 
     static let usage = """
-        usage: dnsstore-bench [client|servers|store|growth|privacy|replication|postgres|leases|fanout] [options]
-          (no mode)             the client table, then servers, store, privacy, replication, leases and fanout
+        usage: dnsstore-bench [client|servers|store|growth|privacy|replication|postgres|leases|fanout|route53] [options]
+          (no mode)             the client table, then servers, store, privacy, replication, leases, fanout and route53
           --seconds N           seconds per measured case (default 5; fanout: at least 10)
           --rounds N            servers: rounds, each server in turn (default 3)
           --updates-only        servers: the update columns alone, against BIND 9
@@ -32,7 +32,7 @@ struct BenchOptions: Sendable {
           -h, --help            this text
         """
 
-    static let modes: Set<String> = ["client", "servers", "store", "growth", "privacy", "replication", "postgres", "leases", "fanout"]
+    static let modes: Set<String> = ["client", "servers", "store", "growth", "privacy", "replication", "postgres", "leases", "fanout", "route53"]
 
     /// Why a command line cannot be run.
     struct Problem: Error {

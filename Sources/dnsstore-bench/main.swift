@@ -179,6 +179,7 @@ func run() async throws {
     case "privacy": return try await runPrivacy()
     case "leases": return try await runLeases()
     case "fanout": return try await runFanout()
+    case "route53": return try await runRoute53()
     default: break
     }
     let bind = try await BindServer.start()
@@ -253,6 +254,7 @@ func run() async throws {
         try await runReplication()
         try await runLeases()
         try await runFanout()
+        try await runRoute53()
     }
 }
 

@@ -1,4 +1,5 @@
 import DNSClient
+import DNSStoreRoute53
 import DNSWire
 import Foundation
 
@@ -7,6 +8,8 @@ import Foundation
 /// exit).
 enum CommandTraffic {
     private static let count = TrafficCount()
+    /// A store in Route 53 sends API requests, not DNS messages.
+    static let route53Requests = Route53RequestCount()
     private static let started = Locked(false)
 
     /// The command's count; the first call arranges for it to be reported at exit.
@@ -20,6 +23,7 @@ enum CommandTraffic {
     }
 
     static func report() {
-        FileHandle.standardError.write(Data("dnsstore: sent \(count.summary)\n".utf8))
+        let said = route53Requests.total > 0 ? route53Requests.summary : count.summary
+        FileHandle.standardError.write(Data("dnsstore: sent \(said)\n".utf8))
     }
 }

@@ -199,6 +199,7 @@ struct Settings {
             throw StoreError.unauthorized("\(error) (the store in Route 53 hosted zone \(hostedZone) is written and read with them)")
         }
         var api = Route53Configuration(credentials: credentials)
+        if traffic != nil { api.requests = CommandTraffic.route53Requests }
         if let endpoint = route53Endpoint {
             guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
                 throw CLIError.invalidInput("--route53-endpoint '\(endpoint)' is not an http or https URL")

@@ -33,6 +33,10 @@ struct Route53CLITests {
         var withEnvironment = cli
         withEnvironment.environment["DNSSTORE_ROUTE53_ZONE"] = zone
         #expect(try await withEnvironment.run("get", "app/config/web").out == #"{"port":8080}"#)
+        // --stats counts API requests: a get of a known document reads the root, the database,
+        // the collection and the record, one ListResourceRecordSets each.
+        let counted = try await withEnvironment.run("get", "app/config/web", "--stats")
+        #expect(counted.stderr.contains("dnsstore: sent 4 Route 53 API requests (4 ListResourceRecordSets)"), "\(counted.stderr)")
         let stale = try await withEnvironment.run("update", "app/config/web", #"{"port":1}"#, "--if-version", "7")
         #expect(stale.status == 4, "\(stale.stderr)")
         #expect(try await withEnvironment.run("insert", "app/config/web", #"{"port":2}"#).status == 4)
