@@ -88,4 +88,38 @@ struct Route53StoreTests {
             #expect(try await transport.serial(of: Self.zone) == serial)
         }
     }
+
+    /// The same writes on BIND 9 and on Route 53 leave the same TXT records under the store's root,
+    /// names, TTLs and texts: a reader of docs/FORMAT.md sees one store as the other.
+    @Test func theSameWritesLeaveTheSameRecordsAsOnBIND() async throws {
+        let bind = try await BindServer.start(zone: Self.zone)
+        defer { bind.stop() }
+        let dns = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: bind.port, key: bind.key))
+        var config = StoreConfiguration(domain: Self.zone)
+        config.createIfMissing = true
+        config.indexPageOctets = Route53Transport.indexPageOctets
+        let onBIND = try DocumentStore(configuration: config, transport: dns)
+        let root = try Self.zone.prepending("_dnsstore")
+        try await Self.withStore { onRoute53, transport, _ in
+            for store in [onBIND, onRoute53] {
+                let hosts = store.database("inventory").collection("hosts")
+                for i in 0..<40 { try await hosts.put("web-\(i)", ["ip": "10.0.0.\(i)", "role": i % 3 == 0 ? "db" : "web"]) }
+                _ = try await hosts.update("web-3", ["ip": "10.9.9.9"], ifVersion: 1)
+                try await hosts.delete("web-4")
+                let config = store.database("inventory").collection("config")
+                _ = try await store.batch { b in
+                    try b.put(config, "a", ["v": "1"])
+                    try b.put(hosts, "web-5", ["ip": "10.5.5.5"])
+                }
+            }
+            func storeRecords(_ records: [ResourceRecord]) -> [String] {
+                records.filter { $0.type == .txt && $0.name.isSubdomain(of: root) }.map { "\($0.name) \($0.ttl) \($0.rdata.presentation)" }.sorted()
+            }
+            let onBINDRecords = storeRecords(try await dns.zoneRecords(Self.zone))
+            let onRoute53Records = storeRecords(try await transport.zoneRecords(Self.zone))
+            #expect(onBINDRecords.count > 40)
+            #expect(onBINDRecords == onRoute53Records, "only on BIND: \(Set(onBINDRecords).subtracting(onRoute53Records)); only on Route 53: \(Set(onRoute53Records).subtracting(onBINDRecords))")
+        }
+        await dns.shutdown()
+    }
 }
