@@ -56,11 +56,13 @@ struct RealTimeShellLeaseTests {
         let lease = try #require(try JSONSerialization.jsonObject(with: Data(granted.out.utf8)) as? [String: Any])["lease"] as? String
         let id = try #require(lease)
         let environment = cli.environment.merging(["DNSSTORE_STATE_DIR": cli.stateDirectory.path]) { $1 }
-        // The shell's input stays open for 4 s, long enough for a renewal to find the lease gone.
-        let script = "(printf 'lease keepalive \(id)\\nput svc/nodes/a {\"up\":true} --lease \(id)\\n'; sleep 4) | '\(cli.binary)' shell"
+        // The shell's input stays open for 6 s, long enough for a renewal to find the lease gone.
+        let script = "(printf 'lease keepalive \(id)\\nput svc/nodes/a {\"up\":true} --lease \(id)\\n'; sleep 6) | '\(cli.binary)' shell"
         let directory = cli.directory
         let shell = Task { try await Subprocess.run("/bin/sh", ["-c", script], environment: environment, directory: directory) }
-        try await Task.sleep(for: .seconds(1.5))
+        // Revoked once the shell's put has landed (a fixed pause lost that race on a loaded machine).
+        let putLanded = try await Poll.until(within: .seconds(4)) { try await cli.run("get", "svc/nodes/a").status == 0 }
+        #expect(putLanded, "the shell's put did not land within 4 s")
         #expect(try await cli.run("lease", "revoke", id).status == 0)
         let result = try await shell.value
         let lines = result.out.split(separator: "\n").map(String.init)

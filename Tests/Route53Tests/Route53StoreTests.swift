@@ -13,12 +13,15 @@ import Testing
 struct Route53StoreTests {
     static let zone: DNSName = "example.test."
 
-    static func withStore(throttleEvery: Int = 0, _ body: (DocumentStore, Route53Transport, Route53Double) async throws -> Void) async throws {
+    static func withStore(
+        throttleEvery: Int = 0, requests: Route53RequestCount? = nil, _ body: (DocumentStore, Route53Transport, Route53Double) async throws -> Void
+    ) async throws {
         let double = try await Route53Double.start(throttleEvery: throttleEvery)
         defer { double.stop() }
         var configuration = Route53Configuration(credentials: Route53ClientTests.credentials, endpoint: double.endpoint)
         configuration.backoff = .milliseconds(20)
         configuration.attempts = 8
+        configuration.requests = requests
         let client = Route53Client(configuration: configuration)
         let transport = try Route53Transport(client: client, hostedZone: try await client.createHostedZone(name: zone.description), zone: zone)
         var store = StoreConfiguration(domain: zone)
@@ -121,5 +124,38 @@ struct Route53StoreTests {
             #expect(onBINDRecords == onRoute53Records, "only on BIND: \(Set(onBINDRecords).subtracting(onRoute53Records)); only on Route 53: \(Set(onRoute53Records).subtracting(onBINDRecords))")
         }
         await dns.shutdown()
+    }
+
+    /// `watch` on Route 53 follows the serial record: each change is reported (the collection read
+    /// again, as with a server that does not transfer), and a poll while nothing changes costs one
+    /// API request.
+    @Test func aWatchSeesEachChangeAndAnIdlePollIsOneRequest() async throws {
+        let requests = Route53RequestCount()
+        try await Self.withStore(requests: requests) { store, _, _ in
+            let docs = store.database("app").collection("docs")
+            try await docs.put("seed", ["v": 0])
+            var options = WatchOptions()
+            options.interval = .milliseconds(200)
+            let started = AsyncStream<UInt32>.makeStream()
+            options.started = { started.continuation.yield($0) }
+            let events = AsyncStream<ChangeEvent>.makeStream()
+            let watching = Task {
+                for try await event in docs.watch(options) { events.continuation.yield(event) }
+            }
+            defer { watching.cancel() }
+            for await _ in started.stream { break }
+            var seen = events.stream.makeAsyncIterator()
+            try await docs.put("a", ["v": 1])
+            let put = await seen.next()
+            #expect(put?.operation == .put && put?.id == "a" && put?.document?.json == Array(#"{"v":1}"#.utf8))
+            try await docs.delete("seed")
+            let deletion = await seen.next()
+            #expect(deletion?.operation == .delete && deletion?.id == "seed")
+            // Nothing changes for 2 s: about ten polls, one request each.
+            try await Task.sleep(for: .milliseconds(500))
+            requests.reset()
+            try await Task.sleep(for: .seconds(2))
+            #expect((4...11).contains(requests.total) && requests.byCall.keys.sorted() == ["ListResourceRecordSets"], "\(requests.summary)")
+        }
     }
 }
