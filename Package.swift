@@ -182,7 +182,7 @@ let package = Package(
         // Starts the real servers and tools the tests run against (named, knotd, dig, nsupdate).
         .target(
             name: "DNSTestSupport",
-            dependencies: ["DNSWire", "DNSServer", "CSpawn"],
+            dependencies: ["DNSWire", "DNSServer", "CSpawn", "DNSStoreRoute53"],
             swiftSettings: strict
         ),
         // Amazon Route 53 as a store backend: its API (signed requests, XML, retries) so far.

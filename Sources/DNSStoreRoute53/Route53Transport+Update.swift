@@ -56,25 +56,19 @@ extension Route53Transport {
         throw StoreError.serverFailure("other writers changed the hosted zone first \(maxPlans) times in a row; nothing applied (the last batch refused: \(lastRefusal))")
     }
 
-    /// Every record set at each of `names`, read concurrently.
+    /// The TXT set at each of `names`, read concurrently. Only TXT is read: a store's names hold
+    /// nothing else, and a prerequisite or deletion of another type is refused by the plan.
     func read(_ names: [DNSName]) async throws -> Route53Excerpt {
-        try await withThrowingTaskGroup(of: (DNSName, [Route53RecordSet]).self) { group in
+        try await withThrowingTaskGroup(of: (DNSName, Route53RecordSet?).self) { group in
             for name in names {
-                group.addTask { (name, try await self.sets(at: name)) }
+                group.addTask { (name, try await self.recordSet(at: name, type: "TXT")) }
             }
             var excerpt = Route53Excerpt()
-            for try await (name, sets) in group {
-                for set in sets { excerpt.set(set, at: name, type: set.type) }
+            for try await (name, set) in group {
+                if let set { excerpt.set(set, at: name, type: set.type) }
             }
             return excerpt
         }
-    }
-
-    /// The TXT set at `name`, if any. Only TXT is read: a store's names hold nothing else, and
-    /// a prerequisite or deletion of another type is refused by the plan.
-    private func sets(at name: DNSName) async throws -> [Route53RecordSet] {
-        let page = try await client.recordSets(zone: hostedZone, from: Route53Text.name(name), type: "TXT", maxItems: 1)
-        return page.recordSets.filter { Route53Text.name($0.name) == name && $0.type == "TXT" }
     }
 
     /// Refuses, before anything is sent, a batch Route 53 would refuse for its size.

@@ -83,8 +83,7 @@ public final class Route53Transport: StoreTransport {
         if question.type == .soa && question.name == zone {
             return reply(to: request, .noError, answers: [try await soaRecord()])
         }
-        let page = try await client.recordSets(zone: hostedZone, from: Route53Text.name(question.name), type: question.type.description, maxItems: 1)
-        if let set = page.recordSets.first, Route53Text.name(set.name) == question.name, set.type == question.type.description {
+        if let set = try await recordSet(at: question.name, type: question.type.description) {
             return reply(to: request, .noError, answers: records(of: set, at: question.name))
         }
         // One request, not three: a name without the type asked for is NXDOMAIN (this transport
@@ -115,11 +114,16 @@ public final class Route53Transport: StoreTransport {
 
     /// The serial record's set as listed (nil before the first write) and its number.
     func currentSerial() async throws -> (set: Route53RecordSet?, number: UInt32) {
-        let page = try await client.recordSets(zone: hostedZone, from: Route53Text.name(serialName), type: "TXT", maxItems: 1)
-        guard let set = page.recordSets.first, Route53Text.name(set.name) == serialName, set.type == "TXT" else { return (nil, 0) }
+        guard let set = try await recordSet(at: serialName, type: "TXT") else { return (nil, 0) }
         let number = Self.serialNumber(set)
         seen(serial: number)
         return (set, number)
+    }
+
+    /// The record set of `name` and `type`, if there is one: one `ListResourceRecordSets` from it.
+    func recordSet(at name: DNSName, type: String) async throws -> Route53RecordSet? {
+        let page = try await client.recordSets(zone: hostedZone, from: Route53Text.name(name), type: type, maxItems: 1)
+        return page.recordSets.first.flatMap { Route53Text.name($0.name) == name && $0.type == type ? $0 : nil }
     }
 
     /// Notes a serial read or written, for the SOA of negative answers.

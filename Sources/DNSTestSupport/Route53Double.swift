@@ -1,3 +1,5 @@
+import DNSStoreRoute53
+import DNSWire
 import Foundation
 
 /// The Route 53 API for tests: moto's server, behind a small proxy that makes it refuse what AWS
@@ -40,6 +42,20 @@ public final class Route53Double: Sendable {
     }
 
     public var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
+
+    /// Test credentials: the double takes any.
+    public static let credentials = AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+
+    /// A client of this double (its configuration as `configure` leaves it) and a new hosted zone
+    /// for `zone` there: the client and the zone's id.
+    public func hostedZone(
+        _ zone: DNSName = "example.test.", configure: (inout Route53Configuration) -> Void = { _ in }
+    ) async throws -> (client: Route53Client, id: String) {
+        var configuration = Route53Configuration(credentials: Self.credentials, endpoint: endpoint)
+        configure(&configuration)
+        let client = Route53Client(configuration: configuration)
+        return (client, try await client.createHostedZone(name: zone.description))
+    }
 
     /// Requests the proxy answered `Throttling` itself, and batches it refused for AWS's rules.
     public var counts: (throttled: Int, refused: Int) {

@@ -31,10 +31,8 @@ func runRoute53() async throws {
 
 private func measureRoute53(zone: DNSName, double: Route53Double, server: ServerUnderTest) async throws {
     let requests = Route53RequestCount()
-    var api = Route53Configuration(credentials: AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "bench"), endpoint: double.endpoint)
-    api.requests = requests
-    let client = Route53Client(configuration: api)
-    let transport = try Route53Transport(client: client, hostedZone: try await client.createHostedZone(name: zone.description), zone: zone)
+    let (client, hostedZone) = try await double.hostedZone(zone) { $0.requests = requests }
+    let transport = try Route53Transport(client: client, hostedZone: hostedZone, zone: zone)
     var config = StoreConfiguration(domain: zone)
     config.createIfMissing = true
     config.indexPageOctets = Route53Transport.indexPageOctets

@@ -152,14 +152,11 @@ enum InProcessFixture {
 /// The store on a Route 53 hosted zone: moto's server behind the proxy that refuses what AWS
 /// refuses, on loopback.
 enum Route53Fixture {
-    static let credentials = AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
-
     static func with<T>(_ body: (StoreFixture) async throws -> T) async throws -> T {
         let double = try await Route53Double.start()
         defer { double.stop() }
         let zone: DNSName = "example.test."
-        let client = Route53Client(configuration: Route53Configuration(credentials: credentials, endpoint: double.endpoint))
-        let hostedZone = try await client.createHostedZone(name: zone.description)
+        let (client, hostedZone) = try await double.hostedZone(zone)
         let connect: @Sendable (TSIGKey?) throws -> (DocumentStore, CountingTransport) = { _ in
             let transport = CountingTransport(try Route53Transport(client: client, hostedZone: hostedZone, zone: zone), client: nil)
             var configuration = StoreConfiguration(domain: zone)

@@ -8,13 +8,11 @@ import Testing
 /// current values plus CREATE of the new is a compare-and-swap.
 @Suite("Route 53 API", .enabled(if: MotoServer.isAvailable), .serialized)
 struct Route53ClientTests {
-    static let credentials = AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
 
     static func withZone(throttleEvery: Int = 0, _ body: (Route53Client, String, Route53Double) async throws -> Void) async throws {
         let double = try await Route53Double.start(throttleEvery: throttleEvery)
         defer { double.stop() }
-        let client = Route53Client(configuration: Route53Configuration(credentials: credentials, endpoint: double.endpoint))
-        let zone = try await client.createHostedZone(name: "example.test.")
+        let (client, zone) = try await double.hostedZone()
         try await body(client, zone, double)
     }
 
@@ -134,7 +132,7 @@ struct Route53ClientTests {
             }
         }
         let port = Ports.free()
-        var configuration = Route53Configuration(credentials: Self.credentials, endpoint: URL(string: "http://127.0.0.1:\(port)")!)
+        var configuration = Route53Configuration(credentials: Route53Double.credentials, endpoint: URL(string: "http://127.0.0.1:\(port)")!)
         configuration.attempts = 1
         configuration.timeout = .seconds(2)
         do {

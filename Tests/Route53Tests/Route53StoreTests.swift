@@ -18,12 +18,12 @@ struct Route53StoreTests {
     ) async throws {
         let double = try await Route53Double.start(throttleEvery: throttleEvery)
         defer { double.stop() }
-        var configuration = Route53Configuration(credentials: Route53ClientTests.credentials, endpoint: double.endpoint)
-        configuration.backoff = .milliseconds(20)
-        configuration.attempts = 8
-        configuration.requests = requests
-        let client = Route53Client(configuration: configuration)
-        let transport = try Route53Transport(client: client, hostedZone: try await client.createHostedZone(name: zone.description), zone: zone)
+        let (client, hostedZone) = try await double.hostedZone(zone) {
+            $0.backoff = .milliseconds(20)
+            $0.attempts = 8
+            $0.requests = requests
+        }
+        let transport = try Route53Transport(client: client, hostedZone: hostedZone, zone: zone)
         var store = StoreConfiguration(domain: zone)
         store.createIfMissing = true
         store.indexPageOctets = Route53Transport.indexPageOctets
