@@ -170,10 +170,13 @@ struct RealTimeLeaseTests {
         try await Cluster.with(kind, reapers: 3) { cluster in
             let cli = cluster.cli
             var renewers: [Background] = []
+            // Kept leases of 10 s: a renewer renews every third of it, so only a machine stalled
+            // for seconds (all processes paused) could lose one, which a 3 s lease did once.
             for i in 0..<8 {
-                let lease = try await Self.grant(cli, 3)
+                let lease = try await Self.grant(cli, 10)
                 renewers.append(try cluster.start("lease", "keepalive", lease))
-                #expect(try await cli.run("put", "svc/kept/k\(i)", #"{"i":\#(i)}"#, "--lease", lease).status == 0)
+                let put = try await cli.run("put", "svc/kept/k\(i)", #"{"i":\#(i)}"#, "--lease", lease)
+                #expect(put.status == 0, "\(put.err)")
             }
             var lapsing: [String] = []
             let start = ContinuousClock.now
@@ -183,7 +186,9 @@ struct RealTimeLeaseTests {
                 let id = "l\(lapsing.count)"
                 if try await cli.run(["put", "svc/lapsing/\(id)", "{}", "--lease", lease]).status == 0 { lapsing.append(id) }
                 let kept = try await cli.run("list", "svc/kept", "--compact")
-                #expect(try idList(kept.out).sorted() == (0..<8).map { "k\($0)" }, "\(ContinuousClock.now - start) in: \(kept.out) \(kept.err)")
+                #expect(
+                    try idList(kept.out).sorted() == (0..<8).map { "k\($0)" },
+                    "\(ContinuousClock.now - start) in: \(kept.out) \(kept.err); renewers: \(renewers.map(\.errors).joined(separator: " | "))")
                 try await Task.sleep(for: .milliseconds(800))
             }
             for renewer in renewers { #expect(renewer.process.isRunning, "a renewer lost its lease: \(renewer.errors)") }
@@ -245,13 +250,16 @@ struct RealTimeLeaseTests {
     @Test func aReaperKilledMidRunLeavesNothingHalfDeleted() async throws {
         try await Cluster.with(ServerKind.bind, reapers: 0) { cluster in
             let cli = cluster.cli
-            let lease = try await Self.grant(cli, 2)
+            // A 5 s lease: long enough that a machine stalled for a few seconds does not lose it
+            // while the 200 puts run.
+            let lease = try await Self.grant(cli, 5)
             let renewer = try cluster.start("lease", "keepalive", lease)
             for i in 0..<200 {
-                #expect(try await cli.run("put", "svc/many/d\(i)", #"{"i":\#(i)}"#, "--lease", lease).status == 0)
+                let put = try await cli.run("put", "svc/many/d\(i)", #"{"i":\#(i)}"#, "--lease", lease)
+                #expect(put.status == 0, "\(put.err)")
             }
             renewer.process.end(SIGKILL)
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(for: .seconds(6))
             #expect(try await cli.run("list", "svc/many", "--compact").out == "[]", "a lapsed lease's documents are gone for readers")
             let reaper = try cluster.start("reap", "--interval", "0.1", "--clock-skew", "0")
             // Killed once it has deleted some, not all.
