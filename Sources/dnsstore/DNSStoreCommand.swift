@@ -18,7 +18,7 @@ struct DNSStoreCommand: AsyncParsableCommand {
             forged or rolled back), 10 a lease lost while held, 11 a read server behind (status --max-lag).
             """,
         subcommands: [
-            InitCommand.self, DatabaseCommand.self, CollectionCommand.self, PutCommand.self, InsertCommand.self,
+            InitCommand.self, DatabaseCommand.self, CollectionCommand.self, IndexCommand.self, PutCommand.self, InsertCommand.self,
             UpdateCommand.self, GetCommand.self, DeleteCommand.self, ListCommand.self, FindCommand.self,
             ImportCommand.self, ExportCommand.self, WatchCommand.self, ShellCommand.self, InspectCommand.self, FsckCommand.self, KeygenCommand.self,
             RekeyCommand.self, LeaseCommand.self, ReapCommand.self, LockCommand.self, UnlockCommand.self,

@@ -204,10 +204,12 @@ struct FindCommand: AsyncParsableCommand {
     @Flag(help: "A table instead of JSON: id, version and a column per field.") var table = false
     @Option(help: "With --table, the fields shown (comma-separated paths); by default the top-level ones of the first documents found.")
     var fields: String?
+    @Flag(help: "Print how the find would read (the index it uses and the queries it costs) instead of running it.") var explain = false
     @OptionGroup var store: StoreOptions
 
     func validate() throws {
         if fields != nil, !table { throw ValidationError("--fields goes with --table") }
+        if explain, table { throw ValidationError("--explain prints a plan, not a table") }
         if let fields, fields.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
             throw ValidationError("--fields takes paths separated by commas, not '\(fields)'")
         }
@@ -217,12 +219,17 @@ struct FindCommand: AsyncParsableCommand {
         try await report(store) {
             let p = try StorePath(path, needs: 2)
             let filter = Filter.and(try conditions.map { try Filter(parsing: $0) })
-            // Matched as they are read, a page of the index at a time: memory stays flat.
+            let collection = p.collection(in: try await store.openStore())
+            if explain {
+                let plan = try await collection.explain(filter)
+                print(try Output.value(FindExplanation(plan), compact: store.compact))
+                return
+            }
+            // Matched as they are read, a page at a time: memory stays flat.
             let writer = Output.ArrayWriter(compact: store.compact)
             var rows: DocumentTable?
             var count = 0
-            for try await documents in p.collection(in: try await store.openStore()).scan() {
-                let matched = documents.filter { filter.matches($0) }
+            for try await matched in collection.matching(filter) {
                 count += matched.count
                 if table {
                     guard !matched.isEmpty else { continue }
@@ -303,5 +310,22 @@ struct DocumentTable {
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return (try? String(decoding: encoder.encode(other), as: UTF8.self)) ?? ""
         }
+    }
+}
+
+/// `find --explain`'s answer.
+struct FindExplanation: Encodable {
+    var index: String?
+    var value: String?
+    var listQueries: Int
+    var readsEveryDocument: Bool
+    var plan: String
+
+    init(_ plan: FindPlan) {
+        index = plan.index
+        value = plan.value
+        listQueries = plan.listQueries
+        readsEveryDocument = plan.readsEveryDocument
+        self.plan = plan.description
     }
 }

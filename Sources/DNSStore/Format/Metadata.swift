@@ -23,6 +23,8 @@ public struct NodeMetadata: Codable, Sendable, Hashable {
     public var chunks: ChunkCount
     /// A private collection's wrapped secrets (section 11 of docs/FORMAT.md); absent otherwise.
     public var privacy: PrivateMetadata?
+    /// A collection's secondary indexes by field (section 14); absent when it has none.
+    public var indexes: [String: IndexDefinition]?
 
     /// A node record; `privacy` is set for a private collection.
     public init(name: String, chunks: ChunkCount, privacy: PrivateMetadata? = nil) {
@@ -32,7 +34,7 @@ public struct NodeMetadata: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, chunks
+        case name, chunks, indexes
         case privacy = "private"
     }
 }
@@ -92,7 +94,11 @@ extension RootMetadata: FormatChecked {
 extension NodeMetadata: FormatChecked {
     var formatProblem: String? {
         guard FormatLimits.isName(name) else { return "the name is not 1 to 255 octets of UTF-8 without NUL" }
-        return chunks.formatProblem ?? privacy?.formatProblem
+        if let problem = chunks.formatProblem ?? privacy?.formatProblem { return problem }
+        guard let indexes else { return nil }
+        if indexes.count > IndexDefinition.maxPerCollection { return "more than \(IndexDefinition.maxPerCollection) indexes" }
+        if let bad = indexes.keys.first(where: { !IndexKey.isField($0) }) { return "index field '\(bad.prefix(40))' is not a dotted path of names" }
+        return indexes.values.lazy.compactMap(\.formatProblem).first
     }
 }
 

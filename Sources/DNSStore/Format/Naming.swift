@@ -20,8 +20,13 @@ public enum Naming {
     /// The label for a database, collection or document name.
     public static func label(for name: String) throws -> String {
         try validate(name)
-        let octets = Array(name.utf8)
-        if isPlain(octets) { return name }
+        return label(forOctets: Array(name.utf8))
+    }
+
+    /// The label for any octets by the three forms of section 2, without its limits on names
+    /// (index keys, section 14.2, may be longer or hold NUL).
+    static func label(forOctets octets: [UInt8]) -> String {
+        if isPlain(octets) { return String(decoding: octets, as: UTF8.self) }
         let encoded = "x--" + Base32.encode(octets)
         if encoded.utf8.count <= DNSName.maxLabelLength { return encoded }
         return "h--" + Base32.encode(Array(SHA256.hash(data: octets)).prefix(20))

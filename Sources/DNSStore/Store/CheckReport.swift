@@ -23,6 +23,10 @@ public struct CheckReport: Sendable, Codable {
             case strayName = "unreferenced name"
             /// The lease index lists a lease whose record is missing.
             case leaseWithoutRecord = "lease index entry without record"
+            /// A readable secondary index does not list a document under the value it holds.
+            case documentNotIndexed = "document missing from an index"
+            /// A secondary index lists a document under a value it does not hold (or that is gone).
+            case staleIndexEntry = "index entry that does not match its document"
             /// A document attached to a lease that does not exist: gone for every reader.
             case documentOfMissingLease = "document of a lease that does not exist"
         }

@@ -41,7 +41,7 @@ extension DocumentStore {
         unpin(database: name)
         session.node([name], exists: false)
         let (node, _) = try layout.child(name, total: root.chunks.total, of: layout.root)
-        try await purgeDatabase(at: node, total: metadata.chunks.total)
+        try await purgeDatabase(at: node, total: metadata.chunks.total, name: name)
     }
 
     /// A handle on a database; nothing is read until it is used.
@@ -176,7 +176,7 @@ public struct Database: Sendable {
         store.unpin("\(name)/\(collection)")
         store.session.node([name, collection], exists: false)
         let (collectionNode, _) = try store.layout.child(collection, total: node.metadata.chunks.total, of: node.name)
-        try await store.purgeCollection(at: collectionNode, total: metadata.chunks.total)
+        try await store.purgeCollection(at: collectionNode, metadata: metadata, database: name)
     }
 
     /// A handle on a collection; nothing is read until it is used.

@@ -152,11 +152,12 @@ public struct DocumentCollection: Sendable {
         return documents.compactMap { $0 }
     }
 
-    /// The documents that match `filter`, in id order; read a page of the index at a time, so
-    /// what is held is the matches.
+    /// The documents that match `filter`, in id order; through a readable index when one covers
+    /// a condition (``explain(_:)``), else a page of the collection's index at a time, so what is
+    /// held is the matches.
     public func find(_ filter: Filter) async throws -> [Document] {
         var found: [Document] = []
-        for try await documents in scan() { found += documents.filter { filter.matches($0) } }
+        for try await documents in matching(filter) { found += documents }
         return found.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
     }
 

@@ -13,9 +13,16 @@ extension DocumentStore {
         let root = layout.root
         var spilled = SpilledTexts(depth: root.labelCount + 6)
         defer { spilled.remove() }
+        // Names under a collection's `_ix` (section 14) are checked apart, against the documents.
+        var indexTexts: [DNSName: RData] = [:]
         do {
             try await transport.zoneRecords(configuration.zone) { record in
-                if record.type == .txt && record.name.isSubdomain(of: root) { try spilled.insert(record.name, record.rdata) }
+                guard record.type == .txt && record.name.isSubdomain(of: root) else { return }
+                if IndexCheck.isUnderIndexes(record.name, root: root) {
+                    indexTexts[record.name] = record.rdata
+                } else {
+                    try spilled.insert(record.name, record.rdata)
+                }
             }
         } catch {
             throw StoreError.from(error, "reading the zone \(configuration.zone) (the key must allow transfers)")
@@ -62,6 +69,9 @@ extension DocumentStore {
                 spilled.account(node.name)
                 scan.collections[node.name] = scan.nodes.count
                 scan.nodes.append((node.name, database, collection, node.metadata.chunks.total, node.codec ?? codec(for: node.metadata, in: database)))
+                if let indexes = node.metadata.indexes, !indexes.isEmpty {
+                    scan.indexes.collections[node.name] = (path: "\(database)/\(collection)", indexes: indexes)
+                }
                 for chunk in 0..<node.metadata.chunks.total {
                     // A few pages at a time: a chunk of a large collection holds many.
                     let key = IndexEdits.ChunkKey(node: node.name, chunk: chunk, level: .record)
@@ -107,6 +117,10 @@ extension DocumentStore {
                     continue
                 }
                 report.documents += 1
+                scan.lastDocument = nil
+                defer {
+                    if let json = scan.lastDocument { scan.indexes.expect(json, storedID: entry.id, in: owner.name, layout: layout) }
+                }
                 if let damage = scan.inspect(entry.name, id: entry.id, codec: owner.codec) {
                     report.problems.append(.init(kind: .damagedDocument, name: path, detail: "\(entry.name): \(damage)", repaired: removesDamaged))
                     scan.keepDamaged(path, entry.name, owner.name, entry.chunk, entry.id, keepTexts: removesDamaged)
@@ -154,7 +168,18 @@ extension DocumentStore {
             strays += found.filter { !scan.txt.isAccounted($0) }
         }
         report.problems += leftovers.sorted { $0.name < $1.name }.map(\.problem)
+        let indexRepairs = try scan.indexes.compare(indexTexts, layout: layout, repair: repair, into: &report)
         guard repair else { return report }
+        for change in indexRepairs.changes {
+            try await editIndex { edits in
+                if change.adding {
+                    edits.add(change.storedID, .unleased, chunk: change.chunk.chunk, of: change.chunk.node, level: .record)
+                } else {
+                    edits.remove(change.storedID, chunk: change.chunk.chunk, of: change.chunk.node, level: .record)
+                }
+            }
+        }
+        await deleteNames(indexRepairs.strays)
         for (node, chunk, id) in scan.missingEntries {
             try await editIndex { $0.add(id, .unleased, chunk: chunk, of: node, level: .record) }
         }
@@ -258,6 +283,10 @@ private struct Scan {
     /// Leases whose record was found whole.
     var leases = Set<String>()
     var staleLeaseEntries: [(Int, String)] = []
+    /// The secondary indexes: what the documents say they must list.
+    var indexes = IndexCheck()
+    /// The JSON of the document `inspect` last found whole (nil when it could not open it).
+    var lastDocument: [UInt8]?
     /// Documents of leases that do not exist: by record name, collection, chunk and stored id.
     var orphans: [(name: DNSName, node: DNSName, chunk: Int, id: String)] = []
 
@@ -336,7 +365,7 @@ private struct Scan {
             return "it is encrypted, but its collection is not private"
         }
         do {
-            _ = try codec.decode(body, header: record.header, id: id ?? record.header.id, at: name)
+            lastDocument = try codec.decode(body, header: record.header, id: id ?? record.header.id, at: name)
         } catch let error as StoreError {
             return error.detail
         } catch {

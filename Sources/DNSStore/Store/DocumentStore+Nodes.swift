@@ -58,7 +58,13 @@ extension DocumentStore {
     }
 
     /// Deletes everything under an unlinked collection node: records, data chunks, index pages.
-    func purgeCollection(at node: DNSName, total: Int) async throws {
+    /// `metadata` is the collection's as it was unlinked: with indexes, their lists go too
+    /// (found from the documents' values).
+    func purgeCollection(at node: DNSName, metadata: NodeMetadata, database: String) async throws {
+        let total = metadata.chunks.total
+        let indexes = metadata.privacy == nil ? metadata.indexes ?? [:] : [:]
+        let codec = codec(for: metadata, in: database)
+        let keys = Locked([String: Set<[UInt8]>]())
         var names: [DNSName] = []
         let chunks = try await concurrently(Array(0..<total)) { chunk in
             try await self.loadIndexChunk(chunk, of: node, level: .record)
@@ -74,19 +80,28 @@ extension DocumentStore {
             let (name, _) = try self.layout.child(id, total: total, of: node)
             guard let rdata = try await self.readRecord(name) else { return [] }
             guard let record = try? RecordText.parse(rdata, name: name, tolerateNewer: true) else { return [name] }
+            if !indexes.isEmpty, let json = try? await self.storedJSON(of: record, at: name, codec: codec, id: id),
+                let value = IndexMaintenance.value(json)
+            {
+                keys.withLock { keys in
+                    for field in indexes.keys { if let key = IndexKey.key(in: value, field: field) { keys[field, default: []].insert(key) } }
+                }
+            }
             return [name] + (try self.dataChunkNames(of: record, at: name))
         }
         names += recordNames.flatMap { $0 }
         await deleteNames(names)
+        if !indexes.isEmpty { try await purgeLists(of: indexes, keys: keys.withLock { $0 }, under: node) }
     }
 
     /// Deletes everything under an unlinked database node.
-    func purgeDatabase(at node: DNSName, total: Int) async throws {
+    func purgeDatabase(at node: DNSName, total: Int, name database: String) async throws {
         let collections = try await readIndex(of: node, total: total, level: .collection)
-        for (name, metadata) in collections {
+        for (name, entry) in collections {
             let (collectionNode, _) = try layout.child(name, total: total, of: node)
             await deleteNames([collectionNode])
-            try await purgeCollection(at: collectionNode, total: metadata.metadata?.chunks.total ?? configuration.collectionChunks)
+            let metadata = entry.metadata ?? NodeMetadata(name: name, chunks: ChunkCount(total: configuration.collectionChunks))
+            try await purgeCollection(at: collectionNode, metadata: metadata, database: database)
         }
         var pageNames: [DNSName] = []
         for chunk in 0..<total {

@@ -81,6 +81,7 @@ extension DocumentStore {
                 leases: leases, revoking: revoking, now: now)
             var written: [DNSName] = []
             do {
+                reading.postings = try await postingChanges(for: reading)
                 reading.plans = try await loadIndexChunks(for: reading)
                 for (i, op) in reading.ops.enumerated() where reading.currents[i] == nil && !op.isDelete {
                     try checkNoSealedIDs(in: reading.plans[reading.addresses[i].indexChunk]!, of: reading.addresses[i], op.path)
@@ -150,6 +151,16 @@ extension DocumentStore {
             } else if current?.header.lease != op.lease {
                 keys.insert(key)
                 whole.insert(key)
+            }
+        }
+        // Secondary indexes (section 14.4): a unique index's list is read whole, to see who holds it.
+        for change in reading.postings {
+            keys.insert(change.chunk)
+            if change.adding {
+                created[change.chunk, default: []].append((change.storedID, .document(lease: nil)))
+                if change.unique != nil { whole.insert(change.chunk) }
+            } else {
+                removing[change.chunk, default: []].insert(change.storedID)
             }
         }
         if let revoking = reading.revoking, let lease = reading.leases[revoking], lease.record != nil {

@@ -90,6 +90,12 @@ extension DocumentStore {
     func replaceMetadata(of node: Node, with privacy: PrivateMetadata, collection: String, in database: String) async throws {
         var metadata = node.metadata
         metadata.privacy = privacy
+        try await replaceMetadata(of: node, with: metadata, collection: collection, in: database, "changing the keys of collection '\(database)/\(collection)'")
+    }
+
+    /// Replaces a collection's metadata, in its record and its index entry, in one UPDATE that
+    /// requires the record to be as read (a conflict otherwise).
+    func replaceMetadata(of node: Node, with metadata: NodeMetadata, collection: String, in database: String, _ context: String) async throws {
         let text = try MetadataJSON.encode(metadata)
         let parent = try await self.database(named: database, forWriting: true)
         var update = UpdateBuilder(zone: configuration.zone)
@@ -100,6 +106,6 @@ extension DocumentStore {
         edits.add(collection, .node(metadata), chunk: node.chunk, of: parent.name, level: .collection)
         try await apply(edits, to: &update)
         defer { forget(collection: collection, in: database) }
-        try await send(update, "changing the keys of collection '\(database)/\(collection)'")
+        try await send(update, context)
     }
 }

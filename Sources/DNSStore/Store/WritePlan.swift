@@ -27,6 +27,9 @@ struct WriteReading {
     var revoking: String?
     /// The clock the leases were judged by, in milliseconds.
     var now: Int64 = 0
+    /// What the writes change in the collections' secondary indexes (section 14.4), whose chunks
+    /// are among `plans`.
+    var postings: [PostingChange] = []
 }
 
 /// A write worked out from what it read, with no I/O (section 8 of docs/FORMAT.md): the one UPDATE
@@ -113,6 +116,10 @@ struct WritePlan {
             versions.append(version)
         }
         for key in createdOrder { try plans[key]!.add(created[key]!) }
+        try IndexMaintenance.apply(reading.postings, to: &plans) { storedID in
+            let i = reading.addresses.firstIndex { $0.storedID == storedID }
+            return i.map { reading.ops[$0].id } ?? storedID
+        }
         try planLeases(reading, layout: layout, plans: &plans)
         for key in plans.keys.sorted(by: { ($0.node, $0.chunk) < ($1.node, $1.chunk) }) {
             var plan = plans[key]!

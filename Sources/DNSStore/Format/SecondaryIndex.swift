@@ -1,0 +1,120 @@
+import DNSWire
+
+/// A secondary index of a collection, as its metadata holds it (section 14 of docs/FORMAT.md):
+/// the value a field holds, to the documents that hold it.
+public struct IndexDefinition: Codable, Sendable, Hashable {
+    /// Whether readers may use it: every writer keeps an index of either state; readers use only
+    /// readable ones.
+    public enum State: String, Codable, Sendable {
+        /// Written by every write, while the documents written before it existed are added.
+        case building
+        /// Complete: it lists exactly the documents that hold each value.
+        case readable
+    }
+
+    /// Chunks of each value's list of documents (1 for a unique index).
+    public var chunks: ChunkCount
+    public var state: State
+    /// At most one document per value. Absent in the record when false.
+    public var unique: Bool?
+
+    public init(chunks: Int, state: State, unique: Bool) {
+        self.chunks = ChunkCount(total: chunks)
+        self.state = state
+        self.unique = unique ? true : nil
+    }
+
+    public var isUnique: Bool { unique ?? false }
+
+    /// The most indexes a collection has.
+    public static let maxPerCollection = 16
+    /// The most chunks a value's list has.
+    public static let maxChunks = 64
+}
+
+extension IndexDefinition: FormatChecked {
+    var formatProblem: String? {
+        guard (1...Self.maxChunks).contains(chunks.total) else { return "an index's chunks.total is not 1 to \(Self.maxChunks)" }
+        if isUnique, chunks.total != 1 { return "a unique index has more than one chunk" }
+        if unique == false { return "an index's \"unique\" is false (it is absent then)" }
+        return nil
+    }
+}
+
+/// The key under which an index lists a document: the value at the index's field, as section
+/// 14.2 of docs/FORMAT.md spells it.
+public enum IndexKey {
+    /// Whether `field` can name an index: one or more member names joined by `.`, none empty,
+    /// 1 to 255 octets of UTF-8 without NUL.
+    public static func isField(_ field: String) -> Bool {
+        FormatLimits.isName(field) && !field.split(separator: ".", omittingEmptySubsequences: false).contains { $0.isEmpty }
+    }
+
+    /// The key of a value: strings, numbers, booleans and null have one; arrays and objects none.
+    public static func key(of value: JSONValue) -> [UInt8]? {
+        switch value {
+        case .string(let s): return Array("s".utf8) + Array(s.utf8)
+        case .number(let n): return Array("n".utf8) + Array(hex(orderPreserving(n)).utf8)
+        case .bool(let b): return Array((b ? "t" : "f").utf8)
+        case .null: return Array("z".utf8)
+        case .array, .object: return nil
+        }
+    }
+
+    /// The key a document has in the index of `field`, or nil when it has none there.
+    static func key(in document: JSONValue, field: String) -> [UInt8]? {
+        document.lookup(field).flatMap(key(of:))
+    }
+
+    /// A key's label: section 2's three forms applied to its octets (plain, `x--` base32,
+    /// `h--` hashed), without section 2's limits on names.
+    public static func label(_ key: [UInt8]) -> String {
+        Naming.label(forOctets: key)
+    }
+
+    /// A binary64's bits, turned so that unsigned order is numeric order; -0 counts as 0.
+    static func orderPreserving(_ value: Double) -> UInt64 {
+        let bits = (value == 0 ? 0.0 : value).bitPattern
+        return bits & (1 << 63) == 0 ? bits ^ (1 << 63) : ~bits
+    }
+
+    private static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// A key as people read it (for messages): the value it stands for.
+    static func describe(_ key: [UInt8]) -> String {
+        guard let tag = key.first else { return "?" }
+        let rest = Array(key.dropFirst())
+        switch tag {
+        case UInt8(ascii: "s"): return "\"\(String(decoding: rest, as: UTF8.self))\""
+        case UInt8(ascii: "t"): return "true"
+        case UInt8(ascii: "f"): return "false"
+        case UInt8(ascii: "z"): return "null"
+        case UInt8(ascii: "n"):
+            guard let turned = UInt64(String(decoding: rest, as: UTF8.self), radix: 16) else { return "?" }
+            let bits = turned & (1 << 63) != 0 ? turned ^ (1 << 63) : ~turned
+            let value = Double(bitPattern: bits)
+            return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        default: return "?"
+        }
+    }
+}
+
+extension StoreLayout {
+    /// `_ix.C`: where a collection's indexes live (section 14.3).
+    func indexes(of collection: DNSName) throws -> DNSName {
+        try collection.prepending("_ix")
+    }
+
+    /// The node whose chunks list the documents with `key` in the index of `field`:
+    /// `<key label>.<field label>._ix.C`.
+    func posting(field: String, key: [UInt8], of collection: DNSName) throws -> DNSName {
+        do {
+            return try indexes(of: collection).prepending(Naming.label(for: field)).prepending(IndexKey.label(key))
+        } catch let error as DNSWireError {
+            throw StoreError.invalidName("the index of '\(field)' makes DNS names that are too long under \(collection) (\(error))")
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import DNSWire
+
+/// What building an index did.
+public struct IndexBuildReport: Sendable, Equatable {
+    /// The index's field.
+    public var field: String
+    /// Documents this build added to the index (those already listed, by writers or by an
+    /// earlier build that was stopped, are not counted).
+    public var added: Int
+    /// Documents of the collection looked at.
+    public var documents: Int
+}
+
+/// How `find` will read: through an index, or by reading every document.
+public struct FindPlan: Sendable, Equatable, CustomStringConvertible {
+    /// The index used: its field, and the condition's value as the index spells it; nil for a scan.
+    public var index: String?
+    public var value: String?
+    /// Queries the plan costs before any document is read: the chunks of the value's list
+    /// (each further page of a list costs one more), or the collection's record index chunks.
+    public var listQueries: Int
+    /// Whether every document is read (one query each), or only those the index lists.
+    public var readsEveryDocument: Bool
+
+    public var description: String {
+        if let index, let value {
+            return "index '\(index)' for the value \(value): \(listQueries) queries for its list, then one per document it lists"
+        }
+        return "scan: \(listQueries) queries for the collection's index, then one per document; no readable index covers a condition"
+    }
+}
+
+extension DocumentCollection {
+    /// The collection's secondary indexes by field, as the primary holds them.
+    public func indexes() async throws -> [String: IndexDefinition] {
+        store.forget(collection: name, in: database)
+        return try await store.collection(named: name, in: database, forWriting: true).metadata.indexes ?? [:]
+    }
+
+    /// Creates the index of `field` (a dotted path) and builds it online (section 14.5 of
+    /// docs/FORMAT.md): the index is recorded as building, so every writer keeps it from then on;
+    /// every document already there is added with a compare-and-swap against its record; then
+    /// it is marked readable. Stopped midway, it is left building and kept by writers; creating
+    /// it again finishes it. `unique`: a write that would give two documents the same value is
+    /// refused (`alreadyExists`), and so is a build that finds two.
+    @discardableResult
+    public func createIndex(_ field: String, unique: Bool = false, chunks: Int? = nil) async throws -> IndexBuildReport {
+        let path = "\(database)/\(name)"
+        guard IndexKey.isField(field) else {
+            throw StoreError.invalidName("'\(field)' is not a field path: names joined by '.', none empty, 1 to 255 octets")
+        }
+        let total = unique ? 1 : (chunks ?? IndexDefinition.defaultChunks)
+        if unique, let chunks, chunks != 1 { throw StoreError.invalidDocument("a unique index has one chunk, not \(chunks)") }
+        guard (1...IndexDefinition.maxChunks).contains(total) else {
+            throw StoreError.invalidDocument("an index has 1 to \(IndexDefinition.maxChunks) chunks, not \(total)")
+        }
+        store.forget(collection: name, in: database)
+        let node = try await store.collection(named: name, in: database, forWriting: true)
+        guard node.metadata.privacy == nil else {
+            throw StoreError.invalidName("collection '\(path)' is private; this version indexes only collections that are not")
+        }
+        // Every name the index may need must fit: the longest key label, the last chunk, a late page.
+        _ = try store.layout.indexPage(
+            9_999, chunk: total - 1, of: try store.layout.posting(field: field, key: Array(repeating: 0x41, count: 37), of: node.name))
+        var indexes = node.metadata.indexes ?? [:]
+        if let existing = indexes[field] {
+            guard existing.isUnique == unique, existing.chunks.total == total || chunks == nil else {
+                throw StoreError.alreadyExists(
+                    "collection '\(path)' has an index of '\(field)' already (\(existing.isUnique ? "unique" : "not unique"), \(existing.chunks.total) chunks); drop it first to change it")
+            }
+            if existing.state == .readable { return IndexBuildReport(field: field, added: 0, documents: 0) }
+        } else {
+            guard indexes.count < IndexDefinition.maxPerCollection else {
+                throw StoreError.tooLarge("collection '\(path)' has \(indexes.count) indexes, the most it can have")
+            }
+            indexes[field] = IndexDefinition(chunks: total, state: .building, unique: unique)
+            var metadata = node.metadata
+            metadata.indexes = indexes
+            try await store.replaceMetadata(of: node, with: metadata, collection: name, in: database, "creating the index of '\(field)' on '\(path)'")
+        }
+        let report = try await backfill(field)
+        try await markReadable(field)
+        return report
+    }
+
+    /// Drops the index of `field`: first from the collection's metadata (writers stop keeping it,
+    /// readers stop using it), then its lists, found from the documents' values.
+    public func dropIndex(_ field: String) async throws {
+        let path = "\(database)/\(name)"
+        var definition: IndexDefinition?
+        for attempt in 0..<store.configuration.maxAttempts {
+            if attempt > 0 { try await store.backoff(attempt) }
+            store.forget(collection: name, in: database)
+            let node = try await store.collection(named: name, in: database, forWriting: true)
+            var metadata = node.metadata
+            guard let existing = metadata.indexes?[field] else {
+                throw StoreError.notFound("collection '\(path)' has no index of '\(field)'", path: path)
+            }
+            metadata.indexes?[field] = nil
+            if metadata.indexes?.isEmpty ?? false { metadata.indexes = nil }
+            do {
+                try await store.replaceMetadata(of: node, with: metadata, collection: name, in: database, "dropping the index of '\(field)' on '\(path)'")
+                definition = existing
+                break
+            } catch let error as StoreError where error.code == .conflict {
+                continue
+            }
+        }
+        guard let definition else { throw StoreError.conflict("dropping the index of '\(field)' on '\(path)': still racing after \(store.configuration.maxAttempts) attempts") }
+        let node = try await store.collection(named: name, in: database, forWriting: true)
+        var keys = Set<[UInt8]>()
+        try await eachGroupOnPrimary(of: node) { addresses in
+            for key in try await store.keys(of: addresses, field: field) { keys.insert(key) }
+        }
+        try await store.purgeLists(of: [field: definition], keys: [field: keys], under: node.name)
+    }
+
+    /// How `find(filter)` will read: through the first readable index that covers one of its
+    /// conditions (a field equal to a string, number, boolean or null, among conditions that
+    /// must all hold), or by reading every document.
+    public func explain(_ filter: Filter) async throws -> FindPlan {
+        let node = try await store.collection(named: name, in: database)
+        if let (field, key, definition) = Self.covering(filter, node.metadata.indexes ?? [:]) {
+            return FindPlan(index: field, value: IndexKey.describe(key), listQueries: definition.chunks.total, readsEveryDocument: false)
+        }
+        return FindPlan(index: nil, value: nil, listQueries: node.metadata.chunks.total, readsEveryDocument: true)
+    }
+
+    /// The documents that match `filter`, a page at a time: through a readable index when one
+    /// covers a condition (`explain`), every document's condition checked as it is read, so an
+    /// index answer is exactly what a scan would give at the same state of the zone.
+    public func matching(_ filter: Filter) -> AsyncThrowingStream<[Document], any Error> {
+        let collection = self
+        return producing { continuation in
+            let store = collection.store
+            let node = try await store.collection(named: collection.name, in: collection.database)
+            guard let (field, key, definition) = Self.covering(filter, node.metadata.indexes ?? [:]) else {
+                for try await documents in collection.scan() {
+                    let matched = documents.filter { filter.matches($0) }
+                    if !matched.isEmpty { continuation.yield(matched) }
+                }
+                return
+            }
+            let codec = try store.codec(of: node, in: collection.database)
+            let list = try store.layout.posting(field: field, key: key, of: node.name)
+            let leases = LeaseLiveness(store, route: .reader(store.configuration.consistency))
+            let chunks = try await store.concurrently(Array(0..<definition.chunks.total)) { chunk in
+                try await collection.chunkIDs(chunk, of: list, leases: leases)
+            }
+            let ids = try chunks.flatMap { $0 }.map(codec.realID).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            for start in stride(from: 0, to: ids.count, by: 64) {
+                let page = Array(ids[start..<min(start + 64, ids.count)])
+                let documents = try await store.concurrently(page) { id -> Document? in
+                    let storedID = try codec.storedID(id)
+                    let (recordName, _) = try store.layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
+                    return try await store.readDocument(at: recordName, key: collection.key(id), storedID: storedID, codec: codec, leases: leases)
+                }
+                let matched = documents.compactMap { $0 }.filter { filter.matches($0) }
+                if !matched.isEmpty { continuation.yield(matched) }
+            }
+        }
+    }
+
+    /// The readable index and key that a condition of `filter` (one that must hold) names.
+    static func covering(_ filter: Filter, _ indexes: [String: IndexDefinition]) -> (String, [UInt8], IndexDefinition)? {
+        switch filter {
+        case .equals(let field, let value):
+            guard let definition = indexes[field], definition.state == .readable, let key = IndexKey.key(of: value) else { return nil }
+            return (field, key, definition)
+        case .and(let all):
+            return all.lazy.compactMap { covering($0, indexes) }.first
+        default:
+            return nil
+        }
+    }
+
+    /// Adds every document already stored to the index of `field`, each with a compare-and-swap
+    /// against its record, a few dozen per UPDATE.
+    private func backfill(_ field: String) async throws -> IndexBuildReport {
+        var report = IndexBuildReport(field: field, added: 0, documents: 0)
+        let node = try await store.collection(named: name, in: database, forWriting: true)
+        try await eachGroupOnPrimary(of: node) { addresses in
+            report.documents += addresses.count
+            report.added += try await self.store.addToIndex(field, storedIDs: addresses.map(\.storedID), of: self)
+        }
+        return report
+    }
+
+    private func markReadable(_ field: String) async throws {
+        for attempt in 0..<store.configuration.maxAttempts {
+            if attempt > 0 { try await store.backoff(attempt) }
+            store.forget(collection: name, in: database)
+            let node = try await store.collection(named: name, in: database, forWriting: true)
+            var metadata = node.metadata
+            guard var definition = metadata.indexes?[field] else {
+                throw StoreError.conflict("the index of '\(field)' on '\(database)/\(name)' was dropped while it was built")
+            }
+            definition.state = .readable
+            metadata.indexes?[field] = definition
+            do {
+                return try await store.replaceMetadata(of: node, with: metadata, collection: name, in: database, "making the index of '\(field)' readable")
+            } catch let error as StoreError where error.code == .conflict {
+                continue
+            }
+        }
+        throw StoreError.conflict("making the index of '\(field)' readable: still racing after \(store.configuration.maxAttempts) attempts")
+    }
+
+    /// Every document's address, from the collection's index as the primary holds it, chunk by
+    /// chunk, in groups of at most 32.
+    func eachGroupOnPrimary(of node: DocumentStore.Node, _ body: ([DocumentStore.RecordAddress]) async throws -> Void) async throws {
+        let codec = try store.codec(of: node, in: database)
+        let total = node.metadata.chunks.total
+        for chunk in 0..<total {
+            let pages = try await store.loadIndexChunk(chunk, of: node.name, level: .record)
+            let storedIDs = pages.flatMap(\.page.entries.keys).sorted()
+            for start in stride(from: 0, to: storedIDs.count, by: 32) {
+                try await body(try storedIDs[start..<min(start + 32, storedIDs.count)].map { storedID in
+                    let (recordName, chunk) = try store.layout.child(storedID, total: total, of: node.name)
+                    return DocumentStore.RecordAddress(name: recordName, chunk: chunk, collection: node, storedID: storedID, codec: codec)
+                })
+            }
+        }
+    }
+}
+
+extension IndexDefinition {
+    /// Chunks of a value's list unless asked otherwise: a find reads them all (in parallel), and
+    /// writers that add documents of one value at once contend on one chunk in that many.
+    public static let defaultChunks = 4
+}

@@ -1,0 +1,80 @@
+import DNSWire
+
+/// `fsck` for secondary indexes (section 14 of docs/FORMAT.md): the lists each document's values
+/// call for, against the names under each collection's `_ix` as the zone holds them.
+struct IndexCheck {
+    /// Indexed collections by name: their path for messages, and their indexes.
+    var collections: [DNSName: (path: String, indexes: [String: IndexDefinition])] = [:]
+    /// What must be listed: by list chunk, the stored ids.
+    private var expected: [IndexEdits.ChunkKey: Set<String>] = [:]
+
+    /// What a repair changes: entries to add and remove, and names to delete.
+    struct Repairs {
+        var changes: [PostingChange] = []
+        var strays: [DNSName] = []
+    }
+
+    /// Whether `name` lies under a collection's `_ix` (`... _ix.<coll>.<k>.<db>.<c>.R`).
+    static func isUnderIndexes(_ name: DNSName, root: DNSName) -> Bool {
+        let depth = name.labelCount - root.labelCount
+        guard depth >= 5 else { return false }
+        return name.labels[depth - 5] == Array("_ix".utf8)
+    }
+
+    /// Notes the lists a whole document of the collection at `collection` belongs in.
+    mutating func expect(_ json: [UInt8], storedID: String, in collection: DNSName, layout: StoreLayout) {
+        guard let indexes = collections[collection]?.indexes, let value = IndexMaintenance.value(json) else { return }
+        guard let changes = try? IndexMaintenance.changes(
+            old: nil, new: value, storedID: storedID, indexes: indexes, collection: collection, layout: layout)
+        else { return }
+        for change in changes { expected[change.chunk, default: []].insert(storedID) }
+    }
+
+    /// Compares the lists in the zone (`texts`, every name under an `_ix`) with what the
+    /// documents call for; reports each difference, and returns what a repair does about it. A
+    /// building index may lack documents (its build adds them), never list a wrong one.
+    func compare(_ texts: [DNSName: RData], layout: StoreLayout, repair: Bool, into report: inout CheckReport) throws -> Repairs {
+        var repairs = Repairs()
+        var found: [IndexEdits.ChunkKey: Set<String>] = [:]
+        var fields: [DNSName: (path: String, field: String, definition: IndexDefinition)] = [:]
+        for (collection, entry) in collections {
+            for (field, definition) in entry.indexes {
+                fields[try layout.indexes(of: collection).prepending(Naming.label(for: field))] = (entry.path, field, definition)
+            }
+        }
+        for name in texts.keys.sorted(by: { $0.description < $1.description }) {
+            // `<j>.<value>.<field>._ix.C` or `_p<n>.<j>.<value>.<field>._ix.C`.
+            let isPage = name.labels.first.map { $0.first == UInt8(ascii: "_") } ?? false
+            let chunkName = isPage ? name.parent : name
+            let list = chunkName.parent
+            guard let owner = fields[list.parent], let first = chunkName.labels.first,
+                let chunk = Int(String(decoding: first, as: UTF8.self)), (0..<owner.definition.chunks.total).contains(chunk),
+                case .txt(let t)? = texts[name], let page = try? IndexPage(parsing: t.joined, level: .record, name: name)
+            else {
+                report.problems.append(.init(kind: .strayName, name: "\(name)", detail: "nothing in the store refers to it", repaired: repair))
+                repairs.strays.append(name)
+                continue
+            }
+            found[IndexEdits.ChunkKey(node: list, chunk: chunk, level: .record), default: []].formUnion(page.entries.keys)
+        }
+        for key in Set(found.keys).union(expected.keys).sorted(by: { ($0.node.description, $0.chunk) < ($1.node.description, $1.chunk) }) {
+            let owner = fields[key.node.parent]!
+            let listed = found[key] ?? [], wanted = expected[key] ?? []
+            for storedID in listed.subtracting(wanted).sorted() {
+                report.problems.append(.init(
+                    kind: .staleIndexEntry, name: "\(owner.path)/\(storedID)",
+                    detail: "the index of '\(owner.field)' lists it at \(key.node) chunk \(key.chunk), which its document does not call for",
+                    repaired: repair))
+                repairs.changes.append(PostingChange(chunk: key, storedID: storedID, adding: false))
+            }
+            guard owner.definition.state == .readable else { continue }
+            for storedID in wanted.subtracting(listed).sorted() {
+                report.problems.append(.init(
+                    kind: .documentNotIndexed, name: "\(owner.path)/\(storedID)",
+                    detail: "the index of '\(owner.field)' does not list it at \(key.node) chunk \(key.chunk)", repaired: repair))
+                repairs.changes.append(PostingChange(chunk: key, storedID: storedID, adding: true))
+            }
+        }
+        return repairs
+    }
+}

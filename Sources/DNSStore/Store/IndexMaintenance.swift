@@ -1,0 +1,215 @@
+import DNSWire
+import Foundation
+
+/// One change a write makes to a secondary index (section 14.4 of docs/FORMAT.md): a document's
+/// stored id added to, or removed from, one chunk of the list of a value.
+struct PostingChange: Sendable, Equatable {
+    /// The chunk of the value's list.
+    var chunk: IndexEdits.ChunkKey
+    var storedID: String
+    var adding: Bool
+    /// For an addition to a unique index: its field and the value, for the refusal's message.
+    var unique: UniqueValue?
+
+    struct UniqueValue: Sendable, Equatable {
+        var field: String
+        var value: String
+    }
+}
+
+/// What writes do to a collection's secondary indexes, worked out without I/O.
+enum IndexMaintenance {
+    /// The changes that writing `new` (nil: deleting) over `old` (nil: nothing there) makes to
+    /// `indexes` of the collection at `collection`: for each index whose key differs, the stored
+    /// id leaves the old key's list and joins the new one's.
+    static func changes(
+        old: JSONValue?, new: JSONValue?, storedID: String, indexes: [String: IndexDefinition], collection: DNSName, layout: StoreLayout
+    ) throws -> [PostingChange] {
+        var changes: [PostingChange] = []
+        for field in indexes.keys.sorted() {
+            let definition = indexes[field]!
+            let before = old.flatMap { IndexKey.key(in: $0, field: field) }
+            let after = new.flatMap { IndexKey.key(in: $0, field: field) }
+            guard before != after else { continue }
+            let chunk = Naming.chunk(for: storedID, total: definition.chunks.total)
+            if let before {
+                let node = try layout.posting(field: field, key: before, of: collection)
+                changes.append(PostingChange(chunk: .init(node: node, chunk: chunk, level: .record), storedID: storedID, adding: false))
+            }
+            if let after {
+                let node = try layout.posting(field: field, key: after, of: collection)
+                let unique = definition.isUnique ? PostingChange.UniqueValue(field: field, value: IndexKey.describe(after)) : nil
+                changes.append(PostingChange(chunk: .init(node: node, chunk: chunk, level: .record), storedID: storedID, adding: true, unique: unique))
+            }
+        }
+        return changes
+    }
+
+    /// Makes `changes` in the planned chunks: every removal first, then every addition, refusing
+    /// one to a unique index whose list holds another document. `holder` names a stored id for
+    /// the message.
+    static func apply(
+        _ changes: [PostingChange], to plans: inout [IndexEdits.ChunkKey: IndexChunkPlan], holder: (String) -> String
+    ) throws {
+        for change in changes where !change.adding { plans[change.chunk]!.remove(change.storedID) }
+        for change in changes where change.adding {
+            if let unique = change.unique {
+                let listed = plans[change.chunk]!.pages.flatMap(\.entries.keys)
+                if let other = listed.first(where: { $0 != change.storedID }) {
+                    throw StoreError.alreadyExists(
+                        "the unique index of '\(unique.field)' already lists document '\(holder(other))' with the value \(unique.value)")
+                }
+            }
+            try plans[change.chunk]!.add(change.storedID, .document(lease: nil))
+        }
+    }
+
+    /// A document's JSON as a value for its keys; nil for octets that are not JSON (which have no keys).
+    static func value(_ json: [UInt8]) -> JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: Data(json))
+    }
+}
+
+extension DocumentStore {
+    /// The secondary index changes of the writes in `reading` (section 14.4): each document's
+    /// keys before (its record as read, its data chunks read from the primary when chunked) and
+    /// after.
+    func postingChanges(for reading: WriteReading) async throws -> [PostingChange] {
+        var changes: [PostingChange] = []
+        for (i, op) in reading.ops.enumerated() {
+            let address = reading.addresses[i]
+            guard let indexes = address.collection.metadata.indexes, !indexes.isEmpty else { continue }
+            let old = try await reading.currents[i].asyncMap { try await self.storedJSON(of: $0, at: address, id: op.id) }
+            let new = op.isDelete ? nil : IndexMaintenance.value(op.body)
+            changes += try IndexMaintenance.changes(
+                old: old.flatMap(IndexMaintenance.value), new: new, storedID: address.storedID, indexes: indexes,
+                collection: address.collection.name, layout: layout)
+        }
+        return changes
+    }
+
+    /// The JSON of a record read from the primary: its body, or its data chunks read from the
+    /// primary; a conflict when they are gone (it is being replaced: the write reads again).
+    /// `id` is the document's id as its write names it.
+    func storedJSON(of record: StoredRecord, at address: RecordAddress, id: String) async throws -> [UInt8] {
+        try await storedJSON(of: record, at: address.name, codec: address.codec, id: id)
+    }
+
+    func storedJSON(of record: StoredRecord, at name: DNSName, codec: CollectionCodec, id: String) async throws -> [UInt8] {
+        let header = record.header
+        guard let count = header.chunkCount, let generation = header.generation else {
+            return try codec.decode(record.body, header: header, id: id, at: name)
+        }
+        let names = try (0..<count).map { try layout.dataChunk($0, generation: generation, of: name) }
+        let pieces = try await concurrently(names, limit: 8) { name -> [UInt8]? in
+            guard let rdata = try await self.readRecord(name, overTCP: true, route: .primary) else { return nil }
+            return try self.text(of: rdata, at: name)
+        }
+        let body = pieces.compactMap { $0 }.flatMap { $0 }
+        guard !pieces.contains(where: { $0 == nil }), body.count == header.storedLength, RecordText.digest(body) == header.digest else {
+            throw StoreError.conflict("document at \(name) was being replaced while its indexed fields were read")
+        }
+        return try codec.decode(body, header: header, id: id, at: name)
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+}
+
+extension DocumentStore {
+    /// Adds documents to the index of `field` of `collection`, a build's step (section 14.5):
+    /// each record as the primary holds it, required unchanged in the UPDATE that lists it, so a
+    /// document a writer changes meanwhile is listed by that writer, never under a value it left.
+    /// Documents listed already are skipped. Returns how many it added.
+    func addToIndex(_ field: String, storedIDs: [String], of collection: DocumentCollection) async throws -> Int {
+        let path = "\(collection.database)/\(collection.name)"
+        for attempt in 0..<configuration.maxAttempts {
+            if attempt > 0 {
+                try await backoff(attempt)
+                forget(collection: collection.name, in: collection.database)
+            }
+            let node = try await self.collection(named: collection.name, in: collection.database, forWriting: true)
+            guard let definition = node.metadata.indexes?[field] else {
+                throw StoreError.conflict("the index of '\(field)' on '\(path)' was dropped while it was built")
+            }
+            let codec = try self.codec(of: node, in: collection.database)
+            let read = try await concurrently(storedIDs) { storedID -> (RecordAddress, StoredRecord)? in
+                let (recordName, chunk) = try self.layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
+                let address = RecordAddress(name: recordName, chunk: chunk, collection: node, storedID: storedID, codec: codec)
+                return try await self.readStoredRecord(recordName, id: storedID).map { (address, $0) }
+            }
+            var changes: [PostingChange] = []
+            var records: [String: (RecordAddress, StoredRecord)] = [:]
+            for (address, record) in read.compactMap({ $0 }) {
+                let json = try await storedJSON(of: record, at: address, id: record.header.id)
+                guard let key = IndexMaintenance.value(json).flatMap({ IndexKey.key(in: $0, field: field) }) else { continue }
+                let list = try layout.posting(field: field, key: key, of: node.name)
+                let chunk = Naming.chunk(for: address.storedID, total: definition.chunks.total)
+                let unique = definition.isUnique ? PostingChange.UniqueValue(field: field, value: IndexKey.describe(key)) : nil
+                changes.append(PostingChange(chunk: .init(node: list, chunk: chunk, level: .record), storedID: address.storedID, adding: true, unique: unique))
+                records[address.storedID] = (address, record)
+            }
+            guard !changes.isEmpty else { return 0 }
+            var plans = try await loadPlans(Set(changes.map(\.chunk)))
+            let missing = changes.filter { plans[$0.chunk]!.page(holding: $0.storedID) == nil }
+            guard !missing.isEmpty else { return 0 }
+            // Records go into the UPDATE whole, as prerequisites: a group of large ones is split.
+            let octets = missing.reduce(0) { $0 + records[$1.storedID]!.1.body.count + 200 }
+            if octets > 30_000, missing.count > 1 {
+                let half = missing.count / 2
+                let first = try await addToIndex(field, storedIDs: missing[..<half].map(\.storedID), of: collection)
+                return first + (try await addToIndex(field, storedIDs: missing[half...].map(\.storedID), of: collection))
+            }
+            do {
+                try IndexMaintenance.apply(missing, to: &plans) { $0 }
+            } catch let error as StoreError where error.code == .alreadyExists {
+                throw StoreError.alreadyExists(
+                    "\(error.detail); the unique index cannot be built on '\(path)' until one of them changes (drop it with 'dnsstore index drop')")
+            }
+            var update = UpdateBuilder(zone: configuration.zone)
+            update.require(.rrsetEquals(node.name, .txt, [node.rdata]))
+            for change in missing {
+                let (address, record) = records[change.storedID]!
+                update.require(.rrsetEquals(address.name, .txt, [record.rdata]))
+            }
+            try write(plans, into: &update)
+            do {
+                try await send(update, "building the index of '\(field)' on '\(path)'")
+                return missing.count
+            } catch let error as StoreError where error.code == .conflict {
+                continue
+            }
+        }
+        throw StoreError.conflict("building the index of '\(field)' on '\(path)': still racing with writers after \(configuration.maxAttempts) attempts")
+    }
+
+    /// The keys the documents at `addresses` have in the index of `field`, read from the primary.
+    func keys(of addresses: [RecordAddress], field: String) async throws -> [[UInt8]] {
+        let keys = try await concurrently(addresses) { address -> [UInt8]? in
+            guard let record = try await self.readStoredRecord(address.name, id: address.storedID) else { return nil }
+            let json = try await self.storedJSON(of: record, at: address, id: record.header.id)
+            return IndexMaintenance.value(json).flatMap { IndexKey.key(in: $0, field: field) }
+        }
+        return keys.compactMap { $0 }
+    }
+
+    /// Deletes the lists of `keys` of each index in `indexes` under the collection at `node`,
+    /// every page of every chunk; best effort, as a purge is.
+    func purgeLists(of indexes: [String: IndexDefinition], keys: [String: Set<[UInt8]>], under node: DNSName) async throws {
+        var lists: [(DNSName, Int)] = []
+        for (field, definition) in indexes {
+            for key in keys[field] ?? [] {
+                let list = try layout.posting(field: field, key: key, of: node)
+                for chunk in 0..<definition.chunks.total { lists.append((list, chunk)) }
+            }
+        }
+        let names = try await concurrently(lists) { list, chunk in
+            try await self.loadIndexChunk(chunk, of: list, level: .record).filter { $0.rdata != nil }.map(\.name)
+        }
+        await deleteNames(names.flatMap { $0 })
+    }
+}

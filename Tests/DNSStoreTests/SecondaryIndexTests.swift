@@ -1,0 +1,220 @@
+import DNSStore
+import DNSTestSupport
+import Foundation
+import Testing
+
+/// Secondary indexes (docs/FORMAT.md section 14): kept by every write in the document's own
+/// UPDATE, used by `find`, checked by `fsck`.
+@Suite("Secondary indexes")
+struct SecondaryIndexTests {
+    struct Host: Codable, Sendable, Equatable {
+        var role: String
+        var n: Int
+    }
+
+    /// What `find` must give, by reading every document: the index's answer is compared with it.
+    static func scanned(_ collection: DocumentCollection, _ filter: Filter) async throws -> [String] {
+        try await collection.documents().filter { filter.matches($0) }.map(\.id).sorted()
+    }
+
+    static func found(_ collection: DocumentCollection, _ filter: Filter) async throws -> [String] {
+        try await collection.find(filter).map(\.id).sorted()
+    }
+
+    /// Every kind of write keeps the index: after each, `find` through the index gives exactly
+    /// what reading every document gives, and `fsck` finds nothing wrong.
+    @Test(arguments: Backend.storeSuite)
+    func everyWriteKeepsTheIndex(_ backend: Backend) async throws {
+        try await StoreFixture.with(backend) { f in
+            let hosts = try await f.store.createDatabase("inv").createCollection("hosts")
+            for i in 0..<12 { try await hosts.put("h\(i)", Host(role: i % 3 == 0 ? "db" : "web", n: i)) }
+            let built = try await hosts.createIndex("role")
+            #expect(built.added == 12 && built.documents == 12)
+            #expect(try await hosts.indexes()["role"]?.state == .readable)
+            let web: Filter = .equals("role", "web")
+            let plan = try await hosts.explain(.and([.equals("n", 3), web]))
+            #expect(plan.index == "role" && plan.value == "\"web\"" && !plan.readsEveryDocument)
+
+            func agrees(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+                for role in ["web", "db", "cache"] {
+                    let filter: Filter = .equals("role", .string(role))
+                    #expect(try await Self.found(hosts, filter) == Self.scanned(hosts, filter), "\(what): role=\(role)", sourceLocation: sourceLocation)
+                }
+                let check = try await f.store.check(repair: false)
+                #expect(check.problems.isEmpty, "\(what): \(check.problems)", sourceLocation: sourceLocation)
+            }
+            try await agrees("built")
+            try await hosts.put("h1", Host(role: "db", n: 1))
+            try await agrees("put changing the value")
+            _ = try await hosts.insert("h20", Host(role: "cache", n: 20))
+            try await agrees("insert")
+            let h2 = try #require(try await hosts.get("h2"))
+            _ = try await hosts.update("h2", Host(role: "cache", n: 2), ifVersion: h2.version)
+            try await agrees("update")
+            _ = try await hosts.delete("h3")
+            try await agrees("delete")
+            try await hosts.putJSON("h4", Array(#"{"n":4}"#.utf8))
+            try await agrees("the field removed")
+            _ = try await f.store.batch { batch in
+                try batch.put(hosts, "h5", Host(role: "web", n: 5))
+                try batch.put(hosts, "h6", Host(role: "db", n: 6))
+                batch.delete(hosts, "h7")
+                try batch.insert(hosts, "h21", Host(role: "web", n: 21))
+            }
+            try await agrees("batch")
+            _ = try await hosts.putMany((30..<60).map { i in ("m\(i)", Array(#"{"role":"cache","n":\#(i)}"#.utf8)) })
+            try await agrees("putMany")
+            let lease = try await f.store.grant(ttl: 30)
+            _ = try await hosts.put("leased", Host(role: "web", n: 99), lease: lease)
+            try await agrees("put with a lease")
+            _ = try await f.store.revoke(lease.id)
+            try await agrees("lease revoked")
+            #expect(try await Self.found(hosts, web).contains("h5"))
+            #expect(!(try await Self.found(hosts, web).contains("leased")))
+        }
+    }
+
+    /// A find through an index costs its list's chunks and one query per document it lists, not
+    /// a query per document of the collection.
+    @Test(arguments: Backend.selected)
+    func aFindThroughAnIndexCostsQueriesInProportionToItsMatches(_ backend: Backend) async throws {
+        try await StoreFixture.with(backend) { f in
+            let hosts = try await f.store.createDatabase("inv").createCollection("hosts")
+            _ = try await hosts.putMany((0..<300).map { i in ("h\(i)", Array(#"{"role":"\#(i % 30 == 0 ? "web" : "db")","n":\#(i)}"#.utf8)) })
+            let filter: Filter = .equals("role", "web")
+            _ = try await hosts.find(filter)  // metadata cached
+            f.transport.reset()
+            let scanned = try await hosts.find(filter)
+            let scanQueries = f.transport.queries
+            try await hosts.createIndex("role", chunks: 2)
+            _ = try await hosts.find(filter)
+            f.transport.reset()
+            let indexed = try await hosts.find(filter)
+            #expect(indexed.map(\.id) == scanned.map(\.id) && indexed.count == 10)
+            #expect(f.transport.queries <= 2 + 10 + 2, "\(f.transport.queries) queries through the index, \(scanQueries) by reading every document")
+            #expect(scanQueries >= 300)
+        }
+    }
+
+    /// A unique index admits one of sixteen writers racing to insert the same value under
+    /// different ids; the others are refused, and the index lists exactly the one.
+    @Test(arguments: Backend.selected)
+    func aUniqueIndexAdmitsOneOfSixteenRacingInserts(_ backend: Backend) async throws {
+        try await StoreFixture.with(backend) { f in
+            let users = try await f.store.createDatabase("acct").createCollection("users")
+            try await users.createIndex("email", unique: true)
+            let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<16 {
+                    group.addTask {
+                        let (store, _) = try f.connect(f.writeKey)
+                        do {
+                            _ = try await store.database("acct").collection("users").insertJSON("u\(i)", Array(#"{"email":"a@example.com","i":\#(i)}"#.utf8))
+                            return true
+                        } catch let error as StoreError where error.code == .alreadyExists {
+                            #expect(error.detail.contains("unique index of 'email'"), "\(error)")
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(results.filter { $0 }.count == 1)
+            #expect(try await users.find(.equals("email", "a@example.com")).count == 1)
+            #expect(try await users.ids().count == 1)
+            // The holder may change its value; then the value is free for another.
+            let holder = try #require(try await users.ids().first)
+            try await users.putJSON(holder, Array(#"{"email":"b@example.com"}"#.utf8))
+            _ = try await users.insertJSON("other", Array(#"{"email":"a@example.com"}"#.utf8))
+            await #expect(throws: StoreError.self) { try await users.putJSON("third", Array(#"{"email":"b@example.com"}"#.utf8)) }
+            #expect(try await f.store.check(repair: false).problems.isEmpty)
+        }
+    }
+
+    /// Eight writers change indexed fields of shared documents concurrently (compare-and-swap
+    /// each): afterwards every list matches its documents exactly.
+    @Test(arguments: Backend.selected)
+    func eightWritersChangingIndexedFieldsLeaveEveryEntryMatchingItsDocument(_ backend: Backend) async throws {
+        try await StoreFixture.with(backend) { f in
+            let hosts = try await f.store.createDatabase("inv").createCollection("hosts")
+            for i in 0..<16 { try await hosts.put("h\(i)", Host(role: "web", n: 0)) }
+            try await hosts.createIndex("role", chunks: 2)
+            try await hosts.createIndex("n")
+            let roles = ["web", "db", "cache"]
+            let end = ContinuousClock.now + .seconds(TestMode.quick ? 3 : 6)
+            let writes = try await withThrowingTaskGroup(of: Int.self) { group in
+                for w in 0..<8 {
+                    group.addTask {
+                        let (store, _) = try f.connect(f.writeKey)
+                        let collection = store.database("inv").collection("hosts")
+                        var written = 0
+                        while ContinuousClock.now < end {
+                            let id = "h\(Int.random(in: 0..<16))"
+                            guard let current = try await collection.get(id, as: Host.self) else { continue }
+                            do {
+                                _ = try await collection.update(id, Host(role: roles.randomElement()!, n: current.value.n + 1), ifVersion: current.version)
+                                written += 1
+                            } catch let error as StoreError where error.code == .conflict {
+                                continue
+                            }
+                            _ = w
+                        }
+                        return written
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(writes > 16)
+            let check = try await f.store.check(repair: false)
+            #expect(check.problems.isEmpty, "\(check.problems)")
+            for role in roles {
+                #expect(try await Self.found(hosts, .equals("role", .string(role))) == Self.scanned(hosts, .equals("role", .string(role))))
+            }
+            let counts = try await hosts.documents().compactMap { try? $0.decode(Host.self) }.reduce(0) { $0 + $1.n }
+            #expect(counts == writes, "every acknowledged update counted once")
+        }
+    }
+
+    /// An index created while writers run is complete when it turns readable; dropping it
+    /// leaves no name behind; bad fields and private collections are refused.
+    @Test(arguments: [Backend.embedded, .inProcess])
+    func anIndexBuiltBesideWritersIsCompleteAndDropsClean(_ backend: Backend) async throws {
+        try await StoreFixture.with(backend) { f in
+            let hosts = try await f.store.createDatabase("inv").createCollection("hosts")
+            _ = try await hosts.putMany((0..<400).map { i in ("h\(i)", Array(#"{"role":"r\#(i % 7)","n":\#(i)}"#.utf8)) })
+            let writer = Task {
+                let (store, _) = try f.connect(f.writeKey)
+                let collection = store.database("inv").collection("hosts")
+                for i in 0..<60 { try await collection.putJSON("h\(i * 5)", Array(#"{"role":"moved","n":\#(i)}"#.utf8)) }
+            }
+            try await hosts.createIndex("role")
+            try await writer.value
+            #expect(try await f.store.check(repair: false).problems.isEmpty)
+            #expect(try await Self.found(hosts, .equals("role", "moved")).count == 60)
+            #expect(try await Self.found(hosts, .equals("role", "r3")) == Self.scanned(hosts, .equals("role", "r3")))
+            // Created again: nothing to do.
+            #expect(try await hosts.createIndex("role").added == 0)
+            try await hosts.dropIndex("role")
+            #expect(try await hosts.indexes().isEmpty)
+            #expect(try await hosts.explain(.equals("role", "moved")).readsEveryDocument)
+            #expect(try await f.store.check(repair: false).problems.isEmpty, "no list left behind")
+            await #expect(throws: StoreError.self) { try await hosts.createIndex("a..b") }
+            await #expect(throws: StoreError.self) { try await hosts.dropIndex("role") }
+        }
+    }
+
+    /// The keys and labels of section 14.2's test vectors.
+    @Test func keysAndLabelsAreAsTheFormatSays() {
+        func label(_ value: JSONValue) -> String? { IndexKey.key(of: value).map(IndexKey.label) }
+        #expect(label("web") == "sweb")
+        #expect(label("Web") == "x--onlwkyq")
+        #expect(label(1) == "nbff0000000000000")
+        #expect(label(-1) == "n400fffffffffffff")
+        #expect(label(0) == "n8000000000000000")
+        #expect(label(.number(-0.0)) == "n8000000000000000")
+        #expect(label(true) == "t" && label(false) == "f" && label(nil) == "z")
+        #expect(label(.array(["a"])) == nil && label(.object([:])) == nil)
+        #expect(label(.string(String(repeating: "x", count: 40))) == "s" + String(repeating: "x", count: 40))
+        #expect(label(.string(String(repeating: "x", count: 70))) == "h--6ujwu4cqc4zcbsya3ufr3forfy6slj5z")
+        #expect(IndexKey.isField("site.city") && !IndexKey.isField("site..city") && !IndexKey.isField(".a") && !IndexKey.isField(""))
+    }
+}
