@@ -62,22 +62,22 @@ extension DocumentCollection {
         // Every name the index may need must fit: the longest key label, the last chunk, a late page.
         _ = try store.layout.indexPage(
             9_999, chunk: total - 1, of: try store.layout.posting(field: field, key: Array(repeating: 0x41, count: 37), of: node.name))
-        var indexes = node.metadata.indexes ?? [:]
-        if let existing = indexes[field] {
-            guard existing.isUnique == unique, existing.chunks.total == total || chunks == nil else {
-                throw StoreError.alreadyExists(
-                    "collection '\(path)' has an index of '\(field)' already (\(existing.isUnique ? "unique" : "not unique"), \(existing.chunks.total) chunks); drop it first to change it")
+        var readable = false
+        try await changeIndexes("creating the index of '\(field)' on '\(path)'") { indexes in
+            if let existing = indexes[field] {
+                guard existing.isUnique == unique, existing.chunks.total == total || chunks == nil else {
+                    throw StoreError.alreadyExists(
+                        "collection '\(path)' has an index of '\(field)' already (\(existing.isUnique ? "unique" : "not unique"), \(existing.chunks.total) chunks); drop it first to change it")
+                }
+                readable = existing.state == .readable
+                return
             }
-            if existing.state == .readable { return IndexBuildReport(field: field, added: 0, documents: 0) }
-        } else {
             guard indexes.count < IndexDefinition.maxPerCollection else {
                 throw StoreError.tooLarge("collection '\(path)' has \(indexes.count) indexes, the most it can have")
             }
             indexes[field] = IndexDefinition(chunks: total, state: .building, unique: unique)
-            var metadata = node.metadata
-            metadata.indexes = indexes
-            try await store.replaceMetadata(of: node, with: metadata, collection: name, in: database, "creating the index of '\(field)' on '\(path)'")
         }
+        if readable { return IndexBuildReport(field: field, added: 0, documents: 0) }
         let report = try await backfill(field)
         try await markReadable(field)
         return report
@@ -87,26 +87,12 @@ extension DocumentCollection {
     /// readers stop using it), then its lists, found from the documents' values.
     public func dropIndex(_ field: String) async throws {
         let path = "\(database)/\(name)"
-        var definition: IndexDefinition?
-        for attempt in 0..<store.configuration.maxAttempts {
-            if attempt > 0 { try await store.backoff(attempt) }
-            store.forget(collection: name, in: database)
-            let node = try await store.collection(named: name, in: database, forWriting: true)
-            var metadata = node.metadata
-            guard let existing = metadata.indexes?[field] else {
-                throw StoreError.notFound("collection '\(path)' has no index of '\(field)'", path: path)
-            }
-            metadata.indexes?[field] = nil
-            if metadata.indexes?.isEmpty ?? false { metadata.indexes = nil }
-            do {
-                try await store.replaceMetadata(of: node, with: metadata, collection: name, in: database, "dropping the index of '\(field)' on '\(path)'")
-                definition = existing
-                break
-            } catch let error as StoreError where error.code == .conflict {
-                continue
-            }
+        var dropped: IndexDefinition?
+        try await changeIndexes("dropping the index of '\(field)' on '\(path)'") { indexes in
+            dropped = indexes.removeValue(forKey: field)
+            guard dropped != nil else { throw StoreError.notFound("collection '\(path)' has no index of '\(field)'", path: path) }
         }
-        guard let definition else { throw StoreError.conflict("dropping the index of '\(field)' on '\(path)': still racing after \(store.configuration.maxAttempts) attempts") }
+        guard let definition = dropped else { return }
         let node = try await store.collection(named: name, in: database, forWriting: true)
         var keys = Set<[UInt8]>()
         try await eachGroupOnPrimary(of: node) { addresses in
@@ -187,23 +173,34 @@ extension DocumentCollection {
     }
 
     private func markReadable(_ field: String) async throws {
+        try await changeIndexes("making the index of '\(field)' on '\(database)/\(name)' readable") { indexes in
+            guard indexes[field] != nil else {
+                throw StoreError.conflict("the index of '\(field)' on '\(database)/\(name)' was dropped while it was built")
+            }
+            indexes[field]!.state = .readable
+        }
+    }
+
+    /// Changes the collection's indexes in its metadata as read from the primary, compared and
+    /// swapped, reading again while other writers change the metadata first. `change` may throw
+    /// to refuse; a change that leaves them as they are writes nothing.
+    func changeIndexes(_ context: String, _ change: (inout [String: IndexDefinition]) throws -> Void) async throws {
         for attempt in 0..<store.configuration.maxAttempts {
             if attempt > 0 { try await store.backoff(attempt) }
             store.forget(collection: name, in: database)
             let node = try await store.collection(named: name, in: database, forWriting: true)
+            var indexes = node.metadata.indexes ?? [:]
+            try change(&indexes)
             var metadata = node.metadata
-            guard var definition = metadata.indexes?[field] else {
-                throw StoreError.conflict("the index of '\(field)' on '\(database)/\(name)' was dropped while it was built")
-            }
-            definition.state = .readable
-            metadata.indexes?[field] = definition
+            metadata.indexes = indexes.isEmpty ? nil : indexes
+            guard metadata != node.metadata else { return }
             do {
-                return try await store.replaceMetadata(of: node, with: metadata, collection: name, in: database, "making the index of '\(field)' readable")
+                return try await store.replaceMetadata(of: node, with: metadata, collection: name, in: database, context)
             } catch let error as StoreError where error.code == .conflict {
                 continue
             }
         }
-        throw StoreError.conflict("making the index of '\(field)' readable: still racing after \(store.configuration.maxAttempts) attempts")
+        throw StoreError.conflict("\(context): still racing after \(store.configuration.maxAttempts) attempts")
     }
 
     /// Every document's address, from the collection's index as the primary holds it, chunk by
