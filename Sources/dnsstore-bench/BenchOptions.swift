@@ -19,12 +19,12 @@ struct BenchOptions: Sendable {
     var measureGet: (port: Int, secret: String)?
 
     static let usage = """
-        usage: dnsstore-bench [client|servers|store|growth|privacy|replication|postgres|leases|fanout|route53] [options]
-          (no mode)             the client table, then servers, store, privacy, replication, leases, fanout and route53
+        usage: dnsstore-bench [client|servers|store|growth|privacy|replication|postgres|leases|fanout|route53|indexes] [options]
+          (no mode)             the client table, then servers, store, privacy, replication, leases, fanout, route53 and indexes
           --seconds N           seconds per measured case (default 5; fanout: at least 10)
           --rounds N            servers: rounds, each server in turn (default 3)
           --updates-only        servers: the update columns alone, against BIND 9
-          --max-documents N     growth: the largest collection grown (default 1000000)
+          --max-documents N     growth, indexes: the largest collection grown (default 1000000)
           --profile udp|tcp     client: only our concurrent client, for a profiler to watch
           --secondaries N,N     fanout: the numbers of secondaries, in turn (default 10,30,60)
           --smoke               every case once, briefly: checks that the benchmark runs
@@ -32,7 +32,7 @@ struct BenchOptions: Sendable {
           -h, --help            this text
         """
 
-    static let modes: Set<String> = ["client", "servers", "store", "growth", "privacy", "replication", "postgres", "leases", "fanout", "route53"]
+    static let modes: Set<String> = ["client", "servers", "store", "growth", "privacy", "replication", "postgres", "leases", "fanout", "route53", "indexes"]
 
     /// Why a command line cannot be run.
     struct Problem: Error {

@@ -180,6 +180,7 @@ func run() async throws {
     case "leases": return try await runLeases()
     case "fanout": return try await runFanout()
     case "route53": return try await runRoute53()
+    case "indexes": return try await runIndexes()
     default: break
     }
     let bind = try await BindServer.start()
@@ -255,6 +256,7 @@ func run() async throws {
         try await runLeases()
         try await runFanout()
         try await runRoute53()
+        try await runIndexes()
     }
 }
 

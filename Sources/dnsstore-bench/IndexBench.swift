@@ -1,0 +1,126 @@
+import DNSClient
+import DNSStore
+import DNSTestSupport
+import DNSWire
+import Foundation
+
+/// Issue 35's figures, on our server in one run: `find` by a field with 10 matches through an
+/// index against the same `find` reading every document, as the collection grows (queries and
+/// milliseconds); and what an index costs a put (octets and rate; no index, one, three).
+/// `--max-documents N` stops the growth at N.
+func runIndexes() async throws {
+    let zone: DNSName = "example.test."
+    let server = try await startServer("DNSStore", zone: zone)
+    do {
+        try await measureIndexes(zone: zone, server: server)
+    } catch {
+        await server.stop()
+        throw error
+    }
+    await server.stop()
+}
+
+private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws {
+    let traffic = TrafficCount()
+    var config = try DNSClientConfiguration(host: "127.0.0.1", port: server.port, key: server.key)
+    config.timeout = .seconds(10)
+    config.traffic = traffic
+    let client = DNSClient(configuration: config)
+    defer { Task { await client.shutdown() } }
+    var storeConfig = StoreConfiguration(domain: zone)
+    storeConfig.createIfMissing = true
+    let store = try DocumentStore(configuration: storeConfig, transport: client)
+    func counted() -> (queries: Int, updates: Int, updateOctets: Int) {
+        let t = traffic.totals
+        return (t[.query]?.requests ?? 0, t[.update]?.requests ?? 0, t[.update]?.octetsSent ?? 0)
+    }
+
+    // 1. find with 10 matches, through an index of `role` and by reading every document (`copy`
+    // holds the same value, not indexed), as the collection grows.
+    let sizes = smoke ? [200] : [1_000, 100_000, 1_000_000].filter { $0 <= options.maxDocuments }
+    let hosts = try await store.createDatabase("bench").createCollection("hosts", chunks: 64)
+    try await hosts.createIndex("role")
+    print("")
+    print("find by a field with 10 matches on our server: through an index of 4 chunks, and reading every document (one client, warm metadata; median of \(smoke ? 1 : 5) finds through the index, one scan)")
+    print("| documents | index: queries | index: ms | scan: queries | scan: ms | queries, scan / index | ms, scan / index |")
+    print("|---|---|---|---|---|---|---|")
+    var loaded = 0
+    for size in sizes {
+        let values = size / 10
+        for start in stride(from: loaded, to: size, by: 5_000) {
+            let rows = (start..<min(start + 5_000, size)).map { i in
+                ("h\(i)", Array(#"{"role":"r\#(i % values)","copy":"r\#(i % values)","host":"web-\#(i).example.net","n":\#(i)}"#.utf8))
+            }
+            _ = try await hosts.putMany(rows)
+        }
+        loaded = size
+        let value = "r\(values / 2)"
+        let indexed: Filter = .equals("role", .string(value))
+        let scanned: Filter = .equals("copy", .string(value))
+        _ = try await hosts.find(indexed)
+        var times: [Double] = []
+        var indexQueries = 0
+        for _ in 0..<(smoke ? 1 : 5) {
+            let before = counted().queries
+            let start = ContinuousClock.now
+            let found = try await hosts.find(indexed)
+            times.append(millis(ContinuousClock.now - start))
+            indexQueries = counted().queries - before
+            guard found.count == 10 else { throw StoreError.corrupted("the index found \(found.count) documents, not 10") }
+        }
+        let before = counted().queries
+        let start = ContinuousClock.now
+        let all = try await hosts.find(scanned)
+        let scanMillis = millis(ContinuousClock.now - start)
+        let scanQueries = counted().queries - before
+        guard all.map(\.id) == (try await hosts.find(indexed)).map(\.id) else { throw StoreError.corrupted("index and scan disagree") }
+        let indexMillis = median(times)
+        print("| \(size) | \(indexQueries) | \(String(format: "%.1f", indexMillis)) | \(scanQueries) | \(String(format: "%.0f", scanMillis)) | \(String(format: "%.0f", Double(scanQueries) / Double(indexQueries))) | \(String(format: "%.0f", scanMillis / indexMillis)) |")
+        fflush(nil)
+    }
+
+    // 2. A put's cost with no index, one and three, each changing every indexed value (the
+    // worst case: each index's entry moves between two lists) or none of them.
+    print("")
+    print("A put of an existing document on our server, one client, \(smoke ? "once" : String(format: "%.0f s", seconds)) per case, the cases in turn, twice; 1,000 documents per collection")
+    print("| indexes | indexed values | UPDATE octets per put | queries per put | puts/s | / no index |")
+    print("|---|---|---|---|---|---|")
+    let fields = ["role", "site", "rack"]
+    var collections: [(count: Int, collection: DocumentCollection)] = []
+    for count in [0, 1, 3] {
+        let collection = try await store.database("bench").createCollection("puts\(count)", chunks: 16)
+        _ = try await collection.putMany((0..<1_000).map { i in ("d\(i)", Array(#"{"role":"a\#(i % 50)","site":"s\#(i % 50)","rack":"k\#(i % 50)","n":0}"#.utf8)) })
+        for field in fields.prefix(count) { try await collection.createIndex(field) }
+        collections.append((count, collection))
+    }
+    // Each document's indexed value, as written last.
+    var values = Dictionary(uniqueKeysWithValues: [0, 1, 3].map { ($0, (0..<1_000).map { $0 % 50 }) })
+    for changing in [false, true] {
+        var rows: [Int: (octets: Double, queries: Double, rate: [Double])] = [:]
+        for _ in 0..<(smoke ? 1 : 2) {
+            for (count, collection) in collections {
+                var i = 0
+                let before = counted()
+                let rate = try await measureSequential(smoke ? 0.05 : seconds) {
+                    let d = i % 1_000
+                    if changing { values[count]![d] = (values[count]![d] + 1) % 50 }
+                    let v = values[count]![d]
+                    try await collection.putJSON("d\(d)", Array(#"{"role":"a\#(v)","site":"s\#(v)","rack":"k\#(v)","n":\#(i)}"#.utf8))
+                    i += 1
+                }
+                let after = counted()
+                let puts = Double(max(1, after.updates - before.updates))
+                rows[count, default: (0, 0, [])].octets = Double(after.updateOctets - before.updateOctets) / puts
+                rows[count, default: (0, 0, [])].queries = Double(after.queries - before.queries) / puts
+                rows[count, default: (0, 0, [])].rate.append(rate)
+            }
+        }
+        let base = median(rows[0]!.rate)
+        for count in [0, 1, 3] {
+            let row = rows[count]!
+            let rate = median(row.rate)
+            print("| \(count) | \(changing ? "changed" : "kept") | \(String(format: "%.0f", row.octets)) | \(String(format: "%.1f", row.queries)) | \(String(format: "%.0f", rate)) | \(String(format: "%.2f", base / rate))x cost |")
+        }
+        fflush(nil)
+    }
+}
