@@ -200,6 +200,7 @@ struct HostileRecordTests {
         case duplicateMember, unknownMember
         case hugePages, negativePages, hugeFloor, negativeOpen, pageOfAnotherChunk
         case hugeCollectionChunks, zeroCollectionChunks, duplicateCollectionMember
+        case indexOfZeroChunks, uniqueIndexOfTwoChunks, uniqueFalse, indexOfEmptyFieldName, indexInUnknownState
 
         var testDescription: String { rawValue }
 
@@ -210,6 +211,7 @@ struct HostileRecordTests {
             switch self {
             case .hugePages, .negativePages, .hugeFloor, .negativeOpen, .pageOfAnotherChunk: return .page
             case .hugeCollectionChunks, .zeroCollectionChunks, .duplicateCollectionMember: return .collection
+            case .indexOfZeroChunks, .uniqueIndexOfTwoChunks, .uniqueFalse, .indexOfEmptyFieldName, .indexInUnknownState: return .collection
             default: return .record
             }
         }
@@ -255,6 +257,16 @@ struct HostileRecordTests {
                 return Array(#"{"chunks":{"total":0},"name":"c"}"#.utf8)
             case .duplicateCollectionMember:
                 return Array(#"{"chunks":{"total":4},"chunks":{"total":400000},"name":"c"}"#.utf8)
+            case .indexOfZeroChunks:
+                return Array(#"{"chunks":{"total":4},"indexes":{"k":{"chunks":{"total":0},"state":"readable"}},"name":"c"}"#.utf8)
+            case .uniqueIndexOfTwoChunks:
+                return Array(#"{"chunks":{"total":4},"indexes":{"k":{"chunks":{"total":2},"state":"readable","unique":true}},"name":"c"}"#.utf8)
+            case .uniqueFalse:
+                return Array(#"{"chunks":{"total":4},"indexes":{"k":{"chunks":{"total":2},"state":"readable","unique":false}},"name":"c"}"#.utf8)
+            case .indexOfEmptyFieldName:
+                return Array(#"{"chunks":{"total":4},"indexes":{"a..k":{"chunks":{"total":2},"state":"readable"}},"name":"c"}"#.utf8)
+            case .indexInUnknownState:
+                return Array(#"{"chunks":{"total":4},"indexes":{"k":{"chunks":{"total":2},"state":"sideways"}},"name":"c"}"#.utf8)
             }
         }
     }

@@ -127,6 +127,49 @@ struct ReplicaTests {
         }
     }
 
+    /// An index read from a BIND secondary answers exactly as its documents do at the same serial:
+    /// while writers move documents between values on the primary, every find through the index
+    /// made between two equal serials of the secondary equals reading every document there.
+    @Test func anIndexReadFromASecondaryMatchesItsDocumentsAtTheSameSerial() async throws {
+        try await ReplicatedSetup.with { setup in
+            let (writer, _, _) = try setup.store(.session)
+            let hosts = try await writer.createDatabase("inv").createCollection("hosts")
+            for i in 0..<24 { try await hosts.putJSON("h\(i)", Array(#"{"role":"r\#(i % 3)"}"#.utf8)) }
+            try await hosts.createIndex("role", chunks: 2)
+            try await setup.waitForSecondaries()
+            var config = StoreConfiguration(domain: setup.zone)
+            config.consistency = .any
+            let primary = CountingTransport(DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: setup.primary.port)))
+            let bind = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: setup.bind.port))
+            let reader = try DocumentStore(configuration: config, transport: primary, readServers: [(bind, "bind")])
+            let readHosts = reader.database("inv").collection("hosts")
+            let end = ContinuousClock.now + .seconds(TestMode.quick ? 4 : 8)
+            let writing = Task {
+                var writes = 0
+                while ContinuousClock.now < end {
+                    try await hosts.putJSON("h\(Int.random(in: 0..<24))", Array(#"{"role":"r\#(Int.random(in: 0..<3))"}"#.utf8))
+                    writes += 1
+                }
+                return writes
+            }
+            var compared = 0
+            while ContinuousClock.now < end {
+                let before = await setup.serial(at: setup.bind.port)
+                primary.reset()
+                let indexed = try await readHosts.find(.equals("role", "r0")).map(\.id).sorted()
+                let scanned = try await readHosts.documents().filter { Filter.equals("role", "r0").matches($0) }.map(\.id).sorted()
+                let after = await setup.serial(at: setup.bind.port)
+                guard before == after, before != nil, primary.queries == 0 else { continue }
+                compared += 1
+                #expect(indexed == scanned, "at serial \(before!)")
+            }
+            #expect(try await writing.value > 20)
+            #expect(compared >= 3, "only \(compared) finds fell between two equal serials")
+            try await setup.waitForSecondaries()
+            #expect(try await readHosts.find(.equals("role", "r1")).map(\.id).sorted() == hosts.find(.equals("role", "r1")).map(\.id).sorted())
+        }
+    }
+
     @Test func sessionReadsCostNoExtraQueryWhenTheSecondariesAreCurrent() async throws {
         try await ReplicatedSetup.with { setup in
             let (writer, _, _) = try setup.store(.session)
