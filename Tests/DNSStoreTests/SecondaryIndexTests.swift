@@ -202,6 +202,48 @@ struct SecondaryIndexTests {
         }
     }
 
+    /// A private collection's index seals its names: the zone shows neither the values nor which
+    /// documents hold which (only how many hold each); a store without the key can neither use
+    /// nor build it; a reaper without the key leaves stale entries, which a unique index's next
+    /// writer of the value removes, and fsck with the key finds none left.
+    @Test(arguments: TestMode.quick ? [Backend.embedded] : [.embedded, .bind])
+    func aPrivateCollectionsIndexRevealsNoValue(_ backend: Backend) async throws {
+        try await StoreFixture.with(backend) { f in
+            let key = EncryptionKey.generate()
+            let (keyed, _) = try PrivacyTests.store(f, keys: [key])
+            let (keyless, _) = try PrivacyTests.store(f, keys: nil)
+            let secrets = try await keyed.createDatabase("ops").createCollection("credentials", private: true)
+            for i in 0..<6 {
+                try await secrets.putJSON("svc\(i)", Array(#"{"team":"\#(i % 2 == 0 ? "alpha-squad" : "bravo-squad")","owner":"owner\#(i)@example.com"}"#.utf8))
+            }
+            try await secrets.createIndex("team")
+            try await secrets.createIndex("owner", unique: true)
+            #expect(try await secrets.find(.equals("team", "alpha-squad")).map(\.id).sorted() == ["svc0", "svc2", "svc4"])
+            #expect(try await secrets.explain(.equals("team", "alpha-squad")).index == "team")
+            let zone = try await PrivacyTests.zoneText(f)
+            for secret in ["alpha-squad", "bravo-squad", "owner3@example.com", "salpha"] {
+                #expect(!PrivacyTests.shows(secret, in: zone), "'\(secret)' shows in the zone")
+            }
+            let plain = keyless.database("ops").collection("credentials")
+            await #expect(throws: StoreError.self) { try await plain.find(.equals("team", "alpha-squad")) }
+            await #expect(throws: StoreError.self) { try await plain.createIndex("owner") }
+
+            // A document of a lease, revoked by a store without the key: its entries stay behind.
+            let lease = try await keyed.grant(ttl: 30)
+            try await secrets.putJSON("leased", Array(#"{"team":"alpha-squad","owner":"temp@example.com"}"#.utf8), lease: lease)
+            #expect(try await keyless.revoke(lease.id) == 1)
+            let stale = try await keyed.check(repair: false).problems
+            #expect(stale.filter { $0.kind == .staleIndexEntry }.count == 2, "\(stale)")
+            #expect(try await secrets.find(.equals("team", "alpha-squad")).count == 3, "a stale entry is skipped")
+            // The unique value is free again: its next writer removes the stale entry.
+            _ = try await secrets.insertJSON("newcomer", Array(#"{"team":"bravo-squad","owner":"temp@example.com"}"#.utf8))
+            let left = try await keyed.check(repair: true).problems
+            #expect(left.count == 1 && left.first?.kind == .staleIndexEntry, "only the team entry was left: \(left)")
+            #expect(try await keyed.check(repair: false).problems.isEmpty)
+            #expect(try await secrets.find(.equals("owner", "temp@example.com")).map(\.id) == ["newcomer"])
+        }
+    }
+
     /// The keys and labels of section 14.2's test vectors.
     @Test func keysAndLabelsAreAsTheFormatSays() {
         func label(_ value: JSONValue) -> String? { IndexKey.key(of: value).map(IndexKey.label) }

@@ -40,6 +40,24 @@ struct CollectionSecrets: Sendable {
         return Self.storedIDPrefix + Base64URL.encode(Array(box.combined!))
     }
 
+    /// The label of an indexed field in a private collection (docs/FORMAT.md section 14.3): `h--`
+    /// and the base32 of the first 20 octets of HMAC-SHA256 keyed with `derive(name secret,
+    /// "index fields")` over the field's octets.
+    func indexLabel(field: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(field.utf8), using: nameSecret.derived("index fields"))
+        return "h--" + Base32.encode(Array(Array(mac).prefix(20)))
+    }
+
+    /// The label of an index key in a private collection: as `indexLabel(field:)`, keyed with
+    /// `derive(name secret, "index keys")` over the field's octet count (two octets, big-endian),
+    /// the field's octets and the key's.
+    func indexLabel(field: String, key: [UInt8]) -> String {
+        let octets = Array(field.utf8)
+        let message = [UInt8(octets.count >> 8), UInt8(octets.count & 0xff)] + octets + key
+        let mac = HMAC<SHA256>.authenticationCode(for: message, using: nameSecret.derived("index keys"))
+        return "h--" + Base32.encode(Array(Array(mac).prefix(20)))
+    }
+
     /// Whether a stored id has the shape of a sealed one: `~` and base64url of a nonce, at least
     /// one octet of ciphertext and a tag (29 octets or more).
     static func looksSealed(_ stored: String) -> Bool {

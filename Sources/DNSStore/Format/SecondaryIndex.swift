@@ -109,10 +109,13 @@ extension StoreLayout {
     }
 
     /// The node whose chunks list the documents with `key` in the index of `field`:
-    /// `<key label>.<field label>._ix.C`.
-    func posting(field: String, key: [UInt8], of collection: DNSName) throws -> DNSName {
+    /// `<key label>.<field label>._ix.C`; in a private collection (`sealing` its secrets) both
+    /// labels are sealed (section 14.3).
+    func posting(field: String, key: [UInt8], of collection: DNSName, sealing: CollectionSecrets?) throws -> DNSName {
         do {
-            return try indexes(of: collection).prepending(Naming.label(for: field)).prepending(IndexKey.label(key))
+            let fieldLabel = try sealing?.indexLabel(field: field) ?? Naming.label(for: field)
+            let keyLabel = sealing?.indexLabel(field: field, key: key) ?? IndexKey.label(key)
+            return try indexes(of: collection).prepending(fieldLabel).prepending(keyLabel)
         } catch let error as DNSWireError {
             throw StoreError.invalidName("the index of '\(field)' makes DNS names that are too long under \(collection) (\(error))")
         }

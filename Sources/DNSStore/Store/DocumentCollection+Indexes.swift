@@ -56,12 +56,12 @@ extension DocumentCollection {
         }
         store.forget(collection: name, in: database)
         let node = try await store.collection(named: name, in: database, forWriting: true)
-        guard node.metadata.privacy == nil else {
-            throw StoreError.invalidName("collection '\(path)' is private; this version indexes only collections that are not")
-        }
+        // A private collection's index needs its key, to seal its names.
+        let sealing = try store.codec(of: node, in: database).sealed()
         // Every name the index may need must fit: the longest key label, the last chunk, a late page.
         _ = try store.layout.indexPage(
-            9_999, chunk: total - 1, of: try store.layout.posting(field: field, key: Array(repeating: 0x41, count: 37), of: node.name))
+            9_999, chunk: total - 1,
+            of: try store.layout.posting(field: field, key: Array(repeating: 0x41, count: 37), of: node.name, sealing: sealing))
         var readable = false
         try await changeIndexes("creating the index of '\(field)' on '\(path)'") { indexes in
             if let existing = indexes[field] {
@@ -98,7 +98,7 @@ extension DocumentCollection {
         try await eachGroupOnPrimary(of: node) { addresses in
             for key in try await store.keys(of: addresses, field: field) { keys.insert(key) }
         }
-        try await store.purgeLists(of: [field: definition], keys: [field: keys], under: node.name)
+        try await store.purgeLists(of: [field: definition], keys: [field: keys], under: node.name, sealing: store.codec(of: node, in: database).sealed())
     }
 
     /// How `find(filter)` will read: through the first readable index that covers one of its
@@ -128,7 +128,7 @@ extension DocumentCollection {
                 return
             }
             let codec = try store.codec(of: node, in: collection.database)
-            let list = try store.layout.posting(field: field, key: key, of: node.name)
+            let list = try store.layout.posting(field: field, key: key, of: node.name, sealing: codec.sealed())
             let leases = LeaseLiveness(store, route: .reader(store.configuration.consistency))
             let chunks = try await store.concurrently(Array(0..<definition.chunks.total)) { chunk in
                 try await collection.chunkIDs(chunk, of: list, leases: leases)

@@ -70,7 +70,12 @@ extension DocumentStore {
                 scan.collections[node.name] = scan.nodes.count
                 scan.nodes.append((node.name, database, collection, node.metadata.chunks.total, node.codec ?? codec(for: node.metadata, in: database)))
                 if let indexes = node.metadata.indexes, !indexes.isEmpty {
-                    scan.indexes.collections[node.name] = (path: "\(database)/\(collection)", indexes: indexes)
+                    do {
+                        let sealing = try scan.nodes.last!.codec.sealed()
+                        scan.indexes.collections[node.name] = (path: "\(database)/\(collection)", indexes: indexes, sealing: sealing)
+                    } catch {
+                        scan.indexes.unchecked.insert(node.name)
+                    }
                 }
                 for chunk in 0..<node.metadata.chunks.total {
                     // A few pages at a time: a chunk of a large collection holds many.

@@ -62,8 +62,11 @@ extension DocumentStore {
     /// (found from the documents' values).
     func purgeCollection(at node: DNSName, metadata: NodeMetadata, database: String) async throws {
         let total = metadata.chunks.total
-        let indexes = metadata.privacy == nil ? metadata.indexes ?? [:] : [:]
         let codec = codec(for: metadata, in: database)
+        // A private collection's lists are found only with its key; without it they stay (fsck
+        // with the key removes them).
+        let sealing = Result { try codec.sealed() }
+        let indexes = (try? sealing.get()) != nil || metadata.privacy == nil ? metadata.indexes ?? [:] : [:]
         let keys = Locked([String: Set<[UInt8]>]())
         var names: [DNSName] = []
         let chunks = try await concurrently(Array(0..<total)) { chunk in
@@ -91,7 +94,7 @@ extension DocumentStore {
         }
         names += recordNames.flatMap { $0 }
         await deleteNames(names)
-        if !indexes.isEmpty { try await purgeLists(of: indexes, keys: keys.withLock { $0 }, under: node) }
+        if !indexes.isEmpty { try await purgeLists(of: indexes, keys: keys.withLock { $0 }, under: node, sealing: try sealing.get()) }
     }
 
     /// Deletes everything under an unlinked database node.

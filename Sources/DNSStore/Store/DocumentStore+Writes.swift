@@ -83,6 +83,7 @@ extension DocumentStore {
             do {
                 reading.postings = try await postingChanges(for: reading)
                 reading.plans = try await loadIndexChunks(for: reading)
+                reading.staleHolders = try await staleHolders(in: reading)
                 for (i, op) in reading.ops.enumerated() where reading.currents[i] == nil && !op.isDelete {
                     try checkNoSealedIDs(in: reading.plans[reading.addresses[i].indexChunk]!, of: reading.addresses[i], op.path)
                 }

@@ -3,8 +3,11 @@ import DNSWire
 /// `fsck` for secondary indexes (section 14 of docs/FORMAT.md): the lists each document's values
 /// call for, against the names under each collection's `_ix` as the zone holds them.
 struct IndexCheck {
-    /// Indexed collections by name: their path for messages, and their indexes.
-    var collections: [DNSName: (path: String, indexes: [String: IndexDefinition])] = [:]
+    /// Indexed collections by name: their path for messages, their indexes, and a private one's
+    /// secrets (which name its lists).
+    var collections: [DNSName: (path: String, indexes: [String: IndexDefinition], sealing: CollectionSecrets?)] = [:]
+    /// Indexed private collections whose key this check lacks: their lists are left unchecked.
+    var unchecked: Set<DNSName> = []
     /// What must be listed: by list chunk, the stored ids.
     private var expected: [IndexEdits.ChunkKey: Set<String>] = [:]
 
@@ -21,11 +24,18 @@ struct IndexCheck {
         return name.labels[depth - 5] == Array("_ix".utf8)
     }
 
+    /// The collection whose `_ix` holds `name`.
+    static func collection(of name: DNSName, root: DNSName) -> DNSName {
+        var node = name
+        while node.labelCount > root.labelCount + 4 { node = node.parent }
+        return node
+    }
+
     /// Notes the lists a whole document of the collection at `collection` belongs in.
     mutating func expect(_ json: [UInt8], storedID: String, in collection: DNSName, layout: StoreLayout) {
-        guard let indexes = collections[collection]?.indexes, let value = IndexMaintenance.value(json) else { return }
+        guard let owner = collections[collection], let value = IndexMaintenance.value(json) else { return }
         guard let changes = try? IndexMaintenance.changes(
-            old: nil, new: value, storedID: storedID, indexes: indexes, collection: collection, layout: layout)
+            old: nil, new: value, storedID: storedID, indexes: owner.indexes, collection: collection, layout: layout, sealing: owner.sealing)
         else { return }
         for change in changes { expected[change.chunk, default: []].insert(storedID) }
     }
@@ -39,10 +49,12 @@ struct IndexCheck {
         var fields: [DNSName: (path: String, field: String, definition: IndexDefinition)] = [:]
         for (collection, entry) in collections {
             for (field, definition) in entry.indexes {
-                fields[try layout.indexes(of: collection).prepending(Naming.label(for: field))] = (entry.path, field, definition)
+                let label = try entry.sealing?.indexLabel(field: field) ?? Naming.label(for: field)
+                fields[try layout.indexes(of: collection).prepending(label)] = (entry.path, field, definition)
             }
         }
         for name in texts.keys.sorted(by: { $0.description < $1.description }) {
+            if unchecked.contains(Self.collection(of: name, root: layout.root)) { continue }
             // `<j>.<value>.<field>._ix.C` or `_p<n>.<j>.<value>.<field>._ix.C`.
             let isPage = name.labels.first.map { $0.first == UInt8(ascii: "_") } ?? false
             let chunkName = isPage ? name.parent : name

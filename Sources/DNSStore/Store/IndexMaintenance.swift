@@ -23,7 +23,8 @@ enum IndexMaintenance {
     /// `indexes` of the collection at `collection`: for each index whose key differs, the stored
     /// id leaves the old key's list and joins the new one's.
     static func changes(
-        old: JSONValue?, new: JSONValue?, storedID: String, indexes: [String: IndexDefinition], collection: DNSName, layout: StoreLayout
+        old: JSONValue?, new: JSONValue?, storedID: String, indexes: [String: IndexDefinition], collection: DNSName, layout: StoreLayout,
+        sealing: CollectionSecrets?
     ) throws -> [PostingChange] {
         var changes: [PostingChange] = []
         for field in indexes.keys.sorted() {
@@ -33,11 +34,11 @@ enum IndexMaintenance {
             guard before != after else { continue }
             let chunk = Naming.chunk(for: storedID, total: definition.chunks.total)
             if let before {
-                let node = try layout.posting(field: field, key: before, of: collection)
+                let node = try layout.posting(field: field, key: before, of: collection, sealing: sealing)
                 changes.append(PostingChange(chunk: .init(node: node, chunk: chunk, level: .record), storedID: storedID, adding: false))
             }
             if let after {
-                let node = try layout.posting(field: field, key: after, of: collection)
+                let node = try layout.posting(field: field, key: after, of: collection, sealing: sealing)
                 let unique = definition.isUnique ? PostingChange.UniqueValue(field: field, value: IndexKey.describe(after)) : nil
                 changes.append(PostingChange(chunk: .init(node: node, chunk: chunk, level: .record), storedID: storedID, adding: true, unique: unique))
             }
@@ -79,13 +80,37 @@ extension DocumentStore {
         for (i, op) in reading.ops.enumerated() {
             let address = reading.addresses[i]
             guard let indexes = address.collection.metadata.indexes, !indexes.isEmpty else { continue }
-            let old = try await reading.currents[i].asyncMap { try await self.storedJSON(of: $0, at: address, id: op.id) }
+            let sealing: CollectionSecrets?
+            let old: [UInt8]?
+            do {
+                sealing = try address.codec.sealed()
+                old = try await reading.currents[i].asyncMap { try await self.storedJSON(of: $0, at: address, id: op.id) }
+            } catch let error as StoreError where error.code == .encryptionKey && op.byStoredID && op.isDelete {
+                // A reaper without the key of a private collection deletes the document and leaves
+                // its entries, which are stale from then on (section 14.4): readers skip them.
+                continue
+            }
             let new = op.isDelete ? nil : IndexMaintenance.value(op.body)
             changes += try IndexMaintenance.changes(
                 old: old.flatMap(IndexMaintenance.value), new: new, storedID: address.storedID, indexes: indexes,
-                collection: address.collection.name, layout: layout)
+                collection: address.collection.name, layout: layout, sealing: sealing)
         }
         return changes
+    }
+
+    /// The holders listed where the writes add to a unique index, other than documents the
+    /// writes themselves touch, whose records are gone: a value they hold no longer.
+    func staleHolders(in reading: WriteReading) async throws -> [StaleHolder] {
+        var stale: [StaleHolder] = []
+        let written = Set(reading.addresses.map(\.storedID))
+        for change in reading.postings where change.adding && change.unique != nil {
+            guard let address = reading.addresses.first(where: { $0.storedID == change.storedID }) else { continue }
+            for holder in reading.plans[change.chunk]!.pages.flatMap(\.entries.keys) where !written.contains(holder) {
+                let (record, _) = try layout.child(holder, total: address.collection.metadata.chunks.total, of: address.collection.name)
+                if try await readRecord(record) == nil { stale.append(StaleHolder(chunk: change.chunk, storedID: holder, record: record)) }
+            }
+        }
+        return stale
     }
 
     /// The JSON of a record read from the primary: its body, or its data chunks read from the
@@ -147,7 +172,7 @@ extension DocumentStore {
             for (address, record) in read.compactMap({ $0 }) {
                 let json = try await storedJSON(of: record, at: address, id: record.header.id)
                 guard let key = IndexMaintenance.value(json).flatMap({ IndexKey.key(in: $0, field: field) }) else { continue }
-                let list = try layout.posting(field: field, key: key, of: node.name)
+                let list = try layout.posting(field: field, key: key, of: node.name, sealing: codec.sealed())
                 let chunk = Naming.chunk(for: address.storedID, total: definition.chunks.total)
                 let unique = definition.isUnique ? PostingChange.UniqueValue(field: field, value: IndexKey.describe(key)) : nil
                 changes.append(PostingChange(chunk: .init(node: list, chunk: chunk, level: .record), storedID: address.storedID, adding: true, unique: unique))
@@ -199,11 +224,13 @@ extension DocumentStore {
 
     /// Deletes the lists of `keys` of each index in `indexes` under the collection at `node`,
     /// every page of every chunk; best effort, as a purge is.
-    func purgeLists(of indexes: [String: IndexDefinition], keys: [String: Set<[UInt8]>], under node: DNSName) async throws {
+    func purgeLists(
+        of indexes: [String: IndexDefinition], keys: [String: Set<[UInt8]>], under node: DNSName, sealing: CollectionSecrets?
+    ) async throws {
         var lists: [(DNSName, Int)] = []
         for (field, definition) in indexes {
             for key in keys[field] ?? [] {
-                let list = try layout.posting(field: field, key: key, of: node)
+                let list = try layout.posting(field: field, key: key, of: node, sealing: sealing)
                 for chunk in 0..<definition.chunks.total { lists.append((list, chunk)) }
             }
         }

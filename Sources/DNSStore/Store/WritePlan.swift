@@ -30,6 +30,16 @@ struct WriteReading {
     /// What the writes change in the collections' secondary indexes (section 14.4), whose chunks
     /// are among `plans`.
     var postings: [PostingChange] = []
+    /// Entries of unique indexes' lists whose documents are gone (left by a reaper without a
+    /// private collection's key): removed in the UPDATE, with the document required absent.
+    var staleHolders: [StaleHolder] = []
+}
+
+/// A stored id a list holds whose record does not exist.
+struct StaleHolder: Sendable, Equatable {
+    var chunk: IndexEdits.ChunkKey
+    var storedID: String
+    var record: DNSName
 }
 
 /// A write worked out from what it read, with no I/O (section 8 of docs/FORMAT.md): the one UPDATE
@@ -116,6 +126,10 @@ struct WritePlan {
             versions.append(version)
         }
         for key in createdOrder { try plans[key]!.add(created[key]!) }
+        for stale in reading.staleHolders {
+            update.require(.rrsetDoesNotExist(stale.record, .txt))
+            plans[stale.chunk]!.remove(stale.storedID)
+        }
         try IndexMaintenance.apply(reading.postings, to: &plans) { storedID in
             let i = reading.addresses.firstIndex { $0.storedID == storedID }
             return i.map { reading.ops[$0].id } ?? storedID
