@@ -170,6 +170,27 @@ struct ReplicaTests {
         }
     }
 
+    /// At `session`, a find through an index shows what this store object wrote, though the
+    /// secondaries it reads from are a second behind.
+    @Test func aSessionFindThroughAnIndexHoldsItsOwnWrites() async throws {
+        try await ReplicatedSetup.with(notifyDelay: .seconds(1)) { setup in
+            let (writer, _, _) = try setup.store(.session)
+            let hosts = try await writer.createDatabase("inv").createCollection("hosts")
+            for i in 0..<10 { try await hosts.putJSON("h\(i)", Array(#"{"role":"db"}"#.utf8)) }
+            try await hosts.createIndex("role")
+            try await setup.waitForSecondaries()
+            let (store, _, _) = try setup.store(.session)
+            let collection = store.database("inv").collection("hosts")
+            var missed = 0
+            for i in 0..<10 {
+                try await collection.putJSON("h\(i)", Array(#"{"role":"web"}"#.utf8))
+                if !(try await collection.find(.equals("role", "web")).map(\.id).contains("h\(i)")) { missed += 1 }
+                if try await collection.find(.equals("role", "db")).map(\.id).contains("h\(i)") { missed += 1 }
+            }
+            #expect(missed == 0, "\(missed) of 20 session finds missed this store object's own write")
+        }
+    }
+
     @Test func sessionReadsCostNoExtraQueryWhenTheSecondariesAreCurrent() async throws {
         try await ReplicatedSetup.with { setup in
             let (writer, _, _) = try setup.store(.session)

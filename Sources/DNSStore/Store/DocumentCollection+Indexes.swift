@@ -130,8 +130,14 @@ extension DocumentCollection {
             let codec = try store.codec(of: node, in: collection.database)
             let list = try store.layout.posting(field: field, key: key, of: node.name, sealing: codec.sealed())
             let leases = LeaseLiveness(store, route: .reader(store.configuration.consistency))
+            // At `session`, a list must hold what this store object wrote: a lagging read server's
+            // may not, so once it has written to the collection the lists come from the primary
+            // (the documents still from read servers, each no older than this store object saw).
+            let wrote = !store.session.existing(in: collection.database, collection.name).isEmpty
+            let route: ReadRoute = store.replicas != nil && store.configuration.consistency == .session && wrote
+                ? .primary : .reader(store.configuration.consistency)
             let chunks = try await store.concurrently(Array(0..<definition.chunks.total)) { chunk in
-                try await collection.chunkIDs(chunk, of: list, leases: leases)
+                try await collection.chunkIDs(chunk, of: list, leases: leases, route: route)
             }
             let ids = try chunks.flatMap { $0 }.map(codec.realID).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             for start in stride(from: 0, to: ids.count, by: 64) {

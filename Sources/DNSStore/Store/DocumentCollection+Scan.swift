@@ -54,8 +54,8 @@ extension DocumentCollection {
 
     /// One index chunk's ids of live documents (not attached to a lapsed lease), its pages read
     /// one after another, sorted.
-    func chunkIDs(_ chunk: Int, of node: DNSName, leases: LeaseLiveness) async throws -> [String] {
-        let route = ReadRoute.reader(store.configuration.consistency)
+    func chunkIDs(_ chunk: Int, of node: DNSName, leases: LeaseLiveness, route: ReadRoute? = nil) async throws -> [String] {
+        let route = route ?? ReadRoute.reader(store.configuration.consistency)
         let first = try await store.loadPage(0, chunk: chunk, of: node, level: .record, route: route)
         var entries = first.page.entries
         if first.page.pages > 1 {
