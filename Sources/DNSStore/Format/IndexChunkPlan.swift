@@ -43,6 +43,9 @@ struct IndexChunkPlan {
     private var roomWanted = 0
     /// Page 0 must still be as read: a version floor was read from it, or a missing page was filled.
     private(set) var needsPage0AsRead = false
+    /// Every page read must still be as read, changed or not: the plan found a name absent and
+    /// depends on its staying so (see `requireAbsent`).
+    private(set) var needsEveryPageAsRead = false
     private let pageName: (Int) throws -> DNSName
     /// Octets a page's text may reach as this writer writes it: the format's 16,000 (section 3.2),
     /// or less for a backend that holds smaller records (``StoreConfiguration/indexPageOctets``).
@@ -96,6 +99,13 @@ struct IndexChunkPlan {
     mutating func raiseFloor(to version: Int) {
         sizes[0] = nil
         pages[0].floor = max(pages[0].floor, version)
+    }
+
+    /// Makes the plan depend on `name` staying absent from the pages read, when it is: a write
+    /// that found a document unlisted where it meant to take it off must fail if another writer
+    /// (an index build) lists it meanwhile. Load the whole chunk first.
+    mutating func requireAbsent(_ name: String) {
+        if page(holding: name) == nil { needsEveryPageAsRead = true }
     }
 
     mutating func remove(_ name: String) {
@@ -260,7 +270,7 @@ struct IndexChunkPlan {
             let before = asRead(k)
             let after = planned(k)
             let changes = before != after
-            guard changes || (k == 0 && needsPage0AsRead) else { continue }
+            guard changes || (k == 0 && needsPage0AsRead) || (needsEveryPageAsRead && k < original.count) else { continue }
             let name = k < original.count ? original[k].name : try pageName(k)
             if k < original.count, let rdata = original[k].rdata {
                 update.require(.rrsetEquals(name, .txt, [rdata]))

@@ -52,7 +52,11 @@ enum IndexMaintenance {
     static func apply(
         _ changes: [PostingChange], to plans: inout [IndexEdits.ChunkKey: IndexChunkPlan], holder: (String) -> String
     ) throws {
-        for change in changes where !change.adding { plans[change.chunk]!.remove(change.storedID) }
+        for change in changes where !change.adding {
+            // Absent: an index build may list it at its old value meanwhile; the UPDATE must then fail.
+            plans[change.chunk]!.requireAbsent(change.storedID)
+            plans[change.chunk]!.remove(change.storedID)
+        }
         for change in changes where change.adding {
             if let unique = change.unique {
                 let listed = plans[change.chunk]!.pages.flatMap(\.entries.keys)
