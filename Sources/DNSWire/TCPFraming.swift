@@ -21,7 +21,8 @@ public struct DNSFrameDecoder: ByteToMessageDecoder {
 }
 
 extension ByteBuffer {
-    /// The message with its two-octet length in front, as TCP carries it.
+    /// The message with its two-octet length in front, as TCP carries it. The message is at
+    /// most 65,535 octets: `Message.encode` and `TSIGSigner` refuse longer ones.
     public func framedForTCP() -> ByteBuffer {
         var framed = ByteBuffer()
         framed.reserveCapacity(readableBytes + 2)

@@ -39,6 +39,8 @@ public enum TSIGSigner {
         var writer = WireWriter(buffer: unsigned)
         record.encode(into: &writer)
         var signed = writer.buffer
+        // The record can carry a message past what DNS allows (TCP frames it in two octets).
+        guard signed.readableBytes <= 65535 else { throw DNSWireError.messageTooLarge(size: signed.readableBytes, limit: 65535) }
         header.additionalCount &+= 1
         header.write(over: &signed)
         return (signed, record.mac)

@@ -39,6 +39,27 @@ final class ScriptedResponder: ChannelInboundHandler, Sendable {
 
 @Suite("Client behaviour")
 struct ClientBehaviourTests {
+    /// A signed UPDATE whose TSIG record would carry it past 65,535 octets is refused as too
+    /// large before anything is sent; it used to stop the process when framed for TCP.
+    @Test func anUpdateTooLargeOnceSignedIsRefusedNotSent() async throws {
+        let key = TSIGKey.generate(name: "k.", algorithm: .hmacSHA256)
+        let client = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: 9, key: key))
+        defer { Task { await client.shutdown() } }
+        // 60 octets short of the limit: room for the EDNS cookie the client adds (23), not for TSIG.
+        func update(_ count: Int) -> UpdateBuilder {
+            var update = UpdateBuilder(zone: "example.")
+            update.replace("big.example.", .txt, with: [.txt(TXT(splitting: [UInt8](repeating: 0x78, count: count)))], ttl: 30)
+            return update
+        }
+        var count = 65_000
+        count += 65_535 - 60 - (try update(count).message().encode().readableBytes)
+        if (try update(count).message().encode().readableBytes) > 65_535 - 60 { count -= 1 }
+        let big = update(count)
+        let unsigned = try big.message().encode().readableBytes
+        #expect(unsigned <= 65_535 - 60 && unsigned > 65_535 - 64, "\(unsigned)")
+        await #expect(throws: DNSWireError.self) { _ = try await client.update(big) }
+    }
+
     static func answer(_ query: Message, id: UInt16? = nil, name: DNSName? = nil, text: String) -> Message {
         var reply = query
         reply.id = id ?? query.id

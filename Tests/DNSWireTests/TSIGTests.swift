@@ -189,4 +189,21 @@ struct KeyFileTests {
         }
         #expect(throws: TSIGKeyError.invalid("the key file \(broken): key one has no secret")) { try TSIGKey(contentsOfFile: broken) }
     }
+
+    /// A message that fits 65,535 octets unsigned but not with its TSIG record is refused, not
+    /// framed with a length that does not fit two octets.
+    @Test func aMessageThatSigningWouldCarryPast65535OctetsIsRefused() throws {
+        func update(_ count: Int) -> UpdateBuilder {
+            var update = UpdateBuilder(zone: "example.")
+            update.replace("big.example.", .txt, with: [.txt(TXT(splitting: [UInt8](repeating: 0x78, count: count)))], ttl: 30)
+            return update
+        }
+        // 40 octets short of the limit, too few for a TSIG record.
+        var count = 65_000
+        count += 65_535 - 40 - (try update(count).message().encode().readableBytes)
+        if (try update(count).message().encode().readableBytes) > 65_535 - 40 { count -= 1 }
+        let unsigned = try update(count).message().encode()
+        #expect(unsigned.readableBytes <= 65_535 - 40 && unsigned.readableBytes > 65_535 - 44)
+        #expect(throws: DNSWireError.self) { try TSIGSigner.sign(unsigned, key: TSIGTests.key, timeSigned: 1_700_000_000) }
+    }
 }
