@@ -74,8 +74,9 @@ final class ShellSession: Sendable {
             let p = try StorePath(r.path!, needs: 2)
             let filter = Filter.and(try r.conditions.map { try Filter(parsing: $0) })
             var rows: [[UInt8]] = []
-            for try await documents in p.collection(in: store).scan() {
-                for document in documents where filter.matches(document) { rows.append(JSONLines.line(document)) }
+            // Through an index when one covers a condition, as the find command does.
+            for try await documents in p.collection(in: store).matching(filter) {
+                for document in documents { rows.append(JSONLines.line(document)) }
             }
             return [UInt8(ascii: "[")] + Array(rows.joined(separator: [UInt8(ascii: ",")])) + [UInt8(ascii: "]")]
         case "db create":
