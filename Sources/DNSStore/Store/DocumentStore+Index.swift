@@ -131,14 +131,26 @@ extension DocumentStore {
     /// Reads the given chunks concurrently, each ready to be planned: every page, or for the chunks
     /// in `adding` only what adding entries needs (`loadIndexChunkForAdding`), and for those in
     /// `removing` only the pages that hold the ids removed (`loadIndexChunkForRemoving`).
+    /// Chunks in `cached` (secondary index lists) are taken from `listPages` when it holds their
+    /// one page, and noted there when read whole as one page.
     func loadPlans(
-        _ keys: Set<IndexEdits.ChunkKey>, adding: Set<IndexEdits.ChunkKey> = [], removing: [IndexEdits.ChunkKey: Set<String>] = [:]
+        _ keys: Set<IndexEdits.ChunkKey>, adding: Set<IndexEdits.ChunkKey> = [], removing: [IndexEdits.ChunkKey: Set<String>] = [:],
+        cached: Set<IndexEdits.ChunkKey> = []
     ) async throws -> [IndexEdits.ChunkKey: IndexChunkPlan] {
         let keys = Array(keys)
-        let loaded = try await concurrently(keys) { key in
-            if adding.contains(key) { return try await self.loadIndexChunkForAdding(key.chunk, of: key.node, level: key.level) }
-            if let ids = removing[key] { return try await self.loadIndexChunkForRemoving(key.chunk, of: key.node, level: key.level, ids: ids) }
-            return try await self.loadIndexChunk(key.chunk, of: key.node, level: key.level)
+        let loaded = try await concurrently(keys) { key -> [LoadedPage] in
+            let cacheable = cached.contains(key)
+            if cacheable, let page = try self.cachedListPage(key) { return [page] }
+            let pages: [LoadedPage]
+            if adding.contains(key) {
+                pages = try await self.loadIndexChunkForAdding(key.chunk, of: key.node, level: key.level)
+            } else if let ids = removing[key] {
+                pages = try await self.loadIndexChunkForRemoving(key.chunk, of: key.node, level: key.level, ids: ids)
+            } else {
+                pages = try await self.loadIndexChunk(key.chunk, of: key.node, level: key.level)
+            }
+            if cacheable, let first = pages.first, first.loaded, first.page.pages == 1 { self.listPages.noteRead(first.name, first.rdata) }
+            return pages
         }
         var plans: [IndexEdits.ChunkKey: IndexChunkPlan] = [:]
         for (key, pages) in zip(keys, loaded) {
@@ -150,6 +162,21 @@ extension DocumentStore {
             plans[key] = plan
         }
         return plans
+    }
+
+    /// A list chunk's one page from `listPages`, as if read; nil when it holds none (or one that
+    /// no longer parses, which is read again).
+    private func cachedListPage(_ key: IndexEdits.ChunkKey) throws -> LoadedPage? {
+        let name = try layout.indexPage(0, chunk: key.chunk, of: key.node)
+        guard let cached = listPages.page(name) else { return nil }
+        guard let rdata = cached else { return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: key.chunk, page: 0)) }
+        guard case .txt(let txt) = rdata, let page = try? IndexPage(text: txt.joined, level: key.level, name: name),
+            page.chunk == key.chunk, page.page == 0, page.pages == 1
+        else {
+            listPages.forget([name])
+            return nil
+        }
+        return LoadedPage(name: name, rdata: rdata, page: page, textOctets: txt.joined.count)
     }
 
     /// Settles the plans and adds their page changes and prerequisites to `update`.

@@ -92,7 +92,16 @@ extension DocumentStore {
                     highestSeen: { key in ops.firstIndex { $0.key == key }.flatMap { known[$0]?.version } })
                 written = plan.dataChunks.map(\.name)
                 try await writeDataChunks(plan.dataChunks)
-                try await send(plan.update, context)
+                do {
+                    try await send(plan.update, context)
+                } catch {
+                    // Lists planned from cached pages are read afresh by the next attempt.
+                    listPages.forget(try reading.postings.map { try layout.indexPage(0, chunk: $0.chunk.chunk, of: $0.chunk.node) })
+                    throw error
+                }
+                if !reading.postings.isEmpty {
+                    listPages.noteSent(plan.update, pageNames: Set(try reading.postings.map { try layout.indexPage(0, chunk: $0.chunk.chunk, of: $0.chunk.node) }))
+                }
                 for (op, version) in zip(reading.ops, plan.versions) where !op.byStoredID {
                     if op.isDelete { session.deleted(op.key, version: version) } else { session.saw(op.key, version: version) }
                 }
@@ -171,7 +180,7 @@ extension DocumentStore {
         }
         for key in created.keys where removing[key] == nil && !whole.contains(key) { adding.insert(key) }
         for key in removing.keys where created[key] != nil || whole.contains(key) { removing[key] = nil }
-        var plans = try await loadPlans(keys, adding: adding, removing: removing)
+        var plans = try await loadPlans(keys, adding: adding, removing: removing, cached: Set(reading.postings.map(\.chunk)))
         var again = Set<IndexEdits.ChunkKey>()
         for (key, entries) in created where !(try plans[key]!.hasRoom(for: entries)) { again.insert(key) }
         for (key, ids) in removing where ids.contains(where: { plans[key]!.page(holding: $0) == nil }) { again.insert(key) }

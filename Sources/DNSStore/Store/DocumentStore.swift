@@ -23,6 +23,8 @@ public final class DocumentStore: Sendable {
     let ownsTransports: Bool
     /// Set once `shutdown()` has run.
     let isShutDown = Locked(false)
+    /// Index lists' pages as this store object last wrote or read them (`ListPageCache`).
+    let listPages = ListPageCache()
 
     struct MetadataCache {
         var root: RootMetadata?
@@ -108,6 +110,7 @@ public final class DocumentStore: Sendable {
     /// Forgets cached metadata, so the next operation reads it again.
     public func invalidateCache() {
         cache.withLock { $0 = MetadataCache() }
+        listPages.removeAll()
     }
 
     // MARK: Reading records
