@@ -143,17 +143,22 @@ struct ReplicaTests {
             let bind = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: setup.bind.port))
             let reader = try DocumentStore(configuration: config, transport: primary, readServers: [(bind, "bind")])
             let readHosts = reader.database("inv").collection("hosts")
-            let end = ContinuousClock.now + .seconds(TestMode.quick ? 4 : 8)
+            // Bursts of moves with pauses between, so that some finds fall between two equal serials
+            // however loaded the machine is.
+            let done = Locked(false)
             let writing = Task {
-                var writes = 0
-                while ContinuousClock.now < end {
-                    try await hosts.putJSON("h\(Int.random(in: 0..<24))", Array(#"{"role":"r\#(Int.random(in: 0..<3))"}"#.utf8))
-                    writes += 1
+                defer { done.withLock { $0 = true } }
+                for _ in 0..<(TestMode.quick ? 6 : 12) {
+                    for _ in 0..<3 {
+                        try await hosts.putJSON("h\(Int.random(in: 0..<24))", Array(#"{"role":"r\#(Int.random(in: 0..<3))"}"#.utf8))
+                    }
+                    try await Task.sleep(for: .milliseconds(700))
                 }
-                return writes
             }
             var compared = 0
-            while ContinuousClock.now < end {
+            var finds = 0
+            repeat {
+                finds += 1
                 let before = await setup.serial(at: setup.bind.port)
                 primary.reset()
                 let indexed = try await readHosts.find(.equals("role", "r0")).map(\.id).sorted()
@@ -162,9 +167,9 @@ struct ReplicaTests {
                 guard before == after, before != nil, primary.queries == 0 else { continue }
                 compared += 1
                 #expect(indexed == scanned, "at serial \(before!)")
-            }
-            #expect(try await writing.value > 20)
-            #expect(compared >= 3, "only \(compared) finds fell between two equal serials")
+            } while !done.withLock({ $0 })
+            try await writing.value
+            #expect(compared >= 1, "none of \(finds) finds fell between two equal serials")
             try await setup.waitForSecondaries()
             #expect(try await readHosts.find(.equals("role", "r1")).map(\.id).sorted() == hosts.find(.equals("role", "r1")).map(\.id).sorted())
         }

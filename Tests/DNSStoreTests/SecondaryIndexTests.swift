@@ -172,7 +172,7 @@ struct SecondaryIndexTests {
                 }
                 return try await group.reduce(0, +)
             }
-            #expect(writes > 16)
+            #expect(writes >= 8, "\(writes) updates acknowledged")
             let check = try await f.store.check(repair: false)
             #expect(check.problems.isEmpty, "\(check.problems)")
             for role in roles {
@@ -251,6 +251,35 @@ struct SecondaryIndexTests {
             #expect(left.count == 1 && left.first?.kind == .staleIndexEntry, "only the team entry was left: \(left)")
             #expect(try await keyed.check(repair: false).problems.isEmpty)
             #expect(try await secrets.find(.equals("owner", "temp@example.com")).map(\.id) == ["newcomer"])
+        }
+    }
+
+    /// A store object plans over the list pages it last wrote; when another writer has changed
+    /// them since, the write must not leave a document unlisted, listed twice, or refused by a
+    /// unique index on the strength of an old page.
+    @Test(arguments: TestMode.quick ? [Backend.embedded, .inProcess] : [.embedded, .inProcess, .bind])
+    func listPagesAStoreObjectKeepsNeverLeaveAWrongEntry(_ backend: Backend) async throws {
+        try await StoreFixture.with(backend) { f in
+            let hosts = try await f.store.createDatabase("inv").createCollection("hosts")
+            try await hosts.createIndex("role", chunks: 1)
+            try await hosts.createIndex("email", unique: true)
+            let (other, _) = try f.connect(f.writeKey)
+            let elsewhere = other.database("inv").collection("hosts")
+            try await hosts.putJSON("h1", Array(#"{"role":"web","email":"a@example.com"}"#.utf8))
+            try await hosts.putJSON("h2", Array(#"{"role":"web"}"#.utf8))
+            // Another store object moves h1 off the page this one wrote last, and frees the email.
+            try await elsewhere.putJSON("h1", Array(#"{"role":"db","email":"b@example.com"}"#.utf8))
+            // Back to web: the page this one keeps still lists h1, the primary's does not.
+            try await hosts.putJSON("h1", Array(#"{"role":"web","email":"b@example.com"}"#.utf8))
+            #expect(try await Self.found(hosts, .equals("role", "web")) == ["h1", "h2"])
+            // The email h1 left is free, whatever this one saw of it.
+            _ = try await hosts.insertJSON("h3", Array(#"{"role":"cache","email":"a@example.com"}"#.utf8))
+            // And the other way: it takes h2 off a page it kept, which the other has changed.
+            try await elsewhere.putJSON("h4", Array(#"{"role":"web"}"#.utf8))
+            try await hosts.putJSON("h2", Array(#"{"role":"db"}"#.utf8))
+            #expect(try await Self.found(hosts, .equals("role", "web")) == ["h1", "h4"])
+            let check = try await f.store.check(repair: false).problems
+            #expect(check.isEmpty, "\(check)")
         }
     }
 

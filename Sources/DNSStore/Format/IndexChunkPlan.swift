@@ -43,8 +43,8 @@ struct IndexChunkPlan {
     private var roomWanted = 0
     /// Page 0 must still be as read: a version floor was read from it, or a missing page was filled.
     private(set) var needsPage0AsRead = false
-    /// Every page read must still be as read, changed or not: the plan found a name absent and
-    /// depends on its staying so (see `requireAbsent`).
+    /// Every page read must still be as read, changed or not: the plan found the chunk already as
+    /// a change would leave it and depends on that (see `requireAsRead`).
     private(set) var needsEveryPageAsRead = false
     private let pageName: (Int) throws -> DNSName
     /// Octets a page's text may reach as this writer writes it: the format's 16,000 (section 3.2),
@@ -101,11 +101,12 @@ struct IndexChunkPlan {
         pages[0].floor = max(pages[0].floor, version)
     }
 
-    /// Makes the plan depend on `name` staying absent from the pages read, when it is: a write
-    /// that found a document unlisted where it meant to take it off must fail if another writer
-    /// (an index build) lists it meanwhile. Load the whole chunk first.
-    mutating func requireAbsent(_ name: String) {
-        if page(holding: name) == nil { needsEveryPageAsRead = true }
+    /// Makes the UPDATE require every page read as read, though the plan may change none: a
+    /// write that found a document already unlisted where it meant to take it off (an index
+    /// build may list it meanwhile), or already listed where it meant to add it (the pages it
+    /// planned over may be older than the primary's), must fail if the chunk is not as it saw it.
+    mutating func requireAsRead() {
+        needsEveryPageAsRead = true
     }
 
     mutating func remove(_ name: String) {

@@ -180,7 +180,11 @@ extension DocumentStore {
         }
         for key in created.keys where removing[key] == nil && !whole.contains(key) { adding.insert(key) }
         for key in removing.keys where created[key] != nil || whole.contains(key) { removing[key] = nil }
-        var plans = try await loadPlans(keys, adding: adding, removing: removing, cached: Set(reading.postings.map(\.chunk)))
+        // Lists planned from this store object's cached pages, unique ones aside: a refusal must
+        // rest on the list as the primary holds it.
+        let unique = Set(reading.postings.filter { $0.unique != nil }.map(\.chunk))
+        let cached = Set(reading.postings.map(\.chunk)).subtracting(unique)
+        var plans = try await loadPlans(keys, adding: adding, removing: removing, cached: cached)
         var again = Set<IndexEdits.ChunkKey>()
         for (key, entries) in created where !(try plans[key]!.hasRoom(for: entries)) { again.insert(key) }
         for (key, ids) in removing where ids.contains(where: { plans[key]!.page(holding: $0) == nil }) { again.insert(key) }

@@ -53,8 +53,9 @@ enum IndexMaintenance {
         _ changes: [PostingChange], to plans: inout [IndexEdits.ChunkKey: IndexChunkPlan], holder: (String) -> String
     ) throws {
         for change in changes where !change.adding {
-            // Absent: an index build may list it at its old value meanwhile; the UPDATE must then fail.
-            plans[change.chunk]!.requireAbsent(change.storedID)
+            // Absent already: an index build may list it at its old value meanwhile; the UPDATE
+            // must then fail rather than leave that entry.
+            if plans[change.chunk]!.page(holding: change.storedID) == nil { plans[change.chunk]!.requireAsRead() }
             plans[change.chunk]!.remove(change.storedID)
         }
         for change in changes where change.adding {
@@ -65,6 +66,9 @@ enum IndexMaintenance {
                         "the unique index of '\(unique.field)' already lists document '\(holder(other))' with the value \(unique.value)")
                 }
             }
+            // Listed already: the pages planned over may be older than the primary's (a cached
+            // page, ListPageCache); the UPDATE must fail if the entry is not there after all.
+            if plans[change.chunk]!.page(holding: change.storedID) != nil { plans[change.chunk]!.requireAsRead() }
             try plans[change.chunk]!.add(change.storedID, .document(lease: nil))
         }
     }
