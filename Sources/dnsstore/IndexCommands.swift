@@ -25,7 +25,15 @@ struct IndexCommand: AsyncParsableCommand {
         func run() async throws {
             try await report(store) {
                 let p = try StorePath(path, needs: 2)
-                let built = try await p.collection(in: try await store.openStore()).createIndex(field, unique: unique, chunks: chunks)
+                // On a terminal, how far the build of a large collection has come.
+                let progress = Progress(total: nil, label: "indexing")
+                let built = try await p.collection(in: try await store.openStore()).createIndex(field, unique: unique, chunks: chunks) {
+                    progress.update($0)
+                }
+                if built.documents > 0 {
+                    progress.update(built.documents, force: true)
+                    progress.finish()
+                }
                 print(try Output.value(IndexCreated(created: field, added: built.added, documents: built.documents), compact: store.compact))
             }
         }

@@ -195,8 +195,11 @@ struct SecondaryIndexTests {
                 let collection = store.database("inv").collection("hosts")
                 for i in 0..<60 { try await collection.putJSON("h\(i * 5)", Array(#"{"role":"moved","n":\#(i)}"#.utf8)) }
             }
-            try await hosts.createIndex("role")
+            let seen = Locked([Int]())
+            try await hosts.createIndex("role") { done in seen.withLock { $0.append(done) } }
             try await writer.value
+            let counts = seen.withLock { $0 }
+            #expect(counts == counts.sorted() && counts.last == 400 && counts.count >= 400 / 32, "progress: \(counts)")
             let built = try await f.store.check(repair: false).problems
             #expect(built.isEmpty, "\(built)")
             #expect(try await Self.found(hosts, .equals("role", "moved")).count == 60)

@@ -42,9 +42,12 @@ extension DocumentCollection {
     /// every document already there is added with a compare-and-swap against its record; then
     /// it is marked readable. Stopped midway, it is left building and kept by writers; creating
     /// it again finishes it. `unique`: a write that would give two documents the same value is
-    /// refused (`alreadyExists`), and so is a build that finds two.
+    /// refused (`alreadyExists`), and so is a build that finds two. `progress` is told how many
+    /// documents the build has looked at, after each group of them.
     @discardableResult
-    public func createIndex(_ field: String, unique: Bool = false, chunks: Int? = nil) async throws -> IndexBuildReport {
+    public func createIndex(
+        _ field: String, unique: Bool = false, chunks: Int? = nil, progress: (@Sendable (Int) -> Void)? = nil
+    ) async throws -> IndexBuildReport {
         let path = "\(database)/\(name)"
         guard IndexKey.isField(field) else {
             throw StoreError.invalidName("'\(field)' is not a field path: names joined by '.', none empty, 1 to 255 octets")
@@ -78,7 +81,7 @@ extension DocumentCollection {
             indexes[field] = IndexDefinition(chunks: total, state: .building, unique: unique)
         }
         if readable { return IndexBuildReport(field: field, added: 0, documents: 0) }
-        let report = try await backfill(field)
+        let report = try await backfill(field, progress: progress)
         try await markReadable(field)
         return report
     }
@@ -168,12 +171,13 @@ extension DocumentCollection {
 
     /// Adds every document already stored to the index of `field`, each with a compare-and-swap
     /// against its record, a few dozen per UPDATE.
-    private func backfill(_ field: String) async throws -> IndexBuildReport {
+    private func backfill(_ field: String, progress: (@Sendable (Int) -> Void)?) async throws -> IndexBuildReport {
         var report = IndexBuildReport(field: field, added: 0, documents: 0)
         let node = try await store.collection(named: name, in: database, forWriting: true)
         try await eachGroupOnPrimary(of: node) { addresses in
-            report.documents += addresses.count
             report.added += try await self.store.addToIndex(field, storedIDs: addresses.map(\.storedID), of: self)
+            report.documents += addresses.count
+            progress?(report.documents)
         }
         return report
     }
