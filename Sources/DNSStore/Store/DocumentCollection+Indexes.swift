@@ -144,13 +144,8 @@ extension DocumentCollection {
             }
             let ids = try chunks.flatMap { $0 }.map(codec.realID).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             for start in stride(from: 0, to: ids.count, by: 64) {
-                let page = Array(ids[start..<min(start + 64, ids.count)])
-                let documents = try await store.concurrently(page) { id -> Document? in
-                    let storedID = try codec.storedID(id)
-                    let (recordName, _) = try store.layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
-                    return try await store.readDocument(at: recordName, key: collection.key(id), storedID: storedID, codec: codec, leases: leases)
-                }
-                let matched = documents.compactMap { $0 }.filter { filter.matches($0) }
+                let documents = try await collection.read(Array(ids[start..<min(start + 64, ids.count)]), in: node, codec: codec, leases: leases)
+                let matched = documents.filter { filter.matches($0) }
                 if !matched.isEmpty { continuation.yield(matched) }
             }
         }

@@ -39,17 +39,24 @@ extension DocumentCollection {
             let leases = LeaseLiveness(store, route: .reader(store.configuration.consistency))
             for try await ids in collection.scanIDs(after: after) {
                 for start in stride(from: 0, to: ids.count, by: 64) {
-                    let page = Array(ids[start..<min(start + 64, ids.count)])
-                    let documents = try await store.concurrently(page, limit: concurrency) { id -> Document? in
-                        let storedID = try codec.storedID(id)
-                        let (recordName, _) = try store.layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
-                        return try await store.readDocument(at: recordName, key: collection.key(id), storedID: storedID, codec: codec, leases: leases)
-                    }
-                    let found = documents.compactMap { $0 }
+                    let found = try await collection.read(Array(ids[start..<min(start + 64, ids.count)]), in: node, codec: codec, leases: leases, limit: concurrency)
                     if !found.isEmpty { continuation.yield(found) }
                 }
             }
         }
+    }
+
+    /// The documents of `ids` (as callers name them), read concurrently, in their order; those
+    /// absent, or attached to a lapsed lease, left out.
+    func read(
+        _ ids: [String], in node: DocumentStore.Node, codec: CollectionCodec, leases: LeaseLiveness, limit: Int? = nil
+    ) async throws -> [Document] {
+        let documents = try await store.concurrently(ids, limit: limit) { id -> Document? in
+            let storedID = try codec.storedID(id)
+            let (recordName, _) = try self.store.layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
+            return try await self.store.readDocument(at: recordName, key: self.key(id), storedID: storedID, codec: codec, leases: leases)
+        }
+        return documents.compactMap { $0 }
     }
 
     /// One index chunk's ids of live documents (not attached to a lapsed lease), its pages read

@@ -143,13 +143,7 @@ public struct DocumentCollection: Sendable {
         let node = try await store.collection(named: name, in: database)
         let codec = try store.codec(of: node, in: database)
         let ids = try await self.ids()
-        let leases = LeaseLiveness(store, route: .reader(store.configuration.consistency))
-        let documents = try await store.concurrently(ids) { id -> Document? in
-            let storedID = try codec.storedID(id)
-            let (recordName, _) = try store.layout.child(storedID, total: node.metadata.chunks.total, of: node.name)
-            return try await store.readDocument(at: recordName, key: key(id), storedID: storedID, codec: codec, leases: leases)
-        }
-        return documents.compactMap { $0 }
+        return try await read(ids, in: node, codec: codec, leases: LeaseLiveness(store, route: .reader(store.configuration.consistency)))
     }
 
     /// The documents that match `filter`, in id order; through a readable index when one covers

@@ -73,15 +73,9 @@ extension DocumentStore {
                 try verify(record.body, header, name, id: id)
                 return Document(id: id, version: header.version, json: try codec.decode(record.body, header: header, id: id, at: name), lease: header.lease)
             }
-            let chunkNames = try (0..<count).map { try layout.dataChunk($0, generation: generation, of: name) }
             // A data chunk never changes under its name: any read server that has it will do.
             let present = ReadRoute.reader(configuration.consistency == .latest ? .session : configuration.consistency) { !$0.records.isEmpty }
-            let pieces = try await concurrently(chunkNames, limit: 8) { chunkName -> [UInt8]? in
-                guard let rdata = try await self.readRecord(chunkName, overTCP: true, route: present) else { return nil }
-                return try self.text(of: rdata, at: chunkName)
-            }
-            let missing = pieces.firstIndex { $0 == nil }
-            let body = missing == nil ? pieces.flatMap { $0! } : []
+            let (body, chunkNames, missing) = try await dataChunks(count, generation: generation, of: name, route: present)
             if missing == nil, body.count == header.storedLength, RecordText.digest(body) == header.digest {
                 return Document(id: id, version: header.version, json: try codec.decode(body, header: header, id: id, at: name), lease: header.lease)
             }
@@ -94,6 +88,21 @@ extension DocumentStore {
             lastBroken = record.rdata
         }
         throw StoreError.conflict("document '\(id)' kept changing while it was read (\(Self.maxReadAttempts) reads)")
+    }
+
+    /// A chunked record's stored octets: its `count` data chunks of generation `generation`, read
+    /// where `route` says and joined in order, with their names; `missing` is the first that is
+    /// absent (the octets are then empty).
+    func dataChunks(
+        _ count: Int, generation: String, of name: DNSName, route: ReadRoute
+    ) async throws -> (octets: [UInt8], names: [DNSName], missing: Int?) {
+        let names = try (0..<count).map { try layout.dataChunk($0, generation: generation, of: name) }
+        let pieces = try await concurrently(names, limit: 8) { chunkName -> [UInt8]? in
+            guard let rdata = try await self.readRecord(chunkName, overTCP: true, route: route) else { return nil }
+            return try self.text(of: rdata, at: chunkName)
+        }
+        let missing = pieces.firstIndex { $0 == nil }
+        return (missing == nil ? pieces.flatMap { $0! } : [], names, missing)
     }
 
     /// Reads of one document that each found it replaced mid-read before a read gives up (8.3).

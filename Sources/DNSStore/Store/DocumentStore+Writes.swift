@@ -92,16 +92,15 @@ extension DocumentStore {
                     highestSeen: { key in ops.firstIndex { $0.key == key }.flatMap { known[$0]?.version } })
                 written = plan.dataChunks.map(\.name)
                 try await writeDataChunks(plan.dataChunks)
+                let listPageNames = Set(try reading.postings.map { try layout.indexPage(0, chunk: $0.chunk.chunk, of: $0.chunk.node) })
                 do {
                     try await send(plan.update, context)
                 } catch {
                     // Lists planned from cached pages are read afresh by the next attempt.
-                    listPages.forget(try reading.postings.map { try layout.indexPage(0, chunk: $0.chunk.chunk, of: $0.chunk.node) })
+                    listPages.forget(listPageNames)
                     throw error
                 }
-                if !reading.postings.isEmpty {
-                    listPages.noteSent(plan.update, pageNames: Set(try reading.postings.map { try layout.indexPage(0, chunk: $0.chunk.chunk, of: $0.chunk.node) }))
-                }
+                if !listPageNames.isEmpty { listPages.noteSent(plan.update, pageNames: listPageNames) }
                 for (op, version) in zip(reading.ops, plan.versions) where !op.byStoredID {
                     if op.isDelete { session.deleted(op.key, version: version) } else { session.saw(op.key, version: version) }
                 }

@@ -133,13 +133,8 @@ extension DocumentStore {
         guard let count = header.chunkCount, let generation = header.generation else {
             return try codec.decode(record.body, header: header, id: id, at: name)
         }
-        let names = try (0..<count).map { try layout.dataChunk($0, generation: generation, of: name) }
-        let pieces = try await concurrently(names, limit: 8) { name -> [UInt8]? in
-            guard let rdata = try await self.readRecord(name, overTCP: true, route: .primary) else { return nil }
-            return try self.text(of: rdata, at: name)
-        }
-        let body = pieces.compactMap { $0 }.flatMap { $0 }
-        guard !pieces.contains(where: { $0 == nil }), body.count == header.storedLength, RecordText.digest(body) == header.digest else {
+        let (body, _, missing) = try await dataChunks(count, generation: generation, of: name, route: .primary)
+        guard missing == nil, body.count == header.storedLength, RecordText.digest(body) == header.digest else {
             throw StoreError.conflict("document at \(name) was being replaced while its indexed fields were read")
         }
         return try codec.decode(body, header: header, id: id, at: name)
@@ -179,11 +174,12 @@ extension DocumentStore {
             var records: [String: (RecordAddress, StoredRecord)] = [:]
             for (address, record) in read.compactMap({ $0 }) {
                 let json = try await storedJSON(of: record, at: address, id: record.header.id)
-                guard let key = IndexMaintenance.value(json).flatMap({ IndexKey.key(in: $0, field: field) }) else { continue }
-                let list = try layout.posting(field: field, key: key, of: node.name, sealing: codec.sealed())
-                let chunk = Naming.chunk(for: address.storedID, total: definition.chunks.total)
-                let unique = definition.isUnique ? PostingChange.UniqueValue(field: field, value: IndexKey.describe(key)) : nil
-                changes.append(PostingChange(chunk: .init(node: list, chunk: chunk, level: .record), storedID: address.storedID, adding: true, unique: unique))
+                // What writing this document anew would list: its entry in this index alone.
+                let listed = try IndexMaintenance.changes(
+                    old: nil, new: IndexMaintenance.value(json), storedID: address.storedID, indexes: [field: definition],
+                    collection: node.name, layout: layout, sealing: codec.sealed())
+                guard !listed.isEmpty else { continue }
+                changes += listed
                 records[address.storedID] = (address, record)
             }
             guard !changes.isEmpty else { return 0 }
