@@ -194,13 +194,17 @@ struct ListCommand: AsyncParsableCommand {
 
 struct FindCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "find", abstract: "Print the documents whose fields match (path=value, all must hold).",
+        commandName: "find", abstract: "Print the documents whose fields match (path=value, path>value, path^=prefix; all must hold).",
         discussion: """
-            Values are JSON when they parse (42, true, null, "text"), text otherwise. Paths use dots.
-            Example: dnsstore find inventory/hosts role=web site.city=Oslo --table --fields role,site.city
+            Values are JSON when they parse (42, true, null, "text"), text otherwise. Paths use dots. Ranges (>, >=, <, <=) \
+            compare numbers with numbers and strings with strings; ^= matches strings that start with the text. An index \
+            answers path=value; an ordered index (index create --ordered) also answers ranges and prefixes, in the order \
+            of their values. Quote conditions with < or > for the shell.
+            Example: dnsstore find inventory/hosts role=web site.city=Oslo --table --fields role,site.city; \
+            dnsstore find inventory/hosts 'age>=30' 'age<40'
             """)
     @Argument(help: "database/collection") var path: String
-    @Argument(help: "Conditions path=value.") var conditions: [String] = []
+    @Argument(help: "Conditions: path=value, path>value, path>=value, path<value, path<=value, path^=prefix.") var conditions: [String] = []
     @Flag(help: "A table instead of JSON: id, version and a column per field.") var table = false
     @Option(help: "With --table, the fields shown (comma-separated paths); by default the top-level ones of the first documents found.")
     var fields: String?
@@ -319,9 +323,11 @@ struct FindExplanation: Encodable {
     var value: String?
     var listQueries: Int
     var readsEveryDocument: Bool
+    var queriesPerValue: Int?
     var plan: String
 
     init(_ plan: FindPlan) {
+        queriesPerValue = plan.queriesPerValue
         index = plan.index
         value = plan.value
         listQueries = plan.listQueries

@@ -7,7 +7,8 @@ struct IndexCommand: AsyncParsableCommand {
         commandName: "index", abstract: "Create, list and drop a collection's secondary indexes.",
         discussion: """
             An index lists, for each value of a field, the documents that hold it; every write keeps it in the \
-            same UPDATE as the document, and 'find' uses it for a condition field=value.
+            same UPDATE as the document, and 'find' uses it for a condition field=value. An ordered index \
+            (--ordered) also answers ranges and prefixes: field>value, field>=value, field<value, field<=value, field^=prefix.
             Example: dnsstore index create inventory/hosts role; dnsstore find inventory/hosts role=web --explain
             """,
         subcommands: [Create.self, List.self, Drop.self])
@@ -15,11 +16,17 @@ struct IndexCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create an index of a field and build it online (run it again to finish one that was stopped).",
-            discussion: "Example: dnsstore index create inventory/hosts site.city; dnsstore index create accounts/users email --unique")
+            discussion: """
+                Example: dnsstore index create inventory/hosts site.city; dnsstore index create accounts/users email --unique; \
+                dnsstore index create inventory/hosts age --ordered
+                """)
         @Argument(help: "database/collection") var path: String
         @Argument(help: "The field, a dotted path (site.city).") var field: String
         @Flag(help: "At most one document per value: a write that would give a second one is refused (exit 4).") var unique = false
         @Option(parsing: .unconditional, help: "Chunks of each value's list, 1 to 64 (default 4; a unique index has 1).") var chunks: Int?
+        @Flag(help: "Also keep a directory of the values, so that find answers ranges and prefixes of the field (not in a private collection).")
+        var ordered = false
+        @Option(parsing: .unconditional, help: "Chunks of an ordered index's directory of values, 1 to 64 (default 8).") var directoryChunks: Int?
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
@@ -27,7 +34,9 @@ struct IndexCommand: AsyncParsableCommand {
                 let p = try StorePath(path, needs: 2)
                 // On a terminal, how far the build of a large collection has come.
                 let progress = Progress(total: nil, label: "indexing")
-                let built = try await p.collection(in: try await store.openStore()).createIndex(field, unique: unique, chunks: chunks) {
+                let built = try await p.collection(in: try await store.openStore()).createIndex(
+                    field, unique: unique, chunks: chunks, ordered: ordered, directoryChunks: directoryChunks
+                ) {
                     progress.update($0)
                 }
                 if built.documents > 0 {
@@ -49,7 +58,9 @@ struct IndexCommand: AsyncParsableCommand {
                 let p = try StorePath(path, needs: 2)
                 let indexes = try await p.collection(in: try await store.openStore()).indexes()
                 let rows = indexes.keys.sorted().map { field in
-                    IndexRow(field: field, state: indexes[field]!.state.rawValue, unique: indexes[field]!.isUnique, chunks: indexes[field]!.chunks.total)
+                    IndexRow(
+                        field: field, state: indexes[field]!.state.rawValue, unique: indexes[field]!.isUnique, chunks: indexes[field]!.chunks.total,
+                        ordered: indexes[field]!.isOrdered)
                 }
                 print(try Output.value(rows, compact: store.compact))
             }
@@ -82,5 +93,6 @@ struct IndexCommand: AsyncParsableCommand {
         var state: String
         var unique: Bool
         var chunks: Int
+        var ordered: Bool
     }
 }

@@ -23,7 +23,7 @@ struct IndexCLITests {
         let created = try await cli.run("index", "create", "inv/hosts", "site.city", "--compact")
         #expect(created.status == 0 && created.out == #"{"added":9,"created":"site.city","documents":9}"#, "\(created.out) \(created.err)")
         let listed = try await cli.run("index", "list", "inv/hosts", "--compact")
-        #expect(listed.out == #"[{"chunks":4,"field":"site.city","state":"readable","unique":false}]"#, "\(listed.out)")
+        #expect(listed.out == #"[{"chunks":4,"field":"site.city","ordered":false,"state":"readable","unique":false}]"#, "\(listed.out)")
 
         let explained = try await cli.run("find", "inv/hosts", "role=web", "site.city=c1", "--explain", "--compact")
         let plan = try #require(try Self.json(explained.out) as? [String: Any], "\(explained.out) \(explained.err)")
@@ -57,6 +57,29 @@ struct IndexCLITests {
         #expect(try await cli.run("index", "list", "inv/hosts", "--compact").out == "[]")
         let check = try await cli.run("fsck", "--compact")
         #expect(check.status == 0 && check.out.contains(#""problems":[]"#), "\(check.out)")
+    }
+
+    /// An ordered index answers ranges and prefixes, in the order of their values, and says so.
+    @Test func anOrderedIndexAnswersRanges() async throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        for (i, age) in [45, 12, 30, 67, 29, 30].enumerated() {
+            #expect(try await cli.run("put", "inv/people/p\(i)", #"{"age":\#(age),"name":"n\#(i)"}"#).status == 0)
+        }
+        let created = try await cli.run("index", "create", "inv/people", "age", "--ordered", "--directory-chunks", "2", "--compact")
+        #expect(created.status == 0, "\(created.err)")
+        let listed = try await cli.run("index", "list", "inv/people", "--compact")
+        #expect(listed.out.contains(#""ordered":true"#), "\(listed.out)")
+        let explained = try await cli.run("find", "inv/people", "age>=30", "age<60", "--explain", "--compact")
+        let plan = try #require(try Self.json(explained.out) as? [String: Any], "\(explained.out) \(explained.err)")
+        #expect(plan["index"] as? String == "age" && plan["listQueries"] as? Int == 2 && plan["queriesPerValue"] as? Int == 4, "\(plan)")
+        let found = try await cli.run("find", "inv/people", "age>=30", "age<60", "--compact")
+        let ages = (try Self.json(found.out) as? [[String: Any]] ?? []).compactMap { ($0["doc"] as? [String: Any])?["age"] as? Int }
+        #expect(ages == [30, 30, 45], "in the order of their values: \(found.out)")
+        let bad = try await cli.run("find", "inv/people", "age>[1]")
+        #expect(bad.status == 2 && bad.err.contains("only numbers and strings have an order"), "\(bad.err)")
+        let directoryAlone = try await cli.run("index", "create", "inv/people", "name", "--directory-chunks", "2")
+        #expect(directoryAlone.status == 2 && directoryAlone.err.contains("ordered"), "\(directoryAlone.err)")
     }
 
     /// A build killed (kill -9) twice while it adds documents leaves the index building and kept

@@ -69,6 +69,17 @@ struct IndexChunkPlan {
         pages.firstIndex { $0.entries[name] != nil }
     }
 
+    /// Whether the chunk held no entry as read: one page (page 0's `"pages"`), with none.
+    var wasEmpty: Bool {
+        original.count == 1 && original[0].page.entries.isEmpty
+    }
+
+    /// Whether the chunk is known to hold no entry as planned: every page holding none, each of
+    /// them read or new (a page not read may hold entries).
+    var isKnownEmpty: Bool {
+        pages.indices.allSatisfy { isLoaded($0) && pages[$0].entries.isEmpty }
+    }
+
     /// Whether page k's contents are known: read, or new in this plan.
     func isLoaded(_ k: Int) -> Bool { k >= original.count || original[k].loaded }
 

@@ -98,6 +98,9 @@ extension NodeMetadata: FormatChecked {
         guard let indexes else { return nil }
         if indexes.count > IndexDefinition.maxPerCollection { return "more than \(IndexDefinition.maxPerCollection) indexes" }
         if let bad = indexes.keys.first(where: { !IndexKey.isField($0) }) { return "index field '\(bad.prefix(40))' is not a dotted path of names" }
+        if privacy != nil, let field = indexes.first(where: { $0.value.isOrdered })?.key {
+            return "the index of '\(field.prefix(40))' of a private collection is ordered (its directory would show the values)"
+        }
         return indexes.values.lazy.compactMap(\.formatProblem).first
     }
 }

@@ -17,14 +17,25 @@ public struct IndexDefinition: Codable, Sendable, Hashable {
     public var state: State
     /// At most one document per value. Absent in the record when false.
     public var unique: Bool?
+    /// An ordered index keeps a directory of the values its documents hold, so that ranges and
+    /// prefixes can be found (section 14.7): the directory's chunks. Absent otherwise.
+    public var ordered: Ordered?
 
-    public init(chunks: Int, state: State, unique: Bool) {
+    /// An ordered index's directory of values.
+    public struct Ordered: Codable, Sendable, Hashable {
+        /// Chunks of the directory, 1 to 64.
+        public var chunks: ChunkCount
+    }
+
+    public init(chunks: Int, state: State, unique: Bool, directoryChunks: Int? = nil) {
         self.chunks = ChunkCount(total: chunks)
         self.state = state
         self.unique = unique ? true : nil
+        self.ordered = directoryChunks.map { Ordered(chunks: ChunkCount(total: $0)) }
     }
 
     public var isUnique: Bool { unique ?? false }
+    public var isOrdered: Bool { ordered != nil }
 
     /// The most indexes a collection has.
     public static let maxPerCollection = 16
@@ -37,6 +48,9 @@ extension IndexDefinition: FormatChecked {
         guard (1...Self.maxChunks).contains(chunks.total) else { return "an index's chunks.total is not 1 to \(Self.maxChunks)" }
         if isUnique, chunks.total != 1 { return "a unique index has more than one chunk" }
         if unique == false { return "an index's \"unique\" is false (it is absent then)" }
+        if let ordered, !(1...Self.maxChunks).contains(ordered.chunks.total) {
+            return "an ordered index's directory chunks.total is not 1 to \(Self.maxChunks)"
+        }
         return nil
     }
 }
@@ -83,6 +97,27 @@ public enum IndexKey {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
+    /// A key's entry in an ordered index's directory (section 14.7): the key itself when it is a
+    /// name (at most 255 octets, no NUL; every key is UTF-8), else its label (`x--` or `h--`).
+    public static func directoryEntry(_ key: [UInt8]) -> String {
+        if key.count <= 255, !key.contains(0) { return String(decoding: key, as: UTF8.self) }
+        return label(key)
+    }
+
+    /// The key a directory entry stands for: the entry itself, or the octets of an `x--` label;
+    /// nil for an `h--` label, whose key cannot be known from it.
+    public static func key(ofDirectoryEntry entry: String) -> [UInt8]? {
+        if entry.hasPrefix("h--") { return nil }
+        if entry.hasPrefix("x--") { return Base32.decode(String(entry.dropFirst(3))) }
+        return Array(entry.utf8)
+    }
+
+    /// The label of the list a directory entry names.
+    static func listLabel(ofDirectoryEntry entry: String) -> String {
+        if entry.hasPrefix("h--") || entry.hasPrefix("x--") { return entry }
+        return label(Array(entry.utf8))
+    }
+
     /// A key as people read it (for messages): the value it stands for.
     static func describe(_ key: [UInt8]) -> String {
         guard let tag = key.first else { return "?" }
@@ -116,6 +151,20 @@ extension StoreLayout {
             let fieldLabel = try sealing?.indexLabel(field: field) ?? Naming.label(for: field)
             let keyLabel = sealing?.indexLabel(field: field, key: key) ?? IndexKey.label(key)
             return try indexes(of: collection).prepending(fieldLabel).prepending(keyLabel)
+        } catch let error as DNSWireError {
+            throw StoreError.invalidName("the index of '\(field)' makes DNS names that are too long under \(collection) (\(error))")
+        }
+    }
+
+    /// The list named by a directory entry of the ordered index of `field` (never private).
+    func posting(field: String, directoryEntry entry: String, of collection: DNSName) throws -> DNSName {
+        try indexes(of: collection).prepending(Naming.label(for: field)).prepending(IndexKey.listLabel(ofDirectoryEntry: entry))
+    }
+
+    /// `_keys.<field label>._ix.C`: the node whose chunks list the keys of an ordered index (section 14.7).
+    func directory(field: String, of collection: DNSName) throws -> DNSName {
+        do {
+            return try indexes(of: collection).prepending(Naming.label(for: field)).prepending("_keys")
         } catch let error as DNSWireError {
             throw StoreError.invalidName("the index of '\(field)' makes DNS names that are too long under \(collection) (\(error))")
         }

@@ -13,21 +13,36 @@ public struct IndexBuildReport: Sendable, Equatable {
 
 /// How `find` will read: through an index, or by reading every document.
 public struct FindPlan: Sendable, Equatable, CustomStringConvertible {
-    /// The index used: its field, and the condition's value as the index spells it; nil for a scan.
+    /// The index used: its field, and the condition's value as the index spells it (for a range,
+    /// the conditions it answers); nil for a scan.
     public var index: String?
     public var value: String?
     /// Queries the plan costs before any document is read: the chunks of the value's list
-    /// (each further page of a list costs one more), or the collection's record index chunks.
+    /// (each further page of a list costs one more), the chunks of an ordered index's directory
+    /// of values, or the collection's record index chunks.
     public var listQueries: Int
     /// Whether every document is read (one query each), or only those the index lists.
     public var readsEveryDocument: Bool
+    /// For a range or prefix through an ordered index: queries for each value in range (its
+    /// list's chunks), read after the directory.
+    public var queriesPerValue: Int?
 
     public var description: String {
+        if let index, let value, let queriesPerValue {
+            return "ordered index '\(index)' for \(value): \(listQueries) queries for its directory of values, then \(queriesPerValue) for each value in range, then one per document listed"
+        }
         if let index, let value {
             return "index '\(index)' for the value \(value): \(listQueries) queries for its list, then one per document it lists"
         }
         return "scan: \(listQueries) queries for the collection's index, then one per document; no readable index covers a condition"
     }
+}
+
+/// How a find reads through an index: the list of one value, or the lists of the values an
+/// ordered index's directory holds that `conditions` (ranges and prefixes of its field) admit.
+enum IndexRead {
+    case value(field: String, key: [UInt8], definition: IndexDefinition)
+    case range(field: String, conditions: [Filter], definition: IndexDefinition)
 }
 
 extension DocumentCollection {
@@ -42,11 +57,15 @@ extension DocumentCollection {
     /// every document already there is added with a compare-and-swap against its record; then
     /// it is marked readable. Stopped midway, it is left building and kept by writers; creating
     /// it again finishes it. `unique`: a write that would give two documents the same value is
-    /// refused (`alreadyExists`), and so is a build that finds two. `progress` is told how many
-    /// documents the build has looked at, after each group of them.
+    /// refused (`alreadyExists`), and so is a build that finds two. `ordered`: the index also keeps
+    /// a directory of the values its documents hold (in `directoryChunks` chunks), so that `find`
+    /// answers ranges and prefixes of the field from it (section 14.7); not in a private
+    /// collection. `progress` is told how many documents the build has looked at, after each
+    /// group of them.
     @discardableResult
     public func createIndex(
-        _ field: String, unique: Bool = false, chunks: Int? = nil, progress: (@Sendable (Int) -> Void)? = nil
+        _ field: String, unique: Bool = false, chunks: Int? = nil, ordered: Bool = false, directoryChunks: Int? = nil,
+        progress: (@Sendable (Int) -> Void)? = nil
     ) async throws -> IndexBuildReport {
         let path = "\(database)/\(name)"
         guard IndexKey.isField(field) else {
@@ -57,10 +76,20 @@ extension DocumentCollection {
         guard (1...IndexDefinition.maxChunks).contains(total) else {
             throw StoreError.invalidDocument("an index has 1 to \(IndexDefinition.maxChunks) chunks, not \(total)")
         }
+        let directory = ordered ? (directoryChunks ?? IndexDefinition.defaultDirectoryChunks) : nil
+        if !ordered, directoryChunks != nil { throw StoreError.invalidDocument("only an ordered index has a directory of values to give chunks to") }
+        if let directory, !(1...IndexDefinition.maxChunks).contains(directory) {
+            throw StoreError.invalidDocument("an ordered index's directory has 1 to \(IndexDefinition.maxChunks) chunks, not \(directory)")
+        }
         store.forget(collection: name, in: database)
         let node = try await store.collection(named: name, in: database, forWriting: true)
         // A private collection's index needs its key, to seal its names.
         let sealing = try store.codec(of: node, in: database).sealed()
+        if ordered, node.metadata.privacy != nil {
+            throw StoreError.invalidDocument(
+                "collection '\(path)' is private: an ordered index's directory would show its values to every reader of the zone")
+        }
+        if ordered { _ = try store.layout.indexPage(9_999, chunk: IndexDefinition.maxChunks - 1, of: store.layout.directory(field: field, of: node.name)) }
         // Every name the index may need must fit: the longest key label, the last chunk, a late page.
         _ = try store.layout.indexPage(
             9_999, chunk: total - 1,
@@ -68,9 +97,11 @@ extension DocumentCollection {
         var readable = false
         try await changeIndexes("creating the index of '\(field)' on '\(path)'") { indexes in
             if let existing = indexes[field] {
-                guard existing.isUnique == unique, existing.chunks.total == total || chunks == nil else {
+                guard existing.isUnique == unique, existing.chunks.total == total || chunks == nil, existing.isOrdered == ordered,
+                    existing.ordered?.chunks.total == directory || directoryChunks == nil
+                else {
                     throw StoreError.alreadyExists(
-                        "collection '\(path)' has an index of '\(field)' already (\(existing.isUnique ? "unique" : "not unique"), \(existing.chunks.total) chunks); drop it first to change it")
+                        "collection '\(path)' has an index of '\(field)' already (\(existing.isUnique ? "unique" : "not unique"), \(existing.isOrdered ? "ordered" : "not ordered"), \(existing.chunks.total) chunks); drop it first to change it")
                 }
                 readable = existing.state == .readable
                 return
@@ -78,7 +109,7 @@ extension DocumentCollection {
             guard indexes.count < IndexDefinition.maxPerCollection else {
                 throw StoreError.tooLarge("collection '\(path)' has \(indexes.count) indexes, the most it can have")
             }
-            indexes[field] = IndexDefinition(chunks: total, state: .building, unique: unique)
+            indexes[field] = IndexDefinition(chunks: total, state: .building, unique: unique, directoryChunks: directory)
         }
         if readable { return IndexBuildReport(field: field, added: 0, documents: 0) }
         let report = try await backfill(field, progress: progress)
@@ -109,8 +140,15 @@ extension DocumentCollection {
     /// must all hold), or by reading every document.
     public func explain(_ filter: Filter) async throws -> FindPlan {
         let node = try await store.collection(named: name, in: database)
-        if let (field, key, definition) = Self.covering(filter, node.metadata.indexes ?? [:]) {
+        switch Self.covering(filter, node.metadata.indexes ?? [:]) {
+        case .value(let field, let key, let definition):
             return FindPlan(index: field, value: IndexKey.describe(key), listQueries: definition.chunks.total, readsEveryDocument: false)
+        case .range(let field, let conditions, let definition):
+            return FindPlan(
+                index: field, value: conditions.map(\.description).joined(separator: " and "),
+                listQueries: definition.ordered!.chunks.total, readsEveryDocument: false, queriesPerValue: definition.chunks.total)
+        case nil:
+            break
         }
         return FindPlan(index: nil, value: nil, listQueries: node.metadata.chunks.total, readsEveryDocument: true)
     }
@@ -123,7 +161,7 @@ extension DocumentCollection {
         return producing { continuation in
             let store = collection.store
             let node = try await store.collection(named: collection.name, in: collection.database)
-            guard let (field, key, definition) = Self.covering(filter, node.metadata.indexes ?? [:]) else {
+            guard let read = Self.covering(filter, node.metadata.indexes ?? [:]) else {
                 for try await documents in collection.scan() {
                     let matched = documents.filter { filter.matches($0) }
                     if !matched.isEmpty { continuation.yield(matched) }
@@ -131,7 +169,6 @@ extension DocumentCollection {
                 return
             }
             let codec = try store.codec(of: node, in: collection.database)
-            let list = try store.layout.posting(field: field, key: key, of: node.name, sealing: codec.sealed())
             let leases = LeaseLiveness(store, route: .reader(store.configuration.consistency))
             // At `session`, a list must hold what this store object wrote: a lagging read server's
             // may not, so once it has written to the collection the lists come from the primary
@@ -139,29 +176,66 @@ extension DocumentCollection {
             let wrote = !store.session.existing(in: collection.database, collection.name).isEmpty
             let route: ReadRoute = store.replicas != nil && store.configuration.consistency == .session && wrote
                 ? .primary : .reader(store.configuration.consistency)
-            let chunks = try await store.concurrently(Array(0..<definition.chunks.total)) { chunk in
-                try await collection.chunkIDs(chunk, of: list, leases: leases, route: route)
+            // The lists to read, in the order of their values.
+            var lists: [DNSName] = []
+            let definition: IndexDefinition
+            switch read {
+            case .value(let field, let key, let found):
+                definition = found
+                lists = [try store.layout.posting(field: field, key: key, of: node.name, sealing: codec.sealed())]
+            case .range(let field, let conditions, let found):
+                definition = found
+                let directory = try store.layout.directory(field: field, of: node.name)
+                let entries = try await store.readIndex(of: directory, total: found.ordered!.chunks.total, level: .record, route: route)
+                // An entry whose key its label hides (a long value) is read and checked like any other.
+                let admitted = entries.keys.compactMap { entry -> ([UInt8], String)? in
+                    guard let key = IndexKey.key(ofDirectoryEntry: entry) else { return ([0xff], entry) }
+                    return conditions.allSatisfy { $0.admits(key: key) } ? (key, entry) : nil
+                }
+                lists = try admitted.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map {
+                    try store.layout.posting(field: field, directoryEntry: $0.1, of: node.name)
+                }
             }
-            let ids = try chunks.flatMap { $0 }.map(codec.realID).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            for start in stride(from: 0, to: ids.count, by: 64) {
-                let documents = try await collection.read(Array(ids[start..<min(start + 64, ids.count)]), in: node, codec: codec, leases: leases)
-                let matched = documents.filter { filter.matches($0) }
-                if !matched.isEmpty { continuation.yield(matched) }
+            var seen = Set<String>()
+            for group in stride(from: 0, to: lists.count, by: max(1, 64 / definition.chunks.total)) {
+                let reads = lists[group..<min(lists.count, group + max(1, 64 / definition.chunks.total))].flatMap { list in
+                    (0..<definition.chunks.total).map { (list, $0) }
+                }
+                let chunks = try await store.concurrently(reads) { list, chunk in
+                    try await collection.chunkIDs(chunk, of: list, leases: leases, route: route)
+                }
+                // Within one value, documents in id order; values in the order of their keys.
+                var ids: [String] = []
+                for start in stride(from: 0, to: chunks.count, by: definition.chunks.total) {
+                    let value = try chunks[start..<start + definition.chunks.total].flatMap { $0 }.map(codec.realID)
+                    ids += value.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.filter { seen.insert($0).inserted }
+                }
+                for start in stride(from: 0, to: ids.count, by: 64) {
+                    let documents = try await collection.read(Array(ids[start..<min(start + 64, ids.count)]), in: node, codec: codec, leases: leases)
+                    let matched = documents.filter { filter.matches($0) }
+                    if !matched.isEmpty { continuation.yield(matched) }
+                }
             }
         }
     }
 
-    /// The readable index and key that a condition of `filter` (one that must hold) names.
-    static func covering(_ filter: Filter, _ indexes: [String: IndexDefinition]) -> (String, [UInt8], IndexDefinition)? {
-        switch filter {
-        case .equals(let field, let value):
-            guard let definition = indexes[field], definition.state == .readable, let key = IndexKey.key(of: value) else { return nil }
-            return (field, key, definition)
-        case .and(let all):
-            return all.lazy.compactMap { covering($0, indexes) }.first
-        default:
-            return nil
+    /// The readable index that a condition of `filter` (one that must hold) can be answered
+    /// from: an index of a field it equates with a string, number, boolean or null, else an
+    /// ordered index of a field it bounds or prefixes (with every such condition on that field).
+    static func covering(_ filter: Filter, _ indexes: [String: IndexDefinition]) -> IndexRead? {
+        let all = filter.conjuncts
+        for condition in all {
+            guard case .equals(let field, let value) = condition, let definition = indexes[field], definition.state == .readable,
+                let key = IndexKey.key(of: value)
+            else { continue }
+            return .value(field: field, key: key, definition: definition)
         }
+        for condition in all {
+            guard let field = condition.orderedField, let definition = indexes[field], definition.state == .readable, definition.isOrdered
+            else { continue }
+            return .range(field: field, conditions: all.filter { $0.orderedField == field }, definition: definition)
+        }
+        return nil
     }
 
     /// Adds every document already stored to the index of `field`, each with a compare-and-swap
@@ -230,4 +304,7 @@ extension IndexDefinition {
     /// Chunks of a value's list unless asked otherwise: a find reads them all (in parallel), and
     /// writers that add documents of one value at once contend on one chunk in that many.
     public static let defaultChunks = 4
+    /// Chunks of an ordered index's directory of values unless asked otherwise: a range reads
+    /// them all; a write that gives a list its first entry or takes its last reads one.
+    public static let defaultDirectoryChunks = 8
 }

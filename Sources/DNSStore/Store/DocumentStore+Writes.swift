@@ -84,6 +84,8 @@ extension DocumentStore {
                 reading.postings = try await postingChanges(for: reading)
                 reading.plans = try await loadIndexChunks(for: reading)
                 reading.staleHolders = try await staleHolders(in: reading)
+                reading.directory = try await directoryPlan(postings: reading.postings, plans: reading.plans, stale: reading.staleHolders)
+                reading.plans.merge(reading.directory.plans) { $1 }
                 for (i, op) in reading.ops.enumerated() where reading.currents[i] == nil && !op.isDelete {
                     try checkNoSealedIDs(in: reading.plans[reading.addresses[i].indexChunk]!, of: reading.addresses[i], op.path)
                 }

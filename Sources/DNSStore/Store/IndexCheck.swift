@@ -10,6 +10,8 @@ struct IndexCheck {
     var unchecked: Set<DNSName> = []
     /// What must be listed: by list chunk, the stored ids.
     private var expected: [IndexEdits.ChunkKey: Set<String>] = [:]
+    /// Ordered indexes' lists that documents call for, and where their directories list them.
+    private var directoryOf: [DNSName: OrderedList] = [:]
 
     /// What a repair changes: entries to add and remove, and names to delete.
     struct Repairs {
@@ -37,7 +39,10 @@ struct IndexCheck {
         guard let changes = try? IndexMaintenance.changes(
             old: nil, new: value, storedID: storedID, indexes: owner.indexes, collection: collection, layout: layout, sealing: owner.sealing)
         else { return }
-        for change in changes { expected[change.chunk, default: []].insert(storedID) }
+        for change in changes {
+            expected[change.chunk, default: []].insert(storedID)
+            if let ordered = change.ordered { directoryOf[ordered.list] = ordered }
+        }
     }
 
     /// Compares the lists in the zone (`texts`, every name under an `_ix`) with what the
@@ -46,6 +51,7 @@ struct IndexCheck {
     func compare(_ texts: [DNSName: RData], layout: StoreLayout, repair: Bool, into report: inout CheckReport) throws -> Repairs {
         var repairs = Repairs()
         var found: [IndexEdits.ChunkKey: Set<String>] = [:]
+        var foundValues: [IndexEdits.ChunkKey: Set<String>] = [:]
         var fields: [DNSName: (path: String, field: String, definition: IndexDefinition)] = [:]
         for (collection, entry) in collections {
             for (field, definition) in entry.indexes {
@@ -59,16 +65,27 @@ struct IndexCheck {
             let isPage = name.labels.first.map { $0.first == UInt8(ascii: "_") } ?? false
             let chunkName = isPage ? name.parent : name
             let list = chunkName.parent
-            guard let owner = fields[list.parent], let first = chunkName.labels.first,
-                let chunk = Int(String(decoding: first, as: UTF8.self)), (0..<owner.definition.chunks.total).contains(chunk),
+            // An ordered index's directory of values, `<j>._keys.<field>._ix.C` (section 14.7).
+            let isDirectory = list.labels.first == Array("_keys".utf8)
+            let definition = fields[list.parent]?.definition
+            let chunks = (isDirectory ? definition?.ordered?.chunks.total : definition?.chunks.total) ?? 0
+            guard let first = chunkName.labels.first,
+                let chunk = Int(String(decoding: first, as: UTF8.self)), (0..<chunks).contains(chunk),
                 case .txt(let t)? = texts[name], let page = try? IndexPage(parsing: t.joined, level: .record, name: name)
             else {
                 report.problems.append(.init(kind: .strayName, name: "\(name)", detail: "nothing in the store refers to it", repaired: repair))
                 repairs.strays.append(name)
                 continue
             }
+            if isDirectory {
+                foundValues[IndexEdits.ChunkKey(node: list, chunk: chunk, level: .record), default: []].formUnion(page.entries.keys)
+                continue
+            }
             found[IndexEdits.ChunkKey(node: list, chunk: chunk, level: .record), default: []].formUnion(page.entries.keys)
         }
+        // The lists that hold entries once repaired: a readable index's as its documents call
+        // for; a building one's, those of its entries that documents call for.
+        var holding = Set<DNSName>()
         for key in Set(found.keys).union(expected.keys).sorted(by: { ($0.node.description, $0.chunk) < ($1.node.description, $1.chunk) }) {
             let owner = fields[key.node.parent]!
             let listed = found[key] ?? [], wanted = expected[key] ?? []
@@ -79,12 +96,34 @@ struct IndexCheck {
                     repaired: repair))
                 repairs.changes.append(PostingChange(chunk: key, storedID: storedID, adding: false))
             }
+            if !(owner.definition.state == .readable ? wanted : wanted.intersection(listed)).isEmpty { holding.insert(key.node) }
             guard owner.definition.state == .readable else { continue }
             for storedID in wanted.subtracting(listed).sorted() {
                 report.problems.append(.init(
                     kind: .documentNotIndexed, name: "\(owner.path)/\(storedID)",
                     detail: "the index of '\(owner.field)' does not list it at \(key.node) chunk \(key.chunk)", repaired: repair))
                 repairs.changes.append(PostingChange(chunk: key, storedID: storedID, adding: true))
+            }
+        }
+        // Each ordered index's directory lists exactly the values whose lists hold entries.
+        var wantedValues: [IndexEdits.ChunkKey: Set<String>] = [:]
+        for list in holding { if let ordered = directoryOf[list] { wantedValues[ordered.directory, default: []].insert(ordered.entry) } }
+        for key in Set(foundValues.keys).union(wantedValues.keys).sorted(by: { ($0.node.description, $0.chunk) < ($1.node.description, $1.chunk) }) {
+            let owner = fields[key.node.parent]!
+            let listed = foundValues[key] ?? [], wanted = wantedValues[key] ?? []
+            for entry in listed.subtracting(wanted).sorted() {
+                report.problems.append(.init(
+                    kind: .staleIndexEntry, name: "\(owner.path)",
+                    detail: "the directory of values of the index of '\(owner.field)' lists '\(entry.prefix(40))' at \(key.node) chunk \(key.chunk), which no document holds",
+                    repaired: repair))
+                repairs.changes.append(PostingChange(chunk: key, storedID: entry, adding: false))
+            }
+            for entry in wanted.subtracting(listed).sorted() {
+                report.problems.append(.init(
+                    kind: .documentNotIndexed, name: "\(owner.path)",
+                    detail: "the directory of values of the index of '\(owner.field)' lacks '\(entry.prefix(40))' at \(key.node) chunk \(key.chunk)",
+                    repaired: repair))
+                repairs.changes.append(PostingChange(chunk: key, storedID: entry, adding: true))
             }
         }
         return repairs

@@ -10,10 +10,38 @@ struct PostingChange: Sendable, Equatable {
     var adding: Bool
     /// For an addition to a unique index: its field and the value, for the refusal's message.
     var unique: UniqueValue?
+    /// For an ordered index: the list, and the directory entry that names it (section 14.7).
+    var ordered: OrderedList?
 
     struct UniqueValue: Sendable, Equatable {
         var field: String
         var value: String
+    }
+}
+
+/// A value's list in an ordered index, and where the index's directory lists it.
+struct OrderedList: Sendable, Hashable {
+    var list: DNSName
+    var listChunks: Int
+    var directory: IndexEdits.ChunkKey
+    var entry: String
+}
+
+/// What a write does to ordered indexes' directories (section 14.7): each directory chunk it
+/// changes, read; the entries it adds and removes; and the pages of lists it did not change that
+/// it read to learn whether a list is empty, each required to be as read.
+struct DirectoryPlan {
+    var plans: [IndexEdits.ChunkKey: IndexChunkPlan] = [:]
+    var changes: [(chunk: IndexEdits.ChunkKey, entry: String, adding: Bool)] = []
+    var required: [LoadedPage] = []
+
+    /// Makes the changes in `plans` (which hold the directory chunks) and requires the pages read.
+    func apply(to plans: inout [IndexEdits.ChunkKey: IndexChunkPlan], update: inout UpdateBuilder) throws {
+        for change in changes where !change.adding { plans[change.chunk]!.remove(change.entry) }
+        for change in changes where change.adding { try plans[change.chunk]!.add(change.entry, .document(lease: nil)) }
+        for page in required {
+            if let rdata = page.rdata { update.require(.rrsetEquals(page.name, .txt, [rdata])) } else { update.require(.rrsetDoesNotExist(page.name, .txt)) }
+        }
     }
 }
 
@@ -33,14 +61,27 @@ enum IndexMaintenance {
             let after = new.flatMap { IndexKey.key(in: $0, field: field) }
             guard before != after else { continue }
             let chunk = Naming.chunk(for: storedID, total: definition.chunks.total)
+            func ordered(_ key: [UInt8], _ node: DNSName) throws -> OrderedList? {
+                guard let directory = definition.ordered, sealing == nil else { return nil }
+                let entry = IndexKey.directoryEntry(key)
+                let chunk = Naming.chunk(for: entry, total: directory.chunks.total)
+                return OrderedList(
+                    list: node, listChunks: definition.chunks.total,
+                    directory: .init(node: try layout.directory(field: field, of: collection), chunk: chunk, level: .record), entry: entry)
+            }
             if let before {
                 let node = try layout.posting(field: field, key: before, of: collection, sealing: sealing)
-                changes.append(PostingChange(chunk: .init(node: node, chunk: chunk, level: .record), storedID: storedID, adding: false))
+                changes.append(
+                    PostingChange(
+                        chunk: .init(node: node, chunk: chunk, level: .record), storedID: storedID, adding: false, ordered: try ordered(before, node)))
             }
             if let after {
                 let node = try layout.posting(field: field, key: after, of: collection, sealing: sealing)
                 let unique = definition.isUnique ? PostingChange.UniqueValue(field: field, value: IndexKey.describe(after)) : nil
-                changes.append(PostingChange(chunk: .init(node: node, chunk: chunk, level: .record), storedID: storedID, adding: true, unique: unique))
+                changes.append(
+                    PostingChange(
+                        chunk: .init(node: node, chunk: chunk, level: .record), storedID: storedID, adding: true, unique: unique,
+                        ordered: try ordered(after, node)))
             }
         }
         return changes
@@ -141,6 +182,62 @@ extension DocumentStore {
     }
 }
 
+extension DocumentStore {
+    /// What `postings`, planned over `plans` (with `stale` holders removed too), do to ordered
+    /// indexes' directories (section 14.7): a list that gains its first entry is added to its
+    /// directory, one that loses its last is taken off, in the same UPDATE. Whether a list is
+    /// empty is known from the chunks the write changes when one of them holds entries before and
+    /// after; otherwise page 0 of each of its other chunks is read, and required as read.
+    func directoryPlan(
+        postings: [PostingChange], plans: [IndexEdits.ChunkKey: IndexChunkPlan], stale: [StaleHolder] = []
+    ) async throws -> DirectoryPlan {
+        let lists = Set(postings.compactMap(\.ordered))
+        guard !lists.isEmpty else { return DirectoryPlan() }
+        var after = plans
+        for holder in stale { after[holder.chunk]?.remove(holder.storedID) }
+        try IndexMaintenance.apply(postings, to: &after) { $0 }
+        struct Undecided { var list: OrderedList; var before: Bool; var after: Bool; var others: [Int] }
+        var undecided: [Undecided] = []
+        for list in lists.sorted(by: { ($0.list, $0.entry) < ($1.list, $1.entry) }) {
+            let touched = plans.keys.filter { $0.node == list.list }
+            let before = touched.contains { !plans[$0]!.wasEmpty }
+            let now = touched.contains { !after[$0]!.isKnownEmpty }
+            if before && now { continue }
+            let others = (0..<list.listChunks).filter { chunk in !touched.contains { $0.chunk == chunk } }
+            undecided.append(Undecided(list: list, before: before, after: now, others: others))
+        }
+        guard !undecided.isEmpty else { return DirectoryPlan() }
+        let read = try await concurrently(undecided.flatMap { item in item.others.map { (item.list.list, $0) } }) { node, chunk in
+            try await self.loadPage(0, chunk: chunk, of: node, level: .record, route: .primary)
+        }
+        var result = DirectoryPlan(required: read)
+        var adding = Set<IndexEdits.ChunkKey>(), removing: [IndexEdits.ChunkKey: Set<String>] = [:]
+        var offset = 0
+        for item in undecided {
+            let others = read[offset..<offset + item.others.count]
+            offset += item.others.count
+            let elsewhere = others.contains { $0.rdata != nil && !($0.page.entries.isEmpty && $0.page.pages == 1) }
+            let (before, now) = (item.before || elsewhere, item.after || elsewhere)
+            guard before != now else { continue }
+            result.changes.append((item.list.directory, item.list.entry, now))
+            if now { adding.insert(item.list.directory) } else { removing[item.list.directory, default: []].insert(item.list.entry) }
+        }
+        let keys = Set(result.changes.map(\.chunk))
+        result.plans = try await loadPlans(keys, adding: adding.subtracting(removing.keys), removing: removing)
+        // A directory chunk with no room on its hinted page, or whose entry to remove was not found
+        // on the pages that seemed to hold it, is read whole, as any chunk is.
+        var again = Set<IndexEdits.ChunkKey>()
+        for change in result.changes {
+            let plan = result.plans[change.chunk]!
+            if change.adding ? !(try result.plans[change.chunk]!.hasRoom(for: [(change.entry, .document(lease: nil))])) : plan.page(holding: change.entry) == nil {
+                again.insert(change.chunk)
+            }
+        }
+        if !again.isEmpty { result.plans.merge(try await loadPlans(again)) { $1 } }
+        return result
+    }
+}
+
 extension Optional {
     func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
         guard let self else { return nil }
@@ -193,13 +290,17 @@ extension DocumentStore {
                 let first = try await addToIndex(field, storedIDs: missing[..<half].map(\.storedID), of: collection)
                 return first + (try await addToIndex(field, storedIDs: missing[half...].map(\.storedID), of: collection))
             }
+            let directory: DirectoryPlan
             do {
+                directory = try await directoryPlan(postings: missing, plans: plans)
                 try IndexMaintenance.apply(missing, to: &plans) { $0 }
             } catch let error as StoreError where error.code == .alreadyExists {
                 throw StoreError.alreadyExists(
                     "\(error.detail); the unique index cannot be built on '\(path)' until one of them changes (drop it with 'dnsstore index drop')")
             }
+            plans.merge(directory.plans) { $1 }
             var update = UpdateBuilder(zone: configuration.zone)
+            try directory.apply(to: &plans, update: &update)
             update.require(.rrsetEquals(node.name, .txt, [node.rdata]))
             for change in missing {
                 let (address, record) = records[change.storedID]!
@@ -236,6 +337,17 @@ extension DocumentStore {
             for key in keys[field] ?? [] {
                 let list = try layout.posting(field: field, key: key, of: node, sealing: sealing)
                 for chunk in 0..<definition.chunks.total { lists.append((list, chunk)) }
+            }
+            // An ordered index's directory, and the lists it names that no document called for.
+            if let ordered = definition.ordered, sealing == nil {
+                let directory = try layout.directory(field: field, of: node)
+                let entries = try await readIndex(of: directory, total: ordered.chunks.total, level: .record, route: .primary)
+                for entry in entries.keys {
+                    guard let list = try? layout.posting(field: field, directoryEntry: entry, of: node) else { continue }
+                    if let key = IndexKey.key(ofDirectoryEntry: entry), keys[field]?.contains(key) == true { continue }
+                    for chunk in 0..<definition.chunks.total { lists.append((list, chunk)) }
+                }
+                for chunk in 0..<ordered.chunks.total { lists.append((directory, chunk)) }
             }
         }
         let names = try await concurrently(lists) { list, chunk in

@@ -33,6 +33,8 @@ struct WriteReading {
     /// Entries of unique indexes' lists whose documents are gone (left by a reaper without a
     /// private collection's key): removed in the UPDATE, with the document required absent.
     var staleHolders: [StaleHolder] = []
+    /// What the writes change in ordered indexes' directories, whose chunks are among `plans`.
+    var directory = DirectoryPlan()
 }
 
 /// A stored id a list holds whose record does not exist.
@@ -134,6 +136,7 @@ struct WritePlan {
             let i = reading.addresses.firstIndex { $0.storedID == storedID }
             return i.map { reading.ops[$0].id } ?? storedID
         }
+        try reading.directory.apply(to: &plans, update: &update)
         try planLeases(reading, layout: layout, plans: &plans)
         for key in plans.keys.sorted(by: { ($0.node, $0.chunk) < ($1.node, $1.chunk) }) {
             var plan = plans[key]!
