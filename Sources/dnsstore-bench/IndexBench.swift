@@ -5,8 +5,9 @@ import DNSWire
 import Foundation
 
 /// Issue 35's figures, on our server in one run: `find` by a field with 10 matches through an
-/// index against the same `find` reading every document, as the collection grows (queries and
-/// milliseconds); and what an index costs a put (octets and rate; no index, one, three).
+/// index, and by a range with 10 matches through an ordered index, against the same `find`
+/// reading every document, as the collection grows (queries and milliseconds); and what an
+/// index costs a put (octets and rate; no index, one, three; an ordered one).
 /// `--max-documents N` stops the growth at N.
 func runIndexes() async throws {
     let zone: DNSName = "example.test."
@@ -40,6 +41,10 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
     let sizes = smoke ? [200] : [1_000, 100_000, 1_000_000].filter { $0 <= options.maxDocuments }
     let hosts = try await store.createDatabase("bench").createCollection("hosts", chunks: 64)
     try await hosts.createIndex("role")
+    // An ordered index of a field every document holds its own value of (the directory as large
+    // as the collection: a range's worst case), with `m` holding the same value, not indexed.
+    try await hosts.createIndex("n", ordered: true, directoryChunks: 64)
+    var rangeRows: [String] = []
     print("")
     print("find by a field with 10 matches on our server: through an index of 4 chunks, and reading every document (one client, warm metadata; median of \(smoke ? 1 : 5) finds through the index, one scan)")
     print("| documents | index: queries | index: ms | scan: queries | scan: ms | queries, scan / index | ms, scan / index |")
@@ -49,7 +54,7 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
         // Ten documents per value, whatever the size: h0..h9 hold r0, h10..h19 r1, and so on.
         for start in stride(from: loaded, to: size, by: 5_000) {
             let rows = (start..<min(start + 5_000, size)).map { i in
-                ("h\(i)", Array(#"{"role":"r\#(i / 10)","copy":"r\#(i / 10)","host":"web-\#(i).example.net","n":\#(i)}"#.utf8))
+                ("h\(i)", Array(#"{"role":"r\#(i / 10)","copy":"r\#(i / 10)","host":"web-\#(i).example.net","n":\#(i),"m":\#(i)}"#.utf8))
             }
             _ = try await hosts.putMany(rows)
         }
@@ -77,7 +82,39 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
         let indexMillis = median(times)
         print("| \(size) | \(indexQueries) | \(String(format: "%.1f", indexMillis)) | \(scanQueries) | \(String(format: "%.0f", scanMillis)) | \(String(format: "%.0f", Double(scanQueries) / Double(indexQueries))) | \(String(format: "%.0f", scanMillis / indexMillis)) |")
         fflush(nil)
+
+        // The same for a range of 10 values, one document each, through the ordered index.
+        let low = Double(size / 2)
+        func range(_ field: String) -> Filter {
+            .range(field, ValueRange(lower: .init(value: .number(low), inclusive: true), upper: .init(value: .number(low + 10), inclusive: false)))
+        }
+        _ = try await hosts.find(range("n"))
+        var rangeTimes: [Double] = []
+        var rangeQueries = 0
+        for _ in 0..<(smoke ? 1 : 5) {
+            let before = counted().queries
+            let start = ContinuousClock.now
+            let found = try await hosts.find(range("n"))
+            rangeTimes.append(millis(ContinuousClock.now - start))
+            rangeQueries = counted().queries - before
+            guard found.count == 10 else { throw StoreError.corrupted("the ordered index found \(found.count) documents, not 10") }
+        }
+        let rangeBefore = counted().queries
+        let rangeStart = ContinuousClock.now
+        let rangeAll = try await hosts.find(range("m"))
+        let rangeScanMillis = millis(ContinuousClock.now - rangeStart)
+        let rangeScanQueries = counted().queries - rangeBefore
+        guard rangeAll.map(\.id) == (try await hosts.find(range("n"))).map(\.id) else { throw StoreError.corrupted("ordered index and scan disagree") }
+        let rangeMillis = median(rangeTimes)
+        rangeRows.append(
+            "| \(size) | \(rangeQueries) | \(String(format: "%.1f", rangeMillis)) | \(rangeScanQueries) | \(String(format: "%.0f", rangeScanMillis)) | \(String(format: "%.0f", Double(rangeScanQueries) / Double(rangeQueries))) | \(String(format: "%.0f", rangeScanMillis / rangeMillis)) |")
     }
+    print("")
+    print("find by a range with 10 matches (n >= N/2 and n < N/2 + 10; every document its own value, so the directory of values is as large as the collection) through an ordered index with a directory of 64 chunks, and reading every document")
+    print("| documents | index: queries | index: ms | scan: queries | scan: ms | queries, scan / index | ms, scan / index |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rangeRows { print(row) }
+    fflush(nil)
 
     // 2. A put's cost with no index, one and three, each changing every indexed value (the
     // worst case: each index's entry moves between two lists) or none of them.
@@ -123,4 +160,46 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
         }
         fflush(nil)
     }
+
+    // 3. What an ordered index's directory costs a put whose value no other document holds: its
+    // old value's list loses its last entry and the new one's gains its first, so the directory
+    // changes twice in the UPDATE. Against no index, and an index of the same field that is not
+    // ordered.
+    print("")
+    print("A put moving a document to a value no other holds (its old value's list emptied), one client, \(smoke ? "once" : String(format: "%.0f s", seconds)) per case, the cases in turn, twice; 1,000 documents per collection")
+    print("| index of n | UPDATE octets per put | queries per put | puts/s | / no index |")
+    print("|---|---|---|---|---|")
+    let kinds = ["none", "plain", "ordered"]
+    var moving: [String: DocumentCollection] = [:]
+    for kind in kinds {
+        let collection = try await store.database("bench").createCollection("moving-\(kind)", chunks: 16)
+        _ = try await collection.putMany((0..<1_000).map { i in ("d\(i)", Array(#"{"n":\#(i)}"#.utf8)) })
+        if kind != "none" { try await collection.createIndex("n", ordered: kind == "ordered") }
+        moving[kind] = collection
+    }
+    var next = Dictionary(uniqueKeysWithValues: kinds.map { ($0, 1_000) })
+    var movingRows: [String: (octets: Double, queries: Double, rate: [Double])] = [:]
+    for _ in 0..<(smoke ? 1 : 2) {
+        for kind in kinds {
+            let collection = moving[kind]!
+            let before = counted()
+            let rate = try await measureSequential(smoke ? 0.05 : seconds) {
+                let n = next[kind]!
+                next[kind] = n + 1
+                try await collection.putJSON("d\(n % 1_000)", Array(#"{"n":\#(n)}"#.utf8))
+            }
+            let after = counted()
+            let puts = Double(max(1, after.updates - before.updates))
+            movingRows[kind, default: (0, 0, [])].octets = Double(after.updateOctets - before.updateOctets) / puts
+            movingRows[kind, default: (0, 0, [])].queries = Double(after.queries - before.queries) / puts
+            movingRows[kind, default: (0, 0, [])].rate.append(rate)
+        }
+    }
+    let movingBase = median(movingRows["none"]!.rate)
+    for kind in kinds {
+        let row = movingRows[kind]!
+        let rate = median(row.rate)
+        print("| \(kind) | \(String(format: "%.0f", row.octets)) | \(String(format: "%.1f", row.queries)) | \(String(format: "%.0f", rate)) | \(String(format: "%.2f", movingBase / rate))x cost |")
+    }
+    fflush(nil)
 }

@@ -75,11 +75,6 @@ public enum IndexKey {
         }
     }
 
-    /// The key a document has in the index of `field`, or nil when it has none there.
-    static func key(in document: JSONValue, field: String) -> [UInt8]? {
-        document.lookup(field).flatMap(key(of:))
-    }
-
     /// A key's label: section 2's three forms applied to its octets (plain, `x--` base32,
     /// `h--` hashed), without section 2's limits on names.
     public static func label(_ key: [UInt8]) -> String {

@@ -71,7 +71,10 @@ extension DocumentCollection {
         guard IndexKey.isField(field) else {
             throw StoreError.invalidName("'\(field)' is not a field path: names joined by '.', none empty, 1 to 255 octets")
         }
-        let total = unique ? 1 : (chunks ?? IndexDefinition.defaultChunks)
+        // An ordered index's lists have one chunk unless asked otherwise: a range reads every chunk
+        // of each value's list, and a list of several chunks makes a write that gives a value its
+        // first document read the others (section 14.7).
+        let total = unique ? 1 : (chunks ?? (ordered ? 1 : IndexDefinition.defaultChunks))
         if unique, let chunks, chunks != 1 { throw StoreError.invalidDocument("a unique index has one chunk, not \(chunks)") }
         guard (1...IndexDefinition.maxChunks).contains(total) else {
             throw StoreError.invalidDocument("an index has 1 to \(IndexDefinition.maxChunks) chunks, not \(total)")

@@ -83,11 +83,10 @@ extension DocumentStore {
             let (name, _) = try self.layout.child(id, total: total, of: node)
             guard let rdata = try await self.readRecord(name) else { return [] }
             guard let record = try? RecordText.parse(rdata, name: name, tolerateNewer: true) else { return [name] }
-            if !indexes.isEmpty, let json = try? await self.storedJSON(of: record, at: name, codec: codec, id: id),
-                let value = IndexMaintenance.value(json)
-            {
+            if !indexes.isEmpty, let json = try? await self.storedJSON(of: record, at: name, codec: codec, id: id) {
+                let document = DocumentKeys(json)
                 keys.withLock { keys in
-                    for field in indexes.keys { if let key = IndexKey.key(in: value, field: field) { keys[field, default: []].insert(key) } }
+                    for field in indexes.keys { if let key = document.key(field) { keys[field, default: []].insert(key) } }
                 }
             }
             return [name] + (try self.dataChunkNames(of: record, at: name))

@@ -47,18 +47,19 @@ struct DirectoryPlan {
 
 /// What writes do to a collection's secondary indexes, worked out without I/O.
 enum IndexMaintenance {
-    /// The changes that writing `new` (nil: deleting) over `old` (nil: nothing there) makes to
-    /// `indexes` of the collection at `collection`: for each index whose key differs, the stored
-    /// id leaves the old key's list and joins the new one's.
+    /// The changes that writing the JSON text `new` (nil: deleting) over `old` (nil: nothing
+    /// there) makes to `indexes` of the collection at `collection`: for each index whose key
+    /// differs, the stored id leaves the old key's list and joins the new one's.
     static func changes(
-        old: JSONValue?, new: JSONValue?, storedID: String, indexes: [String: IndexDefinition], collection: DNSName, layout: StoreLayout,
+        old: [UInt8]?, new: [UInt8]?, storedID: String, indexes: [String: IndexDefinition], collection: DNSName, layout: StoreLayout,
         sealing: CollectionSecrets?
     ) throws -> [PostingChange] {
         var changes: [PostingChange] = []
+        let old = old.map(DocumentKeys.init), new = new.map(DocumentKeys.init)
         for field in indexes.keys.sorted() {
             let definition = indexes[field]!
-            let before = old.flatMap { IndexKey.key(in: $0, field: field) }
-            let after = new.flatMap { IndexKey.key(in: $0, field: field) }
+            let before = old?.key(field)
+            let after = new?.key(field)
             guard before != after else { continue }
             let chunk = Naming.chunk(for: storedID, total: definition.chunks.total)
             func ordered(_ key: [UInt8], _ node: DNSName) throws -> OrderedList? {
@@ -114,10 +115,6 @@ enum IndexMaintenance {
         }
     }
 
-    /// A document's JSON as a value for its keys; nil for octets that are not JSON (which have no keys).
-    static func value(_ json: [UInt8]) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(json))
-    }
 }
 
 extension DocumentStore {
@@ -139,9 +136,8 @@ extension DocumentStore {
                 // its entries, which are stale from then on (section 14.4): readers skip them.
                 continue
             }
-            let new = op.isDelete ? nil : IndexMaintenance.value(op.body)
             changes += try IndexMaintenance.changes(
-                old: old.flatMap(IndexMaintenance.value), new: new, storedID: address.storedID, indexes: indexes,
+                old: old, new: op.isDelete ? nil : op.body, storedID: address.storedID, indexes: indexes,
                 collection: address.collection.name, layout: layout, sealing: sealing)
         }
         return changes
@@ -198,8 +194,10 @@ extension DocumentStore {
         try IndexMaintenance.apply(postings, to: &after) { $0 }
         struct Undecided { var list: OrderedList; var before: Bool; var after: Bool; var others: [Int] }
         var undecided: [Undecided] = []
+        let listNodes = Set(lists.map(\.list))
+        let chunksOf = Dictionary(grouping: plans.keys.filter { listNodes.contains($0.node) }, by: \.node)
         for list in lists.sorted(by: { ($0.list, $0.entry) < ($1.list, $1.entry) }) {
-            let touched = plans.keys.filter { $0.node == list.list }
+            let touched = chunksOf[list.list] ?? []
             let before = touched.contains { !plans[$0]!.wasEmpty }
             let now = touched.contains { !after[$0]!.isKnownEmpty }
             if before && now { continue }
@@ -273,7 +271,7 @@ extension DocumentStore {
                 let json = try await storedJSON(of: record, at: address, id: record.header.id)
                 // What writing this document anew would list: its entry in this index alone.
                 let listed = try IndexMaintenance.changes(
-                    old: nil, new: IndexMaintenance.value(json), storedID: address.storedID, indexes: [field: definition],
+                    old: nil, new: json, storedID: address.storedID, indexes: [field: definition],
                     collection: node.name, layout: layout, sealing: codec.sealed())
                 guard !listed.isEmpty else { continue }
                 changes += listed
@@ -322,7 +320,7 @@ extension DocumentStore {
         let keys = try await concurrently(addresses) { address -> [UInt8]? in
             guard let record = try await self.readStoredRecord(address.name, id: address.storedID) else { return nil }
             let json = try await self.storedJSON(of: record, at: address, id: record.header.id)
-            return IndexMaintenance.value(json).flatMap { IndexKey.key(in: $0, field: field) }
+            return DocumentKeys(json).key(field)
         }
         return keys.compactMap { $0 }
     }
