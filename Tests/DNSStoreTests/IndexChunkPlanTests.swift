@@ -237,13 +237,27 @@ struct IndexHintTests {
 
     @Test func aDeleteBelowTheHintLowersIt() throws {
         let pages = [
-            IndexPage(chunk: 0, page: 0, pages: 3, open: 2, entries: T.ids("a", 150)), IndexPage(chunk: 0, page: 1, entries: T.ids("b", 150)),
+            IndexPage(chunk: 0, page: 0, pages: 3, open: 2, entries: T.ids("a", 150)), IndexPage(chunk: 0, page: 1, entries: T.ids("b", 60)),
             IndexPage(chunk: 0, page: 2, entries: T.ids("c", 10)),
         ]
         var plan = try Self.partial(pages, loaded: [0, 1, 2])
         plan.remove(T.ids("b", 1).keys.first!)
         let (after, _) = try T.result(of: plan, from: pages)
         #expect(try Self.page0(after[0]).open == 1)
+    }
+
+    /// Page 0 and the page a write changes both nearly full: page 0 is not rewritten for the hint,
+    /// which would put about 64,000 octets of pages into one UPDATE, more than a DNS message holds.
+    @Test func aHintMoveThatWouldOverfillTheUpdateWaits() throws {
+        let pages = [
+            IndexPage(chunk: 0, page: 0, pages: 3, open: 2, entries: T.ids("a", 150)), IndexPage(chunk: 0, page: 1, entries: T.ids("b", 150)),
+            IndexPage(chunk: 0, page: 2, entries: T.ids("c", 10)),
+        ]
+        var plan = try Self.partial(pages, loaded: [0, 1, 2])
+        plan.remove(T.ids("b", 1).keys.first!)
+        let (after, update) = try T.result(of: plan, from: pages)
+        #expect(after[0] == (try pages[0].text(level: .record)), "page 0 as it was, hint included")
+        #expect(update.prerequisites == [.rrsetEquals(T.name(1), .txt, [.txt(TXT(splitting: try pages[1].text(level: .record)))])])
     }
 
     @Test func aChunkWrittenWithoutAHintGainsOne() throws {

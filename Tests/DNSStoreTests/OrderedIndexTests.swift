@@ -137,6 +137,25 @@ struct OrderedIndexTests {
         }
     }
 
+    /// A directory of one chunk holding thousands of values over several full pages takes
+    /// batches and single writes alike: no UPDATE carries two full pages twice (page 0 is not
+    /// rewritten for its hint beside another full page), which would exceed a DNS message.
+    @Test func aDirectoryOfThousandsOfValuesTakesEveryWrite() async throws {
+        try await StoreFixture.with(.inProcess) { f in
+            let hosts = try await f.store.createDatabase("inv").createCollection("hosts", chunks: 64)
+            try await hosts.createIndex("n", ordered: true, directoryChunks: 1)
+            for start in stride(from: 0, to: 3_000, by: 500) {
+                _ = try await hosts.putMany((start..<start + 500).map { i in ("h\(i)", Array(#"{"n":\#(i)}"#.utf8)) })
+                for i in 0..<3 { try await hosts.putJSON("s\(start)-\(i)", Array(#"{"n":\#(100_000 + start + i)}"#.utf8)) }
+            }
+            #expect(try await hosts.find(try Filter(parsing: "n>=2995")).count == 5 + 18)
+            #expect(try await hosts.find(.and([try Filter(parsing: "n>=1000"), try Filter(parsing: "n<1010")])).map(\.id).sorted()
+                == (1_000..<1_010).map { "h\($0)" }.sorted())
+            let check = try await f.store.check(repair: false)
+            #expect(check.problems.isEmpty, "\(check.problems)")
+        }
+    }
+
     /// fsck finds a directory entry taken away, and one left behind, and repairs both.
     @Test func fsckRepairsTheDirectory() async throws {
         try await StoreFixture.with(.inProcess) { f in

@@ -253,10 +253,20 @@ struct IndexChunkPlan {
                 }
             }
         }
-        if pages[0].open != open {
-            pages[0].open = open
-            sizes[0] = nil
+        guard pages[0].open != open else { return }
+        // Page 0 rewritten for the hint alone, beside another page this plan changes, puts two
+        // pages into the UPDATE twice each (as read and as written): two nearly full ones exceed
+        // a DNS message. When the two hold more than one and a half pages' worth, the hint stays;
+        // the next writer that finds no room where it points moves it.
+        var bare = pages[0]
+        bare.open = original[0].page.open
+        if bare == original[0].page, original[0].rdata != nil {
+            let changed = try (1..<max(pages.count, original.count)).filter { k in isLoaded(k) && asRead(k) != planned(k) }
+                .map { k in k < pages.count ? try octetsOf(k) : original[k].textOctets ?? pageLimit }
+            if let largest = changed.max(), try octetsOf(0) + largest > pageLimit * 3 / 2 { return }
         }
+        pages[0].open = open
+        sizes[0] = nil
     }
 
     /// Page k as it will be after the plan: nil when it will not exist. Page 0 stays while later
