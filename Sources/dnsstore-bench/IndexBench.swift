@@ -38,7 +38,7 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
 
     // 1. find with 10 matches, through an index of `role` and by reading every document (`copy`
     // holds the same value, not indexed), as the collection grows.
-    let sizes = smoke ? [200] : [1_000, 100_000, 1_000_000].filter { $0 <= options.maxDocuments }
+    let sizes = smoke ? [200] : [1_000, 10_000, 100_000, 1_000_000].filter { $0 <= options.maxDocuments }
     let hosts = try await store.createDatabase("bench").createCollection("hosts", chunks: 64)
     try await hosts.createIndex("role")
     // An ordered index of a field every document holds its own value of (the directory as large
