@@ -92,70 +92,6 @@ struct OrderedIndexTests {
         }
     }
 
-    /// Eight writers move documents between a few values concurrently, so values' lists empty and
-    /// fill again all the time: the directory still lists exactly the values held, and ranges
-    /// agree with a scan.
-    @Test(arguments: Backend.selected)
-    func writersRacingOverFewValuesKeepTheDirectoryExact(_ backend: Backend) async throws {
-        try await StoreFixture.with(backend) { f in
-            let hosts = try await f.store.createDatabase("inv").createCollection("hosts")
-            for i in 0..<10 { try await hosts.put("h\(i)", ["n": .number(Double(i % 3)), "c": 0] as [String: JSONValue]) }
-            try await hosts.createIndex("n", chunks: 2, ordered: true, directoryChunks: 1)
-            let end = ContinuousClock.now + .seconds(TestMode.quick ? 3 : 5)
-            let writes = try await withThrowingTaskGroup(of: Int.self) { group in
-                for _ in 0..<8 {
-                    group.addTask {
-                        let (store, _) = try f.connect(f.writeKey)
-                        let collection = store.database("inv").collection("hosts")
-                        var written = 0
-                        // For the time given, and on a loaded machine until each writer has made two.
-                        while ContinuousClock.now < end || (written < 2 && ContinuousClock.now < end + .seconds(60)) {
-                            let id = "h\(Int.random(in: 0..<10))"
-                            guard let current = try await collection.get(id, as: [String: Double].self) else { continue }
-                            let next: [String: JSONValue] = ["n": .number(Double(Int.random(in: 0..<6))), "c": .number(current.value["c"]! + 1)]
-                            do {
-                                _ = try await collection.update(id, next, ifVersion: current.version)
-                                written += 1
-                            } catch let error as StoreError where error.code == .conflict {
-                                continue
-                            }
-                        }
-                        return written
-                    }
-                }
-                return try await group.reduce(0, +)
-            }
-            #expect(writes >= 16, "\(writes) updates acknowledged")
-            let check = try await f.store.check(repair: false)
-            #expect(check.problems.isEmpty, "\(check.problems)")
-            for text in ["n>2", "n>=0", "n<3", "n<=5"] {
-                let filter = try Filter(parsing: text)
-                #expect(try await hosts.find(filter).map(\.id).sorted() == hosts.documents().filter { filter.matches($0) }.map(\.id).sorted(), "\(text)")
-            }
-            let counted = try await hosts.documents().compactMap { try? $0.decode([String: Double].self)["c"] }.reduce(0, +)
-            #expect(Int(counted) == writes, "every acknowledged update counted once")
-        }
-    }
-
-    /// A directory of one chunk holding thousands of values over several full pages takes
-    /// batches and single writes alike: no UPDATE carries two full pages twice (page 0 is not
-    /// rewritten for its hint beside another full page), which would exceed a DNS message.
-    @Test func aDirectoryOfThousandsOfValuesTakesEveryWrite() async throws {
-        try await StoreFixture.with(.inProcess) { f in
-            let hosts = try await f.store.createDatabase("inv").createCollection("hosts", chunks: 64)
-            try await hosts.createIndex("n", ordered: true, directoryChunks: 1)
-            for start in stride(from: 0, to: 3_000, by: 500) {
-                _ = try await hosts.putMany((start..<start + 500).map { i in ("h\(i)", Array(#"{"n":\#(i)}"#.utf8)) })
-                for i in 0..<3 { try await hosts.putJSON("s\(start)-\(i)", Array(#"{"n":\#(100_000 + start + i)}"#.utf8)) }
-            }
-            #expect(try await hosts.find(try Filter(parsing: "n>=2995")).count == 5 + 18)
-            #expect(try await hosts.find(.and([try Filter(parsing: "n>=1000"), try Filter(parsing: "n<1010")])).map(\.id).sorted()
-                == (1_000..<1_010).map { "h\($0)" }.sorted())
-            let check = try await f.store.check(repair: false)
-            #expect(check.problems.isEmpty, "\(check.problems)")
-        }
-    }
-
     /// fsck finds a directory entry taken away, and one left behind, and repairs both.
     @Test func fsckRepairsTheDirectory() async throws {
         try await StoreFixture.with(.inProcess) { f in
@@ -251,5 +187,74 @@ struct OrderedIndexTests {
         #expect(IndexKey.key(ofDirectoryEntry: entry("a\u{0}b")) == IndexKey.key(of: "a\u{0}b"))
         #expect(IndexKey.key(ofDirectoryEntry: entry(.string(String(repeating: "x", count: 300)))) == nil)
         #expect(IndexKey.key(ofDirectoryEntry: "sWeb") == Array("sWeb".utf8))
+    }
+}
+
+/// The ordered index's heavier tests, in the soak stage (scripts/test): many writers, or
+/// thousands of values, would load the machine beside the suites that wait on real time.
+@Suite("Soak: ordered indexes")
+struct SoakOrderedIndexTests {
+    /// Eight writers move documents between a few values concurrently, so values' lists empty and
+    /// fill again all the time: the directory still lists exactly the values held, and ranges
+    /// agree with a scan.
+    @Test(arguments: Backend.selected)
+    func writersRacingOverFewValuesKeepTheDirectoryExact(_ backend: Backend) async throws {
+        try await StoreFixture.with(backend) { f in
+            let hosts = try await f.store.createDatabase("inv").createCollection("hosts")
+            for i in 0..<10 { try await hosts.put("h\(i)", ["n": .number(Double(i % 3)), "c": 0] as [String: JSONValue]) }
+            try await hosts.createIndex("n", chunks: 2, ordered: true, directoryChunks: 1)
+            let end = ContinuousClock.now + .seconds(TestMode.quick ? 3 : 5)
+            let writes = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        let (store, _) = try f.connect(f.writeKey)
+                        let collection = store.database("inv").collection("hosts")
+                        var written = 0
+                        // For the time given, and on a loaded machine until each writer has made two.
+                        while ContinuousClock.now < end || (written < 2 && ContinuousClock.now < end + .seconds(60)) {
+                            let id = "h\(Int.random(in: 0..<10))"
+                            guard let current = try await collection.get(id, as: [String: Double].self) else { continue }
+                            let next: [String: JSONValue] = ["n": .number(Double(Int.random(in: 0..<6))), "c": .number(current.value["c"]! + 1)]
+                            do {
+                                _ = try await collection.update(id, next, ifVersion: current.version)
+                                written += 1
+                            } catch let error as StoreError where error.code == .conflict {
+                                continue
+                            }
+                        }
+                        return written
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(writes >= 16, "\(writes) updates acknowledged")
+            let check = try await f.store.check(repair: false)
+            #expect(check.problems.isEmpty, "\(check.problems)")
+            for text in ["n>2", "n>=0", "n<3", "n<=5"] {
+                let filter = try Filter(parsing: text)
+                #expect(try await hosts.find(filter).map(\.id).sorted() == hosts.documents().filter { filter.matches($0) }.map(\.id).sorted(), "\(text)")
+            }
+            let counted = try await hosts.documents().compactMap { try? $0.decode([String: Double].self)["c"] }.reduce(0, +)
+            #expect(Int(counted) == writes, "every acknowledged update counted once")
+        }
+    }
+
+    /// A directory of one chunk holding thousands of values over several full pages takes
+    /// batches and single writes alike: no UPDATE carries two full pages twice (page 0 is not
+    /// rewritten for its hint beside another full page), which would exceed a DNS message.
+    @Test func aDirectoryOfThousandsOfValuesTakesEveryWrite() async throws {
+        try await StoreFixture.with(.inProcess) { f in
+            let hosts = try await f.store.createDatabase("inv").createCollection("hosts", chunks: 64)
+            try await hosts.createIndex("n", ordered: true, directoryChunks: 1)
+            for start in stride(from: 0, to: 3_000, by: 500) {
+                _ = try await hosts.putMany((start..<start + 500).map { i in ("h\(i)", Array(#"{"n":\#(i)}"#.utf8)) })
+                for i in 0..<3 { try await hosts.putJSON("s\(start)-\(i)", Array(#"{"n":\#(100_000 + start + i)}"#.utf8)) }
+            }
+            #expect(try await hosts.find(try Filter(parsing: "n>=2995")).count == 5 + 18)
+            #expect(try await hosts.find(.and([try Filter(parsing: "n>=1000"), try Filter(parsing: "n<1010")])).map(\.id).sorted()
+                == (1_000..<1_010).map { "h\($0)" }.sorted())
+            let check = try await f.store.check(repair: false)
+            #expect(check.problems.isEmpty, "\(check.problems)")
+        }
     }
 }
