@@ -40,8 +40,12 @@ struct OrderedIndexTests {
     /// Ranges and prefixes through ordered indexes give what reading every document gives, after
     /// every kind of write, and the directory lists exactly the values held (fsck finds none
     /// missing and none left over, so a value's last document takes its entry with it).
-    @Test(arguments: Backend.selected)
+    @Test(arguments: TestMode.quick ? Backend.selected : [.embedded])
     func rangesAndPrefixesThroughAnOrderedIndexAgreeWithAScan(_ backend: Backend) async throws {
+        try await Self.rangesAgree(backend)
+    }
+
+    static func rangesAgree(_ backend: Backend) async throws {
         try await StoreFixture.with(backend) { f in
             let hosts = try await f.store.createDatabase("inv").createCollection("hosts")
             let names = ["web-1", "web-2", "webmail", "db-1", "db-2", "cache", "Web-3", "m", "zeta", "ünïcode", "web\u{0}nul",
@@ -196,6 +200,12 @@ struct OrderedIndexTests {
 /// thousands of values, would load the machine beside the suites that wait on real time.
 @Suite("Soak: ordered indexes")
 struct SoakOrderedIndexTests {
+    /// The range test on every server (the main stage runs it on ours alone).
+    @Test(arguments: Backend.selected)
+    func rangesAndPrefixesAgreeWithAScanOnEveryServer(_ backend: Backend) async throws {
+        try await OrderedIndexTests.rangesAgree(backend)
+    }
+
     /// Eight writers move documents between a few values concurrently, so values' lists empty and
     /// fill again all the time: the directory still lists exactly the values held, and ranges
     /// agree with a scan.

@@ -228,7 +228,7 @@ struct IndexChunkPlan {
                 over = k
                 break
             }
-            guard let k = over else { return }
+            guard let k = over else { return try keepHintIfTheUpdateWouldOverflow() }
             // Move what this plan added if it can; otherwise the last name, which a repair moves.
             let names = pages[k].entries.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             let name = names.last(where: { added.contains($0) }) ?? names.last!
@@ -253,19 +253,25 @@ struct IndexChunkPlan {
                 }
             }
         }
-        guard pages[0].open != open else { return }
-        // Page 0 rewritten for the hint alone, beside another page this plan changes, puts two
-        // pages into the UPDATE twice each (as read and as written): two nearly full ones exceed
-        // a DNS message. When the two hold more than one and a half pages' worth, the hint stays;
-        // the next writer that finds no room where it points moves it.
+        if pages[0].open != open {
+            pages[0].open = open
+            sizes[0] = nil
+        }
+    }
+
+    /// Page 0 rewritten for the hint alone, beside another page this plan changes, puts two pages
+    /// into the UPDATE twice each (as read and as written): two nearly full ones exceed a DNS
+    /// message. When the two hold more than one and a half pages' worth, the hint stays as read;
+    /// the next writer that finds no room where it points moves it. Once, when the plan is settled.
+    private mutating func keepHintIfTheUpdateWouldOverflow() throws {
+        guard original[0].rdata != nil, pages[0].open != original[0].page.open else { return }
         var bare = pages[0]
         bare.open = original[0].page.open
-        if bare == original[0].page, original[0].rdata != nil {
-            let changed = try (1..<max(pages.count, original.count)).filter { k in isLoaded(k) && asRead(k) != planned(k) }
-                .map { k in k < pages.count ? try octetsOf(k) : original[k].textOctets ?? pageLimit }
-            if let largest = changed.max(), try octetsOf(0) + largest > pageLimit * 3 / 2 { return }
-        }
-        pages[0].open = open
+        guard bare == original[0].page else { return }
+        let changed = try (1..<max(pages.count, original.count)).filter { k in isLoaded(k) && asRead(k) != planned(k) }
+            .map { k in k < pages.count ? try octetsOf(k) : original[k].textOctets ?? pageLimit }
+        guard let largest = changed.max(), try octetsOf(0) + largest > pageLimit * 3 / 2 else { return }
+        pages[0].open = original[0].page.open
         sizes[0] = nil
     }
 
