@@ -89,20 +89,15 @@ struct IndexCheck {
         for key in Set(found.keys).union(expected.keys).sorted(by: { ($0.node.description, $0.chunk) < ($1.node.description, $1.chunk) }) {
             let owner = fields[key.node.parent]!
             let listed = found[key] ?? [], wanted = expected[key] ?? []
-            for storedID in listed.subtracting(wanted).sorted() {
-                report.problems.append(.init(
-                    kind: .staleIndexEntry, name: "\(owner.path)/\(storedID)",
-                    detail: "the index of '\(owner.field)' lists it at \(key.node) chunk \(key.chunk), which its document does not call for",
-                    repaired: repair))
-                repairs.changes.append(PostingChange(chunk: key, storedID: storedID, adding: false))
-            }
-            if !(owner.definition.state == .readable ? wanted : wanted.intersection(listed)).isEmpty { holding.insert(key.node) }
-            guard owner.definition.state == .readable else { continue }
-            for storedID in wanted.subtracting(listed).sorted() {
-                report.problems.append(.init(
-                    kind: .documentNotIndexed, name: "\(owner.path)/\(storedID)",
-                    detail: "the index of '\(owner.field)' does not list it at \(key.node) chunk \(key.chunk)", repaired: repair))
-                repairs.changes.append(PostingChange(chunk: key, storedID: storedID, adding: true))
+            let readable = owner.definition.state == .readable
+            if !(readable ? wanted : wanted.intersection(listed)).isEmpty { holding.insert(key.node) }
+            Self.differences(listed: listed, wanted: wanted, at: key, missingToo: readable, repair: repair, into: &report, &repairs) { storedID, stale in
+                stale
+                    ? .init(kind: .staleIndexEntry, name: "\(owner.path)/\(storedID)",
+                        detail: "the index of '\(owner.field)' lists it at \(key.node) chunk \(key.chunk), which its document does not call for",
+                        repaired: repair)
+                    : .init(kind: .documentNotIndexed, name: "\(owner.path)/\(storedID)",
+                        detail: "the index of '\(owner.field)' does not list it at \(key.node) chunk \(key.chunk)", repaired: repair)
             }
         }
         // Each ordered index's directory lists exactly the values whose lists hold entries.
@@ -110,22 +105,35 @@ struct IndexCheck {
         for list in holding { if let ordered = directoryOf[list] { wantedValues[ordered.directory, default: []].insert(ordered.entry) } }
         for key in Set(foundValues.keys).union(wantedValues.keys).sorted(by: { ($0.node.description, $0.chunk) < ($1.node.description, $1.chunk) }) {
             let owner = fields[key.node.parent]!
-            let listed = foundValues[key] ?? [], wanted = wantedValues[key] ?? []
-            for entry in listed.subtracting(wanted).sorted() {
-                report.problems.append(.init(
-                    kind: .staleIndexEntry, name: "\(owner.path)",
-                    detail: "the directory of values of the index of '\(owner.field)' lists '\(entry.prefix(40))' at \(key.node) chunk \(key.chunk), which no document holds",
-                    repaired: repair))
-                repairs.changes.append(PostingChange(chunk: key, storedID: entry, adding: false))
-            }
-            for entry in wanted.subtracting(listed).sorted() {
-                report.problems.append(.init(
-                    kind: .documentNotIndexed, name: "\(owner.path)",
-                    detail: "the directory of values of the index of '\(owner.field)' lacks '\(entry.prefix(40))' at \(key.node) chunk \(key.chunk)",
-                    repaired: repair))
-                repairs.changes.append(PostingChange(chunk: key, storedID: entry, adding: true))
+            Self.differences(
+                listed: foundValues[key] ?? [], wanted: wantedValues[key] ?? [], at: key, missingToo: true, repair: repair, into: &report, &repairs
+            ) { entry, stale in
+                let directory = "the directory of values of the index of '\(owner.field)'"
+                return stale
+                    ? .init(kind: .staleIndexEntry, name: owner.path,
+                        detail: "\(directory) lists '\(entry.prefix(40))' at \(key.node) chunk \(key.chunk), which no document holds", repaired: repair)
+                    : .init(kind: .documentNotIndexed, name: owner.path,
+                        detail: "\(directory) lacks '\(entry.prefix(40))' at \(key.node) chunk \(key.chunk)", repaired: repair)
             }
         }
         return repairs
+    }
+
+    /// Reports, and plans the repair of, each entry of one chunk `listed` holds that is not
+    /// `wanted` (stale) and, with `missingToo`, each `wanted` that is not listed; `problem` says
+    /// which for an entry (true: stale).
+    private static func differences(
+        listed: Set<String>, wanted: Set<String>, at key: IndexEdits.ChunkKey, missingToo: Bool, repair: Bool,
+        into report: inout CheckReport, _ repairs: inout Repairs, problem: (String, Bool) -> CheckReport.Problem
+    ) {
+        for entry in listed.subtracting(wanted).sorted() {
+            report.problems.append(problem(entry, true))
+            repairs.changes.append(PostingChange(chunk: key, storedID: entry, adding: false))
+        }
+        guard missingToo else { return }
+        for entry in wanted.subtracting(listed).sorted() {
+            report.problems.append(problem(entry, false))
+            repairs.changes.append(PostingChange(chunk: key, storedID: entry, adding: true))
+        }
     }
 }
