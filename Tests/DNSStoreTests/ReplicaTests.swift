@@ -265,6 +265,22 @@ struct WatchTests {
         }
     }
 
+    /// How many changes a watcher has seen so far, for a test to wait on.
+    final class SeenCount: Sendable {
+        private let count = Locked(0)
+        func add() { count.withLock { $0 += 1 } }
+        var value: Int { count.withLock { $0 } }
+        /// Waits until `target` changes were seen or `limit` passed; says whether they were.
+        func wait(for target: Int, limit: Duration) async throws -> Bool {
+            let deadline = ContinuousClock.now + limit
+            while value < target {
+                if ContinuousClock.now >= deadline { return false }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return true
+        }
+    }
+
     /// A task a task of its own may cancel once it exists.
     final class TaskHandle: Sendable {
         private let task = Locked<Task<[ChangeEvent], any Error>?>(nil)
@@ -283,7 +299,7 @@ struct WatchTests {
     /// for one, or time runs out.
     static func collect(
         _ collection: DocumentCollection, server: any StoreTransport, count: Int, from: UInt32? = nil,
-        notifications: NotifyListener? = nil, timeout: Duration = .seconds(180),
+        notifications: NotifyListener? = nil, timeout: Duration = .seconds(180), progress: SeenCount? = nil,
         until: @escaping @Sendable (ChangeEvent) -> Bool = { _ in false }
     ) async -> Task<[ChangeEvent], any Error> {
         var options = WatchOptions()
@@ -302,6 +318,7 @@ struct WatchTests {
             do {
                 for try await change in collection.watch(options) {
                     seen.append(change)
+                    progress?.add()
                     if seen.count >= count { break }
                     if until(change), !stopping {
                         // The rest of its serial's changes may follow it: take what comes in a moment.
@@ -431,13 +448,17 @@ struct WatchTests {
         try await StoreFixture.with(Backend.embedded) { f in
             let docs = try await f.store.createDatabase("app").createCollection("docs")
             // Unsigned: the server refuses it transfers, so the watch reads the collection again.
-            let watcher = await Self.collect(docs, server: Self.signed(f.server.port, nil), count: 12)
+            let progress = SeenCount()
+            let watcher = await Self.collect(docs, server: Self.signed(f.server.port, nil), count: 12, progress: progress)
             var expected: [String] = []
             for i in 0..<8 {
                 try await docs.put("d\(i)", ["i": i])
                 expected.append("put d\(i) v1")
                 try await Task.sleep(for: .milliseconds(300))
             }
+            // A document put and deleted between the same two looks was never there to a watcher that
+            // reads the collection: the deletes wait until every put was seen, however slow a look is.
+            #expect(try await progress.wait(for: 8, limit: .seconds(120)), "the watcher saw \(progress.value) of 8 puts")
             for i in 0..<4 {
                 try await docs.delete("d\(i)")
                 expected.append("delete d\(i) v1")
