@@ -120,8 +120,8 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
     // worst case: each index's entry moves between two lists) or none of them.
     print("")
     print("A put of an existing document on our server, one client, \(smoke ? "once" : String(format: "%.0f s", seconds)) per case, the cases in turn, twice; 1,000 documents per collection")
-    print("| indexes | indexed values | UPDATE octets per put | queries per put | puts/s | / no index |")
-    print("|---|---|---|---|---|---|")
+    print("| indexes | indexed values | UPDATE octets per put | queries per put | puts/s | / no index | client CPU µs/put | server CPU µs/put | CPU / no index |")
+    print("|---|---|---|---|---|---|---|---|---|")
     let fields = ["role", "site", "rack"]
     var collections: [(count: Int, collection: DocumentCollection)] = []
     for count in [0, 1, 3] {
@@ -134,10 +134,12 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
     var values = Dictionary(uniqueKeysWithValues: [0, 1, 3].map { ($0, (0..<1_000).map { $0 % 50 }) })
     for changing in [false, true] {
         var rows: [Int: (octets: Double, queries: Double, rate: [Double])] = [:]
+        var cpu: [Int: CPUPerPut] = [:]
         for _ in 0..<(smoke ? 1 : 2) {
             for (count, collection) in collections {
                 var i = 0
                 let before = counted()
+                let cpuBefore = CPUReading(server: server.pid)
                 let rate = try await measureSequential(smoke ? 0.05 : seconds) {
                     let d = i % 1_000
                     if changing { values[count]![d] = (values[count]![d] + 1) % 50 }
@@ -147,6 +149,7 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
                 }
                 let after = counted()
                 let puts = Double(max(1, after.updates - before.updates))
+                cpu[count, default: CPUPerPut()].add(since: cpuBefore, puts: puts)
                 rows[count, default: (0, 0, [])].octets = Double(after.updateOctets - before.updateOctets) / puts
                 rows[count, default: (0, 0, [])].queries = Double(after.queries - before.queries) / puts
                 rows[count, default: (0, 0, [])].rate.append(rate)
@@ -156,7 +159,7 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
         for count in [0, 1, 3] {
             let row = rows[count]!
             let rate = median(row.rate)
-            print("| \(count) | \(changing ? "changed" : "kept") | \(String(format: "%.0f", row.octets)) | \(String(format: "%.1f", row.queries)) | \(String(format: "%.0f", rate)) | \(String(format: "%.2f", base / rate))x cost |")
+            print("| \(count) | \(changing ? "changed" : "kept") | \(String(format: "%.0f", row.octets)) | \(String(format: "%.1f", row.queries)) | \(String(format: "%.0f", rate)) | \(String(format: "%.2f", base / rate))x cost | \(cpu[count]!.columns(against: cpu[0]!)) |")
         }
         fflush(nil)
     }
@@ -167,8 +170,8 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
     // ordered.
     print("")
     print("A put moving a document to a value no other holds (its old value's list emptied), one client, \(smoke ? "once" : String(format: "%.0f s", seconds)) per case, the cases in turn, twice; 1,000 documents per collection")
-    print("| index of n | UPDATE octets per put | queries per put | puts/s | / no index |")
-    print("|---|---|---|---|---|")
+    print("| index of n | UPDATE octets per put | queries per put | puts/s | / no index | client CPU µs/put | server CPU µs/put | CPU / no index |")
+    print("|---|---|---|---|---|---|---|---|")
     let kinds = ["none", "plain", "ordered"]
     var moving: [String: DocumentCollection] = [:]
     for kind in kinds {
@@ -179,10 +182,12 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
     }
     var next = Dictionary(uniqueKeysWithValues: kinds.map { ($0, 1_000) })
     var movingRows: [String: (octets: Double, queries: Double, rate: [Double])] = [:]
+    var movingCPU: [String: CPUPerPut] = [:]
     for _ in 0..<(smoke ? 1 : 2) {
         for kind in kinds {
             let collection = moving[kind]!
             let before = counted()
+            let cpuBefore = CPUReading(server: server.pid)
             let rate = try await measureSequential(smoke ? 0.05 : seconds) {
                 let n = next[kind]!
                 next[kind] = n + 1
@@ -190,6 +195,7 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
             }
             let after = counted()
             let puts = Double(max(1, after.updates - before.updates))
+            movingCPU[kind, default: CPUPerPut()].add(since: cpuBefore, puts: puts)
             movingRows[kind, default: (0, 0, [])].octets = Double(after.updateOctets - before.updateOctets) / puts
             movingRows[kind, default: (0, 0, [])].queries = Double(after.queries - before.queries) / puts
             movingRows[kind, default: (0, 0, [])].rate.append(rate)
@@ -199,7 +205,42 @@ private func measureIndexes(zone: DNSName, server: ServerUnderTest) async throws
     for kind in kinds {
         let row = movingRows[kind]!
         let rate = median(row.rate)
-        print("| \(kind) | \(String(format: "%.0f", row.octets)) | \(String(format: "%.1f", row.queries)) | \(String(format: "%.0f", rate)) | \(String(format: "%.2f", movingBase / rate))x cost |")
+        print("| \(kind) | \(String(format: "%.0f", row.octets)) | \(String(format: "%.1f", row.queries)) | \(String(format: "%.0f", rate)) | \(String(format: "%.2f", movingBase / rate))x cost | \(movingCPU[kind]!.columns(against: movingCPU["none"]!)) |")
     }
     fflush(nil)
+}
+
+/// CPU seconds of this process (the client) and of the server's, at one moment.
+private struct CPUReading {
+    var pid: Int32?
+    var client = ownCPUSeconds()
+    var server: Double?
+
+    init(server pid: Int32?) {
+        self.pid = pid
+        server = pid.flatMap(ProcessWatch.cpuSeconds)
+    }
+}
+
+/// CPU time per put of a case over its rounds, client and server: a cost that a machine shared with
+/// others changes less than the rate, since one client waiting on one server is slowed by every
+/// wait for a core on either side.
+private struct CPUPerPut {
+    var client = 0.0, server = 0.0, puts = 0.0
+
+    mutating func add(since before: CPUReading, puts: Double) {
+        let now = CPUReading(server: before.pid)
+        client += now.client - before.client
+        if let start = before.server, let end = now.server { server += end - start }
+        self.puts += puts
+    }
+
+    var total: Double { client + server }
+
+    /// The client's and the server's microseconds per put, and the two together against `base`'s.
+    func columns(against base: CPUPerPut) -> String {
+        func micros(_ seconds: Double) -> String { String(format: "%.0f", puts > 0 ? seconds / puts * 1e6 : 0) }
+        let ratio = base.total > 0 && base.puts > 0 && puts > 0 ? (total / puts) / (base.total / base.puts) : 0
+        return "\(micros(client)) | \(micros(server)) | \(String(format: "%.2f", ratio))x"
+    }
 }

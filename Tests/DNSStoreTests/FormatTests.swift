@@ -1,5 +1,6 @@
 @testable import DNSStore
 import DNSWire
+import Foundation
 import Testing
 
 /// The examples and rules of docs/FORMAT.md, checked against the code that writes the format.
@@ -30,6 +31,26 @@ struct FormatTests {
         let names = ["users", "Users", "USERS", "uSers", "x--kvzwk4tt", "X--KVZWK4TT"]
         let labels = try names.map { try Naming.label(for: $0).lowercased() }
         #expect(Set(labels).count == names.count)
+    }
+
+    /// Digests and sealed ids are base64url without padding (RFC 4648 section 5): its test vectors,
+    /// every length against Foundation's base64 with the alphabet swapped, and text no encoding has.
+    @Test func base64URLFollowsRFC4648() throws {
+        let vectors = ["": "", "f": "Zg", "fo": "Zm8", "foo": "Zm9v", "foob": "Zm9vYg", "fooba": "Zm9vYmE", "foobar": "Zm9vYmFy"]
+        for (plain, encoded) in vectors {
+            #expect(Base64URL.encode(Array(plain.utf8)) == encoded)
+            #expect(Base64URL.decode(encoded) == Array(plain.utf8))
+        }
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<70 {
+            let octets = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let foundation = Data(octets).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            #expect(Base64URL.encode(octets) == foundation)
+            #expect(Base64URL.decode(foundation) == octets)
+        }
+        #expect(Base64URL.encode([0xFB, 0xFF]) == "-_8")
+        for bad in ["a", "abcde", "ab+c", "ab/c", "ab=", "a b", "é"] { #expect(Base64URL.decode(bad) == nil, "\(bad)") }
     }
 
     @Test func chunkPlacementIsSHA256ModTotal() {
