@@ -30,6 +30,33 @@ struct QueryCostTests {
         }
     }
 
+    /// A writer that keeps moving its own documents between indexed values plans over the list pages
+    /// it wrote last (ListPageCache): once it has written each list, a put that changes the indexed
+    /// value costs the one query that reads the document, and the lists stay right.
+    @Test func aWriterChangingIndexedValuesReadsNoListOnceItWroteThem() async throws {
+        try await StoreFixture.with(.inProcess) { f in
+            let hosts = try await f.store.createDatabase("inv").createCollection("hosts")
+            try await hosts.createIndex("role")
+            let (store, counter) = try f.coldStore()
+            let mine = store.database("inv").collection("hosts")
+            let roles = ["web", "db", "cache"]
+            // Three rounds put each document at each value: every list page the fourth round
+            // touches was last written by this store object.
+            for round in 0..<3 {
+                for i in 0..<6 { try await mine.put("h\(i)", ["role": roles[(i + round) % 3]]) }
+            }
+            let before = (counter.queries, counter.updates)
+            for i in 0..<6 { try await mine.put("h\(i)", ["role": roles[(i + 3) % 3]]) }
+            #expect(counter.updates - before.1 == 6)
+            #expect(counter.queries - before.0 == 6, "\(counter.queries - before.0) queries for 6 puts")
+            for (r, role) in roles.enumerated() {
+                let expected = (0..<6).filter { $0 % 3 == r }.map { "h\($0)" }
+                #expect(try await hosts.find(.equals("role", .string(role))).map(\.id).sorted() == expected, "\(role)")
+            }
+            #expect(try await f.store.check(repair: false).problems.isEmpty)
+        }
+    }
+
     /// The cost of a cold put does not grow with the collection: page 0's hint names the page with
     /// room, so a chunk of many pages costs one query more than a chunk of one.
     @Test func aColdPutCostsTheSameInACollectionOfManyPages() async throws {

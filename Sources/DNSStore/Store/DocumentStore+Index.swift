@@ -149,7 +149,9 @@ extension DocumentStore {
             } else {
                 pages = try await self.loadIndexChunk(key.chunk, of: key.node, level: key.level)
             }
-            if cacheable, let first = pages.first, first.loaded, first.page.pages == 1 { self.listPages.noteRead(first.name, first.rdata) }
+            if cacheable, let first = pages.first, first.loaded, first.page.pages == 1 {
+                self.listPages.noteRead(first.name, first.rdata, parsed: first.textOctets.map { .init(page: first.page, textOctets: $0) })
+            }
             return pages
         }
         var plans: [IndexEdits.ChunkKey: IndexChunkPlan] = [:]
@@ -165,18 +167,27 @@ extension DocumentStore {
     }
 
     /// A list chunk's one page from `listPages`, as if read; nil when it holds none (or one that
-    /// no longer parses, which is read again).
+    /// no longer parses, or says its chunk has more pages, which is read again).
     private func cachedListPage(_ key: IndexEdits.ChunkKey) throws -> LoadedPage? {
         let name = try layout.indexPage(0, chunk: key.chunk, of: key.node)
-        guard let cached = listPages.page(name) else { return nil }
-        guard let rdata = cached else { return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: key.chunk, page: 0)) }
-        guard case .txt(let txt) = rdata, let page = try? IndexPage(text: txt.joined, level: key.level, name: name),
-            page.chunk == key.chunk, page.page == 0, page.pages == 1
-        else {
-            listPages.forget([name])
+        switch listPages.page(name) {
+        case nil:
             return nil
+        case .absent:
+            return LoadedPage(name: name, rdata: nil, page: IndexPage(chunk: key.chunk, page: 0))
+        case .present(let rdata, let parsed?):
+            return LoadedPage(name: name, rdata: rdata, page: parsed.page, textOctets: parsed.textOctets)
+        case .present(let rdata, nil):
+            guard case .txt(let txt) = rdata, let page = try? IndexPage(text: txt.joined, level: key.level, name: name),
+                page.chunk == key.chunk, page.page == 0, page.pages == 1
+            else {
+                listPages.forget([name])
+                return nil
+            }
+            let octets = txt.joined.count
+            listPages.noteParsed(name, rdata, .init(page: page, textOctets: octets))
+            return LoadedPage(name: name, rdata: rdata, page: page, textOctets: octets)
         }
-        return LoadedPage(name: name, rdata: rdata, page: page, textOctets: txt.joined.count)
     }
 
     /// Settles the plans and adds their page changes and prerequisites to `update`.

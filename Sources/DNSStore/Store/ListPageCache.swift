@@ -6,52 +6,83 @@ import DNSWire
 /// meanwhile fails the prerequisite, the entry is dropped, and the write reads it again. So a
 /// writer that keeps changing its own documents' indexed values reads no list, and a stale entry
 /// costs one lost race, never a wrong list.
+///
+/// A page is kept as its RDATA and, once parsed, as the page it parses to, so that a writer
+/// changing the same lists again parses each page once, not at every write.
 final class ListPageCache: Sendable {
-    /// Page 0's RDATA by name; nil: the page does not exist.
-    private let pages = Locked([DNSName: RData?]())
+    /// Page 0 of a list chunk as cached.
+    enum Cached: Sendable, Equatable {
+        /// The page does not exist: the list chunk is empty.
+        case absent
+        /// The page's RDATA, and what it parses to once known.
+        case present(RData, parsed: Parsed?)
+    }
+
+    /// A cached page, parsed: the chunk's only page.
+    struct Parsed: Sendable, Equatable {
+        var page: IndexPage
+        /// Octets of its text as stored.
+        var textOctets: Int
+    }
+
+    private let pages = Locked([DNSName: Cached]())
     /// Pages kept at most; past it the cache starts afresh.
     static let capacity = 4_096
 
-    /// The cached page 0 of a list chunk, when there is one: `.some(nil)` for a page known absent.
-    func page(_ name: DNSName) -> RData?? {
+    /// The cached page 0 of a list chunk, when there is one.
+    func page(_ name: DNSName) -> Cached? {
         pages.withLock { $0[name] }
     }
 
     /// Notes what page 0 of list chunks holds after an UPDATE that succeeded: what it wrote, or for
-    /// a page it only required, what it required. A page of a chunk of several pages is dropped.
+    /// a page it only required, what it required. Nothing is parsed here: a page that turns out to
+    /// say its chunk has several is dropped when a write first plans over it.
     func noteSent(_ update: UpdateBuilder, pageNames: Set<DNSName>) {
-        var after: [DNSName: RData?] = [:]
+        var after: [DNSName: Cached] = [:]
         for prerequisite in update.prerequisites {
             switch prerequisite {
-            case .rrsetEquals(let name, .txt, let rdata) where pageNames.contains(name) && rdata.count == 1: after[name] = rdata[0]
-            case .rrsetDoesNotExist(let name, .txt) where pageNames.contains(name): after[name] = .some(nil)
+            case .rrsetEquals(let name, .txt, let rdata) where pageNames.contains(name) && rdata.count == 1:
+                after[name] = .present(rdata[0], parsed: nil)
+            case .rrsetDoesNotExist(let name, .txt) where pageNames.contains(name): after[name] = .absent
             default: break
             }
         }
         for operation in update.operations {
             switch operation {
             case .deleteRRset(let name, .txt) where pageNames.contains(name):
-                after[name] = .some(nil)
+                after[name] = .absent
             case .deleteName(let name) where pageNames.contains(name):
-                after[name] = .some(nil)
+                after[name] = .absent
             case .add(let record) where pageNames.contains(record.name) && record.type == .txt:
-                after[record.name] = .some(record.rdata)
+                after[record.name] = .present(record.rdata, parsed: nil)
             default: break
             }
         }
         pages.withLock { pages in
             if pages.count + after.count > Self.capacity { pages.removeAll() }
-            for (name, rdata) in after {
-                if let rdata, Self.hasSeveralPages(rdata) { pages[name] = nil } else { pages[name] = .some(rdata) }
+            for (name, cached) in after {
+                // A page required as it was keeps what it parsed to.
+                if case .present(let rdata, nil) = cached, case .present(rdata, let parsed?) = pages[name] {
+                    pages[name] = .present(rdata, parsed: parsed)
+                } else {
+                    pages[name] = cached
+                }
             }
         }
     }
 
-    /// Notes page 0 of a list chunk as read (nil: absent), when the chunk has that one page.
-    func noteRead(_ name: DNSName, _ rdata: RData?) {
+    /// Notes page 0 of a list chunk as read (nil: absent), the chunk's only page.
+    func noteRead(_ name: DNSName, _ rdata: RData?, parsed: Parsed?) {
         pages.withLock { pages in
             if pages.count >= Self.capacity { pages.removeAll() }
-            if let rdata, Self.hasSeveralPages(rdata) { pages[name] = nil } else { pages[name] = .some(rdata) }
+            pages[name] = rdata.map { .present($0, parsed: parsed) } ?? .absent
+        }
+    }
+
+    /// Keeps what a cached page parsed to, if the page is still the one cached.
+    func noteParsed(_ name: DNSName, _ rdata: RData, _ parsed: Parsed) {
+        pages.withLock { pages in
+            if case .present(rdata, nil) = pages[name] { pages[name] = .present(rdata, parsed: parsed) }
         }
     }
 
@@ -61,10 +92,4 @@ final class ListPageCache: Sendable {
     }
 
     func removeAll() { pages.withLock { $0.removeAll() } }
-
-    /// Whether page 0's text says its chunk has more pages (`"pages"` above 1).
-    private static func hasSeveralPages(_ rdata: RData) -> Bool {
-        guard case .txt(let txt) = rdata else { return true }
-        return (try? IndexPage(text: txt.joined, level: .record, name: .root))?.pages ?? 2 > 1
-    }
 }
