@@ -67,6 +67,22 @@ enum Route53Text {
         }.joined(separator: " ")
     }
 
+    /// The characters of `value(txt)`, counted without writing it.
+    static func valueCharacters(_ txt: TXT) -> Int {
+        var count = max(0, txt.strings.count - 1)
+        for string in txt.strings {
+            count += 2
+            for byte in string {
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): count += 2
+                case 0x20...0x7E: count += 1
+                default: count += 4
+                }
+            }
+        }
+        return count
+    }
+
     /// The TXT RDATA a value stands for; nil if it is not one (an unclosed quote, a bad escape,
     /// a string over 255 octets).
     static func txt(_ value: String) -> TXT? {

@@ -79,7 +79,7 @@ extension Route53Transport {
             for value in change.recordSet.values {
                 if value.count > maxValueCharacters {
                     throw StoreError.tooLarge(
-                        "a TXT record of \(value.count) characters at \(change.recordSet.name): Route 53 takes at most \(maxValueCharacters) per value, so documents and index pages past about 3,900 octets do not fit a Route 53 zone")
+                        "a TXT record of \(value.count) characters at \(change.recordSet.name): Route 53 takes at most \(maxValueCharacters) per value (a store on Route 53 needs Route53Transport.backendLimits and indexPageOctets)")
                 }
                 characters += value.count
                 records += 1

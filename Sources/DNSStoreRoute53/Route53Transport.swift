@@ -48,6 +48,18 @@ public final class Route53Transport: StoreTransport {
     /// (every octet escaped), within the 4,000 a value holds.
     public static let indexPageOctets = 950
 
+    /// The limits (``StoreConfiguration/backendLimits``) a store on Route 53 needs: a record's
+    /// value within 4,000 characters, and seven data chunks to a change batch, whose 32,000
+    /// characters then hold them and the serial record.
+    public static let backendLimits = BackendLimits(
+        recordFits: { Route53Text.valueCharacters($0) <= maxValueCharacters }, dataChunksPerUpdate: 7)
+
+    /// Sets what a store on Route 53 needs in `configuration`: the index page size and the limits.
+    public static func fit(_ configuration: inout StoreConfiguration) {
+        configuration.indexPageOctets = indexPageOctets
+        configuration.backendLimits = backendLimits
+    }
+
     /// Route 53's limits on one change batch and one value (ChangeResourceRecordSets).
     static let maxValueCharacters = 4_000
     static let maxBatchCharacters = 32_000

@@ -35,7 +35,7 @@ private func measureRoute53(zone: DNSName, double: Route53Double, server: Server
     let transport = try Route53Transport(client: client, hostedZone: hostedZone, zone: zone)
     var config = StoreConfiguration(domain: zone)
     config.createIfMissing = true
-    config.indexPageOctets = Route53Transport.indexPageOctets
+    Route53Transport.fit(&config)
     let onRoute53 = try DocumentStore(configuration: config, transport: transport)
 
     let traffic = TrafficCount()

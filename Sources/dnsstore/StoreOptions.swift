@@ -113,7 +113,7 @@ struct StoreOptions: ParsableArguments {
         if let hostedZone = settings.route53Zone {
             let transport = try settings.route53Transport(hostedZone)
             var config = configuration(settings, where: "route53:\(hostedZone)", clockSkew: clockSkew)
-            config.indexPageOctets = Route53Transport.indexPageOctets
+            Route53Transport.fit(&config)
             return try DocumentStore(configuration: config, transport: transport)
         }
         guard settings.server != nil || !settings.primaries.isEmpty || !settings.readServers.isEmpty else {

@@ -35,6 +35,41 @@ struct FormatTests {
 
     /// Digests and sealed ids are base64url without padding (RFC 4648 section 5): its test vectors,
     /// every length against Foundation's base64 with the alphabet swapped, and text no encoding has.
+    /// A chunked record's `s` (section 7): the pieces are `s` octets, `c` must be `ceil(n / s)`,
+    /// `s` lies in 512 to 60,000 and comes only with `c`; without it the pieces are 60,000.
+    @Test func aRecordHeaderStatesItsDataChunkSize() throws {
+        let name: DNSName = "r.example.test."
+        let h = "\"h\":\"AAAAAAAAAAAAAAAAAAAAAA\""
+        func header(_ members: String) throws -> RecordHeader {
+            try RecordHeader(parsing: Array("{\"v\":1,\"id\":\"a\",\(h),\(members)}".utf8), at: name)
+        }
+        #expect(try header(#""n":5000,"c":5,"g":"0000abcd","s":1000"#).dataChunkOctets == 1000)
+        #expect(try header(#""n":120000,"c":2,"g":"0000abcd""#).dataChunkOctets == 60_000)
+        #expect(try header(#""n":1048604,"c":2049,"g":"0000abcd","s":512"#).chunkCount == 2049)
+        for bad in [
+            #""n":5000,"c":4,"g":"0000abcd","s":1000"#, #""n":5000,"c":1,"g":"0000abcd","s":1000"#,
+            #""n":5000,"c":10,"g":"0000abcd","s":511"#, #""n":5000,"c":1,"g":"0000abcd","s":60001"#,
+            #""n":5000,"s":1000"#, #""n":1048604,"c":2050,"g":"0000abcd","s":512"#, #""n":5000,"c":5,"g":"0000abcd","s":"1000""#,
+        ] {
+            #expect(throws: StoreError.self, "\(bad)") { try header(bad) }
+        }
+    }
+
+    /// With a backend's limits, a document stays inline when its record fits, and is otherwise cut
+    /// at the largest size from 60,000 down by tenths at which every piece fits.
+    @Test func backendLimitsChooseInliningAndTheDataChunkSize() throws {
+        let limits = BackendLimits(recordFits: { $0.joined.count <= 1_000 }, dataChunksPerUpdate: 3)
+        let header = RecordHeader(version: 1, id: "a", storedLength: 0, digest: "AAAAAAAAAAAAAAAAAAAAAA")
+        #expect(try WritePlan.fitsInline(header, Array(repeating: 0x61, count: 900), limits))
+        #expect(try !WritePlan.fitsInline(header, Array(repeating: 0x61, count: 990), limits))
+        #expect(try WritePlan.fitsInline(header, Array(repeating: 0x61, count: 16_000), nil))
+        #expect(try !WritePlan.fitsInline(header, Array(repeating: 0x61, count: 16_001), nil))
+        #expect(try WritePlan.dataChunkSize(for: Array(repeating: 0, count: 50_000), limits, path: "p") == 981)
+        #expect(try WritePlan.dataChunkSize(for: Array(repeating: 0, count: 50_000), nil, path: "p") == 60_000)
+        let never = BackendLimits(recordFits: { _ in false }, dataChunksPerUpdate: 1)
+        #expect(throws: StoreError.self) { try WritePlan.dataChunkSize(for: [1, 2, 3], never, path: "p") }
+    }
+
     @Test func base64URLFollowsRFC4648() throws {
         let vectors = ["": "", "f": "Zg", "fo": "Zm8", "foo": "Zm9v", "foob": "Zm9vYg", "fooba": "Zm9vYmE", "foobar": "Zm9vYmFy"]
         for (plain, encoded) in vectors {

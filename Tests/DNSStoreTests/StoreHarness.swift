@@ -160,7 +160,7 @@ enum Route53Fixture {
         let connect: @Sendable (TSIGKey?) throws -> (DocumentStore, CountingTransport) = { _ in
             let transport = CountingTransport(try Route53Transport(client: client, hostedZone: hostedZone, zone: zone), client: nil)
             var configuration = StoreConfiguration(domain: zone)
-            configuration.indexPageOctets = Route53Transport.indexPageOctets
+            Route53Transport.fit(&configuration)
             return (try DocumentStore(configuration: configuration, transport: transport), transport)
         }
         let (store, transport) = try connect(nil)

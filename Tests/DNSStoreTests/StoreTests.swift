@@ -151,6 +151,39 @@ struct StoreTests {
         }
     }
 
+    /// Documents that compression cannot make small, up to 1 MiB, round-trip on every backend,
+    /// Route 53 included (whose values hold 4,000 characters: its documents are cut into data chunks
+    /// of the size each fits, docs/FORMAT.md section 7); replacing and deleting them leaves no data
+    /// chunk behind (the store's check finds nothing, where the zone can be transferred).
+    @Test(arguments: Backend.storeSuite)
+    func incompressibleDocumentsUpTo1MiBRoundTrip(_ kind: Backend) async throws {
+        try await StoreFixture.with(kind) { f in
+            let docs = try await f.store.createDatabase("sizes").createCollection("random")
+            let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".utf8)
+            // A JSON string of random letters, `size` octets with its quotes.
+            func json(_ size: Int) -> [UInt8] { [0x22] + (2..<size).map { _ in letters.randomElement()! } + [0x22] }
+            var stored: [String: [UInt8]] = [:]
+            for size in [3_000, 12_000, 100_000, 1_048_576] {
+                let body = json(size)
+                try await docs.putJSON("doc-\(size)", body)
+                stored["doc-\(size)"] = body
+            }
+            for (id, body) in stored { #expect(try await docs.get(id)?.json == body, "\(id)") }
+            // Replaced by one as large, by a small one, and deleted.
+            let replacement = json(1_048_576)
+            try await docs.putJSON("doc-1048576", replacement)
+            try await docs.putJSON("doc-100000", json(10))
+            try await docs.delete("doc-12000")
+            #expect(try await docs.get("doc-1048576")?.json == replacement)
+            #expect(try await docs.get("doc-12000") == nil)
+            // PowerDNS 4.7 cannot transfer a zone with a 60,000-octet chunk among smaller records
+            // (README.md; PowerDNSInteropTests), so its zone is not checked here.
+            guard kind != .powerdns else { return }
+            let report = try await f.store.check(repair: false)
+            #expect(report.problems.isEmpty, "\(report.problems)")
+        }
+    }
+
     @Test(arguments: Backend.storeSuite)
     func concurrentCompareAndSwapIncrementsAllLand(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in

@@ -47,9 +47,12 @@ struct CollectionCodec: Sendable {
     }
 
     /// A document's stored octets and header at `version`.
-    func encode(_ document: [UInt8], id: String, storedID: String, version: Int) throws -> (header: RecordHeader, stored: [UInt8]) {
+    /// `compress: false` stores the document uncompressed whatever the collection's setting.
+    func encode(
+        _ document: [UInt8], id: String, storedID: String, version: Int, compress: Bool = true
+    ) throws -> (header: RecordHeader, stored: [UInt8]) {
         let seal = try sealed().map { DocumentEncoding.Seal(key: $0.writeSecret, place: place(storedID: storedID, version: version)) }
-        let (stored, e, k) = try DocumentEncoding.encode(document, compress: compression, seal: seal)
+        let (stored, e, k) = try DocumentEncoding.encode(document, compress: compression && compress, seal: seal)
         var header = RecordHeader(version: version, id: storedID, storedLength: stored.count, digest: RecordText.digest(stored))
         header.encoding = e
         header.keyID = k

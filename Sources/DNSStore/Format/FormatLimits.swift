@@ -13,8 +13,8 @@ enum FormatLimits {
     /// Stored octets of one document: the largest document plus AES-GCM's nonce and tag
     /// (compression is used only when it shrinks the document).
     static let maxStoredOctets = RecordText.maxDocument + 28
-    /// Data chunks of one document.
-    static let maxDataChunks = (maxStoredOctets + RecordText.dataChunkSize - 1) / RecordText.dataChunkSize
+    /// Data chunks of one document: the most stored octets in chunks of the smallest size.
+    static let maxDataChunks = (maxStoredOctets + RecordText.minDataChunkSize - 1) / RecordText.minDataChunkSize
 
     /// Whether `text` is a name the format allows: 1 to 255 octets of UTF-8 without NUL.
     static func isName(_ text: String) -> Bool {

@@ -15,6 +15,9 @@ struct RecordHeader: Encodable, Sendable, Hashable {
     var chunkCount: Int?
     /// `g`: a chunked document's generation, 8 lower-case hex digits.
     var generation: String?
+    /// `s`: the octets of each data chunk but the last, when not the format's 60,000
+    /// (a backend whose records hold less, section 7).
+    var chunkSize: Int?
     /// `e`: the encoding steps (section 7.2); nil: the document's own octets.
     var encoding: String?
     /// `k`: the data secret an encrypted document was sealed with (section 11.3).
@@ -33,8 +36,11 @@ struct RecordHeader: Encodable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case version = "v", id, storedLength = "n", digest = "h", chunkCount = "c", generation = "g", encoding = "e", keyID = "k"
-        case lease = "l"
+        case lease = "l", chunkSize = "s"
     }
+
+    /// The octets of each data chunk but the last.
+    var dataChunkOctets: Int { chunkSize ?? RecordText.dataChunkSize }
 
     /// Reads a header line strictly, as section 7 requires of readers: one JSON object, no
     /// member twice, each member of its type and within the format's bounds
@@ -82,6 +88,7 @@ struct RecordHeader: Encodable, Sendable, Hashable {
         encoding = try string(.encoding)
         keyID = try string(.keyID)
         lease = try string(.lease)
+        chunkSize = try integer(.chunkSize, RecordText.minDataChunkSize...RecordText.dataChunkSize)
 
         guard FormatLimits.isName(id) else { throw corrupt("'id' is not a name of 1 to 255 octets") }
         guard digest.utf8.count == 22, Base64URL.decode(digest)?.count == 16 else {
@@ -92,13 +99,15 @@ struct RecordHeader: Encodable, Sendable, Hashable {
             break
         case (let count?, let generation?):
             guard FormatLimits.isLowerHex(generation, count: 8) else { throw corrupt("'g' is not 8 lower-case hex digits") }
-            let needed = (storedLength + RecordText.dataChunkSize - 1) / RecordText.dataChunkSize
+            let size = dataChunkOctets
+            let needed = (storedLength + size - 1) / size
             guard count == needed else {
-                throw corrupt("'c' is \(count), but \(storedLength) stored octets take \(needed) data chunks")
+                throw corrupt("'c' is \(count), but \(storedLength) stored octets take \(needed) data chunks of \(size)")
             }
         default:
             throw corrupt("'c' and 'g' must appear together")
         }
+        if chunkSize != nil && chunkCount == nil { throw corrupt("'s' is present without 'c'") }
         if let keyID, !FormatLimits.isLowerHex(keyID, count: 8) { throw corrupt("'k' is not 8 lower-case hex digits") }
         if let lease, !FormatLimits.isLowerHex(lease, count: 16) { throw corrupt("'l' is not 16 lower-case hex digits") }
         guard let steps = DocumentEncoding.steps(encoding) else {

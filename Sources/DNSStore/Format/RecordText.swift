@@ -12,7 +12,10 @@ struct StoredRecord: Sendable {
 
 enum RecordText {
     static let inlineLimit = 16_000
+    /// The data chunk size of a header without `s`, and the largest `s` may give.
     static let dataChunkSize = 60_000
+    /// The smallest data chunk size `s` may give.
+    static let minDataChunkSize = 512
     static let maxDocument = 1_048_576
 
     /// base64url, no padding, of the first 16 octets of SHA-256.

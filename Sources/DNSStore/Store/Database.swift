@@ -87,7 +87,9 @@ extension DocumentStore {
             let (record, chunk) = try layout.child(document.id, total: total, of: collectionName)
             do {
                 // The longest names a write of it can make: a data chunk, and a later index page.
-                if largest > RecordText.inlineLimit { _ = try record.prepending("\(RecordText.maxDocument / RecordText.dataChunkSize)-ffffffff") }
+                if largest > RecordText.inlineLimit || configuration.backendLimits != nil {
+                    _ = try record.prepending("\(FormatLimits.maxDataChunks - 1)-ffffffff")
+                }
                 _ = try collectionName.prepending(String(chunk)).prepending("_p9999")
             } catch {
                 throw StoreError.invalidName(

@@ -97,7 +97,9 @@ extension DocumentStore {
         _ count: Int, generation: String, of name: DNSName, route: ReadRoute
     ) async throws -> (octets: [UInt8], names: [DNSName], missing: Int?) {
         let names = try (0..<count).map { try layout.dataChunk($0, generation: generation, of: name) }
-        let pieces = try await concurrently(names, limit: 8) { chunkName -> [UInt8]? in
+        // Chunks of 60,000 octets eight at a time; a backend's small chunks as many as reads go.
+        let limit = configuration.backendLimits == nil ? 8 : max(8, configuration.readConcurrency)
+        let pieces = try await concurrently(names, limit: limit) { chunkName -> [UInt8]? in
             guard let rdata = try await self.readRecord(chunkName, overTCP: true, route: route) else { return nil }
             return try self.text(of: rdata, at: chunkName)
         }

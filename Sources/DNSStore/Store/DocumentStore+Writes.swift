@@ -91,6 +91,7 @@ extension DocumentStore {
                 }
                 let plan = try WritePlan(
                     reading, zone: configuration.zone, recordTTL: configuration.recordTTL, layout: layout,
+                    limits: configuration.backendLimits,
                     highestSeen: { key in ops.firstIndex { $0.key == key }.flatMap { known[$0]?.version } })
                 written = plan.dataChunks.map(\.name)
                 try await writeDataChunks(plan.dataChunks)
@@ -103,6 +104,9 @@ extension DocumentStore {
                     throw error
                 }
                 if !listPageNames.isEmpty { listPages.noteSent(plan.update, pageNames: listPageNames) }
+                // The replaced generations are no longer referenced: a reader still on one finds
+                // a chunk gone and starts again (section 8.2); what is not deleted, fsck finds.
+                await deleteNames(plan.replacedDataChunks)
                 for (op, version) in zip(reading.ops, plan.versions) where !op.byStoredID {
                     if op.isDelete { session.deleted(op.key, version: version) } else { session.saw(op.key, version: version) }
                 }
@@ -283,13 +287,19 @@ extension DocumentStore {
 
     /// Writes a large document's pieces under fresh names, one UPDATE each (section 8.2); on a
     /// failure, removes those written.
+    /// Writes a document's data chunks (section 8.2), one per UPDATE, or as many as the backend's
+    /// limits allow in one.
     private func writeDataChunks(_ chunks: [(name: DNSName, text: [UInt8])]) async throws {
         guard !chunks.isEmpty else { return }
+        let perUpdate = configuration.backendLimits?.dataChunksPerUpdate ?? 1
+        let groups = stride(from: 0, to: chunks.count, by: perUpdate).map { chunks[$0..<min($0 + perUpdate, chunks.count)] }
         do {
-            _ = try await concurrently(chunks, limit: 4) { name, piece in
+            _ = try await concurrently(groups, limit: 4) { group in
                 var update = UpdateBuilder(zone: self.configuration.zone)
-                update.replace(name, .txt, with: [.txt(TXT(splitting: piece))], ttl: self.configuration.recordTTL)
-                try await self.send(update, "writing data chunk \(name)")
+                for (name, piece) in group {
+                    update.replace(name, .txt, with: [.txt(TXT(splitting: piece))], ttl: self.configuration.recordTTL)
+                }
+                try await self.send(update, "writing data chunk \(group.first!.name)")
             }
         } catch {
             await deleteNames(chunks.map(\.name))
@@ -297,11 +307,13 @@ extension DocumentStore {
         }
     }
 
-    /// Deletes names, many per UPDATE; best effort (what is left, fsck finds).
+    /// Deletes names, many per UPDATE (as many data chunks as the backend's limits allow);
+    /// best effort (what is left, fsck finds).
     func deleteNames(_ names: [DNSName]) async {
-        for start in stride(from: 0, to: names.count, by: 200) {
+        let perUpdate = configuration.backendLimits?.dataChunksPerUpdate ?? 200
+        for start in stride(from: 0, to: names.count, by: perUpdate) {
             var update = UpdateBuilder(zone: configuration.zone)
-            for name in names[start..<min(start + 200, names.count)] { update.apply(.deleteName(name)) }
+            for name in names[start..<min(start + perUpdate, names.count)] { update.apply(.deleteName(name)) }
             try? await send(update, "cleaning up")
         }
     }

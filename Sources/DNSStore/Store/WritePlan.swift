@@ -51,13 +51,16 @@ struct StaleHolder: Sendable, Equatable {
 struct WritePlan {
     var update: UpdateBuilder
     var dataChunks: [(name: DNSName, text: [UInt8])] = []
+    /// Data chunks of replaced or deleted documents to delete once the UPDATE applied (with
+    /// backend limits; otherwise the UPDATE deletes them itself).
+    var replacedDataChunks: [DNSName] = []
     var versions: [Int] = []
 
     /// `highestSeen` is what this client saw of each document: a version the plan would give
     /// again is a rollback (section 7.1), refused. `generation` makes a chunked document's
     /// generation (random, in use).
     init(
-        _ reading: WriteReading, zone: DNSName, recordTTL: UInt32, layout: StoreLayout,
+        _ reading: WriteReading, zone: DNSName, recordTTL: UInt32, layout: StoreLayout, limits: BackendLimits? = nil,
         highestSeen: (Session.DocumentKey) -> Int?, generation: () -> String = { String(format: "%08x", UInt32.random(in: .min ... .max)) }
     ) throws {
         var plans = reading.plans
@@ -76,7 +79,12 @@ struct WritePlan {
             let key = address.indexChunk
             if let current {
                 update.require(.rrsetEquals(address.name, .txt, [current.rdata]))
-                for name in try Self.dataChunkNames(of: current, at: address.name, layout) { update.apply(.deleteName(name)) }
+                let replaced = try Self.dataChunkNames(of: current, at: address.name, layout)
+                if limits == nil {
+                    for name in replaced { update.apply(.deleteName(name)) }
+                } else {
+                    replacedDataChunks += replaced
+                }
             } else {
                 update.require(.rrsetDoesNotExist(address.name, .txt))
             }
@@ -102,17 +110,23 @@ struct WritePlan {
                 }
             }
             var (header, body) = try address.codec.encode(op.body, id: op.id, storedID: address.storedID, version: version)
+            if limits != nil, header.encoding == DocumentEncoding.zlib, try !Self.fitsInline(header, body, limits) {
+                // A backend that escapes octets outside printable text may hold a document
+                // uncompressed in one record where its zlib stream would take data chunks.
+                let plain = try address.codec.encode(op.body, id: op.id, storedID: address.storedID, version: version, compress: false)
+                if try Self.fitsInline(plain.header, plain.stored, limits) { (header, body) = plain }
+            }
             header.lease = op.lease
-            if body.count > RecordText.inlineLimit {
+            if try !Self.fitsInline(header, body, limits) {
                 let chunkGeneration = generation()
-                let pieces = stride(from: 0, to: body.count, by: RecordText.dataChunkSize).map {
-                    Array(body[$0..<min($0 + RecordText.dataChunkSize, body.count)])
-                }
+                let size = try Self.dataChunkSize(for: body, limits, path: op.path)
+                let pieces = stride(from: 0, to: body.count, by: size).map { body[$0..<min($0 + size, body.count)] }
                 for (p, piece) in pieces.enumerated() {
-                    dataChunks.append((try layout.dataChunk(p, generation: chunkGeneration, of: address.name), piece))
+                    dataChunks.append((try layout.dataChunk(p, generation: chunkGeneration, of: address.name), Array(piece)))
                 }
                 header.chunkCount = pieces.count
                 header.generation = chunkGeneration
+                header.chunkSize = size == RecordText.dataChunkSize ? nil : size
                 body = []
             }
             update.replace(address.name, .txt, with: [try RecordText.rdata(header: header, body: body)], ttl: recordTTL)
@@ -184,6 +198,34 @@ struct WritePlan {
 
     static func leaseIndexKey(_ chunk: Int, _ layout: StoreLayout) -> IndexEdits.ChunkKey {
         IndexEdits.ChunkKey(node: layout.leaseIndex, chunk: chunk, level: .lease)
+    }
+
+    /// Whether a document's stored octets go in its record (section 7): at most 16,000, in a
+    /// record the backend holds.
+    static func fitsInline(_ header: RecordHeader, _ body: [UInt8], _ limits: BackendLimits?) throws -> Bool {
+        guard body.count <= RecordText.inlineLimit else { return false }
+        guard let limits else { return true }
+        guard case .txt(let txt) = try RecordText.rdata(header: header, body: body) else { return false }
+        return limits.recordFits(txt)
+    }
+
+    /// The data chunk size for `body` (section 7): 60,000 octets, or with backend limits the
+    /// largest size from 60,000 down by tenths to 512 at which every chunk is a record the
+    /// backend holds.
+    static func dataChunkSize(for body: [UInt8], _ limits: BackendLimits?, path: String) throws -> Int {
+        guard let limits else { return RecordText.dataChunkSize }
+        var size = RecordText.dataChunkSize
+        while true {
+            let fits = stride(from: 0, to: body.count, by: size).allSatisfy {
+                limits.recordFits(TXT(splitting: Array(body[$0..<min($0 + size, body.count)])))
+            }
+            if fits { return size }
+            guard size > RecordText.minDataChunkSize else {
+                throw StoreError.tooLarge(
+                    "document '\(path)' does not fit this backend's records even in data chunks of \(RecordText.minDataChunkSize) octets", path: path)
+            }
+            size = max(RecordText.minDataChunkSize, size * 9 / 10)
+        }
     }
 
     static func dataChunkNames(of record: StoredRecord, at name: DNSName, _ layout: StoreLayout) throws -> [DNSName] {

@@ -23,6 +23,9 @@ public struct StoreConfiguration: Sendable {
     /// (docs/FORMAT.md section 3.2); a backend that holds smaller records wants less, as Route 53,
     /// whose values hold 4,000 characters (`Route53Transport.indexPageOctets`).
     public var indexPageOctets = 16_000
+    /// What the backend holds, when less than a DNS server (`Route53Transport.backendLimits`);
+    /// nil: records and UPDATEs up to the format's and DNS's own limits.
+    public var backendLimits: BackendLimits?
     /// Attempts for writes that lose a race on an index page (never for a compare-and-swap).
     public var maxAttempts = 100
     /// Reads in flight during listings and scans.
