@@ -18,11 +18,14 @@ extension Route53Transport {
             return reply(to: request, .formErr)
         }
         let names = Route53UpdatePlan.names(prerequisites, operations)
+        // The first plan takes names replaced whole as empty, unread; a batch refused is planned
+        // again with every name read.
+        let unread = Route53UpdatePlan.replacedWhole(prerequisites, operations)
         let token = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         var lastRefusal = ""
         for attempt in 0..<maxPlans {
             let serial = try await currentSerial()
-            let excerpt = try await read(names)
+            let excerpt = try await read(attempt == 0 ? names.filter { !unread.contains($0.lowercased) } : names)
             switch Route53UpdatePlan.plan(zone: zone, prerequisites: prerequisites, operations: operations, over: excerpt) {
             case .refused(let rcode, _):
                 if try await currentSerial().number != serial.number { continue }
@@ -40,6 +43,11 @@ extension Route53Transport {
                 do {
                     _ = try await client.change(zone: hostedZone, changes)
                     seen(serial: next)
+                    dataChunks.withLock { cache in
+                        for change in changes where change.action == .delete {
+                            if let name = Route53Text.name(change.recordSet.name) { cache.forget(name) }
+                        }
+                    }
                     return reply(to: request, .noError)
                 } catch Route53Error.rejectedBatch(let why) {
                     lastRefusal = why

@@ -42,6 +42,9 @@ public final class Route53Transport: StoreTransport {
     private let soaTemplate = Locked<ResourceRecord?>(nil)
     /// The latest serial this transport has read or written.
     private let lastSerial = Locked<UInt32>(0)
+    /// Data chunks listed, and the listings under way by record (`Route53Transport+DataChunks`).
+    let dataChunks = Locked(DataChunkCache())
+    let chunkListings = Locked<[DNSName: Task<Void, any Error>]>([:])
 
     /// The index page size (``StoreConfiguration/indexPageOctets``) a store on Route 53 needs: a
     /// page of n octets is at most 4n + 3 per 255-octet string characters as a Route 53 value
@@ -95,7 +98,8 @@ public final class Route53Transport: StoreTransport {
         if question.type == .soa && question.name == zone {
             return reply(to: request, .noError, answers: [try await soaRecord()])
         }
-        if let set = try await recordSet(at: question.name, type: question.type.description) {
+        let isChunk = question.type == .txt && DataChunkCache.isDataChunk(question.name)
+        if let set = isChunk ? try await dataChunkSet(at: question.name) : try await recordSet(at: question.name, type: question.type.description) {
             return reply(to: request, .noError, answers: records(of: set, at: question.name))
         }
         // One request, not three: a name without the type asked for is NXDOMAIN (this transport

@@ -59,6 +59,37 @@ enum Route53UpdatePlan {
         return out
     }
 
+    /// Names whose new TXT set the UPDATE gives whole, whatever they held: no prerequisite
+    /// concerns them, the first operation on each deletes its TXT set (or the name) and a later
+    /// one adds. Planned unread, such a name becomes a CREATE, which Route 53 refuses if the set
+    /// exists (then the plan is made again with it read), so a write of new names, as a
+    /// document's data chunks, costs no read of them.
+    static func replacedWhole(_ prerequisites: [Prerequisite], _ operations: [UpdateOperation]) -> Set<DNSName> {
+        var concerned = Set<DNSName>()
+        for prerequisite in prerequisites {
+            switch prerequisite {
+            case .rrsetExists(let name, _), .rrsetEquals(let name, _, _), .rrsetDoesNotExist(let name, _),
+                .nameInUse(let name), .nameNotInUse(let name):
+                concerned.insert(name.lowercased)
+            }
+        }
+        var cleared = Set<DNSName>()
+        var added = Set<DNSName>()
+        var seen = Set<DNSName>()
+        for operation in operations {
+            switch operation {
+            case .deleteRRset(let name, .txt), .deleteName(let name):
+                if seen.insert(name.lowercased).inserted { cleared.insert(name.lowercased) }
+            case .add(let record):
+                seen.insert(record.name.lowercased)
+                added.insert(record.name.lowercased)
+            case .deleteRRset(let name, _), .deleteRecord(let name, _, _):
+                seen.insert(name.lowercased)
+            }
+        }
+        return cleared.intersection(added).subtracting(concerned)
+    }
+
     static func plan(zone: DNSName, prerequisites: [Prerequisite], operations: [UpdateOperation], over before: Route53Excerpt) -> Outcome {
         for name in names(prerequisites, operations) where !name.isSubdomain(of: zone) {
             return .refused(.notZone, why: "\(name) is outside the zone \(zone)")

@@ -75,7 +75,7 @@ struct Route53StoreTests {
     /// holds, written seven to a change batch; one that fits a value stays one record.
     @Test func aDocumentPastOneValueIsCutIntoChunksThatEachFitOne() async throws {
         let requests = Route53RequestCount()
-        try await Self.withStore(requests: requests) { store, _, _ in
+        try await Self.withStore(requests: requests) { store, transport, _ in
             let docs = store.database("app").collection("docs")
             try await docs.put("small", ["v": "x"])
             // Random letters, so that compression cannot bring it under one value.
@@ -100,9 +100,34 @@ struct Route53StoreTests {
                 guard case .txt(let txt) = chunk.rdata else { Issue.record("\(chunk.name) is not TXT"); continue }
                 #expect(Route53Text.value(txt).count <= Route53Transport.maxValueCharacters)
             }
-            // The chunks seven to a batch, then the switch.
+            // The chunks seven to a batch, then the switch; new chunks are not read to be written.
             #expect(batches == (count + 6) / 7 + 1, "\(batches) change batches for \(count) chunks")
+            let listings = requests.byCall["ListResourceRecordSets"] ?? 0
+            #expect(listings < 3 * batches + 12, "\(listings) listings for \(batches) change batches")
             #expect(try await docs.get("small", as: [String: String].self)?.value == ["v": "x"])
+
+            // A cold reader lists the chunks by the page, not one request each.
+            let (client, hostedZone) = (transport.client, transport.hostedZone)
+            let cold = try DocumentStore(
+                configuration: store.configuration, transport: try Route53Transport(client: client, hostedZone: hostedZone, zone: Self.zone))
+            requests.reset()
+            #expect(try await cold.database("app").collection("docs").get("big", as: [String: String].self)?.value == ["v": big])
+            #expect(requests.total < 12, "a cold read of \(count) chunks: \(requests.summary)")
+        }
+    }
+
+    /// A write that gives a name a whole new set is planned without reading the name; when the
+    /// name held a set after all, Route 53 refuses the CREATE and the write is planned again
+    /// with it read, replacing what was there.
+    @Test func aWholeSetWrittenUnreadOverAnExistingOneStillReplacesIt() async throws {
+        try await Self.withStore { _, transport, _ in
+            let name: DNSName = "x.example.test."
+            for text in ["first", "second"] {
+                var update = UpdateBuilder(zone: Self.zone)
+                update.replace(name, .txt, with: [.txt(TXT(text))], ttl: 30)
+                try await transport.apply(update)
+            }
+            #expect(try await transport.lookup(name).records == [RData.txt(TXT("second"))])
         }
     }
 

@@ -19,6 +19,26 @@ struct Route53UpdatePlanTests {
         return excerpt
     }
 
+    /// Only names an UPDATE gives a whole new set, with no prerequisite on them, are planned
+    /// unread; and a value's length is counted as `value` writes it.
+    @Test func onlyNamesReplacedWholeWithoutAPrerequisiteArePlannedUnread() throws {
+        let (a, b, c, d, e): (DNSName, DNSName, DNSName, DNSName, DNSName) =
+            ("a.example.test.", "b.example.test.", "c.example.test.", "d.example.test.", "e.example.test.")
+        var update = UpdateBuilder(zone: Self.zone)
+        update.replace(a, .txt, with: [.txt(TXT("new"))], ttl: 30)  // whole: unread
+        update.replace(b, .txt, with: [.txt(TXT("new"))], ttl: 30)  // but a prerequisite reads it
+        update.require(.rrsetEquals(b, .txt, [.txt(TXT("old"))]))
+        update.add(.txt(c, TXT("more")))  // an add alone joins what is there
+        update.apply(.deleteName(d))  // a delete must name the values it deletes
+        update.apply(.deleteName(e))
+        update.add(.txt(e, TXT("e")))
+        let unread = Route53UpdatePlan.replacedWhole(update.prerequisites, update.operations)
+        #expect(unread == [a, e])
+        for txt in [TXT("plain"), TXT(strings: [Array("q\"\\".utf8), [0x00, 0xFF, 0x41]]), TXT(strings: [])] {
+            #expect(Route53Text.valueCharacters(txt) == Route53Text.value(txt).count)
+        }
+    }
+
     @Test func namesAndValuesRoundTripThroughTheAPIsTextForms() throws {
         let odd = try DNSName(labels: [Array("a b.\\\"*".utf8), [0x00, 0xFF, 0x41], Array("_x-1".utf8), Array("example".utf8), Array("test".utf8)])
         let text = Route53Text.name(odd)
