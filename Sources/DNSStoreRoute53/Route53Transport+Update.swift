@@ -21,11 +21,17 @@ extension Route53Transport {
         // The first plan takes names replaced whole as empty, unread; a batch refused is planned
         // again with every name read.
         let unread = Route53UpdatePlan.replacedWhole(prerequisites, operations)
+        // Data chunks no prerequisite concerns (the old generation's, deleted) are first read as
+        // listed before or by a listing under their record: a chunk deleted since makes Route 53
+        // refuse the DELETE, and the next plan reads every name itself.
+        let required = Route53UpdatePlan.required(prerequisites)
+        let listed = Set(names.map(\.lowercased).filter { DataChunkCache.isDataChunk($0) && !required.contains($0) })
         let token = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         var lastRefusal = ""
         for attempt in 0..<maxPlans {
             let serial = try await currentSerial()
-            let excerpt = try await read(attempt == 0 ? names.filter { !unread.contains($0.lowercased) } : names)
+            let excerpt = try await read(
+                attempt == 0 ? names.filter { !unread.contains($0.lowercased) } : names, listing: attempt == 0 ? listed : [])
             switch Route53UpdatePlan.plan(zone: zone, prerequisites: prerequisites, operations: operations, over: excerpt) {
             case .refused(let rcode, _):
                 if try await currentSerial().number != serial.number { continue }
@@ -44,8 +50,13 @@ extension Route53Transport {
                     _ = try await client.change(zone: hostedZone, changes)
                     seen(serial: next)
                     dataChunks.withLock { cache in
-                        for change in changes where change.action == .delete {
-                            if let name = Route53Text.name(change.recordSet.name) { cache.forget(name) }
+                        for change in changes {
+                            guard let name = Route53Text.name(change.recordSet.name) else { continue }
+                            if change.action == .delete {
+                                cache.forget(name)
+                            } else if change.recordSet.type == "TXT", DataChunkCache.isDataChunk(name) {
+                                cache.keep(change.recordSet, at: name)
+                            }
                         }
                     }
                     return reply(to: request, .noError)
@@ -66,10 +77,14 @@ extension Route53Transport {
 
     /// The TXT set at each of `names`, read concurrently. Only TXT is read: a store's names hold
     /// nothing else, and a prerequisite or deletion of another type is refused by the plan.
-    func read(_ names: [DNSName]) async throws -> Route53Excerpt {
+    /// Names in `listing` (lower case) are data chunks read through the chunks listed.
+    func read(_ names: [DNSName], listing: Set<DNSName> = []) async throws -> Route53Excerpt {
         try await withThrowingTaskGroup(of: (DNSName, Route53RecordSet?).self) { group in
             for name in names {
-                group.addTask { (name, try await self.recordSet(at: name, type: "TXT")) }
+                group.addTask {
+                    let listed = listing.contains(name.lowercased)
+                    return (name, try await listed ? self.dataChunkSet(at: name) : self.recordSet(at: name, type: "TXT"))
+                }
             }
             var excerpt = Route53Excerpt()
             for try await (name, set) in group {

@@ -65,14 +65,7 @@ enum Route53UpdatePlan {
     /// exists (then the plan is made again with it read), so a write of new names, as a
     /// document's data chunks, costs no read of them.
     static func replacedWhole(_ prerequisites: [Prerequisite], _ operations: [UpdateOperation]) -> Set<DNSName> {
-        var concerned = Set<DNSName>()
-        for prerequisite in prerequisites {
-            switch prerequisite {
-            case .rrsetExists(let name, _), .rrsetEquals(let name, _, _), .rrsetDoesNotExist(let name, _),
-                .nameInUse(let name), .nameNotInUse(let name):
-                concerned.insert(name.lowercased)
-            }
-        }
+        let concerned = required(prerequisites)
         var cleared = Set<DNSName>()
         var added = Set<DNSName>()
         var seen = Set<DNSName>()
@@ -88,6 +81,19 @@ enum Route53UpdatePlan {
             }
         }
         return cleared.intersection(added).subtracting(concerned)
+    }
+
+    /// The names (lower case) the prerequisites concern.
+    static func required(_ prerequisites: [Prerequisite]) -> Set<DNSName> {
+        var names = Set<DNSName>()
+        for prerequisite in prerequisites {
+            switch prerequisite {
+            case .rrsetExists(let name, _), .rrsetEquals(let name, _, _), .rrsetDoesNotExist(let name, _),
+                .nameInUse(let name), .nameNotInUse(let name):
+                names.insert(name.lowercased)
+            }
+        }
+        return names
     }
 
     static func plan(zone: DNSName, prerequisites: [Prerequisite], operations: [UpdateOperation], over before: Route53Excerpt) -> Outcome {

@@ -56,6 +56,10 @@ private func measureRoute53(zone: DNSName, double: Route53Double, server: Server
         /// Operations to time at most (the import is one): the collections stay ordinary sizes.
         var most: Int
     }
+    // 1 MiB of random letters, which compression brings to about three quarters, stored in data
+    // chunks: on Route 53 about 600 of them, each one value.
+    let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".utf8)
+    let large = Array(#"{"v":""#.utf8) + (0..<1_048_568).map { _ in letters.randomElement()! } + Array(#""}"#.utf8)
     let cases: [Case] = [
         Case(name: "put of a new document", operation: { store, i in _ = try await store.database("b").collection("docs").putJSON("p\(i)", document) }, most: 300),
         Case(name: "get (a warm client)", operation: { store, _ in _ = try await store.database("b").collection("docs").get("p0") }, most: 10_000),
@@ -72,6 +76,12 @@ private func measureRoute53(zone: DNSName, double: Route53Double, server: Server
             let collection = try await store.database("b").createCollection("import\(i)")
             _ = try await collection.putMany((0..<1_000).map { ("d\($0)", document) })
         }, most: 1),
+        Case(name: "put of a 1 MiB document (replacing one)", operation: { store, _ in
+            _ = try await store.database("b").collection("large").putJSON("doc", large)
+        }, most: 3),
+        Case(name: "get of the 1 MiB document (a warm client)", operation: { store, _ in
+            _ = try await store.database("b").collection("large").get("doc")
+        }, most: 100),
     ]
     print("")
     print("A store on Route 53 (moto behind the test proxy, on loopback) and on our server, one client, \(smoke ? "each case once" : String(format: "%.0f s per case", seconds)), operations in turn")
@@ -81,6 +91,7 @@ private func measureRoute53(zone: DNSName, double: Route53Double, server: Server
     for store in [onRoute53, onOurs] {
         _ = try await store.database("b").collection("docs").putJSON("p0", document)
         _ = try await store.database("b").collection("batches").putJSON("first", document)
+        _ = try await store.database("b").collection("large").putJSON("doc", large)
     }
     for item in cases {
         var row: [String] = [item.name]
