@@ -18,9 +18,9 @@ extension Route53Transport {
             return reply(to: request, .formErr)
         }
         let names = Route53UpdatePlan.names(prerequisites, operations)
-        // The first plan takes names replaced whole as empty, unread; a batch refused is planned
-        // again with every name read.
-        let unread = Route53UpdatePlan.replacedWhole(prerequisites, operations)
+        // The first plan takes names given a whole new set as empty, unread; a batch refused is
+        // planned again with every name read.
+        let unread = Route53UpdatePlan.plannedUnread(prerequisites, operations)
         // Data chunks no prerequisite concerns (the old generation's, deleted) are first read as
         // listed before or by a listing under their record: a chunk deleted since makes Route 53
         // refuse the DELETE, and the next plan reads every name itself.

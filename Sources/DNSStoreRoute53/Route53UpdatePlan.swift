@@ -59,13 +59,23 @@ enum Route53UpdatePlan {
         return out
     }
 
-    /// Names whose new TXT set the UPDATE gives whole, whatever they held: no prerequisite
-    /// concerns them, the first operation on each deletes its TXT set (or the name) and a later
-    /// one adds. Planned unread, such a name becomes a CREATE, which Route 53 refuses if the set
-    /// exists (then the plan is made again with it read), so a write of new names, as a
-    /// document's data chunks, costs no read of them.
-    static func replacedWhole(_ prerequisites: [Prerequisite], _ operations: [UpdateOperation]) -> Set<DNSName> {
-        let concerned = required(prerequisites)
+    /// Names whose new TXT set the UPDATE gives whole, whatever they held or because they must
+    /// hold none: the first operation on each deletes its TXT set (or the name) and a later one
+    /// adds, or a prerequisite requires it empty (no TXT set, or the name not in use) and an
+    /// operation adds; no other prerequisite concerns it. Planned unread, such a name becomes a
+    /// CREATE, which Route 53 refuses if the set exists (then the plan is made again with it
+    /// read, and a prerequisite that fails is answered then), so writing a new document or its
+    /// data chunks costs no read of their names.
+    static func plannedUnread(_ prerequisites: [Prerequisite], _ operations: [UpdateOperation]) -> Set<DNSName> {
+        var empty = Set<DNSName>()
+        var other = Set<DNSName>()
+        for prerequisite in prerequisites {
+            switch prerequisite {
+            case .rrsetDoesNotExist(let name, .txt), .nameNotInUse(let name): empty.insert(name.lowercased)
+            case .rrsetExists(let name, _), .rrsetEquals(let name, _, _), .rrsetDoesNotExist(let name, _), .nameInUse(let name):
+                other.insert(name.lowercased)
+            }
+        }
         var cleared = Set<DNSName>()
         var added = Set<DNSName>()
         var seen = Set<DNSName>()
@@ -78,9 +88,10 @@ enum Route53UpdatePlan {
                 added.insert(record.name.lowercased)
             case .deleteRRset(let name, _), .deleteRecord(let name, _, _):
                 seen.insert(name.lowercased)
+                other.insert(name.lowercased)
             }
         }
-        return cleared.intersection(added).subtracting(concerned)
+        return cleared.union(empty).intersection(added).subtracting(other)
     }
 
     /// The names (lower case) the prerequisites concern.

@@ -19,9 +19,9 @@ struct Route53UpdatePlanTests {
         return excerpt
     }
 
-    /// Only names an UPDATE gives a whole new set, with no prerequisite on them, are planned
-    /// unread; and a value's length is counted as `value` writes it.
-    @Test func onlyNamesReplacedWholeWithoutAPrerequisiteArePlannedUnread() throws {
+    /// Only names an UPDATE gives a whole new set, replacing what they held or required empty,
+    /// are planned unread; and a value's length is counted as `value` writes it.
+    @Test func onlyNamesGivenAWholeNewSetArePlannedUnread() throws {
         let (a, b, c, d, e): (DNSName, DNSName, DNSName, DNSName, DNSName) =
             ("a.example.test.", "b.example.test.", "c.example.test.", "d.example.test.", "e.example.test.")
         var update = UpdateBuilder(zone: Self.zone)
@@ -32,8 +32,15 @@ struct Route53UpdatePlanTests {
         update.apply(.deleteName(d))  // a delete must name the values it deletes
         update.apply(.deleteName(e))
         update.add(.txt(e, TXT("e")))
-        let unread = Route53UpdatePlan.replacedWhole(update.prerequisites, update.operations)
-        #expect(unread == [a, e])
+        let (f, g, h): (DNSName, DNSName, DNSName) = ("f.example.test.", "g.example.test.", "h.example.test.")
+        update.require(.rrsetDoesNotExist(f, .txt))  // must be empty, and is added to: unread
+        update.add(.txt(f, TXT("f")))
+        update.require(.nameNotInUse(g))  // must be empty, nothing added: read
+        update.require(.rrsetDoesNotExist(h, .txt))  // also required to exist elsewhere: read
+        update.require(.nameInUse(h))
+        update.add(.txt(h, TXT("h")))
+        let unread = Route53UpdatePlan.plannedUnread(update.prerequisites, update.operations)
+        #expect(unread == [a, e, f])
         for txt in [TXT("plain"), TXT(strings: [Array("q\"\\".utf8), [0x00, 0xFF, 0x41]]), TXT(strings: [])] {
             #expect(Route53Text.valueCharacters(txt) == Route53Text.value(txt).count)
         }
