@@ -56,3 +56,73 @@ struct Route53CLITests {
         #expect(try await withEnvironment.run("list", "app/config").out == #"["web"]"#)
     }
 }
+
+/// Eight `dnsstore shell` processes on one hosted zone, each doing 50 compare-and-swap increments
+/// of one counter (a read, then `update --if-version` from what it read, again on a conflict):
+/// the counter ends at exactly 400, each count acknowledged to exactly one writer. A soak test:
+/// the test double takes one request at a time, and the run takes minutes.
+@Suite("Soak: eight processes on Route 53", .enabled(if: MotoServer.isAvailable))
+struct SoakRoute53CLITests {
+    /// A writer: drives one `dnsstore shell` through its pipes, one JSON line each way, and prints
+    /// the counts it was acknowledged for and its conflicts.
+    static let writer = #"""
+        import json, subprocess, sys
+        binary, path, increments = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        shell = subprocess.Popen([binary, "shell"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        def ask(request):
+            shell.stdin.write(json.dumps(request) + "\n")
+            shell.stdin.flush()
+            line = shell.stdout.readline()
+            if not line:
+                sys.exit("the shell ended")
+            return json.loads(line)
+        acknowledged, conflicts = [], 0
+        while len(acknowledged) < increments:
+            got = ask({"op": "get", "path": path, "withVersion": True})
+            if not got["ok"]:
+                sys.exit("get: " + json.dumps(got))
+            count = got["result"]["doc"]["count"]
+            answer = ask({"op": "update", "path": path, "doc": {"count": count + 1}, "ifVersion": got["result"]["version"]})
+            if answer["ok"]:
+                acknowledged.append(count + 1)
+            elif answer["error"]["exit"] == 4:
+                conflicts += 1
+            else:
+                sys.exit("update: " + json.dumps(answer))
+        shell.stdin.close()
+        shell.wait()
+        print(json.dumps({"acknowledged": acknowledged, "conflicts": conflicts}))
+        """#
+
+    @Test func eightProcessesOfFiftyIncrementsEndAtExactly400() async throws {
+        let double = try await Route53Double.start()
+        defer { double.stop() }
+        let zone = try await double.hostedZone().id
+        var cli = try Route53CLITests.cli(double)
+        defer { cli.cleanUp() }
+        cli.environment["DNSSTORE_ROUTE53_ZONE"] = zone
+        #expect(try await cli.run("put", "app/counters/c", #"{"count":0}"#).status == 0)
+        let binary = cli.binary
+        let results = try await withThrowingTaskGroup(of: Subprocess.Result.self) { group in
+            for i in 0..<8 {
+                var environment = cli.environment
+                environment["DNSSTORE_STATE_DIR"] = cli.directory.appendingPathComponent("state-\(i)").path
+                environment["DNSSTORE_CACHE_DIR"] = cli.directory.appendingPathComponent("cache-\(i)").path
+                group.addTask { [environment] in
+                    try await Subprocess.run("python3", ["-c", Self.writer, binary, "app/counters/c", "50"], environment: environment)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        var acknowledged: [Int] = []
+        var conflicts = 0
+        for result in results {
+            #expect(result.status == 0, "\(result.stderr)")
+            let report = try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [String: Any] ?? [:]
+            acknowledged += report["acknowledged"] as? [Int] ?? []
+            conflicts += report["conflicts"] as? Int ?? 0
+        }
+        #expect(acknowledged.sorted() == Array(1...400), "\(acknowledged.count) acknowledged, \(conflicts) conflicts")
+        #expect(try await cli.run("get", "app/counters/c", "--with-version").out == #"{"id":"c","version":401,"doc":{"count":400}}"#)
+    }
+}

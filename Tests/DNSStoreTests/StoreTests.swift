@@ -190,7 +190,7 @@ struct StoreTests {
             let counters = try await f.store.createDatabase("race").createCollection("counters")
             try await counters.insert("c", Counter(count: 0))
             // 8 x 50 on the DNS servers; 8 x 20 on Route 53, whose test double takes a request at
-            // a time (8 x 50 there ended at exactly 400 too, in 140 s: the suite's longest test).
+            // a time (8 processes x 50 there run as a soak test, SoakRoute53CLITests).
             let each = kind == .route53 ? 20 : 50
             let total = 8 * each
             // Every acknowledged increment's version and count: each version acknowledged once, and
