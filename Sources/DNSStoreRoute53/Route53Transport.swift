@@ -148,8 +148,7 @@ public final class Route53Transport: StoreTransport {
     }
 
     static func serialNumber(_ set: Route53RecordSet) -> UInt32 {
-        guard let txt = set.values.first.flatMap(Route53Text.txt), let first = txt.strings.first else { return 0 }
-        return UInt32(String(decoding: first.prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self)) ?? 0
+        set.values.first.flatMap(Route53Text.txt).map { Route53NameServer.serialNumber(.txt($0)) } ?? 0
     }
 
     func records(of set: Route53RecordSet, at name: DNSName) -> [ResourceRecord] {

@@ -16,7 +16,7 @@ struct StoreOptions: ParsableArguments {
     var server: String?
     @Option(name: .customLong("primary"), help: "A primary for writes, ADDRESS[:PORT]; repeat it to fail over in order (env DNSSTORE_PRIMARY, comma-separated). Found from the zone's SOA when read servers are given without one.")
     var primary: [String] = []
-    @Option(name: .customLong("read-server"), help: "A server to read from, ADDRESS[:PORT]; repeatable, the fastest that answers is used (env DNSSTORE_READ_SERVERS, comma-separated).")
+    @Option(name: .customLong("read-server"), help: "A server to read from, ADDRESS[:PORT]; repeatable, the fastest that answers is used (env DNSSTORE_READ_SERVERS, comma-separated). With --route53-zone: the hosted zone's name servers.")
     var readServer: [String] = []
     @Option(help: "How fresh reads from read servers must be: latest, session or any (env DNSSTORE_CONSISTENCY; default latest).")
     var consistency: ReadConsistency?
@@ -114,7 +114,11 @@ struct StoreOptions: ParsableArguments {
             let transport = try settings.route53Transport(hostedZone)
             var config = configuration(settings, where: "route53:\(hostedZone)", clockSkew: clockSkew)
             Route53Transport.fit(&config)
-            return try DocumentStore(configuration: config, transport: transport)
+            // Read servers are the zone's name servers: reads at session and any go there.
+            let readers = try settings.readServers.map { address -> (transport: any StoreTransport, name: String) in
+                (try Route53NameServer(DNSClient(configuration: settings.readClient(address)), zone: transport.zone), address.display)
+            }
+            return try DocumentStore(configuration: config, transport: transport, readServers: readers)
         }
         guard settings.server != nil || !settings.primaries.isEmpty || !settings.readServers.isEmpty else {
             let transport = try LocalTransport.open(directory: settings.dataDirectory, zone: settings.domain, traffic: settings.traffic)
@@ -142,12 +146,7 @@ struct StoreOptions: ParsableArguments {
         primary.servers = primaries
         primary.attempts = max(settings.attempts, primaries.count)
         let readers = readServers.map { address -> (transport: any StoreTransport, name: String) in
-            // The store's read servers keep their health themselves (ReplicaSet, with the same file).
-            var reader = DNSClientConfiguration(servers: [address])
-            reader.traffic = settings.traffic
-            reader.timeout = .milliseconds(Int(min(settings.timeout, 1) * 1000))
-            reader.attempts = 1
-            return (DNSClient(configuration: reader), address.display)
+            (DNSClient(configuration: settings.readClient(address)), address.display)
         }
         return try DocumentStore(configuration: config, transport: DNSClient(configuration: primary), readServers: readers)
     }
@@ -186,8 +185,9 @@ struct Settings {
         guard domainGiven else {
             throw CLIError.invalidInput("a store in Route 53 needs its domain, the hosted zone's name or a name in it: pass --domain or set DNSSTORE_DOMAIN")
         }
-        guard server == nil, primaries.isEmpty, readServers.isEmpty else {
-            throw CLIError.invalidInput("--route53-zone keeps the store in Route 53, read and written through its API: it takes no --server, --primary or --read-server")
+        guard server == nil, primaries.isEmpty else {
+            throw CLIError.invalidInput(
+                "--route53-zone keeps the store in Route 53, written through its API: it takes no --server or --primary (--read-server names the zone's name servers, for reads at session and any)")
         }
         guard !hostedZone.isEmpty, hostedZone.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "/" }) else {
             throw CLIError.invalidInput("--route53-zone '\(hostedZone)' is not a hosted zone id (letters and digits, as Z0123456789ABC)")
@@ -207,6 +207,16 @@ struct Settings {
             api.endpoint = url
         }
         return try Route53Transport(client: Route53Client(configuration: api), hostedZone: hostedZone, zone: zone ?? domain)
+    }
+
+    /// A read server's client: unsigned, one try with at most a second's timeout (the store's read
+    /// servers keep their health themselves, in ReplicaSet, with the same file).
+    func readClient(_ address: SocketAddress) -> DNSClientConfiguration {
+        var reader = DNSClientConfiguration(servers: [address])
+        reader.traffic = traffic
+        reader.timeout = .milliseconds(Int(min(timeout, 1) * 1000))
+        reader.attempts = 1
+        return reader
     }
 
     func client(_ server: SocketAddress, key: TSIGKey? = nil, alwaysTCP: Bool = false) -> DNSClientConfiguration {

@@ -54,6 +54,15 @@ struct Route53CLITests {
         let both = try await cli.run("get", "app/config/web", "--route53-zone", zone, "--server", "127.0.0.1:53")
         #expect(both.status == 2 && both.stderr.contains("--route53-zone"), "\(both.stderr)")
         #expect(try await withEnvironment.run("list", "app/config").out == #"["web"]"#)
+
+        // --read-server names the zone's name servers: reads at `any` go there (this one holds
+        // nothing yet, as a name server before a change is in sync), `latest` to the API.
+        let nameServer = try await EmbeddedServer.start()
+        let port = "127.0.0.1:\(nameServer.port)"
+        let atAny = try await withEnvironment.run("get", "app/config/web", "--read-server", port, "--consistency", "any")
+        #expect(atAny.status == 3, "\(atAny.stderr)")
+        #expect(try await withEnvironment.run("get", "app/config/web", "--read-server", port).out == #"{"port":8080}"#)
+        await nameServer.stop()
     }
 }
 

@@ -131,6 +131,60 @@ struct Route53StoreTests {
         }
     }
 
+    /// Reads at `any` and `session` through the zone's name servers (here our server, given the
+    /// zone's records as Route 53 would propagate them): `any` returns what the name server has;
+    /// `session` returns this store object's own writes at once (from the API while the name server
+    /// is behind, from the name server once it has them); the name server's SOA serial is the
+    /// serial record's number, so it says how far it has come.
+    @Test func readsAtSessionAndAnyGoThroughTheZonesNameServers() async throws {
+        let requests = Route53RequestCount()
+        try await Self.withStore(requests: requests) { store, transport, _ in
+            let nameServer = try await EmbeddedServer.start(zone: Self.zone)
+            defer { Task { await nameServer.stop() } }
+            let admin = DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: nameServer.port, key: nameServer.key))
+            defer { Task { await admin.shutdown() } }
+            // What Route 53 does once a change is INSYNC: the name servers answer with the zone as
+            // the API lists it.
+            func propagate() async throws {
+                let listed = try await transport.zoneRecords(Self.zone).filter { $0.type == .txt }
+                let held = try await admin.zoneRecords(Self.zone).filter { $0.type == .txt }
+                var update = UpdateBuilder(zone: Self.zone)
+                for name in Set(held.map(\.name)).subtracting(listed.map(\.name)) { update.apply(.deleteName(name)) }
+                for (name, records) in Dictionary(grouping: listed, by: \.name) {
+                    update.replace(name, .txt, with: records.map(\.rdata), ttl: records[0].ttl)
+                }
+                try await admin.apply(update)
+            }
+            let reader = try Route53NameServer(
+                DNSClient(configuration: try DNSClientConfiguration(host: "127.0.0.1", port: nameServer.port, key: nil)), zone: Self.zone)
+            var config = store.configuration
+            config.consistency = .session
+            let session = try DocumentStore(configuration: config, transport: transport, readServers: [(reader, "name server")])
+            config.consistency = .any
+            let any = try DocumentStore(configuration: config, transport: transport, readServers: [(reader, "name server")])
+            let docs = session.database("app").collection("docs")
+
+            try await docs.put("a", ["v": 1])
+            try await propagate()
+            #expect(try await reader.serial(of: Self.zone) == transport.serial(of: Self.zone))
+            try await docs.put("a", ["v": 2])
+            #expect(try await reader.serial(of: Self.zone) < transport.serial(of: Self.zone))
+            // `any` reads the name server, which is behind; `session` reads its own write.
+            #expect(try await any.database("app").collection("docs").get("a", as: [String: Int].self)?.value == ["v": 1])
+            requests.reset()
+            #expect(try await docs.get("a", as: [String: Int].self)?.value == ["v": 2])
+            #expect(requests.byCall["ListResourceRecordSets", default: 0] >= 1, "a session read found the name server behind and asked the API")
+            try await propagate()
+            // A server found behind is passed over for session reads for a while (CONSISTENCY.md).
+            try await Task.sleep(for: ReplicaSet.behindFor + .milliseconds(100))
+            requests.reset()
+            #expect(try await docs.get("a", as: [String: Int].self)?.value == ["v": 2])
+            #expect(try await any.database("app").collection("docs").get("a", as: [String: Int].self)?.value == ["v": 2])
+            #expect(requests.total == 0, "reads the name server answered cost API requests: \(requests.summary)")
+            #expect(try await reader.serial(of: Self.zone) == transport.serial(of: Self.zone))
+        }
+    }
+
     /// The same writes on BIND 9 and on Route 53 leave the same TXT records under the store's root,
     /// names, TTLs and texts: a reader of docs/FORMAT.md sees one store as the other.
     @Test func theSameWritesLeaveTheSameRecordsAsOnBIND() async throws {
