@@ -1,6 +1,7 @@
 import ArgumentParser
 import DNSClient
 import DNSStore
+import DNSStoreRoute53
 import DNSWire
 import Foundation
 import NIOCore
@@ -60,8 +61,19 @@ struct StatusCommand: AsyncParsableCommand {
             named += settings.primaries.map { ($0, "primary") }
             named += settings.readServers.map { ($0, "read") }
             var servers: [ServerStatus] = []
-            for (address, role) in named {
-                servers.append(await Self.look(at: address, role: role, zone: zone, settings: settings))
+            if let hostedZone = settings.route53Zone {
+                // A store in Route 53: its serial is the serial record's, through the API, and
+                // as each of the zone's name servers has it.
+                let api = try settings.route53Transport(hostedZone)
+                servers.append(await Self.look(through: api, name: "route53:\(hostedZone)", role: "primary", zone: zone))
+                for address in settings.readServers {
+                    let nameServer = try Route53NameServer(DNSClient(configuration: settings.readClient(address)), zone: zone)
+                    servers.append(await Self.look(through: nameServer, name: address.display, role: "read", zone: zone))
+                }
+            } else {
+                for (address, role) in named {
+                    servers.append(await Self.look(at: address, role: role, zone: zone, settings: settings))
+                }
             }
             let newest = servers.filter { $0.role == "primary" }.compactMap(\.serial).max { SOA.serial($0, isBefore: $1) }
             for i in servers.indices {
@@ -99,9 +111,7 @@ struct StatusCommand: AsyncParsableCommand {
         let asked = ContinuousClock.now
         do {
             let answer = try await client.query(zone, type: .soa)
-            let took = ContinuousClock.now - asked
-            let milliseconds = Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15
-            status.answerMilliseconds = (milliseconds * 1000).rounded() / 1000
+            status.answerMilliseconds = milliseconds(since: asked)
             status.serial = (answer.answers + answer.authority).lazy.compactMap { record -> UInt32? in
                 if case .soa(let soa) = record.rdata { return soa.serial }
                 return nil
@@ -122,6 +132,27 @@ struct StatusCommand: AsyncParsableCommand {
             }
         }
         return status
+    }
+
+    /// A server reached through a store transport: its serial (``StoreTransport/serial(of:)``)
+    /// and how long that took.
+    static func look(through transport: any StoreTransport, name: String, role: String, zone: DNSName) async -> ServerStatus {
+        var status = ServerStatus(server: name, role: role)
+        defer { Task { await transport.shutdown() } }
+        let asked = ContinuousClock.now
+        do {
+            status.serial = try await transport.serial(of: zone)
+            status.answerMilliseconds = milliseconds(since: asked)
+        } catch {
+            status.error = Failure(error, options: nil)?.message ?? "\(error)"
+        }
+        return status
+    }
+
+    /// Milliseconds since `start`, to the microsecond.
+    static func milliseconds(since start: ContinuousClock.Instant) -> Double {
+        let took = ContinuousClock.now - start
+        return ((Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15) * 1000).rounded() / 1000
     }
 
     static func table(_ status: Status) -> String {

@@ -62,6 +62,14 @@ struct Route53CLITests {
         let atAny = try await withEnvironment.run("get", "app/config/web", "--read-server", port, "--consistency", "any")
         #expect(atAny.status == 3, "\(atAny.stderr)")
         #expect(try await withEnvironment.run("get", "app/config/web", "--read-server", port).out == #"{"port":8080}"#)
+        // status: the serial through the API, and the name server's, behind it (exit 11).
+        let status = try await withEnvironment.run("status", "--read-server", port)
+        #expect(status.status == 11, "\(status.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(status.out.utf8)) as? [String: Any] ?? [:]
+        let servers = report["servers"] as? [[String: Any]] ?? []
+        let apiSerial = servers.first { $0["role"] as? String == "primary" }?["serial"] as? Int ?? 0
+        #expect(servers.first?["server"] as? String == "route53:\(zone)" && apiSerial > 0, "\(status.out)")
+        #expect(servers.last?["serial"] as? Int == 0 && servers.last?["behind"] as? Int == apiSerial, "\(status.out)")
         await nameServer.stop()
     }
 }
