@@ -82,7 +82,7 @@ struct SecondaryIndexTests {
 
     /// A find through an index costs its list's chunks and one query per document it lists, not
     /// a query per document of the collection.
-    @Test(arguments: Backend.selected)
+    @Test(arguments: Backend.storeSuite)
     func aFindThroughAnIndexCostsQueriesInProportionToItsMatches(_ backend: Backend) async throws {
         try await StoreFixture.with(backend) { f in
             let hosts = try await f.store.createDatabase("inv").createCollection("hosts")
@@ -104,7 +104,7 @@ struct SecondaryIndexTests {
 
     /// A unique index admits one of sixteen writers racing to insert the same value under
     /// different ids; the others are refused, and the index lists exactly the one.
-    @Test(arguments: Backend.selected)
+    @Test(arguments: Backend.storeSuite)
     func aUniqueIndexAdmitsOneOfSixteenRacingInserts(_ backend: Backend) async throws {
         try await StoreFixture.with(backend) { f in
             let users = try await f.store.createDatabase("acct").createCollection("users")

@@ -120,7 +120,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.selected)
+    @Test(arguments: Backend.storeSuite)
     func documentSizes(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let docs = try await f.store.createDatabase("sizes").createCollection("docs")
@@ -240,7 +240,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.selected)
+    @Test(arguments: Backend.storeSuite)
     func readersNeverSeeATornDocument(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let docs = try await f.store.createDatabase("torn").createCollection("docs")
@@ -324,7 +324,7 @@ struct StoreTests {
         }
     }
 
-    @Test(arguments: Backend.selected)
+    @Test(arguments: Backend.storeSuite)
     func aFreshClientReadsWhatAnotherWrote(_ kind: Backend) async throws {
         try await StoreFixture.with(kind) { f in
             let users = try await f.store.createDatabase("shared").createCollection("users")
@@ -334,7 +334,11 @@ struct StoreTests {
             #expect(try await reader.databases() == ["shared"])
             #expect(try await reader.database("shared").collections() == ["users"])
             #expect(try await reader.database("shared").collection("users").get("u1", as: Person.self)?.value.name == "Ann")
-            await #expect(throws: StoreError.self) { try await reader.database("shared").collection("users").put("u2", Counter(count: 1)) }
+            // Without the key it cannot write (on Route 53 the transport's credentials write, and
+            // a read-only client is a matter of their IAM policy).
+            if kind != .route53 {
+                await #expect(throws: StoreError.self) { try await reader.database("shared").collection("users").put("u2", Counter(count: 1)) }
+            }
         }
     }
 
