@@ -215,29 +215,8 @@ struct SoakOrderedIndexTests {
             let hosts = try await f.store.createDatabase("inv").createCollection("hosts")
             for i in 0..<10 { try await hosts.put("h\(i)", ["n": .number(Double(i % 3)), "c": 0] as [String: JSONValue]) }
             try await hosts.createIndex("n", chunks: 2, ordered: true, directoryChunks: 1)
-            let end = ContinuousClock.now + .seconds(TestMode.quick ? 3 : 5)
-            let writes = try await withThrowingTaskGroup(of: Int.self) { group in
-                for _ in 0..<8 {
-                    group.addTask {
-                        let (store, _) = try f.connect(f.writeKey)
-                        let collection = store.database("inv").collection("hosts")
-                        var written = 0
-                        // For the time given, and on a loaded machine until each writer has made two.
-                        while ContinuousClock.now < end || (written < 2 && ContinuousClock.now < end + .seconds(60)) {
-                            let id = "h\(Int.random(in: 0..<10))"
-                            guard let current = try await collection.get(id, as: [String: Double].self) else { continue }
-                            let next: [String: JSONValue] = ["n": .number(Double(Int.random(in: 0..<6))), "c": .number(current.value["c"]! + 1)]
-                            do {
-                                _ = try await collection.update(id, next, ifVersion: current.version)
-                                written += 1
-                            } catch let error as StoreError where error.code == .conflict {
-                                continue
-                            }
-                        }
-                        return written
-                    }
-                }
-                return try await group.reduce(0, +)
+            let writes = try await f.eightWriters("inv", "hosts", ids: 10, seconds: TestMode.quick ? 3 : 5, reading: [String: Double].self) {
+                current -> [String: JSONValue] in ["n": .number(Double(Int.random(in: 0..<6))), "c": .number(current["c"]! + 1)]
             }
             #expect(writes >= 16, "\(writes) updates acknowledged")
             let check = try await f.store.check(repair: false)

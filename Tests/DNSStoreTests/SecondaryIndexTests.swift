@@ -153,29 +153,8 @@ struct SecondaryIndexTests {
             // directory of values changes with them.
             try await hosts.createIndex("n", ordered: true, directoryChunks: 2)
             let roles = ["web", "db", "cache"]
-            let end = ContinuousClock.now + .seconds(seconds)
-            let writes = try await withThrowingTaskGroup(of: Int.self) { group in
-                for w in 0..<8 {
-                    group.addTask {
-                        let (store, _) = try f.connect(f.writeKey)
-                        let collection = store.database("inv").collection("hosts")
-                        var written = 0
-                        // For the time given, and on a loaded machine until each writer has made two.
-                        while ContinuousClock.now < end || (written < 2 && ContinuousClock.now < end + .seconds(60)) {
-                            let id = "h\(Int.random(in: 0..<16))"
-                            guard let current = try await collection.get(id, as: Host.self) else { continue }
-                            do {
-                                _ = try await collection.update(id, Host(role: roles.randomElement()!, n: current.value.n + 1), ifVersion: current.version)
-                                written += 1
-                            } catch let error as StoreError where error.code == .conflict {
-                                continue
-                            }
-                            _ = w
-                        }
-                        return written
-                    }
-                }
-                return try await group.reduce(0, +)
+            let writes = try await f.eightWriters("inv", "hosts", ids: 16, seconds: seconds, reading: Host.self) { current in
+                Host(role: roles.randomElement()!, n: current.n + 1)
             }
             #expect(writes >= 16, "\(writes) updates acknowledged")
             let check = try await f.store.check(repair: false)

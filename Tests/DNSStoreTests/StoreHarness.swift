@@ -118,6 +118,40 @@ struct StoreFixture {
     }
 }
 
+extension StoreFixture {
+    /// Eight writers, each a store object of its own, compare-and-swap documents `h0` to
+    /// `h<ids - 1>` of `database/collection`, picked at random, to what `change` makes of the one
+    /// read, for `seconds` (and on a loaded machine until each has made two); a conflict is read
+    /// again. Returns the updates acknowledged.
+    func eightWriters<Read: Decodable & Sendable, Written: Encodable & Sendable>(
+        _ database: String, _ collection: String, ids: Int, seconds: Int, reading: Read.Type,
+        change: @escaping @Sendable (Read) -> Written
+    ) async throws -> Int {
+        let end = ContinuousClock.now + .seconds(seconds)
+        return try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    let (store, _) = try connect(writeKey)
+                    let documents = store.database(database).collection(collection)
+                    var written = 0
+                    while ContinuousClock.now < end || (written < 2 && ContinuousClock.now < end + .seconds(60)) {
+                        let id = "h\(Int.random(in: 0..<ids))"
+                        guard let current = try await documents.get(id, as: Read.self) else { continue }
+                        do {
+                            _ = try await documents.update(id, change(current.value), ifVersion: current.version)
+                            written += 1
+                        } catch let error as StoreError where error.code == .conflict {
+                            continue
+                        }
+                    }
+                    return written
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+    }
+}
+
 struct Counter: Codable, Sendable, Equatable {
     var count: Int
 }
