@@ -17,7 +17,13 @@ func runRoute53() async throws {
     }
     let zone: DNSName = "example.test."
     let double = try await Route53Double.start()
-    let server = try await startServer("DNSStore", zone: zone)
+    let server: ServerUnderTest
+    do {
+        server = try await startServer("DNSStore", zone: zone)
+    } catch {
+        double.stop()
+        throw error
+    }
     do {
         try await measureRoute53(zone: zone, double: double, server: server)
     } catch {
