@@ -64,6 +64,16 @@ struct TestVectorTests {
         var compressedHeader = RecordHeader(version: 1, id: "fleet", storedLength: stored.count, digest: RecordText.digest(stored))
         compressedHeader.encoding = e
 
+        // A document in data chunks of a stated size (`s`, section 7), as a writer for a backend
+        // whose records hold less writes it: stored as it is, cut into pieces of 512 octets.
+        let chunked = Array(("[" + (0..<20).map { #"{"host":"db-\#($0).example.com","role":"database"}"# }.joined(separator: ",") + "]").utf8)
+        var chunkedHeader = RecordHeader(version: 2, id: "db-fleet", storedLength: chunked.count, digest: RecordText.digest(chunked))
+        chunkedHeader.chunkSize = 512
+        chunkedHeader.generation = "0badcafe"
+        chunkedHeader.chunkCount = (chunked.count + 511) / 512
+        let (chunkedRecordName, _) = try layout.child("db-fleet", total: 16, of: collectionName)
+        let pieces = stride(from: 0, to: chunked.count, by: 512).map { chunked[$0..<min($0 + 512, chunked.count)] }
+
         return [
             "format": "docs/FORMAT.md version 1; octets in lower-case hex unless a field says base64",
             "key": ["secret": hex(clusterKey.secret), "id": clusterKey.id, "rule": "section 11.1: HMAC-SHA256(key, \"dnsstore key id\"), first 4 octets"],
@@ -89,6 +99,12 @@ struct TestVectorTests {
             "compressed": [
                 "document": String(decoding: large, as: UTF8.self), "header": String(decoding: try MetadataJSON.encode(compressedHeader), as: UTF8.self),
                 "stored": Data(stored).base64EncodedString(),
+            ],
+            "chunkSize": [
+                "document": String(decoding: chunked, as: UTF8.self), "name": chunkedRecordName.description,
+                "text": String(decoding: try MetadataJSON.encode(chunkedHeader) + [0x0A], as: UTF8.self),
+                "chunkNames": try pieces.indices.map { try layout.dataChunk($0, generation: "0badcafe", of: chunkedRecordName).description },
+                "chunkTexts": pieces.map { String(decoding: $0, as: UTF8.self) },
             ],
         ]
     }
@@ -137,5 +153,18 @@ struct TestVectorTests {
         let stored = Array(try #require(Data(base64Encoded: try field("compressed", "stored"))))
         #expect(header.storedLength == stored.count && header.digest == RecordText.digest(stored))
         #expect(String(decoding: try Zlib.decompress(stored, limit: RecordText.maxDocument), as: UTF8.self) == (try field("compressed", "document")))
+
+        // The chunks named as `c`, `g` and the record name say, joined, are the document.
+        let chunkGroup = try #require(vectors["chunkSize"] as? [String: Any])
+        let chunkedName = try DNSName(try field("chunkSize", "name"))
+        let chunkedRecord = try RecordText.parse(.txt(TXT(splitting: Array(try field("chunkSize", "text").utf8))), name: chunkedName)
+        let names = try #require(chunkGroup["chunkNames"] as? [String])
+        let texts = try #require(chunkGroup["chunkTexts"] as? [String])
+        #expect(chunkedRecord.header.chunkSize == 512 && chunkedRecord.body.isEmpty)
+        #expect(try WritePlan.dataChunkNames(of: chunkedRecord, at: chunkedName, StoreLayout(domain: "example.com.")).map(\.description) == names)
+        let joined = Array(texts.joined().utf8)
+        #expect(texts.dropLast().allSatisfy { $0.utf8.count == 512 } && joined.count == chunkedRecord.header.storedLength)
+        let chunkedDocument = try field("chunkSize", "document")
+        #expect(RecordText.digest(joined) == chunkedRecord.header.digest && String(decoding: joined, as: UTF8.self) == chunkedDocument)
     }
 }
