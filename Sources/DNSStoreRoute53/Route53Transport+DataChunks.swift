@@ -21,18 +21,21 @@ struct DataChunkCache: Sendable {
     func set(at name: DNSName) -> Route53RecordSet? { sets[name.lowercased] }
 
     mutating func keep(_ set: Route53RecordSet, at name: DNSName) {
-        let size = set.values.reduce(0) { $0 + $1.utf8.count }
+        let size = Self.characters(of: set)
         if characters + size > Self.maxCharacters {
             sets = [:]
             characters = 0
         }
-        if let old = sets.updateValue(set, forKey: name.lowercased) { characters -= old.values.reduce(0) { $0 + $1.utf8.count } }
+        forget(name)
+        sets[name.lowercased] = set
         characters += size
     }
 
     mutating func forget(_ name: DNSName) {
-        if let old = sets.removeValue(forKey: name.lowercased) { characters -= old.values.reduce(0) { $0 + $1.utf8.count } }
+        if let old = sets.removeValue(forKey: name.lowercased) { characters -= Self.characters(of: old) }
     }
+
+    private static func characters(of set: Route53RecordSet) -> Int { set.values.reduce(0) { $0 + $1.utf8.count } }
 
     /// Whether `name` is a data chunk's: its first label `<p>-<g>`, a chunk number and a
     /// generation of 8 lower-case hex digits.

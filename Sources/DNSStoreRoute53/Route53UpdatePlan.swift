@@ -43,13 +43,7 @@ enum Route53UpdatePlan {
         var seen = Set<DNSName>()
         var out: [DNSName] = []
         func note(_ name: DNSName) { if seen.insert(name.lowercased).inserted { out.append(name) } }
-        for prerequisite in prerequisites {
-            switch prerequisite {
-            case .rrsetExists(let name, _), .rrsetEquals(let name, _, _), .rrsetDoesNotExist(let name, _),
-                .nameInUse(let name), .nameNotInUse(let name):
-                note(name)
-            }
-        }
+        for prerequisite in prerequisites { note(name(of: prerequisite)) }
         for operation in operations {
             switch operation {
             case .add(let record): note(record.name)
@@ -72,8 +66,7 @@ enum Route53UpdatePlan {
         for prerequisite in prerequisites {
             switch prerequisite {
             case .rrsetDoesNotExist(let name, .txt), .nameNotInUse(let name): empty.insert(name.lowercased)
-            case .rrsetExists(let name, _), .rrsetEquals(let name, _, _), .rrsetDoesNotExist(let name, _), .nameInUse(let name):
-                other.insert(name.lowercased)
+            default: other.insert(name(of: prerequisite).lowercased)
             }
         }
         var cleared = Set<DNSName>()
@@ -96,15 +89,16 @@ enum Route53UpdatePlan {
 
     /// The names (lower case) the prerequisites concern.
     static func required(_ prerequisites: [Prerequisite]) -> Set<DNSName> {
-        var names = Set<DNSName>()
-        for prerequisite in prerequisites {
-            switch prerequisite {
-            case .rrsetExists(let name, _), .rrsetEquals(let name, _, _), .rrsetDoesNotExist(let name, _),
-                .nameInUse(let name), .nameNotInUse(let name):
-                names.insert(name.lowercased)
-            }
+        Set(prerequisites.map { name(of: $0).lowercased })
+    }
+
+    /// The name a prerequisite concerns.
+    private static func name(of prerequisite: Prerequisite) -> DNSName {
+        switch prerequisite {
+        case .rrsetExists(let name, _), .rrsetEquals(let name, _, _), .rrsetDoesNotExist(let name, _),
+            .nameInUse(let name), .nameNotInUse(let name):
+            return name
         }
-        return names
     }
 
     static func plan(zone: DNSName, prerequisites: [Prerequisite], operations: [UpdateOperation], over before: Route53Excerpt) -> Outcome {

@@ -285,10 +285,8 @@ extension DocumentStore {
         try WritePlan.dataChunkNames(of: record, at: name, layout)
     }
 
-    /// Writes a large document's pieces under fresh names, one UPDATE each (section 8.2); on a
-    /// failure, removes those written.
-    /// Writes a document's data chunks (section 8.2), one per UPDATE, or as many as the backend's
-    /// limits allow in one.
+    /// Writes a large document's pieces under fresh names (section 8.2), one per UPDATE, or as
+    /// many as the backend's limits allow in one; on a failure, removes those written.
     private func writeDataChunks(_ chunks: [(name: DNSName, text: [UInt8])]) async throws {
         guard !chunks.isEmpty else { return }
         let perUpdate = configuration.backendLimits?.dataChunksPerUpdate ?? 1
