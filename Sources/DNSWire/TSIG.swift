@@ -35,7 +35,7 @@ public enum TSIGSigner {
         }
         digest.writeImmutableBuffer(unsigned)
         variables(record, &digest)
-        record.mac = key.algorithm.mac(key: key.symmetricKey, data: Array(digest.readableBytesView))
+        record.mac = digest.withUnsafeReadableBytes { key.keyed.mac($0) }
         var writer = WireWriter(buffer: unsigned)
         record.encode(into: &writer)
         var signed = writer.buffer
@@ -179,7 +179,7 @@ public struct TSIGVerifier: Sendable {
         } else {
             TSIGVariables.writeFull(tsig, into: &digest)
         }
-        return key.algorithm.mac(key: key.symmetricKey, data: Array(digest.readableBytesView))
+        return digest.withUnsafeReadableBytes { key.keyed.mac($0) }
     }
 
     /// What a server makes of a request's TSIG (RFC 8945 section 5.2), in the order the RFC

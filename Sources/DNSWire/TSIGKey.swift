@@ -56,13 +56,43 @@ public enum TSIGAlgorithm: String, Sendable, Hashable, CaseIterable {
         try self.init(mnemonic: name.description)
     }
 
-    func mac(key: SymmetricKey, data: [UInt8]) -> [UInt8] {
-        switch self {
-        case .hmacSHA1: return Array(HMAC<Insecure.SHA1>.authenticationCode(for: data, using: key))
-        case .hmacSHA256: return Array(HMAC<SHA256>.authenticationCode(for: data, using: key))
-        case .hmacSHA384: return Array(HMAC<SHA384>.authenticationCode(for: data, using: key))
-        case .hmacSHA512: return Array(HMAC<SHA512>.authenticationCode(for: data, using: key))
+}
+
+/// An HMAC with its key already taken in: the hashes of the key's padded secret, worked out
+/// once per key rather than once per message.
+struct KeyedMAC: Sendable {
+    private enum Started: Sendable {
+        case sha1(HMAC<Insecure.SHA1>)
+        case sha256(HMAC<SHA256>)
+        case sha384(HMAC<SHA384>)
+        case sha512(HMAC<SHA512>)
+    }
+
+    private let started: Started
+
+    init(_ algorithm: TSIGAlgorithm, secret: [UInt8]) {
+        let key = SymmetricKey(data: secret)
+        switch algorithm {
+        case .hmacSHA1: started = .sha1(HMAC(key: key))
+        case .hmacSHA256: started = .sha256(HMAC(key: key))
+        case .hmacSHA384: started = .sha384(HMAC(key: key))
+        case .hmacSHA512: started = .sha512(HMAC(key: key))
         }
+    }
+
+    /// The MAC of `data`.
+    func mac(_ data: UnsafeRawBufferPointer) -> [UInt8] {
+        switch started {
+        case .sha1(var hmac): return Self.finish(&hmac, data)
+        case .sha256(var hmac): return Self.finish(&hmac, data)
+        case .sha384(var hmac): return Self.finish(&hmac, data)
+        case .sha512(var hmac): return Self.finish(&hmac, data)
+        }
+    }
+
+    private static func finish<H: HashFunction>(_ hmac: inout HMAC<H>, _ data: UnsafeRawBufferPointer) -> [UInt8] {
+        hmac.update(data: data)
+        return Array(hmac.finalize())
     }
 }
 
@@ -71,9 +101,15 @@ public struct TSIGKey: Sendable, Hashable, CustomStringConvertible {
     /// The key's name, which both sides must agree on.
     public var name: DNSName
     /// The HMAC algorithm.
-    public var algorithm: TSIGAlgorithm
+    public var algorithm: TSIGAlgorithm {
+        didSet { keyed = KeyedMAC(algorithm, secret: secret) }
+    }
     /// The shared secret.
-    public var secret: [UInt8]
+    public var secret: [UInt8] {
+        didSet { keyed = KeyedMAC(algorithm, secret: secret) }
+    }
+    /// The MAC with this key taken in.
+    private(set) var keyed: KeyedMAC
 
     /// A key; throws for an empty secret.
     public init(name: DNSName, algorithm: TSIGAlgorithm, secret: [UInt8]) throws {
@@ -81,9 +117,18 @@ public struct TSIGKey: Sendable, Hashable, CustomStringConvertible {
         self.name = name
         self.algorithm = algorithm
         self.secret = secret
+        keyed = KeyedMAC(algorithm, secret: secret)
     }
 
-    var symmetricKey: SymmetricKey { SymmetricKey(data: secret) }
+    public static func == (a: TSIGKey, b: TSIGKey) -> Bool {
+        a.name == b.name && a.algorithm == b.algorithm && a.secret == b.secret
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(algorithm)
+        hasher.combine(secret)
+    }
 
     /// Shows the name and algorithm, never the secret.
     public var description: String { "\(algorithm.rawValue):\(name)" }
